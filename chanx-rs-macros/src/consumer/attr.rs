@@ -1,0 +1,113 @@
+//! Parses the arguments of `#[consumer(...)]`, `#[ws_handler(...)]` and `#[event_handler(...)]`.
+
+use proc_macro2::TokenStream;
+use syn::parse::{Parse, ParseStream, Parser};
+use syn::punctuated::Punctuated;
+use syn::{Ident, LitBool, LitStr, Token, Type, bracketed};
+
+use crate::ctxt::Ctxt;
+
+/// `#[consumer(name = "chat", description = "...", tags = ["a"], groups = ["g"], extra_groups = ["x"],
+/// passthrough = [Ev], emits = [Msg], camelize = true, send_completion = true)]`
+#[derive(Default)]
+pub(crate) struct ConsumerArgs {
+    pub(crate) name: Option<LitStr>,
+    pub(crate) description: Option<LitStr>,
+    pub(crate) tags: Vec<LitStr>,
+    pub(crate) groups: Vec<LitStr>,
+    pub(crate) passthrough: Vec<Type>,
+    pub(crate) emits: Vec<Type>,
+    pub(crate) camelize: Option<LitBool>,
+    pub(crate) send_completion: Option<LitBool>,
+}
+
+/// `#[ws_handler(action = "op", summary = "...", description = "...", tags = ["a"], output = [A, B])]`
+#[derive(Default)]
+pub(crate) struct HandlerArgs {
+    pub(crate) operation: Option<LitStr>,
+    pub(crate) summary: Option<LitStr>,
+    pub(crate) description: Option<LitStr>,
+    pub(crate) tags: Vec<LitStr>,
+    pub(crate) outputs: Vec<Type>,
+}
+
+pub(crate) fn parse_consumer_args(cx: &Ctxt, args: TokenStream) -> ConsumerArgs {
+    let mut out = ConsumerArgs::default();
+    let parser = |input: ParseStream<'_>| {
+        while !input.is_empty() {
+            let key: Ident = input.parse()?;
+            input.parse::<Token![=]>()?;
+            match key.to_string().as_str() {
+                "name" => out.name = Some(input.parse()?),
+                "description" => out.description = Some(input.parse()?),
+                "tags" => out.tags = parse_list(input)?,
+                "groups" | "extra_groups" => out.groups.extend(parse_list::<LitStr>(input)?),
+                "passthrough" => out.passthrough = parse_list(input)?,
+                "emits" => out.emits = parse_list(input)?,
+                "camelize" => out.camelize = Some(input.parse()?),
+                "send_completion" => out.send_completion = Some(input.parse()?),
+                other => {
+                    return Err(syn::Error::new(
+                        key.span(),
+                        format!(
+                            "unknown `consumer` argument `{other}`; expected one of name, description, tags, \
+                             groups, extra_groups, passthrough, emits, camelize, send_completion"
+                        ),
+                    ));
+                }
+            }
+            if !input.is_empty() {
+                input.parse::<Token![,]>()?;
+            }
+        }
+        Ok(())
+    };
+    if let Err(err) = parser.parse2(args) {
+        cx.push(err);
+    }
+    out
+}
+
+/// Parses the arguments of one handler attribute; `ws` tells whether `action` is allowed.
+pub(crate) fn parse_handler_args(cx: &Ctxt, attr: &syn::Attribute, ws: bool) -> HandlerArgs {
+    let mut out = HandlerArgs::default();
+    if matches!(attr.meta, syn::Meta::Path(_)) {
+        return out;
+    }
+    let result = attr.parse_nested_meta(|meta| {
+        let key = meta.path.get_ident().map(ToString::to_string).unwrap_or_default();
+        let value = meta.value()?;
+        match key.as_str() {
+            "action" if ws => out.operation = Some(value.parse()?),
+            "summary" => out.summary = Some(value.parse()?),
+            "description" => out.description = Some(value.parse()?),
+            "tags" => out.tags = parse_list(value)?,
+            "output" => out.outputs = parse_list(value)?,
+            _ => {
+                let expected = if ws {
+                    "action, summary, description, tags, output"
+                } else {
+                    "summary, description, tags, output"
+                };
+                return Err(meta.error(format!("unknown handler argument `{key}`; expected one of {expected}")));
+            }
+        }
+        Ok(())
+    });
+    if let Err(err) = result {
+        cx.push(err);
+    }
+    out
+}
+
+/// `[a, b, c]` or a single item.
+fn parse_list<T: Parse>(input: ParseStream<'_>) -> syn::Result<Vec<T>> {
+    if input.peek(syn::token::Bracket) {
+        let content;
+        bracketed!(content in input);
+        let items = Punctuated::<T, Token![,]>::parse_terminated(&content)?;
+        Ok(items.into_iter().collect())
+    } else {
+        Ok(vec![input.parse()?])
+    }
+}

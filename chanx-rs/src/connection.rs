@@ -1,0 +1,249 @@
+//! The socket side of a connection: one task that reads client frames, runs handlers (bounded),
+//! feeds channel events one at a time, writes queued frames in batches, and closes cleanly.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use futures_util::future::OptionFuture;
+use futures_util::stream::FuturesUnordered;
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage, Utf8Bytes};
+
+use crate::context::Connection;
+use crate::dispatch::{self, GROUP_COMPLETE_FRAME};
+use crate::layer::{ChannelReceiver, LayerBody, LayerMessage};
+use crate::validation::ValidationError;
+use crate::{Consumer, Context, Settings, close_code, envelope};
+
+/// Any byte stream a WebSocket can run over: TCP after an HTTP upgrade, or an in-memory pipe in
+/// the test communicator. Boxed so each consumer's connection code is compiled once.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
+
+pub(crate) type WebSocket = WebSocketStream<Box<dyn Io>>;
+
+/// The most frames written before one flush.
+const WRITE_BATCH: usize = 64;
+
+type Task<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
+/// The WebSocket protocol configuration derived from the settings.
+pub(crate) fn ws_config(settings: &Settings) -> WebSocketConfig {
+    WebSocketConfig::default()
+        // Grows on demand; a small start keeps idle connections cheap.
+        .read_buffer_size(4 * 1024)
+        .max_message_size(Some(settings.get_max_message_size()))
+        .max_frame_size(Some(settings.get_max_message_size()))
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum State {
+    Open,
+    /// The client sent a close frame; tungstenite answers it.
+    ClientClosed,
+    /// The server decided to close with this code and reason.
+    Closing(u16, String),
+    /// The transport failed; nothing more can be written.
+    Broken,
+}
+
+pub(crate) struct Socket<'s> {
+    ws: WebSocket,
+    outbound: mpsc::Receiver<Utf8Bytes>,
+    conn: Arc<Connection>,
+    settings: &'s Settings,
+    state: State,
+}
+
+impl<'s> Socket<'s> {
+    pub(crate) fn new(
+        ws: WebSocket,
+        outbound: mpsc::Receiver<Utf8Bytes>,
+        conn: Arc<Connection>,
+        settings: &'s Settings,
+    ) -> Self {
+        Socket { ws, outbound, conn, settings, state: State::Open }
+    }
+
+    /// Closes a socket before any consumer code ran.
+    pub(crate) async fn close_unstarted(mut ws: WebSocket, code: u16, reason: &str) {
+        let _ = ws.close(Some(close_frame(code, reason))).await;
+    }
+
+    fn writable(&self) -> bool {
+        matches!(self.state, State::Open | State::Closing(..))
+    }
+
+    /// Runs `future` to completion while writing the frames it queues. Frames queued after the
+    /// transport failed are discarded, so the future still finishes (its side effects matter).
+    pub(crate) async fn drive<F: Future>(&mut self, future: F) -> Option<F::Output> {
+        tokio::pin!(future);
+        loop {
+            tokio::select! {
+                biased;
+                out = &mut future => return Some(out),
+                Some(frame) = self.outbound.recv() => self.write_batch(frame).await,
+            }
+        }
+    }
+
+    /// Writes `first` and whatever else is queued, then flushes once.
+    async fn write_batch(&mut self, first: Utf8Bytes) {
+        if !self.writable() {
+            while self.outbound.try_recv().is_ok() {}
+            return;
+        }
+        let mut result = self.ws.feed(WsMessage::Text(first)).await;
+        let mut written = 1;
+        while result.is_ok() && written < WRITE_BATCH {
+            let Ok(frame) = self.outbound.try_recv() else { break };
+            result = self.ws.feed(WsMessage::Text(frame)).await;
+            written += 1;
+        }
+        if result.is_ok() {
+            result = self.ws.flush().await;
+        }
+        if let Err(err) = result {
+            tracing::debug!(error = %err, "write failed; the client is gone");
+            self.state = State::Broken;
+        }
+    }
+
+    /// Step 5 of the lifecycle: frames and events until either side closes.
+    pub(crate) async fn serve<C: Consumer>(
+        &mut self,
+        consumer: &C,
+        ctx: &Context,
+        inbox: &mut ChannelReceiver,
+        completion: bool,
+    ) {
+        let max_in_flight = self.settings.get_max_in_flight();
+        let camelize = self.conn.camelize;
+        let mut handlers: FuturesUnordered<Task<'_>> = FuturesUnordered::new();
+        let mut event: Option<Task<'_>> = None;
+        while self.state == State::Open {
+            tokio::select! {
+                biased;
+                (code, reason) = self.conn.close_requested() => self.state = State::Closing(code, reason),
+                Some(frame) = self.outbound.recv() => self.write_batch(frame).await,
+                Some(()) = handlers.next(), if !handlers.is_empty() => {}
+                Some(()) = OptionFuture::from(event.as_mut()), if event.is_some() => event = None,
+                message = inbox.recv(), if event.is_none() => match message {
+                    Some(message) => event = on_layer_message(consumer, ctx, &self.conn, message, completion),
+                    None => self.state = State::Closing(1011, "channel layer closed".into()),
+                },
+                frame = self.ws.next(), if handlers.len() < max_in_flight => match frame {
+                    Some(Ok(WsMessage::Text(text))) => match envelope::parse_text(&text, camelize) {
+                        Ok(inbound) => {
+                            let ctx = ctx.replying_to(inbound.envelope.reference);
+                            handlers.push(Box::pin(dispatch::handle_message(consumer, ctx, inbound.body, completion)));
+                        }
+                        Err(errors) => dispatch::send_invalid(ctx, &errors),
+                    },
+                    Some(Ok(WsMessage::Binary(_))) => dispatch::send_invalid(ctx, &[ValidationError::new(
+                        "json_invalid",
+                        vec![],
+                        "Invalid JSON: binary frames are not supported",
+                    )]),
+                    Some(Ok(WsMessage::Close(_))) | None => self.state = State::ClientClosed,
+                    Some(Ok(_)) => {}
+                    Some(Err(err)) => self.state = read_error_state(err),
+                },
+            }
+        }
+        if handlers.is_empty() && event.is_none() {
+            return;
+        }
+        // Let work in flight finish (its frames are still written while the socket is open).
+        let drain = async {
+            while handlers.next().await.is_some() {}
+            if let Some(event) = event {
+                event.await;
+            }
+        };
+        let timeout = self.settings.get_drain_timeout();
+        if tokio::time::timeout(timeout, self.drive(drain)).await.is_err() {
+            tracing::warn!(?timeout, "handlers still running after the drain timeout were cancelled");
+        }
+    }
+
+    /// Writes what is still queued, then performs the closing handshake.
+    pub(crate) async fn finish(mut self) {
+        if self.state == State::Open {
+            let (code, reason) = self.conn.pending_close().unwrap_or((close_code::NORMAL, String::new()));
+            self.state = State::Closing(code, reason);
+        }
+        while let Ok(frame) = self.outbound.try_recv() {
+            self.write_batch(frame).await;
+        }
+        let deadline = self.settings.get_close_timeout();
+        match std::mem::replace(&mut self.state, State::Broken) {
+            State::Closing(code, reason) => {
+                tracing::debug!(code, %reason, "closing the connection");
+                if self.ws.send(WsMessage::Close(Some(close_frame(code, &reason)))).await.is_ok() {
+                    // Wait (bounded) for the client's close frame, discarding anything else.
+                    let _ = tokio::time::timeout(deadline, async { while let Some(Ok(_)) = self.ws.next().await {} })
+                        .await;
+                }
+            }
+            State::ClientClosed => {
+                let _ = tokio::time::timeout(deadline, self.ws.close(None)).await;
+            }
+            State::Open | State::Broken => {}
+        }
+    }
+}
+
+/// Group messages are written at once; channel events become the next sequential task.
+fn on_layer_message<'a, C: Consumer>(
+    consumer: &'a C,
+    ctx: &Context,
+    conn: &Connection,
+    message: LayerMessage,
+    completion: bool,
+) -> Option<Task<'a>> {
+    match message.body() {
+        LayerBody::GroupMessage { message: frame, exclude_current, from_channel } => {
+            if *exclude_current && from_channel.as_deref() == Some(ctx.channel_name()) {
+                return None;
+            }
+            // A full queue closes the connection inside `enqueue`.
+            if conn.enqueue(message.group_frame(frame, conn.camelize)).is_ok() && completion {
+                let _ = conn.enqueue(GROUP_COMPLETE_FRAME);
+            }
+            None
+        }
+        LayerBody::ChannelEvent { event_data } => {
+            Some(Box::pin(dispatch::handle_event(consumer, ctx.clone(), event_data.clone(), completion)))
+        }
+    }
+}
+
+fn read_error_state(err: WsError) -> State {
+    match err {
+        WsError::Capacity(err) => {
+            tracing::info!(error = %err, "client frame over the size limit; closing with 1009");
+            State::Closing(close_code::MESSAGE_TOO_BIG, "message too big".into())
+        }
+        WsError::Protocol(err) => {
+            tracing::info!(error = %err, "WebSocket protocol error; closing with 1002");
+            State::Closing(1002, "protocol error".into())
+        }
+        WsError::Utf8(_) => State::Closing(1007, "invalid UTF-8".into()),
+        err => {
+            tracing::debug!(error = %err, "read failed; the client is gone");
+            State::Broken
+        }
+    }
+}
+
+fn close_frame(code: u16, reason: &str) -> CloseFrame {
+    CloseFrame { code: CloseCode::from(code), reason: Utf8Bytes::from(reason) }
+}
+

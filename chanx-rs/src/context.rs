@@ -1,0 +1,279 @@
+//! [`Context`]: what a handler gets besides its message: the connection's scope and channel
+//! name, sending, closing, groups and broadcasts.
+
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use serde_json::Value;
+use tokio::sync::{Notify, mpsc};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use crate::layer::{LayerBody, LayerError, LayerMessage};
+use crate::{Layer, Message, Scope, close_code, envelope};
+
+/// Why a frame could not be queued for the client.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The message could not be serialized.
+    #[error("could not encode the message: {0}")]
+    Encode(#[from] serde_json::Error),
+    /// The connection is closed or closing.
+    #[error("the connection is closed")]
+    Closed,
+    /// The client is not reading: its outbound queue is full, and it is being disconnected (1008).
+    #[error("the client's outbound queue is full; it is being disconnected")]
+    QueueFull,
+}
+
+/// The state of one connection shared by its handlers.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    pub(crate) channel_name: String,
+    pub(crate) scope: Scope,
+    pub(crate) layer: Layer,
+    pub(crate) camelize: bool,
+    outbound: mpsc::Sender<Utf8Bytes>,
+    close: Mutex<Option<(u16, String)>>,
+    close_notify: Notify,
+    groups: Mutex<Groups>,
+}
+
+#[derive(Debug, Default)]
+struct Groups {
+    joined: Vec<String>,
+    /// Set once the connection has left its groups: a late `join_group` undoes itself.
+    left: bool,
+}
+
+impl Connection {
+    pub(crate) fn new(
+        channel_name: String,
+        scope: Scope,
+        layer: Layer,
+        camelize: bool,
+        outbound: mpsc::Sender<Utf8Bytes>,
+    ) -> Self {
+        Connection {
+            channel_name,
+            scope,
+            layer,
+            camelize,
+            outbound,
+            close: Mutex::new(None),
+            close_notify: Notify::new(),
+            groups: Mutex::new(Groups::default()),
+        }
+    }
+
+    /// Queues a serialized frame. A full queue means the client stopped reading: close it.
+    pub(crate) fn enqueue(&self, frame: Utf8Bytes) -> Result<(), SendError> {
+        self.outbound.try_send(frame).map_err(|err| match err {
+            mpsc::error::TrySendError::Full(_) => {
+                tracing::warn!(channel = %self.channel_name, "outbound queue full; disconnecting a slow client");
+                self.request_close(close_code::POLICY_VIOLATION, "outbound queue full");
+                SendError::QueueFull
+            }
+            mpsc::error::TrySendError::Closed(_) => SendError::Closed,
+        })
+    }
+
+    pub(crate) fn request_close(&self, code: u16, reason: &str) {
+        let mut close = self.close.lock().unwrap_or_else(PoisonError::into_inner);
+        if close.is_none() {
+            *close = Some((code, reason.to_owned()));
+        }
+        drop(close);
+        self.close_notify.notify_one();
+    }
+
+    /// The close requested so far, if any.
+    pub(crate) fn pending_close(&self) -> Option<(u16, String)> {
+        self.close.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Resolves once a close was requested, with its code and reason.
+    pub(crate) async fn close_requested(&self) -> (u16, String) {
+        loop {
+            let notified = self.close_notify.notified();
+            if let Some(close) = self.pending_close() {
+                return close;
+            }
+            notified.await;
+        }
+    }
+
+    fn groups(&self) -> std::sync::MutexGuard<'_, Groups> {
+        self.groups.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) async fn join_group(&self, group: &str) -> Result<(), LayerError> {
+        self.layer.group_add(group, &self.channel_name).await?;
+        let raced_disconnect = {
+            let mut groups = self.groups();
+            if !groups.left && !groups.joined.iter().any(|g| g == group) {
+                groups.joined.push(group.to_owned());
+            }
+            groups.left
+        };
+        if raced_disconnect {
+            self.layer.group_discard(group, &self.channel_name).await?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn leave_group(&self, group: &str) -> Result<(), LayerError> {
+        self.groups().joined.retain(|g| g != group);
+        self.layer.group_discard(group, &self.channel_name).await
+    }
+
+    /// Leaves every group, static or joined at runtime; later joins undo themselves.
+    pub(crate) async fn leave_all_groups(&self) {
+        let joined = {
+            let mut groups = self.groups();
+            groups.left = true;
+            std::mem::take(&mut groups.joined)
+        };
+        for group in joined {
+            if let Err(err) = self.layer.group_discard(&group, &self.channel_name).await {
+                tracing::warn!(%group, error = %err, "could not leave a group on disconnect");
+            }
+        }
+    }
+
+    pub(crate) fn joined_groups(&self) -> Vec<String> {
+        self.groups().joined.clone()
+    }
+}
+
+/// A handler's view of its connection. Cheap to clone; clones may move into spawned tasks.
+///
+/// Frames sent through a context that handles a client frame carrying a `ref` echo that `ref`
+/// (and `version`), as chanx 2.13 does, so clients can match replies to requests.
+#[derive(Clone, Debug)]
+pub struct Context {
+    conn: Arc<Connection>,
+    reply_ref: Option<Arc<str>>,
+}
+
+impl Context {
+    pub(crate) fn new(conn: Arc<Connection>) -> Self {
+        Context { conn, reply_ref: None }
+    }
+
+    pub(crate) fn replying_to(&self, reference: Option<String>) -> Self {
+        Context { conn: self.conn.clone(), reply_ref: reference.map(Arc::from) }
+    }
+
+    /// This connection's unique channel name: give it to [`Layer::send_event`] to reach it.
+    pub fn channel_name(&self) -> &str {
+        &self.conn.channel_name
+    }
+
+    /// The request this connection came from: path parameters, query, headers.
+    pub fn scope(&self) -> &Scope {
+        &self.conn.scope
+    }
+
+    /// A path parameter of the route, such as `room` in `/ws/chat/{room}/`.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.conn.scope.param(name)
+    }
+
+    /// The channel layer, to send events to other connections.
+    pub fn layer(&self) -> &Layer {
+        &self.conn.layer
+    }
+
+    /// Whether this connection camelizes keys.
+    pub fn camelizes(&self) -> bool {
+        self.conn.camelize
+    }
+
+    /// Queues a message for this client. It never waits: if the client has stopped reading and
+    /// its queue is full, the connection is closed with 1008 and [`SendError::QueueFull`] returned.
+    pub fn send<M: Message>(&self, message: &M) -> Result<(), SendError> {
+        self.send_json(envelope::to_frame(message)?)
+    }
+
+    /// Queues a raw JSON frame for this client (camelized when the consumer camelizes).
+    pub fn send_json(&self, frame: Value) -> Result<(), SendError> {
+        self.conn.enqueue(envelope::render(frame, self.conn.camelize, self.reply_ref.as_deref()))
+    }
+
+    /// Closes the connection with `code` once the frames already queued are written.
+    pub fn close(&self, code: u16, reason: &str) {
+        self.conn.request_close(code, reason);
+    }
+
+    /// Joins a group at runtime; it is left automatically on disconnect.
+    pub async fn join_group(&self, group: &str) -> Result<(), LayerError> {
+        self.conn.join_group(group).await
+    }
+
+    /// Leaves a group.
+    pub async fn leave_group(&self, group: &str) -> Result<(), LayerError> {
+        self.conn.leave_group(group).await
+    }
+
+    /// The groups this connection is in: the consumer's groups plus those joined at runtime.
+    pub fn groups(&self) -> Vec<String> {
+        self.conn.joined_groups()
+    }
+
+    /// Sends a message to the clients of a group's members, as is (no handler runs on the way).
+    /// By default it goes to this connection's groups, sender included; see [`Broadcast`].
+    pub fn broadcast_message<'a, M: Message>(&'a self, message: &'a M) -> Broadcast<'a, M> {
+        Broadcast { ctx: self, message, groups: None, exclude_current: false }
+    }
+}
+
+/// A pending [`Context::broadcast_message`]; `.await` it to send.
+///
+/// ```no_run
+/// # use chanx::{Context, messages::Pong};
+/// # async fn handler(ctx: &Context) -> Result<(), chanx::layer::LayerError> {
+/// ctx.broadcast_message(&Pong {}).await?;                                  // my groups, me included
+/// ctx.broadcast_message(&Pong {}).exclude_current().await?;                // my groups, not me
+/// ctx.broadcast_message(&Pong {}).to(["lobby", "room.5"]).await?;          // other groups
+/// # Ok(()) }
+/// ```
+#[must_use = "a broadcast does nothing until it is awaited"]
+pub struct Broadcast<'a, M> {
+    ctx: &'a Context,
+    message: &'a M,
+    groups: Option<Vec<String>>,
+    exclude_current: bool,
+}
+
+impl<M> Broadcast<'_, M> {
+    /// Sends to these groups instead of the connection's own.
+    pub fn to(mut self, groups: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.groups = Some(groups.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Skips the sending connection.
+    pub fn exclude_current(mut self) -> Self {
+        self.exclude_current = true;
+        self
+    }
+}
+
+impl<'a, M: Message> IntoFuture for Broadcast<'a, M> {
+    type Output = Result<(), LayerError>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send + 'a>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            let body = LayerBody::GroupMessage {
+                message: envelope::to_frame(self.message)?,
+                exclude_current: self.exclude_current,
+                from_channel: Some(self.ctx.channel_name().to_owned()),
+            };
+            let groups = self.groups.unwrap_or_else(|| self.ctx.groups());
+            self.ctx.layer().send_to_groups(groups, LayerMessage::new(body)).await
+        })
+    }
+}

@@ -1,0 +1,237 @@
+//! The runtime behind the code `#[consumer]` generates: decoding by action, handler outcomes,
+//! error frames, completion frames and panic capture. Generated code stays one call per arm;
+//! everything here is compiled once for all consumers.
+
+use std::any::Any;
+use std::fmt::Display;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+
+use futures_util::FutureExt;
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use crate::messages::ErrorMessage;
+use crate::validation::{self, ValidationError};
+use crate::{Context, Handlers, Message, envelope};
+
+/// A boxed handler invocation.
+pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
+
+/// What came of handling one message or event.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Handled; the frame (if any) goes back to this connection's client.
+    Reply(Option<Value>),
+    /// The handler returned an error (or panicked); the text is logged, never sent.
+    Failed(String),
+    /// The message did not decode into the handler's input type.
+    Invalid(ValidationError),
+}
+
+/// What a handler may return: `()`, a message, `Option` of one, or a `Result` of those whose error
+/// is logged and answered with `{"detail": "Failed to process message for <action>"}`.
+#[diagnostic::on_unimplemented(
+    message = "a chanx handler cannot return `{Self}`",
+    note = "return (), a message type, Option<Message> or Result<_, E> with E: Display"
+)]
+pub trait IntoOutcome {
+    /// Converts the handler's result.
+    fn into_outcome(self) -> Outcome;
+}
+
+impl IntoOutcome for () {
+    fn into_outcome(self) -> Outcome {
+        Outcome::Reply(None)
+    }
+}
+
+impl<M: Message> IntoOutcome for M {
+    fn into_outcome(self) -> Outcome {
+        match envelope::to_frame(&self) {
+            Ok(frame) => Outcome::Reply(Some(frame)),
+            Err(err) => Outcome::Failed(format!("could not encode the reply: {err}")),
+        }
+    }
+}
+
+impl<T: IntoOutcome> IntoOutcome for Option<T> {
+    fn into_outcome(self) -> Outcome {
+        self.map_or(Outcome::Reply(None), IntoOutcome::into_outcome)
+    }
+}
+
+impl<T: IntoOutcome, E: Display> IntoOutcome for Result<T, E> {
+    fn into_outcome(self) -> Outcome {
+        match self {
+            Ok(value) => value.into_outcome(),
+            Err(err) => Outcome::Failed(err.to_string()),
+        }
+    }
+}
+
+/// Decodes a message object into `M`; errors are located under the action.
+pub fn decode<M: Message>(body: Value) -> Result<M, Outcome> {
+    validation::decode_value(body, M::ACTION).map_err(Outcome::Invalid)
+}
+
+/// The handler of a `passthrough` event: forward it to the client unchanged.
+pub fn passthrough<M: Message>(body: Value) -> Outcome {
+    match decode::<M>(body) {
+        Ok(event) => event.into_outcome(),
+        Err(invalid) => invalid,
+    }
+}
+
+/// Boxes a handler invocation.
+pub fn boxed<'a>(future: impl Future<Output = Outcome> + Send + 'a) -> HandlerFuture<'a> {
+    Box::pin(future)
+}
+
+/// String equality usable in constants (the duplicate-action check).
+pub const fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Fails to compile, at the user's type, when a handler's message is not a [`Message`].
+pub const fn assert_message<M: Message>() {}
+
+/// Implemented by `#[consumer]` for each event a consumer handles, so that
+/// `Consumer::broadcast_event` only accepts those.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no #[event_handler] (or passthrough) for `{E}`",
+    note = "add an #[event_handler] taking `{E}`, or send it with Layer::broadcast_event"
+)]
+pub trait HandlesEvent<E> {}
+
+pub(crate) const GROUP_COMPLETE_FRAME: Utf8Bytes =
+    Utf8Bytes::from_static(r#"{"action":"group_complete","payload":null}"#);
+
+fn error_frame(payload: Value) -> Value {
+    // ErrorMessage always serializes.
+    envelope::to_frame(&ErrorMessage { payload }).unwrap_or(Value::Null)
+}
+
+/// Sends an error frame for invalid input, with no completion after it.
+pub(crate) fn send_invalid(ctx: &Context, errors: &[ValidationError]) {
+    // A full queue already closes the connection; nothing more to do with the error here.
+    let _ = ctx.send_json(error_frame(validation::to_payload(errors)));
+}
+
+fn panic_text(panic: &(dyn Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        format!("panicked: {s}")
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        format!("panicked: {s}")
+    } else {
+        "panicked".to_owned()
+    }
+}
+
+/// Runs a handler, turning a panic into [`Outcome::Failed`].
+async fn run_caught(future: HandlerFuture<'_>) -> Outcome {
+    match AssertUnwindSafe(future).catch_unwind().await {
+        Ok(outcome) => outcome,
+        Err(panic) => Outcome::Failed(panic_text(panic.as_ref())),
+    }
+}
+
+/// Handles one decoded client frame: route by action, run, answer, complete.
+pub(crate) async fn handle_message<C: Handlers>(consumer: &C, ctx: Context, body: serde_json::Map<String, Value>, completion: bool) {
+    if C::MESSAGE_ACTIONS.is_empty() {
+        tracing::error!("No message handlers registered on this consumer");
+        let _ = ctx.send(&ErrorMessage::detail("Failed to process message"));
+        return;
+    }
+    let action = match body.get("action") {
+        Some(Value::String(action)) => action.clone(),
+        None | Some(Value::Null) => {
+            send_invalid(&ctx, &[ValidationError::new(
+                "union_tag_not_found",
+                vec![],
+                "Unable to extract tag using discriminator 'action'",
+            )]);
+            return complete(&ctx, completion);
+        }
+        Some(other) => other.to_string(),
+    };
+    let dispatched = consumer.dispatch_message(ctx.clone(), &action, Value::Object(body));
+    let Some(future) = dispatched else {
+        send_invalid(&ctx, &[unknown_action(&action, C::MESSAGE_ACTIONS)]);
+        return complete(&ctx, completion);
+    };
+    match run_caught(future).await {
+        Outcome::Reply(Some(frame)) => {
+            let _ = ctx.send_json(frame);
+        }
+        Outcome::Reply(None) => {}
+        Outcome::Invalid(error) => send_invalid(&ctx, &[error]),
+        Outcome::Failed(reason) => {
+            tracing::error!(%action, %reason, "Handler error for action '{action}'");
+            let _ = ctx.send(&ErrorMessage::detail(format!("Failed to process message for {action}")));
+        }
+    }
+    complete(&ctx, completion);
+}
+
+fn complete(ctx: &Context, completion: bool) {
+    if completion {
+        let _ = ctx.send_json(serde_json::json!({"action": "complete", "payload": null}));
+    }
+}
+
+fn unknown_action(action: &str, known: &[&str]) -> ValidationError {
+    let mut known: Vec<&str> = known.to_vec();
+    known.sort_unstable();
+    let expected: Vec<String> = known.iter().map(|a| format!("'{a}'")).collect();
+    ValidationError::new(
+        "union_tag_invalid",
+        vec![],
+        format!(
+            "Input tag '{action}' found using 'action' does not match any of the expected tags: {}",
+            expected.join(", ")
+        ),
+    )
+}
+
+/// Handles one channel event: route by action, run, answer, complete. Failures are only logged:
+/// an event is not the client's doing.
+pub(crate) async fn handle_event<C: Handlers>(consumer: &C, ctx: Context, event_data: Value, completion: bool) {
+    let action = match event_data.get("action") {
+        Some(Value::String(action)) => action.clone(),
+        _ => {
+            tracing::error!("Channel event validation failed: the event has no string action");
+            return;
+        }
+    };
+    let Some(future) = consumer.dispatch_event(ctx.clone(), &action, event_data) else {
+        tracing::error!(%action, "Channel event validation failed: no event handler for this action");
+        return;
+    };
+    match run_caught(future).await {
+        Outcome::Reply(Some(frame)) => {
+            let _ = ctx.send_json(frame);
+        }
+        Outcome::Reply(None) => {}
+        Outcome::Invalid(error) => {
+            tracing::error!(%action, error = ?error, "Channel event validation failed");
+            return;
+        }
+        Outcome::Failed(reason) => tracing::error!(%action, %reason, "Event handler error for action '{action}'"),
+    }
+    if completion {
+        let _ = ctx.send_json(serde_json::json!({"action": "event_complete", "payload": null}));
+    }
+}

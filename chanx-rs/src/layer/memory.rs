@@ -1,0 +1,132 @@
+//! The in-memory channel layer: the default, for a single process.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{PoisonError, RwLock};
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
+
+use super::{ChannelLayer, ChannelReceiver, LayerError, LayerMessage};
+
+/// The default inbox capacity of one connection.
+const DEFAULT_CAPACITY: usize = 256;
+
+/// Channels and groups of one process, in memory.
+///
+/// A group send costs one `try_send` per member, sharing one message. When a connection's inbox is
+/// full (it is not keeping up), the message is dropped for that connection only, counted in
+/// [`MemoryLayer::dropped`] and logged; a direct [`send`](ChannelLayer::send) returns the error.
+///
+/// ```
+/// use chanx::layer::MemoryLayer;
+/// let layer = MemoryLayer::with_capacity(1024);
+/// assert_eq!(layer.dropped(), 0);
+/// ```
+#[derive(Debug)]
+pub struct MemoryLayer {
+    state: RwLock<State>,
+    capacity: usize,
+    dropped: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    channels: HashMap<String, mpsc::Sender<LayerMessage>>,
+    groups: HashMap<String, HashMap<String, mpsc::Sender<LayerMessage>>>,
+}
+
+impl Default for MemoryLayer {
+    fn default() -> Self {
+        Self::with_capacity(DEFAULT_CAPACITY)
+    }
+}
+
+impl MemoryLayer {
+    /// A layer whose per-connection inboxes hold `capacity` messages. Defaults to 256.
+    pub fn with_capacity(capacity: usize) -> Self {
+        MemoryLayer { state: RwLock::default(), capacity: capacity.max(1), dropped: AtomicU64::new(0) }
+    }
+
+    /// How many group deliveries were dropped because an inbox was full or closed.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        // A panic while holding the lock cannot leave the maps half-updated, so poison is harmless.
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[async_trait]
+impl ChannelLayer for MemoryLayer {
+    async fn new_channel(&self) -> Result<ChannelReceiver, LayerError> {
+        let name = format!("specific.inmemory!{}", uuid::Uuid::new_v4().simple());
+        let (sender, receiver) = mpsc::channel(self.capacity);
+        self.write().channels.insert(name.clone(), sender);
+        Ok(ChannelReceiver::new(name, receiver))
+    }
+
+    async fn close_channel(&self, channel: &str) -> Result<(), LayerError> {
+        let mut state = self.write();
+        state.channels.remove(channel);
+        state.groups.retain(|_, members| {
+            members.remove(channel);
+            !members.is_empty()
+        });
+        Ok(())
+    }
+
+    async fn send(&self, channel: &str, message: LayerMessage) -> Result<(), LayerError> {
+        let sender = self.read().channels.get(channel).cloned();
+        let sender = sender.ok_or_else(|| LayerError::ChannelNotFound(channel.to_owned()))?;
+        sender.try_send(message).map_err(|err| match err {
+            TrySendError::Full(_) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                LayerError::ChannelFull(channel.to_owned())
+            }
+            TrySendError::Closed(_) => LayerError::ChannelNotFound(channel.to_owned()),
+        })
+    }
+
+    async fn group_add(&self, group: &str, channel: &str) -> Result<(), LayerError> {
+        let mut state = self.write();
+        let sender = state
+            .channels
+            .get(channel)
+            .cloned()
+            .ok_or_else(|| LayerError::ChannelNotFound(channel.to_owned()))?;
+        state.groups.entry(group.to_owned()).or_default().insert(channel.to_owned(), sender);
+        Ok(())
+    }
+
+    async fn group_discard(&self, group: &str, channel: &str) -> Result<(), LayerError> {
+        let mut state = self.write();
+        if let Some(members) = state.groups.get_mut(group) {
+            members.remove(channel);
+            if members.is_empty() {
+                state.groups.remove(group);
+            }
+        }
+        Ok(())
+    }
+
+    async fn group_send(&self, group: &str, message: LayerMessage) -> Result<(), LayerError> {
+        let state = self.read();
+        let Some(members) = state.groups.get(group) else { return Ok(()) };
+        for (channel, sender) in members {
+            if let Err(err) = sender.try_send(message.clone()) {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                let reason = if matches!(err, TrySendError::Full(_)) { "inbox full" } else { "channel closed" };
+                tracing::warn!(group, channel, reason, "group message dropped for one member");
+            }
+        }
+        Ok(())
+    }
+}

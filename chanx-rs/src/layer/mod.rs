@@ -1,0 +1,284 @@
+//! Channel layers: how connections, processes and background tasks reach each other.
+//!
+//! A layer delivers [`LayerMessage`]s to one connection's channel name ([`ChannelLayer::send`]) or to
+//! every member of a group ([`ChannelLayer::group_send`]). The message shapes are chanx's, so other
+//! processes speaking Django Channels can share a layer:
+//!
+//! | call | body |
+//! |---|---|
+//! | `broadcast_message` | `{"type": "handle_group_message", "message": {...}, "exclude_current": bool, "from_channel": "..."}` |
+//! | `send_event`, `broadcast_event` | `{"type": "handle_channel_event", "event_data": {...}}` |
+//!
+//! [`Layer`] is the cheap, cloneable handle users hold; [`MemoryLayer`] is the default, for one process.
+
+mod group_name;
+mod memory;
+
+use std::sync::{Arc, OnceLock};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+pub use group_name::{MAX_GROUP_NAME_LENGTH, safe_group_name};
+pub use memory::MemoryLayer;
+
+use crate::{Message, envelope};
+
+/// What a layer failed to do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LayerError {
+    /// A group name must be 1–99 characters of `A-Z a-z 0-9 . _ -`.
+    #[error("invalid group name {0:?}: use 1-99 characters of A-Z, a-z, 0-9, '.', '_' and '-' (see safe_group_name)")]
+    InvalidGroupName(String),
+    /// No connection has this channel name (it may have disconnected).
+    #[error("no channel named {0:?}")]
+    ChannelNotFound(String),
+    /// The receiving connection's inbox is full; the message was dropped.
+    #[error("the inbox of channel {0:?} is full; the message was dropped")]
+    ChannelFull(String),
+    /// A message could not be encoded.
+    #[error("could not encode the message: {0}")]
+    Encode(#[from] serde_json::Error),
+    /// The layer's backend failed (such as a lost Redis connection).
+    #[error("channel layer backend error: {0}")]
+    Backend(String),
+}
+
+/// The body of a layer message, tagged by `type` as in Django Channels.
+///
+/// ```
+/// use chanx::layer::LayerBody;
+/// let body = LayerBody::ChannelEvent { event_data: serde_json::json!({"action": "job_done", "payload": 1}) };
+/// assert_eq!(serde_json::to_value(&body)?["type"], "handle_channel_event");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(tag = "type")]
+#[non_exhaustive]
+pub enum LayerBody {
+    /// A ready frame for the clients of a group (`broadcast_message`).
+    #[serde(rename = "handle_group_message")]
+    GroupMessage {
+        /// The frame, sent to each client as is (camelized by consumers that camelize).
+        message: Value,
+        /// Whether the sending connection skips it.
+        exclude_current: bool,
+        /// The sending connection's channel name; `None` when sent from outside a connection.
+        from_channel: Option<String>,
+    },
+    /// A typed event, handled by the receiving consumer's `#[event_handler]` for its action.
+    #[serde(rename = "handle_channel_event")]
+    ChannelEvent {
+        /// The event's frame: `{"action": ..., "payload": ...}`.
+        event_data: Value,
+    },
+}
+
+/// A message travelling through a layer. Cloning is cheap: one group send shares one message
+/// between all members, and each rendering of a group frame is serialized once, not per member.
+#[derive(Clone, Debug)]
+pub struct LayerMessage(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    body: LayerBody,
+    /// The group frame, serialized once as is and once camelized, on first use.
+    rendered: [OnceLock<Utf8Bytes>; 2],
+}
+
+impl LayerMessage {
+    /// Wraps a body.
+    ///
+    /// ```
+    /// use chanx::layer::{LayerBody, LayerMessage};
+    /// let msg = LayerMessage::new(LayerBody::ChannelEvent { event_data: serde_json::json!({"action": "x"}) });
+    /// assert!(matches!(msg.body(), LayerBody::ChannelEvent { .. }));
+    /// ```
+    pub fn new(body: LayerBody) -> Self {
+        LayerMessage(Arc::new(Inner { body, rendered: [OnceLock::new(), OnceLock::new()] }))
+    }
+
+    /// The body.
+    pub fn body(&self) -> &LayerBody {
+        &self.0.body
+    }
+
+    /// The serialized frame of a group message, computed once per rendering.
+    pub(crate) fn group_frame(&self, frame: &Value, camelize: bool) -> Utf8Bytes {
+        self.0.rendered[usize::from(camelize)]
+            .get_or_init(|| envelope::render(frame.clone(), camelize, None))
+            .clone()
+    }
+}
+
+/// The receiving end of one connection's channel.
+#[derive(Debug)]
+pub struct ChannelReceiver {
+    name: String,
+    receiver: mpsc::Receiver<LayerMessage>,
+}
+
+impl ChannelReceiver {
+    /// A receiver for messages sent to `name`.
+    pub fn new(name: String, receiver: mpsc::Receiver<LayerMessage>) -> Self {
+        ChannelReceiver { name, receiver }
+    }
+
+    /// The channel name, unique across every process sharing the layer.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The next message; `None` once the layer has dropped the channel.
+    pub async fn recv(&mut self) -> Option<LayerMessage> {
+        self.receiver.recv().await
+    }
+}
+
+/// A channel layer backend. Implement it to add a backend; use it through [`Layer`].
+///
+/// Group names reaching a backend are already validated by [`Layer`].
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a channel layer",
+    note = "use chanx::layer::MemoryLayer, or implement chanx::layer::ChannelLayer for `{Self}`"
+)]
+#[async_trait]
+pub trait ChannelLayer: Send + Sync + 'static {
+    /// Creates a channel with a fresh, unique name for one connection.
+    async fn new_channel(&self) -> Result<ChannelReceiver, LayerError>;
+    /// Removes a channel and its group memberships (the connection has ended).
+    async fn close_channel(&self, channel: &str) -> Result<(), LayerError>;
+    /// Delivers a message to one channel.
+    async fn send(&self, channel: &str, message: LayerMessage) -> Result<(), LayerError>;
+    /// Adds a channel to a group.
+    async fn group_add(&self, group: &str, channel: &str) -> Result<(), LayerError>;
+    /// Removes a channel from a group.
+    async fn group_discard(&self, group: &str, channel: &str) -> Result<(), LayerError>;
+    /// Delivers a message to every channel of a group.
+    async fn group_send(&self, group: &str, message: LayerMessage) -> Result<(), LayerError>;
+}
+
+/// A shared handle to a channel layer: what connections, HTTP handlers and background tasks use to
+/// reach each other.
+///
+/// ```
+/// use chanx::Layer;
+/// # #[derive(chanx::Message, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+/// # #[message(action = "job_done")] struct JobDone { payload: u32 }
+/// # tokio_test_block_on(async {
+/// let layer = Layer::memory();
+/// // From a spawned task or an HTTP handler: every member of "jobs" gets the event.
+/// layer.broadcast_event(["jobs"], &JobDone { payload: 7 }).await?;
+/// # Ok::<(), chanx::layer::LayerError>(()) });
+/// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     tokio::runtime::Builder::new_current_thread().build().expect("runtime").block_on(f) }
+/// ```
+#[derive(Clone)]
+pub struct Layer(Arc<dyn ChannelLayer>);
+
+impl std::fmt::Debug for Layer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Layer")
+    }
+}
+
+impl Layer {
+    /// Wraps a backend.
+    pub fn new(layer: impl ChannelLayer) -> Self {
+        Layer(Arc::new(layer))
+    }
+
+    /// A new in-memory layer, for one process.
+    pub fn memory() -> Self {
+        Layer::new(MemoryLayer::default())
+    }
+
+    /// Sends a typed event to one connection, handled by its `#[event_handler]` for the action.
+    pub async fn send_event<M: Message>(&self, channel: &str, event: &M) -> Result<(), LayerError> {
+        let message = LayerMessage::new(LayerBody::ChannelEvent { event_data: envelope::to_frame(event)? });
+        self.0.send(channel, message).await
+    }
+
+    /// Sends a typed event to every member of each group.
+    pub async fn broadcast_event<M: Message>(
+        &self,
+        groups: impl IntoIterator<Item = impl AsRef<str>>,
+        event: &M,
+    ) -> Result<(), LayerError> {
+        let message = LayerMessage::new(LayerBody::ChannelEvent { event_data: envelope::to_frame(event)? });
+        self.send_to_groups(groups, message).await
+    }
+
+    /// Sends a message straight to the clients of every member of each group (no handler runs).
+    pub async fn broadcast_message<M: Message>(
+        &self,
+        groups: impl IntoIterator<Item = impl AsRef<str>>,
+        message: &M,
+    ) -> Result<(), LayerError> {
+        let body = LayerBody::GroupMessage {
+            message: envelope::to_frame(message)?,
+            exclude_current: false,
+            from_channel: None,
+        };
+        self.send_to_groups(groups, LayerMessage::new(body)).await
+    }
+
+    /// Sends one layer message to each group; every group is tried, and the first error returned.
+    pub async fn send_to_groups(
+        &self,
+        groups: impl IntoIterator<Item = impl AsRef<str>>,
+        message: LayerMessage,
+    ) -> Result<(), LayerError> {
+        let mut result = Ok(());
+        for group in groups {
+            let outcome = self.group_send(group.as_ref(), message.clone()).await;
+            if result.is_ok() {
+                result = outcome;
+            }
+        }
+        result
+    }
+
+    /// Delivers a message to one channel.
+    pub async fn send(&self, channel: &str, message: LayerMessage) -> Result<(), LayerError> {
+        self.0.send(channel, message).await
+    }
+
+    /// Delivers a message to every member of a group.
+    pub async fn group_send(&self, group: &str, message: LayerMessage) -> Result<(), LayerError> {
+        check_group_name(group)?;
+        self.0.group_send(group, message).await
+    }
+
+    /// Adds a channel to a group.
+    pub async fn group_add(&self, group: &str, channel: &str) -> Result<(), LayerError> {
+        check_group_name(group)?;
+        self.0.group_add(group, channel).await
+    }
+
+    /// Removes a channel from a group.
+    pub async fn group_discard(&self, group: &str, channel: &str) -> Result<(), LayerError> {
+        check_group_name(group)?;
+        self.0.group_discard(group, channel).await
+    }
+
+    pub(crate) async fn new_channel(&self) -> Result<ChannelReceiver, LayerError> {
+        self.0.new_channel().await
+    }
+
+    pub(crate) async fn close_channel(&self, channel: &str) -> Result<(), LayerError> {
+        self.0.close_channel(channel).await
+    }
+}
+
+/// Django Channels' rule: 1–99 characters of ASCII letters, digits, `.`, `_` and `-`.
+fn check_group_name(group: &str) -> Result<(), LayerError> {
+    let valid = !group.is_empty()
+        && group.len() <= MAX_GROUP_NAME_LENGTH
+        && group.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if valid { Ok(()) } else { Err(LayerError::InvalidGroupName(group.to_owned())) }
+}

@@ -1,0 +1,54 @@
+#![doc = include_str!("../../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+// Lets this crate's own tests and doctests use its macros, which name `::chanx`.
+extern crate self as chanx;
+
+pub mod camelize;
+pub mod close_code;
+mod connection;
+mod consumer;
+mod context;
+mod dispatch;
+mod envelope;
+mod info;
+pub mod layer;
+mod message;
+pub mod messages;
+mod router;
+mod scope;
+mod server;
+mod settings;
+pub mod testing;
+mod validation;
+
+#[cfg(feature = "axum")]
+pub mod axum;
+
+pub use chanx_macros::{Message, consumer};
+pub use consumer::{Consumer, Handlers};
+pub use context::{Broadcast, Context, SendError};
+pub use envelope::to_frame;
+pub use info::{ConsumerInfo, HandlerInfo, HandlerKind};
+pub use layer::Layer;
+pub use message::{Message, MessageInfo};
+pub use router::Router;
+pub use scope::{Scope, ScopeBuilder};
+pub use server::serve;
+pub use settings::Settings;
+pub use validation::ValidationError;
+
+/// What most consumers need, in one import.
+pub mod prelude {
+    pub use crate::messages::{Ping, Pong};
+    pub use crate::{Consumer, Context, Layer, Message, Router, Scope, Settings, consumer};
+}
+
+/// Used by the code `#[consumer]` generates; not public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::dispatch::{
+        HandlerFuture, HandlesEvent, IntoOutcome, Outcome, assert_message, boxed, decode, passthrough, str_eq,
+    };
+    pub use serde_json::Value;
+}

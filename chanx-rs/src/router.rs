@@ -1,0 +1,187 @@
+//! [`Router`]: which consumer serves which path, with `{param}` segments and nested includes.
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tracing::Instrument;
+
+use crate::connection::WebSocket;
+use crate::{Consumer, ConsumerInfo, Layer, Scope, Settings, consumer};
+
+/// One routed consumer, type-erased.
+pub(crate) trait Endpoint: Send + Sync + 'static {
+    fn connect(&self, ws: WebSocket, scope: Scope, layer: Layer, settings: Arc<Settings>)
+    -> Pin<Box<dyn Future<Output = ()> + Send>>;
+    fn info(&self) -> ConsumerInfo;
+    fn camelize(&self, settings: &Settings) -> bool;
+}
+
+struct ConsumerEndpoint<C, F> {
+    factory: F,
+    _consumer: PhantomData<fn() -> C>,
+}
+
+impl<C, F> Endpoint for ConsumerEndpoint<C, F>
+where
+    C: Consumer,
+    F: Fn(&Scope) -> C + Send + Sync + 'static,
+{
+    fn connect(
+        &self,
+        ws: WebSocket,
+        scope: Scope,
+        layer: Layer,
+        settings: Arc<Settings>,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        let consumer = (self.factory)(&scope);
+        let span = tracing::info_span!("websocket", path = scope.path());
+        Box::pin(async move { consumer::run(consumer, ws, scope, layer, &settings).await }.instrument(span))
+    }
+
+    fn info(&self) -> ConsumerInfo {
+        C::info()
+    }
+
+    fn camelize(&self, settings: &Settings) -> bool {
+        C::CAMELIZE.unwrap_or(settings.get_camelize())
+    }
+}
+
+/// A route: its path pattern and consumer.
+#[derive(Clone)]
+pub(crate) struct Route {
+    pub(crate) path: String,
+    pub(crate) endpoint: Arc<dyn Endpoint>,
+}
+
+/// Maps paths to consumers, and holds the channel layer and settings they share.
+///
+/// Paths use `{name}` for a segment parameter (read with [`Context::param`](crate::Context::param)).
+/// A `Router` is cheap to clone; serve it with [`serve`](crate::serve), test it with
+/// [`WebsocketCommunicator`](crate::testing::WebsocketCommunicator), or mount it in axum.
+///
+/// ```
+/// use chanx::{Router, Scope, messages::{Ping, Pong}};
+///
+/// #[derive(Default)]
+/// struct ChatConsumer;
+///
+/// #[chanx::consumer]
+/// impl ChatConsumer {
+///     #[ws_handler]
+///     async fn ping(&self, _msg: Ping) -> Pong {
+///         Pong {}
+///     }
+/// }
+///
+/// let chat = Router::new().route("/{room}/", |_: &Scope| ChatConsumer);
+/// let app = Router::new().nest("/ws/chat", chat);
+/// assert_eq!(app.paths(), ["/ws/chat/{room}/"]);
+/// ```
+#[derive(Clone)]
+pub struct Router {
+    routes: Vec<Route>,
+    matcher: matchit::Router<usize>,
+    layer: Layer,
+    settings: Arc<Settings>,
+}
+
+impl Default for Router {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Router").field("paths", &self.paths()).field("settings", &self.settings).finish()
+    }
+}
+
+impl Router {
+    /// An empty router with a fresh in-memory layer and default settings.
+    pub fn new() -> Self {
+        Router { routes: Vec::new(), matcher: matchit::Router::new(), layer: Layer::memory(), settings: Arc::default() }
+    }
+
+    /// Serves `path` with a consumer built by `factory` for each connection.
+    ///
+    /// # Panics
+    ///
+    /// When the path is invalid or conflicts with another route, as axum does: a route table is
+    /// fixed at start-up, so this is a programming error.
+    pub fn route<C, F>(mut self, path: &str, factory: F) -> Self
+    where
+        C: Consumer,
+        F: Fn(&Scope) -> C + Send + Sync + 'static,
+    {
+        let endpoint = Arc::new(ConsumerEndpoint { factory, _consumer: PhantomData });
+        self.insert(path.to_owned(), endpoint);
+        self
+    }
+
+    /// Includes every route of `other` under `prefix` (its layer and settings are not used).
+    pub fn nest(mut self, prefix: &str, other: Router) -> Self {
+        for route in other.routes {
+            let path = format!("{}/{}", prefix.trim_end_matches('/'), route.path.trim_start_matches('/'));
+            self.insert(path, route.endpoint);
+        }
+        self
+    }
+
+    /// Uses this channel layer (by default, a new in-memory one).
+    pub fn layer(mut self, layer: Layer) -> Self {
+        self.layer = layer;
+        self
+    }
+
+    /// Uses these settings.
+    pub fn settings(mut self, settings: Settings) -> Self {
+        self.settings = Arc::new(settings);
+        self
+    }
+
+    /// The channel layer, to send events from HTTP handlers and background tasks.
+    pub fn channel_layer(&self) -> &Layer {
+        &self.layer
+    }
+
+    /// The settings.
+    pub fn get_settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Every routed path pattern, in the order added.
+    pub fn paths(&self) -> Vec<&str> {
+        self.routes.iter().map(|r| r.path.as_str()).collect()
+    }
+
+    /// The routed consumers' metadata, with their path patterns (what AsyncAPI documents).
+    pub fn consumers(&self) -> Vec<(&str, ConsumerInfo)> {
+        self.routes.iter().map(|r| (r.path.as_str(), r.endpoint.info())).collect()
+    }
+
+    fn insert(&mut self, path: String, endpoint: Arc<dyn Endpoint>) {
+        if let Err(err) = self.matcher.insert(path.clone(), self.routes.len()) {
+            panic!("invalid chanx route {path:?}: {err}");
+        }
+        self.routes.push(Route { path, endpoint });
+    }
+
+    /// The route for a request path and its decoded parameters.
+    pub(crate) fn find(&self, path: &str) -> Option<(&Route, Vec<(String, String)>)> {
+        let matched = self.matcher.at(path).ok()?;
+        let params = matched
+            .params
+            .iter()
+            .map(|(k, v)| (k.to_owned(), percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned()))
+            .collect();
+        Some((&self.routes[*matched.value], params))
+    }
+
+    pub(crate) fn shared(&self) -> (Layer, Arc<Settings>) {
+        (self.layer.clone(), self.settings.clone())
+    }
+}

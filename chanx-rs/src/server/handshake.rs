@@ -1,0 +1,81 @@
+//! The WebSocket upgrade: match the route, check the handshake headers, answer 101, and hand the
+//! upgraded stream to the consumer.
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use http_body_util::Full;
+use hyper_util::rt::TokioIo;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::Role;
+
+use crate::connection::{Io, ws_config};
+use crate::{Router, Scope};
+
+/// Answers one HTTP request: a WebSocket upgrade on a routed path, or an error status.
+pub(crate) fn handle<B>(router: &Router, mut request: Request<B>, peer: Option<SocketAddr>) -> Response<Full<Bytes>> {
+    let path = request.uri().path();
+    let Some((route, params)) = router.find(path) else {
+        return plain(StatusCode::NOT_FOUND, "Not Found");
+    };
+    let Some(key) = upgrade_key(&request) else {
+        return plain(StatusCode::UPGRADE_REQUIRED, "This path only accepts WebSocket connections");
+    };
+    let mut scope = Scope::builder(path);
+    for (name, value) in params {
+        scope = scope.param(name, value);
+    }
+    let scope = scope
+        .query(request.uri().query().unwrap_or(""))
+        .headers(request.headers().clone())
+        .peer_addr(peer)
+        .build();
+    let endpoint = route.endpoint.clone();
+    let (layer, settings) = router.shared();
+    let on_upgrade = hyper::upgrade::on(&mut request);
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                let io: Box<dyn Io> = Box::new(TokioIo::new(upgraded));
+                let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config(&settings))).await;
+                endpoint.connect(ws, scope, layer, settings).await;
+            }
+            Err(err) => tracing::debug!(error = %err, "WebSocket upgrade failed"),
+        }
+    });
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    if let Ok(accept) = HeaderValue::from_str(&derive_accept_key(key.as_bytes())) {
+        headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    response
+}
+
+/// The `Sec-WebSocket-Key` of a valid upgrade request (RFC 6455 §4.2.1).
+fn upgrade_key<B>(request: &Request<B>) -> Option<String> {
+    let headers = request.headers();
+    let has_token = |name: header::HeaderName, token: &str| {
+        headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).any(|v| {
+            v.split(',').any(|part| part.trim().eq_ignore_ascii_case(token))
+        })
+    };
+    let valid = request.method() == http::Method::GET
+        && has_token(header::CONNECTION, "upgrade")
+        && has_token(header::UPGRADE, "websocket")
+        && headers.get(header::SEC_WEBSOCKET_VERSION).is_some_and(|v| v == "13");
+    if !valid {
+        return None;
+    }
+    headers.get(header::SEC_WEBSOCKET_KEY)?.to_str().ok().map(str::to_owned)
+}
+
+fn plain(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *response.status_mut() = status;
+    response
+}

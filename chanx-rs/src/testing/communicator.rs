@@ -1,0 +1,358 @@
+//! [`WebsocketCommunicator`]: a WebSocket client wired to a routed consumer in-process.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::io::DuplexStream;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::protocol::Role;
+
+use crate::connection::{Io, ws_config};
+use crate::messages::{AuthenticationPayload, COMPLETION_ACTIONS};
+use crate::{Message, Router, Scope, Settings, camelize, envelope};
+
+/// Why a receive failed.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[non_exhaustive]
+pub enum ReceiveError {
+    /// Nothing arrived in time.
+    #[error("no frame within {0:?}")]
+    Timeout(Duration),
+    /// The server closed the connection, with this close code (`None`: without a close frame).
+    #[error("the connection was closed (code {0:?})")]
+    Closed(Option<u16>),
+    /// The server sent something other than a JSON text frame.
+    #[error("the server sent a frame that is not JSON text: {0}")]
+    NotJson(String),
+}
+
+/// Configures a [`WebsocketCommunicator`] before connecting.
+#[derive(Debug)]
+pub struct CommunicatorBuilder<'r> {
+    router: &'r Router,
+    path: String,
+    headers: Vec<(String, String)>,
+    timeout: Duration,
+    nothing_window: Duration,
+    send_completion: bool,
+}
+
+impl CommunicatorBuilder<'_> {
+    /// Adds a request header (cookies, `Authorization`, `Origin`…).
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// How long each receive waits. Defaults to 1 s.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How long [`WebsocketCommunicator::receive_nothing`] listens. Defaults to 100 ms.
+    pub fn nothing_window(mut self, window: Duration) -> Self {
+        self.nothing_window = window;
+        self
+    }
+
+    /// Whether completion frames are on (they are by default under test, as in chanx's test
+    /// settings). A consumer's own `SEND_COMPLETION` still wins.
+    pub fn send_completion(mut self, on: bool) -> Self {
+        self.send_completion = on;
+        self
+    }
+
+    /// Connects: runs the consumer's connection task and returns the client side.
+    ///
+    /// # Panics
+    ///
+    /// When no route matches the path, naming the routes there are.
+    pub async fn connect(self) -> WebsocketCommunicator {
+        let (path, query) = self.path.split_once('?').unwrap_or((&self.path, ""));
+        let Some((route, params)) = self.router.find(path) else {
+            panic!("no consumer is routed at {path:?}; the routes are {:?}", self.router.paths());
+        };
+        let mut scope = Scope::builder(path).query(query);
+        for (name, value) in params {
+            scope = scope.param(name, value);
+        }
+        for (name, value) in &self.headers {
+            scope = scope.header(name, value);
+        }
+        let (layer, settings) = self.router.shared();
+        let settings: Settings = settings.as_ref().clone().send_completion(self.send_completion);
+        let camelize = route.endpoint.camelize(&settings);
+        let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+        let server_io: Box<dyn Io> = Box::new(server_io);
+        let config = ws_config(&settings);
+        let server = WebSocketStream::from_raw_socket(server_io, Role::Server, Some(config)).await;
+        let client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
+        let endpoint = route.endpoint.clone();
+        let task = tokio::spawn(async move {
+            endpoint.connect(server, scope.build(), layer, std::sync::Arc::new(settings)).await;
+        });
+        WebsocketCommunicator {
+            client,
+            task: Some(task),
+            timeout: self.timeout,
+            nothing_window: self.nothing_window,
+            camelize,
+            close_code: None,
+        }
+    }
+}
+
+/// A test client for a consumer, with no TCP port: it speaks real WebSocket frames over an
+/// in-memory pipe to the same connection code the server runs.
+///
+/// Completion frames are on by default, so each unit of work ends with a known frame, and
+/// [`receive_all_messages`](Self::receive_all_messages) can stop on it instead of waiting.
+///
+/// ```
+/// use chanx::{Router, messages::{COMPLETE, Ping, Pong}, testing::WebsocketCommunicator};
+/// use serde_json::json;
+/// use std::time::Duration;
+///
+/// struct EchoConsumer;
+///
+/// #[chanx::consumer]
+/// impl EchoConsumer {
+///     #[ws_handler]
+///     async fn ping(&self, _msg: Ping) -> Pong {
+///         Pong {}
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().expect("rt").block_on(async {
+/// let router = Router::new().route("/ws/echo/", |_: &chanx::Scope| EchoConsumer);
+/// let mut comm = WebsocketCommunicator::connect(&router, "/ws/echo/").await;
+/// comm.send_message(&Ping {}).await;
+/// let replies = comm.receive_all_messages(COMPLETE, Duration::from_secs(1)).await;
+/// assert_eq!(replies, [json!({"action": "pong", "payload": null})]);
+/// comm.disconnect().await;
+/// # });
+/// ```
+#[derive(Debug)]
+pub struct WebsocketCommunicator {
+    client: WebSocketStream<DuplexStream>,
+    task: Option<JoinHandle<()>>,
+    timeout: Duration,
+    nothing_window: Duration,
+    camelize: bool,
+    close_code: Option<Option<u16>>,
+}
+
+impl WebsocketCommunicator {
+    /// Configures a communicator for `path` (which may carry a `?query`).
+    pub fn builder<'r>(router: &'r Router, path: &str) -> CommunicatorBuilder<'r> {
+        CommunicatorBuilder {
+            router,
+            path: path.to_owned(),
+            headers: Vec::new(),
+            timeout: Duration::from_secs(1),
+            nothing_window: Duration::from_millis(100),
+            send_completion: true,
+        }
+    }
+
+    /// Connects to `path` with the defaults.
+    pub async fn connect(router: &Router, path: &str) -> Self {
+        Self::builder(router, path).connect().await
+    }
+
+    /// Sends a typed message (camelized when the consumer camelizes).
+    pub async fn send_message<M: Message>(&mut self, message: &M) {
+        let frame = envelope::to_frame(message).unwrap_or_else(|e| panic!("could not encode {}: {e}", M::ACTION));
+        let text = envelope::render(frame, self.camelize, None);
+        self.send_raw(WsMessage::Text(text)).await;
+    }
+
+    /// Sends a JSON value as a text frame, unchanged.
+    pub async fn send_json(&mut self, value: &Value) {
+        self.send_text(&value.to_string()).await;
+    }
+
+    /// Sends a text frame, unchanged (it need not be JSON).
+    pub async fn send_text(&mut self, text: &str) {
+        self.send_raw(WsMessage::text(text)).await;
+    }
+
+    /// Sends a binary frame.
+    pub async fn send_binary(&mut self, bytes: Vec<u8>) {
+        self.send_raw(WsMessage::binary(bytes)).await;
+    }
+
+    async fn send_raw(&mut self, message: WsMessage) {
+        let sent = tokio::time::timeout(self.timeout, self.client.send(message)).await;
+        match sent {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => panic!("could not send to the consumer (closed: {:?}): {err}", self.close_code),
+            Err(_) => panic!("sending to the consumer took longer than {:?}", self.timeout),
+        }
+    }
+
+    /// The next JSON frame, or why there is none within `timeout`.
+    pub async fn try_receive_json(&mut self, timeout: Duration) -> Result<Value, ReceiveError> {
+        if let Some(code) = self.close_code {
+            return Err(ReceiveError::Closed(code));
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.client.next()).await;
+            let message = match next {
+                Err(_) => return Err(ReceiveError::Timeout(timeout)),
+                Ok(None) | Ok(Some(Err(_))) => {
+                    self.close_code = Some(None);
+                    return Err(ReceiveError::Closed(None));
+                }
+                Ok(Some(Ok(message))) => message,
+            };
+            match message {
+                WsMessage::Text(text) => {
+                    return serde_json::from_str(&text).map_err(|_| ReceiveError::NotJson(text.to_string()));
+                }
+                WsMessage::Close(frame) => {
+                    let code = frame.map(|f| u16::from(f.code));
+                    self.close_code = Some(code);
+                    return Err(ReceiveError::Closed(code));
+                }
+                WsMessage::Binary(bytes) => return Err(ReceiveError::NotJson(format!("{bytes:?}"))),
+                _ => {}
+            }
+        }
+    }
+
+    /// The next JSON frame, exactly as the client sees it.
+    ///
+    /// # Panics
+    ///
+    /// When nothing arrives within the timeout, or the connection closes.
+    pub async fn receive_json(&mut self) -> Value {
+        match self.try_receive_json(self.timeout).await {
+            Ok(value) => value,
+            Err(err) => panic!("receive_json: {err}"),
+        }
+    }
+
+    /// The next frame decoded as `M` (keys decamelized first when the consumer camelizes).
+    ///
+    /// # Panics
+    ///
+    /// When nothing arrives, or the frame is not an `M`; the message quotes the frame.
+    pub async fn receive_message<M: Message>(&mut self) -> M {
+        let mut frame = self.receive_json().await;
+        if self.camelize {
+            camelize::decamelize_keys(&mut frame);
+        }
+        assert_eq!(frame["action"], M::ACTION, "receive_message: expected a {:?} frame, got {frame}", M::ACTION);
+        serde_json::from_value(frame.clone())
+            .unwrap_or_else(|e| panic!("receive_message: {frame} is not a valid {}: {e}", M::ACTION))
+    }
+
+    /// Frames until one whose action is `stop_action`, leaving out completion frames (the stop
+    /// frame is included unless it is a completion frame).
+    ///
+    /// # Panics
+    ///
+    /// When `stop_action` does not arrive within `timeout`, or the connection closes; the message
+    /// lists the frames received until then.
+    pub async fn receive_all_messages(&mut self, stop_action: &str, timeout: Duration) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut frames = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let frame = match self.try_receive_json(left).await {
+                Ok(frame) => frame,
+                Err(err) => panic!(
+                    "receive_all_messages: waiting for {stop_action:?}: {err}; received so far: {}",
+                    Value::Array(frames)
+                ),
+            };
+            let action = frame["action"].as_str().unwrap_or_default().to_owned();
+            if !COMPLETION_ACTIONS.contains(&action.as_str()) {
+                frames.push(frame);
+            }
+            if action == stop_action {
+                return frames;
+            }
+        }
+    }
+
+    /// Every frame that arrives until none has for `quiet` (completion frames included).
+    pub async fn receive_all_json(&mut self, quiet: Duration) -> Vec<Value> {
+        let mut frames = Vec::new();
+        while let Ok(frame) = self.try_receive_json(quiet).await {
+            frames.push(frame);
+        }
+        frames
+    }
+
+    /// `true` when nothing arrives for the communicator's nothing-window (100 ms by default).
+    /// An arriving frame is consumed.
+    pub async fn receive_nothing(&mut self) -> bool {
+        matches!(self.try_receive_json(self.nothing_window).await, Err(ReceiveError::Timeout(_)))
+    }
+
+    /// Receives the `authentication` frame and returns its payload.
+    ///
+    /// # Panics
+    ///
+    /// When the next frame is not an `authentication` frame.
+    pub async fn wait_for_auth(&mut self) -> AuthenticationPayload {
+        let mut frame = self.receive_json().await;
+        if self.camelize {
+            camelize::decamelize_keys(&mut frame);
+        }
+        assert_eq!(frame["action"], "authentication", "wait_for_auth: expected an authentication frame, got {frame}");
+        serde_json::from_value(frame["payload"].clone())
+            .unwrap_or_else(|e| panic!("wait_for_auth: invalid authentication payload in {frame}: {e}"))
+    }
+
+    /// Asserts that the connection was authenticated with status 200.
+    pub async fn assert_authenticated_status_ok(&mut self) {
+        let payload = self.wait_for_auth().await;
+        assert_eq!(payload.status_code, 200, "expected authentication status 200, got {payload:?}");
+    }
+
+    /// Asserts that the server closes the connection with `code`, skipping frames sent before.
+    ///
+    /// # Panics
+    ///
+    /// When no close arrives within the timeout, or it carries another code.
+    pub async fn assert_closed(&mut self, code: u16) {
+        let mut skipped = Vec::new();
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.try_receive_json(left).await {
+                Ok(frame) => skipped.push(frame),
+                Err(ReceiveError::Closed(got)) => {
+                    assert_eq!(got, Some(code), "expected close code {code}, got {got:?}");
+                    return;
+                }
+                Err(err) => panic!("assert_closed({code}): {err}; frames received meanwhile: {}", Value::Array(skipped)),
+            }
+        }
+    }
+
+    /// Closes with 1000 and waits until the consumer has finished (groups left, `disconnect` run).
+    pub async fn disconnect(mut self) {
+        if self.close_code.is_none() {
+            let _ = tokio::time::timeout(self.timeout, self.client.close(None)).await;
+            // Read the server's answer to complete the closing handshake.
+            let _ = tokio::time::timeout(self.timeout, async { while let Some(Ok(_)) = self.client.next().await {} })
+                .await;
+        }
+        if let Some(task) = self.task.take() {
+            match tokio::time::timeout(self.timeout * 5, task).await {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => panic!("the consumer's connection task failed: {err}"),
+                Err(_) => panic!("the consumer did not finish within {:?} after disconnect", self.timeout * 5),
+            }
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! Testing consumers: [`WebsocketCommunicator`] drives a routed consumer in-process, through the
+//! same connection code as the server, over an in-memory pipe; [`CaptureLayer`] records what
+//! was broadcast.
+//!
+//! Every wait has a timeout, and a failed wait says what was received instead.
+
+mod capture;
+mod communicator;
+
+pub use capture::{Captured, CaptureLayer, Target};
+pub use communicator::{CommunicatorBuilder, ReceiveError, WebsocketCommunicator};

@@ -1,0 +1,181 @@
+//! Invalid input → the `[{type, loc, msg}]` error list of chanx (pydantic's codes and texts).
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// One entry of a validation error frame.
+///
+/// ```
+/// use chanx::ValidationError;
+/// let e = ValidationError::missing(vec!["chat".into(), "payload".into(), "content".into()]);
+/// assert_eq!(serde_json::to_value(&e)?, serde_json::json!(
+///     {"type": "missing", "loc": ["chat", "payload", "content"], "msg": "Field required"}));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+pub struct ValidationError {
+    /// A pydantic error code such as `missing`, `string_type` or `union_tag_invalid`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The path to the offending value: object keys as strings, array indexes as numbers.
+    pub loc: Vec<Value>,
+    /// A human-readable message.
+    pub msg: String,
+}
+
+impl ValidationError {
+    /// An error with the given code, location and message.
+    pub fn new(kind: &str, loc: Vec<Value>, msg: impl Into<String>) -> Self {
+        ValidationError { kind: kind.to_owned(), loc, msg: msg.into() }
+    }
+
+    /// A required field is absent.
+    pub fn missing(loc: Vec<Value>) -> Self {
+        Self::new("missing", loc, "Field required")
+    }
+}
+
+/// A list of errors as the payload of an `error` frame.
+pub(crate) fn to_payload(errors: &[ValidationError]) -> Value {
+    serde_json::to_value(errors).unwrap_or(Value::Null)
+}
+
+/// Decodes `value` into `T`, turning the first failure into a pydantic-style error located
+/// under `prefix` (the action, as chanx's discriminated unions do).
+pub(crate) fn decode_value<T: serde::de::DeserializeOwned>(
+    value: Value,
+    prefix: &str,
+) -> Result<T, ValidationError> {
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let mut loc: Vec<Value> = vec![Value::from(prefix)];
+        for segment in err.path().iter() {
+            match segment {
+                serde_path_to_error::Segment::Map { key } => loc.push(Value::from(key.as_str())),
+                serde_path_to_error::Segment::Seq { index } => loc.push(Value::from(*index)),
+                serde_path_to_error::Segment::Enum { variant } => loc.push(Value::from(variant.as_str())),
+                serde_path_to_error::Segment::Unknown => {}
+            }
+        }
+        from_serde_message(&err.inner().to_string(), loc)
+    })
+}
+
+/// Maps a serde_json error message to pydantic's code and text.
+fn from_serde_message(message: &str, mut loc: Vec<Value>) -> ValidationError {
+    if let Some(field) = between(message, "missing field `", "`") {
+        loc.push(Value::from(field));
+        return ValidationError::missing(loc);
+    }
+    if let Some(rest) = message.strip_prefix("invalid type: ") {
+        let (found, expected) = rest.split_once(", expected ").unwrap_or((rest, ""));
+        let (kind, msg) = type_error(found, expected);
+        return ValidationError::new(kind, loc, msg);
+    }
+    if message.starts_with("unknown variant") {
+        return ValidationError::new("enum", loc, format!("Input should be {}", message_tail(message)));
+    }
+    if message.starts_with("invalid value: integer") || message.contains("out of range") {
+        return ValidationError::new("int_out_of_range", loc, "Input is out of range for this integer type");
+    }
+    if message.starts_with("invalid length") {
+        return ValidationError::new("too_short", loc, capitalize(message));
+    }
+    ValidationError::new("value_error", loc, format!("Value error, {message}"))
+}
+
+fn type_error(found: &str, expected: &str) -> (&'static str, String) {
+    let expected_int = ["i8", "i16", "i32", "i64", "i128", "u8", "u16", "u32", "u64", "u128", "isize", "usize"]
+        .iter()
+        .any(|t| expected == *t || expected.ends_with(&format!(" {t}")));
+    let found_string = found.starts_with("string");
+    if expected_int {
+        return if found_string {
+            ("int_parsing", "Input should be a valid integer, unable to parse string as an integer".into())
+        } else if found.starts_with("floating point") {
+            ("int_from_float", "Input should be a valid integer, got a number with a fractional part".into())
+        } else {
+            ("int_type", "Input should be a valid integer".into())
+        };
+    }
+    if expected == "f32" || expected == "f64" {
+        return ("float_type", "Input should be a valid number".into());
+    }
+    if expected.contains("string") || expected == "a character" {
+        return ("string_type", "Input should be a valid string".into());
+    }
+    if expected == "a boolean" {
+        return ("bool_type", "Input should be a valid boolean".into());
+    }
+    if expected.contains("sequence") || expected.contains("tuple") {
+        return ("list_type", "Input should be a valid list".into());
+    }
+    if let Some(name) = expected.strip_prefix("struct ") {
+        return ("model_type", format!("Input should be a valid dictionary or instance of {name}"));
+    }
+    if expected.contains("map") {
+        return ("dict_type", "Input should be a valid dictionary".into());
+    }
+    if expected == "unit" {
+        return ("none_required", "Input should be None".into());
+    }
+    ("value_error", format!("Input should be {expected}"))
+}
+
+fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let rest = s.split_once(start)?.1;
+    Some(rest.split_once(end)?.0)
+}
+
+fn message_tail(message: &str) -> &str {
+    message.split_once(", expected ").map_or(message, |(_, tail)| tail)
+}
+
+fn capitalize(s: &str) -> String {
+    let mut chars = s.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+    use serde_json::json;
+
+    #[derive(Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Echo {
+        payload: EchoPayload,
+    }
+
+    #[derive(Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct EchoPayload {
+        user_name: String,
+        count: i32,
+        tags: Vec<String>,
+    }
+
+    fn error_of(value: Value) -> ValidationError {
+        decode_value::<Echo>(value, "echo").expect_err("the input is invalid")
+    }
+
+    #[test]
+    fn missing_field_is_located_at_the_field() {
+        let e = error_of(json!({"payload": {"count": 1, "tags": []}}));
+        assert_eq!(e, ValidationError::missing(vec!["echo".into(), "payload".into(), "user_name".into()]));
+    }
+
+    #[test]
+    fn type_errors_use_pydantic_codes() {
+        let e = error_of(json!({"payload": {"user_name": "a", "count": "x", "tags": []}}));
+        assert_eq!(e.kind, "int_parsing");
+        assert_eq!(e.loc, vec![json!("echo"), json!("payload"), json!("count")]);
+        let e = error_of(json!({"payload": {"user_name": 5, "count": 1, "tags": []}}));
+        assert_eq!((e.kind.as_str(), e.msg.as_str()), ("string_type", "Input should be a valid string"));
+        let e = error_of(json!({"payload": {"user_name": "a", "count": 1, "tags": [1]}}));
+        assert_eq!(e.loc, vec![json!("echo"), json!("payload"), json!("tags"), json!(0)]);
+        let e = error_of(json!({"payload": "nope"}));
+        assert_eq!(e.kind, "model_type");
+        assert_eq!(e.msg, "Input should be a valid dictionary or instance of EchoPayload");
+    }
+}
