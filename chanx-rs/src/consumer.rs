@@ -13,7 +13,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use serde_json::Value;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::connection::{Socket, WebSocket};
 use crate::dispatch::{HandlerFuture, HandlesEvent};
@@ -141,7 +141,17 @@ pub trait Consumer: Handlers {
 }
 
 /// Runs one connection from accept to disconnect.
-pub(crate) async fn run<C: Consumer>(consumer: C, ws: WebSocket, scope: Scope, layer: Layer, settings: &Settings) {
+///
+/// `ready` fires once steps 1–4 are over (accepted or refused), which the test communicator
+/// waits for so that a test's first broadcast finds every connection in its groups.
+pub(crate) async fn run<C: Consumer>(
+    consumer: C,
+    ws: WebSocket,
+    scope: Scope,
+    layer: Layer,
+    settings: &Settings,
+    ready: Option<oneshot::Sender<()>>,
+) {
     let camelize = C::CAMELIZE.unwrap_or(settings.get_camelize());
     let completion = C::SEND_COMPLETION.unwrap_or(settings.get_send_completion());
     let mut inbox = match layer.new_channel().await {
@@ -149,6 +159,9 @@ pub(crate) async fn run<C: Consumer>(consumer: C, ws: WebSocket, scope: Scope, l
         Err(err) => {
             tracing::error!(error = %err, "could not open a layer channel; closing");
             Socket::close_unstarted(ws, 1011, "channel layer unavailable").await;
+            if let Some(ready) = ready {
+                let _ = ready.send(());
+            }
             return;
         }
     };
@@ -160,6 +173,9 @@ pub(crate) async fn run<C: Consumer>(consumer: C, ws: WebSocket, scope: Scope, l
 
     // 2-4: authenticate, join groups, post_authentication; queued frames are written meanwhile.
     let connected = socket.drive(connect(&consumer, &ctx, settings)).await;
+    if let Some(ready) = ready {
+        let _ = ready.send(());
+    }
     // 5: frames and events.
     if connected == Some(true) {
         socket.serve(&consumer, &ctx, &mut inbox, completion).await;

@@ -5,6 +5,7 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use tokio::sync::oneshot;
 use tracing::Instrument;
 
 use crate::connection::WebSocket;
@@ -12,8 +13,14 @@ use crate::{Consumer, ConsumerInfo, Layer, Scope, Settings, consumer};
 
 /// One routed consumer, type-erased.
 pub(crate) trait Endpoint: Send + Sync + 'static {
-    fn connect(&self, ws: WebSocket, scope: Scope, layer: Layer, settings: Arc<Settings>)
-    -> Pin<Box<dyn Future<Output = ()> + Send>>;
+    fn connect(
+        &self,
+        ws: WebSocket,
+        scope: Scope,
+        layer: Layer,
+        settings: Arc<Settings>,
+        ready: Option<oneshot::Sender<()>>,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send>>;
     fn info(&self) -> ConsumerInfo;
     fn camelize(&self, settings: &Settings) -> bool;
 }
@@ -34,10 +41,11 @@ where
         scope: Scope,
         layer: Layer,
         settings: Arc<Settings>,
+        ready: Option<oneshot::Sender<()>>,
     ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
         let consumer = (self.factory)(&scope);
         let span = tracing::info_span!("websocket", path = scope.path());
-        Box::pin(async move { consumer::run(consumer, ws, scope, layer, &settings).await }.instrument(span))
+        Box::pin(async move { consumer::run(consumer, ws, scope, layer, &settings, ready).await }.instrument(span))
     }
 
     fn info(&self) -> ConsumerInfo {

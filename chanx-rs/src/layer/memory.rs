@@ -54,6 +54,20 @@ impl MemoryLayer {
         self.dropped.load(Ordering::Relaxed)
     }
 
+    /// How many connections are in `group` now.
+    ///
+    /// ```
+    /// assert_eq!(chanx::layer::MemoryLayer::default().group_size("lobby"), 0);
+    /// ```
+    pub fn group_size(&self, group: &str) -> usize {
+        self.read().groups.get(group).map_or(0, |members| members.len())
+    }
+
+    /// How many connections have a channel now.
+    pub fn channel_count(&self) -> usize {
+        self.read().channels.len()
+    }
+
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
         // A panic while holding the lock cannot leave the maps half-updated, so poison is harmless.
         self.state.read().unwrap_or_else(PoisonError::into_inner)

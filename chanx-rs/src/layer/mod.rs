@@ -282,3 +282,25 @@ fn check_group_name(group: &str) -> Result<(), LayerError> {
         && group.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
     if valid { Ok(()) } else { Err(LayerError::InvalidGroupName(group.to_owned())) }
 }
+
+#[async_trait]
+impl<L: ChannelLayer> ChannelLayer for Arc<L> {
+    async fn new_channel(&self) -> Result<ChannelReceiver, LayerError> {
+        (**self).new_channel().await
+    }
+    async fn close_channel(&self, channel: &str) -> Result<(), LayerError> {
+        (**self).close_channel(channel).await
+    }
+    async fn send(&self, channel: &str, message: LayerMessage) -> Result<(), LayerError> {
+        (**self).send(channel, message).await
+    }
+    async fn group_add(&self, group: &str, channel: &str) -> Result<(), LayerError> {
+        (**self).group_add(group, channel).await
+    }
+    async fn group_discard(&self, group: &str, channel: &str) -> Result<(), LayerError> {
+        (**self).group_discard(group, channel).await
+    }
+    async fn group_send(&self, group: &str, message: LayerMessage) -> Result<(), LayerError> {
+        (**self).group_send(group, message).await
+    }
+}

@@ -40,7 +40,7 @@ pub(crate) fn handle<B>(router: &Router, mut request: Request<B>, peer: Option<S
             Ok(upgraded) => {
                 let io: Box<dyn Io> = Box::new(TokioIo::new(upgraded));
                 let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config(&settings))).await;
-                endpoint.connect(ws, scope, layer, settings).await;
+                endpoint.connect(ws, scope, layer, settings, None).await;
             }
             Err(err) => tracing::debug!(error = %err, "WebSocket upgrade failed"),
         }

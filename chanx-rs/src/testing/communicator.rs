@@ -92,9 +92,14 @@ impl CommunicatorBuilder<'_> {
         let server = WebSocketStream::from_raw_socket(server_io, Role::Server, Some(config)).await;
         let client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
         let endpoint = route.endpoint.clone();
+        let (ready, is_ready) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(async move {
-            endpoint.connect(server, scope.build(), layer, std::sync::Arc::new(settings)).await;
+            endpoint.connect(server, scope.build(), layer, std::sync::Arc::new(settings), Some(ready)).await;
         });
+        // Connected means authenticated, in its groups and past post_authentication (or refused).
+        if tokio::time::timeout(self.timeout * 5, is_ready).await.is_err() {
+            panic!("the consumer at {path:?} did not finish connecting within {:?}", self.timeout * 5);
+        }
         WebsocketCommunicator {
             client,
             task: Some(task),

@@ -1,0 +1,575 @@
+//! Consumer behaviour, driven through the test communicator: dispatch, every error frame and
+//! that the socket survives it, the lifecycle order, groups, events and camelize.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chanx::layer::{MemoryLayer, safe_group_name};
+use chanx::messages::{AuthenticationPayload, COMPLETE, EVENT_COMPLETE, GROUP_COMPLETE, Ping, Pong};
+use chanx::testing::{CaptureLayer, ReceiveError, Target, WebsocketCommunicator};
+use chanx::{Consumer, Context, Layer, Message, Router, Scope, Settings};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(2);
+
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "echo")]
+struct Echo {
+    payload: EchoPayload,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+struct EchoPayload {
+    user_name: String,
+    count: i32,
+}
+
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "echo_reply")]
+struct EchoReply {
+    payload: EchoPayload,
+}
+
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "boom")]
+struct Boom {}
+
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "panic")]
+struct PanicNow {}
+
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "say")]
+struct Say {
+    payload: String,
+}
+
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "say_to_others")]
+struct SayToOthers {
+    payload: String,
+}
+
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "said")]
+struct Said {
+    payload: String,
+}
+
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "join")]
+struct Join {
+    payload: String,
+}
+
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "whoami")]
+struct WhoAmI {}
+
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "you_are")]
+struct YouAre {
+    payload: YouArePayload,
+}
+
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+struct YouArePayload {
+    channel_name: String,
+    room: String,
+}
+
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "sleep")]
+struct Sleep {
+    payload: u64,
+}
+
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "slept")]
+struct Slept {
+    payload: u64,
+}
+
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "job_done")]
+struct JobDone {
+    payload: u32,
+}
+
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "job_status")]
+struct JobStatus {
+    payload: String,
+}
+
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "notice")]
+struct Notice {
+    payload: String,
+}
+
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "quit")]
+struct Quit {}
+
+/// A room of a chat: everything a test needs to exercise.
+struct RoomConsumer {
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl RoomConsumer {
+    fn record(&self, entry: impl Into<String>) {
+        self.log.lock().expect("log").push(entry.into());
+    }
+}
+
+#[chanx::consumer(passthrough = [Notice])]
+impl Consumer for RoomConsumer {
+    fn groups(&self, ctx: &Context) -> Vec<String> {
+        self.record("groups");
+        vec![safe_group_name(Some("room"), &[ctx.param("room").unwrap_or("none")])]
+    }
+
+    async fn authenticate(&self, ctx: &Context) -> Option<AuthenticationPayload> {
+        self.record("authenticate");
+        match ctx.scope().header("x-user") {
+            Some("mallory") => Some(AuthenticationPayload::status(403).with_data(json!({"detail": "go away"}))),
+            Some(_) => Some(AuthenticationPayload::ok()),
+            None => None,
+        }
+    }
+
+    async fn post_authentication(&self, ctx: &Context) {
+        self.record(format!("post_authentication in {:?}", ctx.groups()));
+    }
+
+    async fn disconnect(&self, _ctx: &Context) {
+        self.record("disconnect");
+    }
+
+    #[ws_handler]
+    async fn ping(&self, _msg: Ping) -> Pong {
+        Pong {}
+    }
+
+    #[ws_handler]
+    async fn echo(&self, msg: Echo) -> EchoReply {
+        EchoReply { payload: msg.payload }
+    }
+
+    #[ws_handler]
+    async fn boom(&self, _msg: Boom) -> Result<(), String> {
+        Err("kaboom".into())
+    }
+
+    #[ws_handler]
+    async fn panic_now(&self, _msg: PanicNow) -> Pong {
+        panic!("handler panicked on purpose")
+    }
+
+    #[ws_handler(output = [Said])]
+    async fn say(&self, ctx: &Context, msg: Say) -> Result<(), chanx::layer::LayerError> {
+        ctx.broadcast_message(&Said { payload: msg.payload }).await
+    }
+
+    #[ws_handler(output = [Said])]
+    async fn say_to_others(&self, ctx: &Context, msg: SayToOthers) -> Result<(), chanx::layer::LayerError> {
+        ctx.broadcast_message(&Said { payload: msg.payload }).exclude_current().await
+    }
+
+    #[ws_handler]
+    async fn join(&self, ctx: &Context, msg: Join) -> Result<(), chanx::layer::LayerError> {
+        ctx.join_group(&msg.payload).await
+    }
+
+    #[ws_handler]
+    async fn whoami(&self, ctx: &Context, _msg: WhoAmI) -> YouAre {
+        let room = ctx.param("room").unwrap_or_default().to_owned();
+        YouAre { payload: YouArePayload { channel_name: ctx.channel_name().to_owned(), room } }
+    }
+
+    #[ws_handler]
+    async fn sleep(&self, msg: Sleep) -> Slept {
+        tokio::time::sleep(Duration::from_millis(msg.payload)).await;
+        Slept { payload: msg.payload }
+    }
+
+    #[ws_handler]
+    async fn quit(&self, ctx: &Context, _msg: Quit) {
+        ctx.close(4321, "bye");
+    }
+
+    #[event_handler]
+    async fn job_done(&self, event: JobDone) -> JobStatus {
+        JobStatus { payload: format!("job {} done", event.payload) }
+    }
+}
+
+struct App {
+    router: Router,
+    layer: Arc<MemoryLayer>,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+fn app_with(settings: Settings) -> App {
+    let layer = Arc::new(MemoryLayer::default());
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let factory_log = log.clone();
+    let rooms = Router::new().route("/{room}/", move |_: &Scope| RoomConsumer { log: factory_log.clone() });
+    let router = Router::new().nest("/ws/room", rooms).layer(Layer::new(layer.clone())).settings(settings);
+    App { router, layer, log }
+}
+
+fn app() -> App {
+    app_with(Settings::default())
+}
+
+async fn connect(app: &App, room: &str) -> WebsocketCommunicator {
+    WebsocketCommunicator::connect(&app.router, &format!("/ws/room/{room}/")).await
+}
+
+async fn whoami(comm: &mut WebsocketCommunicator) -> String {
+    comm.send_message(&WhoAmI {}).await;
+    let frames = comm.receive_all_messages(COMPLETE, WAIT).await;
+    frames[0]["payload"]["channel_name"].as_str().expect("channel name").to_owned()
+}
+
+#[tokio::test]
+async fn a_ping_gets_a_pong_then_complete() {
+    let app = app();
+    let mut comm = connect(&app, "a").await;
+    comm.send_message(&Ping {}).await;
+    assert_eq!(comm.receive_json().await, json!({"action": "pong", "payload": null}));
+    assert_eq!(comm.receive_json().await, json!({"action": "complete", "payload": null}));
+    comm.disconnect().await;
+}
+
+#[tokio::test]
+async fn a_typed_message_round_trips() {
+    let app = app();
+    let mut comm = connect(&app, "a").await;
+    let payload = EchoPayload { user_name: "ada".into(), count: 3 };
+    comm.send_message(&Echo { payload: payload.clone() }).await;
+    assert_eq!(comm.receive_message::<EchoReply>().await, EchoReply { payload });
+    comm.disconnect().await;
+}
+
+#[tokio::test]
+async fn invalid_payloads_get_a_located_error_list() {
+    let app = app();
+    let mut comm = connect(&app, "a").await;
+    comm.send_json(&json!({"action": "echo", "payload": {"count": 1}})).await;
+    let frames = comm.receive_all_messages(COMPLETE, WAIT).await;
+    assert_eq!(
+        frames,
+        [json!({"action": "error", "payload": [
+            {"type": "missing", "loc": ["echo", "payload", "user_name"], "msg": "Field required"}
+        ]})]
+    );
+    comm.send_json(&json!({"action": "echo", "payload": {"user_name": "a", "count": "x"}})).await;
+    let frames = comm.receive_all_messages(COMPLETE, WAIT).await;
+    assert_eq!(
+        frames[0]["payload"],
+        json!([{"type": "int_parsing", "loc": ["echo", "payload", "count"],
+                "msg": "Input should be a valid integer, unable to parse string as an integer"}])
+    );
+    comm.disconnect().await;
+}
+
+#[tokio::test]
+async fn unknown_and_missing_actions_are_reported() {
+    let app = app();
+    let mut comm = connect(&app, "a").await;
+    comm.send_json(&json!({"action": "nope"})).await;
+    let frames = comm.receive_all_messages(COMPLETE, WAIT).await;
+    assert_eq!(frames[0]["payload"][0]["type"], "union_tag_invalid");
+    assert_eq!(
+        frames[0]["payload"][0]["msg"],
+        "Input tag 'nope' found using 'action' does not match any of the expected tags: 'boom', 'echo', \
+         'join', 'panic', 'ping', 'quit', 'say', 'say_to_others', 'sleep', 'whoami'"
+    );
+    comm.send_json(&json!({"payload": 1})).await;
+    let frames = comm.receive_all_messages(COMPLETE, WAIT).await;
+    assert_eq!(
+        frames,
+        [json!({"action": "error", "payload": [{"type": "union_tag_not_found", "loc": [],
+                 "msg": "Unable to extract tag using discriminator 'action'"}]})]
+    );
+    comm.disconnect().await;
+}
+
+#[tokio::test]
+async fn malformed_frames_get_errors_without_completion_and_the_socket_survives() {
+    let app = app();
+    let mut comm = connect(&app, "a").await;
+    comm.send_text("not json").await;
+    let error = comm.receive_json().await;
+    assert_eq!(error["payload"][0]["type"], "json_invalid");
+    assert!(error["payload"][0]["msg"].as_str().is_some_and(|m| m.starts_with("Invalid JSON: ")));
+    comm.send_binary(vec![0, 1]).await;
+    assert_eq!(
+        comm.receive_json().await,
+        json!({"action": "error", "payload": [{"type": "json_invalid", "loc": [],
+                "msg": "Invalid JSON: binary frames are not supported"}]})
+    );
+    for non_object in [json!([1, 2]), json!("x"), json!(5)] {
+        comm.send_json(&non_object).await;
+        assert_eq!(comm.receive_json().await["payload"][0]["type"], "model_type");
+    }
+    comm.send_json(&json!({"action": "ping", "version": "x"})).await;
+    assert_eq!(comm.receive_json().await["payload"][0]["loc"], json!(["version"]));
+    comm.send_json(&json!({"action": "ping", "ref": 1})).await;
+    assert_eq!(
+        comm.receive_json().await["payload"],
+        json!([{"type": "string_type", "loc": ["ref"], "msg": "Input should be a valid string"}])
+    );
+    // No completion followed any of them, and the socket still works.
+    assert!(comm.receive_nothing().await);
+    comm.send_message(&Ping {}).await;
+    assert_eq!(comm.receive_all_messages(COMPLETE, WAIT).await, [json!({"action": "pong", "payload": null})]);
+    comm.disconnect().await;
+}
+
+#[tokio::test]
+async fn handler_errors_and_panics_answer_with_detail_and_the_socket_survives() {
+    let app = app();
+    let mut comm = connect(&app, "a").await;
+    let mut neighbour = connect(&app, "a").await;
+    comm.send_message(&Boom {}).await;
+    assert_eq!(
+        comm.receive_all_messages(COMPLETE, WAIT).await,
+        [json!({"action": "error", "payload": {"detail": "Failed to process message for boom"}})]
+    );
+    comm.send_message(&PanicNow {}).await;
+    assert_eq!(
+        comm.receive_all_messages(COMPLETE, WAIT).await,
+        [json!({"action": "error", "payload": {"detail": "Failed to process message for panic"}})]
+    );
+    comm.send_message(&Ping {}).await;
+    assert_eq!(comm.receive_all_messages(COMPLETE, WAIT).await, [json!({"action": "pong", "payload": null})]);
+    neighbour.send_message(&Ping {}).await;
+    assert_eq!(neighbour.receive_all_messages(COMPLETE, WAIT).await, [json!({"action": "pong", "payload": null})]);
+    comm.disconnect().await;
+    neighbour.disconnect().await;
+}
+
+#[tokio::test]
+async fn replies_to_a_frame_with_ref_echo_version_and_ref() {
+    let app = app();
+    let mut comm = connect(&app, "a").await;
+    comm.send_json(&json!({"action": "ping", "ref": "7", "version": 1})).await;
+    assert_eq!(comm.receive_json().await, json!({"action": "pong", "payload": null, "version": 1, "ref": "7"}));
+    assert_eq!(comm.receive_json().await, json!({"action": "complete", "payload": null, "version": 1, "ref": "7"}));
+    comm.disconnect().await;
+}
+
+#[tokio::test]
+async fn lifecycle_runs_in_chanx_order_and_leaves_every_group() {
+    let app = app();
+    let mut comm = connect(&app, "lobby").await;
+    comm.send_message(&Join { payload: "extra".into() }).await;
+    comm.receive_all_messages(COMPLETE, WAIT).await;
+    assert_eq!(app.layer.group_size("room.lobby"), 1);
+    assert_eq!(app.layer.group_size("extra"), 1);
+    comm.disconnect().await;
+    assert_eq!(
+        *app.log.lock().expect("log"),
+        ["authenticate", "groups", "post_authentication in [\"room.lobby\"]", "disconnect"]
+    );
+    assert_eq!(app.layer.group_size("room.lobby"), 0);
+    assert_eq!(app.layer.group_size("extra"), 0);
+    assert_eq!(app.layer.channel_count(), 0);
+}
+
+#[tokio::test]
+async fn an_accepted_connection_gets_the_authentication_frame() {
+    let app = app();
+    let mut comm = WebsocketCommunicator::builder(&app.router, "/ws/room/a/").header("x-user", "ada").connect().await;
+    comm.assert_authenticated_status_ok().await;
+    comm.disconnect().await;
+}
+
+#[tokio::test]
+async fn a_refused_connection_is_closed_with_4000_plus_status_and_joins_nothing() {
+    let app = app();
+    let mut comm =
+        WebsocketCommunicator::builder(&app.router, "/ws/room/a/").header("x-user", "mallory").connect().await;
+    let auth = comm.wait_for_auth().await;
+    assert_eq!((auth.status_code, auth.status_text.as_str()), (403, "Forbidden"));
+    assert_eq!(auth.data, json!({"detail": "go away"}));
+    comm.assert_closed(4403).await;
+    comm.disconnect().await;
+    assert_eq!(*app.log.lock().expect("log"), ["authenticate", "disconnect"]);
+    assert_eq!(app.layer.group_size("room.a"), 0);
+}
+
+#[tokio::test]
+async fn broadcasts_reach_the_group_only_and_the_sender_unless_excluded() {
+    let app = app();
+    let mut alice = connect(&app, "a").await;
+    let mut bob = connect(&app, "a").await;
+    let mut carol = connect(&app, "b").await;
+    alice.send_message(&Say { payload: "hi".into() }).await;
+    let said = json!({"action": "said", "payload": "hi"});
+    assert_eq!(alice.receive_all_messages(GROUP_COMPLETE, WAIT).await, [said.clone()]);
+    assert_eq!(bob.receive_all_messages(GROUP_COMPLETE, WAIT).await, [said]);
+    assert!(carol.receive_nothing().await, "another room must not receive it");
+
+    alice.send_message(&SayToOthers { payload: "psst".into() }).await;
+    assert_eq!(bob.receive_all_messages(GROUP_COMPLETE, WAIT).await, [json!({"action": "said", "payload": "psst"})]);
+    assert_eq!(alice.receive_all_messages(COMPLETE, WAIT).await, Vec::<Value>::new());
+    assert!(alice.receive_nothing().await, "exclude_current skips the sender");
+    for comm in [alice, bob, carol] {
+        comm.disconnect().await;
+    }
+}
+
+#[tokio::test]
+async fn events_sent_from_outside_a_connection_reach_its_handlers() {
+    let app = app();
+    let mut comm = connect(&app, "a").await;
+    let channel = whoami(&mut comm).await;
+    let layer = app.router.channel_layer().clone();
+    // From a spawned task, as a background job would.
+    tokio::spawn(async move { RoomConsumer::broadcast_event_to(&layer, &["room.a"], &JobDone { payload: 7 }).await })
+        .await
+        .expect("task")
+        .expect("sent");
+    assert_eq!(
+        comm.receive_all_messages(EVENT_COMPLETE, WAIT).await,
+        [json!({"action": "job_status", "payload": "job 7 done"})]
+    );
+    RoomConsumer::send_event(app.router.channel_layer(), &channel, &JobDone { payload: 8 }).await.expect("sent");
+    assert_eq!(
+        comm.receive_all_messages(EVENT_COMPLETE, WAIT).await,
+        [json!({"action": "job_status", "payload": "job 8 done"})]
+    );
+    RoomConsumer::send_event(app.router.channel_layer(), &channel, &Notice { payload: "fyi".into() }).await.expect("sent");
+    assert_eq!(
+        comm.receive_all_messages(EVENT_COMPLETE, WAIT).await,
+        [json!({"action": "notice", "payload": "fyi"})],
+        "passthrough events are forwarded unchanged"
+    );
+    comm.disconnect().await;
+}
+
+#[tokio::test]
+async fn an_event_without_handler_is_dropped_quietly() {
+    let app = app();
+    let mut comm = connect(&app, "a").await;
+    let channel = whoami(&mut comm).await;
+    app.router.channel_layer().send_event(&channel, &Said { payload: "x".into() }).await.expect("sent");
+    assert!(comm.receive_nothing().await);
+    comm.send_message(&Ping {}).await;
+    assert_eq!(comm.receive_all_messages(COMPLETE, WAIT).await.len(), 1);
+    comm.disconnect().await;
+}
+
+#[tokio::test]
+async fn path_parameters_are_decoded_and_reach_handlers() {
+    let app = app();
+    let mut comm = connect(&app, "caf%C3%A9").await;
+    comm.send_message(&WhoAmI {}).await;
+    let frames = comm.receive_all_messages(COMPLETE, WAIT).await;
+    assert_eq!(frames[0]["payload"]["room"], "café");
+    comm.disconnect().await;
+}
+
+#[tokio::test]
+async fn camelize_converts_keys_both_ways_including_broadcasts() {
+    let app = app_with(Settings::default().camelize(true));
+    let mut comm = connect(&app, "a").await;
+    comm.send_json(&json!({"action": "echo", "payload": {"userName": "ada", "count": 1}})).await;
+    assert_eq!(
+        comm.receive_all_messages(COMPLETE, WAIT).await,
+        [json!({"action": "echo_reply", "payload": {"userName": "ada", "count": 1}})]
+    );
+    comm.send_message(&WhoAmI {}).await;
+    let frames = comm.receive_all_messages(COMPLETE, WAIT).await;
+    assert!(frames[0]["payload"]["channelName"].is_string(), "{frames:?}");
+    comm.send_json(&json!({"action": "echo", "payload": {"count": 1}})).await;
+    let frames = comm.receive_all_messages(COMPLETE, WAIT).await;
+    assert_eq!(frames[0]["payload"][0]["loc"], json!(["echo", "payload", "user_name"]), "loc values stay snake_case");
+    comm.disconnect().await;
+}
+
+#[tokio::test]
+async fn frames_run_concurrently_by_default_and_in_order_when_asked() {
+    let app = app();
+    let mut comm = connect(&app, "a").await;
+    comm.send_message(&Sleep { payload: 300 }).await;
+    comm.send_message(&Sleep { payload: 1 }).await;
+    let first = comm.receive_json().await;
+    assert_eq!(first, json!({"action": "slept", "payload": 1}), "the quick handler overtakes the slow one");
+    comm.disconnect().await;
+
+    let app = app_with(Settings::default().max_in_flight(1));
+    let mut comm = connect(&app, "a").await;
+    comm.send_message(&Sleep { payload: 100 }).await;
+    comm.send_message(&Sleep { payload: 1 }).await;
+    let frames = comm.receive_all_json(Duration::from_millis(500)).await;
+    let actions: Vec<&Value> = frames.iter().map(|f| &f["payload"]).collect();
+    assert_eq!(actions, [&json!(100), &Value::Null, &json!(1), &Value::Null]);
+    comm.disconnect().await;
+}
+
+#[tokio::test]
+async fn a_handler_can_close_the_connection() {
+    let app = app();
+    let mut comm = connect(&app, "a").await;
+    comm.send_message(&Quit {}).await;
+    comm.assert_closed(4321).await;
+    comm.disconnect().await;
+    assert_eq!(app.layer.group_size("room.a"), 0);
+}
+
+#[tokio::test]
+async fn broadcast_events_can_be_captured() {
+    let capture = CaptureLayer::suppressing();
+    RoomConsumer::broadcast_event_to(&capture.layer(), &["room.a"], &JobDone { payload: 1 }).await.expect("sent");
+    assert_eq!(
+        capture.events(),
+        [(Target::Group("room.a".into()), json!({"action": "job_done", "payload": 1}))]
+    );
+}
+
+mod communicator_waits {
+    use super::*;
+
+    #[tokio::test]
+    async fn try_receive_times_out_instead_of_hanging() {
+        let app = app();
+        let mut comm = connect(&app, "a").await;
+        let err = comm.try_receive_json(Duration::from_millis(20)).await.expect_err("nothing was sent");
+        assert_eq!(err, ReceiveError::Timeout(Duration::from_millis(20)));
+        comm.disconnect().await;
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "receive_json: no frame within")]
+    async fn receive_json_fails_with_a_clear_message() {
+        let app = app();
+        let mut comm = WebsocketCommunicator::builder(&app.router, "/ws/room/a/")
+            .timeout(Duration::from_millis(20))
+            .connect()
+            .await;
+        comm.receive_json().await;
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "received so far: [{\"action\":\"pong\",\"payload\":null}]")]
+    async fn receive_all_messages_quotes_what_arrived() {
+        let app = app();
+        let mut comm = connect(&app, "a").await;
+        comm.send_message(&Ping {}).await;
+        comm.receive_all_messages("never", Duration::from_millis(100)).await;
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "no consumer is routed at \"/ws/nowhere/\"")]
+    async fn connecting_to_an_unknown_path_names_the_routes() {
+        WebsocketCommunicator::connect(&app().router, "/ws/nowhere/").await;
+    }
+}
