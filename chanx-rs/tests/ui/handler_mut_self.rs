@@ -1,0 +1,13 @@
+use chanx::messages::{Ping, Pong};
+
+struct ChatConsumer;
+
+#[chanx::consumer]
+impl ChatConsumer {
+    #[ws_handler]
+    async fn ping(&mut self, _msg: Ping) -> Pong {
+        Pong {}
+    }
+}
+
+fn main() {}

@@ -1,0 +1,13 @@
+use chanx::messages::{Ping, Pong};
+
+struct ChatConsumer;
+
+#[chanx::consumer(nmae = "chat")]
+impl ChatConsumer {
+    #[ws_handler(sumary = "typo")]
+    async fn ping(&self, _msg: Ping) -> Pong {
+        Pong {}
+    }
+}
+
+fn main() {}
