@@ -1,0 +1,93 @@
+//! The benchmark consumer: `{"action":"ping"}` is answered with `{"action":"pong","payload":null}`,
+//! and `{"action":"broadcast","payload":{...}}` is sent, as is, to every connection of group
+//! `bench` (which every connection joins, the sender included).
+//!
+//! Run with:
+//!
+//! ```sh
+//! cargo run --release --example bench -- --addr 127.0.0.1:8080
+//! ```
+//!
+//! then connect to `ws://127.0.0.1:8080/ws/bench/`.
+
+use chanx::layer::LayerError;
+use chanx::messages::{Ping, Pong};
+use chanx::{Context, Message, Router, Scope};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A frame to relay to the whole `bench` group.
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "broadcast")]
+pub struct Broadcast {
+    /// Anything; it is relayed unchanged.
+    pub payload: Value,
+}
+
+/// Answers pings and relays broadcasts to everyone connected.
+pub struct BenchConsumer;
+
+#[chanx::consumer(groups = ["bench"])]
+impl BenchConsumer {
+    /// Round-trip latency probe.
+    #[ws_handler]
+    async fn ping(&self, _msg: Ping) -> Pong {
+        Pong {}
+    }
+
+    /// Fan-out probe: the frame goes to every member of `bench`, serialized once.
+    #[ws_handler(output = [Broadcast])]
+    async fn broadcast(&self, ctx: &Context, msg: Broadcast) -> Result<(), LayerError> {
+        ctx.broadcast_message(&msg).await
+    }
+}
+
+/// The app: one route.
+pub fn router() -> Router {
+    Router::new().route("/ws/bench/", |_: &Scope| BenchConsumer)
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    chanx_workspace::init_logging();
+    let addr = chanx_workspace::addr_arg("127.0.0.1:8080");
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    tracing::info!("bench consumer on ws://{}/ws/bench/", listener.local_addr()?);
+    chanx::serve(listener, router()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use chanx::messages::{COMPLETE, GROUP_COMPLETE};
+    use chanx::testing::WebsocketCommunicator;
+    use serde_json::json;
+
+    use super::*;
+
+    const WAIT: Duration = Duration::from_secs(2);
+
+    #[tokio::test]
+    async fn ping_is_answered_with_pong() {
+        let router = router();
+        let mut comm = WebsocketCommunicator::connect(&router, "/ws/bench/").await;
+        comm.send_json(&json!({"action": "ping"})).await;
+        assert_eq!(comm.receive_all_messages(COMPLETE, WAIT).await, [json!({"action": "pong", "payload": null})]);
+        comm.disconnect().await;
+    }
+
+    #[tokio::test]
+    async fn broadcast_reaches_every_member_and_the_sender() {
+        let router = router();
+        let mut sender = WebsocketCommunicator::connect(&router, "/ws/bench/").await;
+        let mut other = WebsocketCommunicator::connect(&router, "/ws/bench/").await;
+        let frame = json!({"action": "broadcast", "payload": {"t": 1, "data": "x"}});
+        sender.send_json(&frame).await;
+        assert_eq!(sender.receive_all_messages(GROUP_COMPLETE, WAIT).await, [frame.clone()]);
+        assert_eq!(other.receive_all_messages(GROUP_COMPLETE, WAIT).await, [frame]);
+        sender.disconnect().await;
+        other.disconnect().await;
+    }
+}

@@ -1,0 +1,97 @@
+//! Helpers shared by the examples and the end-to-end tests: command-line parsing for the
+//! examples, and a real-socket client for tests.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// The `--addr HOST:PORT` argument of an example, or `default`.
+pub fn addr_arg(default: &str) -> String {
+    let args: Vec<String> = std::env::args().collect();
+    args.windows(2).find(|w| w[0] == "--addr").map_or_else(|| default.to_owned(), |w| w[1].clone())
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+}
+
+/// Serves `router` on a free port of 127.0.0.1 in the background; returns its address.
+pub async fn spawn_server(router: chanx::Router) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local addr");
+    tokio::spawn(chanx::serve(listener, router));
+    addr
+}
+
+/// A WebSocket client over a real TCP socket.
+pub struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+/// How long a client waits for a frame before failing the test.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+impl Client {
+    /// Connects to `ws://{addr}{path}`.
+    pub async fn connect(addr: SocketAddr, path: &str) -> Client {
+        let url = format!("ws://{addr}{path}");
+        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(&url))
+            .await
+            .unwrap_or_else(|_| panic!("connecting to {url} timed out"))
+            .unwrap_or_else(|e| panic!("connecting to {url} failed: {e}"));
+        Client { ws }
+    }
+
+    /// Sends a JSON frame.
+    pub async fn send_json(&mut self, value: &Value) {
+        self.ws.send(WsMessage::text(value.to_string())).await.expect("send");
+    }
+
+    /// Sends a raw frame.
+    pub async fn send(&mut self, message: WsMessage) {
+        self.ws.send(message).await.expect("send");
+    }
+
+    /// The next JSON text frame.
+    pub async fn receive_json(&mut self) -> Value {
+        loop {
+            match self.next().await {
+                WsMessage::Text(text) => return serde_json::from_str(&text).expect("JSON frame"),
+                WsMessage::Close(frame) => panic!("closed while waiting for a frame: {frame:?}"),
+                _ => {}
+            }
+        }
+    }
+
+    /// The close code the server closes with (other frames are skipped).
+    pub async fn close_code(&mut self) -> Option<u16> {
+        loop {
+            match tokio::time::timeout(WAIT, self.ws.next()).await.expect("a close within the wait") {
+                Some(Ok(WsMessage::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+
+    async fn next(&mut self) -> WsMessage {
+        tokio::time::timeout(WAIT, self.ws.next())
+            .await
+            .expect("a frame within the wait")
+            .expect("the stream is open")
+            .expect("a valid frame")
+    }
+
+    /// Closes the connection.
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+    }
+}
