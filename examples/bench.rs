@@ -85,7 +85,7 @@ mod tests {
         let mut other = WebsocketCommunicator::connect(&router, "/ws/bench/").await;
         let frame = json!({"action": "broadcast", "payload": {"t": 1, "data": "x"}});
         sender.send_json(&frame).await;
-        assert_eq!(sender.receive_all_messages(GROUP_COMPLETE, WAIT).await, [frame.clone()]);
+        assert_eq!(sender.receive_all_messages(GROUP_COMPLETE, WAIT).await, std::slice::from_ref(&frame));
         assert_eq!(other.receive_all_messages(GROUP_COMPLETE, WAIT).await, [frame]);
         sender.disconnect().await;
         other.disconnect().await;

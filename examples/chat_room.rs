@@ -156,7 +156,7 @@ mod tests {
         let mut eve = WebsocketCommunicator::connect(&router, "/ws/chat/other/").await;
         ada.send_json(&json!({"action": "send_message", "payload": {"author": "ada", "text": "hi"}})).await;
         let expected = json!({"action": "new_message", "payload": {"author": "ada", "text": "hi"}});
-        assert_eq!(ada.receive_all_messages(GROUP_COMPLETE, WAIT).await, [expected.clone()]);
+        assert_eq!(ada.receive_all_messages(GROUP_COMPLETE, WAIT).await, std::slice::from_ref(&expected));
         assert_eq!(bob.receive_all_messages(GROUP_COMPLETE, WAIT).await, [expected]);
         assert!(eve.receive_nothing().await);
         for comm in [ada, bob, eve] {

@@ -40,4 +40,3 @@ pub fn routes<S: Clone + Send + Sync + 'static>(router: Router) -> axum::Router<
     }
     app
 }
-

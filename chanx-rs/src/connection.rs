@@ -188,8 +188,8 @@ impl<'s> Socket<'s> {
                 tracing::debug!(code, %reason, "closing the connection");
                 if self.ws.send(WsMessage::Close(Some(close_frame(code, &reason)))).await.is_ok() {
                     // Wait (bounded) for the client's close frame, discarding anything else.
-                    let _ = tokio::time::timeout(deadline, async { while let Some(Ok(_)) = self.ws.next().await {} })
-                        .await;
+                    let _ =
+                        tokio::time::timeout(deadline, async { while let Some(Ok(_)) = self.ws.next().await {} }).await;
                 }
             }
             State::ClientClosed => {
@@ -246,4 +246,3 @@ fn read_error_state(err: WsError) -> State {
 fn close_frame(code: u16, reason: &str) -> CloseFrame {
     CloseFrame { code: CloseCode::from(code), reason: Utf8Bytes::from(reason) }
 }
-

@@ -149,7 +149,12 @@ async fn run_caught(future: HandlerFuture<'_>) -> Outcome {
 }
 
 /// Handles one decoded client frame: route by action, run, answer, complete.
-pub(crate) async fn handle_message<C: Handlers>(consumer: &C, ctx: Context, body: serde_json::Map<String, Value>, completion: bool) {
+pub(crate) async fn handle_message<C: Handlers>(
+    consumer: &C,
+    ctx: Context,
+    body: serde_json::Map<String, Value>,
+    completion: bool,
+) {
     if C::MESSAGE_ACTIONS.is_empty() {
         tracing::error!("No message handlers registered on this consumer");
         let _ = ctx.send(&ErrorMessage::detail("Failed to process message"));
@@ -158,11 +163,14 @@ pub(crate) async fn handle_message<C: Handlers>(consumer: &C, ctx: Context, body
     let action = match body.get("action") {
         Some(Value::String(action)) => action.clone(),
         None | Some(Value::Null) => {
-            send_invalid(&ctx, &[ValidationError::new(
-                "union_tag_not_found",
-                vec![],
-                "Unable to extract tag using discriminator 'action'",
-            )]);
+            send_invalid(
+                &ctx,
+                &[ValidationError::new(
+                    "union_tag_not_found",
+                    vec![],
+                    "Unable to extract tag using discriminator 'action'",
+                )],
+            );
             return complete(&ctx, completion);
         }
         Some(other) => other.to_string(),

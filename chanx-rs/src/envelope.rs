@@ -29,9 +29,8 @@ pub(crate) struct Inbound {
 
 /// Parses a text frame. An `Err` is the payload of the error frame to send (no completion follows).
 pub(crate) fn parse_text(text: &str, camelize: bool) -> Result<Inbound, Vec<ValidationError>> {
-    let value: Value = serde_json::from_str(text).map_err(|e| {
-        vec![ValidationError::new("json_invalid", vec![], format!("Invalid JSON: {e}"))]
-    })?;
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| vec![ValidationError::new("json_invalid", vec![], format!("Invalid JSON: {e}"))])?;
     let Value::Object(mut body) = value else {
         return Err(vec![ValidationError::new(
             "model_type",
@@ -40,11 +39,8 @@ pub(crate) fn parse_text(text: &str, camelize: bool) -> Result<Inbound, Vec<Vali
         )]);
     };
     let mut errors = Vec::new();
-    let version = body.remove("version");
-    if let Some(version) = &version {
-        if let Err(e) = check_int(version, "version", false) {
-            errors.push(e);
-        }
+    if let Some(Err(e)) = body.remove("version").map(|v| check_int(&v, "version", false)) {
+        errors.push(e);
     }
     let topic = take_string(&mut body, "topic", &mut errors);
     let reference = take_string(&mut body, "ref", &mut errors);
@@ -129,9 +125,7 @@ pub(crate) fn frame_from_value(action: &str, fields: Value) -> Result<Value, ser
         Value::Object(map) => map,
         Value::Null => Map::new(),
         other => {
-            return Err(serde::de::Error::custom(format!(
-                "a message must serialize to a JSON object, not {other}"
-            )));
+            return Err(serde::de::Error::custom(format!("a message must serialize to a JSON object, not {other}")));
         }
     };
     let mut frame = Map::with_capacity(fields.len() + 2);

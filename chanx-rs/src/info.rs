@@ -137,10 +137,7 @@ impl ConsumerInfo {
     #[doc(hidden)]
     pub fn with_passthrough(mut self, message: MessageInfo) -> Self {
         // An explicit #[event_handler] for the same action wins, as in chanx.
-        let handled = self
-            .handlers
-            .iter()
-            .any(|h| h.kind == HandlerKind::Event && h.input.action == message.action);
+        let handled = self.handlers.iter().any(|h| h.kind == HandlerKind::Event && h.input.action == message.action);
         if !handled {
             self.passthrough.push(message);
         }

@@ -42,10 +42,7 @@ pub(crate) fn to_payload(errors: &[ValidationError]) -> Value {
 
 /// Decodes `value` into `T`, turning the first failure into a pydantic-style error located
 /// under `prefix` (the action, as chanx's discriminated unions do).
-pub(crate) fn decode_value<T: serde::de::DeserializeOwned>(
-    value: Value,
-    prefix: &str,
-) -> Result<T, ValidationError> {
+pub(crate) fn decode_value<T: serde::de::DeserializeOwned>(value: Value, prefix: &str) -> Result<T, ValidationError> {
     serde_path_to_error::deserialize(value).map_err(|err| {
         let mut loc: Vec<Value> = vec![Value::from(prefix)];
         for segment in err.path().iter() {

@@ -413,7 +413,7 @@ async fn broadcasts_reach_the_group_only_and_the_sender_unless_excluded() {
     let mut carol = connect(&app, "b").await;
     alice.send_message(&Say { payload: "hi".into() }).await;
     let said = json!({"action": "said", "payload": "hi"});
-    assert_eq!(alice.receive_all_messages(GROUP_COMPLETE, WAIT).await, [said.clone()]);
+    assert_eq!(alice.receive_all_messages(GROUP_COMPLETE, WAIT).await, std::slice::from_ref(&said));
     assert_eq!(bob.receive_all_messages(GROUP_COMPLETE, WAIT).await, [said]);
     assert!(carol.receive_nothing().await, "another room must not receive it");
 
@@ -446,7 +446,9 @@ async fn events_sent_from_outside_a_connection_reach_its_handlers() {
         comm.receive_all_messages(EVENT_COMPLETE, WAIT).await,
         [json!({"action": "job_status", "payload": "job 8 done"})]
     );
-    RoomConsumer::send_event(app.router.channel_layer(), &channel, &Notice { payload: "fyi".into() }).await.expect("sent");
+    RoomConsumer::send_event(app.router.channel_layer(), &channel, &Notice { payload: "fyi".into() })
+        .await
+        .expect("sent");
     assert_eq!(
         comm.receive_all_messages(EVENT_COMPLETE, WAIT).await,
         [json!({"action": "notice", "payload": "fyi"})],
@@ -529,10 +531,7 @@ async fn a_handler_can_close_the_connection() {
 async fn broadcast_events_can_be_captured() {
     let capture = CaptureLayer::suppressing();
     RoomConsumer::broadcast_event_to(&capture.layer(), &["room.a"], &JobDone { payload: 1 }).await.expect("sent");
-    assert_eq!(
-        capture.events(),
-        [(Target::Group("room.a".into()), json!({"action": "job_done", "payload": 1}))]
-    );
+    assert_eq!(capture.events(), [(Target::Group("room.a".into()), json!({"action": "job_done", "payload": 1}))]);
 }
 
 mod communicator_waits {

@@ -15,11 +15,7 @@ pub(crate) fn consumer(c: &Consumer) -> TokenStream {
 
     let groups = &c.args.groups;
     let message_actions = ws.iter().map(|h| action_of(input(h)));
-    let event_actions = events
-        .iter()
-        .map(|h| input(h))
-        .chain(c.args.passthrough.iter())
-        .map(action_of);
+    let event_actions = events.iter().map(|h| input(h)).chain(c.args.passthrough.iter()).map(action_of);
     let info = info(c, &ws, &events);
     let ws_arms = ws.iter().map(|h| dispatch_arm(h));
     let event_arms = events.iter().map(|h| dispatch_arm(h));
@@ -116,12 +112,16 @@ fn split_impls(c: &Consumer) -> (TokenStream, TokenStream) {
 }
 
 fn settings_consts(c: &Consumer) -> TokenStream {
-    let camelize = c.args.camelize.as_ref().map(|b| {
-        quote!(const CAMELIZE: ::core::option::Option<bool> = ::core::option::Option::Some(#b);)
-    });
-    let completion = c.args.send_completion.as_ref().map(|b| {
-        quote!(const SEND_COMPLETION: ::core::option::Option<bool> = ::core::option::Option::Some(#b);)
-    });
+    let camelize = c
+        .args
+        .camelize
+        .as_ref()
+        .map(|b| quote!(const CAMELIZE: ::core::option::Option<bool> = ::core::option::Option::Some(#b);));
+    let completion = c
+        .args
+        .send_completion
+        .as_ref()
+        .map(|b| quote!(const SEND_COMPLETION: ::core::option::Option<bool> = ::core::option::Option::Some(#b);));
     quote!(#camelize #completion)
 }
 
@@ -138,11 +138,8 @@ fn dispatch_arm(h: &Handler) -> TokenStream {
     let ty = input(h);
     let method = &h.method;
     let action = action_of(ty);
-    let call = if h.takes_context {
-        quote!(self.#method(&ctx, message).await)
-    } else {
-        quote!(self.#method(message).await)
-    };
+    let call =
+        if h.takes_context { quote!(self.#method(&ctx, message).await) } else { quote!(self.#method(message).await) };
     quote! {
         if action == #action {
             return ::core::option::Option::Some(::chanx::__private::boxed(async move {

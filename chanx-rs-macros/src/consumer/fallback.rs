@@ -8,9 +8,7 @@ use syn::{ImplItem, ItemImpl};
 pub(crate) fn with_errors(errors: TokenStream, mut item: ItemImpl) -> TokenStream {
     for impl_item in &mut item.items {
         if let ImplItem::Fn(method) = impl_item {
-            method
-                .attrs
-                .retain(|a| !a.path().is_ident("ws_handler") && !a.path().is_ident("event_handler"));
+            method.attrs.retain(|a| !a.path().is_ident("ws_handler") && !a.path().is_ident("event_handler"));
         }
     }
     // A trait impl with handler methods in it would add "not a member of trait" errors.

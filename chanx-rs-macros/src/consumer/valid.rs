@@ -36,10 +36,7 @@ pub(crate) fn check(cx: &Ctxt, consumer: &Consumer) {
         };
         let sig = &handler.sig;
         if sig.asyncness.is_none() {
-            cx.error_spanned_by(
-                &sig.fn_token,
-                format!("`#[{attr}]` methods must be async, as in `{example}`"),
-            );
+            cx.error_spanned_by(sig.fn_token, format!("`#[{attr}]` methods must be async, as in `{example}`"));
         }
         if !sig.generics.params.is_empty() {
             cx.error_spanned_by(&sig.generics, format!("`#[{attr}]` methods cannot be generic"));
@@ -48,9 +45,7 @@ pub(crate) fn check(cx: &Ctxt, consumer: &Consumer) {
             Some(FnArg::Receiver(r)) if r.reference.is_some() && r.mutability.is_none() => {}
             _ => cx.error_spanned_by(
                 &sig.ident,
-                format!(
-                    "`#[{attr}]` methods take `&self` (frames are handled concurrently), as in `{example}`"
-                ),
+                format!("`#[{attr}]` methods take `&self` (frames are handled concurrently), as in `{example}`"),
             ),
         }
         let typed = sig.inputs.iter().filter(|a| matches!(a, FnArg::Typed(_))).count();

@@ -24,12 +24,8 @@ pub const MAX_GROUP_NAME_LENGTH: usize = 99;
 /// When every part is empty after cleaning, as chanx raises `ValueError`: a group name is a
 /// programmer's choice, not client input, so an empty one is a bug.
 pub fn safe_group_name(namespace: Option<&str>, parts: &[&str]) -> String {
-    let segments: Vec<String> = namespace
-        .into_iter()
-        .chain(parts.iter().copied())
-        .map(slug)
-        .filter(|s| !s.is_empty())
-        .collect();
+    let segments: Vec<String> =
+        namespace.into_iter().chain(parts.iter().copied()).map(slug).filter(|s| !s.is_empty()).collect();
     let name = segments.join(".");
     assert!(!name.is_empty(), "safe_group_name() produced an empty name");
     if name.len() <= MAX_GROUP_NAME_LENGTH {

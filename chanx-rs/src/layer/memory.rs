@@ -111,11 +111,8 @@ impl ChannelLayer for MemoryLayer {
 
     async fn group_add(&self, group: &str, channel: &str) -> Result<(), LayerError> {
         let mut state = self.write();
-        let sender = state
-            .channels
-            .get(channel)
-            .cloned()
-            .ok_or_else(|| LayerError::ChannelNotFound(channel.to_owned()))?;
+        let sender =
+            state.channels.get(channel).cloned().ok_or_else(|| LayerError::ChannelNotFound(channel.to_owned()))?;
         state.groups.entry(group.to_owned()).or_default().insert(channel.to_owned(), sender);
         Ok(())
     }

@@ -109,9 +109,7 @@ impl LayerMessage {
 
     /// The serialized frame of a group message, computed once per rendering.
     pub(crate) fn group_frame(&self, frame: &Value, camelize: bool) -> Utf8Bytes {
-        self.0.rendered[usize::from(camelize)]
-            .get_or_init(|| envelope::render(frame.clone(), camelize, None))
-            .clone()
+        self.0.rendered[usize::from(camelize)].get_or_init(|| envelope::render(frame.clone(), camelize, None)).clone()
     }
 }
 

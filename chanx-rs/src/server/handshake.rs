@@ -27,11 +27,8 @@ pub(crate) fn handle<B>(router: &Router, mut request: Request<B>, peer: Option<S
     for (name, value) in params {
         scope = scope.param(name, value);
     }
-    let scope = scope
-        .query(request.uri().query().unwrap_or(""))
-        .headers(request.headers().clone())
-        .peer_addr(peer)
-        .build();
+    let scope =
+        scope.query(request.uri().query().unwrap_or("")).headers(request.headers().clone()).peer_addr(peer).build();
     let endpoint = route.endpoint.clone();
     let (layer, settings) = router.shared();
     let on_upgrade = hyper::upgrade::on(&mut request);
@@ -60,9 +57,11 @@ pub(crate) fn handle<B>(router: &Router, mut request: Request<B>, peer: Option<S
 fn upgrade_key<B>(request: &Request<B>) -> Option<String> {
     let headers = request.headers();
     let has_token = |name: header::HeaderName, token: &str| {
-        headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).any(|v| {
-            v.split(',').any(|part| part.trim().eq_ignore_ascii_case(token))
-        })
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .any(|v| v.split(',').any(|part| part.trim().eq_ignore_ascii_case(token)))
     };
     let valid = request.method() == http::Method::GET
         && has_token(header::CONNECTION, "upgrade")

@@ -339,7 +339,9 @@ impl WebsocketCommunicator {
                     assert_eq!(got, Some(code), "expected close code {code}, got {got:?}");
                     return;
                 }
-                Err(err) => panic!("assert_closed({code}): {err}; frames received meanwhile: {}", Value::Array(skipped)),
+                Err(err) => {
+                    panic!("assert_closed({code}): {err}; frames received meanwhile: {}", Value::Array(skipped))
+                }
             }
         }
     }
@@ -349,8 +351,8 @@ impl WebsocketCommunicator {
         if self.close_code.is_none() {
             let _ = tokio::time::timeout(self.timeout, self.client.close(None)).await;
             // Read the server's answer to complete the closing handshake.
-            let _ = tokio::time::timeout(self.timeout, async { while let Some(Ok(_)) = self.client.next().await {} })
-                .await;
+            let _ =
+                tokio::time::timeout(self.timeout, async { while let Some(Ok(_)) = self.client.next().await {} }).await;
         }
         if let Some(task) = self.task.take() {
             match tokio::time::timeout(self.timeout * 5, task).await {

@@ -7,5 +7,5 @@
 mod capture;
 mod communicator;
 
-pub use capture::{Captured, CaptureLayer, Target};
+pub use capture::{CaptureLayer, Captured, Target};
 pub use communicator::{CommunicatorBuilder, ReceiveError, WebsocketCommunicator};
