@@ -65,9 +65,9 @@ impl HandlerInfo {
 /// ```
 /// use chanx::{Handlers, messages::{Ping, Pong}};
 ///
-/// /// Answers pings.
 /// struct EchoConsumer;
 ///
+/// /// Answers pings.
 /// #[chanx::consumer(tags = ["demo"])]
 /// impl EchoConsumer {
 ///     #[ws_handler(summary = "Health check")]
