@@ -125,7 +125,8 @@ impl RoomConsumer {
     }
 }
 
-#[chanx::consumer(passthrough = [Notice])]
+/// Rooms of a chat.
+#[chanx::consumer(passthrough = [Notice], emits = [Notice], tags = ["chat"])]
 impl Consumer for RoomConsumer {
     fn groups(&self, ctx: &Context) -> Vec<String> {
         self.record("groups");
@@ -532,6 +533,19 @@ async fn broadcast_events_can_be_captured() {
     let capture = CaptureLayer::suppressing();
     RoomConsumer::broadcast_event_to(&capture.layer(), &["room.a"], &JobDone { payload: 1 }).await.expect("sent");
     assert_eq!(capture.events(), [(Target::Group("room.a".into()), json!({"action": "job_done", "payload": 1}))]);
+}
+
+#[test]
+fn the_macro_records_channel_metadata_for_asyncapi() {
+    let info = <RoomConsumer as chanx::Handlers>::info();
+    assert_eq!((info.name.as_str(), info.description, info.tags), ("room", Some("Rooms of a chat."), &["chat"][..]));
+    let say = info.handlers.iter().find(|h| h.method == "say").expect("say is a handler");
+    assert_eq!(say.input.action, "say");
+    assert_eq!(say.outputs.iter().map(|o| o.action).collect::<Vec<_>>(), ["said"]);
+    let job = info.handlers.iter().find(|h| h.method == "job_done").expect("job_done is a handler");
+    assert_eq!((job.kind, job.outputs[0].action), (chanx::HandlerKind::Event, "job_status"));
+    assert_eq!(info.passthrough.iter().map(|m| m.action).collect::<Vec<_>>(), ["notice"]);
+    assert_eq!(info.emits.iter().map(|m| m.action).collect::<Vec<_>>(), ["notice"]);
 }
 
 mod communicator_waits {
