@@ -11,6 +11,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage, Utf8Bytes};
@@ -230,6 +231,11 @@ fn read_error_state(err: WsError) -> State {
         WsError::Capacity(err) => {
             tracing::info!(error = %err, "client frame over the size limit; closing with 1009");
             State::Closing(close_code::MESSAGE_TOO_BIG, "message too big".into())
+        }
+        // The client vanished without a close frame: nothing to answer.
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+            tracing::debug!("the client left without a closing handshake");
+            State::Broken
         }
         WsError::Protocol(err) => {
             tracing::info!(error = %err, "WebSocket protocol error; closing with 1002");
