@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use futures_util::future::OptionFuture;
-use futures_util::stream::FuturesUnordered;
+use futures_util::stream::{FuturesUnordered, SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
@@ -54,8 +54,17 @@ enum State {
     Broken,
 }
 
+type Sink = SplitSink<WebSocket, WsMessage>;
+
+/// A batch of frames being written and flushed; it owns the sink until it is done.
+type Write = Pin<Box<dyn Future<Output = (Sink, Result<(), WsError>)> + Send>>;
+
 pub(crate) struct Socket<'s> {
-    ws: WebSocket,
+    // Split so that a write blocked on a client that stopped reading does not stop the loop from
+    // reading, running handlers and noticing the outbound queue fill up.
+    // `None` while a write owns it, or once a write was abandoned.
+    sink: Option<Sink>,
+    stream: SplitStream<WebSocket>,
     outbound: mpsc::Receiver<Utf8Bytes>,
     conn: Arc<Connection>,
     settings: &'s Settings,
@@ -69,16 +78,13 @@ impl<'s> Socket<'s> {
         conn: Arc<Connection>,
         settings: &'s Settings,
     ) -> Self {
-        Socket { ws, outbound, conn, settings, state: State::Open }
+        let (sink, stream) = ws.split();
+        Socket { sink: Some(sink), stream, outbound, conn, settings, state: State::Open }
     }
 
     /// Closes a socket before any consumer code ran.
     pub(crate) async fn close_unstarted(mut ws: WebSocket, code: u16, reason: &str) {
         let _ = ws.close(Some(close_frame(code, reason))).await;
-    }
-
-    fn writable(&self) -> bool {
-        matches!(self.state, State::Open | State::Closing(..))
     }
 
     /// Runs `future` to completion while writing the frames it queues. Frames queued after the
@@ -96,21 +102,12 @@ impl<'s> Socket<'s> {
 
     /// Writes `first` and whatever else is queued, then flushes once.
     async fn write_batch(&mut self, first: Utf8Bytes) {
-        if !self.writable() {
+        let (Some(sink), true) = (self.sink.as_mut(), writable(&self.state)) else {
             while self.outbound.try_recv().is_ok() {}
             return;
-        }
-        let mut result = self.ws.feed(WsMessage::Text(first)).await;
-        let mut written = 1;
-        while result.is_ok() && written < WRITE_BATCH {
-            let Ok(frame) = self.outbound.try_recv() else { break };
-            result = self.ws.feed(WsMessage::Text(frame)).await;
-            written += 1;
-        }
-        if result.is_ok() {
-            result = self.ws.flush().await;
-        }
-        if let Err(err) = result {
+        };
+        let batch = take_batch(&mut self.outbound, first);
+        if let Err(err) = write_frames(sink, batch).await {
             tracing::debug!(error = %err, "write failed; the client is gone");
             self.state = State::Broken;
         }
@@ -128,18 +125,35 @@ impl<'s> Socket<'s> {
         let camelize = self.conn.camelize;
         let mut handlers: FuturesUnordered<Task<'_>> = FuturesUnordered::new();
         let mut event: Option<Task<'_>> = None;
+        let mut writing: Option<Write> = None;
         while self.state == State::Open {
             tokio::select! {
                 biased;
                 (code, reason) = self.conn.close_requested() => self.state = State::Closing(code, reason),
-                Some(frame) = self.outbound.recv() => self.write_batch(frame).await,
+                Some((sink, written)) = OptionFuture::from(writing.as_mut()), if writing.is_some() => {
+                    writing = None;
+                    self.sink = Some(sink);
+                    if let Err(err) = written {
+                        tracing::debug!(error = %err, "write failed; the client is gone");
+                        self.state = State::Broken;
+                    }
+                }
+                Some(frame) = self.outbound.recv(), if writing.is_none() => {
+                    let batch = take_batch(&mut self.outbound, frame);
+                    if let Some(mut sink) = self.sink.take() {
+                        writing = Some(Box::pin(async move {
+                            let written = write_frames(&mut sink, batch).await;
+                            (sink, written)
+                        }));
+                    }
+                }
                 Some(()) = handlers.next(), if !handlers.is_empty() => {}
                 Some(()) = OptionFuture::from(event.as_mut()), if event.is_some() => event = None,
                 message = inbox.recv(), if event.is_none() => match message {
                     Some(message) => event = on_layer_message(consumer, ctx, &self.conn, message, completion),
                     None => self.state = State::Closing(1011, "channel layer closed".into()),
                 },
-                frame = self.ws.next(), if handlers.len() < max_in_flight => match frame {
+                frame = self.stream.next(), if handlers.len() < max_in_flight => match frame {
                     Some(Ok(WsMessage::Text(text))) => match envelope::parse_text(&text, camelize) {
                         Ok(inbound) => {
                             let ctx = ctx.replying_to(inbound.envelope.reference);
@@ -156,6 +170,18 @@ impl<'s> Socket<'s> {
                     Some(Ok(_)) => {}
                     Some(Err(err)) => self.state = read_error_state(err),
                 },
+            }
+        }
+        // A write still in flight gets the close timeout; a client that stopped reading never
+        // lets it finish, and is then dropped without a closing handshake.
+        if let Some(write) = writing.take() {
+            let deadline = self.settings.get_close_timeout();
+            match tokio::time::timeout(deadline, write).await {
+                Ok((sink, Ok(()))) => self.sink = Some(sink),
+                _ => {
+                    tracing::debug!("the pending write did not complete; dropping the connection");
+                    self.state = State::Broken;
+                }
             }
         }
         if handlers.is_empty() && event.is_none() {
@@ -180,21 +206,28 @@ impl<'s> Socket<'s> {
             let (code, reason) = self.conn.pending_close().unwrap_or((close_code::NORMAL, String::new()));
             self.state = State::Closing(code, reason);
         }
-        while let Ok(frame) = self.outbound.try_recv() {
-            self.write_batch(frame).await;
-        }
         let deadline = self.settings.get_close_timeout();
-        match std::mem::replace(&mut self.state, State::Broken) {
+        match self.state.clone() {
             State::Closing(code, reason) => {
                 tracing::debug!(code, %reason, "closing the connection");
-                if self.ws.send(WsMessage::Close(Some(close_frame(code, &reason)))).await.is_ok() {
-                    // Wait (bounded) for the client's close frame, discarding anything else.
-                    let _ =
-                        tokio::time::timeout(deadline, async { while let Some(Ok(_)) = self.ws.next().await {} }).await;
-                }
+                // Bounded as a whole: a client that does not read cannot hold the task.
+                let _ = tokio::time::timeout(deadline, async {
+                    while let Ok(frame) = self.outbound.try_recv() {
+                        self.write_batch(frame).await;
+                    }
+                    let close = WsMessage::Close(Some(close_frame(code, &reason)));
+                    let Some(sink) = self.sink.as_mut().filter(|_| writable(&self.state)) else { return };
+                    if sink.send(close).await.is_ok() {
+                        // Wait for the client's close frame, discarding anything else.
+                        while let Some(Ok(_)) = self.stream.next().await {}
+                    }
+                })
+                .await;
             }
             State::ClientClosed => {
-                let _ = tokio::time::timeout(deadline, self.ws.close(None)).await;
+                if let Some(sink) = self.sink.as_mut() {
+                    let _ = tokio::time::timeout(deadline, sink.close()).await;
+                }
             }
             State::Open | State::Broken => {}
         }
@@ -224,6 +257,28 @@ fn on_layer_message<'a, C: Consumer>(
             Some(Box::pin(dispatch::handle_event(consumer, ctx.clone(), event_data.clone(), completion)))
         }
     }
+}
+
+fn writable(state: &State) -> bool {
+    matches!(state, State::Open | State::Closing(..))
+}
+
+/// `first` and up to `WRITE_BATCH - 1` more frames already queued.
+fn take_batch(outbound: &mut mpsc::Receiver<Utf8Bytes>, first: Utf8Bytes) -> Vec<Utf8Bytes> {
+    let mut batch = vec![first];
+    while batch.len() < WRITE_BATCH {
+        let Ok(frame) = outbound.try_recv() else { break };
+        batch.push(frame);
+    }
+    batch
+}
+
+/// Writes the frames, then flushes once.
+async fn write_frames(sink: &mut Sink, batch: Vec<Utf8Bytes>) -> Result<(), WsError> {
+    for frame in batch {
+        sink.feed(WsMessage::Text(frame)).await?;
+    }
+    sink.flush().await
 }
 
 fn read_error_state(err: WsError) -> State {

@@ -65,7 +65,7 @@ impl Settings {
     }
 
     /// How many frames may wait to be written to one client. A client that lets the queue fill is
-    /// disconnected with close code 1008. Defaults to 1024.
+    /// disconnected (close code 1008 when it can still be sent). Defaults to 1024.
     pub fn outbound_capacity(mut self, n: usize) -> Self {
         self.outbound_capacity = n.max(1);
         self

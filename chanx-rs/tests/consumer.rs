@@ -535,6 +535,59 @@ async fn broadcast_events_can_be_captured() {
     assert_eq!(capture.events(), [(Target::Group("room.a".into()), json!({"action": "job_done", "payload": 1}))]);
 }
 
+/// Waits (bounded) until `room` has `members` connections.
+async fn until_group_size(layer: &MemoryLayer, room: &str, members: usize) {
+    let waited = tokio::time::timeout(WAIT, async {
+        while layer.group_size(room) != members {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(waited.is_ok(), "{room} has {} members, expected {members}", layer.group_size(room));
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_disconnected_and_others_keep_receiving() {
+    let app = app_with(Settings::default().outbound_capacity(8).close_timeout(Duration::from_millis(100)));
+    let connect = || WebsocketCommunicator::builder(&app.router, "/ws/room/a/").send_completion(false).connect();
+    let mut stalled = connect().await;
+    let mut healthy = connect().await;
+    const FRAMES: usize = 300;
+    let reader = tokio::spawn(async move {
+        for _ in 0..FRAMES {
+            assert_eq!(healthy.receive_json().await["action"], "said");
+        }
+        healthy
+    });
+    // 300 KiB: far more than the stalled client's pipe and queues hold.
+    let line = Said { payload: "x".repeat(1024) };
+    for _ in 0..FRAMES {
+        app.router.channel_layer().broadcast_message(["room.a"], &line).await.expect("sent");
+        tokio::task::yield_now().await;
+    }
+    let healthy = reader.await.expect("the healthy client received every frame");
+    until_group_size(&app.layer, "room.a", 1).await;
+    // The stalled client, reading at last, finds what fitted in its pipe, then the end.
+    let end = loop {
+        match stalled.try_receive_json(WAIT).await {
+            Ok(frame) => assert_eq!(frame["action"], "said"),
+            Err(err) => break err,
+        }
+    };
+    assert!(matches!(end, ReceiveError::Closed(None | Some(1008))), "{end:?}");
+    healthy.disconnect().await;
+}
+
+#[tokio::test]
+async fn a_client_leaving_mid_handler_is_cleaned_up_after_the_handler() {
+    let app = app();
+    let mut comm = connect(&app, "a").await;
+    comm.send_message(&Sleep { payload: 50 }).await;
+    comm.disconnect().await;
+    assert_eq!(app.layer.group_size("room.a"), 0);
+    assert_eq!(app.log.lock().expect("log").last().map(String::as_str), Some("disconnect"));
+}
+
 #[test]
 fn the_macro_records_channel_metadata_for_asyncapi() {
     let info = <RoomConsumer as chanx::Handlers>::info();
