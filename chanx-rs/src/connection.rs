@@ -17,10 +17,10 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage, Utf8Bytes};
 
 use crate::context::Connection;
-use crate::dispatch::{self, GROUP_COMPLETE_FRAME};
+use crate::dispatch::{self, Dispatch, GROUP_COMPLETE_FRAME};
 use crate::layer::{ChannelReceiver, LayerBody, LayerMessage};
 use crate::validation::ValidationError;
-use crate::{Consumer, Context, Settings, close_code, envelope};
+use crate::{Context, Settings, close_code, envelope};
 
 /// Any byte stream a WebSocket can run over: TCP after an HTTP upgrade, or an in-memory pipe in
 /// the test communicator. Boxed so each consumer's connection code is compiled once.
@@ -114,9 +114,9 @@ impl<'s> Socket<'s> {
     }
 
     /// Step 5 of the lifecycle: frames and events until either side closes.
-    pub(crate) async fn serve<C: Consumer>(
+    pub(crate) async fn serve(
         &mut self,
-        consumer: &C,
+        consumer: &dyn Dispatch,
         ctx: &Context,
         inbox: &mut ChannelReceiver,
         completion: bool,
@@ -235,8 +235,8 @@ impl<'s> Socket<'s> {
 }
 
 /// Group messages are written at once; channel events become the next sequential task.
-fn on_layer_message<'a, C: Consumer>(
-    consumer: &'a C,
+fn on_layer_message<'a>(
+    consumer: &'a dyn Dispatch,
     ctx: &Context,
     conn: &Connection,
     message: LayerMessage,

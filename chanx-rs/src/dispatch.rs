@@ -116,6 +116,28 @@ pub const fn assert_message<M: Message>() {}
 )]
 pub trait HandlesEvent<E> {}
 
+/// The part of [`Handlers`] the connection loop needs, object-safe, so that the loop and the
+/// functions below are compiled once rather than once per consumer.
+pub(crate) trait Dispatch: Send + Sync {
+    fn message_actions(&self) -> &'static [&'static str];
+    fn route_message<'a>(&'a self, ctx: Context, action: &str, body: Value) -> Option<HandlerFuture<'a>>;
+    fn route_event<'a>(&'a self, ctx: Context, action: &str, body: Value) -> Option<HandlerFuture<'a>>;
+}
+
+impl<C: Handlers> Dispatch for C {
+    fn message_actions(&self) -> &'static [&'static str] {
+        C::MESSAGE_ACTIONS
+    }
+
+    fn route_message<'a>(&'a self, ctx: Context, action: &str, body: Value) -> Option<HandlerFuture<'a>> {
+        self.dispatch_message(ctx, action, body)
+    }
+
+    fn route_event<'a>(&'a self, ctx: Context, action: &str, body: Value) -> Option<HandlerFuture<'a>> {
+        self.dispatch_event(ctx, action, body)
+    }
+}
+
 pub(crate) const GROUP_COMPLETE_FRAME: Utf8Bytes =
     Utf8Bytes::from_static(r#"{"action":"group_complete","payload":null}"#);
 
@@ -149,13 +171,14 @@ async fn run_caught(future: HandlerFuture<'_>) -> Outcome {
 }
 
 /// Handles one decoded client frame: route by action, run, answer, complete.
-pub(crate) async fn handle_message<C: Handlers>(
-    consumer: &C,
+pub(crate) async fn handle_message(
+    consumer: &dyn Dispatch,
     ctx: Context,
     body: serde_json::Map<String, Value>,
     completion: bool,
 ) {
-    if C::MESSAGE_ACTIONS.is_empty() {
+    let known = consumer.message_actions();
+    if known.is_empty() {
         tracing::error!("No message handlers registered on this consumer");
         let _ = ctx.send(&ErrorMessage::detail("Failed to process message"));
         return;
@@ -175,9 +198,9 @@ pub(crate) async fn handle_message<C: Handlers>(
         }
         Some(other) => other.to_string(),
     };
-    let dispatched = consumer.dispatch_message(ctx.clone(), &action, Value::Object(body));
+    let dispatched = consumer.route_message(ctx.clone(), &action, Value::Object(body));
     let Some(future) = dispatched else {
-        send_invalid(&ctx, &[unknown_action(&action, C::MESSAGE_ACTIONS)]);
+        send_invalid(&ctx, &[unknown_action(&action, known)]);
         return complete(&ctx, completion);
     };
     match run_caught(future).await {
@@ -216,7 +239,7 @@ fn unknown_action(action: &str, known: &[&str]) -> ValidationError {
 
 /// Handles one channel event: route by action, run, answer, complete. Failures are only logged:
 /// an event is not the client's doing.
-pub(crate) async fn handle_event<C: Handlers>(consumer: &C, ctx: Context, event_data: Value, completion: bool) {
+pub(crate) async fn handle_event(consumer: &dyn Dispatch, ctx: Context, event_data: Value, completion: bool) {
     let action = match event_data.get("action") {
         Some(Value::String(action)) => action.clone(),
         _ => {
@@ -224,7 +247,7 @@ pub(crate) async fn handle_event<C: Handlers>(consumer: &C, ctx: Context, event_
             return;
         }
     };
-    let Some(future) = consumer.dispatch_event(ctx.clone(), &action, event_data) else {
+    let Some(future) = consumer.route_event(ctx.clone(), &action, event_data) else {
         tracing::error!(%action, "Channel event validation failed: no event handler for this action");
         return;
     };
