@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chanx::layer::{MemoryLayer, safe_group_name};
+use chanx::layer::{LayerBody, LayerMessage, MemoryLayer, safe_group_name};
 use chanx::messages::{AuthenticationPayload, COMPLETE, EVENT_COMPLETE, GROUP_COMPLETE, Ping, Pong};
 use chanx::testing::{CaptureLayer, ReceiveError, Target, WebsocketCommunicator};
 use chanx::{Consumer, Context, Layer, Message, Router, Scope, Settings};
@@ -291,6 +291,9 @@ async fn unknown_and_missing_actions_are_reported() {
         "Input tag 'nope' found using 'action' does not match any of the expected tags: 'boom', 'echo', \
          'join', 'panic', 'ping', 'quit', 'say', 'say_to_others', 'sleep', 'whoami'"
     );
+    comm.send_json(&json!({"action": 5})).await;
+    let frames = comm.receive_all_messages(COMPLETE, WAIT).await;
+    assert_eq!(frames[0]["payload"][0]["type"], "union_tag_invalid");
     comm.send_json(&json!({"payload": 1})).await;
     let frames = comm.receive_all_messages(COMPLETE, WAIT).await;
     assert_eq!(
@@ -467,6 +470,19 @@ async fn an_event_without_handler_is_dropped_quietly() {
     assert!(comm.receive_nothing().await);
     comm.send_message(&Ping {}).await;
     assert_eq!(comm.receive_all_messages(COMPLETE, WAIT).await.len(), 1);
+    comm.disconnect().await;
+}
+
+#[tokio::test]
+async fn an_invalid_event_is_dropped_without_completion() {
+    let app = app();
+    let mut comm = connect(&app, "a").await;
+    let channel = whoami(&mut comm).await;
+    let bad = LayerBody::ChannelEvent { event_data: json!({"action": "job_done", "payload": "not a number"}) };
+    app.router.channel_layer().send(&channel, LayerMessage::new(bad)).await.expect("sent");
+    assert!(comm.receive_nothing().await, "invalid events are logged, not sent");
+    RoomConsumer::send_event(app.router.channel_layer(), &channel, &JobDone { payload: 1 }).await.expect("sent");
+    assert_eq!(comm.receive_all_messages(EVENT_COMPLETE, WAIT).await.len(), 1);
     comm.disconnect().await;
 }
 

@@ -33,8 +33,27 @@ pub struct MemoryLayer {
 
 #[derive(Debug, Default)]
 struct State {
-    channels: HashMap<String, mpsc::Sender<LayerMessage>>,
+    channels: HashMap<String, Channel>,
+    /// Group → member channel → its inbox, so a group send needs no second lookup.
     groups: HashMap<String, HashMap<String, mpsc::Sender<LayerMessage>>>,
+}
+
+#[derive(Debug)]
+struct Channel {
+    sender: mpsc::Sender<LayerMessage>,
+    /// The groups this channel is in, so closing it touches only those.
+    groups: Vec<String>,
+}
+
+impl State {
+    fn discard(&mut self, group: &str, channel: &str) {
+        if let Some(members) = self.groups.get_mut(group) {
+            members.remove(channel);
+            if members.is_empty() {
+                self.groups.remove(group);
+            }
+        }
+    }
 }
 
 impl Default for MemoryLayer {
@@ -83,22 +102,22 @@ impl ChannelLayer for MemoryLayer {
     async fn new_channel(&self) -> Result<ChannelReceiver, LayerError> {
         let name = format!("specific.inmemory!{}", uuid::Uuid::new_v4().simple());
         let (sender, receiver) = mpsc::channel(self.capacity);
-        self.write().channels.insert(name.clone(), sender);
+        self.write().channels.insert(name.clone(), Channel { sender, groups: Vec::new() });
         Ok(ChannelReceiver::new(name, receiver))
     }
 
     async fn close_channel(&self, channel: &str) -> Result<(), LayerError> {
         let mut state = self.write();
-        state.channels.remove(channel);
-        state.groups.retain(|_, members| {
-            members.remove(channel);
-            !members.is_empty()
-        });
+        if let Some(closed) = state.channels.remove(channel) {
+            for group in &closed.groups {
+                state.discard(group, channel);
+            }
+        }
         Ok(())
     }
 
     async fn send(&self, channel: &str, message: LayerMessage) -> Result<(), LayerError> {
-        let sender = self.read().channels.get(channel).cloned();
+        let sender = self.read().channels.get(channel).map(|c| c.sender.clone());
         let sender = sender.ok_or_else(|| LayerError::ChannelNotFound(channel.to_owned()))?;
         sender.try_send(message).map_err(|err| match err {
             TrySendError::Full(_) => {
@@ -111,20 +130,21 @@ impl ChannelLayer for MemoryLayer {
 
     async fn group_add(&self, group: &str, channel: &str) -> Result<(), LayerError> {
         let mut state = self.write();
-        let sender =
-            state.channels.get(channel).cloned().ok_or_else(|| LayerError::ChannelNotFound(channel.to_owned()))?;
+        let entry = state.channels.get_mut(channel).ok_or_else(|| LayerError::ChannelNotFound(channel.to_owned()))?;
+        if !entry.groups.iter().any(|g| g == group) {
+            entry.groups.push(group.to_owned());
+        }
+        let sender = entry.sender.clone();
         state.groups.entry(group.to_owned()).or_default().insert(channel.to_owned(), sender);
         Ok(())
     }
 
     async fn group_discard(&self, group: &str, channel: &str) -> Result<(), LayerError> {
         let mut state = self.write();
-        if let Some(members) = state.groups.get_mut(group) {
-            members.remove(channel);
-            if members.is_empty() {
-                state.groups.remove(group);
-            }
+        if let Some(entry) = state.channels.get_mut(channel) {
+            entry.groups.retain(|g| g != group);
         }
+        state.discard(group, channel);
         Ok(())
     }
 
@@ -139,5 +159,47 @@ impl ChannelLayer for MemoryLayer {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layer::LayerBody;
+
+    fn event() -> LayerMessage {
+        LayerMessage::new(LayerBody::ChannelEvent { event_data: serde_json::json!({"action": "x"}) })
+    }
+
+    #[tokio::test]
+    async fn closing_a_channel_removes_it_from_its_groups_only() {
+        let layer = MemoryLayer::default();
+        let mut a = layer.new_channel().await.expect("channel");
+        let b = layer.new_channel().await.expect("channel");
+        for group in ["one", "two"] {
+            layer.group_add(group, a.name()).await.expect("add");
+        }
+        layer.group_add("two", b.name()).await.expect("add");
+        layer.close_channel(b.name()).await.expect("close");
+        assert_eq!((layer.group_size("one"), layer.group_size("two"), layer.channel_count()), (1, 1, 1));
+        layer.group_send("two", event()).await.expect("send");
+        assert!(a.recv().await.is_some());
+        layer.group_discard("one", a.name()).await.expect("discard");
+        layer.close_channel(a.name()).await.expect("close");
+        assert_eq!((layer.group_size("one"), layer.group_size("two"), layer.channel_count()), (0, 0, 0));
+    }
+
+    #[tokio::test]
+    async fn a_full_inbox_drops_and_counts_and_a_direct_send_says_so() {
+        let layer = MemoryLayer::with_capacity(1);
+        let inbox = layer.new_channel().await.expect("channel");
+        layer.group_add("g", inbox.name()).await.expect("add");
+        layer.group_send("g", event()).await.expect("first fits");
+        layer.group_send("g", event()).await.expect("a group send does not fail for one member");
+        assert_eq!(layer.dropped(), 1);
+        let full = layer.send(inbox.name(), event()).await;
+        assert!(matches!(full, Err(LayerError::ChannelFull(_))), "{full:?}");
+        let unknown = layer.send("specific.inmemory!nobody", event()).await;
+        assert!(matches!(unknown, Err(LayerError::ChannelNotFound(_))), "{unknown:?}");
     }
 }

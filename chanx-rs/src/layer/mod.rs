@@ -302,3 +302,20 @@ impl<L: ChannelLayer> ChannelLayer for Arc<L> {
         (**self).group_send(group, message).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn group_names_are_checked_before_reaching_the_backend() {
+        let layer = Layer::memory();
+        let message = || LayerMessage::new(LayerBody::ChannelEvent { event_data: Value::Null });
+        for bad in ["", "room 5", "café", &"x".repeat(100)] {
+            let result = layer.group_send(bad, message()).await;
+            assert!(matches!(result, Err(LayerError::InvalidGroupName(_))), "{bad:?}: {result:?}");
+        }
+        assert!(layer.group_send(&"x".repeat(99), message()).await.is_ok());
+        assert!(layer.group_send("chat.room-5_a", message()).await.is_ok());
+    }
+}
