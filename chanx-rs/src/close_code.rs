@@ -8,5 +8,10 @@ pub const GOING_AWAY: u16 = 1001;
 pub const POLICY_VIOLATION: u16 = 1008;
 /// A frame or message was larger than the configured limit.
 pub const MESSAGE_TOO_BIG: u16 = 1009;
+/// The client sent nothing, not even a pong, within the idle timeout. The Python `websockets`
+/// server (under uvicorn, where chanx runs) uses the same code for its keepalive timeout.
+pub const IDLE_TIMEOUT: u16 = 1011;
+/// Authentication did not finish within its deadline (4000 + HTTP 408).
+pub const AUTHENTICATION_TIMEOUT: u16 = 4408;
 /// Authentication failed with a status outside 400–599 (failures inside it close with 4000 + status).
 pub const UNAUTHENTICATED: u16 = 4401;

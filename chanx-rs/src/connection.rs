@@ -1,15 +1,18 @@
 //! The socket side of a connection: one task that reads client frames, runs handlers (bounded),
-//! feeds channel events one at a time, writes queued frames in batches, and closes cleanly.
+//! feeds channel events one at a time, writes queued frames in batches, keeps the heartbeat and
+//! the limits, and closes cleanly.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::future::OptionFuture;
 use futures_util::stream::{FuturesUnordered, SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -19,8 +22,10 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage, Utf
 use crate::context::Connection;
 use crate::dispatch::{self, Dispatch, GROUP_COMPLETE_FRAME};
 use crate::layer::{ChannelReceiver, LayerBody, LayerMessage};
+use crate::metrics::{CloseReason, DropReason};
+use crate::settings::TokenBucket;
 use crate::validation::ValidationError;
-use crate::{Context, Settings, close_code, envelope};
+use crate::{Context, Settings, close_code, envelope, shutdown};
 
 /// Any byte stream a WebSocket can run over: TCP after an HTTP upgrade, or an in-memory pipe in
 /// the test communicator. Boxed so each consumer's connection code is compiled once.
@@ -31,6 +36,9 @@ pub(crate) type WebSocket = WebSocketStream<Box<dyn Io>>;
 
 /// The most frames written before one flush.
 const WRITE_BATCH: usize = 64;
+
+/// The answer to a client frame over the rate limit.
+const RATE_LIMITED_FRAME: &str = r#"{"action":"error","payload":{"detail":"Rate limit exceeded; message dropped"}}"#;
 
 type Task<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
@@ -68,6 +76,7 @@ pub(crate) struct Socket<'s> {
     outbound: mpsc::Receiver<Utf8Bytes>,
     conn: Arc<Connection>,
     settings: &'s Settings,
+    shutdown: watch::Receiver<bool>,
     state: State,
 }
 
@@ -77,9 +86,10 @@ impl<'s> Socket<'s> {
         outbound: mpsc::Receiver<Utf8Bytes>,
         conn: Arc<Connection>,
         settings: &'s Settings,
+        shutdown: watch::Receiver<bool>,
     ) -> Self {
         let (sink, stream) = ws.split();
-        Socket { sink: Some(sink), stream, outbound, conn, settings, state: State::Open }
+        Socket { sink: Some(sink), stream, outbound, conn, settings, shutdown, state: State::Open }
     }
 
     /// Closes a socket before any consumer code ran.
@@ -106,14 +116,15 @@ impl<'s> Socket<'s> {
             while self.outbound.try_recv().is_ok() {}
             return;
         };
-        let batch = take_batch(&mut self.outbound, first);
-        if let Err(err) = write_frames(sink, batch).await {
+        let batch = take_batch(&mut self.outbound, Some(first), false);
+        if let Err(err) = write_frames(sink, batch, &self.conn).await {
             tracing::debug!(error = %err, "write failed; the client is gone");
             self.state = State::Broken;
         }
     }
 
-    /// Step 5 of the lifecycle: frames and events until either side closes.
+    /// Step 5 of the lifecycle: frames and events until either side closes, a limit is crossed,
+    /// or the server shuts down.
     pub(crate) async fn serve(
         &mut self,
         consumer: &dyn Dispatch,
@@ -123,29 +134,42 @@ impl<'s> Socket<'s> {
     ) {
         let max_in_flight = self.settings.get_max_in_flight();
         let camelize = self.conn.camelize;
+        let metrics = self.conn.metrics.clone();
         let mut handlers: FuturesUnordered<Task<'_>> = FuturesUnordered::new();
         let mut event: Option<Task<'_>> = None;
         let mut writing: Option<Write> = None;
+        let mut heartbeat = self.settings.get_heartbeat_interval().map(|period| {
+            let mut interval = tokio::time::interval_at(Instant::now() + period, period);
+            interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            interval
+        });
+        let mut ping_due = false;
+        let mut rate_limit = self.settings.get_rate_limit().map(TokenBucket::new);
+        // The idle timer is re-armed lazily: reading a frame only records the time.
+        let idle_timeout = self.settings.get_idle_timeout();
+        let mut last_seen = Instant::now();
+        let idle = tokio::time::sleep(idle_timeout.unwrap_or(Duration::from_secs(3600)));
+        tokio::pin!(idle);
         while self.state == State::Open {
             tokio::select! {
                 biased;
                 (code, reason) = self.conn.close_requested() => self.state = State::Closing(code, reason),
+                () = shutdown::triggered(&mut self.shutdown) => {
+                    metrics.closed_for(CloseReason::Shutdown);
+                    self.state = State::Closing(close_code::GOING_AWAY, "server shutting down".into());
+                }
                 Some((sink, written)) = OptionFuture::from(writing.as_mut()), if writing.is_some() => {
                     writing = None;
                     self.sink = Some(sink);
                     if let Err(err) = written {
                         tracing::debug!(error = %err, "write failed; the client is gone");
                         self.state = State::Broken;
+                    } else if std::mem::take(&mut ping_due) {
+                        writing = self.start_write(None, true);
                     }
                 }
                 Some(frame) = self.outbound.recv(), if writing.is_none() => {
-                    let batch = take_batch(&mut self.outbound, frame);
-                    if let Some(mut sink) = self.sink.take() {
-                        writing = Some(Box::pin(async move {
-                            let written = write_frames(&mut sink, batch).await;
-                            (sink, written)
-                        }));
-                    }
+                    writing = self.start_write(Some(frame), std::mem::take(&mut ping_due));
                 }
                 Some(()) = handlers.next(), if !handlers.is_empty() => {}
                 Some(()) = OptionFuture::from(event.as_mut()), if event.is_some() => event = None,
@@ -153,23 +177,58 @@ impl<'s> Socket<'s> {
                     Some(message) => event = on_layer_message(consumer, ctx, &self.conn, message, completion),
                     None => self.state = State::Closing(1011, "channel layer closed".into()),
                 },
-                frame = self.stream.next(), if handlers.len() < max_in_flight => match frame {
-                    Some(Ok(WsMessage::Text(text))) => match envelope::parse_text(&text, camelize) {
-                        Ok(inbound) => {
-                            let ctx = ctx.replying_to(inbound.envelope.reference);
-                            handlers.push(Box::pin(dispatch::handle_message(consumer, ctx, inbound.body, completion)));
+                frame = self.stream.next(), if handlers.len() < max_in_flight => {
+                    last_seen = Instant::now();
+                    let frame = match frame {
+                        Some(Ok(frame @ (WsMessage::Text(_) | WsMessage::Binary(_)))) => frame,
+                        Some(Ok(WsMessage::Close(_))) | None => {
+                            self.state = State::ClientClosed;
+                            continue;
                         }
-                        Err(errors) => dispatch::send_invalid(ctx, &errors),
-                    },
-                    Some(Ok(WsMessage::Binary(_))) => dispatch::send_invalid(ctx, &[ValidationError::new(
-                        "json_invalid",
-                        vec![],
-                        "Invalid JSON: binary frames are not supported",
-                    )]),
-                    Some(Ok(WsMessage::Close(_))) | None => self.state = State::ClientClosed,
-                    Some(Ok(_)) => {}
-                    Some(Err(err)) => self.state = read_error_state(err),
-                },
+                        Some(Ok(_)) => continue, // ping, pong: they only prove the client is alive
+                        Some(Err(err)) => {
+                            self.state = read_error_state(err, &metrics);
+                            continue;
+                        }
+                    };
+                    metrics.received(frame.len());
+                    if rate_limit.as_mut().is_some_and(|bucket| !bucket.try_take(last_seen)) {
+                        metrics.dropped(DropReason::RateLimited);
+                        let _ = self.conn.enqueue(Utf8Bytes::from_static(RATE_LIMITED_FRAME));
+                        continue;
+                    }
+                    match frame {
+                        WsMessage::Text(text) => match envelope::parse_text(&text, camelize) {
+                            Ok(inbound) => {
+                                let ctx = ctx.replying_to(inbound.envelope.reference);
+                                handlers.push(Box::pin(dispatch::handle_message(consumer, ctx, inbound.body, completion)));
+                            }
+                            Err(errors) => dispatch::send_invalid(ctx, &errors),
+                        },
+                        _ => dispatch::send_invalid(ctx, &[ValidationError::new(
+                            "json_invalid",
+                            vec![],
+                            "Invalid JSON: binary frames are not supported",
+                        )]),
+                    }
+                }
+                _ = OptionFuture::from(heartbeat.as_mut().map(Interval::tick)), if heartbeat.is_some() => {
+                    if writing.is_none() {
+                        writing = self.start_write(None, true);
+                    } else {
+                        ping_due = true;
+                    }
+                }
+                () = &mut idle, if idle_timeout.is_some() => {
+                    let deadline = last_seen + idle_timeout.unwrap_or_default();
+                    if deadline <= Instant::now() {
+                        tracing::info!(timeout = ?idle_timeout, "the client sent nothing in time; closing with 1011");
+                        metrics.closed_for(CloseReason::Idle);
+                        self.state = State::Closing(close_code::IDLE_TIMEOUT, "keepalive timeout".into());
+                    } else {
+                        idle.as_mut().reset(deadline);
+                    }
+                }
             }
         }
         // A write still in flight gets the close timeout; a client that stopped reading never
@@ -198,6 +257,17 @@ impl<'s> Socket<'s> {
         if tokio::time::timeout(timeout, self.drive(drain)).await.is_err() {
             tracing::warn!(?timeout, "handlers still running after the drain timeout were cancelled");
         }
+    }
+
+    /// Starts writing what is queued (after `first`, and a ping when `ping`), unless the sink is gone.
+    fn start_write(&mut self, first: Option<Utf8Bytes>, ping: bool) -> Option<Write> {
+        let batch = take_batch(&mut self.outbound, first, ping);
+        let mut sink = self.sink.take()?;
+        let conn = self.conn.clone();
+        Some(Box::pin(async move {
+            let written = write_frames(&mut sink, batch, &conn).await;
+            (sink, written)
+        }))
     }
 
     /// Writes what is still queued, then performs the closing handshake.
@@ -263,28 +333,36 @@ fn writable(state: &State) -> bool {
     matches!(state, State::Open | State::Closing(..))
 }
 
-/// `first` and up to `WRITE_BATCH - 1` more frames already queued.
-fn take_batch(outbound: &mut mpsc::Receiver<Utf8Bytes>, first: Utf8Bytes) -> Vec<Utf8Bytes> {
-    let mut batch = vec![first];
+/// A ping when `ping`, then `first` and more queued frames, up to `WRITE_BATCH` in all.
+fn take_batch(outbound: &mut mpsc::Receiver<Utf8Bytes>, first: Option<Utf8Bytes>, ping: bool) -> Vec<WsMessage> {
+    let mut batch = Vec::with_capacity(if ping { 2 } else { 1 });
+    if ping {
+        batch.push(WsMessage::Ping(Default::default()));
+    }
+    batch.extend(first.map(WsMessage::Text));
     while batch.len() < WRITE_BATCH {
         let Ok(frame) = outbound.try_recv() else { break };
-        batch.push(frame);
+        batch.push(WsMessage::Text(frame));
     }
     batch
 }
 
 /// Writes the frames, then flushes once.
-async fn write_frames(sink: &mut Sink, batch: Vec<Utf8Bytes>) -> Result<(), WsError> {
+async fn write_frames(sink: &mut Sink, batch: Vec<WsMessage>, conn: &Connection) -> Result<(), WsError> {
+    let (frames, bytes) = (batch.len(), batch.iter().map(WsMessage::len).sum());
     for frame in batch {
-        sink.feed(WsMessage::Text(frame)).await?;
+        sink.feed(frame).await?;
     }
-    sink.flush().await
+    sink.flush().await?;
+    conn.metrics.sent(frames, bytes);
+    Ok(())
 }
 
-fn read_error_state(err: WsError) -> State {
+fn read_error_state(err: WsError, metrics: &crate::Metrics) -> State {
     match err {
         WsError::Capacity(err) => {
             tracing::info!(error = %err, "client frame over the size limit; closing with 1009");
+            metrics.closed_for(CloseReason::TooBig);
             State::Closing(close_code::MESSAGE_TOO_BIG, "message too big".into())
         }
         // The client vanished without a close frame: nothing to answer.

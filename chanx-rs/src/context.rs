@@ -10,6 +10,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::layer::{LayerBody, LayerError, LayerMessage};
+use crate::metrics::{CloseReason, DropReason, Metrics};
 use crate::{Layer, Message, Scope, close_code, envelope};
 
 /// Why a frame could not be queued for the client.
@@ -34,6 +35,7 @@ pub(crate) struct Connection {
     pub(crate) scope: Scope,
     pub(crate) layer: Layer,
     pub(crate) camelize: bool,
+    pub(crate) metrics: Arc<Metrics>,
     outbound: mpsc::Sender<Utf8Bytes>,
     close: Mutex<Option<(u16, String)>>,
     close_notify: Notify,
@@ -54,12 +56,14 @@ impl Connection {
         layer: Layer,
         camelize: bool,
         outbound: mpsc::Sender<Utf8Bytes>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Connection {
             channel_name,
             scope,
             layer,
             camelize,
+            metrics,
             outbound,
             close: Mutex::new(None),
             close_notify: Notify::new(),
@@ -71,21 +75,27 @@ impl Connection {
     pub(crate) fn enqueue(&self, frame: Utf8Bytes) -> Result<(), SendError> {
         self.outbound.try_send(frame).map_err(|err| match err {
             mpsc::error::TrySendError::Full(_) => {
-                tracing::warn!(channel = %self.channel_name, "outbound queue full; disconnecting a slow client");
-                self.request_close(close_code::POLICY_VIOLATION, "outbound queue full");
+                self.metrics.dropped(DropReason::QueueFull);
+                if self.request_close(close_code::POLICY_VIOLATION, "outbound queue full") {
+                    tracing::warn!(channel = %self.channel_name, "outbound queue full; disconnecting a slow client");
+                    self.metrics.closed_for(CloseReason::SlowClient);
+                }
                 SendError::QueueFull
             }
             mpsc::error::TrySendError::Closed(_) => SendError::Closed,
         })
     }
 
-    pub(crate) fn request_close(&self, code: u16, reason: &str) {
+    /// Asks the connection task to close; `false` when a close was already requested.
+    pub(crate) fn request_close(&self, code: u16, reason: &str) -> bool {
         let mut close = self.close.lock().unwrap_or_else(PoisonError::into_inner);
-        if close.is_none() {
+        let first = close.is_none();
+        if first {
             *close = Some((code, reason.to_owned()));
         }
         drop(close);
         self.close_notify.notify_one();
+        first
     }
 
     /// The close requested so far, if any.
@@ -205,6 +215,10 @@ impl Context {
     /// Closes the connection with `code` once the frames already queued are written.
     pub fn close(&self, code: u16, reason: &str) {
         self.conn.request_close(code, reason);
+    }
+
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.conn.metrics
     }
 
     /// Joins a group at runtime; it is left automatically on disconnect.

@@ -15,10 +15,12 @@ mod info;
 pub mod layer;
 mod message;
 pub mod messages;
+pub mod metrics;
 mod router;
 mod scope;
 mod server;
 mod settings;
+mod shutdown;
 pub mod testing;
 mod validation;
 
@@ -32,10 +34,11 @@ pub use envelope::to_frame;
 pub use info::{ConsumerInfo, HandlerInfo, HandlerKind};
 pub use layer::Layer;
 pub use message::{Message, MessageInfo};
+pub use metrics::Metrics;
 pub use router::Router;
 pub use scope::{Scope, ScopeBuilder};
-pub use server::serve;
-pub use settings::Settings;
+pub use server::{Serve, serve};
+pub use settings::{RateLimit, Settings};
 pub use validation::ValidationError;
 
 /// What most consumers need, in one import.

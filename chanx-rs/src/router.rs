@@ -5,11 +5,23 @@ use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tracing::Instrument;
 
 use crate::connection::WebSocket;
+use crate::metrics::Metrics;
+use crate::shutdown::Shutdown;
 use crate::{Consumer, ConsumerInfo, Layer, Scope, Settings, consumer};
+
+/// What every connection of a router shares.
+#[derive(Clone)]
+pub(crate) struct Shared {
+    pub(crate) layer: Layer,
+    pub(crate) settings: Arc<Settings>,
+    pub(crate) metrics: Arc<Metrics>,
+    /// Held for the life of the connection (see [`Shutdown`]).
+    pub(crate) shutdown: watch::Receiver<bool>,
+}
 
 /// One routed consumer, type-erased.
 pub(crate) trait Endpoint: Send + Sync + 'static {
@@ -17,8 +29,7 @@ pub(crate) trait Endpoint: Send + Sync + 'static {
         &self,
         ws: WebSocket,
         scope: Scope,
-        layer: Layer,
-        settings: Arc<Settings>,
+        shared: Shared,
         ready: Option<oneshot::Sender<()>>,
     ) -> Pin<Box<dyn Future<Output = ()> + Send>>;
     fn info(&self) -> ConsumerInfo;
@@ -39,13 +50,12 @@ where
         &self,
         ws: WebSocket,
         scope: Scope,
-        layer: Layer,
-        settings: Arc<Settings>,
+        shared: Shared,
         ready: Option<oneshot::Sender<()>>,
     ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
         let consumer = (self.factory)(&scope);
         let span = tracing::info_span!("websocket", path = scope.path());
-        Box::pin(async move { consumer::run(consumer, ws, scope, layer, &settings, ready).await }.instrument(span))
+        Box::pin(consumer::run(consumer, ws, scope, shared, ready).instrument(span))
     }
 
     fn info(&self) -> ConsumerInfo {
@@ -94,6 +104,8 @@ pub struct Router {
     matcher: matchit::Router<usize>,
     layer: Layer,
     settings: Arc<Settings>,
+    metrics: Arc<Metrics>,
+    shutdown: Shutdown,
 }
 
 impl Default for Router {
@@ -111,7 +123,14 @@ impl std::fmt::Debug for Router {
 impl Router {
     /// An empty router with a fresh in-memory layer and default settings.
     pub fn new() -> Self {
-        Router { routes: Vec::new(), matcher: matchit::Router::new(), layer: Layer::memory(), settings: Arc::default() }
+        Router {
+            routes: Vec::new(),
+            matcher: matchit::Router::new(),
+            layer: Layer::memory(),
+            settings: Arc::default(),
+            metrics: Arc::default(),
+            shutdown: Shutdown::default(),
+        }
     }
 
     /// Serves `path` with a consumer built by `factory` for each connection.
@@ -130,7 +149,8 @@ impl Router {
         self
     }
 
-    /// Includes every route of `other` under `prefix` (its layer and settings are not used).
+    /// Includes every route of `other` under `prefix` (its layer, settings, metrics and shutdown
+    /// are not used).
     pub fn nest(mut self, prefix: &str, other: Router) -> Self {
         for route in other.routes {
             let path = format!("{}/{}", prefix.trim_end_matches('/'), route.path.trim_start_matches('/'));
@@ -161,6 +181,41 @@ impl Router {
         &self.settings
     }
 
+    /// The counters of this router's connections (shared by its clones).
+    ///
+    /// ```
+    /// let router = chanx::Router::new();
+    /// let metrics = router.metrics().clone(); // e.g. for a `/metrics` HTTP handler
+    /// println!("{}", metrics.snapshot().to_prometheus());
+    /// ```
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Shuts this router's connections down gracefully: new handshakes get 503, every open
+    /// connection is closed with 1001 once the handlers it is running finish (each within
+    /// [`Settings::drain_timeout`]), and this waits for them, up to [`Settings::shutdown_timeout`].
+    /// Returns `false` when some were still open at that deadline.
+    ///
+    /// [`serve`](crate::serve) does this itself with
+    /// [`with_graceful_shutdown`](crate::Serve::with_graceful_shutdown); call it directly when the
+    /// consumers are mounted in axum.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let router = chanx::Router::new();
+    /// assert!(router.shutdown().await);
+    /// # }
+    /// ```
+    pub async fn shutdown(&self) -> bool {
+        self.shutdown.trigger(self.settings.get_shutdown_timeout()).await
+    }
+
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutdown.is_triggered()
+    }
+
     /// Every routed path pattern, in the order added.
     pub fn paths(&self) -> Vec<&str> {
         self.routes.iter().map(|r| r.path.as_str()).collect()
@@ -189,7 +244,12 @@ impl Router {
         Some((&self.routes[*matched.value], params))
     }
 
-    pub(crate) fn shared(&self) -> (Layer, Arc<Settings>) {
-        (self.layer.clone(), self.settings.clone())
+    pub(crate) fn shared(&self) -> Shared {
+        Shared {
+            layer: self.layer.clone(),
+            settings: self.settings.clone(),
+            metrics: self.metrics.clone(),
+            shutdown: self.shutdown.subscribe(),
+        }
     }
 }

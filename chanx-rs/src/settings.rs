@@ -19,6 +19,14 @@ pub struct Settings {
     max_message_size: usize,
     drain_timeout: Duration,
     close_timeout: Duration,
+    allowed_origins: Vec<String>,
+    allow_any_origin: bool,
+    handshake_timeout: Duration,
+    authentication_timeout: Duration,
+    heartbeat_interval: Option<Duration>,
+    idle_timeout: Option<Duration>,
+    rate_limit: Option<RateLimit>,
+    shutdown_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -32,6 +40,14 @@ impl Default for Settings {
             max_message_size: 1 << 20,
             drain_timeout: Duration::from_secs(10),
             close_timeout: Duration::from_secs(2),
+            allowed_origins: Vec::new(),
+            allow_any_origin: false,
+            handshake_timeout: Duration::from_secs(10),
+            authentication_timeout: Duration::from_secs(10),
+            heartbeat_interval: Some(Duration::from_secs(25)),
+            idle_timeout: Some(Duration::from_secs(60)),
+            rate_limit: None,
+            shutdown_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -90,6 +106,82 @@ impl Settings {
         self
     }
 
+    /// Browser origins allowed besides the server's own. A handshake whose `Origin` is neither the
+    /// origin of its `Host` header nor in this list is refused with 403 and logged. Entries are
+    /// full origins such as `"https://app.example.com"` (scheme, host and port; default ports may
+    /// be left out). A handshake without `Origin` (a non-browser client) is allowed: the check
+    /// exists to stop other sites' pages from using a visitor's cookies, and browsers always send it.
+    ///
+    /// ```
+    /// let settings = chanx::Settings::default().allowed_origins(["https://app.example.com"]);
+    /// ```
+    pub fn allowed_origins<I>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.allowed_origins = origins.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Accept every `Origin`. Off by default; turn it on only for an API no browser page with
+    /// credentials can reach.
+    pub fn allow_any_origin(mut self, on: bool) -> Self {
+        self.allow_any_origin = on;
+        self
+    }
+
+    /// How long a client may take to send its HTTP upgrade request, from the TCP accept, when
+    /// served by [`serve`](crate::serve). Defaults to 10 s.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// How long [`Consumer::authenticate`](crate::Consumer::authenticate) may take. Past it, the
+    /// client gets an `authentication` frame with status 408 and the connection closes with 4408.
+    /// Defaults to 10 s.
+    pub fn authentication_timeout(mut self, timeout: Duration) -> Self {
+        self.authentication_timeout = timeout;
+        self
+    }
+
+    /// How often the server pings each client; `None` sends no pings. Defaults to 25 s, below the
+    /// usual 30–60 s idle cut-off of proxies and NATs.
+    pub fn heartbeat_interval(mut self, interval: Option<Duration>) -> Self {
+        self.heartbeat_interval = interval;
+        self
+    }
+
+    /// How long a client may stay silent (no frame at all, pongs included) before the connection
+    /// closes with 1011, as the Python `websockets` server does on a keepalive timeout. `None`
+    /// never times out. Defaults to 60 s; a live client answers the heartbeat pings in time.
+    pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// Limits how many frames each client may send; frames over the limit are dropped and
+    /// answered with an error frame (`{"detail": "Rate limit exceeded; message dropped"}`).
+    /// No limit by default.
+    ///
+    /// ```
+    /// use chanx::{RateLimit, Settings};
+    /// let settings = Settings::default().rate_limit(Some(RateLimit::per_second(20).burst(40)));
+    /// ```
+    pub fn rate_limit(mut self, limit: Option<RateLimit>) -> Self {
+        self.rate_limit = limit;
+        self
+    }
+
+    /// How long a graceful shutdown waits for connections to finish (each first gets its
+    /// [`drain_timeout`](Self::drain_timeout) and [`close_timeout`](Self::close_timeout)).
+    /// Defaults to 30 s.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
     /// Whether keys are camelized by default.
     pub fn get_camelize(&self) -> bool {
         self.camelize
@@ -122,5 +214,182 @@ impl Settings {
 
     pub(crate) fn get_close_timeout(&self) -> Duration {
         self.close_timeout
+    }
+
+    /// Whether a handshake with this `Origin` header value and `Host` may proceed.
+    pub(crate) fn allows_origin(&self, origin: &str, host: Option<&str>) -> bool {
+        if self.allow_any_origin {
+            return true;
+        }
+        let Some(origin) = Origin::parse(origin) else { return false };
+        host.is_some_and(|host| origin.authority_eq(host))
+            || self.allowed_origins.iter().filter_map(|allowed| Origin::parse(allowed)).any(|allowed| allowed == origin)
+    }
+
+    pub(crate) fn get_handshake_timeout(&self) -> Duration {
+        self.handshake_timeout
+    }
+
+    pub(crate) fn get_authentication_timeout(&self) -> Duration {
+        self.authentication_timeout
+    }
+
+    pub(crate) fn get_heartbeat_interval(&self) -> Option<Duration> {
+        self.heartbeat_interval
+    }
+
+    pub(crate) fn get_idle_timeout(&self) -> Option<Duration> {
+        self.idle_timeout
+    }
+
+    pub(crate) fn get_rate_limit(&self) -> Option<RateLimit> {
+        self.rate_limit
+    }
+
+    pub(crate) fn get_shutdown_timeout(&self) -> Duration {
+        self.shutdown_timeout
+    }
+}
+
+/// A serialized origin, lowercased, with the scheme's default port made explicit.
+#[derive(Debug, PartialEq, Eq)]
+struct Origin {
+    scheme: String,
+    host: String,
+    port: u16,
+}
+
+impl Origin {
+    fn parse(text: &str) -> Option<Origin> {
+        let text = text.trim().to_ascii_lowercase();
+        let (scheme, authority) = text.split_once("://")?;
+        let default_port = match scheme {
+            "http" | "ws" => 80,
+            "https" | "wss" => 443,
+            _ => return None,
+        };
+        let (host, port) = split_port(authority.trim_end_matches('/'))?;
+        if host.is_empty() {
+            return None;
+        }
+        Some(Origin { scheme: scheme.to_owned(), host: host.to_owned(), port: port.unwrap_or(default_port) })
+    }
+
+    /// Same host and port as a `Host` header. The scheme is not compared: behind a TLS-terminating
+    /// proxy the server cannot know it, and the host is what a foreign page cannot fake.
+    fn authority_eq(&self, host_header: &str) -> bool {
+        let host_header = host_header.trim().to_ascii_lowercase();
+        let Some((host, port)) = split_port(&host_header) else { return false };
+        let default_port = if matches!(self.scheme.as_str(), "https" | "wss") { 443 } else { 80 };
+        host == self.host && port.unwrap_or(default_port) == self.port
+    }
+}
+
+/// `host[:port]`, with IPv6 literals in brackets. `None` for a malformed port.
+fn split_port(authority: &str) -> Option<(&str, Option<u16>)> {
+    let port_start = match authority.rfind(':') {
+        Some(i) if !authority[i..].contains(']') => i,
+        _ => return Some((authority, None)),
+    };
+    let port = authority[port_start + 1..].parse().ok()?;
+    Some((&authority[..port_start], Some(port)))
+}
+
+/// A per-connection token bucket: `per_second` frames on average, bursts of up to `burst`.
+///
+/// ```
+/// let limit = chanx::RateLimit::per_second(10).burst(50);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    per_second: f64,
+    burst: f64,
+}
+
+impl RateLimit {
+    /// `rate` frames per second, with bursts of as many (at least one).
+    pub fn per_second(rate: u32) -> Self {
+        let rate = f64::from(rate.max(1));
+        RateLimit { per_second: rate, burst: rate }
+    }
+
+    /// Allows bursts of up to `frames` (at least one) above the average rate.
+    pub fn burst(mut self, frames: u32) -> Self {
+        self.burst = f64::from(frames.max(1));
+        self
+    }
+}
+
+/// The running state of a [`RateLimit`] for one connection.
+#[derive(Debug)]
+pub(crate) struct TokenBucket {
+    limit: RateLimit,
+    tokens: f64,
+    refilled: tokio::time::Instant,
+}
+
+impl TokenBucket {
+    pub(crate) fn new(limit: RateLimit) -> Self {
+        TokenBucket { limit, tokens: limit.burst, refilled: tokio::time::Instant::now() }
+    }
+
+    /// Takes a token if one is left.
+    pub(crate) fn try_take(&mut self, now: tokio::time::Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.refilled).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.limit.per_second).min(self.limit.burst);
+        self.refilled = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn same_origin_as_host_is_allowed() {
+        let settings = Settings::default();
+        assert!(settings.allows_origin("http://localhost:8000", Some("localhost:8000")));
+        assert!(settings.allows_origin("https://Example.com", Some("example.com")));
+        assert!(settings.allows_origin("https://example.com", Some("example.com:443")));
+        assert!(settings.allows_origin("http://[::1]:8000", Some("[::1]:8000")));
+    }
+
+    #[test]
+    fn foreign_and_malformed_origins_are_refused() {
+        let settings = Settings::default();
+        assert!(!settings.allows_origin("http://evil.com", Some("localhost:8000")));
+        assert!(!settings.allows_origin("http://localhost:9000", Some("localhost:8000")));
+        assert!(!settings.allows_origin("null", Some("localhost:8000")));
+        assert!(!settings.allows_origin("http://localhost:8000", None));
+        assert!(!settings.allows_origin("ftp://localhost:8000", Some("localhost:8000")));
+        assert!(!settings.allows_origin("http://localhost:99999", Some("localhost:99999")));
+        assert!(!settings.allows_origin("http://", Some("")));
+    }
+
+    #[test]
+    fn allow_list_and_wildcard() {
+        let settings = Settings::default().allowed_origins(["https://app.example.com"]);
+        assert!(settings.allows_origin("https://app.example.com:443", Some("api.example.com")));
+        assert!(!settings.allows_origin("http://app.example.com", Some("api.example.com")));
+        assert!(Settings::default().allow_any_origin(true).allows_origin("null", None));
+    }
+
+    #[test]
+    fn token_bucket_allows_bursts_then_the_rate() {
+        let start = tokio::time::Instant::now();
+        let mut bucket = TokenBucket::new(RateLimit::per_second(10).burst(3));
+        bucket.refilled = start;
+        assert_eq!((0..5).filter(|_| bucket.try_take(start)).count(), 3);
+        assert!(bucket.try_take(start + Duration::from_millis(100)));
+        assert!(!bucket.try_take(start + Duration::from_millis(150)));
+        assert_eq!((0..10).filter(|_| bucket.try_take(start + Duration::from_secs(60))).count(), 3);
     }
 }

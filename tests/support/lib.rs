@@ -1,6 +1,7 @@
 //! Helpers shared by the examples and the end-to-end tests: command-line parsing for the
 //! examples, and a real-socket client for tests.
 
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -27,7 +28,7 @@ pub fn init_logging() {
 pub async fn spawn_server(router: chanx::Router) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().expect("local addr");
-    tokio::spawn(chanx::serve(listener, router));
+    tokio::spawn(chanx::serve(listener, router).into_future());
     addr
 }
 

@@ -1,5 +1,5 @@
-//! The WebSocket upgrade: match the route, check the handshake headers, answer 101, and hand the
-//! upgraded stream to the consumer.
+//! The WebSocket upgrade: match the route, check the handshake headers and the `Origin`, answer
+//! 101, and hand the upgraded stream to the consumer.
 
 use std::net::SocketAddr;
 
@@ -12,6 +12,7 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
 use crate::connection::{Io, ws_config};
+use crate::metrics::Refusal;
 use crate::{Router, Scope};
 
 /// Answers one HTTP request: a WebSocket upgrade on a routed path, or an error status.
@@ -23,6 +24,20 @@ pub(crate) fn handle<B>(router: &Router, mut request: Request<B>, peer: Option<S
     let Some(key) = upgrade_key(&request) else {
         return plain(StatusCode::UPGRADE_REQUIRED, "This path only accepts WebSocket connections");
     };
+    let shared = router.shared();
+    if let Some(origin) = request.headers().get(header::ORIGIN) {
+        let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok());
+        let allowed = origin.to_str().is_ok_and(|origin| shared.settings.allows_origin(origin, host));
+        if !allowed {
+            tracing::warn!(?origin, ?host, path, ?peer, "refused a WebSocket handshake from a foreign origin");
+            shared.metrics.refused(Refusal::Origin);
+            return plain(StatusCode::FORBIDDEN, "Origin not allowed");
+        }
+    }
+    if router.is_shutting_down() {
+        shared.metrics.refused(Refusal::ShuttingDown);
+        return plain(StatusCode::SERVICE_UNAVAILABLE, "The server is shutting down");
+    }
     let mut scope = Scope::builder(path);
     for (name, value) in params {
         scope = scope.param(name, value);
@@ -30,14 +45,14 @@ pub(crate) fn handle<B>(router: &Router, mut request: Request<B>, peer: Option<S
     let scope =
         scope.query(request.uri().query().unwrap_or("")).headers(request.headers().clone()).peer_addr(peer).build();
     let endpoint = route.endpoint.clone();
-    let (layer, settings) = router.shared();
     let on_upgrade = hyper::upgrade::on(&mut request);
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
                 let io: Box<dyn Io> = Box::new(TokioIo::new(upgraded));
-                let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(ws_config(&settings))).await;
-                endpoint.connect(ws, scope, layer, settings, None).await;
+                let config = ws_config(&shared.settings);
+                let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+                endpoint.connect(ws, scope, shared, None).await;
             }
             Err(err) => tracing::debug!(error = %err, "WebSocket upgrade failed"),
         }

@@ -83,8 +83,8 @@ impl CommunicatorBuilder<'_> {
         for (name, value) in &self.headers {
             scope = scope.header(name, value);
         }
-        let (layer, settings) = self.router.shared();
-        let settings: Settings = settings.as_ref().clone().send_completion(self.send_completion);
+        let mut shared = self.router.shared();
+        let settings: Settings = shared.settings.as_ref().clone().send_completion(self.send_completion);
         let camelize = route.endpoint.camelize(&settings);
         let (client_io, server_io) = tokio::io::duplex(64 * 1024);
         let server_io: Box<dyn Io> = Box::new(server_io);
@@ -93,9 +93,8 @@ impl CommunicatorBuilder<'_> {
         let client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
         let endpoint = route.endpoint.clone();
         let (ready, is_ready) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(async move {
-            endpoint.connect(server, scope.build(), layer, std::sync::Arc::new(settings), Some(ready)).await;
-        });
+        shared.settings = std::sync::Arc::new(settings);
+        let task = tokio::spawn(endpoint.connect(server, scope.build(), shared, Some(ready)));
         // Connected means authenticated, in its groups and past post_authentication (or refused).
         if tokio::time::timeout(self.timeout * 5, is_ready).await.is_err() {
             panic!("the consumer at {path:?} did not finish connecting within {:?}", self.timeout * 5);

@@ -1,0 +1,235 @@
+//! [`Metrics`]: counters of one [`Router`](crate::Router)'s connections, readable as a
+//! [`MetricsSnapshot`] or as Prometheus text.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+
+/// Live counters shared by every connection of a router. Read them with
+/// [`Router::metrics`](crate::Router::metrics).
+///
+/// Counting costs one relaxed atomic add per frame and per write batch.
+///
+/// ```
+/// let router = chanx::Router::new();
+/// let snapshot = router.metrics().snapshot();
+/// assert_eq!(snapshot.connections_open, 0);
+/// assert!(snapshot.to_prometheus().contains("chanx_connections_open 0"));
+/// ```
+#[derive(Debug, Default)]
+pub struct Metrics {
+    connections_opened: AtomicU64,
+    connections_closed: AtomicU64,
+    frames_received: AtomicU64,
+    bytes_received: AtomicU64,
+    frames_sent: AtomicU64,
+    bytes_sent: AtomicU64,
+    dropped_rate_limited: AtomicU64,
+    dropped_queue_full: AtomicU64,
+    refused_origin: AtomicU64,
+    refused_shutting_down: AtomicU64,
+    closed_slow_client: AtomicU64,
+    closed_idle: AtomicU64,
+    closed_too_big: AtomicU64,
+    closed_auth_timeout: AtomicU64,
+    closed_shutdown: AtomicU64,
+}
+
+/// Why a connection was closed by the server for a limit or a deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CloseReason {
+    SlowClient,
+    Idle,
+    TooBig,
+    AuthTimeout,
+    Shutdown,
+}
+
+/// Why a handshake was answered with an error status instead of an upgrade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    Origin,
+    ShuttingDown,
+}
+
+/// Why a frame was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DropReason {
+    RateLimited,
+    QueueFull,
+}
+
+fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+impl Metrics {
+    pub(crate) fn connection_opened(&self) {
+        add(&self.connections_opened, 1);
+    }
+
+    pub(crate) fn connection_closed(&self) {
+        add(&self.connections_closed, 1);
+    }
+
+    pub(crate) fn received(&self, bytes: usize) {
+        add(&self.frames_received, 1);
+        add(&self.bytes_received, bytes as u64);
+    }
+
+    pub(crate) fn sent(&self, frames: usize, bytes: usize) {
+        add(&self.frames_sent, frames as u64);
+        add(&self.bytes_sent, bytes as u64);
+    }
+
+    pub(crate) fn dropped(&self, reason: DropReason) {
+        add(
+            match reason {
+                DropReason::RateLimited => &self.dropped_rate_limited,
+                DropReason::QueueFull => &self.dropped_queue_full,
+            },
+            1,
+        );
+    }
+
+    pub(crate) fn refused(&self, reason: Refusal) {
+        add(
+            match reason {
+                Refusal::Origin => &self.refused_origin,
+                Refusal::ShuttingDown => &self.refused_shutting_down,
+            },
+            1,
+        );
+    }
+
+    pub(crate) fn closed_for(&self, reason: CloseReason) {
+        add(
+            match reason {
+                CloseReason::SlowClient => &self.closed_slow_client,
+                CloseReason::Idle => &self.closed_idle,
+                CloseReason::TooBig => &self.closed_too_big,
+                CloseReason::AuthTimeout => &self.closed_auth_timeout,
+                CloseReason::Shutdown => &self.closed_shutdown,
+            },
+            1,
+        );
+    }
+
+    /// The counters as they are now. Each is read on its own, so a snapshot taken under load may
+    /// be off by the frames of the last instant.
+    pub fn snapshot(&self) -> MetricsSnapshot {
+        let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        let opened = read(&self.connections_opened);
+        MetricsSnapshot {
+            connections_open: opened.saturating_sub(read(&self.connections_closed)),
+            connections_total: opened,
+            frames_received: read(&self.frames_received),
+            bytes_received: read(&self.bytes_received),
+            frames_sent: read(&self.frames_sent),
+            bytes_sent: read(&self.bytes_sent),
+            frames_dropped_rate_limited: read(&self.dropped_rate_limited),
+            frames_dropped_queue_full: read(&self.dropped_queue_full),
+            handshakes_refused_origin: read(&self.refused_origin),
+            handshakes_refused_shutting_down: read(&self.refused_shutting_down),
+            slow_client_disconnects: read(&self.closed_slow_client),
+            idle_timeouts: read(&self.closed_idle),
+            message_too_big_closes: read(&self.closed_too_big),
+            authentication_timeouts: read(&self.closed_auth_timeout),
+            shutdown_closes: read(&self.closed_shutdown),
+        }
+    }
+}
+
+/// A copy of the [`Metrics`] counters at one moment. Every field counts since the router was
+/// created, except `connections_open`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct MetricsSnapshot {
+    /// WebSocket connections open now (upgraded and not yet finished).
+    pub connections_open: u64,
+    /// WebSocket connections opened.
+    pub connections_total: u64,
+    /// Text and binary frames received from clients.
+    pub frames_received: u64,
+    /// Payload bytes of those frames.
+    pub bytes_received: u64,
+    /// Text frames written to clients.
+    pub frames_sent: u64,
+    /// Payload bytes of those frames.
+    pub bytes_sent: u64,
+    /// Client frames dropped by the rate limit (each answered with an error frame).
+    pub frames_dropped_rate_limited: u64,
+    /// Frames not queued because the client's outbound queue was full.
+    pub frames_dropped_queue_full: u64,
+    /// Handshakes refused with 403 for their `Origin`.
+    pub handshakes_refused_origin: u64,
+    /// Handshakes refused with 503 during shutdown.
+    pub handshakes_refused_shutting_down: u64,
+    /// Connections closed with 1008 because their client stopped reading.
+    pub slow_client_disconnects: u64,
+    /// Connections closed with 1011 because the client sent nothing, not even a pong, in time.
+    pub idle_timeouts: u64,
+    /// Connections closed with 1009 for an oversized frame or message.
+    pub message_too_big_closes: u64,
+    /// Connections closed with 4408 because authentication did not finish in time.
+    pub authentication_timeouts: u64,
+    /// Connections closed with 1001 by a graceful shutdown.
+    pub shutdown_closes: u64,
+}
+
+impl MetricsSnapshot {
+    /// The counters in the Prometheus text exposition format, every name prefixed `chanx_`.
+    ///
+    /// ```
+    /// let text = chanx::metrics::MetricsSnapshot::default().to_prometheus();
+    /// assert!(text.contains("# TYPE chanx_frames_received_total counter"));
+    /// assert!(text.contains("chanx_disconnects_total{reason=\"slow_client\"} 0"));
+    /// ```
+    pub fn to_prometheus(&self) -> String {
+        let mut out = String::with_capacity(2048);
+        let mut metric = |name: &str, kind: &str, help: &str, samples: &[(&str, u64)]| {
+            let _ = writeln!(out, "# HELP chanx_{name} {help}\n# TYPE chanx_{name} {kind}");
+            for (labels, value) in samples {
+                let _ = writeln!(out, "chanx_{name}{labels} {value}");
+            }
+        };
+        metric("connections_open", "gauge", "WebSocket connections open now.", &[("", self.connections_open)]);
+        metric("connections_total", "counter", "WebSocket connections opened.", &[("", self.connections_total)]);
+        metric("frames_received_total", "counter", "Frames received from clients.", &[("", self.frames_received)]);
+        metric("bytes_received_total", "counter", "Payload bytes received from clients.", &[("", self.bytes_received)]);
+        metric("frames_sent_total", "counter", "Frames written to clients.", &[("", self.frames_sent)]);
+        metric("bytes_sent_total", "counter", "Payload bytes written to clients.", &[("", self.bytes_sent)]);
+        metric(
+            "frames_dropped_total",
+            "counter",
+            "Frames dropped, by reason.",
+            &[
+                ("{reason=\"rate_limited\"}", self.frames_dropped_rate_limited),
+                ("{reason=\"queue_full\"}", self.frames_dropped_queue_full),
+            ],
+        );
+        metric(
+            "handshakes_refused_total",
+            "counter",
+            "WebSocket handshakes refused, by reason.",
+            &[
+                ("{reason=\"origin\"}", self.handshakes_refused_origin),
+                ("{reason=\"shutting_down\"}", self.handshakes_refused_shutting_down),
+            ],
+        );
+        metric(
+            "disconnects_total",
+            "counter",
+            "Connections closed by the server for a limit or deadline, by reason.",
+            &[
+                ("{reason=\"slow_client\"}", self.slow_client_disconnects),
+                ("{reason=\"idle_timeout\"}", self.idle_timeouts),
+                ("{reason=\"message_too_big\"}", self.message_too_big_closes),
+                ("{reason=\"authentication_timeout\"}", self.authentication_timeouts),
+                ("{reason=\"shutdown\"}", self.shutdown_closes),
+            ],
+        );
+        out
+    }
+}
