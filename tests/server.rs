@@ -1,5 +1,9 @@
 //! The server over real sockets on 127.0.0.1: handshake, routing, path parameters, error frames,
-//! size limits, events from outside a connection, and mounting in axum.
+//! events from outside a connection, mounting in axum, and every connection limit: origin check,
+//! size limit, slow clients, idle timeout and graceful shutdown.
+
+use std::future::IntoFuture;
+use std::time::Duration;
 
 use chanx::messages::{Ping, Pong};
 use chanx::{Context, Message, Router, Scope, Settings};
@@ -26,6 +30,18 @@ struct Alert {
     payload: String,
 }
 
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "nap")]
+struct Nap {
+    payload: u64,
+}
+
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "napped")]
+struct Napped {
+    payload: u64,
+}
+
 struct RoomConsumer;
 
 #[chanx::consumer(groups = ["alerts"], passthrough = [Alert])]
@@ -33,6 +49,12 @@ impl RoomConsumer {
     #[ws_handler]
     async fn ping(&self, _msg: Ping) -> Pong {
         Pong {}
+    }
+
+    #[ws_handler]
+    async fn nap(&self, msg: Nap) -> Napped {
+        tokio::time::sleep(Duration::from_millis(msg.payload)).await;
+        Napped { payload: msg.payload }
     }
 
     #[ws_handler(action = "where")]
@@ -93,10 +115,13 @@ async fn unknown_paths_get_404_and_plain_http_gets_426() {
 
 #[tokio::test]
 async fn an_oversized_message_closes_with_1009() {
-    let addr = spawn_server(router().settings(Settings::default().max_message_size(1024))).await;
+    let router = router().settings(Settings::default().max_message_size(1024));
+    let metrics = router.metrics().clone();
+    let addr = spawn_server(router).await;
     let mut client = Client::connect(addr, "/ws/room/1/").await;
     client.send(WsMessage::text("x".repeat(4096))).await;
     assert_eq!(client.close_code().await, Some(1009));
+    assert_eq!(metrics.snapshot().message_too_big_closes, 1);
 }
 
 #[tokio::test]
@@ -126,4 +151,117 @@ async fn consumers_mount_in_an_axum_app() {
     client.send_json(&json!({"action": "where"})).await;
     assert_eq!(client.receive_json().await, json!({"action": "here", "payload": "/ws/room/7/ in 7"}));
     client.close().await;
+}
+
+/// The status line answering a WebSocket upgrade for `Host: localhost:8000` with `extra_headers`.
+async fn upgrade_status(addr: std::net::SocketAddr, extra_headers: &str) -> String {
+    let request = format!(
+        "GET /ws/room/1/ HTTP/1.1\r\nHost: localhost:8000\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra_headers}\r\n"
+    );
+    http_status(addr, &request).await
+}
+
+#[tokio::test]
+async fn a_foreign_origin_is_refused_with_403() {
+    let router = router().settings(Settings::default().allowed_origins(["https://app.example.com"]));
+    let metrics = router.metrics().clone();
+    let addr = spawn_server(router).await;
+    let (refused, upgraded) = ("HTTP/1.1 403 Forbidden", "HTTP/1.1 101 Switching Protocols");
+    assert_eq!(upgrade_status(addr, "Origin: http://evil.example\r\n").await, refused);
+    assert_eq!(upgrade_status(addr, "Origin: null\r\n").await, refused);
+    assert_eq!(upgrade_status(addr, "Origin: http://localhost:8000\r\n").await, upgraded);
+    assert_eq!(upgrade_status(addr, "Origin: https://app.example.com\r\n").await, upgraded);
+    // Non-browser clients send no Origin at all.
+    assert_eq!(upgrade_status(addr, "").await, upgraded);
+    assert_eq!(metrics.snapshot().handshakes_refused_origin, 2);
+
+    // A real client from a foreign page gets the refusal as an HTTP error.
+    let refused = Client::connect_with(addr, "/ws/room/1/", &[("origin", "http://evil.example")]).await;
+    assert!(matches!(refused, Err(tokio_tungstenite::tungstenite::Error::Http(ref r)) if r.status() == 403));
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_is_disconnected_while_a_healthy_one_keeps_receiving() {
+    let router = router().settings(Settings::default().outbound_capacity(16).close_timeout(Duration::from_millis(200)));
+    let (metrics, layer) = (router.metrics().clone(), router.channel_layer().clone());
+    let addr = spawn_server(router).await;
+    let mut healthy = Client::connect(addr, "/ws/room/1/").await;
+    let mut stalled = Client::connect(addr, "/ws/room/1/").await;
+    // Both are in their groups once they answer a frame.
+    healthy.send_json(&json!({"action": "ping"})).await;
+    healthy.receive_json().await;
+    stalled.send_json(&json!({"action": "ping"})).await;
+    // 64 KiB alerts: the stalled client's socket buffers and queue fill within a few dozen MiB.
+    let alert = Alert { payload: "x".repeat(64 * 1024) };
+    let mut slowest = Duration::ZERO;
+    let mut sent = 0;
+    while metrics.snapshot().slow_client_disconnects == 0 {
+        assert!(sent < 2_000, "the stalled client was never disconnected");
+        let start = tokio::time::Instant::now();
+        layer.broadcast_event(["alerts"], &alert).await.expect("sent");
+        assert_eq!(healthy.receive_json().await["action"], "alert");
+        slowest = slowest.max(start.elapsed());
+        sent += 1;
+    }
+    // The healthy client still gets new frames at once.
+    layer.broadcast_event(["alerts"], &Alert { payload: "after".into() }).await.expect("sent");
+    assert_eq!(healthy.receive_json().await["payload"], "after");
+    assert!(slowest < Duration::from_secs(1), "a healthy client waited {slowest:?} for one frame");
+    let snapshot = metrics.snapshot();
+    assert_eq!(snapshot.slow_client_disconnects, 1);
+    assert!(snapshot.frames_dropped_queue_full >= 1);
+    drop(stalled);
+    healthy.close().await;
+}
+
+#[tokio::test]
+async fn a_silent_client_is_timed_out_and_a_live_one_is_kept() {
+    let settings = Settings::default()
+        .heartbeat_interval(Some(Duration::from_millis(50)))
+        .idle_timeout(Some(Duration::from_millis(300)));
+    let router = router().settings(settings);
+    let metrics = router.metrics().clone();
+    let addr = spawn_server(router).await;
+    let mut silent = Client::connect(addr, "/ws/room/1/").await;
+    let mut live = Client::connect(addr, "/ws/room/1/").await;
+    // Reading answers the server's pings: three idle timeouts pass and the connection stays.
+    live.stay_open_for(Duration::from_millis(900)).await;
+    // The silent client read nothing meanwhile, so it answered no ping.
+    assert_eq!(silent.close_code().await, Some(1011));
+    live.send_json(&json!({"action": "ping"})).await;
+    assert_eq!(live.receive_json().await, json!({"action": "pong", "payload": null}));
+    assert_eq!(metrics.snapshot().idle_timeouts, 1);
+    live.close().await;
+}
+
+#[tokio::test]
+async fn graceful_shutdown_finishes_handlers_then_closes_with_1001() {
+    let router = router();
+    let metrics = router.metrics().clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(
+        chanx::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .into_future(),
+    );
+    let mut napping = Client::connect(addr, "/ws/room/1/").await;
+    let mut idle = Client::connect(addr, "/ws/room/2/").await;
+    napping.send_json(&json!({"action": "nap", "payload": 300})).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    stop.send(()).expect("the server is running");
+
+    assert_eq!(idle.close_code().await, Some(1001));
+    // The handler in flight finished and its reply was written before the close.
+    assert_eq!(napping.receive_json().await, json!({"action": "napped", "payload": 300}));
+    assert_eq!(napping.close_code().await, Some(1001));
+    let served = tokio::time::timeout(Duration::from_secs(5), server).await;
+    assert!(matches!(served, Ok(Ok(Ok(())))), "serve returned {served:?}");
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "the listener is closed");
+    let snapshot = metrics.snapshot();
+    assert_eq!((snapshot.shutdown_closes, snapshot.connections_open), (2, 0));
 }

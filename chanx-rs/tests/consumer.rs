@@ -7,7 +7,7 @@ use std::time::Duration;
 use chanx::layer::{LayerBody, LayerMessage, MemoryLayer, safe_group_name};
 use chanx::messages::{AuthenticationPayload, COMPLETE, EVENT_COMPLETE, GROUP_COMPLETE, Ping, Pong};
 use chanx::testing::{CaptureLayer, ReceiveError, Target, WebsocketCommunicator};
-use chanx::{Consumer, Context, Layer, Message, Router, Scope, Settings};
+use chanx::{Consumer, Context, Layer, Message, RateLimit, Router, Scope, Settings};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -137,6 +137,10 @@ impl Consumer for RoomConsumer {
         self.record("authenticate");
         match ctx.scope().header("x-user") {
             Some("mallory") => Some(AuthenticationPayload::status(403).with_data(json!({"detail": "go away"}))),
+            Some("sloth") => {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                Some(AuthenticationPayload::ok())
+            }
             Some(_) => Some(AuthenticationPayload::ok()),
             None => None,
         }
@@ -407,6 +411,55 @@ async fn a_refused_connection_is_closed_with_4000_plus_status_and_joins_nothing(
     comm.disconnect().await;
     assert_eq!(*app.log.lock().expect("log"), ["authenticate", "disconnect"]);
     assert_eq!(app.layer.group_size("room.a"), 0);
+}
+
+#[tokio::test]
+async fn authentication_that_takes_too_long_is_refused_with_4408() {
+    let app = app_with(Settings::default().authentication_timeout(Duration::from_millis(100)));
+    let mut comm = WebsocketCommunicator::builder(&app.router, "/ws/room/a/").header("x-user", "sloth").connect().await;
+    let auth = comm.wait_for_auth().await;
+    assert_eq!((auth.status_code, auth.status_text.as_str()), (408, "Request Timeout"));
+    assert_eq!(auth.data, json!({"detail": "Authentication timed out"}));
+    comm.assert_closed(4408).await;
+    comm.disconnect().await;
+    assert_eq!(app.layer.group_size("room.a"), 0);
+    assert_eq!(app.router.metrics().snapshot().authentication_timeouts, 1);
+}
+
+#[tokio::test]
+async fn frames_over_the_rate_limit_are_dropped_with_an_error_frame() {
+    let app = app_with(Settings::default().rate_limit(Some(RateLimit::per_second(1).burst(2))));
+    let mut comm = WebsocketCommunicator::builder(&app.router, "/ws/room/a/").send_completion(false).connect().await;
+    for _ in 0..5 {
+        comm.send_message(&Ping {}).await;
+    }
+    let mut frames = comm.receive_all_json(Duration::from_millis(200)).await;
+    frames.sort_by_key(|frame| frame["action"].to_string());
+    let limited = json!({"action": "error", "payload": {"detail": "Rate limit exceeded; message dropped"}});
+    let pong = json!({"action": "pong", "payload": null});
+    assert_eq!(frames, [limited.clone(), limited.clone(), limited, pong.clone(), pong]);
+    assert_eq!(app.router.metrics().snapshot().frames_dropped_rate_limited, 3);
+    // The connection survives; the bucket refills at one frame a second.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    comm.send_message(&Ping {}).await;
+    assert_eq!(comm.receive_json().await, json!({"action": "pong", "payload": null}));
+    comm.disconnect().await;
+}
+
+#[tokio::test]
+async fn metrics_count_connections_frames_and_bytes() {
+    let app = app();
+    let mut comm = WebsocketCommunicator::builder(&app.router, "/ws/room/a/").send_completion(false).connect().await;
+    comm.send_text(r#"{"action":"ping"}"#).await;
+    assert_eq!(comm.receive_json().await, json!({"action": "pong", "payload": null}));
+    let open = app.router.metrics().snapshot();
+    assert_eq!((open.connections_open, open.connections_total), (1, 1));
+    assert_eq!((open.frames_received, open.bytes_received), (1, 17));
+    assert_eq!((open.frames_sent, open.bytes_sent), (1, r#"{"action":"pong","payload":null}"#.len() as u64));
+    comm.disconnect().await;
+    let closed = app.router.metrics().snapshot();
+    assert_eq!((closed.connections_open, closed.connections_total), (0, 1));
+    assert!(closed.to_prometheus().contains("chanx_frames_received_total 1\n"));
 }
 
 #[tokio::test]

@@ -8,7 +8,9 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
-use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::{self, HeaderName, HeaderValue};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// The `--addr HOST:PORT` argument of an example, or `default`.
@@ -49,6 +51,32 @@ impl Client {
             .unwrap_or_else(|_| panic!("connecting to {url} timed out"))
             .unwrap_or_else(|e| panic!("connecting to {url} failed: {e}"));
         Client { ws }
+    }
+
+    /// Connects with extra request headers, such as `Origin`.
+    pub async fn connect_with(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Result<Client, WsError> {
+        let mut request = format!("ws://{addr}{path}").into_client_request()?;
+        for (name, value) in headers {
+            let name = HeaderName::try_from(*name).map_err(http::Error::from)?;
+            let value = HeaderValue::try_from(*value).map_err(http::Error::from)?;
+            request.headers_mut().insert(name, value);
+        }
+        let connected = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request)).await;
+        let (ws, _) = connected.unwrap_or_else(|_| panic!("connecting to {addr}{path} timed out"))?;
+        Ok(Client { ws })
+    }
+
+    /// Keeps reading (so pings are answered) for `duration`; panics if the server closes.
+    pub async fn stay_open_for(&mut self, duration: Duration) {
+        let deadline = tokio::time::Instant::now() + duration;
+        while let Ok(frame) = tokio::time::timeout_at(deadline, self.ws.next()).await {
+            match frame {
+                Some(Ok(WsMessage::Close(frame))) => panic!("closed by the server: {frame:?}"),
+                Some(Ok(_)) => {}
+                Some(Err(err)) => panic!("the connection failed: {err}"),
+                None => panic!("the connection ended"),
+            }
+        }
     }
 
     /// Sends a JSON frame.
