@@ -131,8 +131,8 @@ impl<'s> Socket<'s> {
         ctx: &Context,
         inbox: &mut ChannelReceiver,
         completion: bool,
+        max_in_flight: usize,
     ) {
-        let max_in_flight = self.settings.get_max_in_flight();
         let camelize = self.conn.camelize;
         let metrics = self.conn.metrics.clone();
         let mut handlers: FuturesUnordered<Task<'_>> = FuturesUnordered::new();

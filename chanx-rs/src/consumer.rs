@@ -82,6 +82,10 @@ pub trait Consumer: Handlers {
     const CAMELIZE: Option<bool> = None;
     /// Overrides [`Settings::send_completion`] for this consumer.
     const SEND_COMPLETION: Option<bool> = None;
+    /// Handle this consumer's client frames one at a time, in the order they arrive, instead of
+    /// up to [`Settings::max_in_flight`] at once (`#[consumer(ordered = true)]` or
+    /// `const ORDERED: bool = true;`). Channel events are always handled in order.
+    const ORDERED: bool = false;
 
     /// Decides whether the connection may proceed. `None` (the default) accepts without sending
     /// an `authentication` frame; `Some(payload)` sends it, and a non-2xx status closes the
@@ -188,7 +192,8 @@ pub(crate) async fn run<C: Consumer>(
     }
     // 5: frames and events.
     if connected == Some(true) {
-        socket.serve(&consumer, &ctx, &mut inbox, completion).await;
+        let max_in_flight = if C::ORDERED { 1 } else { settings.get_max_in_flight() };
+        socket.serve(&consumer, &ctx, &mut inbox, completion, max_in_flight).await;
     }
     // 6: leave everything, then tell the consumer.
     conn.leave_all_groups().await;

@@ -587,6 +587,31 @@ async fn frames_run_concurrently_by_default_and_in_order_when_asked() {
     comm.disconnect().await;
 }
 
+/// Takes its frames strictly one after another.
+struct Queue;
+
+#[chanx::consumer(ordered = true)]
+impl Queue {
+    #[ws_handler]
+    async fn sleep(&self, msg: Sleep) -> Slept {
+        tokio::time::sleep(Duration::from_millis(msg.payload)).await;
+        Slept { payload: msg.payload }
+    }
+}
+
+#[tokio::test]
+async fn an_ordered_consumer_handles_frames_in_arrival_order() {
+    let router = Router::new().route("/queue/", |_: &Scope| Queue);
+    let mut comm = WebsocketCommunicator::builder(&router, "/queue/").send_completion(false).connect().await;
+    for ms in [80, 1, 40] {
+        comm.send_message(&Sleep { payload: ms }).await;
+    }
+    let frames = comm.receive_all_json(Duration::from_millis(300)).await;
+    let order: Vec<&Value> = frames.iter().map(|f| &f["payload"]).collect();
+    assert_eq!(order, [&json!(80), &json!(1), &json!(40)]);
+    comm.disconnect().await;
+}
+
 #[tokio::test]
 async fn a_handler_can_close_the_connection() {
     let app = app();

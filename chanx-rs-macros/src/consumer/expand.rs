@@ -122,7 +122,8 @@ fn settings_consts(c: &Consumer) -> TokenStream {
         .send_completion
         .as_ref()
         .map(|b| quote!(const SEND_COMPLETION: ::core::option::Option<bool> = ::core::option::Option::Some(#b);));
-    quote!(#camelize #completion)
+    let ordered = c.args.ordered.as_ref().map(|b| quote!(const ORDERED: bool = #b;));
+    quote!(#camelize #completion #ordered)
 }
 
 fn input(h: &Handler) -> &Type {

@@ -28,6 +28,12 @@ pub(crate) fn check(cx: &Ctxt, consumer: &Consumer) {
             "on `impl Consumer for X`, write `const SEND_COMPLETION: Option<bool> = Some(..);` in the block instead",
         );
     }
+    if consumer.is_trait_impl && consumer.args.ordered.is_some() {
+        cx.error_spanned_by(
+            consumer.args.ordered.as_ref(),
+            "on `impl Consumer for X`, write `const ORDERED: bool = true;` in the block instead",
+        );
+    }
     for handler in &consumer.handlers {
         let attr = handler.kind.attr_name();
         let example = match handler.kind {
