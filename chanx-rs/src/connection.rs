@@ -173,10 +173,24 @@ impl<'s> Socket<'s> {
                 }
                 Some(()) = handlers.next(), if !handlers.is_empty() => {}
                 Some(()) = OptionFuture::from(event.as_mut()), if event.is_some() => event = None,
-                message = inbox.recv(), if event.is_none() => match message {
-                    Some(message) => event = on_layer_message(consumer, ctx, &self.conn, message, completion),
-                    None => self.state = State::Closing(1011, "channel layer closed".into()),
-                },
+                message = inbox.recv(), if event.is_none() => {
+                    let Some(mut message) = message else {
+                        self.state = State::Closing(1011, "channel layer closed".into());
+                        continue;
+                    };
+                    // Take the group messages already waiting too, so that they are written
+                    // together; stop at an event, which runs as the next sequential task.
+                    for _ in 0..WRITE_BATCH {
+                        event = on_layer_message(consumer, ctx, &self.conn, message, completion);
+                        if event.is_some() {
+                            break;
+                        }
+                        match inbox.try_recv() {
+                            Some(next) => message = next,
+                            None => break,
+                        }
+                    }
+                }
                 frame = self.stream.next(), if handlers.len() < max_in_flight => {
                     last_seen = Instant::now();
                     let frame = match frame {

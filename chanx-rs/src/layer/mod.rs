@@ -135,6 +135,11 @@ impl ChannelReceiver {
     pub async fn recv(&mut self) -> Option<LayerMessage> {
         self.receiver.recv().await
     }
+
+    /// A message already waiting, if any.
+    pub(crate) fn try_recv(&mut self) -> Option<LayerMessage> {
+        self.receiver.try_recv().ok()
+    }
 }
 
 /// A channel layer backend. Implement it to add a backend; use it through [`Layer`].

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Builds the bench example and the raw tokio-tungstenite server in release mode, starts both
+# (pinned to CPU 0), and runs the load generator (pinned to CPU 1) against each in turn.
+# Extra arguments go to the load generator, e.g. `bench/run.sh --duration 10`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
+cargo build --release --example bench -p chanx-workspace
+cargo build --release -p chanx-bench
+
+ulimit -n "$(ulimit -Hn)"
+# Server on CPU 0, load generator on CPU 1, so neither steals the other's core. taskset execs
+# the program, so $! is the server's own pid (read for its memory).
+if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then pin0="taskset -c 0"; pin1="taskset -c 1"; else pin0=""; pin1=""; fi
+
+CHANX_ADDR=127.0.0.1:18080
+RAW_ADDR=127.0.0.1:18081
+RUST_LOG=warn $pin0 target/release/examples/bench --addr "$CHANX_ADDR" & chanx_pid=$!
+$pin0 target/release/raw_server --addr "$RAW_ADDR" & raw_pid=$!
+trap 'kill $chanx_pid $raw_pid 2>/dev/null || true' EXIT
+sleep 1
+
+echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(rustc --version)"
+$pin1 target/release/loadgen \
+    --target "chanx=ws://$CHANX_ADDR/ws/bench/@$chanx_pid" \
+    --target "raw=ws://$RAW_ADDR/@$raw_pid" \
+    "$@"
