@@ -34,6 +34,9 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
 
 pub(crate) type WebSocket = WebSocketStream<Box<dyn Io>>;
 
+/// The read buffer of each connection.
+const READ_BUFFER: usize = 2 * 1024;
+
 /// The most frames written before one flush.
 const WRITE_BATCH: usize = 64;
 
@@ -45,8 +48,9 @@ type Task<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 /// The WebSocket protocol configuration derived from the settings.
 pub(crate) fn ws_config(settings: &Settings) -> WebSocketConfig {
     WebSocketConfig::default()
-        // Grows on demand; a small start keeps idle connections cheap.
-        .read_buffer_size(4 * 1024)
+        // tungstenite zero-fills the whole read buffer before each read, so its size is resident
+        // memory of every connection; it grows on demand for larger messages.
+        .read_buffer_size(READ_BUFFER)
         .max_message_size(Some(settings.get_max_message_size()))
         .max_frame_size(Some(settings.get_max_message_size()))
 }
@@ -149,12 +153,17 @@ impl<'s> Socket<'s> {
         let idle_timeout = self.settings.get_idle_timeout();
         let mut last_seen = Instant::now();
         let idle = tokio::time::sleep(idle_timeout.unwrap_or(Duration::from_secs(3600)));
-        tokio::pin!(idle);
+        // Made once, not on every turn of the loop: each would cost a lock.
+        let conn = self.conn.clone();
+        let close_requested = conn.close_requested();
+        let mut shutdown = self.shutdown.clone();
+        let shutdown = shutdown::triggered(&mut shutdown);
+        tokio::pin!(idle, close_requested, shutdown);
         while self.state == State::Open {
             tokio::select! {
                 biased;
-                (code, reason) = self.conn.close_requested() => self.state = State::Closing(code, reason),
-                () = shutdown::triggered(&mut self.shutdown) => {
+                (code, reason) = &mut close_requested => self.state = State::Closing(code, reason),
+                () = &mut shutdown => {
                     metrics.closed_for(CloseReason::Shutdown);
                     self.state = State::Closing(close_code::GOING_AWAY, "server shutting down".into());
                 }

@@ -41,6 +41,7 @@ struct Options {
     accepts: usize,
     echo: Vec<usize>,
     fanout: Vec<usize>,
+    rounds: usize,
 }
 
 fn main() -> Result<(), Error> {
@@ -57,6 +58,7 @@ fn parse_args() -> Result<Options, Error> {
         accepts: 3_000,
         echo: vec![1, 50, 500],
         fanout: vec![100, 1_000],
+        rounds: 3,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let list = |s: &str| s.split(',').map(str::parse).collect::<Result<Vec<usize>, _>>();
@@ -73,6 +75,7 @@ fn parse_args() -> Result<Options, Error> {
             "--accepts" => options.accepts = value.parse()?,
             "--echo" => options.echo = list(value)?,
             "--fanout" => options.fanout = list(value)?,
+            "--rounds" => options.rounds = value.parse::<usize>()?.max(1),
             other => return Err(format!("unknown flag {other}").into()),
         }
     }
@@ -113,16 +116,15 @@ async fn run(options: Options) -> Result<(), Error> {
     }
     rows.push(row);
 
+    // Throughput drifts on a shared machine: each target is measured `rounds` times, the targets
+    // taking turns, and the median round is reported.
     for &conns in &options.echo {
+        let results =
+            rounds(&options, &format!("echo {conns}"), |target| echo(target, conns, options.duration)).await?;
         let mut rps = Row::new(format!("echo, {conns} conns: round trips/s"), "/s", true);
         let mut p50 = Row::new(format!("echo, {conns} conns: p50 latency"), "µs", false);
         let mut p99 = Row::new(format!("echo, {conns} conns: p99 latency"), "µs", false);
-        for target in &options.targets {
-            let result = echo(target, conns, options.duration).await?;
-            eprintln!(
-                "{}: echo {conns}: {:.0}/s p50 {} µs p99 {} µs",
-                target.name, result.rate, result.p50, result.p99
-            );
+        for result in results {
             rps.values.push(result.rate);
             p50.values.push(result.p50 as f64);
             p99.values.push(result.p99 as f64);
@@ -131,11 +133,11 @@ async fn run(options: Options) -> Result<(), Error> {
     }
 
     for &members in &options.fanout {
+        let results =
+            rounds(&options, &format!("fan-out {members}"), |target| fanout(target, members, options.duration)).await?;
         let mut rate = Row::new(format!("fan-out, {members} members: deliveries/s"), "/s", true);
         let mut p99 = Row::new(format!("fan-out, {members} members: p99 delivery latency"), "µs", false);
-        for target in &options.targets {
-            let result = fanout(target, members, options.duration).await?;
-            eprintln!("{}: fan-out {members}: {:.0}/s p99 {} µs", target.name, result.rate, result.p99);
+        for result in results {
             rate.values.push(result.rate);
             p99.values.push(result.p99 as f64);
         }
@@ -144,6 +146,33 @@ async fn run(options: Options) -> Result<(), Error> {
 
     print_table(&names, &rows);
     Ok(())
+}
+
+/// Runs `scenario` `options.rounds` times per target, the targets taking turns; returns each
+/// target's median round (by rate).
+async fn rounds<'t, F, Fut>(options: &'t Options, label: &str, mut scenario: F) -> Result<Vec<Measured>, Error>
+where
+    F: FnMut(&'t Target) -> Fut,
+    Fut: std::future::Future<Output = Result<Measured, Error>>,
+{
+    let mut per_target: Vec<Vec<Measured>> = options.targets.iter().map(|_| Vec::new()).collect();
+    for round in 1..=options.rounds {
+        for (target, results) in options.targets.iter().zip(&mut per_target) {
+            let result = scenario(target).await?;
+            eprintln!(
+                "{} {label}, round {round}: {:.0}/s p50 {} µs p99 {} µs",
+                target.name, result.rate, result.p50, result.p99
+            );
+            results.push(result);
+        }
+    }
+    Ok(per_target
+        .into_iter()
+        .map(|mut results| {
+            results.sort_by(|a, b| a.rate.total_cmp(&b.rate));
+            results.swap_remove(results.len() / 2)
+        })
+        .collect())
 }
 
 impl Row {

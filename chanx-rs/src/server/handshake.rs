@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper_util::rt::TokioIo;
 use tokio_tungstenite::WebSocketStream;
@@ -43,7 +43,7 @@ pub(crate) fn handle<B>(router: &Router, mut request: Request<B>, peer: Option<S
         scope = scope.param(name, value);
     }
     let scope =
-        scope.query(request.uri().query().unwrap_or("")).headers(request.headers().clone()).peer_addr(peer).build();
+        scope.query(request.uri().query().unwrap_or("")).headers(owned_headers(&request)).peer_addr(peer).build();
     let endpoint = route.endpoint.clone();
     let on_upgrade = hyper::upgrade::on(&mut request);
     tokio::spawn(async move {
@@ -66,6 +66,20 @@ pub(crate) fn handle<B>(router: &Router, mut request: Request<B>, peer: Option<S
         headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
     }
     response
+}
+
+/// The request headers, copied: hyper's values share its 8 KiB read buffer, which would otherwise
+/// live as long as the connection. The one-time handshake nonce is left out.
+fn owned_headers<B>(request: &Request<B>) -> HeaderMap {
+    let mut headers = HeaderMap::with_capacity(request.headers().len());
+    for (name, value) in request.headers() {
+        if name != header::SEC_WEBSOCKET_KEY
+            && let Ok(value) = HeaderValue::from_bytes(value.as_bytes())
+        {
+            headers.append(name.clone(), value);
+        }
+    }
+    headers
 }
 
 /// The `Sec-WebSocket-Key` of a valid upgrade request (RFC 6455 §4.2.1).
