@@ -265,3 +265,17 @@ async fn graceful_shutdown_finishes_handlers_then_closes_with_1001() {
     let snapshot = metrics.snapshot();
     assert_eq!((snapshot.shutdown_closes, snapshot.connections_open), (2, 0));
 }
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_handshake_is_dropped() {
+    let addr = spawn_server(router().settings(Settings::default().handshake_timeout(Duration::from_millis(200)))).await;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(b"GET /ws/room/1/ HTTP/1.1\r\nHost: x\r\n").await.expect("write half a request");
+    let mut buf = [0; 256];
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await;
+    // hyper answers 408 or just closes; either way the socket does not stay open.
+    match read.expect("the server gave up on the handshake in time") {
+        Ok(0) | Err(_) => {}
+        Ok(n) => assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 408"), "{:?}", &buf[..n]),
+    }
+}

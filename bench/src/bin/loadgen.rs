@@ -1,6 +1,6 @@
 //! The load generator: runs every scenario of docs/benchmarks.md against each target in turn, in
-//! one run, and prints a Markdown table of the results and their ratios to the last target (the
-//! baseline).
+//! one run, and prints a Markdown table of the results and the first target's ratio to each of
+//! the others (the baselines).
 //!
 //! ```sh
 //! loadgen --target chanx=ws://127.0.0.1:8080/ws/bench/@PID --target raw=ws://127.0.0.1:8081/@PID
@@ -181,19 +181,17 @@ impl Row {
     }
 }
 
+/// Each target's value, then the first target's ratio to each of the others.
 fn print_table(names: &[&str], rows: &[Row]) {
-    let baseline = names.len() - 1;
-    let ratios: Vec<String> = names[..baseline].iter().map(|n| format!("{n} / {}", names[baseline])).collect();
+    let ratios: Vec<String> = names[1..].iter().map(|n| format!("{} / {n}", names[0])).collect();
     println!("| measurement | {} | {} |", names.join(" | "), ratios.join(" | "));
     println!("|---|{}", "---:|".repeat(names.len() + ratios.len()));
     for row in rows {
         let values: Vec<String> = row.values.iter().map(|v| format!("{} {}", human(*v), row.unit)).collect();
-        let ratios: Vec<String> = row.values[..baseline]
+        let first = row.values[0];
+        let ratios: Vec<String> = row.values[1..]
             .iter()
-            .map(|v| {
-                let base = row.values[baseline];
-                if base == 0.0 { "n/a".to_owned() } else { format!("{:.2}×", v / base) }
-            })
+            .map(|&other| if other == 0.0 { "n/a".to_owned() } else { format!("{:.2}×", first / other) })
             .collect();
         let better = if row.higher_is_better { "" } else { " (lower is better)" };
         println!("| {}{better} | {} | {} |", row.label, values.join(" | "), ratios.join(" | "));

@@ -1,10 +1,12 @@
 //! The baseline: a minimal tokio-tungstenite server doing the bench consumer's work, written the
 //! way tokio-tungstenite's own examples are. Every connection is in one group; `ping` is answered
 //! with `pong`, and `broadcast` is serialized once and queued, shared, to every connection.
-//! Defaults everywhere, so each connection has tungstenite's default buffers.
+//! Defaults everywhere, so each connection has tungstenite's default buffers, unless
+//! `--read-buffer BYTES` sets the read buffer (tungstenite zero-fills it before every read, so
+//! its 128 KiB default costs memory and time).
 //!
 //! ```sh
-//! cargo run --release -p chanx-bench --bin raw_server -- --addr 127.0.0.1:8081
+//! cargo run --release -p chanx-bench --bin raw_server -- --addr 127.0.0.1:8081 [--read-buffer 4096]
 //! ```
 
 use std::collections::HashMap;
@@ -16,26 +18,35 @@ use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 type Peers = Arc<Mutex<HashMap<u64, UnboundedSender<Message>>>>;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
-    let addr = args.windows(2).find(|w| w[0] == "--addr").map_or("127.0.0.1:8081", |w| w[1].as_str());
-    let listener = TcpListener::bind(addr).await?;
+    let arg = |name: &str| args.windows(2).find(|w| w[0] == name).map(|w| w[1].clone());
+    let addr = arg("--addr").unwrap_or_else(|| "127.0.0.1:8081".to_owned());
+    let config = match arg("--read-buffer") {
+        Some(bytes) => {
+            let bytes = bytes.parse().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+            Some(WebSocketConfig::default().read_buffer_size(bytes))
+        }
+        None => None,
+    };
+    let listener = TcpListener::bind(&addr).await?;
     eprintln!("raw tokio-tungstenite server on ws://{}/", listener.local_addr()?);
     let peers = Peers::default();
     let ids = AtomicU64::new(0);
     loop {
         let (stream, _) = listener.accept().await?;
         let _ = stream.set_nodelay(true);
-        tokio::spawn(serve(stream, peers.clone(), ids.fetch_add(1, Ordering::Relaxed)));
+        tokio::spawn(serve(stream, peers.clone(), ids.fetch_add(1, Ordering::Relaxed), config));
     }
 }
 
-async fn serve(stream: TcpStream, peers: Peers, id: u64) {
-    let Ok(ws) = tokio_tungstenite::accept_async(stream).await else { return };
+async fn serve(stream: TcpStream, peers: Peers, id: u64, config: Option<WebSocketConfig>) {
+    let Ok(ws) = tokio_tungstenite::accept_async_with_config(stream, config).await else { return };
     let (tx, rx) = unbounded_channel();
     peers.lock().unwrap_or_else(PoisonError::into_inner).insert(id, tx.clone());
     let (outgoing, incoming) = ws.split();
