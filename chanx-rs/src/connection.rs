@@ -243,8 +243,13 @@ impl<'s> Socket<'s> {
                     }
                 }
                 () = &mut idle, if idle_timeout.is_some() => {
+                    let now = Instant::now();
+                    // While the handler limit pauses reading, the silence is ours, not the client's.
+                    if handlers.len() >= max_in_flight {
+                        last_seen = now;
+                    }
                     let deadline = last_seen + idle_timeout.unwrap_or_default();
-                    if deadline <= Instant::now() {
+                    if deadline <= now {
                         tracing::info!(timeout = ?idle_timeout, "the client sent nothing in time; closing with 1011");
                         metrics.closed_for(CloseReason::Idle);
                         self.state = State::Closing(close_code::IDLE_TIMEOUT, "keepalive timeout".into());

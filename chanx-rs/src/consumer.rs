@@ -159,14 +159,9 @@ pub(crate) async fn run<C: Consumer>(
 ) {
     let Shared { layer, settings, metrics, shutdown } = shared;
     let settings = &*settings;
-    let refuse = |ready: Option<oneshot::Sender<()>>| {
-        if let Some(ready) = ready {
-            let _ = ready.send(());
-        }
-    };
     if *shutdown.borrow() {
         Socket::close_unstarted(ws, close_code::GOING_AWAY, "server shutting down").await;
-        return refuse(ready);
+        return signal(ready);
     }
     let camelize = C::CAMELIZE.unwrap_or(settings.get_camelize());
     let completion = C::SEND_COMPLETION.unwrap_or(settings.get_send_completion());
@@ -175,10 +170,10 @@ pub(crate) async fn run<C: Consumer>(
         Err(err) => {
             tracing::error!(error = %err, "could not open a layer channel; closing");
             Socket::close_unstarted(ws, 1011, "channel layer unavailable").await;
-            return refuse(ready);
+            return signal(ready);
         }
     };
-    metrics.connection_opened();
+    let _open = metrics.connection_opened();
     let (outbound, outbound_rx) = mpsc::channel(settings.get_outbound_capacity());
     let conn = Arc::new(Connection::new(inbox.name().to_owned(), scope, layer.clone(), camelize, outbound, metrics));
     let ctx = Context::new(conn.clone());
@@ -187,9 +182,7 @@ pub(crate) async fn run<C: Consumer>(
 
     // 2-4: authenticate, join groups, post_authentication; queued frames are written meanwhile.
     let connected = socket.drive(connect(&consumer, &ctx, settings)).await;
-    if let Some(ready) = ready {
-        let _ = ready.send(());
-    }
+    signal(ready);
     // 5: frames and events.
     if connected == Some(true) {
         let max_in_flight = if C::ORDERED { 1 } else { settings.get_max_in_flight() };
@@ -202,8 +195,13 @@ pub(crate) async fn run<C: Consumer>(
     }
     consumer.disconnect(&ctx).await;
     socket.finish().await;
-    conn.metrics.connection_closed();
     tracing::debug!("Disconnecting websocket");
+}
+
+fn signal(ready: Option<oneshot::Sender<()>>) {
+    if let Some(ready) = ready {
+        let _ = ready.send(());
+    }
 }
 
 /// Steps 2–4. `false` when the connection was refused (and its close requested).

@@ -2,6 +2,7 @@
 //! [`MetricsSnapshot`] or as Prometheus text.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
@@ -60,17 +61,25 @@ pub(crate) enum DropReason {
     QueueFull,
 }
 
+/// See [`Metrics::connection_opened`].
+pub(crate) struct OpenConnection(Arc<Metrics>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        add(&self.0.connections_closed, 1);
+    }
+}
+
 fn add(counter: &AtomicU64, n: u64) {
     counter.fetch_add(n, Ordering::Relaxed);
 }
 
 impl Metrics {
-    pub(crate) fn connection_opened(&self) {
+    /// Counts a connection as open until the returned guard is dropped (however the connection
+    /// task ends, cancelled included).
+    pub(crate) fn connection_opened(self: &Arc<Self>) -> OpenConnection {
         add(&self.connections_opened, 1);
-    }
-
-    pub(crate) fn connection_closed(&self) {
-        add(&self.connections_closed, 1);
+        OpenConnection(self.clone())
     }
 
     pub(crate) fn received(&self, bytes: usize) {
