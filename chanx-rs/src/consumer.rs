@@ -10,11 +10,15 @@
 //!    to finish, every group is left (runtime joins included), then [`Consumer::disconnect`] runs.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::time::Duration;
 
+use futures_util::FutureExt;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::auth::Authenticator;
 use crate::connection::{Socket, WebSocket};
 use crate::context::Connection;
 use crate::dispatch::{HandlerFuture, HandlesEvent};
@@ -82,18 +86,16 @@ pub trait Consumer: Handlers {
     const CAMELIZE: Option<bool> = None;
     /// Overrides [`Settings::send_completion`] for this consumer.
     const SEND_COMPLETION: Option<bool> = None;
+
+    /// Who may connect. `#[consumer]` sets it: [`AllowAll`](crate::auth::AllowAll) unless
+    /// `#[consumer(authenticator = T)]` (or `type Authenticator = T;` in `impl Consumer for X`)
+    /// names one. A consumer whose authenticator has no `Default` is routed with
+    /// [`Router::route_authenticated`](crate::Router::route_authenticated).
+    type Authenticator: Authenticator;
     /// Handle this consumer's client frames one at a time, in the order they arrive, instead of
     /// up to [`Settings::max_in_flight`] at once (`#[consumer(ordered = true)]` or
     /// `const ORDERED: bool = true;`). Channel events are always handled in order.
     const ORDERED: bool = false;
-
-    /// Decides whether the connection may proceed. `None` (the default) accepts without sending
-    /// an `authentication` frame; `Some(payload)` sends it, and a non-2xx status closes the
-    /// connection with [`AuthenticationPayload::close_code`].
-    fn authenticate(&self, ctx: &Context) -> impl Future<Output = Option<AuthenticationPayload>> + Send {
-        let _ = ctx;
-        async { None }
-    }
 
     /// The groups to join once authenticated. Defaults to `groups = [...]` of `#[consumer]`.
     fn groups(&self, ctx: &Context) -> Vec<String> {
@@ -152,6 +154,7 @@ pub trait Consumer: Handlers {
 /// waits for so that a test's first broadcast finds every connection in its groups.
 pub(crate) async fn run<C: Consumer>(
     consumer: C,
+    authenticator: Arc<C::Authenticator>,
     ws: WebSocket,
     scope: Scope,
     shared: Shared,
@@ -181,7 +184,7 @@ pub(crate) async fn run<C: Consumer>(
     let mut socket = Socket::new(ws, outbound_rx, conn.clone(), settings, shutdown);
 
     // 2-4: authenticate, join groups, post_authentication; queued frames are written meanwhile.
-    let connected = socket.drive(connect(&consumer, &ctx, settings)).await;
+    let connected = socket.drive(connect(&consumer, &*authenticator, &ctx, settings)).await;
     signal(ready);
     // 5: frames and events.
     if connected == Some(true) {
@@ -198,6 +201,29 @@ pub(crate) async fn run<C: Consumer>(
     tracing::debug!("Disconnecting websocket");
 }
 
+/// Runs the authenticator within `deadline`; its errors and panics become status 500.
+async fn authenticate<A: Authenticator>(authenticator: &A, ctx: &Context, deadline: Duration) -> AuthenticationPayload {
+    let attempt = AssertUnwindSafe(authenticator.authenticate(ctx)).catch_unwind();
+    let failed =
+        || AuthenticationPayload::status(500).with_data(json!({"detail": "Authentication failed with a server error"}));
+    match tokio::time::timeout(deadline, attempt).await {
+        Ok(Ok(Ok(decision))) => decision,
+        Ok(Ok(Err(err))) => {
+            tracing::error!(error = %err, "the authenticator failed; refusing with 500");
+            failed()
+        }
+        Ok(Err(panic)) => {
+            tracing::error!(panic = %crate::dispatch::panic_text(&*panic), "the authenticator panicked; refusing with 500");
+            failed()
+        }
+        Err(_) => {
+            tracing::info!(?deadline, "authentication timed out; closing with 4408");
+            ctx.metrics().closed_for(CloseReason::AuthTimeout);
+            AuthenticationPayload::status(408).with_data(json!({"detail": "Authentication timed out"}))
+        }
+    }
+}
+
 fn signal(ready: Option<oneshot::Sender<()>>) {
     if let Some(ready) = ready {
         let _ = ready.send(());
@@ -205,17 +231,14 @@ fn signal(ready: Option<oneshot::Sender<()>>) {
 }
 
 /// Steps 2–4. `false` when the connection was refused (and its close requested).
-async fn connect<C: Consumer>(consumer: &C, ctx: &Context, settings: &Settings) -> bool {
-    let deadline = settings.get_authentication_timeout();
-    let auth = match tokio::time::timeout(deadline, consumer.authenticate(ctx)).await {
-        Ok(auth) => auth,
-        Err(_) => {
-            tracing::info!(?deadline, "authentication timed out; closing with 4408");
-            ctx.metrics().closed_for(CloseReason::AuthTimeout);
-            Some(AuthenticationPayload::status(408).with_data(json!({"detail": "Authentication timed out"})))
-        }
-    };
-    if let Some(auth) = auth {
+async fn connect<C: Consumer>(
+    consumer: &C,
+    authenticator: &C::Authenticator,
+    ctx: &Context,
+    settings: &Settings,
+) -> bool {
+    if <C::Authenticator as Authenticator>::ENABLED {
+        let auth = authenticate(authenticator, ctx, settings.get_authentication_timeout()).await;
         if settings.sends_authentication_message() {
             let _ = ctx.send(&Authentication { payload: auth.clone() });
         }

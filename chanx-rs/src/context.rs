@@ -1,9 +1,10 @@
 //! [`Context`]: what a handler gets besides its message: the connection's scope and channel
 //! name, sending, closing, groups and broadcasts.
 
+use std::any::{Any, TypeId};
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use serde_json::Value;
 use tokio::sync::{Notify, mpsc};
@@ -40,6 +41,8 @@ pub(crate) struct Connection {
     close: Mutex<Option<(u16, String)>>,
     close_notify: Notify,
     groups: Mutex<Groups>,
+    /// Typed values set during authentication (the user, the looked-up object) or later.
+    extensions: RwLock<Vec<(TypeId, Arc<dyn Any + Send + Sync>)>>,
 }
 
 #[derive(Debug, Default)]
@@ -68,6 +71,7 @@ impl Connection {
             close: Mutex::new(None),
             close_notify: Notify::new(),
             groups: Mutex::new(Groups::default()),
+            extensions: RwLock::default(),
         }
     }
 
@@ -219,6 +223,34 @@ impl Context {
 
     pub(crate) fn metrics(&self) -> &Metrics {
         &self.conn.metrics
+    }
+
+    /// Stores a typed value for this connection, replacing any earlier value of the same type.
+    /// Authenticators store the user and the looked-up object here.
+    ///
+    /// ```
+    /// # async fn example(ctx: &chanx::Context) {
+    /// #[derive(Debug, PartialEq)]
+    /// struct User { name: String }
+    /// ctx.insert_extension(User { name: "ada".into() });
+    /// assert_eq!(ctx.extension::<User>().map(|u| u.name.clone()), Some("ada".to_owned()));
+    /// # }
+    /// ```
+    pub fn insert_extension<T: Send + Sync + 'static>(&self, value: T) {
+        let mut extensions = self.conn.extensions.write().unwrap_or_else(PoisonError::into_inner);
+        let value: Arc<dyn Any + Send + Sync> = Arc::new(value);
+        match extensions.iter_mut().find(|(id, _)| *id == TypeId::of::<T>()) {
+            Some(slot) => slot.1 = value,
+            None => extensions.push((TypeId::of::<T>(), value)),
+        }
+    }
+
+    /// The value of type `T` stored with [`insert_extension`](Self::insert_extension), such as
+    /// the authenticated user: `ctx.extension::<User>()`.
+    pub fn extension<T: Send + Sync + 'static>(&self) -> Option<Arc<T>> {
+        let extensions = self.conn.extensions.read().unwrap_or_else(PoisonError::into_inner);
+        let (_, value) = extensions.iter().find(|(id, _)| *id == TypeId::of::<T>())?;
+        value.clone().downcast().ok()
     }
 
     /// Joins a group at runtime; it is left automatically on disconnect.

@@ -152,7 +152,7 @@ pub(crate) fn send_invalid(ctx: &Context, errors: &[ValidationError]) {
     let _ = ctx.send_json(error_frame(validation::to_payload(errors)));
 }
 
-fn panic_text(panic: &(dyn Any + Send)) -> String {
+pub(crate) fn panic_text(panic: &(dyn Any + Send)) -> String {
     if let Some(s) = panic.downcast_ref::<&str>() {
         format!("panicked: {s}")
     } else if let Some(s) = panic.downcast_ref::<String>() {

@@ -1,13 +1,13 @@
 //! [`Router`]: which consumer serves which path, with `{param}` segments and nested includes.
 
 use std::future::Future;
-use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use tokio::sync::{oneshot, watch};
 use tracing::Instrument;
 
+use crate::auth::{Authenticator, Credential};
 use crate::connection::WebSocket;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
@@ -34,11 +34,13 @@ pub(crate) trait Endpoint: Send + Sync + 'static {
     ) -> Pin<Box<dyn Future<Output = ()> + Send>>;
     fn info(&self) -> ConsumerInfo;
     fn camelize(&self, settings: &Settings) -> bool;
+    /// The credentials the route's authenticator reads.
+    fn credentials(&self) -> Vec<Credential>;
 }
 
-struct ConsumerEndpoint<C, F> {
+struct ConsumerEndpoint<C: Consumer, F> {
     factory: F,
-    _consumer: PhantomData<fn() -> C>,
+    authenticator: Arc<C::Authenticator>,
 }
 
 impl<C, F> Endpoint for ConsumerEndpoint<C, F>
@@ -55,7 +57,7 @@ where
     ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
         let consumer = (self.factory)(&scope);
         let span = tracing::info_span!("websocket", path = scope.path());
-        Box::pin(consumer::run(consumer, ws, scope, shared, ready).instrument(span))
+        Box::pin(consumer::run(consumer, self.authenticator.clone(), ws, scope, shared, ready).instrument(span))
     }
 
     fn info(&self) -> ConsumerInfo {
@@ -64,6 +66,10 @@ where
 
     fn camelize(&self, settings: &Settings) -> bool {
         C::CAMELIZE.unwrap_or(settings.get_camelize())
+    }
+
+    fn credentials(&self) -> Vec<Credential> {
+        self.authenticator.credentials()
     }
 }
 
@@ -133,18 +139,58 @@ impl Router {
         }
     }
 
-    /// Serves `path` with a consumer built by `factory` for each connection.
+    /// Serves `path` with a consumer built by `factory` for each connection. The consumer's
+    /// authenticator is made with `Default` (most consumers have [`AllowAll`]); one that needs
+    /// configuration is given with [`route_authenticated`](Self::route_authenticated).
     ///
     /// # Panics
     ///
     /// When the path is invalid or conflicts with another route, as axum does: a route table is
     /// fixed at start-up, so this is a programming error.
-    pub fn route<C, F>(mut self, path: &str, factory: F) -> Self
+    pub fn route<C, F>(self, path: &str, factory: F) -> Self
+    where
+        C: Consumer,
+        C::Authenticator: Default,
+        F: Fn(&Scope) -> C + Send + Sync + 'static,
+    {
+        self.route_authenticated(path, C::Authenticator::default(), factory)
+    }
+
+    /// Serves `path` with a consumer built by `factory` for each connection, authenticated by
+    /// `authenticator` (shared by every connection of the route).
+    ///
+    /// ```
+    /// use chanx::auth::{BearerToken, IsAuthenticated, TokenAuthenticator};
+    /// use chanx::messages::{Ping, Pong};
+    /// use chanx::{Router, Scope};
+    ///
+    /// struct User(String);
+    /// type Auth = TokenAuthenticator<User>;
+    ///
+    /// struct Private;
+    ///
+    /// #[chanx::consumer(authenticator = Auth)]
+    /// impl Private {
+    ///     #[ws_handler]
+    ///     async fn ping(&self, _msg: Ping) -> Pong {
+    ///         Pong {}
+    ///     }
+    /// }
+    ///
+    /// let auth = Auth::new(BearerToken, |token: String| async move { (token == "s3cr3t").then(|| User("ada".into())) })
+    ///     .permission(IsAuthenticated);
+    /// let router = Router::new().route_authenticated("/ws/private/", auth, |_: &Scope| Private);
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// As [`route`](Self::route).
+    pub fn route_authenticated<C, F>(mut self, path: &str, authenticator: C::Authenticator, factory: F) -> Self
     where
         C: Consumer,
         F: Fn(&Scope) -> C + Send + Sync + 'static,
     {
-        let endpoint = Arc::new(ConsumerEndpoint { factory, _consumer: PhantomData });
+        let endpoint = Arc::new(ConsumerEndpoint { factory, authenticator: Arc::new(authenticator) });
         self.insert(path.to_owned(), endpoint);
         self
     }

@@ -67,6 +67,34 @@ impl Scope {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// A cookie of the request's `Cookie` headers, by name. Malformed pairs are skipped; values
+    /// are returned as sent (surrounding double quotes removed).
+    ///
+    /// ```
+    /// let scope = chanx::Scope::builder("/").header("cookie", "theme=dark; sessionid=\"abc\"").build();
+    /// assert_eq!(scope.cookie("sessionid"), Some("abc"));
+    /// assert_eq!(scope.cookie("missing"), None);
+    /// ```
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        self.cookies().find(|(k, _)| *k == name).map(|(_, v)| v)
+    }
+
+    /// Every `name=value` pair of the request's `Cookie` headers, in order.
+    pub fn cookies(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|line| line.split(';'))
+            .filter_map(|pair| {
+                let (name, value) = pair.split_once('=')?;
+                let name = name.trim();
+                let value = value.trim();
+                let value = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).unwrap_or(value);
+                (!name.is_empty()).then_some((name, value))
+            })
+    }
+
     /// The client's address, when the transport knows it.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.peer_addr

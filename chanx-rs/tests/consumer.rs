@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chanx::layer::{LayerBody, LayerMessage, MemoryLayer, safe_group_name};
-use chanx::messages::{AuthenticationPayload, COMPLETE, EVENT_COMPLETE, GROUP_COMPLETE, Ping, Pong};
+use chanx::messages::{COMPLETE, EVENT_COMPLETE, GROUP_COMPLETE, Ping, Pong};
 use chanx::testing::{CaptureLayer, ReceiveError, Target, WebsocketCommunicator};
 use chanx::{Consumer, Context, Layer, Message, RateLimit, Router, Scope, Settings};
 use schemars::JsonSchema;
@@ -131,19 +131,6 @@ impl Consumer for RoomConsumer {
     fn groups(&self, ctx: &Context) -> Vec<String> {
         self.record("groups");
         vec![safe_group_name(Some("room"), &[ctx.param("room").unwrap_or("none")])]
-    }
-
-    async fn authenticate(&self, ctx: &Context) -> Option<AuthenticationPayload> {
-        self.record("authenticate");
-        match ctx.scope().header("x-user") {
-            Some("mallory") => Some(AuthenticationPayload::status(403).with_data(json!({"detail": "go away"}))),
-            Some("sloth") => {
-                tokio::time::sleep(Duration::from_secs(60)).await;
-                Some(AuthenticationPayload::ok())
-            }
-            Some(_) => Some(AuthenticationPayload::ok()),
-            None => None,
-        }
     }
 
     async fn post_authentication(&self, ctx: &Context) {
@@ -382,48 +369,10 @@ async fn lifecycle_runs_in_chanx_order_and_leaves_every_group() {
     assert_eq!(app.layer.group_size("room.lobby"), 1);
     assert_eq!(app.layer.group_size("extra"), 1);
     comm.disconnect().await;
-    assert_eq!(
-        *app.log.lock().expect("log"),
-        ["authenticate", "groups", "post_authentication in [\"room.lobby\"]", "disconnect"]
-    );
+    assert_eq!(*app.log.lock().expect("log"), ["groups", "post_authentication in [\"room.lobby\"]", "disconnect"]);
     assert_eq!(app.layer.group_size("room.lobby"), 0);
     assert_eq!(app.layer.group_size("extra"), 0);
     assert_eq!(app.layer.channel_count(), 0);
-}
-
-#[tokio::test]
-async fn an_accepted_connection_gets_the_authentication_frame() {
-    let app = app();
-    let mut comm = WebsocketCommunicator::builder(&app.router, "/ws/room/a/").header("x-user", "ada").connect().await;
-    comm.assert_authenticated_status_ok().await;
-    comm.disconnect().await;
-}
-
-#[tokio::test]
-async fn a_refused_connection_is_closed_with_4000_plus_status_and_joins_nothing() {
-    let app = app();
-    let mut comm =
-        WebsocketCommunicator::builder(&app.router, "/ws/room/a/").header("x-user", "mallory").connect().await;
-    let auth = comm.wait_for_auth().await;
-    assert_eq!((auth.status_code, auth.status_text.as_str()), (403, "Forbidden"));
-    assert_eq!(auth.data, json!({"detail": "go away"}));
-    comm.assert_closed(4403).await;
-    comm.disconnect().await;
-    assert_eq!(*app.log.lock().expect("log"), ["authenticate", "disconnect"]);
-    assert_eq!(app.layer.group_size("room.a"), 0);
-}
-
-#[tokio::test]
-async fn authentication_that_takes_too_long_is_refused_with_4408() {
-    let app = app_with(Settings::default().authentication_timeout(Duration::from_millis(100)));
-    let mut comm = WebsocketCommunicator::builder(&app.router, "/ws/room/a/").header("x-user", "sloth").connect().await;
-    let auth = comm.wait_for_auth().await;
-    assert_eq!((auth.status_code, auth.status_text.as_str()), (408, "Request Timeout"));
-    assert_eq!(auth.data, json!({"detail": "Authentication timed out"}));
-    comm.assert_closed(4408).await;
-    comm.disconnect().await;
-    assert_eq!(app.layer.group_size("room.a"), 0);
-    assert_eq!(app.router.metrics().snapshot().authentication_timeouts, 1);
 }
 
 #[tokio::test]

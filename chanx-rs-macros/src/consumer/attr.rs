@@ -8,7 +8,8 @@ use syn::{Ident, LitBool, LitStr, Token, Type, bracketed};
 use crate::ctxt::Ctxt;
 
 /// `#[consumer(name = "chat", description = "...", tags = ["a"], groups = ["g"], extra_groups = ["x"],
-/// passthrough = [Ev], emits = [Msg], camelize = true, send_completion = true, ordered = true)]`
+/// passthrough = [Ev], emits = [Msg], camelize = true, send_completion = true, ordered = true,
+/// authenticator = Auth)]`
 #[derive(Default)]
 pub(crate) struct ConsumerArgs {
     pub(crate) name: Option<LitStr>,
@@ -20,6 +21,7 @@ pub(crate) struct ConsumerArgs {
     pub(crate) camelize: Option<LitBool>,
     pub(crate) send_completion: Option<LitBool>,
     pub(crate) ordered: Option<LitBool>,
+    pub(crate) authenticator: Option<Type>,
 }
 
 /// `#[ws_handler(action = "op", summary = "...", description = "...", tags = ["a"], output = [A, B])]`
@@ -48,12 +50,13 @@ pub(crate) fn parse_consumer_args(cx: &Ctxt, args: TokenStream) -> ConsumerArgs 
                 "camelize" => out.camelize = Some(input.parse()?),
                 "send_completion" => out.send_completion = Some(input.parse()?),
                 "ordered" => out.ordered = Some(input.parse()?),
+                "authenticator" => out.authenticator = Some(input.parse()?),
                 other => {
                     return Err(syn::Error::new(
                         key.span(),
                         format!(
                             "unknown `consumer` argument `{other}`; expected one of name, description, tags, \
-                             groups, extra_groups, passthrough, emits, camelize, send_completion, ordered"
+                             groups, extra_groups, passthrough, emits, camelize, send_completion, ordered, authenticator"
                         ),
                     ));
                 }

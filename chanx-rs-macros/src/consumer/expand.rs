@@ -111,6 +111,19 @@ fn split_impls(c: &Consumer) -> (TokenStream, TokenStream) {
     }
 }
 
+/// `type Authenticator`: the one named by `authenticator = T`, else `AllowAll` unless the
+/// `impl Consumer` block declares it itself.
+fn authenticator_type(c: &Consumer) -> TokenStream {
+    let declared = c.item.items.iter().any(|item| matches!(item, ImplItem::Type(t) if t.ident == "Authenticator"));
+    match &c.args.authenticator {
+        Some(ty) => quote!(type Authenticator = #ty;),
+        None if declared => quote!(),
+        None => quote!(
+            type Authenticator = ::chanx::auth::AllowAll;
+        ),
+    }
+}
+
 fn settings_consts(c: &Consumer) -> TokenStream {
     let camelize = c
         .args
@@ -123,7 +136,8 @@ fn settings_consts(c: &Consumer) -> TokenStream {
         .as_ref()
         .map(|b| quote!(const SEND_COMPLETION: ::core::option::Option<bool> = ::core::option::Option::Some(#b);));
     let ordered = c.args.ordered.as_ref().map(|b| quote!(const ORDERED: bool = #b;));
-    quote!(#camelize #completion #ordered)
+    let authenticator = authenticator_type(c);
+    quote!(#camelize #completion #ordered #authenticator)
 }
 
 fn input(h: &Handler) -> &Type {
