@@ -222,6 +222,9 @@ impl WebsocketCommunicator {
                 WsMessage::Close(frame) => {
                     let code = frame.map(|f| u16::from(f.code));
                     self.close_code = Some(code);
+                    // Send the reply tungstenite queued, completing the closing handshake now
+                    // rather than letting the server wait for it.
+                    let _ = tokio::time::timeout_at(deadline, self.client.flush()).await;
                     return Err(ReceiveError::Closed(code));
                 }
                 WsMessage::Binary(bytes) => return Err(ReceiveError::NotJson(format!("{bytes:?}"))),
