@@ -12,12 +12,16 @@
 //! `docs/authentication.md` for the frames a client receives in each case.
 
 mod credentials;
+#[cfg(feature = "jwt")]
+mod jwt;
 mod permission;
 mod token;
 
 use std::future::Future;
 
 pub use credentials::{BearerToken, CookieToken, CredentialSource, ProtocolToken};
+#[cfg(feature = "jwt")]
+pub use jwt::{JwtError, JwtHs256};
 pub use permission::{AllowAny, IsAuthenticated, ObjectCheck, Permission};
 pub use token::{ObjectLookup, ResolveUser, TokenAuthenticator};
 
