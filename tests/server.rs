@@ -279,3 +279,69 @@ async fn a_client_that_never_finishes_its_handshake_is_dropped() {
         Ok(n) => assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 408"), "{:?}", &buf[..n]),
     }
 }
+
+/// Only for holders of the `sessionid` cookie "letmein".
+struct Members;
+
+#[chanx::consumer]
+impl chanx::Consumer for Members {
+    type Authenticator = chanx::auth::TokenAuthenticator<String>;
+
+    #[ws_handler]
+    async fn ping(&self, _msg: Ping) -> Pong {
+        Pong {}
+    }
+}
+
+#[tokio::test]
+async fn bytes_that_are_not_text_in_credentials_are_refused_with_401_not_a_crash() {
+    use chanx::auth::{CookieToken, IsAuthenticated, TokenAuthenticator};
+    let auth = TokenAuthenticator::new(CookieToken::new("sessionid"), |token: String| async move {
+        (token == "letmein").then_some(token)
+    })
+    .permission(IsAuthenticated);
+    let addr = spawn_server(Router::new().route_authenticated("/ws/members/", auth, |_: &Scope| Members)).await;
+    for cookie in [&b"sessionid=\xff\xfe"[..], b"\xc3\x28=\xa0\xa1", b"sessionid", b"=;=;;"] {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let mut request = b"GET /ws/members/ HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+            Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nCookie: "
+            .to_vec();
+        request.extend_from_slice(cookie);
+        request.extend_from_slice(b"\r\n\r\n");
+        stream.write_all(&request).await.expect("write");
+        let frame = first_text_frame(&mut stream).await;
+        let auth: serde_json::Value = serde_json::from_str(&frame).expect("JSON");
+        assert_eq!(auth["payload"]["status_code"], 401, "{cookie:?}: {auth}");
+    }
+    // The server still serves.
+    let mut client = Client::connect_with(addr, "/ws/members/", &[("cookie", "sessionid=letmein")]).await.expect("ok");
+    assert_eq!(client.receive_json().await["payload"]["status_code"], 200);
+    client.close().await;
+}
+
+/// The first server frame after a raw handshake (server frames are unmasked; ours are short).
+async fn first_text_frame(stream: &mut tokio::net::TcpStream) -> String {
+    let mut buf = Vec::new();
+    let mut chunk = [0; 1024];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]);
+            assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+            let frame = &buf[end + 4..];
+            if frame.len() >= 4 {
+                assert_eq!(frame[0], 0x81, "a final text frame");
+                let (len, start) = match frame[1] & 0x7f {
+                    126 => (usize::from(u16::from_be_bytes([frame[2], frame[3]])), 4),
+                    len => (usize::from(len), 2),
+                };
+                if frame.len() >= start + len {
+                    return String::from_utf8_lossy(&frame[start..start + len]).into_owned();
+                }
+            }
+        }
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut chunk)).await.expect("in time");
+        let n = n.expect("read");
+        assert!(n > 0, "closed before the first frame: {}", String::from_utf8_lossy(&buf));
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}

@@ -1,7 +1,9 @@
 //! The [`Consumer`] trait and the life of one connection, in the order chanx uses:
 //!
 //! 1. **accept**: the WebSocket handshake completes (the client can receive frames from now on);
-//! 2. **authenticate**: [`Consumer::authenticate`]; a refusal sends the `authentication` frame and
+//! 2. **authenticate**: the route's [`Authenticator`](crate::auth::Authenticator) (bounded by
+//!    [`Settings::authentication_timeout`](crate::Settings::authentication_timeout); its errors and
+//!    panics are status 500); a refusal sends the `authentication` frame and
 //!    closes with 4000 + status, joining no group and running no handler;
 //! 3. **join groups**: [`Consumer::groups`];
 //! 4. **`post_authentication`**: per-connection setup, such as joining per-user groups;

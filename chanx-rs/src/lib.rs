@@ -42,10 +42,13 @@ pub use server::{Serve, serve};
 pub use settings::{RateLimit, Settings};
 pub use validation::ValidationError;
 
-// The production guide's examples, compiled so that they stay true.
+// The guides' examples, compiled so that they stay true.
 #[cfg(all(doctest, feature = "axum"))]
 #[doc = include_str!("../../docs/production.md")]
 mod production_guide {}
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/authentication.md")]
+mod authentication_guide {}
 
 /// What most consumers need, in one import.
 pub mod prelude {

@@ -138,7 +138,7 @@ impl Settings {
         self
     }
 
-    /// How long [`Consumer::authenticate`](crate::Consumer::authenticate) may take. Past it, the
+    /// How long the consumer's [`Authenticator`](crate::auth::Authenticator) may take. Past it, the
     /// client gets an `authentication` frame with status 408 and the connection closes with 4408.
     /// Defaults to 10 s.
     pub fn authentication_timeout(mut self, timeout: Duration) -> Self {
