@@ -1,8 +1,9 @@
-//! [`Scope`]: what is known about a connection before any frame: path, parameters, headers.
+//! [`Scope`]: what is known about a connection before any frame: path, parameters, query, headers,
+//! cookies, the client address.
 
 use std::net::SocketAddr;
 
-use http::{Extensions, HeaderMap};
+use http::HeaderMap;
 
 /// The request a connection came from.
 ///
@@ -23,7 +24,6 @@ pub struct Scope {
     query: Vec<(String, String)>,
     headers: HeaderMap,
     peer_addr: Option<SocketAddr>,
-    extensions: Extensions,
 }
 
 impl Scope {
@@ -98,16 +98,6 @@ impl Scope {
     /// The client's address, when the transport knows it.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.peer_addr
-    }
-
-    /// Typed values attached to the connection (such as the authenticated user).
-    pub fn extensions(&self) -> &Extensions {
-        &self.extensions
-    }
-
-    /// Attaches typed values (authenticators do this before any handler runs).
-    pub fn extensions_mut(&mut self) -> &mut Extensions {
-        &mut self.extensions
     }
 }
 
