@@ -124,3 +124,33 @@ impl Client {
         let _ = self.ws.close(None).await;
     }
 }
+
+/// The Redis to test against: `CHANX_TEST_REDIS_URL`, else `redis://127.0.0.1:6379`. `None`
+/// (with the reason printed) when it does not answer, unless `CHANX_REQUIRE_SERVICES=1`, which
+/// turns that into a failure so that nothing skips silently in CI.
+pub async fn test_redis_url() -> Option<String> {
+    let url = std::env::var("CHANX_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+    let reachable = async {
+        let client = redis::Client::open(url.as_str())?;
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        redis::cmd("PING").query_async::<String>(&mut conn).await
+    };
+    match tokio::time::timeout(Duration::from_secs(2), reachable).await {
+        Ok(Ok(_)) => Some(url),
+        outcome => skip_or_fail(&format!("Redis at {url} is unreachable: {outcome:?}")),
+    }
+}
+
+/// Prints why a test is skipped and returns `None`, or panics under `CHANX_REQUIRE_SERVICES=1`.
+pub fn skip_or_fail<T>(reason: &str) -> Option<T> {
+    if std::env::var("CHANX_REQUIRE_SERVICES").is_ok_and(|v| v == "1") {
+        panic!("{reason} (CHANX_REQUIRE_SERVICES=1)");
+    }
+    eprintln!("skipped: {reason}");
+    None
+}
+
+/// A key prefix no other test uses, so tests can share one Redis.
+pub fn unique_prefix(test: &str) -> String {
+    format!("test.{test}.{}.", uuid::Uuid::new_v4().simple())
+}

@@ -9,10 +9,13 @@
 //! | `broadcast_message` | `{"type": "handle_group_message", "message": {...}, "exclude_current": bool, "from_channel": "..."}` |
 //! | `send_event`, `broadcast_event` | `{"type": "handle_channel_event", "event_data": {...}}` |
 //!
-//! [`Layer`] is the cheap, cloneable handle users hold; [`MemoryLayer`] is the default, for one process.
+//! [`Layer`] is the cheap, cloneable handle users hold; [`MemoryLayer`] is the default, for one
+//! process; `RedisLayer` (feature `redis`) is for many, and speaks channels_redis's wire format.
 
 mod group_name;
 mod memory;
+#[cfg(feature = "redis")]
+mod redis;
 
 use std::sync::{Arc, OnceLock};
 
@@ -24,6 +27,8 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 pub use group_name::{MAX_GROUP_NAME_LENGTH, safe_group_name};
 pub use memory::MemoryLayer;
+#[cfg(feature = "redis")]
+pub use redis::{RedisLayer, RedisLayerBuilder, RedisStats};
 
 use crate::{Message, envelope};
 
@@ -198,6 +203,22 @@ impl Layer {
     /// A new in-memory layer, for one process.
     pub fn memory() -> Self {
         Layer::new(MemoryLayer::default())
+    }
+
+    /// A [`RedisLayer`] on `url` when it is given (as from `REDIS_URL`), else an in-memory one.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), chanx::layer::LayerError> {
+    /// let layer = chanx::Layer::from_url(std::env::var("REDIS_URL").ok().as_deref())?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "redis")]
+    pub fn from_url(url: Option<&str>) -> Result<Self, LayerError> {
+        match url.filter(|url| !url.trim().is_empty()) {
+            Some(url) => Ok(Layer::new(RedisLayer::new(url)?)),
+            None => Ok(Layer::memory()),
+        }
     }
 
     /// Sends a typed event to one connection, handled by its `#[event_handler]` for the action.

@@ -1,0 +1,497 @@
+//! [`RedisLayer`]: the channel layer for many processes, over Redis pub/sub (feature `redis`).
+//!
+//! Wire-compatible with channels_redis's `RedisPubSubChannelLayer`, so Django Channels, Python
+//! chanx and chanx-rs processes share one Redis:
+//!
+//! - a connection's channel is the pub/sub channel `{prefix}specific.{uuid hex}`;
+//! - a group is the pub/sub channel `{prefix}__group__{group}`, to which each process with a
+//!   member subscribes once (a group send is one `PUBLISH`, whatever the number of members);
+//! - messages are msgpack maps, `{"type": "handle_channel_event", "event_data": {...}}` and the like;
+//! - with several Redis URLs, a name lives on shard `(crc32(name) & 0xFFF) * shards / 4096`.
+//!
+//! Delivery is at most once, as with pub/sub anywhere: a message published while a process is
+//! disconnected from Redis does not reach it. Each subscriber task reconnects with backoff and
+//! resubscribes by itself; every message this process could not publish or deliver is counted
+//! ([`RedisLayer::stats`]) and logged.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use redis::aio::MultiplexedConnection;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{ChannelLayer, ChannelReceiver, LayerBody, LayerError, LayerMessage};
+
+const DEFAULT_CAPACITY: usize = 256;
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// A channel layer over one or more Redis servers. Cheap to clone; clones share connections.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), chanx::layer::LayerError> {
+/// use chanx::layer::RedisLayer;
+/// let layer = RedisLayer::builder(["redis://127.0.0.1:6379"]).prefix("chat").build()?;
+/// let router = chanx::Router::new().layer(chanx::Layer::new(layer));
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct RedisLayer(Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    prefix: String,
+    capacity: usize,
+    shards: Vec<Shard>,
+    local: RwLock<Local>,
+    stats: Counters,
+}
+
+/// What this process holds: its connections' inboxes, and which of them are in which group.
+#[derive(Debug, Default)]
+struct Local {
+    channels: HashMap<String, mpsc::Sender<LayerMessage>>,
+    /// Keyed by the group's pub/sub channel name.
+    groups: HashMap<String, HashSet<String>>,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    publish_failed: AtomicU64,
+    undeliverable: AtomicU64,
+    reconnects: AtomicU64,
+}
+
+/// The counters of a [`RedisLayer`] since it was built.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RedisStats {
+    /// Messages this process could not publish (Redis unreachable); each send returned an error.
+    pub publish_failed: u64,
+    /// Messages received but not delivered: undecodable, or a local inbox was full.
+    pub undeliverable: u64,
+    /// Times a subscriber connection was re-established after a loss.
+    pub reconnects: u64,
+}
+
+#[derive(Debug)]
+struct Shard {
+    client: redis::Client,
+    publisher: tokio::sync::Mutex<Option<MultiplexedConnection>>,
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+#[derive(Debug)]
+enum Command {
+    Subscribe(String, oneshot::Sender<Result<(), LayerError>>),
+    Unsubscribe(String),
+}
+
+/// Builds a [`RedisLayer`].
+#[derive(Debug)]
+pub struct RedisLayerBuilder {
+    urls: Vec<String>,
+    prefix: String,
+    capacity: usize,
+}
+
+impl RedisLayerBuilder {
+    /// The prefix of every channel and group name; channels_redis's default is `asgi`. Processes
+    /// that talk to each other must use the same one.
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How many messages may wait for one connection before further ones are dropped (and
+    /// counted). Defaults to 256.
+    pub fn capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity.max(1);
+        self
+    }
+
+    /// Builds the layer and starts one subscriber task per shard. Connections are made lazily,
+    /// so this only fails on a malformed URL. Call it inside a Tokio runtime.
+    pub fn build(self) -> Result<RedisLayer, LayerError> {
+        if self.urls.is_empty() {
+            return Err(LayerError::Backend("a Redis layer needs at least one URL".into()));
+        }
+        let mut receivers = Vec::new();
+        let mut shards = Vec::new();
+        for url in &self.urls {
+            let client = redis::Client::open(url.as_str()).map_err(backend)?;
+            let (commands, receiver) = mpsc::unbounded_channel();
+            receivers.push((client.clone(), receiver));
+            shards.push(Shard { client, publisher: tokio::sync::Mutex::new(None), commands });
+        }
+        let inner = Arc::new(Inner {
+            prefix: self.prefix,
+            capacity: self.capacity,
+            shards,
+            local: RwLock::default(),
+            stats: Counters::default(),
+        });
+        for (client, receiver) in receivers {
+            tokio::spawn(subscriber(client, receiver, Arc::downgrade(&inner)));
+        }
+        Ok(RedisLayer(inner))
+    }
+}
+
+fn backend(err: impl std::fmt::Display) -> LayerError {
+    LayerError::Backend(err.to_string())
+}
+
+impl RedisLayer {
+    /// A builder over these Redis URLs (one per shard), with prefix `asgi`.
+    pub fn builder<I>(urls: I) -> RedisLayerBuilder
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        RedisLayerBuilder {
+            urls: urls.into_iter().map(Into::into).collect(),
+            prefix: "asgi".to_owned(),
+            capacity: DEFAULT_CAPACITY,
+        }
+    }
+
+    /// A layer on one Redis, with prefix `asgi`.
+    pub fn new(url: &str) -> Result<Self, LayerError> {
+        Self::builder([url]).build()
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> RedisStats {
+        let read = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let stats = &self.0.stats;
+        RedisStats {
+            publish_failed: read(&stats.publish_failed),
+            undeliverable: read(&stats.undeliverable),
+            reconnects: read(&stats.reconnects),
+        }
+    }
+
+    /// How many connections of this process are in `group`.
+    pub fn local_group_size(&self, group: &str) -> usize {
+        let name = self.0.group_channel(group);
+        self.0.read().groups.get(&name).map_or(0, HashSet::len)
+    }
+}
+
+impl Inner {
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Local> {
+        self.local.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Local> {
+        self.local.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn group_channel(&self, group: &str) -> String {
+        format!("{}__group__{group}", self.prefix)
+    }
+
+    /// channels_redis's consistent hash: CRC-32 folded to 0..4096, then split evenly.
+    fn shard(&self, name: &str) -> &Shard {
+        let ring = self.shards.len();
+        let index = if ring == 1 { 0 } else { (crc32fast::hash(name.as_bytes()) & 0xFFF) as usize * ring / 4096 };
+        &self.shards[index]
+    }
+
+    async fn subscribe(&self, name: &str) -> Result<(), LayerError> {
+        let (ack, acked) = oneshot::channel();
+        let shard = self.shard(name);
+        shard.commands.send(Command::Subscribe(name.to_owned(), ack)).map_err(|_| backend("subscriber stopped"))?;
+        acked.await.map_err(|_| backend("subscriber stopped"))?
+    }
+
+    fn unsubscribe(&self, name: &str) {
+        let _ = self.shard(name).commands.send(Command::Unsubscribe(name.to_owned()));
+    }
+
+    /// Publishes to `name`; the number of subscribed Redis clients.
+    async fn publish(&self, name: &str, message: &LayerMessage) -> Result<usize, LayerError> {
+        let payload = rmp_serde::to_vec_named(message.body()).map_err(backend)?;
+        let shard = self.shard(name);
+        let published = async {
+            let mut slot = shard.publisher.lock().await;
+            let mut conn = match slot.as_ref() {
+                Some(conn) => conn.clone(),
+                None => {
+                    let conn = shard.client.get_multiplexed_async_connection().await?;
+                    *slot = Some(conn.clone());
+                    conn
+                }
+            };
+            drop(slot);
+            let result: redis::RedisResult<usize> =
+                redis::cmd("PUBLISH").arg(name).arg(payload).query_async(&mut conn).await;
+            if result.is_err() {
+                // Reconnect on the next publish.
+                *shard.publisher.lock().await = None;
+            }
+            result
+        };
+        published.await.map_err(|err| {
+            self.stats.publish_failed.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(channel = name, error = %err, "could not publish to Redis; the message is lost");
+            backend(err)
+        })
+    }
+
+    /// Hands a message received on `name` to the local channel or group members it is for.
+    fn deliver(&self, name: &str, payload: &[u8]) {
+        let body: LayerBody = match rmp_serde::from_slice(payload) {
+            Ok(body) => body,
+            Err(err) => {
+                self.stats.undeliverable.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(channel = name, error = %err, "undecodable message from Redis dropped");
+                return;
+            }
+        };
+        let message = LayerMessage::new(body);
+        let local = self.read();
+        let targets: Vec<&String> = match local.groups.get(name) {
+            Some(members) => members.iter().collect(),
+            None => vec![],
+        };
+        let send = |channel: &str| {
+            if let Some(inbox) = local.channels.get(channel)
+                && inbox.try_send(message.clone()).is_err()
+            {
+                self.stats.undeliverable.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(channel, "a connection's inbox is full; message from Redis dropped");
+            }
+        };
+        if targets.is_empty() {
+            send(name);
+        } else {
+            for channel in targets {
+                send(channel);
+            }
+        }
+    }
+}
+
+/// One shard's subscriber connection: applies subscribe commands, delivers messages, and
+/// reconnects and resubscribes with backoff when the connection is lost.
+async fn subscriber(client: redis::Client, mut commands: mpsc::UnboundedReceiver<Command>, layer: Weak<Inner>) {
+    let mut subscribed: HashSet<String> = HashSet::new();
+    let mut backoff = Duration::from_millis(100);
+    let mut connected_before = false;
+    loop {
+        let pubsub = match client.get_async_pubsub().await {
+            Ok(pubsub) => pubsub,
+            Err(err) => {
+                tracing::warn!(error = %err, ?backoff, "Redis subscriber cannot connect; retrying");
+                // Keep answering commands meanwhile: they fail fast instead of waiting.
+                let wait = tokio::time::sleep(backoff);
+                tokio::pin!(wait);
+                loop {
+                    tokio::select! {
+                        () = &mut wait => break,
+                        command = commands.recv() => match command {
+                            None => return,
+                            Some(Command::Subscribe(name, ack)) => {
+                                let _ = ack.send(Err(backend(format!("Redis unreachable, cannot subscribe to {name}: {err}"))));
+                            }
+                            Some(Command::Unsubscribe(name)) => {
+                                subscribed.remove(&name);
+                            }
+                        },
+                    }
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                continue;
+            }
+        };
+        let (mut sink, mut stream) = pubsub.split();
+        if !subscribed.is_empty() {
+            let names: Vec<&String> = subscribed.iter().collect();
+            if let Err(err) = sink.subscribe(names).await {
+                tracing::warn!(error = %err, "Redis resubscription failed; reconnecting");
+                continue;
+            }
+        }
+        if connected_before {
+            if let Some(layer) = layer.upgrade() {
+                layer.stats.reconnects.fetch_add(1, Ordering::Relaxed);
+            }
+            tracing::info!(channels = subscribed.len(), "Redis subscriber reconnected and resubscribed");
+        }
+        connected_before = true;
+        backoff = Duration::from_millis(100);
+        loop {
+            tokio::select! {
+                command = commands.recv() => match command {
+                    None => return,
+                    Some(Command::Subscribe(name, ack)) => {
+                        let result = sink.subscribe(&name).await;
+                        let failed = result.is_err();
+                        if !failed {
+                            subscribed.insert(name);
+                        }
+                        let _ = ack.send(result.map_err(backend));
+                        if failed {
+                            break;
+                        }
+                    }
+                    Some(Command::Unsubscribe(name)) => {
+                        subscribed.remove(&name);
+                        if sink.unsubscribe(&name).await.is_err() {
+                            break;
+                        }
+                    }
+                },
+                message = stream.next() => match message {
+                    Some(message) => {
+                        let Some(layer) = layer.upgrade() else { return };
+                        layer.deliver(message.get_channel_name(), message.get_payload_bytes());
+                    }
+                    None => {
+                        tracing::warn!("lost the Redis subscriber connection; reconnecting");
+                        break;
+                    }
+                },
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl ChannelLayer for RedisLayer {
+    async fn new_channel(&self) -> Result<ChannelReceiver, LayerError> {
+        let name = format!("{}specific.{}", self.0.prefix, uuid::Uuid::new_v4().simple());
+        let (sender, receiver) = mpsc::channel(self.0.capacity);
+        self.0.write().channels.insert(name.clone(), sender);
+        if let Err(err) = self.0.subscribe(&name).await {
+            self.0.write().channels.remove(&name);
+            return Err(err);
+        }
+        Ok(ChannelReceiver::new(name, receiver))
+    }
+
+    async fn close_channel(&self, channel: &str) -> Result<(), LayerError> {
+        let emptied: Vec<String> = {
+            let mut local = self.0.write();
+            local.channels.remove(channel);
+            let mut emptied = Vec::new();
+            local.groups.retain(|group, members| {
+                members.remove(channel);
+                let empty = members.is_empty();
+                if empty {
+                    emptied.push(group.clone());
+                }
+                !empty
+            });
+            emptied
+        };
+        self.0.unsubscribe(channel);
+        for group in emptied {
+            self.0.unsubscribe(&group);
+        }
+        Ok(())
+    }
+
+    async fn send(&self, channel: &str, message: LayerMessage) -> Result<(), LayerError> {
+        match self.0.publish(channel, &message).await? {
+            // No process holds the channel: the connection is gone.
+            0 => Err(LayerError::ChannelNotFound(channel.to_owned())),
+            _ => Ok(()),
+        }
+    }
+
+    async fn group_add(&self, group: &str, channel: &str) -> Result<(), LayerError> {
+        let name = self.0.group_channel(group);
+        let first = {
+            let mut local = self.0.write();
+            if !local.channels.contains_key(channel) {
+                return Err(LayerError::ChannelNotFound(channel.to_owned()));
+            }
+            let members = local.groups.entry(name.clone()).or_default();
+            members.insert(channel.to_owned());
+            members.len() == 1
+        };
+        if first && let Err(err) = self.0.subscribe(&name).await {
+            let mut local = self.0.write();
+            if let Some(members) = local.groups.get_mut(&name) {
+                members.remove(channel);
+                if members.is_empty() {
+                    local.groups.remove(&name);
+                }
+            }
+            return Err(err);
+        }
+        Ok(())
+    }
+
+    async fn group_discard(&self, group: &str, channel: &str) -> Result<(), LayerError> {
+        let name = self.0.group_channel(group);
+        let emptied = {
+            let mut local = self.0.write();
+            match local.groups.get_mut(&name) {
+                Some(members) => {
+                    members.remove(channel);
+                    let empty = members.is_empty();
+                    if empty {
+                        local.groups.remove(&name);
+                    }
+                    empty
+                }
+                None => false,
+            }
+        };
+        if emptied {
+            self.0.unsubscribe(&name);
+        }
+        Ok(())
+    }
+
+    async fn group_send(&self, group: &str, message: LayerMessage) -> Result<(), LayerError> {
+        let name = self.0.group_channel(group);
+        self.0.publish(&name, &message).await.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_shards_match_channels_redis() {
+        let layer = tokio::runtime::Builder::new_current_thread().enable_all().build().map(|rt| {
+            rt.block_on(async {
+                RedisLayer::builder(["redis://127.0.0.1:1", "redis://127.0.0.1:2", "redis://127.0.0.1:3"])
+                    .build()
+                    .map_err(|e| e.to_string())
+            })
+        });
+        let Ok(Ok(layer)) = layer else { panic!("built") };
+        assert_eq!(layer.0.group_channel("room.1"), "asgi__group__room.1");
+        // Values computed with channels_redis.utils._consistent_hash(name, 3).
+        let index = |name: &str| layer.0.shards.iter().position(|s| std::ptr::eq(s, layer.0.shard(name)));
+        assert_eq!(index("asgi__group__room.1"), Some(0));
+        assert_eq!(index("asgispecific.0123456789abcdef0123456789abcdef"), Some(1));
+        assert_eq!(index("asgi__group__g8"), Some(2));
+    }
+
+    #[test]
+    fn messages_encode_as_channels_redis_msgpack() {
+        let body = LayerBody::ChannelEvent { event_data: serde_json::json!({"action": "ping", "payload": null}) };
+        let bytes = rmp_serde::to_vec_named(&body).expect("encoded");
+        assert_eq!(bytes, CHANNELS_REDIS_BYTES);
+        let back: LayerBody = rmp_serde::from_slice(&bytes).expect("decoded");
+        assert_eq!(back, body);
+    }
+
+    /// `msgpack.packb({"type": "handle_channel_event", "event_data": {"action": "ping", "payload": None}})`.
+    const CHANNELS_REDIS_BYTES: &[u8] = &[
+        130, 164, 116, 121, 112, 101, 180, 104, 97, 110, 100, 108, 101, 95, 99, 104, 97, 110, 110, 101, 108, 95, 101,
+        118, 101, 110, 116, 170, 101, 118, 101, 110, 116, 95, 100, 97, 116, 97, 130, 166, 97, 99, 116, 105, 111, 110,
+        164, 112, 105, 110, 103, 167, 112, 97, 121, 108, 111, 97, 100, 192,
+    ];
+}

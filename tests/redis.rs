@@ -1,0 +1,154 @@
+//! The Redis channel layer across processes: two servers on different ports share one Redis (each
+//! test with its own key prefix), and clients on each reach the other's.
+
+use std::time::Duration;
+
+use chanx::layer::{LayerError, RedisLayer};
+use chanx::{Context, Layer, Message, Router, Scope};
+use chanx_workspace::{Client, spawn_server, test_redis_url, unique_prefix};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug)]
+#[message(action = "say")]
+struct Say {
+    payload: String,
+}
+
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug)]
+#[message(action = "whoami")]
+struct WhoAmI {}
+
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug)]
+#[message(action = "you_are")]
+struct YouAre {
+    payload: String,
+}
+
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug)]
+#[message(action = "job_done")]
+struct JobDone {
+    payload: u32,
+}
+
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug)]
+#[message(action = "job_status")]
+struct JobStatus {
+    payload: String,
+}
+
+/// Joins `room.{room}`; relays `say` to it; answers job events.
+struct Room;
+
+#[chanx::consumer]
+impl chanx::Consumer for Room {
+    fn groups(&self, ctx: &Context) -> Vec<String> {
+        vec![format!("room.{}", ctx.param("room").unwrap_or_default())]
+    }
+
+    #[ws_handler(output = [Say])]
+    async fn say(&self, ctx: &Context, msg: Say) -> Result<(), LayerError> {
+        ctx.broadcast_message(&msg).await
+    }
+
+    #[ws_handler]
+    async fn whoami(&self, ctx: &Context, _msg: WhoAmI) -> YouAre {
+        YouAre { payload: ctx.channel_name().to_owned() }
+    }
+
+    #[event_handler]
+    async fn job_done(&self, event: JobDone) -> JobStatus {
+        JobStatus { payload: format!("job {} done", event.payload) }
+    }
+}
+
+struct Instance {
+    layer: RedisLayer,
+    addr: std::net::SocketAddr,
+}
+
+async fn instance(url: &str, prefix: &str) -> Instance {
+    let layer = RedisLayer::builder([url]).prefix(prefix).build().expect("layer");
+    let router = Router::new().route("/ws/rooms/{room}/", |_: &Scope| Room).layer(Layer::new(layer.clone()));
+    Instance { layer, addr: spawn_server(router).await }
+}
+
+/// A client in `room`, ready (it answered a frame, so its groups are joined), and its channel.
+async fn join(instance: &Instance, room: &str) -> (Client, String) {
+    let mut client = Client::connect(instance.addr, &format!("/ws/rooms/{room}/")).await;
+    client.send_json(&json!({"action": "whoami"})).await;
+    let channel = client.receive_json().await["payload"].as_str().expect("channel name").to_owned();
+    (client, channel)
+}
+
+#[tokio::test]
+async fn broadcasts_and_events_cross_instances_and_groups_stay_apart() {
+    let Some(url) = test_redis_url().await else { return };
+    let prefix = unique_prefix("crossing");
+    let (one, two) = (instance(&url, &prefix).await, instance(&url, &prefix).await);
+    let (mut ada, _) = join(&one, "1").await;
+    let (mut bob, bob_channel) = join(&two, "1").await;
+    let (mut eve, _) = join(&two, "2").await;
+
+    // A broadcast from instance one reaches both members, and nobody in room 2.
+    ada.send_json(&json!({"action": "say", "payload": "hello"})).await;
+    assert_eq!(ada.receive_json().await, json!({"action": "say", "payload": "hello"}));
+    assert_eq!(bob.receive_json().await, json!({"action": "say", "payload": "hello"}));
+
+    // An event sent through instance one's layer reaches bob's connection on instance two.
+    Layer::new(one.layer.clone()).send_event(&bob_channel, &JobDone { payload: 7 }).await.expect("sent");
+    assert_eq!(bob.receive_json().await, json!({"action": "job_status", "payload": "job 7 done"}));
+
+    eve.send_json(&json!({"action": "say", "payload": "room 2 only"})).await;
+    assert_eq!(eve.receive_json().await["payload"], "room 2 only");
+    ada.send_json(&json!({"action": "say", "payload": "again"})).await;
+    assert_eq!(ada.receive_json().await["payload"], "again", "room 2's message did not reach room 1");
+    assert_eq!(bob.receive_json().await["payload"], "again");
+
+    for client in [ada, bob, eve] {
+        client.close().await;
+    }
+}
+
+#[tokio::test]
+async fn a_connection_that_ends_leaves_its_groups_and_its_channel() {
+    let Some(url) = test_redis_url().await else { return };
+    let prefix = unique_prefix("leaving");
+    let (one, two) = (instance(&url, &prefix).await, instance(&url, &prefix).await);
+    let (bob, bob_channel) = join(&two, "1").await;
+    assert_eq!(two.layer.local_group_size("room.1"), 1);
+    bob.close().await;
+    let left = tokio::time::timeout(Duration::from_secs(5), async {
+        while two.layer.local_group_size("room.1") != 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    assert!(left.await.is_ok(), "bob is still in room.1");
+    // Redis confirms nobody holds the channel any more: the sender is told.
+    let sent = Layer::new(one.layer.clone()).send_event(&bob_channel, &JobDone { payload: 1 }).await;
+    let unsubscribed = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut sent = sent;
+        while sent.is_ok() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            sent = Layer::new(one.layer.clone()).send_event(&bob_channel, &JobDone { payload: 1 }).await;
+        }
+        sent
+    });
+    let result = unsubscribed.await.expect("the channel is unsubscribed in time");
+    assert!(matches!(result, Err(LayerError::ChannelNotFound(_))), "{result:?}");
+}
+
+#[tokio::test]
+async fn sending_while_redis_is_unreachable_is_an_error_the_caller_sees() {
+    // Nothing listens on port 1.
+    let layer = RedisLayer::new("redis://127.0.0.1:1").expect("a well-formed URL");
+    let handle = Layer::new(layer.clone());
+    let sent = handle.broadcast_event(["room.1"], &JobDone { payload: 1 }).await;
+    assert!(matches!(sent, Err(LayerError::Backend(_))), "{sent:?}");
+    assert_eq!(layer.stats().publish_failed, 1);
+    // A connection cannot even open its channel; the server closes it with 1011.
+    let addr = spawn_server(Router::new().route("/ws/rooms/{room}/", |_: &Scope| Room).layer(handle)).await;
+    let mut client = Client::connect(addr, "/ws/rooms/1/").await;
+    assert_eq!(client.close_code().await, Some(1011));
+}
