@@ -8,7 +8,8 @@
 //! cargo run --release --example bench -- --addr 127.0.0.1:8080
 //! ```
 //!
-//! then connect to `ws://127.0.0.1:8080/ws/bench/`.
+//! then connect to `ws://127.0.0.1:8080/ws/bench/`. With `REDIS_URL` set, group `bench` spans
+//! every process using that Redis.
 
 use chanx::layer::LayerError;
 use chanx::messages::{Ping, Pong};
@@ -54,7 +55,10 @@ async fn main() -> std::io::Result<()> {
     let addr = chanx_workspace::addr_arg("127.0.0.1:8080");
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     tracing::info!("bench consumer on ws://{}/ws/bench/", listener.local_addr()?);
-    chanx::serve(listener, router()).await
+    // Several processes share groups through Redis when REDIS_URL is set.
+    let redis_url = std::env::var("REDIS_URL").ok();
+    let layer = chanx::Layer::from_url(redis_url.as_deref()).map_err(std::io::Error::other)?;
+    chanx::serve(listener, router().layer(layer)).await
 }
 
 #[cfg(test)]

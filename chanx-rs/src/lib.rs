@@ -49,6 +49,9 @@ mod production_guide {}
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/authentication.md")]
 mod authentication_guide {}
+#[cfg(all(doctest, feature = "redis"))]
+#[doc = include_str!("../../docs/layers.md")]
+mod layers_guide {}
 
 /// What most consumers need, in one import.
 pub mod prelude {

@@ -6,8 +6,9 @@
 //! loadgen --target chanx=ws://127.0.0.1:8080/ws/bench/@PID --target raw=ws://127.0.0.1:8081/@PID
 //! ```
 //!
-//! `@PID` is the server's process id, read for its resident memory. `bench/run.sh` builds and
-//! starts both servers and passes these arguments.
+//! `@PID` is the server's process id, read for its resident memory. A target may list several
+//! URLs, comma-separated (one per process sharing a Redis): connections are spread over them.
+//! `bench/run.sh` builds and starts the servers and passes these arguments.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,7 +31,8 @@ const FANOUT_WINDOW: u64 = 8;
 
 struct Target {
     name: String,
-    url: String,
+    /// One URL per server process; connections are spread over them in turn.
+    urls: Vec<String>,
     pid: u32,
 }
 
@@ -61,14 +63,15 @@ fn parse_args() -> Result<Options, Error> {
         rounds: 3,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let list = |s: &str| s.split(',').map(str::parse).collect::<Result<Vec<usize>, _>>();
+    let list = |s: &str| s.split(',').filter(|n| !n.is_empty()).map(str::parse).collect::<Result<Vec<usize>, _>>();
     for pair in args.chunks(2) {
         let [flag, value] = pair else { return Err(format!("{pair:?}: every flag takes a value").into()) };
         match flag.as_str() {
             "--target" => {
                 let (name, rest) = value.split_once('=').ok_or("--target NAME=URL@PID")?;
                 let (url, pid) = rest.rsplit_once('@').ok_or("--target NAME=URL@PID")?;
-                options.targets.push(Target { name: name.into(), url: url.into(), pid: pid.parse()? });
+                let urls = url.split(',').map(str::to_owned).collect();
+                options.targets.push(Target { name: name.into(), urls, pid: pid.parse()? });
             }
             "--duration" => options.duration = Duration::from_secs_f64(value.parse()?),
             "--idle" => options.idle = value.parse()?,
@@ -100,21 +103,25 @@ async fn run(options: Options) -> Result<(), Error> {
     eprintln!("targets: {names:?}; {} s per measurement", options.duration.as_secs_f64());
 
     // Memory first, on fresh servers: later scenarios leave allocator caches behind.
-    let mut row = Row::new(format!("RSS per idle connection ({} open)", options.idle), "KiB", false);
-    for target in &options.targets {
-        let per_conn = idle_memory(target, options.idle).await?;
-        eprintln!("{}: {per_conn:.1} KiB per idle connection", target.name);
-        row.values.push(per_conn);
+    if options.idle > 0 {
+        let mut row = Row::new(format!("RSS per idle connection ({} open)", options.idle), "KiB", false);
+        for target in &options.targets {
+            let per_conn = idle_memory(target, options.idle).await?;
+            eprintln!("{}: {per_conn:.1} KiB per idle connection", target.name);
+            row.values.push(per_conn);
+        }
+        rows.push(row);
     }
-    rows.push(row);
 
-    let mut row = Row::new(format!("connections accepted/s ({} in all)", options.accepts), "/s", true);
-    for target in &options.targets {
-        let rate = accept_rate(target, options.accepts).await?;
-        eprintln!("{}: {rate:.0} accepts/s", target.name);
-        row.values.push(rate);
+    if options.accepts > 0 {
+        let mut row = Row::new(format!("connections accepted/s ({} in all)", options.accepts), "/s", true);
+        for target in &options.targets {
+            let rate = accept_rate(target, options.accepts).await?;
+            eprintln!("{}: {rate:.0} accepts/s", target.name);
+            row.values.push(rate);
+        }
+        rows.push(row);
     }
-    rows.push(row);
 
     // Throughput drifts on a shared machine: each target is measured `rounds` times, the targets
     // taking turns, and the median round is reported.
@@ -212,11 +219,11 @@ async fn connect(url: &str) -> Result<Ws, Error> {
     Ok(ws)
 }
 
-/// Opens `n` connections, `parallel` handshakes at a time.
-async fn connect_many(url: &str, n: usize, parallel: usize) -> Result<Vec<Ws>, Error> {
+/// Opens `n` connections over the target's URLs in turn, `parallel` handshakes at a time.
+async fn connect_many(urls: &[String], n: usize, parallel: usize) -> Result<Vec<Ws>, Error> {
     let mut all = Vec::with_capacity(n);
     let mut pending = JoinSet::new();
-    for _ in 0..n {
+    for url in urls.iter().cycle().take(n) {
         if pending.len() >= parallel
             && let Some(ws) = pending.join_next().await
         {
@@ -240,7 +247,7 @@ fn rss_kib(pid: u32) -> Result<f64, Error> {
 
 async fn idle_memory(target: &Target, n: usize) -> Result<f64, Error> {
     let before = rss_kib(target.pid)?;
-    let conns = connect_many(&target.url, n, 100).await?;
+    let conns = connect_many(&target.urls, n, 100).await?;
     // Let the server finish each connection's setup (group joins) and settle.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = rss_kib(target.pid)?;
@@ -262,7 +269,7 @@ async fn close_all(conns: Vec<Ws>) {
 
 async fn accept_rate(target: &Target, n: usize) -> Result<f64, Error> {
     let start = Instant::now();
-    let conns = connect_many(&target.url, n, 64).await?;
+    let conns = connect_many(&target.urls, n, 64).await?;
     let rate = n as f64 / start.elapsed().as_secs_f64();
     close_all(conns).await;
     Ok(rate)
@@ -282,7 +289,7 @@ fn percentiles(mut micros: Vec<u64>, count: u64, elapsed: Duration) -> Measured 
 
 /// Each connection sends a ping and waits for the pong, again and again.
 async fn echo(target: &Target, conns: usize, duration: Duration) -> Result<Measured, Error> {
-    let clients = connect_many(&target.url, conns, 64).await?;
+    let clients = connect_many(&target.urls, conns, 64).await?;
     let warmup = Instant::now() + Duration::from_secs(1);
     let end = warmup + duration;
     let mut tasks = JoinSet::new();
@@ -320,7 +327,7 @@ async fn echo(target: &Target, conns: usize, duration: Duration) -> Result<Measu
 /// One member broadcasts, stamped with the send time, keeping `FANOUT_WINDOW` broadcasts'
 /// deliveries in flight; every member (the sender too) records each delivery's latency.
 async fn fanout(target: &Target, members: usize, duration: Duration) -> Result<Measured, Error> {
-    let mut clients = connect_many(&target.url, members, 64).await?;
+    let mut clients = connect_many(&target.urls, members, 64).await?;
     // Group joins happen after the handshake; give them time.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let epoch = Instant::now();

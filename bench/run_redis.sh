@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Fan-out through Redis: two `bench` processes sharing group `bench` over REDIS_URL (default the
+# local Redis), members spread over both, against one in-memory process, in the same run.
+# Extra arguments go to the load generator.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
+cargo build --release --example bench -p chanx-workspace
+cargo build --release -p chanx-bench
+
+ulimit -n "$(ulimit -Hn)"
+if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then pin0="taskset -c 0"; pin1="taskset -c 1"; else pin0=""; pin1=""; fi
+
+REDIS="${REDIS_URL:-redis://127.0.0.1:6379}"
+REDIS_URL="$REDIS" RUST_LOG=warn $pin0 target/release/examples/bench --addr 127.0.0.1:18083 & a_pid=$!
+REDIS_URL="$REDIS" RUST_LOG=warn $pin0 target/release/examples/bench --addr 127.0.0.1:18084 & b_pid=$!
+REDIS_URL="" RUST_LOG=warn $pin0 target/release/examples/bench --addr 127.0.0.1:18085 & m_pid=$!
+trap 'kill $a_pid $b_pid $m_pid 2>/dev/null || true' EXIT
+sleep 1
+
+echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(rustc --version), Redis at $REDIS"
+$pin1 target/release/loadgen \
+    --target "redis-2-processes=ws://127.0.0.1:18083/ws/bench/,ws://127.0.0.1:18084/ws/bench/@$a_pid" \
+    --target "memory-1-process=ws://127.0.0.1:18085/ws/bench/@$m_pid" \
+    --idle 0 --accepts 0 --echo "" --fanout 1000 \
+    "$@"
