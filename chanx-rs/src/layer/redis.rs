@@ -145,6 +145,10 @@ fn backend(err: impl std::fmt::Display) -> LayerError {
     LayerError::Backend(err.to_string())
 }
 
+async fn confirmed(ack: oneshot::Receiver<Result<(), LayerError>>) -> Result<(), LayerError> {
+    ack.await.map_err(|_| backend("the Redis subscriber task has stopped"))?
+}
+
 impl RedisLayer {
     /// A builder over these Redis URLs (one per shard), with prefix `asgi`.
     pub fn builder<I>(urls: I) -> RedisLayerBuilder
@@ -202,14 +206,17 @@ impl Inner {
         &self.shards[index]
     }
 
-    async fn subscribe(&self, name: &str) -> Result<(), LayerError> {
+    /// Queues a subscription; await the returned receiver for Redis's confirmation. Queued (and
+    /// so ordered) under the caller's lock on `local`, so that a subscribe and an unsubscribe of
+    /// one name reach Redis in the order their local changes were made.
+    fn request_subscribe(&self, name: &str) -> oneshot::Receiver<Result<(), LayerError>> {
         let (ack, acked) = oneshot::channel();
-        let shard = self.shard(name);
-        shard.commands.send(Command::Subscribe(name.to_owned(), ack)).map_err(|_| backend("subscriber stopped"))?;
-        acked.await.map_err(|_| backend("subscriber stopped"))?
+        // If the subscriber task is gone, `ack` is dropped and the caller sees an error.
+        let _ = self.shard(name).commands.send(Command::Subscribe(name.to_owned(), ack));
+        acked
     }
 
-    fn unsubscribe(&self, name: &str) {
+    fn request_unsubscribe(&self, name: &str) {
         let _ = self.shard(name).commands.send(Command::Unsubscribe(name.to_owned()));
     }
 
@@ -329,6 +336,9 @@ async fn subscriber(client: redis::Client, mut commands: mpsc::UnboundedReceiver
             tokio::select! {
                 command = commands.recv() => match command {
                     None => return,
+                    Some(Command::Subscribe(name, ack)) if subscribed.contains(&name) => {
+                        let _ = ack.send(Ok(()));
+                    }
                     Some(Command::Subscribe(name, ack)) => {
                         let result = sink.subscribe(&name).await;
                         let failed = result.is_err();
@@ -367,8 +377,12 @@ impl ChannelLayer for RedisLayer {
     async fn new_channel(&self) -> Result<ChannelReceiver, LayerError> {
         let name = format!("{}specific.{}", self.0.prefix, uuid::Uuid::new_v4().simple());
         let (sender, receiver) = mpsc::channel(self.0.capacity);
-        self.0.write().channels.insert(name.clone(), sender);
-        if let Err(err) = self.0.subscribe(&name).await {
+        let subscribed = {
+            let mut local = self.0.write();
+            local.channels.insert(name.clone(), sender);
+            self.0.request_subscribe(&name)
+        };
+        if let Err(err) = confirmed(subscribed).await {
             self.0.write().channels.remove(&name);
             return Err(err);
         }
@@ -376,24 +390,17 @@ impl ChannelLayer for RedisLayer {
     }
 
     async fn close_channel(&self, channel: &str) -> Result<(), LayerError> {
-        let emptied: Vec<String> = {
-            let mut local = self.0.write();
-            local.channels.remove(channel);
-            let mut emptied = Vec::new();
-            local.groups.retain(|group, members| {
-                members.remove(channel);
-                let empty = members.is_empty();
-                if empty {
-                    emptied.push(group.clone());
-                }
-                !empty
-            });
-            emptied
-        };
-        self.0.unsubscribe(channel);
-        for group in emptied {
-            self.0.unsubscribe(&group);
-        }
+        let mut local = self.0.write();
+        local.channels.remove(channel);
+        self.0.request_unsubscribe(channel);
+        local.groups.retain(|group, members| {
+            members.remove(channel);
+            let empty = members.is_empty();
+            if empty {
+                self.0.request_unsubscribe(group);
+            }
+            !empty
+        });
         Ok(())
     }
 
@@ -407,16 +414,18 @@ impl ChannelLayer for RedisLayer {
 
     async fn group_add(&self, group: &str, channel: &str) -> Result<(), LayerError> {
         let name = self.0.group_channel(group);
-        let first = {
+        // Every join waits for the subscription: a second member joining while the first one's
+        // SUBSCRIBE is in flight must not miss messages either (the subscriber answers at once
+        // for names it already holds).
+        let subscribed = {
             let mut local = self.0.write();
             if !local.channels.contains_key(channel) {
                 return Err(LayerError::ChannelNotFound(channel.to_owned()));
             }
-            let members = local.groups.entry(name.clone()).or_default();
-            members.insert(channel.to_owned());
-            members.len() == 1
+            local.groups.entry(name.clone()).or_default().insert(channel.to_owned());
+            self.0.request_subscribe(&name)
         };
-        if first && let Err(err) = self.0.subscribe(&name).await {
+        if let Err(err) = confirmed(subscribed).await {
             let mut local = self.0.write();
             if let Some(members) = local.groups.get_mut(&name) {
                 members.remove(channel);
@@ -431,22 +440,13 @@ impl ChannelLayer for RedisLayer {
 
     async fn group_discard(&self, group: &str, channel: &str) -> Result<(), LayerError> {
         let name = self.0.group_channel(group);
-        let emptied = {
-            let mut local = self.0.write();
-            match local.groups.get_mut(&name) {
-                Some(members) => {
-                    members.remove(channel);
-                    let empty = members.is_empty();
-                    if empty {
-                        local.groups.remove(&name);
-                    }
-                    empty
-                }
-                None => false,
+        let mut local = self.0.write();
+        if let Some(members) = local.groups.get_mut(&name) {
+            members.remove(channel);
+            if members.is_empty() {
+                local.groups.remove(&name);
+                self.0.request_unsubscribe(&name);
             }
-        };
-        if emptied {
-            self.0.unsubscribe(&name);
         }
         Ok(())
     }
