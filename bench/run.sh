@@ -6,19 +6,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
-cargo build --release --example bench -p chanx-workspace
-cargo build --release -p chanx-bench
-
-ulimit -n "$(ulimit -Hn)"
-# Server on CPU 0, load generator on CPU 1, so neither steals the other's core. taskset execs
-# the program, so $! is the server's own pid (read for its memory).
-if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then pin0="taskset -c 0"; pin1="taskset -c 1"; else pin0=""; pin1=""; fi
+. bench/lib.sh
 
 CHANX_ADDR=127.0.0.1:18080
 RAW_ADDR=127.0.0.1:18081
 RAW4K_ADDR=127.0.0.1:18082
-RUST_LOG=warn $pin0 target/release/examples/bench --addr "$CHANX_ADDR" & chanx_pid=$!
+REDIS_URL="" RUST_LOG=warn $pin0 target/release/examples/bench --addr "$CHANX_ADDR" & chanx_pid=$!
 $pin0 target/release/raw_server --addr "$RAW_ADDR" & raw_pid=$!
 $pin0 target/release/raw_server --addr "$RAW4K_ADDR" --read-buffer 4096 & raw4k_pid=$!
 trap 'kill $chanx_pid $raw_pid $raw4k_pid 2>/dev/null || true' EXIT

@@ -5,12 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
-cargo build --release --example bench -p chanx-workspace
-cargo build --release -p chanx-bench
-
-ulimit -n "$(ulimit -Hn)"
-if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then pin0="taskset -c 0"; pin1="taskset -c 1"; else pin0=""; pin1=""; fi
+. bench/lib.sh
 
 REDIS="${REDIS_URL:-redis://127.0.0.1:6379}"
 REDIS_URL="$REDIS" RUST_LOG=warn $pin0 target/release/examples/bench --addr 127.0.0.1:18083 & a_pid=$!

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use chanx::layer::{LayerError, RedisLayer};
 use chanx::{Context, Layer, Message, Router, Scope};
+use chanx_workspace::messages::{JobDone, JobStatus, WhoAmI, YouAre};
 use chanx_workspace::{Client, spawn_server, test_redis_url, unique_prefix};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -13,28 +14,6 @@ use serde_json::json;
 #[derive(Message, Serialize, Deserialize, JsonSchema, Debug)]
 #[message(action = "say")]
 struct Say {
-    payload: String,
-}
-
-#[derive(Message, Serialize, Deserialize, JsonSchema, Debug)]
-#[message(action = "whoami")]
-struct WhoAmI {}
-
-#[derive(Message, Serialize, Deserialize, JsonSchema, Debug)]
-#[message(action = "you_are")]
-struct YouAre {
-    payload: String,
-}
-
-#[derive(Message, Serialize, Deserialize, JsonSchema, Debug)]
-#[message(action = "job_done")]
-struct JobDone {
-    payload: u32,
-}
-
-#[derive(Message, Serialize, Deserialize, JsonSchema, Debug)]
-#[message(action = "job_status")]
-struct JobStatus {
     payload: String,
 }
 

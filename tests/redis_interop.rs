@@ -7,40 +7,11 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use chanx::layer::RedisLayer;
-use chanx::{Context, Layer, Message, Router, Scope};
+use chanx::{Context, Layer, Router, Scope};
+use chanx_workspace::messages::{JobDone, JobStatus, Said, WhoAmI, YouAre};
 use chanx_workspace::{Client, skip_or_fail, spawn_server, test_redis_url, unique_prefix};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-
-#[derive(Message, Serialize, Deserialize, JsonSchema, Debug)]
-#[message(action = "whoami")]
-struct WhoAmI {}
-
-#[derive(Message, Serialize, Deserialize, JsonSchema, Debug)]
-#[message(action = "you_are")]
-struct YouAre {
-    payload: String,
-}
-
-#[derive(Message, Serialize, Deserialize, JsonSchema, Debug)]
-#[message(action = "said")]
-struct Said {
-    payload: String,
-}
-
-#[derive(Message, Serialize, Deserialize, JsonSchema, Debug)]
-#[message(action = "job_done")]
-struct JobDone {
-    payload: u32,
-}
-
-#[derive(Message, Serialize, Deserialize, JsonSchema, Debug)]
-#[message(action = "job_status")]
-struct JobStatus {
-    payload: String,
-}
 
 struct Lobby;
 

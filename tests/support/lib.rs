@@ -154,3 +154,47 @@ pub fn skip_or_fail<T>(reason: &str) -> Option<T> {
 pub fn unique_prefix(test: &str) -> String {
     format!("test.{test}.{}.", uuid::Uuid::new_v4().simple())
 }
+
+/// Messages the end-to-end tests share.
+pub mod messages {
+    use chanx::Message;
+    use schemars::JsonSchema;
+    use serde::{Deserialize, Serialize};
+
+    /// Asks a connection for its channel name.
+    #[derive(Message, Serialize, Deserialize, JsonSchema, Debug)]
+    #[message(action = "whoami")]
+    pub struct WhoAmI {}
+
+    /// The answer to [`WhoAmI`]: the channel name.
+    #[derive(Message, Serialize, Deserialize, JsonSchema, Debug)]
+    #[message(action = "you_are")]
+    pub struct YouAre {
+        /// The channel name.
+        pub payload: String,
+    }
+
+    /// A line of chat.
+    #[derive(Message, Serialize, Deserialize, JsonSchema, Debug)]
+    #[message(action = "said")]
+    pub struct Said {
+        /// The text.
+        pub payload: String,
+    }
+
+    /// An event: a background job finished.
+    #[derive(Message, Serialize, Deserialize, JsonSchema, Debug)]
+    #[message(action = "job_done")]
+    pub struct JobDone {
+        /// The job's number.
+        pub payload: u32,
+    }
+
+    /// The client's view of [`JobDone`].
+    #[derive(Message, Serialize, Deserialize, JsonSchema, Debug)]
+    #[message(action = "job_status")]
+    pub struct JobStatus {
+        /// What happened.
+        pub payload: String,
+    }
+}

@@ -77,6 +77,33 @@ pub struct RedisStats {
     pub reconnects: u64,
 }
 
+impl RedisStats {
+    /// The counters in the Prometheus text format, to append to
+    /// [`MetricsSnapshot::to_prometheus`](crate::metrics::MetricsSnapshot::to_prometheus).
+    ///
+    /// ```
+    /// let text = chanx::layer::RedisStats::default().to_prometheus();
+    /// assert!(text.contains("chanx_redis_publish_failed_total 0"));
+    /// ```
+    pub fn to_prometheus(&self) -> String {
+        let mut out = String::new();
+        for (name, help, value) in [
+            ("publish_failed_total", "Messages that could not be published to Redis.", self.publish_failed),
+            (
+                "undeliverable_total",
+                "Messages from Redis dropped: undecodable, or an inbox was full.",
+                self.undeliverable,
+            ),
+            ("reconnects_total", "Redis subscriber connections re-established.", self.reconnects),
+        ] {
+            out.push_str(&format!(
+                "# HELP chanx_redis_{name} {help}\n# TYPE chanx_redis_{name} counter\nchanx_redis_{name} {value}\n"
+            ));
+        }
+        out
+    }
+}
+
 #[derive(Debug)]
 struct Shard {
     client: redis::Client,
