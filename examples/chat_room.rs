@@ -140,6 +140,13 @@ async fn main() -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_asyncapi_document_matches_the_committed_one() {
+        let spec = chanx::asyncapi::AsyncApi::new("Chat rooms", "1.0.0").description("The chat_room example.");
+        chanx_workspace::assert_golden("chat_room.asyncapi.json", &spec.to_json(&super::router()));
+        chanx_workspace::assert_golden("chat_room.asyncapi.yaml", &spec.to_yaml(&super::router()));
+    }
+
     use chanx::messages::{COMPLETE, EVENT_COMPLETE, GROUP_COMPLETE};
     use chanx::testing::WebsocketCommunicator;
     use serde_json::json;

@@ -146,6 +146,13 @@ async fn main() -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_asyncapi_document_lists_the_credentials_as_security_schemes() {
+        let spec =
+            chanx::asyncapi::AsyncApi::new("Private rooms", "1.0.0").server("production", "rooms.example.com", "wss");
+        chanx_workspace::assert_golden("private_rooms.asyncapi.json", &spec.to_json(&router(b"any")));
+    }
+
     use chanx::messages::GROUP_COMPLETE;
     use chanx::testing::WebsocketCommunicator;
     use chanx_workspace::{Client, spawn_server};

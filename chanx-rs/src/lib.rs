@@ -4,6 +4,7 @@
 // Lets this crate's own tests and doctests use its macros, which name `::chanx`.
 extern crate self as chanx;
 
+pub mod asyncapi;
 pub mod auth;
 pub mod camelize;
 pub mod close_code;

@@ -272,6 +272,11 @@ impl Router {
         self.routes.iter().map(|r| (r.path.as_str(), r.endpoint.info())).collect()
     }
 
+    /// Each route's path, consumer metadata and the credentials its authenticator reads.
+    pub(crate) fn routes_info(&self) -> Vec<(&str, ConsumerInfo, Vec<Credential>)> {
+        self.routes.iter().map(|r| (r.path.as_str(), r.endpoint.info(), r.endpoint.credentials())).collect()
+    }
+
     fn insert(&mut self, path: String, endpoint: Arc<dyn Endpoint>) {
         if let Err(err) = self.matcher.insert(path.clone(), self.routes.len()) {
             panic!("invalid chanx route {path:?}: {err}");

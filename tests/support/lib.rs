@@ -198,3 +198,23 @@ pub mod messages {
         pub payload: String,
     }
 }
+
+/// Compares `actual` with the committed file `tests/golden/{name}`. With `CHANX_BLESS=1` the file
+/// is (re)written instead; review the diff before committing it.
+pub fn assert_golden(name: &str, actual: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
+    if std::env::var("CHANX_BLESS").is_ok_and(|v| v == "1") {
+        std::fs::create_dir_all(path.parent().expect("a folder")).expect("create tests/golden");
+        std::fs::write(&path, actual).expect("write the golden file");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{} is missing ({e}); run with CHANX_BLESS=1 to create it", path.display()));
+    if expected != actual {
+        let line = expected.lines().zip(actual.lines()).position(|(a, b)| a != b).map_or(0, |i| i + 1);
+        panic!(
+            "{} differs from the generated output, first at line {line}; run with CHANX_BLESS=1 to update it and review the diff",
+            path.display()
+        );
+    }
+}

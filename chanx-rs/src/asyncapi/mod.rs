@@ -1,0 +1,432 @@
+//! AsyncAPI 3.0.0 documents generated from a [`Router`]: one channel per route, operations from
+//! the handlers, messages and JSON Schemas from the Rust types, shaped like chanx's output so
+//! chanx's client generator reads them.
+//!
+//! The output is deterministic: the same code gives byte-identical JSON, so a document can be
+//! committed and reviewed.
+//!
+//! ```
+//! use chanx::asyncapi::AsyncApi;
+//! use chanx::messages::{Ping, Pong};
+//! use chanx::{Router, Scope};
+//!
+//! /// Liveness checks.
+//! struct Health;
+//!
+//! #[chanx::consumer]
+//! impl Health {
+//!     /// Answers a ping.
+//!     #[ws_handler]
+//!     async fn ping(&self, _msg: Ping) -> Pong {
+//!         Pong {}
+//!     }
+//! }
+//!
+//! let router = Router::new().route("/ws/health/", |_: &Scope| Health);
+//! let doc = AsyncApi::new("Health API", "1.0.0").document(&router);
+//! assert_eq!(doc["asyncapi"], "3.0.0");
+//! assert_eq!(doc["channels"]["health"]["address"], "/ws/health/");
+//! assert_eq!(doc["operations"]["ping"]["action"], "receive");
+//! ```
+
+mod yaml;
+
+use std::collections::BTreeMap;
+
+use schemars::generate::SchemaSettings;
+use serde_json::{Map, Value, json};
+
+use crate::auth::{Credential, Location};
+use crate::{ConsumerInfo, HandlerKind, MessageInfo, Router};
+
+/// Settings of a generated document: its `info` and `servers`.
+///
+/// ```
+/// let spec = chanx::asyncapi::AsyncApi::new("Chat", "2.1.0")
+///     .description("Real-time chat.")
+///     .server("production", "chat.example.com", "wss");
+/// ```
+#[derive(Debug, Clone)]
+pub struct AsyncApi {
+    title: String,
+    version: String,
+    description: Option<String>,
+    servers: Vec<(String, String, String)>,
+}
+
+impl AsyncApi {
+    /// A document titled `title`, at API version `version`, with the development server
+    /// `localhost:8000` over `ws` until [`server`](Self::server) names others.
+    pub fn new(title: impl Into<String>, version: impl Into<String>) -> Self {
+        AsyncApi { title: title.into(), version: version.into(), description: None, servers: Vec::new() }
+    }
+
+    /// The document's description.
+    pub fn description(mut self, text: impl Into<String>) -> Self {
+        self.description = Some(text.into());
+        self
+    }
+
+    /// Adds a server: its key (`development`, `production`…), `host` (with port) and protocol
+    /// (`ws` or `wss`).
+    pub fn server(mut self, name: impl Into<String>, host: impl Into<String>, protocol: impl Into<String>) -> Self {
+        self.servers.push((name.into(), host.into(), protocol.into()));
+        self
+    }
+
+    /// The document for every route of `router`.
+    pub fn document(&self, router: &Router) -> Value {
+        let mut builder = Builder::default();
+        for (path, consumer, credentials) in router.routes_info() {
+            builder.add_route(path, &consumer, &credentials);
+        }
+        builder.finish(self)
+    }
+
+    /// The document as pretty-printed JSON (two-space indent, trailing newline).
+    pub fn to_json(&self, router: &Router) -> String {
+        let mut text = serde_json::to_string_pretty(&self.document(router)).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+
+    /// The document as YAML.
+    pub fn to_yaml(&self, router: &Router) -> String {
+        yaml::to_yaml(&self.document(router))
+    }
+}
+
+#[derive(Default)]
+struct Builder {
+    channels: Map<String, Value>,
+    operations: Map<String, Value>,
+    /// Component message key → schema name.
+    messages: BTreeMap<String, String>,
+    schemas: BTreeMap<String, Value>,
+    security: BTreeMap<String, Value>,
+    /// Messages of request/reply pairs: they carry the correlation id `ref`.
+    correlated: std::collections::BTreeSet<String>,
+}
+
+/// `ChatMessage` → `chat_message`.
+fn message_key(type_name: &str) -> String {
+    crate::camelize::decamelize(type_name)
+}
+
+/// `user_name` → `User Name`, pydantic's default title.
+fn title_of(field: &str) -> String {
+    field
+        .split('_')
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let mut chars = w.chars();
+            chars.next().map(|c| c.to_uppercase().chain(chars).collect::<String>()).unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn schema_generator() -> schemars::SchemaGenerator {
+    let mut settings = SchemaSettings::draft2020_12();
+    settings.definitions_path = "/components/schemas".into();
+    settings.meta_schema = None;
+    settings.into_generator()
+}
+
+/// A doc comment as a description: the prose before its first code example.
+fn prose(doc: &str) -> String {
+    doc.split("```").next().unwrap_or_default().trim().to_owned()
+}
+
+/// Gives every property a title (and a `null` default to optional ones), as pydantic does,
+/// keeps the prose of descriptions, and removes what AsyncAPI schemas do not carry.
+fn pydantic_style(schema: &mut Value) {
+    let Value::Object(object) = schema else { return };
+    object.remove("$schema");
+    if let Some(Value::String(description)) = object.get_mut("description") {
+        *description = prose(description);
+    }
+    let required: Vec<String> = object
+        .get("required")
+        .and_then(Value::as_array)
+        .map(|r| r.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .unwrap_or_default();
+    if let Some(Value::Object(properties)) = object.get_mut("properties") {
+        for (name, property) in properties.iter_mut() {
+            if let Value::Object(property) = property {
+                property.entry("title").or_insert_with(|| Value::String(title_of(name)));
+                if let Some(Value::String(description)) = property.get_mut("description") {
+                    *description = prose(description);
+                }
+                let nullable =
+                    matches!(property.get("type"), Some(Value::Array(types)) if types.contains(&json!("null")));
+                if nullable && !required.contains(name) {
+                    property.entry("default").or_insert(Value::Null);
+                }
+            }
+        }
+    }
+}
+
+impl Builder {
+    /// Registers a message's schema under its type name; returns its component message key.
+    fn message(&mut self, info: &MessageInfo, consumer: &ConsumerInfo) -> String {
+        let mut generator = schema_generator();
+        let mut schema = (info.schema)(&mut generator).to_value();
+        for (name, mut sub) in generator.take_definitions(true) {
+            if let Value::Object(object) = &mut sub {
+                object.entry("title").or_insert_with(|| Value::String(name.clone()));
+            }
+            pydantic_style(&mut sub);
+            self.schemas.entry(name).or_insert(sub);
+        }
+        // The action is added by the envelope; the schema shows it as a constant, as chanx does.
+        if let Value::Object(object) = &mut schema {
+            let properties = object.entry("properties").or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(properties) = properties {
+                let mut with_action = Map::new();
+                with_action.insert(
+                    "action".into(),
+                    json!({"const": info.action, "default": info.action, "title": "Action", "type": "string"}),
+                );
+                with_action.extend(std::mem::take(properties));
+                // A message without payload is sent with `"payload": null`.
+                with_action
+                    .entry("payload")
+                    .or_insert_with(|| json!({"default": null, "title": "Payload", "type": "null"}));
+                *properties = with_action;
+            }
+            object.entry("title").or_insert_with(|| Value::String(info.type_name.to_owned()));
+        }
+        pydantic_style(&mut schema);
+        let mut name = info.type_name.to_owned();
+        if self.schemas.get(&name).is_some_and(|existing| *existing != schema) {
+            // Two types with one name: the later is prefixed with its consumer, as chanx does.
+            let prefix = consumer.type_name.strip_suffix("Consumer").unwrap_or(consumer.type_name);
+            name = format!("{prefix}{name}");
+            if let Value::Object(object) = &mut schema {
+                object.insert("title".into(), Value::String(name.clone()));
+            }
+        }
+        self.schemas.insert(name.clone(), schema);
+        let key = message_key(&name);
+        self.messages.insert(key.clone(), name);
+        key
+    }
+
+    fn add_route(&mut self, path: &str, consumer: &ConsumerInfo, credentials: &[Credential]) {
+        let mut channel_name = consumer.name.clone();
+        let mut n = 2;
+        while self.channels.contains_key(&channel_name) {
+            channel_name = format!("{}_{n}", consumer.name);
+            n += 1;
+        }
+        let channel_ref = json!({"$ref": format!("#/channels/{channel_name}")});
+        let message_ref = |key: &str| json!({"$ref": format!("#/channels/{channel_name}/messages/{key}")});
+
+        let security: Vec<Value> = credentials
+            .iter()
+            .map(|credential| {
+                let (key, scheme) = security_scheme(credential);
+                self.security.insert(key.clone(), scheme);
+                json!({"$ref": format!("#/components/securitySchemes/{key}")})
+            })
+            .collect();
+
+        let mut channel_messages = BTreeMap::new();
+        let mut operations = Vec::new();
+        for handler in &consumer.handlers {
+            let outputs: Vec<String> = handler.outputs.iter().map(|o| self.message(o, consumer)).collect();
+            let mut operation = Map::new();
+            match handler.kind {
+                HandlerKind::Message => {
+                    let input = self.message(&handler.input, consumer);
+                    operation.insert("action".into(), json!("receive"));
+                    operation.insert("channel".into(), channel_ref.clone());
+                    operation.insert("description".into(), json!(prose(handler.description.unwrap_or(""))));
+                    operation.insert("summary".into(), json!(handler.summary.unwrap_or("")));
+                    operation.insert("messages".into(), json!([message_ref(&input)]));
+                    if !outputs.is_empty() {
+                        self.correlated.insert(input.clone());
+                        self.correlated.extend(outputs.iter().cloned());
+                        operation.insert(
+                            "reply".into(),
+                            json!({
+                                "channel": channel_ref,
+                                "messages": outputs.iter().map(|o| message_ref(o)).collect::<Vec<_>>(),
+                            }),
+                        );
+                    }
+                    channel_messages.insert(input.clone(), ());
+                }
+                HandlerKind::Event => {
+                    operation.insert("action".into(), json!("send"));
+                    operation.insert("channel".into(), channel_ref.clone());
+                    operation.insert("description".into(), json!(prose(handler.description.unwrap_or(""))));
+                    operation.insert("summary".into(), json!(handler.summary.unwrap_or("")));
+                    operation
+                        .insert("messages".into(), json!(outputs.iter().map(|o| message_ref(o)).collect::<Vec<_>>()));
+                }
+            }
+            if !handler.tags.is_empty() {
+                operation
+                    .insert("tags".into(), json!(handler.tags.iter().map(|t| json!({"name": t})).collect::<Vec<_>>()));
+            }
+            if !security.is_empty() {
+                operation.insert("security".into(), json!(security));
+            }
+            for output in outputs {
+                channel_messages.insert(output, ());
+            }
+            operations.push((handler.operation.to_owned(), operation));
+        }
+        let pushed: Vec<String> =
+            consumer.passthrough.iter().chain(&consumer.emits).map(|m| self.message(m, consumer)).collect();
+        if !pushed.is_empty() {
+            let mut operation = Map::new();
+            operation.insert("action".into(), json!("send"));
+            operation.insert("channel".into(), channel_ref.clone());
+            operation.insert("description".into(), json!("Events passed through and messages the server pushes."));
+            operation.insert("summary".into(), json!("Messages the server pushes"));
+            operation.insert("messages".into(), json!(pushed.iter().map(|m| message_ref(m)).collect::<Vec<_>>()));
+            if !security.is_empty() {
+                operation.insert("security".into(), json!(security));
+            }
+            operations.push((format!("{channel_name}_emits"), operation));
+            for key in pushed {
+                channel_messages.insert(key, ());
+            }
+        }
+
+        let mut channel = Map::new();
+        channel.insert("address".into(), json!(path));
+        channel.insert("title".into(), json!(channel_name));
+        if let Some(description) = consumer.description {
+            channel.insert("description".into(), json!(prose(description)));
+        }
+        let parameters: Map<String, Value> = path_parameters(path)
+            .into_iter()
+            .map(|p| (p.clone(), json!({"description": format!("Path parameter for {p} (str)")})))
+            .collect();
+        if !parameters.is_empty() {
+            channel.insert("parameters".into(), Value::Object(parameters));
+        }
+        channel.insert(
+            "messages".into(),
+            Value::Object(
+                channel_messages
+                    .keys()
+                    .map(|key| (key.clone(), json!({"$ref": format!("#/components/messages/{key}")})))
+                    .collect(),
+            ),
+        );
+        if !consumer.tags.is_empty() {
+            channel.insert("tags".into(), json!(consumer.tags.iter().map(|t| json!({"name": t})).collect::<Vec<_>>()));
+        }
+        self.channels.insert(channel_name.clone(), Value::Object(channel));
+
+        for (key, operation) in operations {
+            let key = if self.operations.contains_key(&key) { format!("{channel_name}_{key}") } else { key };
+            self.operations.insert(key, Value::Object(operation));
+        }
+    }
+
+    fn finish(self, spec: &AsyncApi) -> Value {
+        let mut info = Map::new();
+        info.insert("title".into(), json!(spec.title));
+        info.insert("version".into(), json!(spec.version));
+        if let Some(description) = &spec.description {
+            info.insert("description".into(), json!(description));
+        }
+        let servers: Map<String, Value> = if spec.servers.is_empty() {
+            [("development".to_owned(), json!({"host": "localhost:8000", "protocol": "ws"}))].into_iter().collect()
+        } else {
+            spec.servers
+                .iter()
+                .map(|(name, host, protocol)| (name.clone(), json!({"host": host, "protocol": protocol})))
+                .collect()
+        };
+        let mut components = Map::new();
+        components.insert(
+            "messages".into(),
+            Value::Object(
+                self.messages
+                    .iter()
+                    .map(|(key, schema)| {
+                        let mut message = json!({"payload": {"$ref": format!("#/components/schemas/{schema}")}});
+                        if self.correlated.contains(key) {
+                            message["correlationId"] = json!({"$ref": "#/components/correlationIds/ref"});
+                        }
+                        (key.clone(), message)
+                    })
+                    .collect(),
+            ),
+        );
+        components.insert("schemas".into(), Value::Object(self.schemas.into_iter().collect()));
+        if !self.correlated.is_empty() {
+            components.insert(
+                "correlationIds".into(),
+                json!({"ref": {
+                    "description": "A reply carries the `ref` of the request it answers.",
+                    "location": "$message.payload#/ref",
+                }}),
+            );
+        }
+        if !self.security.is_empty() {
+            components.insert("securitySchemes".into(), Value::Object(self.security.into_iter().collect()));
+        }
+        json!({
+            "asyncapi": "3.0.0",
+            "info": info,
+            "servers": servers,
+            "channels": self.channels,
+            "operations": self.operations,
+            "components": components,
+        })
+    }
+}
+
+/// The `{name}` segments of a route.
+fn path_parameters(path: &str) -> Vec<String> {
+    path.split('{').skip(1).filter_map(|rest| rest.split_once('}')).map(|(name, _)| name.to_owned()).collect()
+}
+
+/// An `httpApiKey` security scheme for a credential, and its component key.
+fn security_scheme(credential: &Credential) -> (String, Value) {
+    let (location, name) = match credential.location {
+        Location::Cookie => ("cookie", credential.name.as_str()),
+        Location::Query => ("query", credential.name.as_str()),
+        Location::Subprotocol => ("header", "Sec-WebSocket-Protocol"),
+        _ => ("header", credential.name.as_str()),
+    };
+    let key: String = format!("{location}_{name}")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.' { c } else { '_' })
+        .collect();
+    let mut scheme = json!({"type": "httpApiKey", "name": name, "in": location});
+    let description = match credential.location {
+        Location::Subprotocol => Some(format!(
+            "The token as the subprotocol after `{}`: `Sec-WebSocket-Protocol: {}, <token>`",
+            credential.name, credential.name
+        )),
+        _ => credential.description.clone(),
+    };
+    if let Some(description) = description {
+        scheme["description"] = json!(description);
+    }
+    (key, scheme)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_and_parameters() {
+        assert_eq!(title_of("user_name"), "User Name");
+        assert_eq!(title_of("payload"), "Payload");
+        assert_eq!(path_parameters("/ws/{org}/rooms/{room}/"), ["org", "room"]);
+        assert!(path_parameters("/ws/lobby/").is_empty());
+        assert_eq!(message_key("ChatMessage"), "chat_message");
+    }
+}
