@@ -52,13 +52,20 @@ pub struct AsyncApi {
     version: String,
     description: Option<String>,
     servers: Vec<(String, String, String)>,
+    camelize: Option<bool>,
 }
 
 impl AsyncApi {
     /// A document titled `title`, at API version `version`, with the development server
     /// `localhost:8000` over `ws` until [`server`](Self::server) names others.
     pub fn new(title: impl Into<String>, version: impl Into<String>) -> Self {
-        AsyncApi { title: title.into(), version: version.into(), description: None, servers: Vec::new() }
+        AsyncApi {
+            title: title.into(),
+            version: version.into(),
+            description: None,
+            servers: Vec::new(),
+            camelize: None,
+        }
     }
 
     /// The document's description.
@@ -74,13 +81,25 @@ impl AsyncApi {
         self
     }
 
+    /// Documents keys in camelCase, as clients of camelizing consumers see them: channel,
+    /// operation and message keys, and every schema property (schema names stay). Defaults to
+    /// the router's [`Settings::camelize`](crate::Settings::camelize).
+    pub fn camelize(mut self, on: bool) -> Self {
+        self.camelize = Some(on);
+        self
+    }
+
     /// The document for every route of `router`.
     pub fn document(&self, router: &Router) -> Value {
         let mut builder = Builder::default();
         for (path, consumer, credentials) in router.routes_info() {
             builder.add_route(path, &consumer, &credentials);
         }
-        builder.finish(self)
+        let mut document = builder.finish(self);
+        if self.camelize.unwrap_or(router.get_settings().get_camelize()) {
+            camelize_document(&mut document);
+        }
+        document
     }
 
     /// The document as pretty-printed JSON (two-space indent, trailing newline).
@@ -384,6 +403,87 @@ impl Builder {
             "components": components,
         })
     }
+}
+
+/// Renames the document's keys to camelCase the way chanx does.
+fn camelize_document(document: &mut Value) {
+    use crate::camelize::camelize;
+    fn rename_keys(map: &mut Value) {
+        if let Value::Object(object) = map {
+            *object = std::mem::take(object).into_iter().map(|(k, v)| (camelize(&k), v)).collect();
+        }
+    }
+    /// Property names and `required` entries, in a schema and every subschema.
+    fn camelize_schema(schema: &mut Value) {
+        match schema {
+            Value::Object(object) => {
+                if let Some(properties) = object.get_mut("properties") {
+                    rename_keys(properties);
+                }
+                if let Some(Value::Array(required)) = object.get_mut("required") {
+                    for name in required.iter_mut() {
+                        if let Value::String(name) = name {
+                            *name = camelize(name);
+                        }
+                    }
+                }
+                for (key, value) in object.iter_mut() {
+                    if key != "required" {
+                        camelize_schema(value);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(camelize_schema),
+            _ => {}
+        }
+    }
+    /// Every `$ref`, but for keywords and the names of schemas and other components.
+    fn camelize_refs(value: &mut Value) {
+        match value {
+            Value::Object(object) => {
+                for (key, value) in object.iter_mut() {
+                    match value {
+                        Value::String(reference) if key == "$ref" => {
+                            let keep_next = ["schemas", "securitySchemes", "correlationIds"];
+                            let keywords = ["#", "channels", "messages", "operations", "components"];
+                            let mut previous = "";
+                            let segments: Vec<String> = reference
+                                .split('/')
+                                .map(|segment| {
+                                    let renamed = if keywords.contains(&segment)
+                                        || keep_next.contains(&segment)
+                                        || keep_next.contains(&previous)
+                                    {
+                                        segment.to_owned()
+                                    } else {
+                                        camelize(segment)
+                                    };
+                                    previous = segment;
+                                    renamed
+                                })
+                                .collect();
+                            *reference = segments.join("/");
+                        }
+                        other => camelize_refs(other),
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(camelize_refs),
+            _ => {}
+        }
+    }
+    rename_keys(&mut document["channels"]);
+    if let Value::Object(channels) = &mut document["channels"] {
+        for channel in channels.values_mut() {
+            rename_keys(&mut channel["messages"]);
+        }
+    }
+    rename_keys(&mut document["operations"]);
+    rename_keys(&mut document["components"]["messages"]);
+    if let Value::Object(schemas) = &mut document["components"]["schemas"] {
+        schemas.values_mut().for_each(camelize_schema);
+    }
+    camelize_refs(document);
 }
 
 /// The `{name}` segments of a route.
