@@ -9,7 +9,9 @@
 //! ```
 //!
 //! then, with any WebSocket client (`websocat ws://127.0.0.1:8000/ws/chat/lobby/`), send
-//! `{"action": "send_message", "payload": {"author": "ada", "text": "hello"}}`.
+//! `{"action": "send_message", "payload": {"author": "ada", "text": "hello"}}`. The API's
+//! documentation is at <http://127.0.0.1:8000/asyncapi/>; export it with
+//! `cargo run --example chat_room -- --asyncapi chat.asyncapi.json` (or `.yaml`).
 
 use std::time::Duration;
 
@@ -113,6 +115,11 @@ pub fn router() -> Router {
     Router::new().nest("/ws/chat", Router::new().route("/{room}/", |_: &Scope| ChatConsumer))
 }
 
+/// How the API is documented.
+pub fn spec() -> chanx::asyncapi::AsyncApi {
+    chanx::asyncapi::AsyncApi::new("Chat rooms", "1.0.0").description("The chat_room example.")
+}
+
 /// Announces the uptime to every room, from outside any connection, every `period`.
 pub async fn announce(layer: Layer, period: Duration) {
     let started = tokio::time::Instant::now();
@@ -130,11 +137,18 @@ pub async fn announce(layer: Layer, period: Duration) {
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     chanx_workspace::init_logging();
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(file) = args.windows(2).find(|w| w[0] == "--asyncapi").map(|w| &w[1]) {
+        spec().write(&router(), file)?;
+        println!("AsyncAPI document written to {file}");
+        return Ok(());
+    }
     let addr = chanx_workspace::addr_arg("127.0.0.1:8000");
-    let router = router();
+    let router = router().asyncapi("/asyncapi/", spec());
     tokio::spawn(announce(router.channel_layer().clone(), Duration::from_secs(30)));
     let listener = tokio::net::TcpListener::bind(&addr).await?;
-    tracing::info!("chat rooms on ws://{}/ws/chat/{{room}}/", listener.local_addr()?);
+    let local = listener.local_addr()?;
+    tracing::info!("chat rooms on ws://{local}/ws/chat/{{room}}/, documentation on http://{local}/asyncapi/");
     chanx::serve(listener, router).await
 }
 
@@ -142,9 +156,8 @@ async fn main() -> std::io::Result<()> {
 mod tests {
     #[test]
     fn the_asyncapi_document_matches_the_committed_one() {
-        let spec = chanx::asyncapi::AsyncApi::new("Chat rooms", "1.0.0").description("The chat_room example.");
-        chanx_workspace::assert_golden("chat_room.asyncapi.json", &spec.to_json(&super::router()));
-        chanx_workspace::assert_golden("chat_room.asyncapi.yaml", &spec.to_yaml(&super::router()));
+        chanx_workspace::assert_golden("chat_room.asyncapi.json", &super::spec().to_json(&super::router()));
+        chanx_workspace::assert_golden("chat_room.asyncapi.yaml", &super::spec().to_yaml(&super::router()));
     }
 
     use chanx::messages::{COMPLETE, EVENT_COMPLETE, GROUP_COMPLETE};

@@ -345,3 +345,41 @@ async fn first_text_frame(stream: &mut tokio::net::TcpStream) -> String {
         buf.extend_from_slice(&chunk[..n]);
     }
 }
+
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> (String, String) {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut response))
+        .await
+        .expect("in time")
+        .expect("read");
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+    (head.to_owned(), body.to_owned())
+}
+
+#[tokio::test]
+async fn the_asyncapi_document_and_its_page_are_served_by_chanx_and_by_axum() {
+    let spec = chanx::asyncapi::AsyncApi::new("Rooms", "1.0.0");
+    let router = router().asyncapi("/asyncapi/", spec);
+    let app = axum::Router::new().merge(chanx::axum::routes(router.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let axum_addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    for addr in [spawn_server(router).await, axum_addr] {
+        let (head, body) = http_get(addr, "/asyncapi/asyncapi.json").await;
+        assert!(head.starts_with("HTTP/1.1 200") && head.contains("application/json"), "{head}");
+        let doc: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        assert_eq!(doc["channels"]["room"]["address"], "/ws/room/{room}/");
+        let (head, body) = http_get(addr, "/asyncapi/asyncapi.yaml").await;
+        assert!(head.contains("application/yaml"), "{head}");
+        assert!(body.contains("\"address\": \"/ws/room/{room}/\""), "{body}");
+        let (head, page) = http_get(addr, "/asyncapi/").await;
+        assert!(head.contains("text/html"), "{head}");
+        assert!(page.contains("\"asyncapi\":\"3.0.0\""), "the document is inline");
+        assert!(!page.contains("src=\"http") && !page.contains("href=\"http"), "nothing is loaded from the network");
+        assert_eq!(http_get(addr, "/asyncapi/other").await.0.lines().next(), Some("HTTP/1.1 404 Not Found"));
+    }
+}

@@ -23,7 +23,8 @@ use crate::Router;
 /// The client address reaches [`Scope::peer_addr`](crate::Scope::peer_addr) when the app is
 /// served with `into_make_service_with_connect_info::<SocketAddr>()`.
 pub fn routes<S: Clone + Send + Sync + 'static>(router: Router) -> axum::Router<S> {
-    let paths: Vec<String> = router.paths().into_iter().map(str::to_owned).collect();
+    let mut paths: Vec<String> = router.paths().into_iter().map(str::to_owned).collect();
+    paths.extend(router.docs_paths());
     let router = Arc::new(router);
     let mut app = axum::Router::new();
     for path in paths {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tokio::sync::{oneshot, watch};
 use tracing::Instrument;
 
+use crate::asyncapi::AsyncApi;
 use crate::auth::{Authenticator, Credential};
 use crate::connection::WebSocket;
 use crate::metrics::Metrics;
@@ -112,6 +113,8 @@ pub struct Router {
     settings: Arc<Settings>,
     metrics: Arc<Metrics>,
     shutdown: Shutdown,
+    /// The AsyncAPI pages' path prefix and settings.
+    docs: Option<Arc<(String, AsyncApi)>>,
 }
 
 impl Default for Router {
@@ -136,6 +139,7 @@ impl Router {
             settings: Arc::default(),
             metrics: Arc::default(),
             shutdown: Shutdown::default(),
+            docs: None,
         }
     }
 
@@ -215,6 +219,32 @@ impl Router {
     pub fn settings(mut self, settings: Settings) -> Self {
         self.settings = Arc::new(settings);
         self
+    }
+
+    /// Serves this router's AsyncAPI document over HTTP under `prefix` (which ends with `/`):
+    /// `{prefix}` is an HTML page that needs no network, `{prefix}asyncapi.json` and
+    /// `{prefix}asyncapi.yaml` the document. Served by [`serve`](crate::serve) and by
+    /// `chanx::axum::routes`.
+    ///
+    /// ```
+    /// use chanx::asyncapi::AsyncApi;
+    /// let router = chanx::Router::new().asyncapi("/asyncapi/", AsyncApi::new("Chat", "1.0.0"));
+    /// ```
+    pub fn asyncapi(mut self, prefix: &str, spec: AsyncApi) -> Self {
+        let prefix = if prefix.ends_with('/') { prefix.to_owned() } else { format!("{prefix}/") };
+        self.docs = Some(Arc::new((prefix, spec)));
+        self
+    }
+
+    /// The AsyncAPI page at `path`, if one is mounted there: its content type and body.
+    pub(crate) fn docs_page(&self, path: &str) -> Option<(&'static str, String)> {
+        let docs = self.docs.as_ref()?;
+        docs.1.page(self, &docs.0, path)
+    }
+
+    /// The paths of the AsyncAPI pages, if mounted.
+    pub(crate) fn docs_paths(&self) -> Vec<String> {
+        self.docs.iter().flat_map(|d| ["", "asyncapi.json", "asyncapi.yaml"].map(|f| format!("{}{f}", d.0))).collect()
     }
 
     /// The channel layer, to send events from HTTP handlers and background tasks.

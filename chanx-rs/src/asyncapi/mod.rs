@@ -113,7 +113,43 @@ impl AsyncApi {
     pub fn to_yaml(&self, router: &Router) -> String {
         yaml::to_yaml(&self.document(router))
     }
+
+    /// A self-contained HTML page documenting every channel, operation and message schema. It
+    /// loads nothing from the network: the document and the renderer are inline.
+    pub fn to_html(&self, router: &Router) -> String {
+        // `<` only occurs inside JSON strings, where `\u003c` means the same; this keeps a
+        // description containing `</script>` from ending the script element.
+        let json = serde_json::to_string(&self.document(router)).unwrap_or_default().replace('<', "\\u003c");
+        PAGE.replace("__ASYNCAPI_JSON__", &json)
+    }
+
+    /// Writes the document to `path`: YAML when the file name ends in `.yaml` or `.yml`, else
+    /// JSON. For a command-line export.
+    ///
+    /// ```no_run
+    /// # fn run(router: &chanx::Router) -> std::io::Result<()> {
+    /// chanx::asyncapi::AsyncApi::new("Chat", "1.0.0").write(router, "asyncapi.json")?;
+    /// # Ok(()) }
+    /// ```
+    pub fn write(&self, router: &Router, path: impl AsRef<std::path::Path>) -> std::io::Result<()> {
+        let path = path.as_ref();
+        let yaml = path.extension().is_some_and(|ext| ext == "yaml" || ext == "yml");
+        std::fs::write(path, if yaml { self.to_yaml(router) } else { self.to_json(router) })
+    }
+
+    /// The response for a documentation path under `prefix`: `{prefix}` (the HTML page),
+    /// `{prefix}asyncapi.json` and `{prefix}asyncapi.yaml`.
+    pub(crate) fn page(&self, router: &Router, prefix: &str, path: &str) -> Option<(&'static str, String)> {
+        match path.strip_prefix(prefix)? {
+            "" => Some(("text/html; charset=utf-8", self.to_html(router))),
+            "asyncapi.json" => Some(("application/json", self.to_json(router))),
+            "asyncapi.yaml" => Some(("application/yaml; charset=utf-8", self.to_yaml(router))),
+            _ => None,
+        }
+    }
 }
+
+const PAGE: &str = include_str!("page.html");
 
 #[derive(Default)]
 struct Builder {

@@ -19,6 +19,13 @@ use crate::{Router, Scope};
 /// Answers one HTTP request: a WebSocket upgrade on a routed path, or an error status.
 pub(crate) fn handle<B>(router: &Router, mut request: Request<B>, peer: Option<SocketAddr>) -> Response<Full<Bytes>> {
     let path = request.uri().path();
+    if request.method() == http::Method::GET
+        && let Some((content_type, body)) = router.docs_page(path)
+    {
+        let mut response = Response::new(Full::new(Bytes::from(body)));
+        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        return response;
+    }
     let Some((route, params)) = router.find(path) else {
         return plain(StatusCode::NOT_FOUND, "Not Found");
     };
