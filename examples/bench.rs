@@ -63,6 +63,12 @@ async fn main() -> std::io::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_asyncapi_document_matches_the_committed_one() {
+        let spec = chanx::asyncapi::AsyncApi::new("Benchmark", "1.0.0");
+        chanx_workspace::assert_golden("bench.asyncapi.json", &spec.to_json(&super::router()));
+    }
+
     use std::time::Duration;
 
     use chanx::messages::{COMPLETE, GROUP_COMPLETE};

@@ -53,6 +53,9 @@ mod authentication_guide {}
 #[cfg(all(doctest, feature = "redis"))]
 #[doc = include_str!("../../docs/layers.md")]
 mod layers_guide {}
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/asyncapi.md")]
+mod asyncapi_guide {}
 
 /// What most consumers need, in one import.
 pub mod prelude {

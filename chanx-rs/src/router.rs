@@ -243,6 +243,7 @@ impl Router {
     }
 
     /// The paths of the AsyncAPI pages, if mounted.
+    #[cfg(feature = "axum")]
     pub(crate) fn docs_paths(&self) -> Vec<String> {
         self.docs.iter().flat_map(|d| ["", "asyncapi.json", "asyncapi.yaml"].map(|f| format!("{}{f}", d.0))).collect()
     }

@@ -171,8 +171,15 @@ fn schemas_look_like_chanx_ones() {
     assert_eq!(chat["properties"]["payload"]["$ref"], "#/components/schemas/ChatPayload");
     let payload = &schemas["ChatPayload"];
     assert_eq!(payload["title"], "ChatPayload");
-    assert_eq!(payload["properties"]["user_name"]["title"], "User Name");
-    assert_eq!(payload["properties"]["user_name"]["default"], serde_json::Value::Null);
+    assert_eq!(
+        payload["properties"]["user_name"],
+        json!({
+            "description": "The author, when known.",
+            "title": "User Name",
+            "anyOf": [{"type": "string"}, {"type": "null"}],
+            "default": null,
+        })
+    );
     assert_eq!(payload["required"], json!(["text"]));
     assert_eq!(schemas["Ping"]["properties"]["payload"], json!({"default": null, "title": "Payload", "type": "null"}));
     // Two types named ChatMessage: the later one is prefixed with its consumer.

@@ -188,6 +188,29 @@ fn schema_generator() -> schemars::SchemaGenerator {
     settings.into_generator()
 }
 
+/// `{"type": ["string", "null"], ...}` → `{"anyOf": [{"type": "string", ...}, {"type": "null"}]}`,
+/// the form pydantic writes and chanx's client generator turns into `str | None`.
+fn nullable_as_any_of(property: &mut Map<String, Value>) {
+    let Some(Value::Array(types)) = property.get("type") else { return };
+    let others: Vec<Value> = types.iter().filter(|t| *t != "null").cloned().collect();
+    if others.len() != 1 || others.len() == types.len() {
+        return;
+    }
+    let annotations = ["title", "description", "default"];
+    let mut inner = Map::new();
+    for (key, value) in std::mem::take(property) {
+        if annotations.contains(&key.as_str()) {
+            property.insert(key, value);
+        } else if key != "type" {
+            inner.insert(key, value);
+        }
+    }
+    let mut typed = Map::new();
+    typed.insert("type".into(), others[0].clone());
+    typed.extend(inner);
+    property.insert("anyOf".into(), json!([typed, {"type": "null"}]));
+}
+
 /// A doc comment as a description: the prose before its first code example.
 fn prose(doc: &str) -> String {
     doc.split("```").next().unwrap_or_default().trim().to_owned()
@@ -213,8 +236,8 @@ fn pydantic_style(schema: &mut Value) {
                 if let Some(Value::String(description)) = property.get_mut("description") {
                     *description = prose(description);
                 }
-                let nullable =
-                    matches!(property.get("type"), Some(Value::Array(types)) if types.contains(&json!("null")));
+                nullable_as_any_of(property);
+                let nullable = matches!(property.get("anyOf"), Some(Value::Array(options)) if options.contains(&json!({"type": "null"})));
                 if nullable && !required.contains(name) {
                     property.entry("default").or_insert(Value::Null);
                 }
