@@ -308,6 +308,11 @@ impl Router {
         self.routes.iter().map(|r| (r.path.as_str(), r.endpoint.info(), r.endpoint.credentials())).collect()
     }
 
+    /// Whether every routed consumer camelizes its frames (with these settings).
+    pub(crate) fn all_camelize(&self) -> bool {
+        !self.routes.is_empty() && self.routes.iter().all(|r| r.endpoint.camelize(&self.settings))
+    }
+
     fn insert(&mut self, path: String, endpoint: Arc<dyn Endpoint>) {
         if let Err(err) = self.matcher.insert(path.clone(), self.routes.len()) {
             panic!("invalid chanx route {path:?}: {err}");

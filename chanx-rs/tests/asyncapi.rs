@@ -227,3 +227,18 @@ fn output_is_deterministic() {
     assert_eq!(spec.to_yaml(&router()), spec.to_yaml(&router()));
     assert!(spec.to_json(&router()).contains("\"production\""));
 }
+
+struct Camel;
+
+#[chanx::consumer(camelize = true)]
+impl Camel {
+    #[ws_handler]
+    async fn handle_chat(&self, _msg: ChatMessage) {}
+}
+
+#[test]
+fn a_router_whose_consumers_all_camelize_gives_a_camelized_document() {
+    let doc = AsyncApi::new("Demo", "1.0.0").document(&Router::new().route("/ws/camel/", |_: &Scope| Camel));
+    assert!(doc["operations"]["handleChat"].is_object(), "{doc}");
+    assert!(doc["components"]["schemas"]["ChatPayload"]["properties"]["userName"].is_object(), "{doc}");
+}

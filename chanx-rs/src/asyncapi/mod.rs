@@ -82,8 +82,9 @@ impl AsyncApi {
     }
 
     /// Documents keys in camelCase, as clients of camelizing consumers see them: channel,
-    /// operation and message keys, and every schema property (schema names stay). Defaults to
-    /// the router's [`Settings::camelize`](crate::Settings::camelize).
+    /// operation and message keys, and every schema property (schema names stay). By default,
+    /// the document is camelized when every routed consumer camelizes (by
+    /// [`Settings::camelize`](crate::Settings::camelize) or its own `camelize = true`).
     pub fn camelize(mut self, on: bool) -> Self {
         self.camelize = Some(on);
         self
@@ -96,7 +97,7 @@ impl AsyncApi {
             builder.add_route(path, &consumer, &credentials);
         }
         let mut document = builder.finish(self);
-        if self.camelize.unwrap_or(router.get_settings().get_camelize()) {
+        if self.camelize.unwrap_or_else(|| router.all_camelize()) {
             camelize_document(&mut document);
         }
         document
