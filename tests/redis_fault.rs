@@ -2,13 +2,12 @@
 //! kills it mid-run and starts it again. Sends during the outage fail and are counted; delivery
 //! resumes by itself once Redis is back.
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use chanx::layer::{LayerError, RedisLayer};
 use chanx::messages::{Ping, Pong};
 use chanx::{Context, Layer, Message, Router, Scope};
-use chanx_workspace::{Client, skip_or_fail, spawn_server, unique_prefix};
+use chanx_workspace::{Client, OwnRedis, free_port, spawn_server, unique_prefix};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -28,56 +27,6 @@ impl Watcher {
     async fn ping(&self, _ctx: &Context, _msg: Ping) -> Pong {
         Pong {}
     }
-}
-
-/// A `redis-server` of our own, killed when dropped.
-struct OwnRedis {
-    child: Child,
-    port: u16,
-}
-
-impl OwnRedis {
-    fn start(port: u16) -> Option<OwnRedis> {
-        let spawned = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn();
-        match spawned {
-            Ok(child) => Some(OwnRedis { child, port }),
-            Err(err) => skip_or_fail(&format!("cannot start redis-server: {err}")),
-        }
-    }
-
-    async fn wait_ready(&self) {
-        let url = format!("redis://127.0.0.1:{}", self.port);
-        for _ in 0..100 {
-            if let Ok(client) = redis::Client::open(url.as_str())
-                && let Ok(mut conn) = client.get_multiplexed_async_connection().await
-                && redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok()
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("redis-server on port {} did not come up", self.port);
-    }
-
-    fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
 }
 
 #[tokio::test]

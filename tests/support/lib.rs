@@ -218,3 +218,64 @@ pub fn assert_golden(name: &str, actual: &str) {
         );
     }
 }
+
+/// A `redis-server` of our own, killed when dropped.
+pub struct OwnRedis {
+    child: std::process::Child,
+    /// Its port.
+    pub port: u16,
+}
+
+impl OwnRedis {
+    /// Its URL.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts `redis-server` on `port` (no persistence); `None` (or a failure under
+    /// `CHANX_REQUIRE_SERVICES=1`) when it cannot start.
+    pub fn start(port: u16) -> Option<OwnRedis> {
+        let spawned = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        match spawned {
+            Ok(child) => Some(OwnRedis { child, port }),
+            Err(err) => skip_or_fail(&format!("cannot start redis-server: {err}")),
+        }
+    }
+
+    /// Waits until it answers `PING`.
+    pub async fn wait_ready(&self) {
+        let url = format!("redis://127.0.0.1:{}", self.port);
+        for _ in 0..100 {
+            if let Ok(client) = redis::Client::open(url.as_str())
+                && let Ok(mut conn) = client.get_multiplexed_async_connection().await
+                && redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("redis-server on port {} did not come up", self.port);
+    }
+
+    /// Stops it now.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A TCP port nothing listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
