@@ -109,11 +109,12 @@ impl Settings {
     /// Browser origins allowed besides the server's own. A handshake whose `Origin` is neither the
     /// origin of its `Host` header nor in this list is refused with 403 and logged. Entries are
     /// full origins such as `"https://app.example.com"` (scheme, host and port; default ports may
-    /// be left out). A handshake without `Origin` (a non-browser client) is allowed: the check
-    /// exists to stop other sites' pages from using a visitor's cookies, and browsers always send it.
+    /// be left out); `"https://*.example.com"` allows every subdomain (not `example.com` itself).
+    /// A handshake without `Origin` (a non-browser client) is allowed: the check exists to stop
+    /// other sites' pages from using a visitor's cookies, and browsers always send it.
     ///
     /// ```
-    /// let settings = chanx::Settings::default().allowed_origins(["https://app.example.com"]);
+    /// let settings = chanx::Settings::default().allowed_origins(["https://app.example.com", "https://*.example.org"]);
     /// ```
     pub fn allowed_origins<I>(mut self, origins: I) -> Self
     where
@@ -223,7 +224,11 @@ impl Settings {
         }
         let Some(origin) = Origin::parse(origin) else { return false };
         host.is_some_and(|host| origin.authority_eq(host))
-            || self.allowed_origins.iter().filter_map(|allowed| Origin::parse(allowed)).any(|allowed| allowed == origin)
+            || self
+                .allowed_origins
+                .iter()
+                .filter_map(|allowed| Origin::parse(allowed))
+                .any(|allowed| allowed.admits(&origin))
     }
 
     pub(crate) fn get_handshake_timeout(&self) -> Duration {
@@ -273,6 +278,18 @@ impl Origin {
             return None;
         }
         Some(Origin { scheme: scheme.to_owned(), host: host.to_owned(), port: port.unwrap_or(default_port) })
+    }
+
+    /// Whether this allow-list entry admits `origin`: equal, or, for a `*.` host, a subdomain.
+    fn admits(&self, origin: &Origin) -> bool {
+        match self.host.strip_prefix("*.") {
+            Some(domain) => {
+                self.scheme == origin.scheme
+                    && self.port == origin.port
+                    && origin.host.strip_suffix(domain).is_some_and(|sub| sub.len() > 1 && sub.ends_with('.'))
+            }
+            None => self == origin,
+        }
     }
 
     /// Same host and port as a `Host` header. The scheme is not compared: behind a TLS-terminating
@@ -376,9 +393,16 @@ mod tests {
 
     #[test]
     fn allow_list_and_wildcard() {
-        let settings = Settings::default().allowed_origins(["https://app.example.com"]);
+        let settings = Settings::default().allowed_origins(["https://app.example.com", "https://*.example.org"]);
         assert!(settings.allows_origin("https://app.example.com:443", Some("api.example.com")));
         assert!(!settings.allows_origin("http://app.example.com", Some("api.example.com")));
+        assert!(settings.allows_origin("https://a.example.org", Some("api.example.com")));
+        assert!(settings.allows_origin("https://a.b.example.org", Some("api.example.com")));
+        for foreign in
+            ["https://example.org", "https://evilexample.org", "http://a.example.org", "https://a.example.org:8443"]
+        {
+            assert!(!settings.allows_origin(foreign, Some("api.example.com")), "{foreign}");
+        }
         assert!(Settings::default().allow_any_origin(true).allows_origin("null", None));
     }
 
