@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chanx::auth::{
-    AuthError, BearerToken, CookieToken, CredentialSource, IsAuthenticated, ObjectCheck, ProtocolToken, ResolveUser,
-    TokenAuthenticator,
+    AuthError, BearerToken, CookieToken, CredentialSource, IsAuthenticated, ObjectCheck, Permission, ProtocolToken,
+    ResolveUser, TokenAuthenticator,
 };
 use chanx::layer::MemoryLayer;
 use chanx::messages::{COMPLETE, GROUP_COMPLETE};
@@ -291,4 +291,36 @@ async fn the_frame_is_camelized_with_the_consumer_and_can_be_switched_off() {
     ada.send_message(&WhoAmI {}).await;
     assert_eq!(ada.receive_json().await["action"], "you_are", "no authentication frame comes first");
     ada.disconnect().await;
+}
+
+/// A permission whose store is down.
+struct Unavailable;
+
+#[async_trait::async_trait]
+impl Permission<User> for Unavailable {
+    async fn has_permission(&self, _user: Option<&User>, _scope: &Scope) -> Result<bool, AuthError> {
+        Err(AuthError::new("permission store unavailable"))
+    }
+}
+
+struct Guarded;
+
+#[chanx::consumer(authenticator = TokenAuthenticator<User>)]
+impl Guarded {
+    #[ws_handler]
+    async fn whoami(&self, _msg: WhoAmI) -> YouAre {
+        YouAre { payload: String::new() }
+    }
+}
+
+#[tokio::test]
+async fn a_permission_that_cannot_decide_refuses_with_500() {
+    let auth = TokenAuthenticator::new(BearerToken, |_token: String| async { Some(User { name: "ada".into() }) })
+        .permission(Unavailable);
+    let router = Router::new().route_authenticated("/ws/guarded/", auth, |_: &Scope| Guarded);
+    let mut comm =
+        WebsocketCommunicator::builder(&router, "/ws/guarded/").header("authorization", "Bearer t").connect().await;
+    assert_eq!(comm.wait_for_auth().await.status_code, 500);
+    comm.assert_closed(4500).await;
+    comm.disconnect().await;
 }

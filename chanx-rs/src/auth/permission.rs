@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 
+use super::AuthError;
 use crate::Scope;
 
 /// A check a [`TokenAuthenticator`](super::TokenAuthenticator) runs for every connection:
@@ -10,11 +11,12 @@ use crate::Scope;
 /// pass. A refusal is status 401 when the connection has no user and 403 when it has one.
 ///
 /// `U` is the user type, `O` the object type (`()` without an object). A check that cannot decide
-/// (its database is down, say) should refuse.
+/// (its database is down, say) returns an error: the client gets status 500, and the log the
+/// error.
 ///
 /// ```
 /// use async_trait::async_trait;
-/// use chanx::auth::Permission;
+/// use chanx::auth::{AuthError, Permission};
 /// use chanx::Scope;
 ///
 /// struct User { id: u64 }
@@ -25,8 +27,8 @@ use crate::Scope;
 ///
 /// #[async_trait]
 /// impl Permission<User, Room> for IsMember {
-///     async fn has_object_permission(&self, user: Option<&User>, _scope: &Scope, room: &Room) -> bool {
-///         user.is_some_and(|user| room.members.contains(&user.id))
+///     async fn has_object_permission(&self, user: Option<&User>, _scope: &Scope, room: &Room) -> Result<bool, AuthError> {
+///         Ok(user.is_some_and(|user| room.members.contains(&user.id)))
 ///     }
 /// }
 /// ```
@@ -37,15 +39,15 @@ where
     O: Send + Sync + 'static,
 {
     /// Whether this user (`None`: anonymous) may connect at all.
-    async fn has_permission(&self, user: Option<&U>, scope: &Scope) -> bool {
+    async fn has_permission(&self, user: Option<&U>, scope: &Scope) -> Result<bool, AuthError> {
         let _ = (user, scope);
-        true
+        Ok(true)
     }
 
     /// Whether this user may connect to this object.
-    async fn has_object_permission(&self, user: Option<&U>, scope: &Scope, object: &O) -> bool {
+    async fn has_object_permission(&self, user: Option<&U>, scope: &Scope, object: &O) -> Result<bool, AuthError> {
         let _ = (user, scope, object);
-        true
+        Ok(true)
     }
 }
 
@@ -55,8 +57,8 @@ pub struct IsAuthenticated;
 
 #[async_trait]
 impl<U: Send + Sync + 'static, O: Send + Sync + 'static> Permission<U, O> for IsAuthenticated {
-    async fn has_permission(&self, user: Option<&U>, _scope: &Scope) -> bool {
-        user.is_some()
+    async fn has_permission(&self, user: Option<&U>, _scope: &Scope) -> Result<bool, AuthError> {
+        Ok(user.is_some())
     }
 }
 
@@ -85,7 +87,7 @@ where
     O: Send + Sync + 'static,
     F: Fn(Option<&U>, &O) -> bool + Send + Sync + 'static,
 {
-    async fn has_object_permission(&self, user: Option<&U>, _scope: &Scope, object: &O) -> bool {
-        (self.0)(user, object)
+    async fn has_object_permission(&self, user: Option<&U>, _scope: &Scope, object: &O) -> Result<bool, AuthError> {
+        Ok((self.0)(user, object))
     }
 }

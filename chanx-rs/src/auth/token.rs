@@ -153,7 +153,7 @@ impl<U: Send + Sync + 'static, O: Send + Sync + 'static> Authenticator for Token
             },
         };
         for permission in &self.permissions {
-            if !permission.has_permission(user.as_ref(), scope).await {
+            if !permission.has_permission(user.as_ref(), scope).await? {
                 return Ok(denied(&user));
             }
         }
@@ -169,7 +169,7 @@ impl<U: Send + Sync + 'static, O: Send + Sync + 'static> Authenticator for Token
         };
         if let Some(object) = &object {
             for permission in &self.permissions {
-                if !permission.has_object_permission(user.as_ref(), scope, object).await {
+                if !permission.has_object_permission(user.as_ref(), scope, object).await? {
                     return Ok(denied(&user));
                 }
             }
