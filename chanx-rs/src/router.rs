@@ -8,7 +8,7 @@ use tokio::sync::{oneshot, watch};
 use tracing::Instrument;
 
 use crate::asyncapi::AsyncApi;
-use crate::auth::{Authenticator, Credential};
+use crate::auth::{Authenticator, Credential, Location};
 use crate::connection::WebSocket;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
@@ -79,6 +79,9 @@ where
 pub(crate) struct Route {
     pub(crate) path: String,
     pub(crate) endpoint: Arc<dyn Endpoint>,
+    /// The marker subprotocols of the authenticator's credentials, read once at start-up: the
+    /// handshake answers with the first one a client offers.
+    pub(crate) subprotocols: Vec<String>,
 }
 
 /// Maps paths to consumers, and holds the channel layer and settings they share.
@@ -317,7 +320,13 @@ impl Router {
         if let Err(err) = self.matcher.insert(path.clone(), self.routes.len()) {
             panic!("invalid chanx route {path:?}: {err}");
         }
-        self.routes.push(Route { path, endpoint });
+        let subprotocols = endpoint
+            .credentials()
+            .into_iter()
+            .filter(|credential| credential.location == Location::Subprotocol)
+            .map(|credential| credential.name)
+            .collect();
+        self.routes.push(Route { path, endpoint, subprotocols });
     }
 
     /// The route for a request path and its decoded parameters.

@@ -19,7 +19,8 @@ pub struct Settings {
     max_message_size: usize,
     drain_timeout: Duration,
     close_timeout: Duration,
-    allowed_origins: Vec<String>,
+    /// Parsed once here, not at each handshake.
+    allowed_origins: Vec<Origin>,
     allow_any_origin: bool,
     handshake_timeout: Duration,
     authentication_timeout: Duration,
@@ -121,7 +122,17 @@ impl Settings {
         I: IntoIterator,
         I::Item: Into<String>,
     {
-        self.allowed_origins = origins.into_iter().map(Into::into).collect();
+        self.allowed_origins = origins
+            .into_iter()
+            .map(Into::into)
+            .filter_map(|origin: String| {
+                let parsed = Origin::parse(&origin);
+                if parsed.is_none() {
+                    tracing::warn!(%origin, "ignoring an allowed origin that is not scheme://host[:port]");
+                }
+                parsed
+            })
+            .collect();
         self
     }
 
@@ -224,11 +235,7 @@ impl Settings {
         }
         let Some(origin) = Origin::parse(origin) else { return false };
         host.is_some_and(|host| origin.authority_eq(host))
-            || self
-                .allowed_origins
-                .iter()
-                .filter_map(|allowed| Origin::parse(allowed))
-                .any(|allowed| allowed.admits(&origin))
+            || self.allowed_origins.iter().any(|allowed| allowed.admits(&origin))
     }
 
     pub(crate) fn get_handshake_timeout(&self) -> Duration {
@@ -257,7 +264,7 @@ impl Settings {
 }
 
 /// A serialized origin, lowercased, with the scheme's default port made explicit.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Origin {
     scheme: String,
     host: String,

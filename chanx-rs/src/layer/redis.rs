@@ -289,10 +289,6 @@ impl Inner {
         };
         let message = LayerMessage::new(body);
         let local = self.read();
-        let targets: Vec<&String> = match local.groups.get(name) {
-            Some(members) => members.iter().collect(),
-            None => vec![],
-        };
         let send = |channel: &str| {
             if let Some(inbox) = local.channels.get(channel)
                 && inbox.try_send(message.clone()).is_err()
@@ -301,12 +297,10 @@ impl Inner {
                 tracing::warn!(channel, "a connection's inbox is full; message from Redis dropped");
             }
         };
-        if targets.is_empty() {
-            send(name);
-        } else {
-            for channel in targets {
-                send(channel);
-            }
+        // A name is either a group's channel or one connection's.
+        match local.groups.get(name) {
+            Some(members) => members.iter().for_each(|channel| send(channel)),
+            None => send(name),
         }
     }
 }

@@ -11,7 +11,6 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
-use crate::auth::{Credential, Location};
 use crate::connection::{Io, ws_config};
 use crate::metrics::Refusal;
 use crate::{Router, Scope};
@@ -52,7 +51,7 @@ pub(crate) fn handle<B>(router: &Router, mut request: Request<B>, peer: Option<S
     }
     let scope =
         scope.query(request.uri().query().unwrap_or("")).headers(owned_headers(&request)).peer_addr(peer).build();
-    let protocol = subprotocol(request.headers(), &route.endpoint.credentials());
+    let protocol = subprotocol(request.headers(), &route.subprotocols);
     let endpoint = route.endpoint.clone();
     let on_upgrade = hyper::upgrade::on(&mut request);
     tokio::spawn(async move {
@@ -83,18 +82,18 @@ pub(crate) fn handle<B>(router: &Router, mut request: Request<B>, peer: Option<S
 /// The marker protocol of a [`ProtocolToken`](crate::auth::ProtocolToken) credential the client
 /// offers: a browser drops the connection unless the server picks one of its protocols, and the
 /// server must pick the marker, never the token.
-fn subprotocol(headers: &HeaderMap, credentials: &[Credential]) -> Option<HeaderValue> {
-    let offered: Vec<&str> = headers
+fn subprotocol(headers: &HeaderMap, markers: &[String]) -> Option<HeaderValue> {
+    if markers.is_empty() {
+        return None;
+    }
+    headers
         .get_all(header::SEC_WEBSOCKET_PROTOCOL)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(str::trim)
-        .collect();
-    credentials
-        .iter()
-        .filter(|c| c.location == Location::Subprotocol && offered.contains(&c.name.as_str()))
-        .find_map(|c| HeaderValue::from_str(&c.name).ok())
+        .find(|offered| markers.iter().any(|marker| marker == offered))
+        .and_then(|marker| HeaderValue::from_str(marker).ok())
 }
 
 /// The request headers, copied: hyper's values share its 8 KiB read buffer, which would otherwise
