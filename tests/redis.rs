@@ -4,43 +4,10 @@
 use std::time::Duration;
 
 use chanx::layer::{LayerError, RedisLayer};
-use chanx::{Context, Layer, Message, Router, Scope};
-use chanx_workspace::messages::{JobDone, JobStatus, WhoAmI, YouAre};
-use chanx_workspace::{Client, spawn_server, test_redis_url, unique_prefix};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use chanx::{Layer, Router, Scope};
+use chanx_workspace::messages::JobDone;
+use chanx_workspace::{Client, Member, spawn_server, test_redis_url, unique_prefix};
 use serde_json::json;
-
-#[derive(Message, Serialize, Deserialize, JsonSchema, Debug)]
-#[message(action = "say")]
-struct Say {
-    payload: String,
-}
-
-/// Joins `room.{room}`; relays `say` to it; answers job events.
-struct Room;
-
-#[chanx::consumer]
-impl chanx::Consumer for Room {
-    fn groups(&self, ctx: &Context) -> Vec<String> {
-        vec![format!("room.{}", ctx.param("room").unwrap_or_default())]
-    }
-
-    #[ws_handler(output = [Say])]
-    async fn say(&self, ctx: &Context, msg: Say) -> Result<(), LayerError> {
-        ctx.broadcast_message(&msg).await
-    }
-
-    #[ws_handler]
-    async fn whoami(&self, ctx: &Context, _msg: WhoAmI) -> YouAre {
-        YouAre { payload: ctx.channel_name().to_owned() }
-    }
-
-    #[event_handler]
-    async fn job_done(&self, event: JobDone) -> JobStatus {
-        JobStatus { payload: format!("job {} done", event.payload) }
-    }
-}
 
 struct Instance {
     layer: RedisLayer,
@@ -49,13 +16,13 @@ struct Instance {
 
 async fn instance(url: &str, prefix: &str) -> Instance {
     let layer = RedisLayer::builder([url]).prefix(prefix).build().expect("layer");
-    let router = Router::new().route("/ws/rooms/{room}/", |_: &Scope| Room).layer(Layer::new(layer.clone()));
+    let router = Router::new().route("/ws/member/", |_: &Scope| Member).layer(Layer::new(layer.clone()));
     Instance { layer, addr: spawn_server(router).await }
 }
 
 /// A client in `room`, ready (it answered a frame, so its groups are joined), and its channel.
 async fn join(instance: &Instance, room: &str) -> (Client, String) {
-    let mut client = Client::connect(instance.addr, &format!("/ws/rooms/{room}/")).await;
+    let mut client = Client::connect(instance.addr, &format!("/ws/member/?groups=room.{room}")).await;
     client.send_json(&json!({"action": "whoami"})).await;
     let channel = client.receive_json().await["payload"].as_str().expect("channel name").to_owned();
     (client, channel)
@@ -127,7 +94,40 @@ async fn sending_while_redis_is_unreachable_is_an_error_the_caller_sees() {
     assert!(matches!(sent, Err(LayerError::Backend(_))), "{sent:?}");
     assert_eq!(layer.stats().publish_failed, 1);
     // A connection cannot even open its channel; the server closes it with 1011.
-    let addr = spawn_server(Router::new().route("/ws/rooms/{room}/", |_: &Scope| Room).layer(handle)).await;
-    let mut client = Client::connect(addr, "/ws/rooms/1/").await;
+    let addr = spawn_server(Router::new().route("/ws/member/", |_: &Scope| Member).layer(handle)).await;
+    let mut client = Client::connect(addr, "/ws/member/?groups=room.1").await;
     assert_eq!(client.close_code().await, Some(1011));
+}
+
+#[tokio::test]
+async fn foreign_messages_on_redis_are_counted_dropped_and_delivery_goes_on() {
+    let Some(url) = test_redis_url().await else { return };
+    let prefix = unique_prefix("foreign");
+    let one = instance(&url, &prefix).await;
+    let (mut ada, _) = join(&one, "1").await;
+    // Another application publishes on the group's channel: bytes that are not msgpack, and a
+    // msgpack map of a type chanx does not know ({"type": "unknown"}).
+    let mut conn =
+        redis::Client::open(url.as_str()).expect("url").get_multiplexed_async_connection().await.expect("conn");
+    let not_msgpack = b"\xc1 not msgpack".to_vec();
+    let unknown_type = [&[0x81, 0xa4][..], b"type", &[0xa7], b"unknown"].concat();
+    for payload in [not_msgpack, unknown_type] {
+        let receivers: usize = redis::cmd("PUBLISH")
+            .arg(format!("{prefix}__group__room.1"))
+            .arg(payload)
+            .query_async(&mut conn)
+            .await
+            .expect("published");
+        assert_eq!(receivers, 1);
+    }
+    let counted = tokio::time::timeout(Duration::from_secs(5), async {
+        while one.layer.stats().undeliverable < 2 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    assert!(counted.await.is_ok(), "{:?}", one.layer.stats());
+    // Nothing reached the client, and the group still works.
+    ada.send_json(&json!({"action": "say", "payload": "still here"})).await;
+    assert_eq!(ada.receive_json().await, json!({"action": "say", "payload": "still here"}));
+    ada.close().await;
 }

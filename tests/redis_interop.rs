@@ -7,31 +7,11 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use chanx::layer::RedisLayer;
-use chanx::{Context, Layer, Router, Scope};
-use chanx_workspace::messages::{JobDone, JobStatus, Said, WhoAmI, YouAre};
-use chanx_workspace::{Client, OwnRedis, free_port, skip_or_fail, spawn_server, test_redis_url, unique_prefix};
+use chanx::{Layer, Router, Scope};
+use chanx_workspace::messages::Said;
+use chanx_workspace::{Client, Member, OwnRedis, free_port, skip_or_fail, spawn_server, test_redis_url, unique_prefix};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-
-/// In the groups named by its `groups` query parameter (comma-separated).
-struct Member;
-
-#[chanx::consumer]
-impl chanx::Consumer for Member {
-    fn groups(&self, ctx: &Context) -> Vec<String> {
-        ctx.scope().query("groups").unwrap_or_default().split(',').map(str::to_owned).collect()
-    }
-
-    #[ws_handler]
-    async fn whoami(&self, ctx: &Context, _msg: WhoAmI) -> YouAre {
-        YouAre { payload: ctx.channel_name().to_owned() }
-    }
-
-    #[event_handler]
-    async fn job_done(&self, event: JobDone) -> JobStatus {
-        JobStatus { payload: format!("job {} done", event.payload) }
-    }
-}
 
 /// The Python side: joins the groups on a new channel, prints it, prints each of the first
 /// messages it receives (one per group), then, given our client's channel on stdin, sends it an

@@ -174,6 +174,14 @@ pub mod messages {
         pub payload: String,
     }
 
+    /// A line of chat from a client, relayed as is to its groups.
+    #[derive(Message, Serialize, Deserialize, JsonSchema, Debug)]
+    #[message(action = "say")]
+    pub struct Say {
+        /// The text.
+        pub payload: String,
+    }
+
     /// A line of chat.
     #[derive(Message, Serialize, Deserialize, JsonSchema, Debug)]
     #[message(action = "said")]
@@ -196,6 +204,33 @@ pub mod messages {
     pub struct JobStatus {
         /// What happened.
         pub payload: String,
+    }
+}
+
+/// A consumer the layer tests share: it joins the groups named by its `groups` query parameter
+/// (comma-separated), tells its channel name (`whoami`), relays `say` to its groups, and answers
+/// `job_done` events.
+pub struct Member;
+
+#[chanx::consumer]
+impl chanx::Consumer for Member {
+    fn groups(&self, ctx: &chanx::Context) -> Vec<String> {
+        ctx.scope().query("groups").unwrap_or_default().split(',').map(str::to_owned).collect()
+    }
+
+    #[ws_handler(output = [messages::Say])]
+    async fn say(&self, ctx: &chanx::Context, msg: messages::Say) -> Result<(), chanx::layer::LayerError> {
+        ctx.broadcast_message(&msg).await
+    }
+
+    #[ws_handler]
+    async fn whoami(&self, ctx: &chanx::Context, _msg: messages::WhoAmI) -> messages::YouAre {
+        messages::YouAre { payload: ctx.channel_name().to_owned() }
+    }
+
+    #[event_handler]
+    async fn job_done(&self, event: messages::JobDone) -> messages::JobStatus {
+        messages::JobStatus { payload: format!("job {} done", event.payload) }
     }
 }
 
