@@ -1,0 +1,199 @@
+//! Accounts: users identified by email, password login with JWT cookies or Bearer headers, and
+//! the extractors that give handlers the current user.
+
+pub mod password;
+pub mod routes;
+pub mod tokens;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use serde::Serialize;
+
+use crate::app::AppState;
+use crate::db::Db;
+use crate::rest::ApiError;
+use tokens::{ACCESS_COOKIE, TokenType, bearer, cookie};
+
+/// A user, as handlers and sockets see it (never with the password hash).
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct User {
+    /// The id.
+    pub id: i64,
+    /// The unique, lowercased email.
+    pub email: String,
+    /// First name, may be empty.
+    pub first_name: String,
+    /// Last name, may be empty.
+    pub last_name: String,
+    /// May use `/admin/`.
+    #[sqlx(try_from = "crate::db::Flag")]
+    pub is_staff: bool,
+    /// Has every permission.
+    #[sqlx(try_from = "crate::db::Flag")]
+    pub is_superuser: bool,
+}
+
+const USER_COLUMNS: &str = "id, email, first_name, last_name, is_staff, is_superuser";
+
+/// A new account's fields.
+#[derive(Debug, Clone, Default)]
+pub struct NewUser {
+    /// The email; normalized by [`normalize_email`] first.
+    pub email: String,
+    /// The plain password; hashed here.
+    pub password: String,
+    /// Staff flag.
+    pub is_staff: bool,
+    /// Superuser flag.
+    pub is_superuser: bool,
+}
+
+/// Why an account could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateUserError {
+    /// The email is not an address.
+    #[error("Enter a valid email address.")]
+    InvalidEmail,
+    /// Someone has it already.
+    #[error("A user is already registered with this email address.")]
+    Taken,
+    /// Too weak.
+    #[error("{0}")]
+    WeakPassword(&'static str),
+    /// The database or the hasher failed.
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// The canonical form of an email (trimmed, lowercased), or `None` if it is not an address.
+pub fn normalize_email(email: &str) -> Option<String> {
+    let email = email.trim().to_lowercase();
+    let (local, domain) = email.split_once('@')?;
+    let valid = !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains('@')
+        && email.len() <= 255
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control() || "<>\"(),;:\\[]".contains(c));
+    valid.then_some(email)
+}
+
+impl User {
+    /// Creates an account.
+    pub async fn create(db: &Db, new: NewUser) -> Result<User, CreateUserError> {
+        let email = normalize_email(&new.email).ok_or(CreateUserError::InvalidEmail)?;
+        if let Some(reason) = password::weakness(&new.password, &email) {
+            return Err(CreateUserError::WeakPassword(reason));
+        }
+        let hash = password::hash(new.password).await.map_err(CreateUserError::Internal)?;
+        let sql = format!(
+            "INSERT INTO users (email, password, is_staff, is_superuser, date_joined) VALUES ($1, $2, $3, $4, $5) \
+             RETURNING {USER_COLUMNS}"
+        );
+        sqlx::query_as(&sql)
+            .bind(&email)
+            .bind(hash)
+            .bind(i64::from(new.is_staff))
+            .bind(i64::from(new.is_superuser))
+            .bind(crate::timestamp::now())
+            .fetch_one(db.pool())
+            .await
+            .map_err(|err| {
+                if crate::db::is_unique_violation(&err) {
+                    CreateUserError::Taken
+                } else {
+                    CreateUserError::Internal(err.to_string())
+                }
+            })
+    }
+
+    /// The active user `id`.
+    pub async fn find(db: &Db, id: i64) -> Result<Option<User>, sqlx::Error> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1 AND is_active = 1");
+        sqlx::query_as(&sql).bind(id).fetch_optional(db.pool()).await
+    }
+
+    /// The active user with `email` (any case).
+    pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<User>, sqlx::Error> {
+        let Some(email) = normalize_email(email) else { return Ok(None) };
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1 AND is_active = 1");
+        sqlx::query_as(&sql).bind(email).fetch_optional(db.pool()).await
+    }
+
+    /// The active user whose password is `password`; as slow for an unknown email as a known one.
+    pub async fn authenticate(db: &Db, email: &str, password: &str) -> Result<Option<User>, sqlx::Error> {
+        let email = normalize_email(email).unwrap_or_default();
+        let row: Option<(i64, String)> =
+            sqlx::query_as("SELECT id, password FROM users WHERE email = $1 AND is_active = 1")
+                .bind(&email)
+                .fetch_optional(db.pool())
+                .await?;
+        let (id, hash) = row.map_or((None, None), |(id, hash)| (Some(id), Some(hash)));
+        if !password::verify(password.to_owned(), hash).await {
+            return Ok(None);
+        }
+        let Some(id) = id else { return Ok(None) };
+        sqlx::query("UPDATE users SET last_login = $1 WHERE id = $2")
+            .bind(crate::timestamp::now())
+            .bind(id)
+            .execute(db.pool())
+            .await?;
+        User::find(db, id).await
+    }
+
+    /// The user of a valid access token.
+    pub async fn from_access_token(state: &AppState, token: &str) -> Result<Option<User>, sqlx::Error> {
+        match state.tokens.verify(token, TokenType::Access) {
+            Some(claims) => User::find(&state.db, claims.user_id).await,
+            None => Ok(None),
+        }
+    }
+}
+
+/// The user of a request: its Bearer token, else its access cookie; `Ok(None)` without either.
+/// A token that is invalid, expired or names no active user is an error, not anonymity.
+async fn user_of(parts: &Parts, state: &AppState) -> Result<Option<User>, ApiError> {
+    let Some(token) = bearer(&parts.headers).or_else(|| cookie(&parts.headers, ACCESS_COOKIE)) else {
+        return Ok(None);
+    };
+    User::from_access_token(state, token).await?.map(Some).ok_or(ApiError::InvalidToken)
+}
+
+impl FromRequestParts<AppState> for User {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        user_of(parts, state).await?.ok_or(ApiError::NotAuthenticated)
+    }
+}
+
+/// The user if the request has valid credentials; for pages, which anyone may see. An invalid or
+/// expired token reads as anonymous.
+#[derive(Debug, Clone)]
+pub struct Viewer(pub Option<User>);
+
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match user_of(parts, state).await {
+            Ok(user) => Ok(Viewer(user)),
+            Err(ApiError::InvalidToken) => Ok(Viewer(None)),
+            Err(err) => Err(err),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn emails_are_normalized_or_refused() {
+        assert_eq!(super::normalize_email("  Ada@Example.COM ").as_deref(), Some("ada@example.com"));
+        for bad in
+            ["", "ada", "@example.com", "ada@", "ada@example", "a b@example.com", "ada@@example.com", "<a>@x.com"]
+        {
+            assert_eq!(super::normalize_email(bad), None, "{bad:?}");
+        }
+    }
+}

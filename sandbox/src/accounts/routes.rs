@@ -1,0 +1,213 @@
+//! `/api/accounts/…`: registration, login, refresh, logout, the current user.
+
+use axum::Router;
+use axum::http::header::SET_COOKIE;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::tokens::{ACCESS_COOKIE, REFRESH_COOKIE, TokenType, cookie};
+use super::{CreateUserError, NewUser, User};
+use crate::app::AppState;
+use crate::rest::{ApiError, ApiResult, ErrorItem, Json};
+
+/// The routes, each with and without a trailing slash.
+pub fn routes() -> Router<AppState> {
+    let mut router = Router::new();
+    for (path, route) in [
+        ("/api/accounts/registration", post(register)),
+        ("/api/accounts/login", post(login)),
+        ("/api/accounts/logout", post(logout)),
+        ("/api/accounts/token/refresh", post(refresh)),
+        ("/api/accounts/token/verify", post(verify)),
+        ("/api/accounts/user", get(current_user)),
+    ] {
+        router = router.route(path, route.clone()).route(&format!("{path}/"), route);
+    }
+    router
+}
+
+/// The public view of a user.
+#[derive(Debug, Serialize)]
+pub struct UserOut {
+    id: i64,
+    email: String,
+    first_name: String,
+    last_name: String,
+}
+
+impl From<User> for UserOut {
+    fn from(user: User) -> Self {
+        UserOut { id: user.id, email: user.email, first_name: user.first_name, last_name: user.last_name }
+    }
+}
+
+/// What login and registration answer.
+#[derive(Debug, Serialize)]
+struct Session {
+    access: String,
+    /// Empty: the refresh token travels only in its HttpOnly cookie.
+    refresh: String,
+    access_expiration: String,
+    refresh_expiration: String,
+    user: UserOut,
+}
+
+fn unix_to_rfc3339(seconds: u64) -> String {
+    i64::try_from(seconds)
+        .ok()
+        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+        .map(crate::timestamp::format)
+        .unwrap_or_default()
+}
+
+/// Signs in `user`: both tokens, as cookies and (the access token) in the body.
+async fn start_session(state: &AppState, user: User, status: StatusCode) -> ApiResult<Response> {
+    let access = state.tokens.access(user.id).map_err(ApiError::Internal)?;
+    let refresh = state.tokens.refresh(&state.db, user.id).await.map_err(ApiError::Internal)?;
+    let mut headers = HeaderMap::new();
+    for value in [state.tokens.cookie(ACCESS_COOKIE, &access), state.tokens.cookie(REFRESH_COOKIE, &refresh)] {
+        headers.append(SET_COOKIE, value.parse().map_err(|_| ApiError::Internal("cookie header".into()))?);
+    }
+    let body = Session {
+        access_expiration: unix_to_rfc3339(access.exp),
+        refresh_expiration: unix_to_rfc3339(refresh.exp),
+        access: access.token,
+        refresh: String::new(),
+        user: user.into(),
+    };
+    Ok((status, headers, Json(body)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct Registration {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password1: String,
+    #[serde(default)]
+    password2: String,
+}
+
+async fn register(state: axum::extract::State<AppState>, Json(form): Json<Registration>) -> ApiResult<Response> {
+    let mut errors = Vec::new();
+    let mut problem = |attr: &str, code: &str, detail: &str| {
+        errors.push(ErrorItem { code: code.into(), detail: detail.into(), attr: Some(attr.into()) });
+    };
+    for (attr, value) in [("email", &form.email), ("password1", &form.password1), ("password2", &form.password2)] {
+        if value.trim().is_empty() {
+            problem(attr, "required", "This field is required.");
+        }
+    }
+    if !form.password1.is_empty() && form.password1 != form.password2 {
+        problem("nonFieldErrors", "password_mismatch", "The two password fields didn't match.");
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let new = NewUser { email: form.email, password: form.password1, ..NewUser::default() };
+    let user = User::create(&state.db, new).await.map_err(|err| match err {
+        CreateUserError::InvalidEmail | CreateUserError::Taken => ApiError::field("email", "invalid", err.to_string()),
+        CreateUserError::WeakPassword(reason) => ApiError::field("password1", "password_too_weak", reason),
+        CreateUserError::Internal(cause) => ApiError::Internal(cause),
+    })?;
+    tracing::info!(user = user.id, "registered");
+    start_session(&state, user, StatusCode::CREATED).await
+}
+
+#[derive(Debug, Deserialize)]
+struct Login {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+}
+
+async fn login(state: axum::extract::State<AppState>, Json(form): Json<Login>) -> ApiResult<Response> {
+    let mut errors = Vec::new();
+    for (attr, value) in [("email", &form.email), ("password", &form.password)] {
+        if value.is_empty() {
+            errors.push(ErrorItem {
+                code: "required".into(),
+                detail: "This field is required.".into(),
+                attr: Some(attr.into()),
+            });
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    match User::authenticate(&state.db, &form.email, &form.password).await? {
+        Some(user) => start_session(&state, user, StatusCode::OK).await,
+        None => Err(ApiError::field("nonFieldErrors", "authorization", "Unable to log in with provided credentials.")),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct RefreshBody {
+    #[serde(default)]
+    refresh: Option<String>,
+}
+
+/// The refresh token of the body (optional JSON), else of the cookie.
+fn refresh_token(headers: &HeaderMap, body: &[u8]) -> ApiResult<Option<String>> {
+    let body: Option<RefreshBody> = crate::rest::optional_json(body)?;
+    Ok(body
+        .and_then(|body| body.refresh)
+        .filter(|t| !t.is_empty())
+        .or_else(|| cookie(headers, REFRESH_COOKIE).map(str::to_owned)))
+}
+
+async fn logout(
+    state: axum::extract::State<AppState>,
+    _user: User,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    if let Some(claims) = refresh_token(&headers, &body)?.and_then(|t| state.tokens.verify(&t, TokenType::Refresh)) {
+        state.tokens.revoke(&state.db, &claims.jti).await?;
+    }
+    let mut out = HeaderMap::new();
+    for name in [ACCESS_COOKIE, REFRESH_COOKIE] {
+        out.append(
+            SET_COOKIE,
+            state.tokens.expired_cookie(name).parse().map_err(|_| ApiError::Internal("cookie".into()))?,
+        );
+    }
+    Ok((out, Json(json!({"detail": "Successfully logged out."}))).into_response())
+}
+
+async fn refresh(
+    state: axum::extract::State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult<Response> {
+    let token = refresh_token(&headers, &body)?.ok_or(ApiError::NotAuthenticated)?;
+    let claims = state.tokens.verify_refresh(&state.db, &token).await?.ok_or(ApiError::InvalidToken)?;
+    User::find(&state.db, claims.user_id).await?.ok_or(ApiError::InvalidToken)?;
+    let access = state.tokens.access(claims.user_id).map_err(ApiError::Internal)?;
+    let set = state.tokens.cookie(ACCESS_COOKIE, &access);
+    let body = json!({"access": access.token, "access_expiration": unix_to_rfc3339(access.exp)});
+    Ok(([(SET_COOKIE, set)], Json(body)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct VerifyBody {
+    #[serde(default)]
+    token: String,
+}
+
+async fn verify(
+    state: axum::extract::State<AppState>,
+    Json(body): Json<VerifyBody>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let valid = state.tokens.verify(&body.token, TokenType::Access).is_some()
+        || state.tokens.verify_refresh(&state.db, &body.token).await?.is_some();
+    if valid { Ok(Json(json!({}))) } else { Err(ApiError::InvalidToken) }
+}
+
+async fn current_user(user: User) -> Json<UserOut> {
+    Json(user.into())
+}

@@ -1,0 +1,163 @@
+//! The application: shared state, and the axum router with the chanx consumers mounted beside
+//! the REST API and the pages.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, Method, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use chanx::Layer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::accounts::tokens::{ACCESS_COOKIE, REFRESH_COOKIE, Tokens, bearer, cookie};
+use crate::chat::consumers::{ChatDetailConsumer, GroupChatConsumer, UserResolver, chat_auth, user_auth};
+use crate::config::Config;
+use crate::db::Db;
+use crate::rest::ApiError;
+use crate::web::Pages;
+
+/// What every handler can reach; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub db: Db,
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// The channel layer the consumers listen on.
+    pub layer: Layer,
+    /// Signs and checks tokens.
+    pub tokens: Arc<Tokens>,
+    /// The page templates.
+    pub pages: Arc<Pages>,
+    /// The AsyncAPI document of the consumers, rendered once.
+    pub asyncapi: Arc<crate::docs::Rendered>,
+}
+
+/// The sandbox: the state, the chanx router of its consumers, and the whole axum app.
+pub struct Sandbox {
+    /// Shared state.
+    pub state: AppState,
+    /// The consumers; tests connect communicators to it.
+    pub sockets: chanx::Router,
+}
+
+impl Sandbox {
+    /// Builds the app on `db` with `config`; the channel layer is Redis when `REDIS_URL` is set.
+    pub fn new(db: Db, config: Config) -> Result<Self, chanx::layer::LayerError> {
+        let layer = Layer::from_url(config.redis_url.as_deref())?;
+        let tokens = Arc::new(Tokens::new(
+            &config.secret_key,
+            config.access_ttl,
+            config.refresh_ttl,
+            config.server_url.starts_with("https://"),
+        ));
+        let config = Arc::new(config);
+        let sockets = sockets(&db, &config, &layer, &tokens);
+        let asyncapi = Arc::new(crate::docs::Rendered::new(&config, &sockets));
+        let state = AppState { db, config, layer, tokens, pages: Arc::new(Pages::new()), asyncapi };
+        Ok(Sandbox { state, sockets })
+    }
+
+    /// The axum router serving everything.
+    pub fn router(&self) -> Router {
+        let request_id = HeaderName::from_static("x-request-id");
+        let trace = TraceLayer::new_for_http().make_span_with(|request: &Request| {
+            let id =
+                request.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or("-");
+            tracing::info_span!("http", method = %request.method(), path = request.uri().path(), request_id = id)
+        });
+        Router::new()
+            .merge(crate::accounts::routes::routes())
+            .merge(crate::chat::api::routes())
+            .merge(crate::chat::pages::routes())
+            .merge(crate::web::routes())
+            .merge(crate::docs::routes())
+            .fallback(not_found)
+            .method_not_allowed_fallback(method_not_allowed)
+            .layer(middleware::from_fn_with_state(self.state.clone(), csrf_guard))
+            .with_state(self.state.clone())
+            .merge(chanx::axum::routes(self.sockets.clone()))
+            .layer(PropagateRequestIdLayer::new(request_id.clone()))
+            .layer(trace)
+            .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+    }
+}
+
+/// The consumers: the chat list and one chat, and the AsyncAPI page at `/asyncapi/`.
+fn sockets(db: &Db, config: &Config, layer: &Layer, tokens: &Arc<Tokens>) -> chanx::Router {
+    let resolver = UserResolver::new(tokens.clone(), db.clone());
+    let db = db.clone();
+    let settings = chanx::Settings::default().camelize(true).allowed_origins(config.allowed_origins.iter().cloned());
+    chanx::Router::new()
+        .route_authenticated("/ws/chat/group/", user_auth(resolver.clone()), move |_: &chanx::Scope| {
+            GroupChatConsumer { db: db.clone() }
+        })
+        .route_authenticated("/ws/chat/{pk}/", chat_auth(resolver), |_: &chanx::Scope| ChatDetailConsumer)
+        .layer(layer.clone())
+        .settings(settings)
+        .asyncapi("/asyncapi/", crate::docs::spec(config))
+}
+
+async fn not_found(request: Request) -> Response {
+    if request.uri().path().starts_with("/api/") {
+        ApiError::NotFound.into_response()
+    } else {
+        crate::web::not_found_page()
+    }
+}
+
+async fn method_not_allowed() -> Response {
+    ApiError::MethodNotAllowed.into_response()
+}
+
+/// CSRF protection: an unsafe request from a browser must come from a trusted origin. A request
+/// that carries our cookies, or names a foreign `Origin`, is refused with 403 unless its
+/// `Origin` (or, without one, its `Referer`) is the host itself or an allowed origin. Requests
+/// authenticated by a Bearer header and without cookies are not browser-driven and pass.
+async fn csrf_guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let safe = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE);
+    if safe || trusted_origin(request.headers(), &state.config) {
+        return next.run(request).await;
+    }
+    let headers = request.headers();
+    let has_cookies = cookie(headers, ACCESS_COOKIE).is_some() || cookie(headers, REFRESH_COOKIE).is_some();
+    let names_origin = headers.contains_key(header::ORIGIN) || headers.contains_key(header::REFERER);
+    if !has_cookies && (bearer(headers).is_some() || !names_origin) {
+        return next.run(request).await;
+    }
+    tracing::warn!(origin = ?headers.get(header::ORIGIN), "cross-origin unsafe request refused");
+    ApiError::PermissionDenied("CSRF check failed: the request did not come from this site.".into()).into_response()
+}
+
+/// Whether the request's `Origin` (else the origin of its `Referer`) is this host or allowed.
+fn trusted_origin(headers: &HeaderMap, config: &Config) -> bool {
+    let text = |name| headers.get(name).and_then(|v: &axum::http::HeaderValue| v.to_str().ok());
+    let origin = match text(header::ORIGIN) {
+        Some(origin) => origin.to_owned(),
+        None => match text(header::REFERER).and_then(|referer| referer.split_once("://")) {
+            Some((scheme, rest)) => format!("{scheme}://{}", rest.split('/').next().unwrap_or_default()),
+            None => return false,
+        },
+    };
+    let host = text(header::HOST).unwrap_or_default();
+    let authority = origin.split_once("://").map_or("", |(_, authority)| authority);
+    (!host.is_empty() && authority.eq_ignore_ascii_case(host))
+        || config.allowed_origins.iter().any(|allowed| allowed.eq_ignore_ascii_case(&origin))
+}
+
+/// The scheme, host and path of the request, for links in paginated lists.
+#[derive(Debug, Clone)]
+pub struct BaseUrl(pub String);
+
+impl FromRequestParts<AppState> for BaseUrl {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+        Ok(BaseUrl(format!("{}://{host}{}", state.config.scheme(), parts.uri.path())))
+    }
+}

@@ -1,0 +1,381 @@
+//! The two chat sockets and their messages.
+//!
+//! * `/ws/chat/group/` ([`GroupChatConsumer`]): the signed-in user's list of chats. It joins
+//!   `user_{uid}_groups` and `group_chat_{gid}_updates` for each chat, and follows additions
+//!   and removals at runtime.
+//! * `/ws/chat/{pk}/` ([`ChatDetailConsumer`]): one chat, members only. It joins `group_chat.{gid}`.
+//!
+//! Both are server-push: the only client action is `ping`. Changes arrive as channel-layer events
+//! sent by the HTTP handlers (see [`super::events`]); each consumer turns an event into the frame
+//! its client expects.
+
+use std::sync::Arc;
+
+use chanx::auth::{
+    AuthError, BearerToken, CookieToken, CredentialSource, IsAuthenticated, Permission, ResolveUser, TokenAuthenticator,
+};
+use chanx::messages::{Ping, Pong};
+use chanx::{Consumer, Context, Message, Scope};
+use futures_util::future::BoxFuture;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::model::{ChatMessage, GroupChat, Member};
+use crate::accounts::User;
+use crate::accounts::tokens::{ACCESS_COOKIE, TokenType, Tokens};
+use crate::db::Db;
+
+/// The group of a user's chat-list sockets.
+pub fn user_groups(user_id: i64) -> String {
+    format!("user_{user_id}_groups")
+}
+
+/// The group that hears about a chat's activity, for chat lists.
+pub fn chat_updates(chat_id: i64) -> String {
+    format!("group_chat_{chat_id}_updates")
+}
+
+/// The group of a chat's open chat pages.
+pub fn chat_room(chat_id: i64) -> String {
+    format!("group_chat.{chat_id}")
+}
+
+// ---- events (server → consumer, through the channel layer) ----
+
+/// You were added to a chat: its list entry.
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "notify_added_to_group")]
+pub struct NotifyAddedToGroup {
+    /// The chat.
+    pub payload: GroupChat,
+}
+
+/// You were removed from a chat.
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "notify_removed_from_group")]
+pub struct NotifyRemovedFromGroup {
+    /// Which chat.
+    pub payload: RemovedFromGroup,
+}
+
+/// A chat had activity.
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "notify_group_chat_update")]
+pub struct NotifyGroupChatUpdate {
+    /// Which chat, and when.
+    pub payload: ChatUpdate,
+}
+
+/// Someone joined the chat.
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "notify_member_added")]
+pub struct NotifyMemberAdded {
+    /// The new membership.
+    pub payload: Member,
+}
+
+/// Someone left the chat.
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "notify_member_removed")]
+pub struct NotifyMemberRemoved {
+    /// Who.
+    pub payload: RemovedMember,
+}
+
+/// A message was posted.
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "new_chat_message")]
+pub struct NewChatMessage {
+    /// The message, as its sender sees it, and the sender's user id.
+    pub payload: NewChatMessagePayload,
+}
+
+/// The body of [`NewChatMessage`].
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+pub struct NewChatMessagePayload {
+    /// The message; `is_mine` is recomputed for each recipient.
+    pub message_data: ChatMessage,
+    /// The sender's user id.
+    pub user_pk: Option<i64>,
+}
+
+// ---- client messages (consumer → browser) ----
+
+/// You were added to a chat (chat list).
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "added_to_group")]
+pub struct AddedToGroup {
+    /// The chat.
+    pub payload: GroupChat,
+}
+
+/// You were removed from a chat (chat list).
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "removed_from_group")]
+pub struct RemovedFromGroupMessage {
+    /// Which chat.
+    pub payload: RemovedFromGroup,
+}
+
+/// The body of the removal messages.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+pub struct RemovedFromGroup {
+    /// The chat's id.
+    pub group_pk: i64,
+    /// The chat's title.
+    pub group_title: String,
+}
+
+/// A chat in your list had activity.
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "group_chat_updated")]
+pub struct GroupChatUpdated {
+    /// Which chat, and when.
+    pub payload: ChatUpdate,
+}
+
+/// The body of the update messages.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+pub struct ChatUpdate {
+    /// The chat's id.
+    pub group_pk: i64,
+    /// Its new `updated_at` (RFC 3339).
+    pub updated_at: String,
+}
+
+/// Someone joined this chat.
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "member_added")]
+pub struct MemberAdded {
+    /// The new membership.
+    pub payload: Member,
+}
+
+/// Someone else left this chat.
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "member_removed")]
+pub struct MemberRemoved {
+    /// Who.
+    pub payload: RemovedMember,
+}
+
+/// The body of the member-removal messages.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+pub struct RemovedMember {
+    /// The removed user's id.
+    pub user_pk: i64,
+    /// The removed user's email.
+    pub email: String,
+}
+
+/// You were removed from this chat; the socket closes after this frame.
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "user_removed_from_group")]
+pub struct UserRemovedFromGroup {
+    /// Where to go and what to show.
+    pub payload: Redirect,
+}
+
+/// The body of [`UserRemovedFromGroup`].
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+pub struct Redirect {
+    /// The page to go to: `/chat/`.
+    pub redirect: String,
+    /// A notice for the user.
+    pub message: String,
+}
+
+/// A message in this chat.
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "member_message")]
+pub struct MemberMessage {
+    /// The message, with `isMine` for this recipient.
+    pub payload: ChatMessage,
+}
+
+// ---- authentication ----
+
+/// Resolves an access token (cookie `my-jwt-auth` or `Authorization: Bearer`) to an active user.
+#[derive(Debug, Clone)]
+pub struct UserResolver {
+    tokens: Arc<Tokens>,
+    db: Db,
+}
+
+impl UserResolver {
+    /// A resolver over `tokens` and `db`.
+    pub fn new(tokens: Arc<Tokens>, db: Db) -> Self {
+        UserResolver { tokens, db }
+    }
+
+    fn sources() -> Vec<Box<dyn CredentialSource>> {
+        vec![Box::new(CookieToken::new(ACCESS_COOKIE)), Box::new(BearerToken)]
+    }
+}
+
+impl ResolveUser<User> for UserResolver {
+    fn resolve(&self, token: String) -> BoxFuture<'static, Result<Option<User>, AuthError>> {
+        let claims = self.tokens.verify(&token, TokenType::Access);
+        let db = self.db.clone();
+        Box::pin(async move {
+            match claims {
+                Some(claims) => User::find(&db, claims.user_id).await.map_err(AuthError::new),
+                None => Ok(None),
+            }
+        })
+    }
+}
+
+/// Signed-in users only.
+pub type UserAuth = TokenAuthenticator<User>;
+/// Members of the chat in the path only.
+pub type ChatAuth = TokenAuthenticator<User, GroupChat>;
+
+/// The authenticator of `/ws/chat/group/`: 401 without a valid token.
+pub fn user_auth(resolver: UserResolver) -> UserAuth {
+    TokenAuthenticator::new(UserResolver::sources(), resolver).permission(IsAuthenticated)
+}
+
+/// The authenticator of `/ws/chat/{pk}/`: 401 without a valid token, 404 for a chat that does not
+/// exist, 403 for one the user is not a member of.
+pub fn chat_auth(resolver: UserResolver) -> ChatAuth {
+    let db = resolver.db.clone();
+    let lookup = move |key: String| {
+        let db = db.clone();
+        async move {
+            let id = key.parse::<i64>().ok()?;
+            GroupChat::get(&db, id).await.ok().flatten()
+        }
+    };
+    let membership = IsChatMember(resolver.db.clone());
+    TokenAuthenticator::for_object(UserResolver::sources(), resolver, "pk", lookup)
+        .permission(IsAuthenticated)
+        .permission(membership)
+}
+
+/// Allows members of the chat only.
+#[derive(Debug, Clone)]
+pub struct IsChatMember(Db);
+
+#[async_trait::async_trait]
+impl Permission<User, GroupChat> for IsChatMember {
+    async fn has_object_permission(&self, user: Option<&User>, _: &Scope, chat: &GroupChat) -> Result<bool, AuthError> {
+        let Some(user) = user else { return Ok(false) };
+        Member::of(&self.0, chat.id, user.id).await.map(|m| m.is_some()).map_err(AuthError::new)
+    }
+}
+
+fn me(ctx: &Context) -> i64 {
+    ctx.extension::<User>().map_or(0, |user| user.id)
+}
+
+// ---- consumers ----
+
+/// The signed-in user's chat list, live: additions, removals and activity.
+pub struct GroupChatConsumer {
+    /// Where the user's chats are.
+    pub db: Db,
+}
+
+/// Live updates of the signed-in user's chat list.
+#[chanx::consumer(name = "groupChat", tags = ["chat"])]
+impl Consumer for GroupChatConsumer {
+    type Authenticator = UserAuth;
+
+    async fn post_authentication(&self, ctx: &Context) {
+        let user = me(ctx);
+        let chats = match GroupChat::ids_for(&self.db, user).await {
+            Ok(chats) => chats,
+            Err(err) => {
+                tracing::error!(error = %err, "could not load the user's chats");
+                ctx.close(1011, "database unavailable");
+                return;
+            }
+        };
+        for group in std::iter::once(user_groups(user)).chain(chats.into_iter().map(chat_updates)) {
+            if let Err(err) = ctx.join_group(&group).await {
+                tracing::error!(error = %err, group, "could not join");
+            }
+        }
+    }
+
+    /// Health check.
+    #[ws_handler]
+    async fn ping(&self, _msg: Ping) -> Pong {
+        Pong {}
+    }
+
+    /// You were added to a chat: its updates are followed from now on.
+    #[event_handler]
+    async fn notify_added_to_group(&self, ctx: &Context, event: NotifyAddedToGroup) -> AddedToGroup {
+        if let Err(err) = ctx.join_group(&chat_updates(event.payload.id)).await {
+            tracing::warn!(error = %err, "could not follow the new chat");
+        }
+        AddedToGroup { payload: event.payload }
+    }
+
+    /// You were removed from a chat: its updates stop.
+    #[event_handler]
+    async fn notify_removed_from_group(&self, ctx: &Context, event: NotifyRemovedFromGroup) -> RemovedFromGroupMessage {
+        if let Err(err) = ctx.leave_group(&chat_updates(event.payload.group_pk)).await {
+            tracing::warn!(error = %err, "could not unfollow the chat");
+        }
+        RemovedFromGroupMessage { payload: event.payload }
+    }
+
+    /// A chat of yours had activity.
+    #[event_handler]
+    async fn notify_group_chat_update(&self, event: NotifyGroupChatUpdate) -> GroupChatUpdated {
+        GroupChatUpdated { payload: event.payload }
+    }
+}
+
+/// One chat, live: its messages and membership changes.
+pub struct ChatDetailConsumer;
+
+/// Live messages and member changes of one chat, for its members.
+#[chanx::consumer(name = "chatDetail", tags = ["chat"])]
+impl Consumer for ChatDetailConsumer {
+    type Authenticator = ChatAuth;
+
+    fn groups(&self, ctx: &Context) -> Vec<String> {
+        ctx.extension::<GroupChat>().map(|chat| vec![chat_room(chat.id)]).unwrap_or_default()
+    }
+
+    /// Health check.
+    #[ws_handler]
+    async fn ping(&self, _msg: Ping) -> Pong {
+        Pong {}
+    }
+
+    /// Someone joined.
+    #[event_handler]
+    async fn notify_member_added(&self, event: NotifyMemberAdded) -> MemberAdded {
+        MemberAdded { payload: event.payload }
+    }
+
+    /// Someone left. The removed user is told, leaves the chat's group and is disconnected, so
+    /// nothing more of the chat reaches them.
+    #[event_handler(output = [MemberRemoved, UserRemovedFromGroup])]
+    async fn notify_member_removed(&self, ctx: &Context, event: NotifyMemberRemoved) {
+        if event.payload.user_pk != me(ctx) {
+            let _ = ctx.send(&MemberRemoved { payload: event.payload });
+            return;
+        }
+        let notice =
+            Redirect { redirect: "/chat/".into(), message: "You have been removed from this group chat".into() };
+        let _ = ctx.send(&UserRemovedFromGroup { payload: notice });
+        for group in ctx.groups() {
+            let _ = ctx.leave_group(&group).await;
+        }
+        ctx.close(4403, "removed from the group chat");
+    }
+
+    /// A message was posted; `isMine` says whether this recipient sent it.
+    #[event_handler]
+    async fn new_chat_message(&self, ctx: &Context, event: NewChatMessage) -> MemberMessage {
+        let mut message = event.payload.message_data;
+        message.is_mine = message.sender.as_ref().is_some_and(|sender| sender.user_id == me(ctx));
+        MemberMessage { payload: message }
+    }
+}

@@ -1,0 +1,54 @@
+//! The broadcast matrix: which events each change sends, and to which groups. HTTP handlers call
+//! these after the change is committed. A failed send (the channel layer is down) is logged and
+//! does not undo the change: the data is saved and pages show it on their next load.
+
+use chanx::layer::LayerError;
+use chanx::{Consumer, Layer, Message};
+
+use super::consumers::*;
+use super::model::{ChatMessage, GroupChat, Member};
+
+fn logged<E: Message>(sent: Result<(), LayerError>, group: &str, _: &E) {
+    if let Err(err) = sent {
+        tracing::warn!(error = %err, group, action = E::ACTION, "broadcast failed");
+    }
+}
+
+/// `member` joined `chat` (also when its owner created it): their chat list gets
+/// `added_to_group`; the chat's pages get `member_added`.
+pub async fn member_joined(layer: &Layer, chat: &GroupChat, member: &Member) {
+    let (group, event) = (user_groups(member.user_id), NotifyAddedToGroup { payload: chat.clone() });
+    logged(GroupChatConsumer::broadcast_event_to(layer, &[group.as_str()], &event).await, &group, &event);
+    let (group, event) = (chat_room(chat.id), NotifyMemberAdded { payload: member.clone() });
+    logged(ChatDetailConsumer::broadcast_event_to(layer, &[group.as_str()], &event).await, &group, &event);
+}
+
+/// `member` was removed from `chat`: their chat list gets `removed_from_group`; the chat's pages
+/// get `member_removed` (the removed user's own page gets `user_removed_from_group`).
+pub async fn member_left(layer: &Layer, chat: &GroupChat, member: &Member) {
+    let removed = RemovedFromGroup { group_pk: chat.id, group_title: chat.title.clone() };
+    let (group, event) = (user_groups(member.user_id), NotifyRemovedFromGroup { payload: removed });
+    logged(GroupChatConsumer::broadcast_event_to(layer, &[group.as_str()], &event).await, &group, &event);
+    let who = RemovedMember { user_pk: member.user_id, email: member.user.clone() };
+    let (group, event) = (chat_room(chat.id), NotifyMemberRemoved { payload: who });
+    logged(ChatDetailConsumer::broadcast_event_to(layer, &[group.as_str()], &event).await, &group, &event);
+}
+
+/// `message` was posted in chat `chat_id`: the chat's pages get `member_message`, then every
+/// member's chat list gets `group_chat_updated`.
+pub async fn message_posted(layer: &Layer, chat_id: i64, message: &ChatMessage) {
+    let payload = NewChatMessagePayload {
+        user_pk: message.sender.as_ref().map(|sender| sender.user_id),
+        message_data: message.clone(),
+    };
+    let (group, event) = (chat_room(chat_id), NewChatMessage { payload });
+    logged(ChatDetailConsumer::broadcast_event_to(layer, &[group.as_str()], &event).await, &group, &event);
+    chat_updated(layer, chat_id, &message.created_at).await;
+}
+
+/// Chat `chat_id` changed at `updated_at`: every member's chat list gets `group_chat_updated`.
+pub async fn chat_updated(layer: &Layer, chat_id: i64, updated_at: &str) {
+    let update = ChatUpdate { group_pk: chat_id, updated_at: updated_at.to_owned() };
+    let (group, event) = (chat_updates(chat_id), NotifyGroupChatUpdate { payload: update });
+    logged(GroupChatConsumer::broadcast_event_to(layer, &[group.as_str()], &event).await, &group, &event);
+}

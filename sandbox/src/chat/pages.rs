@@ -1,0 +1,207 @@
+//! The chat pages: `/chat/` (my chats, new chat), `/chat/{pk}/` (live messages) and
+//! `/chat/{pk}/members/` (manage members). Forms post back to the pages and redirect, with a
+//! notice, as the Django example does; removal is a POST, never a GET.
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use minijinja::context;
+use serde::Serialize;
+
+use super::model::{GroupChat, Member, Role};
+use super::service::{self, Refusal};
+use crate::accounts::Viewer;
+use crate::app::AppState;
+use crate::rest::Page;
+use crate::web::{Flash, login_url, redirect, redirect_with};
+
+/// The routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/chat/", get(home).post(create))
+        .route("/chat/{pk}/", get(detail))
+        .route("/chat/{pk}/members/", get(members).post(add_member))
+        .route("/chat/{pk}/members/{member}/remove/", post(remove_member))
+}
+
+/// The fields of a form body; an unreadable body is an empty form.
+fn form(body: &Bytes) -> HashMap<String, String> {
+    form_urlencoded::parse(body).into_owned().collect()
+}
+
+const CHAT_NOT_FOUND: &str = "Chat not found. The chat you're looking for doesn't exist or may have been removed.";
+
+/// The chat named by a path segment, or the redirect to `/chat/` with a notice.
+async fn chat_or_redirect(state: &AppState, pk: &str) -> Result<GroupChat, Response> {
+    let chat = match pk.parse::<i64>() {
+        Ok(id) => GroupChat::get(&state.db, id).await.map_err(|err| server_error(&err))?,
+        Err(_) => None,
+    };
+    chat.ok_or_else(|| redirect_with("/chat/", "error", CHAT_NOT_FOUND))
+}
+
+fn server_error(err: &dyn std::fmt::Display) -> Response {
+    tracing::error!(error = %err, "page failed");
+    crate::web::server_error_page()
+}
+
+async fn home(State(state): State<AppState>, Viewer(viewer): Viewer, flash: Flash) -> Response {
+    render_home(&state, viewer, flash, StatusCode::OK, context! {}).await
+}
+
+async fn render_home(
+    state: &AppState,
+    viewer: Option<crate::accounts::User>,
+    flash: Flash,
+    status: StatusCode,
+    extra: minijinja::Value,
+) -> Response {
+    let chats = match &viewer {
+        Some(user) => match GroupChat::list_for(&state.db, user.id, Page { limit: Page::MAX_LIMIT, offset: 0 }).await {
+            Ok((_, chats)) => chats,
+            Err(err) => return server_error(&err),
+        },
+        None => vec![],
+    };
+    let ctx = context! { user_chats => chats, ..extra };
+    state.pages.render_status(status, "chat/home.html", &viewer, &flash, ctx)
+}
+
+async fn create(State(state): State<AppState>, Viewer(viewer): Viewer, body: Bytes) -> Response {
+    let Some(user) = viewer.clone() else { return redirect(&login_url("/chat/")) };
+    let fields = form(&body);
+    let title = fields.get("title").map(String::as_str).unwrap_or_default();
+    let description = fields.get("description").map(String::as_str).unwrap_or_default();
+    match service::create_chat(&state.db, &state.layer, &user, title, Some(description)).await {
+        Ok(chat) => redirect(&format!("/chat/{}/", chat.id)),
+        Err(Refusal::Invalid(field, _, text)) => {
+            let errors = HashMap::from([(field, text)]);
+            let ctx = context! { errors, title, description };
+            render_home(&state, viewer, Flash::default(), StatusCode::BAD_REQUEST, ctx).await
+        }
+        Err(err) => server_error(&err),
+    }
+}
+
+async fn detail(
+    State(state): State<AppState>,
+    Viewer(viewer): Viewer,
+    flash: Flash,
+    Path(pk): Path<String>,
+) -> Response {
+    let chat = match chat_or_redirect(&state, &pk).await {
+        Ok(chat) => chat,
+        Err(response) => return response,
+    };
+    let member = match &viewer {
+        Some(user) => Member::of(&state.db, chat.id, user.id).await.ok().flatten(),
+        None => None,
+    };
+    let chats = match (&viewer, &member) {
+        (Some(user), Some(_)) => GroupChat::all_for(&state.db, user.id).await.unwrap_or_default(),
+        _ => vec![],
+    };
+    let ctx =
+        context! { group_chat => chat, user_chats => chats, is_member => member.is_some(), user_member => member };
+    state.pages.render("chat/group_chat.html", &viewer, &flash, ctx)
+}
+
+/// A member row of the members page.
+#[derive(Debug, Serialize)]
+struct MemberRow {
+    #[serde(flatten)]
+    member: Member,
+    role: &'static str,
+    removable: bool,
+}
+
+async fn members(
+    State(state): State<AppState>,
+    Viewer(viewer): Viewer,
+    flash: Flash,
+    Path(pk): Path<String>,
+) -> Response {
+    let chat = match chat_or_redirect(&state, &pk).await {
+        Ok(chat) => chat,
+        Err(response) => return response,
+    };
+    let me = match &viewer {
+        Some(user) => Member::of(&state.db, chat.id, user.id).await.ok().flatten(),
+        None => None,
+    };
+    let can_manage = me.as_ref().is_some_and(|m| m.role().can_manage());
+    let rows: Vec<MemberRow> = match &me {
+        Some(me) => match Member::list(&state.db, chat.id).await {
+            Ok(list) => list
+                .into_iter()
+                .map(|member| MemberRow {
+                    role: member.role().label(),
+                    removable: can_manage && member.role() != Role::Owner && member.id != me.id,
+                    member,
+                })
+                .collect(),
+            Err(err) => return server_error(&err),
+        },
+        None => vec![],
+    };
+    let roles = [(Role::Admin.code(), "Admin"), (Role::Member.code(), "Member")];
+    let ctx = context! {
+        group_chat => chat, members => rows, is_member => me.is_some(), user_member => me, can_manage, roles,
+    };
+    state.pages.render("chat/group_members.html", &viewer, &flash, ctx)
+}
+
+async fn add_member(
+    State(state): State<AppState>,
+    Viewer(viewer): Viewer,
+    Path(pk): Path<String>,
+    body: Bytes,
+) -> Response {
+    let here = format!("/chat/{pk}/members/");
+    let Some(user) = viewer else { return redirect(&login_url(&here)) };
+    let chat = match chat_or_redirect(&state, &pk).await {
+        Ok(chat) => chat,
+        Err(response) => return response,
+    };
+    let fields = form(&body);
+    let email = fields.get("email").map(String::as_str).unwrap_or_default().trim().to_owned();
+    let role = match fields.get("role").map(|r| r.trim().parse::<i64>().ok().and_then(Role::from_code)) {
+        None => Some(Role::Member),
+        Some(role) => role,
+    };
+    let Some(role) = role else { return redirect_with(&here, "error", "Choose a valid role") };
+    match service::add_member(&state.db, &state.layer, chat.id, &user, &email, role).await {
+        Ok(member) => redirect_with(&here, "success", format!("Added {} to the group chat", member.user)),
+        Err(Refusal::NotMember) => redirect_with("/chat/", "error", Refusal::NotMember.to_string()),
+        Err(Refusal::ChatNotFound) => redirect_with("/chat/", "error", CHAT_NOT_FOUND),
+        Err(Refusal::Db(err)) => server_error(&err),
+        Err(refusal) => redirect_with(&here, "error", refusal.to_string()),
+    }
+}
+
+async fn remove_member(
+    State(state): State<AppState>,
+    Viewer(viewer): Viewer,
+    Path((pk, member)): Path<(String, String)>,
+) -> Response {
+    let here = format!("/chat/{pk}/members/");
+    let Some(user) = viewer else { return redirect(&login_url(&here)) };
+    let chat = match chat_or_redirect(&state, &pk).await {
+        Ok(chat) => chat,
+        Err(response) => return response,
+    };
+    let Ok(member) = member.parse::<i64>() else { return crate::web::not_found_page() };
+    match service::remove_member(&state.db, &state.layer, chat.id, &user, member).await {
+        Ok(removed) => redirect_with(&here, "success", format!("Removed {} from the group chat", removed.user)),
+        Err(Refusal::NotFound(_)) => crate::web::not_found_page(),
+        Err(Refusal::NotMember) => redirect_with("/chat/", "error", Refusal::NotMember.to_string()),
+        Err(Refusal::ChatNotFound) => redirect_with("/chat/", "error", CHAT_NOT_FOUND),
+        Err(Refusal::Db(err)) => server_error(&err),
+        Err(refusal) => redirect_with(&here, "error", refusal.to_string()),
+    }
+}

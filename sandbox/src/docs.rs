@@ -1,0 +1,68 @@
+//! The AsyncAPI document of the sandbox's consumers: served at `/asyncapi/` (by chanx) and at
+//! `/api/asyncapi/schema/?format=json|yaml` and `/api/asyncapi/docs/`, and exported by the
+//! `asyncapi` subcommand.
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chanx::asyncapi::AsyncApi;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::config::Config;
+
+/// The document's metadata; the server is `SERVER_URL`'s host, over `ws` or `wss`.
+pub fn spec(config: &Config) -> AsyncApi {
+    let (scheme, host) = config.server_url.split_once("://").unwrap_or(("http", "localhost:8000"));
+    let protocol = if scheme == "https" { "wss" } else { "ws" };
+    AsyncApi::new("CHANX AsyncAPI Documentation", "1.0.0").description("Websocket schema of Chanx").server(
+        "production",
+        host.trim_end_matches('/'),
+        protocol,
+    )
+}
+
+/// The document in each form, rendered once at start-up.
+#[derive(Debug)]
+pub struct Rendered {
+    /// JSON.
+    pub json: String,
+    /// YAML.
+    pub yaml: String,
+    /// The HTML page.
+    pub html: String,
+}
+
+impl Rendered {
+    /// Renders the document of `sockets`.
+    pub fn new(config: &Config, sockets: &chanx::Router) -> Self {
+        let spec = spec(config);
+        Rendered { json: spec.to_json(sockets), yaml: spec.to_yaml(sockets), html: spec.to_html(sockets) }
+    }
+}
+
+/// The routes.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/api/asyncapi/schema/", get(schema)).route("/api/asyncapi/docs/", get(page))
+}
+
+#[derive(Debug, Deserialize)]
+struct Format {
+    format: Option<String>,
+}
+
+async fn schema(State(state): State<AppState>, Query(query): Query<Format>) -> Response {
+    match query.format.as_deref().unwrap_or("json") {
+        "json" => ([(header::CONTENT_TYPE, "application/json")], state.asyncapi.json.clone()).into_response(),
+        "yaml" => ([(header::CONTENT_TYPE, "application/yaml")], state.asyncapi.yaml.clone()).into_response(),
+        _ => (StatusCode::BAD_REQUEST, axum::Json(json!({"error": "Invalid format. Supported formats: json, yaml"})))
+            .into_response(),
+    }
+}
+
+async fn page(State(state): State<AppState>) -> Response {
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], state.asyncapi.html.clone()).into_response()
+}

@@ -1,0 +1,23 @@
+//! The chanx-rs reference app: a Rust rebuild of chanx's Django example.
+//!
+//! * [`accounts`]: users by email, argon2 passwords, JWT access/refresh tokens in HttpOnly cookies
+//!   or Bearer headers.
+//! * [`chat`]: group chat with roles; REST under `/api/chat/`, sockets `/ws/chat/group/` and
+//!   `/ws/chat/{pk}/`, pages under `/chat/`.
+//! * [`docs`]: the AsyncAPI document of every consumer.
+//!
+//! [`app::Sandbox`] puts it together; `main.rs` adds the command line.
+
+pub mod accounts;
+pub mod app;
+pub mod chat;
+pub mod config;
+pub mod db;
+pub mod docs;
+pub mod rest;
+pub mod timestamp;
+pub mod web;
+
+pub use app::{AppState, Sandbox};
+pub use config::Config;
+pub use db::Db;

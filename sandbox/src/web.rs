@@ -1,0 +1,235 @@
+//! Pages: templates (minijinja, HTML auto-escaped), flash notices, static files, and the
+//! routes that are not an app's: `/`, `/login`.
+
+use axum::Router;
+use axum::extract::{FromRequestParts, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use minijinja::{Environment, Value, context};
+use serde::{Deserialize, Serialize};
+
+use crate::accounts::tokens::{ACCESS_COOKIE, REFRESH_COOKIE, TokenType, cookie};
+use crate::accounts::{User, Viewer};
+use crate::app::AppState;
+
+/// The templates, compiled once.
+#[derive(Debug)]
+pub struct Pages {
+    env: Environment<'static>,
+}
+
+impl Default for Pages {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Pages {
+    /// Loads the templates embedded in the binary.
+    pub fn new() -> Self {
+        let mut env = Environment::new();
+        for (name, source) in [
+            ("base.html", include_str!("../templates/base.html")),
+            ("login.html", include_str!("../templates/login.html")),
+            ("not_found.html", include_str!("../templates/not_found.html")),
+            ("chat/home.html", include_str!("../templates/chat/home.html")),
+            ("chat/group_chat.html", include_str!("../templates/chat/group_chat.html")),
+            ("chat/group_members.html", include_str!("../templates/chat/group_members.html")),
+        ] {
+            if let Err(err) = env.add_template(name, source) {
+                // The templates are part of the binary; a broken one is a bug caught by the tests.
+                tracing::error!(error = %err, name, "template does not compile");
+            }
+        }
+        Pages { env }
+    }
+
+    /// Renders `name` with `ctx`, plus the viewer and the notices every page shows.
+    pub fn render(&self, name: &str, viewer: &Option<User>, flash: &Flash, ctx: Value) -> Response {
+        self.render_status(StatusCode::OK, name, viewer, flash, ctx)
+    }
+
+    /// [`render`](Self::render) with another status.
+    pub fn render_status(
+        &self,
+        status: StatusCode,
+        name: &str,
+        viewer: &Option<User>,
+        flash: &Flash,
+        ctx: Value,
+    ) -> Response {
+        let base = context! { user => viewer, notices => flash.0 };
+        let html = self.env.get_template(name).and_then(|t| t.render(context! { ..base, ..ctx }));
+        match html {
+            Ok(html) => {
+                let mut response = (status, Html(html)).into_response();
+                if !flash.0.is_empty() {
+                    response.headers_mut().append(header::SET_COOKIE, HeaderValue::from_static(CLEAR_FLASH));
+                }
+                response
+            }
+            Err(err) => {
+                tracing::error!(error = %err, name, "page failed to render");
+                (StatusCode::INTERNAL_SERVER_ERROR, "page failed to render").into_response()
+            }
+        }
+    }
+}
+
+/// A notice shown once, on the next page: `level` is `success`, `error` or `warning`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notice {
+    /// How it looks.
+    pub level: String,
+    /// What it says.
+    pub text: String,
+}
+
+const FLASH_COOKIE: &str = "flash";
+const CLEAR_FLASH: &str = "flash=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0";
+
+/// The notices left by the previous response, read from their cookie.
+#[derive(Debug, Clone, Default)]
+pub struct Flash(pub Vec<Notice>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Flash {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let notices = cookie(&parts.headers, FLASH_COOKIE)
+            .and_then(|raw| form_urlencoded::parse(format!("v={raw}").as_bytes()).next().map(|(_, v)| v.into_owned()))
+            .and_then(|json| serde_json::from_str::<Vec<Notice>>(&json).ok())
+            .unwrap_or_default();
+        Ok(Flash(notices.into_iter().take(5).collect()))
+    }
+}
+
+/// A `302 Found` to `location`.
+pub fn redirect(location: &str) -> Response {
+    let mut response = StatusCode::FOUND.into_response();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
+/// A `302 Found` to `location` that shows `text` on the next page.
+pub fn redirect_with(location: &str, level: &str, text: impl Into<String>) -> Response {
+    let mut response = redirect(location);
+    let notices = vec![Notice { level: level.into(), text: text.into() }];
+    let json = serde_json::to_string(&notices).unwrap_or_default();
+    let encoded: String = form_urlencoded::byte_serialize(json.as_bytes()).collect();
+    if let Ok(value) =
+        HeaderValue::from_str(&format!("{FLASH_COOKIE}={encoded}; Path=/; HttpOnly; SameSite=Lax; Max-Age=60"))
+    {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// The login page's address for coming back to `next`.
+pub fn login_url(next: &str) -> String {
+    let next: String = form_urlencoded::byte_serialize(next.as_bytes()).collect();
+    format!("/login?next={next}")
+}
+
+/// A path on this site, or `/chat/`: never an open redirect.
+pub fn local_path(next: Option<&str>) -> String {
+    match next {
+        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => path.to_owned(),
+        _ => "/chat/".to_owned(),
+    }
+}
+
+/// The 404 page.
+pub fn not_found_page() -> Response {
+    (StatusCode::NOT_FOUND, Html(include_str!("../templates/not_found.html"))).into_response()
+}
+
+/// The 500 page; the cause is logged, never shown.
+pub fn server_error_page() -> Response {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Html("<!doctype html><title>Server error</title><h1>Something went wrong</h1><p>Please try again.</p>"),
+    )
+        .into_response()
+}
+
+/// `/`, `/login` and the static files.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { redirect("/chat/") }))
+        .route("/chat", get(|| async { redirect("/chat/") }))
+        .route("/login", get(login_page))
+        .route("/login/", get(login_page))
+        .route("/static/{file}", get(static_file))
+}
+
+#[derive(Debug, Deserialize)]
+struct NextPage {
+    next: Option<String>,
+}
+
+async fn login_page(
+    State(state): State<AppState>,
+    Viewer(viewer): Viewer,
+    flash: Flash,
+    Query(query): Query<NextPage>,
+) -> Response {
+    let next = local_path(query.next.as_deref());
+    state.pages.render("login.html", &viewer, &flash, context! { next })
+}
+
+async fn static_file(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
+    let (body, kind) = match file.as_str() {
+        "app.css" => (include_str!("../static/app.css"), "text/css; charset=utf-8"),
+        "app.js" => (include_str!("../static/app.js"), "text/javascript; charset=utf-8"),
+        "login.js" => (include_str!("../static/login.js"), "text/javascript; charset=utf-8"),
+        "chat.js" => (include_str!("../static/chat.js"), "text/javascript; charset=utf-8"),
+        _ => return not_found_page(),
+    };
+    ([(header::CONTENT_TYPE, kind), (header::CACHE_CONTROL, "no-cache")], body).into_response()
+}
+
+/// Keeps page visitors signed in: when a page request's access cookie is missing or expired but
+/// its refresh token is still valid, a new access token is minted for this request and set as a
+/// cookie on the response. API requests are left alone; the pages' JavaScript refreshes for them.
+pub async fn renew_session(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let is_page = request.method() == axum::http::Method::GET && !request.uri().path().starts_with("/api/");
+    let headers = request.headers();
+    let access_ok = cookie(headers, ACCESS_COOKIE).is_some_and(|t| state.tokens.verify(t, TokenType::Access).is_some());
+    let refresh = cookie(headers, REFRESH_COOKIE).map(str::to_owned);
+    let renewed = match (is_page, access_ok, refresh) {
+        (true, false, Some(token)) => match state.tokens.verify_refresh(&state.db, &token).await {
+            Ok(Some(claims)) => state.tokens.access(claims.user_id).ok(),
+            _ => None,
+        },
+        _ => None,
+    };
+    let Some(access) = renewed else { return next.run(request).await };
+    // The request continues as if it had carried the new cookie.
+    let others: Vec<String> = request
+        .headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|pair| !pair.starts_with(&format!("{ACCESS_COOKIE}=")) && !pair.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let cookies =
+        others.into_iter().chain([format!("{ACCESS_COOKIE}={}", access.token)]).collect::<Vec<_>>().join("; ");
+    request.headers_mut().remove(header::COOKIE);
+    if let Ok(value) = HeaderValue::from_str(&cookies) {
+        request.headers_mut().insert(header::COOKIE, value);
+    }
+    let mut response = next.run(request).await;
+    if let Ok(value) = HeaderValue::from_str(&state.tokens.cookie(ACCESS_COOKIE, &access)) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
