@@ -78,6 +78,7 @@ impl Sandbox {
             .merge(crate::docs::routes())
             .fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed)
+            .layer(middleware::from_fn_with_state(self.state.clone(), crate::web::renew_session))
             .layer(middleware::from_fn_with_state(self.state.clone(), csrf_guard))
             .with_state(self.state.clone())
             .merge(chanx::axum::routes(self.sockets.clone()))

@@ -12,7 +12,8 @@
 use std::sync::Arc;
 
 use chanx::auth::{
-    AuthError, BearerToken, CookieToken, CredentialSource, IsAuthenticated, Permission, ResolveUser, TokenAuthenticator,
+    AuthError, BearerToken, CookieToken, CredentialSource, IsAuthenticated, ObjectLookup, Permission, ResolveUser,
+    TokenAuthenticator,
 };
 use chanx::messages::{Ping, Pong};
 use chanx::{Consumer, Context, Message, Scope};
@@ -239,18 +240,24 @@ pub fn user_auth(resolver: UserResolver) -> UserAuth {
 /// The authenticator of `/ws/chat/{pk}/`: 401 without a valid token, 404 for a chat that does not
 /// exist, 403 for one the user is not a member of.
 pub fn chat_auth(resolver: UserResolver) -> ChatAuth {
-    let db = resolver.db.clone();
-    let lookup = move |key: String| {
-        let db = db.clone();
-        async move {
-            let id = key.parse::<i64>().ok()?;
-            GroupChat::get(&db, id).await.ok().flatten()
-        }
-    };
-    let membership = IsChatMember(resolver.db.clone());
+    let (lookup, membership) = (ChatLookup(resolver.db.clone()), IsChatMember(resolver.db.clone()));
     TokenAuthenticator::for_object(UserResolver::sources(), resolver, "pk", lookup)
         .permission(IsAuthenticated)
         .permission(membership)
+}
+
+/// Finds the chat of the `{pk}` path parameter; a pk that is not a number names no chat.
+#[derive(Debug, Clone)]
+pub struct ChatLookup(Db);
+
+impl ObjectLookup<GroupChat> for ChatLookup {
+    fn lookup(&self, key: String) -> BoxFuture<'static, Result<Option<GroupChat>, AuthError>> {
+        let db = self.0.clone();
+        Box::pin(async move {
+            let Ok(id) = key.parse::<i64>() else { return Ok(None) };
+            GroupChat::get(&db, id).await.map_err(AuthError::new)
+        })
+    }
 }
 
 /// Allows members of the chat only.

@@ -1,0 +1,201 @@
+//! Registration, login, tokens, logout, and the CSRF guard.
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use serde_json::json;
+
+use crate::support::{ORIGIN, PASSWORD, TestApp};
+
+crate::on_both_databases!(
+    registration_signs_in_and_refuses_bad_input,
+    login_sets_http_only_cookies_and_refuses_bad_credentials,
+    the_current_user_comes_from_a_cookie_or_a_bearer_header,
+    refresh_renews_access_until_logout_revokes_it,
+    cross_site_requests_with_cookies_are_refused,
+    malformed_bodies_get_a_parse_error,
+);
+
+async fn registration_signs_in_and_refuses_bad_input(app: TestApp) {
+    let body = json!({"email": " Ada@Example.com ", "password1": PASSWORD, "password2": PASSWORD});
+    let response = app.post("/api/accounts/registration", None, body.clone()).await;
+    assert_eq!(response.status, StatusCode::CREATED, "{}", response.text);
+    assert_eq!(response.json()["user"]["email"], "ada@example.com");
+    assert_eq!(response.cookies().len(), 2);
+
+    let refusals = [
+        (body.clone(), "email", "A user is already registered with this email address."),
+        (
+            json!({"email": "bob@example.com", "password1": PASSWORD, "password2": "other"}),
+            "nonFieldErrors",
+            "The two password fields didn't match.",
+        ),
+        (
+            json!({"email": "bob@example.com", "password1": "short", "password2": "short"}),
+            "password1",
+            "This password is too short. It must contain at least 8 characters.",
+        ),
+        (
+            json!({"email": "bob@example.com", "password1": "12345678901", "password2": "12345678901"}),
+            "password1",
+            "This password is entirely numeric.",
+        ),
+        (
+            json!({"email": "not an email", "password1": PASSWORD, "password2": PASSWORD}),
+            "email",
+            "Enter a valid email address.",
+        ),
+        (json!({"password1": PASSWORD, "password2": PASSWORD}), "email", "This field is required."),
+    ];
+    for (body, attr, detail) in refusals {
+        let response = app.post("/api/accounts/registration", None, body).await;
+        assert_eq!(response.status, StatusCode::BAD_REQUEST, "{}", response.text);
+        assert_eq!(response.json()["type"], "validation_error");
+        assert_eq!(response.json()["errors"][0]["attr"], attr, "{}", response.text);
+        assert_eq!(response.json()["errors"][0]["detail"], detail);
+        assert!(response.cookies().is_empty());
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 1, "no refused registration was saved");
+}
+
+async fn login_sets_http_only_cookies_and_refuses_bad_credentials(app: TestApp) {
+    let ada = app.user("ada@example.com").await;
+    let response =
+        app.post("/api/accounts/login", None, json!({"email": "ADA@example.com", "password": PASSWORD})).await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.text);
+    let body = response.json();
+    assert_eq!(body["user"], json!({"id": ada.id, "email": "ada@example.com", "firstName": "", "lastName": ""}));
+    assert_eq!(body["refresh"], "", "the refresh token is only in its HttpOnly cookie");
+    assert!(body["access"].as_str().is_some_and(|t| t.split('.').count() == 3));
+    let cookies = response.cookies();
+    for name in ["my-jwt-auth=", "my-jwt-refresh="] {
+        let cookie = cookies.iter().find(|c| c.starts_with(name)).expect("cookie set");
+        assert!(cookie.contains("; HttpOnly; SameSite=Lax; Path=/; Max-Age="), "{cookie}");
+    }
+    // The trailing slash is optional, as in the Django original.
+    let again = app.post("/api/accounts/login/", None, json!({"email": "ada@example.com", "password": PASSWORD})).await;
+    assert_eq!(again.status, StatusCode::OK);
+
+    for body in [
+        json!({"email": "ada@example.com", "password": "wrong password"}),
+        json!({"email": "nobody@example.com", "password": PASSWORD}),
+    ] {
+        let response = app.post("/api/accounts/login", None, body).await;
+        assert_eq!(response.status, StatusCode::BAD_REQUEST);
+        assert_eq!(response.json()["errors"][0]["detail"], "Unable to log in with provided credentials.");
+        assert!(response.cookies().is_empty());
+    }
+    let missing = app.post("/api/accounts/login", None, json!({"email": "ada@example.com"})).await;
+    assert_eq!(
+        (missing.status, missing.json()["errors"][0]["attr"].clone()),
+        (StatusCode::BAD_REQUEST, json!("password"))
+    );
+}
+
+async fn the_current_user_comes_from_a_cookie_or_a_bearer_header(app: TestApp) {
+    let ada = app.user("ada@example.com").await;
+    let me = app.get("/api/accounts/user", Some(&ada)).await;
+    assert_eq!((me.status, me.json()["email"].clone()), (StatusCode::OK, json!("ada@example.com")));
+
+    let token = app.sandbox.state.tokens.access(ada.id).expect("token").token;
+    let bearer =
+        Request::get("/api/accounts/user").header("authorization", format!("Bearer {token}")).body(Body::empty());
+    let response = app.send(bearer.expect("request")).await;
+    assert_eq!(response.status, StatusCode::OK);
+
+    let anonymous = app.get("/api/accounts/user", None).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(anonymous.json()["errors"][0]["code"], "not_authenticated");
+
+    let refresh = app.sandbox.state.tokens.refresh(app.db(), ada.id).await.expect("token").token;
+    for token in ["garbage", "a.b.c", refresh.as_str()] {
+        let request = Request::get("/api/accounts/user").header("authorization", format!("Bearer {token}"));
+        let response = app.send(request.body(Body::empty()).expect("request")).await;
+        assert_eq!(response.status, StatusCode::UNAUTHORIZED, "{token}");
+        assert_eq!(response.json()["errors"][0]["code"], "token_not_valid");
+    }
+}
+
+async fn refresh_renews_access_until_logout_revokes_it(app: TestApp) {
+    let ada = app.user("ada@example.com").await;
+    let refresh = app.sandbox.state.tokens.refresh(app.db(), ada.id).await.expect("token").token;
+    let with_refresh = |path: &str| {
+        Request::post(path)
+            .header("origin", ORIGIN)
+            .header("cookie", format!("{}; my-jwt-refresh={refresh}", app.cookie_for(&ada)))
+            .body(Body::empty())
+            .expect("request")
+    };
+    let renewed = app.send(with_refresh("/api/accounts/token/refresh")).await;
+    assert_eq!(renewed.status, StatusCode::OK, "{}", renewed.text);
+    assert!(renewed.cookies()[0].starts_with("my-jwt-auth="));
+
+    let logout = app.send(with_refresh("/api/accounts/logout")).await;
+    assert_eq!((logout.status, logout.json()), (StatusCode::OK, json!({"detail": "Successfully logged out."})));
+    assert!(logout.cookies().iter().all(|c| c.contains("Max-Age=0")), "both cookies are deleted");
+
+    let after = app.send(with_refresh("/api/accounts/token/refresh")).await;
+    assert_eq!(after.status, StatusCode::UNAUTHORIZED, "a revoked refresh token renews nothing");
+    let anonymous_logout = app.call(Method::POST, "/api/accounts/logout", None, None).await;
+    assert_eq!(anonymous_logout.status, StatusCode::UNAUTHORIZED);
+}
+
+async fn cross_site_requests_with_cookies_are_refused(app: TestApp) {
+    let ada = app.user("ada@example.com").await;
+    let attempt = |origin: Option<&str>, referer: Option<&str>| {
+        let mut request = Request::post("/api/chat/")
+            .header("host", "localhost:8000")
+            .header("cookie", app.cookie_for(&ada))
+            .header("content-type", "application/json");
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        if let Some(referer) = referer {
+            request = request.header("referer", referer);
+        }
+        request.body(Body::from(r#"{"title": "t"}"#)).expect("request")
+    };
+    for (origin, referer) in
+        [(Some("https://evil.example"), None), (None, None), (None, Some("https://evil.example/page"))]
+    {
+        let response = app.send(attempt(origin, referer)).await;
+        assert_eq!(response.status, StatusCode::FORBIDDEN, "{origin:?} {referer:?}");
+        assert!(response.json()["errors"][0]["detail"].as_str().is_some_and(|d| d.starts_with("CSRF")));
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM group_chats").await, 0, "nothing was created");
+
+    let same_site = app.send(attempt(None, Some("http://localhost:8000/chat/"))).await;
+    assert_eq!(same_site.status, StatusCode::CREATED);
+    // A script with a Bearer token and no cookies is not a browser being tricked.
+    let token = app.sandbox.state.tokens.access(ada.id).expect("token").token;
+    let api_client = Request::post("/api/chat/")
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .body(Body::from(r#"{"title": "from a script"}"#));
+    assert_eq!(app.send(api_client.expect("request")).await.status, StatusCode::CREATED);
+}
+
+async fn malformed_bodies_get_a_parse_error(app: TestApp) {
+    let ada = app.user("ada@example.com").await;
+    let cases: [(&str, &str); 4] = [
+        ("application/json", "{not json"),
+        ("application/json", r#"{"title": 42}"#),
+        ("application/json", "[]"),
+        ("text/plain", r#"{"title": "x"}"#),
+    ];
+    for (kind, body) in cases {
+        let request = Request::post("/api/chat/")
+            .header("origin", ORIGIN)
+            .header("cookie", app.cookie_for(&ada))
+            .header("content-type", kind)
+            .body(Body::from(body));
+        let response = app.send(request.expect("request")).await;
+        assert_eq!(response.status, StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(response.json()["type"], "client_error");
+        assert_eq!(response.json()["errors"][0]["code"], "parse_error");
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM group_chats").await, 0);
+    let wrong_method = app.get("/api/accounts/login", None).await;
+    assert_eq!(wrong_method.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(wrong_method.json()["errors"][0]["code"], "method_not_allowed");
+    assert_eq!(app.get("/api/nothing/here/", None).await.json()["errors"][0]["code"], "not_found");
+}

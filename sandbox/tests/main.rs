@@ -1,0 +1,9 @@
+//! The sandbox's tests: every endpoint, socket and page, on SQLite and on PostgreSQL.
+
+mod support;
+
+mod accounts;
+mod chat_api;
+mod chat_pages;
+mod chat_sockets;
+mod server;

@@ -1,0 +1,119 @@
+//! The sandbox as a real server: sockets through axum with origin checks, request ids, and the
+//! command line.
+
+use std::process::Command;
+
+use axum::http::StatusCode;
+use futures_util::StreamExt;
+use sandbox::chat::model::Role;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::chat_api::chat_with;
+use crate::support::TestApp;
+
+crate::on_both_databases!(
+    a_browser_connects_through_axum_and_foreign_origins_are_refused,
+    the_asyncapi_document_is_served_in_three_forms,
+);
+
+async fn a_browser_connects_through_axum_and_foreign_origins_are_refused(app: TestApp) {
+    let (ada, bob) = (app.user("ada@example.com").await, app.user("bob@example.com").await);
+    let chat = chat_with(&app, "Lab", &ada, &[(&bob, Role::Member)]).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("port");
+    let addr = listener.local_addr().expect("addr");
+    let router = app.sandbox.router();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let connect = |origin: &str| {
+        let mut request = format!("ws://{addr}/ws/chat/{}/", chat.id).into_client_request().expect("request");
+        request.headers_mut().insert("origin", origin.parse().expect("header"));
+        request.headers_mut().insert("cookie", app.cookie_for(&bob).parse().expect("header"));
+        request.headers_mut().insert("x-request-id", "trace-me-42".parse().expect("header"));
+        tokio_tungstenite::connect_async(request)
+    };
+    let (mut socket, response) = connect("http://localhost:8000").await.expect("same-site origin accepted");
+    assert_eq!(response.headers().get("x-request-id").and_then(|v| v.to_str().ok()), Some("trace-me-42"));
+    let auth = socket.next().await.expect("frame").expect("text");
+    assert!(auth.to_text().expect("text").contains("\"statusCode\":200"), "{auth}");
+
+    match connect("https://evil.example").await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), StatusCode::FORBIDDEN)
+        }
+        other => panic!("a foreign origin must be refused, got {:?}", other.map(|(_, r)| r.status())),
+    }
+    let page = reqwest_free_get(addr, "/chat/").await;
+    assert!(page.starts_with("HTTP/1.1 200") && page.to_lowercase().contains("x-request-id:"), "{page}");
+}
+
+/// A bare HTTP/1.1 GET, to see the real response head.
+async fn reqwest_free_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("read");
+    response
+}
+
+fn sandbox_command(dir: &std::path::Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sandbox"));
+    command.current_dir(dir).env_remove("DATABASE_URL").env_remove("REDIS_URL").env_remove("SANDBOX_ENV");
+    command
+}
+
+#[test]
+fn the_command_line_migrates_creates_a_superuser_and_exports_asyncapi() {
+    let dir = std::env::temp_dir().join(format!("chanx-sandbox-cli-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let run = |args: &[&str], password: Option<&str>| {
+        let mut command = sandbox_command(&dir);
+        command.args(args);
+        match password {
+            Some(password) => command.env("SANDBOX_SUPERUSER_PASSWORD", password),
+            None => command.env_remove("SANDBOX_SUPERUSER_PASSWORD"),
+        };
+        command.output().expect("runs")
+    };
+    let migrate = run(&["migrate"], None);
+    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
+    assert!(dir.join("sandbox.sqlite3").exists(), "the default database is created");
+
+    let created =
+        run(&["createsuperuser", "--email", "root@example.com", "--no-input"], Some("a strong root password"));
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    assert!(String::from_utf8_lossy(&created.stdout).contains("Superuser root@example.com created."));
+    let again = run(&["createsuperuser", "--email", "root@example.com", "--no-input"], Some("a strong root password"));
+    assert!(!again.status.success(), "a duplicate email fails");
+    let no_password = run(&["createsuperuser", "--email", "x@example.com", "--no-input"], None);
+    assert!(!no_password.status.success());
+
+    let yaml = run(&["asyncapi", "--format", "yaml"], None);
+    let text = String::from_utf8_lossy(&yaml.stdout);
+    assert!(yaml.status.success() && text.contains("\"asyncapi\": \"3.0.0\"") && text.contains("chatDetail"), "{text}");
+    let file = dir.join("spec.json");
+    let exported = run(&["asyncapi", "--file", file.to_str().unwrap_or_default()], None);
+    assert!(exported.status.success());
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).expect("written")).expect("json");
+    assert_eq!(json["channels"]["groupChat"]["address"], "/ws/chat/group/");
+    assert!(!run(&["asyncapi", "--format", "xml"], None).status.success());
+    assert!(!run(&["frobnicate"], None).status.success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+async fn the_asyncapi_document_is_served_in_three_forms(app: TestApp) {
+    let json = app.get("/api/asyncapi/schema/", None).await;
+    assert_eq!(json.status, StatusCode::OK);
+    assert_eq!(json.json()["info"]["title"], "CHANX AsyncAPI Documentation");
+    let channels =
+        json.json()["channels"].as_object().map(|c| c.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
+    assert_eq!(channels, ["groupChat", "chatDetail"]);
+    assert!(app.get("/api/asyncapi/schema/?format=yaml", None).await.text.starts_with("\"asyncapi\": \"3.0.0\""));
+    let bad = app.get("/api/asyncapi/schema/?format=xml", None).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(app.get("/api/asyncapi/docs/", None).await.text.contains("CHANX AsyncAPI Documentation"));
+    assert_eq!(app.get("/asyncapi/", None).await.status, StatusCode::OK);
+    assert_eq!(app.get("/asyncapi/asyncapi.json", None).await.json(), json.json());
+}
