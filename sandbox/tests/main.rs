@@ -3,6 +3,7 @@
 mod support;
 
 mod accounts;
+mod browser;
 mod chat_api;
 mod chat_pages;
 mod chat_sockets;

@@ -1,0 +1,126 @@
+//! Two people chat in real Chromium windows (headless), driven by `browser/chat.cjs` with
+//! playwright-core: register, create a chat, add a member, talk live both ways, reconnect after
+//! a server restart, remove the member. Needs Node.js, playwright-core
+//! (`npm install --prefix target/ci-node playwright-core`, or `CHANX_TEST_NODE_MODULES`) and
+//! Chromium (`/usr/bin/chromium`, or `CHANX_TEST_CHROMIUM`); `.ci/run` installs them.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use sandbox::{Config, Db, Sandbox};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A running server: its sockets (to shut them down) and the handle to stop it.
+struct Running {
+    sockets: chanx::Router,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+async fn start(db_url: &str, listener: TcpListener) -> Running {
+    let db = Db::connect(db_url).await.expect("database");
+    db.migrate().await.expect("migrations");
+    let sandbox = Sandbox::new(db, Config::from_lookup(|_| None).expect("config")).expect("app");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let router = sandbox.router();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Running { sockets: sandbox.sockets, stop, task }
+}
+
+impl Running {
+    /// Closes every socket (1001, as on a deploy) and stops serving.
+    async fn stop(self) {
+        self.sockets.shutdown().await;
+        let _ = self.stop.send(());
+        let abort = self.task.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(5), self.task).await.is_err() {
+            abort.abort();
+        }
+    }
+}
+
+/// Node's module folder holding playwright-core and the Chromium binary, or why not.
+fn browser_tools() -> Result<(PathBuf, PathBuf), String> {
+    let modules = std::env::var("CHANX_TEST_NODE_MODULES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/ci-node/node_modules"));
+    let chromium = PathBuf::from(std::env::var("CHANX_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()));
+    if !modules.join("playwright-core").is_dir() {
+        return Err(format!("playwright-core is not in {}", modules.display()));
+    }
+    if !chromium.exists() {
+        return Err(format!("Chromium is not at {}", chromium.display()));
+    }
+    Ok((modules, chromium))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_people_chat_live_in_real_browsers() {
+    let (modules, chromium) = match browser_tools() {
+        Ok(tools) => tools,
+        Err(reason) if std::env::var("CHANX_REQUIRE_SERVICES").is_ok_and(|v| v == "1") => {
+            panic!("the browser test is required (CHANX_REQUIRE_SERVICES=1): {reason}")
+        }
+        Err(reason) => {
+            eprintln!("skipped: {reason}");
+            return;
+        }
+    };
+    let dir = std::env::temp_dir().join(format!("chanx-sandbox-browser-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let db_url = format!("sqlite://{}", dir.join("browser.sqlite3").display());
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("port");
+    let addr = listener.local_addr().expect("addr");
+    let mut server = start(&db_url, listener).await;
+
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser/chat.cjs");
+    // Screenshots of the last run, for people to look at: target/browser-chat-*.png.
+    let screenshots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target");
+    let mut child = tokio::process::Command::new("node")
+        .arg(script)
+        .arg(format!("http://{addr}"))
+        .env("NODE_PATH", &modules)
+        .env("CHANX_TEST_CHROMIUM", &chromium)
+        .env("CHANX_TEST_SCREENSHOTS", &screenshots)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut stderr = child.stderr.take().expect("stderr");
+    let outcome = tokio::time::timeout(Duration::from_secs(120), async {
+        while let Some(line) = lines.next_line().await.expect("read") {
+            match line.as_str() {
+                "RESTART" => {
+                    server.stop().await;
+                    let listener = TcpListener::bind(addr).await.expect("the same port again");
+                    server = start(&db_url, listener).await;
+                    stdin.write_all(b"RESTARTED\n").await.expect("write");
+                }
+                "OK" => return true,
+                _ => {}
+            }
+        }
+        false
+    })
+    .await;
+    let status = child.wait().await.expect("exit");
+    let mut log = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut log).await.expect("stderr");
+    assert_eq!(outcome, Ok(true), "the browser script did not finish:\n{log}");
+    assert!(status.success(), "{log}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
