@@ -46,9 +46,15 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    /// Builds the app on `db` with `config`; the channel layer is Redis when `REDIS_URL` is set.
+    /// Builds the app on `db` with `config`; the channel layer is Redis when `REDIS_URL` is set,
+    /// else in memory.
     pub fn new(db: Db, config: Config) -> Result<Self, chanx::layer::LayerError> {
         let layer = Layer::from_url(config.redis_url.as_deref())?;
+        Ok(Self::with_layer(db, config, layer))
+    }
+
+    /// Builds the app on `db` with `config` and this channel layer.
+    pub fn with_layer(db: Db, config: Config, layer: Layer) -> Self {
         let tokens = Arc::new(Tokens::new(
             &config.secret_key,
             config.access_ttl,
@@ -59,7 +65,7 @@ impl Sandbox {
         let sockets = sockets(&db, &config, &layer, &tokens);
         let asyncapi = Arc::new(crate::docs::Rendered::new(&config, &sockets));
         let state = AppState { db, config, layer, tokens, pages: Arc::new(Pages::new()), asyncapi };
-        Ok(Sandbox { state, sockets })
+        Sandbox { state, sockets }
     }
 
     /// The axum router serving everything.

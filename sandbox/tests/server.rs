@@ -117,3 +117,83 @@ async fn the_asyncapi_document_is_served_in_three_forms(app: TestApp) {
     assert_eq!(app.get("/asyncapi/", None).await.status, StatusCode::OK);
     assert_eq!(app.get("/asyncapi/asyncapi.json", None).await.json(), json.json());
 }
+
+/// The machine's Redis, or `None` with the reason printed (a failure under
+/// `CHANX_REQUIRE_SERVICES=1`).
+async fn redis_url() -> Option<String> {
+    let url = std::env::var("CHANX_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let ping = async {
+        let client = redis::Client::open(url.as_str())?;
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        redis::cmd("PING").query_async::<String>(&mut conn).await
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(2), ping).await {
+        Ok(Ok(_)) => Some(url),
+        outcome if std::env::var("CHANX_REQUIRE_SERVICES").is_ok_and(|v| v == "1") => {
+            panic!("Redis at {url} is required (CHANX_REQUIRE_SERVICES=1): {outcome:?}")
+        }
+        outcome => {
+            eprintln!("skipped: Redis at {url} is unreachable: {outcome:?}");
+            None
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_share_chat_events_through_redis() {
+    let Some(url) = redis_url().await else { return };
+    let prefix = format!("sandbox-test.{}.", uuid::Uuid::new_v4().simple());
+    let layer = || {
+        let redis = chanx::layer::RedisLayer::builder([url.clone()]).prefix(prefix.clone()).build().expect("layer");
+        chanx::Layer::new(redis)
+    };
+    let first = TestApp::sqlite_with(layer()).await;
+    let second = first.another_process(layer());
+    let (ada, bob) = (first.user("ada@example.com").await, first.user("bob@example.com").await);
+    let chat = chat_with(&first, "Lab", &ada, &[(&bob, Role::Member)]).await;
+
+    // Bob's page is served by the second process; Ada posts through the first.
+    let access = second.state.tokens.access(bob.id).expect("token").token;
+    let mut bobs_room =
+        chanx::testing::WebsocketCommunicator::builder(&second.sockets, &format!("/ws/chat/{}/", chat.id))
+            .header("cookie", &format!("my-jwt-auth={access}"))
+            .connect()
+            .await;
+    bobs_room.assert_authenticated_status_ok().await;
+    let posted = first
+        .post(
+            &format!("/api/chat/{}/messages/", chat.id),
+            Some(&ada),
+            serde_json::json!({"content": "across processes"}),
+        )
+        .await;
+    assert_eq!(posted.status, StatusCode::CREATED);
+    let mut expected = posted.json();
+    expected["isMine"] = serde_json::json!(false);
+    let frames =
+        bobs_room.receive_all_messages(chanx::messages::EVENT_COMPLETE, std::time::Duration::from_secs(5)).await;
+    assert_eq!(frames, [serde_json::json!({"action": "member_message", "payload": expected})]);
+    bobs_room.disconnect().await;
+}
+
+/// The document chanx's client generator and the AsyncAPI parser check in CI
+/// (`tests/golden/sandbox.asyncapi.*`); `CHANX_BLESS=1` rewrites it after a deliberate change.
+#[tokio::test]
+async fn the_asyncapi_document_matches_the_committed_one() {
+    let app = TestApp::sqlite().await;
+    let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/golden");
+    for (file, actual) in [
+        ("sandbox.asyncapi.json", &app.sandbox.state.asyncapi.json),
+        ("sandbox.asyncapi.yaml", &app.sandbox.state.asyncapi.yaml),
+    ] {
+        let path = golden.join(file);
+        if std::env::var("CHANX_BLESS").is_ok_and(|v| v == "1") {
+            std::fs::write(&path, actual).expect("written");
+        }
+        let expected = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            &expected == actual,
+            "{file} differs from the generated document; run with CHANX_BLESS=1 and review the diff"
+        );
+    }
+}

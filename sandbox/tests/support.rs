@@ -80,20 +80,35 @@ fn require_services() -> bool {
 
 impl TestApp {
     async fn start(db: Db, storage: Storage) -> TestApp {
+        TestApp::start_with(db, storage, chanx::Layer::memory()).await
+    }
+
+    async fn start_with(db: Db, storage: Storage, layer: chanx::Layer) -> TestApp {
         db.migrate().await.expect("migrations run");
         let config = Config::from_lookup(|_| None).expect("development defaults");
-        let sandbox = Sandbox::new(db, config).expect("app builds");
+        let sandbox = Sandbox::with_layer(db, config, layer);
         let router = sandbox.router();
         TestApp { sandbox, router, storage }
     }
 
     /// A sandbox on a new SQLite file.
     pub(crate) async fn sqlite() -> TestApp {
+        TestApp::sqlite_with(chanx::Layer::memory()).await
+    }
+
+    /// A sandbox on a new SQLite file with this channel layer.
+    pub(crate) async fn sqlite_with(layer: chanx::Layer) -> TestApp {
         let dir = std::env::temp_dir().join("chanx-sandbox-tests");
         std::fs::create_dir_all(&dir).expect("temp dir");
         let path = dir.join(format!("{}.sqlite3", uuid::Uuid::new_v4().simple()));
         let db = Db::connect(&format!("sqlite://{}", path.display())).await.expect("sqlite opens");
-        TestApp::start(db, Storage::SqliteFile(path)).await
+        TestApp::start_with(db, Storage::SqliteFile(path), layer).await
+    }
+
+    /// Another process of the same app: same database, its own channel layer and sockets.
+    pub(crate) fn another_process(&self, layer: chanx::Layer) -> Sandbox {
+        let config = Config::from_lookup(|_| None).expect("development defaults");
+        Sandbox::with_layer(self.db().clone(), config, layer)
     }
 
     /// A sandbox on a new schema of `CHANX_TEST_DATABASE_URL` (default: the local `test`
