@@ -13,6 +13,7 @@ crate::on_both_databases!(
     refresh_renews_access_until_logout_revokes_it,
     cross_site_requests_with_cookies_are_refused,
     malformed_bodies_get_a_parse_error,
+    pages_renew_an_expired_session_from_the_refresh_cookie,
 );
 
 async fn registration_signs_in_and_refuses_bad_input(app: TestApp) {
@@ -198,4 +199,30 @@ async fn malformed_bodies_get_a_parse_error(app: TestApp) {
     assert_eq!(wrong_method.status, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(wrong_method.json()["errors"][0]["code"], "method_not_allowed");
     assert_eq!(app.get("/api/nothing/here/", None).await.json()["errors"][0]["code"], "not_found");
+}
+
+async fn pages_renew_an_expired_session_from_the_refresh_cookie(app: TestApp) {
+    let ada = app.user("ada@example.com").await;
+    let refresh = app.sandbox.state.tokens.refresh(app.db(), ada.id).await.expect("token").token;
+    let page = |cookie: String| Request::get("/chat/").header("cookie", cookie).body(Body::empty()).expect("request");
+    // The access cookie has expired (the browser dropped it); the refresh cookie is still valid.
+    let renewed = app.send(page(format!("my-jwt-refresh={refresh}"))).await;
+    assert!(renewed.text.contains("ada@example.com") && renewed.text.contains("My Group Chats"), "signed in again");
+    assert!(renewed.cookies().iter().any(|c| c.starts_with("my-jwt-auth=") && c.contains("HttpOnly")));
+    // A garbage access cookie is replaced the same way.
+    let replaced = app.send(page(format!("my-jwt-auth=garbage; my-jwt-refresh={refresh}"))).await;
+    assert!(replaced.text.contains("ada@example.com"));
+
+    let claims =
+        app.sandbox.state.tokens.verify(&refresh, sandbox::accounts::tokens::TokenType::Refresh).expect("claims");
+    app.sandbox.state.tokens.revoke(app.db(), &claims.jti).await.expect("revoked");
+    let revoked = app.send(page(format!("my-jwt-refresh={refresh}"))).await;
+    assert!(
+        !revoked.text.contains("ada@example.com") && revoked.cookies().is_empty(),
+        "a revoked session stays signed out"
+    );
+    // API requests are not renewed behind the client's back: they get 401 and renew explicitly.
+    let api =
+        Request::get("/api/accounts/user").header("cookie", format!("my-jwt-refresh={refresh}")).body(Body::empty());
+    assert_eq!(app.send(api.expect("request")).await.status, StatusCode::UNAUTHORIZED);
 }
