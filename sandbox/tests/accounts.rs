@@ -130,12 +130,19 @@ async fn refresh_renews_access_until_logout_revokes_it(app: TestApp) {
     assert_eq!(renewed.status, StatusCode::OK, "{}", renewed.text);
     assert!(renewed.cookies()[0].starts_with("my-jwt-auth="));
 
+    let verify = |token: &str| app.post("/api/accounts/token/verify", None, json!({"token": token}));
+    assert_eq!(verify(&refresh).await.status, StatusCode::OK);
+    let access = app.sandbox.state.tokens.access(ada.id).expect("token").token;
+    assert_eq!(verify(&access).await.status, StatusCode::OK);
+
     let logout = app.send(with_refresh("/api/accounts/logout")).await;
     assert_eq!((logout.status, logout.json()), (StatusCode::OK, json!({"detail": "Successfully logged out."})));
     assert!(logout.cookies().iter().all(|c| c.contains("Max-Age=0")), "both cookies are deleted");
 
     let after = app.send(with_refresh("/api/accounts/token/refresh")).await;
     assert_eq!(after.status, StatusCode::UNAUTHORIZED, "a revoked refresh token renews nothing");
+    assert_eq!(verify(&refresh).await.status, StatusCode::UNAUTHORIZED, "nor verifies");
+    assert_eq!(verify("garbage").await.status, StatusCode::UNAUTHORIZED);
     let anonymous_logout = app.call(Method::POST, "/api/accounts/logout", None, None).await;
     assert_eq!(anonymous_logout.status, StatusCode::UNAUTHORIZED);
 }

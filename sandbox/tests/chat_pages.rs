@@ -265,4 +265,9 @@ async fn the_login_page_never_redirects_off_site(app: TestApp) {
     for text in ["loginForm", "registerForm", "/static/login.js"] {
         assert!(page.text.contains(text));
     }
+    for file in ["app.js", "app.css", "login.js", "chat.js"] {
+        assert_eq!(app.get(&format!("/static/{file}"), None).await.status, StatusCode::OK, "{file}");
+    }
+    assert_eq!(app.get("/static/../Cargo.toml", None).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.get("/no/such/page/", None).await.status, StatusCode::NOT_FOUND);
 }
