@@ -14,6 +14,9 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId
 use tower_http::trace::TraceLayer;
 
 use crate::accounts::tokens::{ACCESS_COOKIE, REFRESH_COOKIE, Tokens, bearer, cookie};
+use crate::assistants::consumers::{ConversationConsumer, conversation_auth};
+use crate::assistants::generation::Assistant;
+use crate::assistants::llm::Model;
 use crate::chat::consumers::{ChatDetailConsumer, GroupChatConsumer, UserResolver, chat_auth, user_auth};
 use crate::config::Config;
 use crate::db::Db;
@@ -35,6 +38,8 @@ pub struct AppState {
     pub pages: Arc<Pages>,
     /// The AsyncAPI document of the consumers, rendered once.
     pub asyncapi: Arc<crate::docs::Rendered>,
+    /// The AI assistant: its model and the answers being written.
+    pub assistant: Assistant,
 }
 
 /// The sandbox: the state, the chanx router of its consumers, and the whole axum app.
@@ -61,10 +66,16 @@ impl Sandbox {
             config.refresh_ttl,
             config.server_url.starts_with("https://"),
         ));
+        let assistant = Assistant {
+            db: db.clone(),
+            layer: layer.clone(),
+            model: Model::from_config(&config.openai),
+            generations: Arc::default(),
+        };
         let config = Arc::new(config);
-        let sockets = sockets(&db, &config, &layer, &tokens);
+        let sockets = sockets(&db, &config, &layer, &tokens, &assistant);
         let asyncapi = Arc::new(crate::docs::Rendered::new(&config, &sockets));
-        let state = AppState { db, config, layer, tokens, pages: Arc::new(Pages::new()), asyncapi };
+        let state = AppState { db, config, layer, tokens, pages: Arc::new(Pages::new()), asyncapi, assistant };
         Sandbox { state, sockets }
     }
 
@@ -80,6 +91,8 @@ impl Sandbox {
             .merge(crate::accounts::routes::routes())
             .merge(crate::chat::api::routes())
             .merge(crate::chat::pages::routes())
+            .merge(crate::assistants::api::routes())
+            .merge(crate::assistants::pages::routes())
             .merge(crate::web::routes())
             .merge(crate::docs::routes())
             .fallback(not_found)
@@ -94,9 +107,12 @@ impl Sandbox {
     }
 }
 
-/// The consumers: the chat list and one chat, and the AsyncAPI page at `/asyncapi/`.
-fn sockets(db: &Db, config: &Config, layer: &Layer, tokens: &Arc<Tokens>) -> chanx::Router {
+/// The consumers: the chat list, one chat, an assistant conversation; and the AsyncAPI page at
+/// `/asyncapi/`.
+fn sockets(db: &Db, config: &Config, layer: &Layer, tokens: &Arc<Tokens>, assistant: &Assistant) -> chanx::Router {
     let resolver = UserResolver::new(tokens.clone(), db.clone());
+    let generations = assistant.generations.clone();
+    let assistant_auth = conversation_auth(resolver.clone(), db.clone());
     let db = db.clone();
     let settings = chanx::Settings::default().camelize(true).allowed_origins(config.allowed_origins.iter().cloned());
     chanx::Router::new()
@@ -104,6 +120,9 @@ fn sockets(db: &Db, config: &Config, layer: &Layer, tokens: &Arc<Tokens>) -> cha
             GroupChatConsumer { db: db.clone() }
         })
         .route_authenticated("/ws/chat/{pk}/", chat_auth(resolver), |_: &chanx::Scope| ChatDetailConsumer)
+        .route_authenticated("/ws/assistants/{id}/", assistant_auth, move |_: &chanx::Scope| ConversationConsumer {
+            generations: generations.clone(),
+        })
         .layer(layer.clone())
         .settings(settings)
         .asyncapi("/asyncapi/", crate::docs::spec(config))

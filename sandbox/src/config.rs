@@ -12,7 +12,7 @@ pub enum Mode {
 }
 
 /// The OpenAI-compatible provider of the assistant (used by the assistant app).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct OpenAiConfig {
     /// `OPENAI_API_KEY`; none selects the offline model.
     pub api_key: Option<String>,
@@ -22,6 +22,9 @@ pub struct OpenAiConfig {
     pub model: String,
     /// `OPENAI_ORG`, sent as `OpenAI-Organization` when set.
     pub org: Option<String>,
+    /// `OPENAI_TIMEOUT_SECONDS`, default 30: the longest wait for the answer to start and between
+    /// two pieces of it.
+    pub timeout: Duration,
 }
 
 /// Everything the app reads from its environment.
@@ -106,6 +109,7 @@ impl Config {
                 base_url: get("OPENAI_BASE_URL").unwrap_or_else(|| "https://api.openai.com/v1".into()),
                 model: get("OPENAI_MODEL").unwrap_or_else(|| "gpt-4o-mini".into()),
                 org: get("OPENAI_ORG"),
+                timeout: Duration::from_secs(number("OPENAI_TIMEOUT_SECONDS", 30)?),
             },
         })
     }

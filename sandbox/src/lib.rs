@@ -4,12 +4,15 @@
 //!   or Bearer headers.
 //! * [`chat`]: group chat with roles; REST under `/api/chat/`, sockets `/ws/chat/group/` and
 //!   `/ws/chat/{pk}/`, pages under `/chat/`.
+//! * [`assistants`]: the AI assistant; REST under `/api/assistants/`, the socket
+//!   `/ws/assistants/{id}/` streaming answers, pages under `/assistants/`.
 //! * [`docs`]: the AsyncAPI document of every consumer.
 //!
 //! [`app::Sandbox`] puts it together; `main.rs` adds the command line.
 
 pub mod accounts;
 pub mod app;
+pub mod assistants;
 pub mod chat;
 pub mod config;
 pub mod db;

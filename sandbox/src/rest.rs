@@ -46,6 +46,9 @@ pub enum ApiError {
     /// 405.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// 409: the resource is busy.
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// 500; the cause is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -65,6 +68,7 @@ impl ApiError {
             ApiError::PermissionDenied(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -84,6 +88,7 @@ impl ApiError {
             ApiError::PermissionDenied(detail) => ("client_error", item("permission_denied", detail)),
             ApiError::NotFound => ("client_error", item("not_found", "Not found.")),
             ApiError::MethodNotAllowed => ("client_error", item("method_not_allowed", "Method not allowed.")),
+            ApiError::Conflict(detail) => ("client_error", item("conflict", detail)),
             ApiError::Internal(_) => ("server_error", item("error", "A server error occurred.")),
         };
         json!({ "type": kind, "errors": errors })

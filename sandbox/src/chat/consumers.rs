@@ -209,7 +209,8 @@ impl UserResolver {
         UserResolver { tokens, db }
     }
 
-    fn sources() -> Vec<Box<dyn CredentialSource>> {
+    /// Where sockets find the access token: the `my-jwt-auth` cookie, else a Bearer header.
+    pub(crate) fn sources() -> Vec<Box<dyn CredentialSource>> {
         vec![Box::new(CookieToken::new(ACCESS_COOKIE)), Box::new(BearerToken)]
     }
 }

@@ -1,0 +1,293 @@
+//! Writing an answer in the background: the title, the stream of pieces broadcast to the
+//! conversation's group, stopping, failures, and saving the reply.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chanx::layer::LayerError;
+use chanx::{Consumer, Layer, Message};
+use futures_util::StreamExt;
+use tokio::sync::oneshot;
+
+use super::consumers::*;
+use super::llm::{LlmError, Model, Speaker, Turn};
+use super::model::{AssistantMessage, Conversation, MessageType};
+use crate::db::Db;
+
+/// The longest title, in characters.
+pub const TITLE_LENGTH: usize = 50;
+
+/// The answers being written, one per conversation, each with the switch that stops it.
+#[derive(Debug, Default)]
+pub struct Generations {
+    running: Mutex<HashMap<String, (u64, oneshot::Sender<()>)>>,
+    next: AtomicU64,
+}
+
+impl Generations {
+    fn running(&self) -> std::sync::MutexGuard<'_, HashMap<String, (u64, oneshot::Sender<()>)>> {
+        self.running.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Takes the conversation's one answer slot, or [`Busy`] if an answer is being written. The
+    /// slot is freed when the [`Reservation`] is dropped.
+    pub fn reserve(self: &Arc<Self>, conversation: &str) -> Result<Reservation, Busy> {
+        let mut running = self.running();
+        if running.contains_key(conversation) {
+            return Err(Busy);
+        }
+        let token = self.next.fetch_add(1, Ordering::Relaxed);
+        let (stop, stopped) = oneshot::channel();
+        running.insert(conversation.to_owned(), (token, stop));
+        Ok(Reservation { generations: self.clone(), conversation: conversation.to_owned(), token, stopped })
+    }
+
+    /// Whether an answer is being written in `conversation`.
+    pub fn is_running(&self, conversation: &str) -> bool {
+        self.running().contains_key(conversation)
+    }
+
+    /// Stops the answer being written in `conversation`; false if there was none.
+    pub fn stop(&self, conversation: &str) -> bool {
+        match self.running().remove(conversation) {
+            Some((_, stop)) => {
+                let _ = stop.send(());
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// A conversation's answer slot, held while the answer is written.
+#[derive(Debug)]
+pub struct Reservation {
+    generations: Arc<Generations>,
+    conversation: String,
+    token: u64,
+    stopped: oneshot::Receiver<()>,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        let mut running = self.generations.running();
+        if running.get(&self.conversation).is_some_and(|(token, _)| *token == self.token) {
+            running.remove(&self.conversation);
+        }
+    }
+}
+
+/// What an answer needs: where to read and save, where to broadcast, whom to ask.
+#[derive(Debug, Clone)]
+pub struct Assistant {
+    /// The database.
+    pub db: Db,
+    /// The channel layer of the sockets.
+    pub layer: Layer,
+    /// The model.
+    pub model: Model,
+    /// The answers being written.
+    pub generations: Arc<Generations>,
+}
+
+/// Another answer is being written in this conversation.
+#[derive(Debug, thiserror::Error)]
+#[error("an answer is still being written in this conversation; stop it or wait")]
+pub struct Busy;
+
+impl Assistant {
+    /// Answers `message`, the newest user message of `conversation`, in the background, in the
+    /// slot taken by `reservation`. `first` asks for a title too.
+    pub fn answer(
+        &self,
+        mut reservation: Reservation,
+        conversation: Conversation,
+        message: AssistantMessage,
+        first: bool,
+    ) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            if first {
+                let (this, conversation, text) = (this.clone(), conversation.clone(), message.content.clone());
+                tokio::spawn(async move { this.name(&conversation, &text).await });
+            }
+            this.write(&conversation, &message, &mut reservation.stopped).await;
+            drop(reservation);
+        });
+    }
+
+    /// Streams the answer, then saves it; a failure ends the stream with `assistant_error`.
+    async fn write(
+        &self,
+        conversation: &Conversation,
+        message: &AssistantMessage,
+        stopped: &mut oneshot::Receiver<()>,
+    ) {
+        let group = conversation.group();
+        let groups = [group.as_str()];
+        let event = NewAssistantMessageEvent { payload: message.clone() };
+        logged(&group, &event, ConversationConsumer::broadcast_event_to(&self.layer, &groups, &event).await);
+
+        let mut answer = String::new();
+        let outcome: Result<(), LlmError> = async {
+            let history = AssistantMessage::history(&self.db, &conversation.id)
+                .await
+                .map_err(|err| LlmError::Unreachable(format!("history: {err}")))?;
+            let turns: Vec<Turn> = history
+                .into_iter()
+                .map(|m| {
+                    Turn::new(
+                        if m.message_type == MessageType::User { Speaker::User } else { Speaker::Assistant },
+                        m.content,
+                    )
+                })
+                .collect();
+            let mut tokens = tokio::select! {
+                tokens = self.model.stream(&turns) => tokens?,
+                _ = &mut *stopped => return Ok(()),
+            };
+            loop {
+                let token = tokio::select! {
+                    token = tokens.next() => token,
+                    _ = &mut *stopped => return Ok(()),
+                };
+                let Some(token) = token else { return Ok(()) };
+                let token = token?;
+                answer.push_str(&token);
+                let piece = StreamingEvent {
+                    payload: StreamingPayload { content: token, is_complete: false, message_id: message.id },
+                };
+                logged(&group, &piece, ConversationConsumer::broadcast_event_to(&self.layer, &groups, &piece).await);
+            }
+        }
+        .await;
+
+        match outcome {
+            Ok(()) => {
+                // A stopped answer keeps what was written; an empty one saves nothing.
+                if !answer.is_empty()
+                    && let Err(err) =
+                        AssistantMessage::create(&self.db, &conversation.id, MessageType::Assistant, &answer).await
+                {
+                    tracing::error!(error = %err, "the answer could not be saved");
+                }
+                let done = CompleteStreamingEvent {
+                    payload: StreamingPayload { content: String::new(), is_complete: true, message_id: message.id },
+                };
+                logged(&group, &done, ConversationConsumer::broadcast_event_to(&self.layer, &groups, &done).await);
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, conversation = conversation.id, "the assistant could not answer");
+                let content = match &err {
+                    LlmError::Refused { status: 401 | 403, .. } => {
+                        "The assistant is not available: its API key was refused.".to_owned()
+                    }
+                    LlmError::Timeout(_) => "The assistant took too long to answer. Please try again.".to_owned(),
+                    _ => "The assistant could not answer. Please try again.".to_owned(),
+                };
+                let failed = ErrorEvent { payload: ErrorPayload { content, message_id: message.id.to_string() } };
+                logged(&group, &failed, ConversationConsumer::broadcast_event_to(&self.layer, &groups, &failed).await);
+            }
+        }
+    }
+
+    /// Names the conversation after its first message; falls back to the message itself.
+    async fn name(&self, conversation: &Conversation, first: &str) {
+        let title = match tokio::time::timeout(Duration::from_secs(30), self.model.complete(&title_prompt(first))).await
+        {
+            Ok(Ok(answer)) if !self.model.is_offline() => clean_title(&answer).unwrap_or_else(|| fallback_title(first)),
+            Ok(Ok(_)) => fallback_title(first),
+            Ok(Err(err)) => {
+                tracing::warn!(error = %err, "no title from the model; using the message");
+                fallback_title(first)
+            }
+            Err(_) => fallback_title(first),
+        };
+        if let Err(err) = Conversation::set_title(&self.db, &conversation.id, &title).await {
+            tracing::error!(error = %err, "the title could not be saved");
+        }
+    }
+}
+
+/// Logs a broadcast that failed: the answer goes on for whoever still receives it.
+fn logged<E: Message>(group: &str, _: &E, sent: Result<(), LayerError>) {
+    if let Err(err) = sent {
+        tracing::warn!(error = %err, group, action = E::ACTION, "assistant broadcast failed");
+    }
+}
+
+/// The request for a title: instructions, then the user's message itself.
+pub fn title_prompt(message: &str) -> Vec<Turn> {
+    vec![
+        Turn::new(
+            Speaker::System,
+            format!(
+                "You name conversations. Reply with a short, descriptive title of at most {TITLE_LENGTH} characters \
+                 for a conversation that starts with the user's message. Reply with the title only, without quotes."
+            ),
+        ),
+        Turn::new(Speaker::User, message),
+    ]
+}
+
+/// The model's title, without quotes or a trailing period, at most [`TITLE_LENGTH`] characters.
+fn clean_title(answer: &str) -> Option<String> {
+    let title = answer
+        .lines()
+        .find(|l| !l.trim().is_empty())?
+        .trim()
+        .trim_matches(['"', '\'', '“', '”'])
+        .trim_end_matches('.')
+        .trim();
+    (!title.is_empty()).then(|| truncate(title))
+}
+
+/// The first message as a title: its first [`TITLE_LENGTH`] characters, with `...` when cut.
+pub fn fallback_title(message: &str) -> String {
+    truncate(&message.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+fn truncate(text: &str) -> String {
+    if text.chars().count() > TITLE_LENGTH {
+        format!("{}...", text.chars().take(TITLE_LENGTH).collect::<String>())
+    } else {
+        text.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles() {
+        assert_eq!(fallback_title("short one"), "short one");
+        assert_eq!(fallback_title(&"A".repeat(60)), format!("{}...", "A".repeat(50)));
+        assert_eq!(fallback_title("  many\n\nlines  here "), "many lines here");
+        assert_eq!(clean_title("\"Rust lifetimes explained.\"\n").as_deref(), Some("Rust lifetimes explained"));
+        assert_eq!(clean_title("  \n "), None);
+        assert!(
+            title_prompt("How do lifetimes work?")[1].content.contains("How do lifetimes work?"),
+            "the user's text is in the prompt"
+        );
+    }
+
+    #[test]
+    fn one_answer_at_a_time_per_conversation() {
+        let generations = Arc::new(Generations::default());
+        let mut first = generations.reserve("c").expect("free");
+        assert!(generations.reserve("c").is_err());
+        let other = generations.reserve("other").expect("another conversation is free");
+        assert!(generations.stop("c"));
+        assert!(first.stopped.try_recv().is_ok(), "the writer is told to stop");
+        assert!(!generations.stop("c"));
+        drop(other);
+        assert!(!generations.is_running("other"), "a dropped reservation frees its slot");
+        let again = generations.reserve("c").expect("free again");
+        drop(first);
+        assert!(generations.is_running("c"), "an old reservation does not free a newer one");
+        drop(again);
+    }
+}

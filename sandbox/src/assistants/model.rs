@@ -1,0 +1,226 @@
+//! Conversations with the assistant and their messages.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::db::Db;
+use crate::rest::Page;
+use crate::timestamp;
+
+/// A conversation; without a user it is anonymous, open to anyone who knows its id.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct Conversation {
+    /// A UUID.
+    pub id: String,
+    /// The owner, if any (not sent).
+    #[serde(skip)]
+    pub user_id: Option<i64>,
+    /// Generated from the first message; empty until then.
+    pub title: String,
+    /// When it started (RFC 3339).
+    pub created_at: String,
+    /// Its last activity (RFC 3339).
+    pub updated_at: String,
+}
+
+impl Conversation {
+    /// Whether `viewer` may read and write it: its owner, or anyone when it is anonymous.
+    pub fn open_to(&self, viewer: Option<i64>) -> bool {
+        self.user_id.is_none() || self.user_id == viewer
+    }
+
+    /// The group its sockets join: `user_{uid}_conversation_{id}` or `anonymous_{id}`.
+    pub fn group(&self) -> String {
+        match self.user_id {
+            Some(user) => format!("user_{user}_conversation_{}", self.id),
+            None => format!("anonymous_{}", self.id),
+        }
+    }
+}
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageType {
+    /// The person.
+    User,
+    /// The model.
+    Assistant,
+}
+
+impl MessageType {
+    fn as_str(self) -> &'static str {
+        match self {
+            MessageType::User => "user",
+            MessageType::Assistant => "assistant",
+        }
+    }
+}
+
+/// A message as the API and the events show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct AssistantMessage {
+    /// The id.
+    pub id: i64,
+    /// The text.
+    pub content: String,
+    /// `user` or `assistant`.
+    pub message_type: MessageType,
+    /// When it was written (RFC 3339).
+    pub created_at: String,
+    /// `03:04 PM - Jan 02, 2025` (UTC).
+    pub formatted_created_at: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct MessageRow {
+    id: i64,
+    content: String,
+    message_type: String,
+    created_at: String,
+}
+
+impl From<MessageRow> for AssistantMessage {
+    fn from(row: MessageRow) -> Self {
+        AssistantMessage {
+            id: row.id,
+            message_type: if row.message_type == "assistant" { MessageType::Assistant } else { MessageType::User },
+            formatted_created_at: timestamp::human(&row.created_at),
+            content: row.content,
+            created_at: row.created_at,
+        }
+    }
+}
+
+const CONVERSATION_COLUMNS: &str = "id, user_id, title, created_at, updated_at";
+
+impl Conversation {
+    /// Conversation `id`, whoever asks; an id that is not a UUID names none.
+    pub async fn get(db: &Db, id: &str) -> Result<Option<Conversation>, sqlx::Error> {
+        let Ok(id) = uuid::Uuid::parse_str(id) else { return Ok(None) };
+        let sql = format!("SELECT {CONVERSATION_COLUMNS} FROM assistant_conversations WHERE id = $1");
+        sqlx::query_as(&sql).bind(id.to_string()).fetch_optional(db.pool()).await
+    }
+
+    /// Starts a conversation, owned by `user` or anonymous.
+    pub async fn create(db: &Db, user: Option<i64>, title: &str) -> Result<Conversation, sqlx::Error> {
+        let (id, now) = (uuid::Uuid::new_v4().to_string(), timestamp::now());
+        sqlx::query(
+            "INSERT INTO assistant_conversations (id, user_id, title, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)",
+        )
+        .bind(&id)
+        .bind(user)
+        .bind(title)
+        .bind(&now)
+        .execute(db.pool())
+        .await?;
+        Ok(Conversation { id, user_id: user, title: title.to_owned(), created_at: now.clone(), updated_at: now })
+    }
+
+    /// A page of `user`'s conversations, latest activity first, and how many there are.
+    pub async fn list_for(db: &Db, user: i64, page: Page) -> Result<(i64, Vec<Conversation>), sqlx::Error> {
+        let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM assistant_conversations WHERE user_id = $1")
+            .bind(user)
+            .fetch_one(db.pool())
+            .await?;
+        let sql = format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM assistant_conversations WHERE user_id = $1 \
+             ORDER BY updated_at DESC, id LIMIT $2 OFFSET $3"
+        );
+        let rows = sqlx::query_as(&sql).bind(user).bind(page.limit).bind(page.offset).fetch_all(db.pool()).await?;
+        Ok((count, rows))
+    }
+
+    /// Sets the title.
+    pub async fn set_title(db: &Db, id: &str, title: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE assistant_conversations SET title = $1 WHERE id = $2")
+            .bind(title)
+            .bind(id)
+            .execute(db.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes a conversation and its messages.
+    pub async fn delete(db: &Db, id: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM assistant_conversations WHERE id = $1").bind(id).execute(db.pool()).await?;
+        Ok(())
+    }
+}
+
+impl AssistantMessage {
+    /// Saves a message and bumps the conversation's `updated_at`, in one transaction.
+    pub async fn create(
+        db: &Db,
+        conversation: &str,
+        kind: MessageType,
+        content: &str,
+    ) -> Result<AssistantMessage, sqlx::Error> {
+        let now = timestamp::now();
+        let mut tx = db.pool().begin().await?;
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO assistant_messages (conversation_id, content, message_type, created_at) \
+             VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(conversation)
+        .bind(content)
+        .bind(kind.as_str())
+        .bind(&now)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query("UPDATE assistant_conversations SET updated_at = $1 WHERE id = $2")
+            .bind(&now)
+            .bind(conversation)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(AssistantMessage {
+            id,
+            content: content.to_owned(),
+            message_type: kind,
+            formatted_created_at: timestamp::human(&now),
+            created_at: now,
+        })
+    }
+
+    /// A page of the conversation's messages, oldest first, and how many there are.
+    pub async fn list(db: &Db, conversation: &str, page: Page) -> Result<(i64, Vec<AssistantMessage>), sqlx::Error> {
+        let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM assistant_messages WHERE conversation_id = $1")
+            .bind(conversation)
+            .fetch_one(db.pool())
+            .await?;
+        let rows: Vec<MessageRow> = sqlx::query_as(
+            "SELECT id, content, message_type, created_at FROM assistant_messages WHERE conversation_id = $1 \
+             ORDER BY id LIMIT $2 OFFSET $3",
+        )
+        .bind(conversation)
+        .bind(page.limit)
+        .bind(page.offset)
+        .fetch_all(db.pool())
+        .await?;
+        Ok((count, rows.into_iter().map(Into::into).collect()))
+    }
+
+    /// Every message of the conversation, oldest first: the history the model gets.
+    pub async fn history(db: &Db, conversation: &str) -> Result<Vec<AssistantMessage>, sqlx::Error> {
+        let rows: Vec<MessageRow> = sqlx::query_as(
+            "SELECT id, content, message_type, created_at FROM assistant_messages WHERE conversation_id = $1 ORDER BY id",
+        )
+        .bind(conversation)
+        .fetch_all(db.pool())
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    /// Message `id` of the conversation.
+    pub async fn get(db: &Db, conversation: &str, id: i64) -> Result<Option<AssistantMessage>, sqlx::Error> {
+        let row: Option<MessageRow> = sqlx::query_as(
+            "SELECT id, content, message_type, created_at FROM assistant_messages WHERE conversation_id = $1 AND id = $2",
+        )
+        .bind(conversation)
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await?;
+        Ok(row.map(Into::into))
+    }
+}
