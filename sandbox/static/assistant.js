@@ -1,6 +1,6 @@
 'use strict';
 // The assistant pages. Model output is untrusted: markdown is turned into DOM nodes with text
-// content only (no innerHTML), and links must be http(s).
+// content only, never parsed as HTML, and links must be http(s).
 document.addEventListener('DOMContentLoaded', () => {
   const page = document.body.dataset.page;
 

@@ -3,8 +3,10 @@
 mod support;
 
 mod accounts;
+mod assistants;
 mod browser;
 mod chat_api;
 mod chat_pages;
 mod chat_sockets;
+mod fake_openai;
 mod server;

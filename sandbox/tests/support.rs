@@ -105,6 +105,15 @@ impl TestApp {
         TestApp::start_with(db, Storage::SqliteFile(path), layer).await
     }
 
+    /// The same app and database, restarted with these environment variables.
+    pub(crate) fn configured(mut self, vars: &[(&str, String)]) -> TestApp {
+        let config = Config::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone()))
+            .expect("valid configuration");
+        self.sandbox = Sandbox::with_layer(self.db().clone(), config, chanx::Layer::memory());
+        self.router = self.sandbox.router();
+        self
+    }
+
     /// Another process of the same app: same database, its own channel layer and sockets.
     pub(crate) fn another_process(&self, layer: chanx::Layer) -> Sandbox {
         let config = Config::from_lookup(|_| None).expect("development defaults");

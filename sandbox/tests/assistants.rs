@@ -1,0 +1,456 @@
+//! The AI assistant: the exact frames of streamed answers against a fake OpenAI-compatible
+//! server, history, titles, stopping, every failure, and the access rules of REST, socket and pages.
+
+use std::time::Duration;
+
+use axum::http::{Method, StatusCode};
+use chanx::testing::WebsocketCommunicator;
+use sandbox::accounts::User;
+use sandbox::assistants::model::{AssistantMessage, Conversation};
+use serde_json::{Value, json};
+
+use crate::fake_openai::{FIRST, FakeOpenAi, SECOND, tokens};
+use crate::support::TestApp;
+
+crate::on_both_databases!(
+    a_signed_in_conversation_streams_two_turns_with_history_and_a_title,
+    an_anonymous_conversation_streams_to_anyone_with_its_id,
+    every_failure_ends_in_assistant_error_and_the_next_message_works,
+    stopping_keeps_what_was_written,
+    one_answer_at_a_time,
+    the_offline_model_answers_without_a_key,
+    conversations_belong_to_their_owner,
+    messages_follow_the_access_rule,
+    the_socket_follows_the_access_rule,
+    the_pages_follow_the_access_rule,
+);
+
+const WAIT: Duration = Duration::from_secs(5);
+
+async fn socket(app: &TestApp, id: &str, user: Option<&User>) -> WebsocketCommunicator {
+    let mut comm = app.socket(&format!("/ws/assistants/{id}/"), user).await;
+    comm.assert_authenticated_status_ok().await;
+    comm
+}
+
+/// The frames of one answer, up to and including `end` (`complete_streaming` or `assistant_error`).
+async fn answer(comm: &mut WebsocketCommunicator, end: &str) -> Vec<Value> {
+    let frames = comm.receive_all_messages(end, WAIT).await;
+    assert_eq!(frames.last().map(|f| f["action"].clone()), Some(json!(end)), "{frames:?}");
+    frames
+}
+
+/// The frames a streamed `text` answering `user_message` arrives as.
+fn expected_stream(user_message: &Value, text: &str) -> Vec<Value> {
+    let id = user_message["id"].clone();
+    let mut frames = vec![json!({"action": "new_assistant_message", "payload": user_message})];
+    for token in tokens(text) {
+        frames
+            .push(json!({"action": "streaming", "payload": {"content": token, "isComplete": false, "messageId": id}}));
+    }
+    frames
+        .push(json!({"action": "complete_streaming", "payload": {"content": "", "isComplete": true, "messageId": id}}));
+    frames
+}
+
+/// Waits until the background task has saved `n` messages.
+async fn messages_saved(app: &TestApp, id: &str, n: usize) -> Vec<AssistantMessage> {
+    for _ in 0..100 {
+        let history = AssistantMessage::history(app.db(), id).await.expect("query");
+        if history.len() >= n {
+            return history;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{n} messages were never saved")
+}
+
+async fn title_of(app: &TestApp, id: &str) -> String {
+    for _ in 0..100 {
+        let title = Conversation::get(app.db(), id).await.expect("query").expect("conversation").title;
+        if !title.is_empty() {
+            return title;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    String::new()
+}
+
+async fn a_signed_in_conversation_streams_two_turns_with_history_and_a_title(app: TestApp) {
+    let fake = FakeOpenAi::start().await;
+    let app = app.configured(&fake.env());
+    let ada = app.user("ada@example.com").await;
+    let created = app.post("/api/assistants/conversations/", Some(&ada), json!({})).await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    assert_eq!(created.json()["title"], "");
+    let id = created.json()["id"].as_str().expect("id").to_owned();
+    let mut comm = socket(&app, &id, Some(&ada)).await;
+
+    let first = app
+        .post(&format!("/api/assistants/conversations/{id}/messages/"), Some(&ada), json!({"content": "Hello there"}))
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+    assert_eq!(first.json()["messageType"], "user");
+    assert_eq!(answer(&mut comm, "complete_streaming").await, expected_stream(&first.json(), FIRST));
+    assert_eq!(title_of(&app, &id).await, "Greetings and help");
+    let title_request =
+        fake.requests().into_iter().find(|r| r["stream"] != json!(true)).expect("a title was asked for");
+    assert!(title_request.to_string().contains("Hello there"), "the user's text is in the title prompt");
+
+    messages_saved(&app, &id, 2).await;
+    let second = app
+        .post(&format!("/api/assistants/conversations/{id}/messages/"), Some(&ada), json!({"content": "Tell me more"}))
+        .await;
+    assert_eq!(answer(&mut comm, "complete_streaming").await, expected_stream(&second.json(), SECOND));
+    let history = fake.streams().last().expect("a stream")["messages"].clone();
+    assert_eq!(
+        history,
+        json!([
+            {"role": "user", "content": "Hello there"},
+            {"role": "assistant", "content": FIRST},
+            {"role": "user", "content": "Tell me more"},
+        ]),
+        "the whole history goes to the model"
+    );
+    let saved = messages_saved(&app, &id, 4).await;
+    assert_eq!(saved[3].content, SECOND);
+    assert_eq!(fake.streams()[0]["model"], "fake-model");
+    let listed = app.get(&format!("/api/assistants/conversations/{id}/messages/"), Some(&ada)).await.json();
+    let types: Vec<&str> =
+        listed["results"].as_array().expect("list").iter().filter_map(|m| m["messageType"].as_str()).collect();
+    assert_eq!(types, ["user", "assistant", "user", "assistant"], "oldest first");
+    comm.disconnect().await;
+}
+
+async fn an_anonymous_conversation_streams_to_anyone_with_its_id(app: TestApp) {
+    let fake = FakeOpenAi::start().await;
+    let app = app.configured(&fake.env());
+    let created = app.call(Method::POST, "/api/assistants/anonymous/", None, None).await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    let body = created.json();
+    assert_eq!((body["title"].clone(), body["isAnonymous"].clone()), (json!("New Anonymous Chat"), json!(true)));
+    assert!(body["createdAt"].as_str().is_some_and(|t| t.ends_with('Z')));
+    let id = body["id"].as_str().expect("id").to_owned();
+    let row = Conversation::get(app.db(), &id).await.expect("query").expect("saved");
+    assert_eq!((row.user_id, row.title.as_str()), (None, ""));
+
+    let mut visitor = socket(&app, &id, None).await;
+    let bob = app.user("bob@example.com").await;
+    let mut signed_in = socket(&app, &id, Some(&bob)).await;
+    let first = app.post(&format!("/api/assistants/anonymous/{id}/messages/"), None, json!({"content": "Hi"})).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    let expected = expected_stream(&first.json(), FIRST);
+    assert_eq!(answer(&mut visitor, "complete_streaming").await, expected);
+    assert_eq!(answer(&mut signed_in, "complete_streaming").await, expected, "a signed-in visitor sees the stream too");
+    messages_saved(&app, &id, 2).await;
+    let second =
+        app.post(&format!("/api/assistants/conversations/{id}/messages/"), None, json!({"content": "Again"})).await;
+    assert_eq!(second.status, StatusCode::CREATED, "both routes reach an anonymous conversation");
+    assert_eq!(answer(&mut visitor, "complete_streaming").await, expected_stream(&second.json(), SECOND));
+    let other = app.call(Method::POST, "/api/assistants/anonymous/", None, None).await.json();
+    assert_ne!(other["id"], body["id"]);
+    for method in [Method::GET, Method::PUT, Method::DELETE] {
+        assert_eq!(
+            app.call(method, "/api/assistants/anonymous/", None, None).await.status,
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+    }
+    visitor.disconnect().await;
+    signed_in.disconnect().await;
+}
+
+async fn every_failure_ends_in_assistant_error_and_the_next_message_works(app: TestApp) {
+    let fake = FakeOpenAi::start().await;
+    let app = app.configured(&fake.env());
+    let ada = app.user("ada@example.com").await;
+    let conversation = Conversation::create(app.db(), Some(ada.id), "Failures").await.expect("conversation");
+    let path = format!("/api/assistants/conversations/{}/messages/", conversation.id);
+    let mut comm = socket(&app, &conversation.id, Some(&ada)).await;
+    let cases = [
+        ("unauthorized please", "The assistant is not available: its API key was refused.", vec![]),
+        ("cut me off", "The assistant could not answer. Please try again.", vec!["Partial", " answer"]),
+        ("be slow", "The assistant took too long to answer. Please try again.", vec!["Thinking"]),
+        ("malformed stream", "The assistant could not answer. Please try again.", vec![]),
+    ];
+    let mut saved = 0;
+    for (content, error, streamed) in cases {
+        let posted = app.post(&path, Some(&ada), json!({"content": content})).await;
+        assert_eq!(posted.status, StatusCode::CREATED, "answered at once, whatever follows");
+        saved += 1;
+        let id = posted.json()["id"].clone();
+        let frames = answer(&mut comm, "assistant_error").await;
+        let mut expected = vec![json!({"action": "new_assistant_message", "payload": posted.json()})];
+        expected.extend(
+            streamed.iter().map(
+                |t| json!({"action": "streaming", "payload": {"content": t, "isComplete": false, "messageId": id}}),
+            ),
+        );
+        expected.push(json!({"action": "assistant_error", "payload": {"content": error, "messageId": id.to_string()}}));
+        assert_eq!(frames, expected, "{content}");
+        // The slot is free again once the error is out.
+        for _ in 0..50 {
+            if !app.sandbox.state.assistant.generations.is_running(&conversation.id) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            AssistantMessage::history(app.db(), &conversation.id).await.expect("query").len(),
+            saved,
+            "no reply saved"
+        );
+    }
+    let next = app.post(&path, Some(&ada), json!({"content": "Hello again"})).await;
+    assert_eq!(next.status, StatusCode::CREATED);
+    let frames = answer(&mut comm, "complete_streaming").await;
+    assert_eq!(frames.len(), tokens(SECOND).len() + 2, "a later message is answered in full");
+    comm.disconnect().await;
+}
+
+async fn stopping_keeps_what_was_written(app: TestApp) {
+    let fake = FakeOpenAi::start().await;
+    let app = app.configured(&fake.env());
+    let conversation = Conversation::create(app.db(), None, "Stop").await.expect("conversation");
+    let mut comm = socket(&app, &conversation.id, None).await;
+    let posted = app
+        .post(
+            &format!("/api/assistants/anonymous/{}/messages/", conversation.id),
+            None,
+            json!({"content": "a long story"}),
+        )
+        .await;
+    assert_eq!(posted.status, StatusCode::CREATED);
+    let mut streamed = String::new();
+    while !streamed.contains("word2") {
+        let frame = comm.receive_json().await;
+        if frame["action"] == "streaming" {
+            streamed.push_str(frame["payload"]["content"].as_str().unwrap_or_default());
+        }
+    }
+    comm.send_json(&json!({"action": "stop_generation"})).await;
+    let frames = comm.receive_all_messages("complete_streaming", WAIT).await;
+    assert!(frames.contains(&json!({"action": "generation_stopped", "payload": {"stopped": true}})), "{frames:?}");
+    for frame in frames.iter().filter(|f| f["action"] == "streaming") {
+        streamed.push_str(frame["payload"]["content"].as_str().unwrap_or_default());
+    }
+    assert!(!streamed.contains("word39"), "the answer was cut short: {streamed}");
+    let saved = messages_saved(&app, &conversation.id, 2).await;
+    assert_eq!(saved[1].content, streamed, "what was written so far is kept");
+
+    comm.send_json(&json!({"action": "stop_generation"})).await;
+    let reply = comm.receive_all_messages("complete", WAIT).await;
+    assert_eq!(reply, [json!({"action": "generation_stopped", "payload": {"stopped": false}})]);
+    let over_rest =
+        app.call(Method::POST, &format!("/api/assistants/anonymous/{}/stop/", conversation.id), None, None).await;
+    assert_eq!((over_rest.status, over_rest.json()), (StatusCode::OK, json!({"stopped": false})));
+    comm.disconnect().await;
+}
+
+async fn one_answer_at_a_time(app: TestApp) {
+    let fake = FakeOpenAi::start().await;
+    let app = app.configured(&fake.env());
+    let conversation = Conversation::create(app.db(), None, "Busy").await.expect("conversation");
+    let path = format!("/api/assistants/anonymous/{}/messages/", conversation.id);
+    assert_eq!(app.post(&path, None, json!({"content": "a long one"})).await.status, StatusCode::CREATED);
+    let busy = app.post(&path, None, json!({"content": "me too"})).await;
+    assert_eq!(busy.status, StatusCode::CONFLICT);
+    assert_eq!(busy.json()["errors"][0]["code"], "conflict");
+    assert_eq!(
+        AssistantMessage::history(app.db(), &conversation.id).await.expect("query").len(),
+        1,
+        "the refused message is not saved"
+    );
+    let stop =
+        app.call(Method::POST, &format!("/api/assistants/anonymous/{}/stop/", conversation.id), None, None).await;
+    assert_eq!(stop.json(), json!({"stopped": true}));
+}
+
+async fn the_offline_model_answers_without_a_key(app: TestApp) {
+    let conversation = Conversation::create(app.db(), None, "").await.expect("conversation");
+    let mut comm = socket(&app, &conversation.id, None).await;
+    let posted = app
+        .post(
+            &format!("/api/assistants/anonymous/{}/messages/", conversation.id),
+            None,
+            json!({"content": "What is chanx?"}),
+        )
+        .await;
+    let frames = answer(&mut comm, "complete_streaming").await;
+    let text: String =
+        frames.iter().filter(|f| f["action"] == "streaming").filter_map(|f| f["payload"]["content"].as_str()).collect();
+    assert!(frames.len() > 20, "streamed token by token");
+    assert!(text.contains("offline demo model") && text.contains("\"What is chanx?\""), "{text}");
+    assert_eq!(frames[0]["payload"], posted.json());
+    assert_eq!(title_of(&app, &conversation.id).await, "What is chanx?", "offline, the title is the message");
+    let saved = messages_saved(&app, &conversation.id, 2).await;
+    assert_eq!(saved[1].content, text);
+    comm.disconnect().await;
+}
+
+async fn conversations_belong_to_their_owner(app: TestApp) {
+    let (ada, bob) = (app.user("ada@example.com").await, app.user("bob@example.com").await);
+    let mine = Conversation::create(app.db(), Some(ada.id), "mine").await.expect("conversation");
+    Conversation::create(app.db(), Some(ada.id), "also mine").await.expect("conversation");
+    Conversation::create(app.db(), Some(bob.id), "bob's").await.expect("conversation");
+    Conversation::create(app.db(), None, "anonymous").await.expect("conversation");
+    let list = app.get("/api/assistants/conversations/", Some(&ada)).await.json();
+    assert_eq!(list["count"], 2);
+    assert_eq!(app.get("/api/assistants/conversations/", None).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.post("/api/assistants/conversations/", None, json!({})).await.status, StatusCode::UNAUTHORIZED);
+    let path = format!("/api/assistants/conversations/{}/", mine.id);
+    let got = app.get(&path, Some(&ada)).await.json();
+    assert_eq!(got["id"], mine.id.as_str());
+    assert!(got.get("userId").is_none());
+    for (method, body) in [(Method::GET, None), (Method::PATCH, Some(json!({"title": "x"}))), (Method::DELETE, None)] {
+        assert_eq!(app.call(method, &path, Some(&bob), body).await.status, StatusCode::NOT_FOUND);
+    }
+    let renamed = app.call(Method::PATCH, &path, Some(&ada), Some(json!({"title": "Renamed"}))).await;
+    assert_eq!((renamed.status, renamed.json()["title"].clone()), (StatusCode::OK, json!("Renamed")));
+    let too_long = app.call(Method::PATCH, &path, Some(&ada), Some(json!({"title": "t".repeat(201)}))).await;
+    assert_eq!(too_long.status, StatusCode::BAD_REQUEST);
+    assert_eq!(app.get("/api/assistants/conversations/not-a-uuid/", Some(&ada)).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(app.call(Method::DELETE, &path, Some(&ada), None).await.status, StatusCode::NO_CONTENT);
+    assert!(Conversation::get(app.db(), &mine.id).await.expect("query").is_none());
+}
+
+async fn messages_follow_the_access_rule(app: TestApp) {
+    let (ada, bob) = (app.user("ada@example.com").await, app.user("bob@example.com").await);
+    let owned = Conversation::create(app.db(), Some(ada.id), "owned").await.expect("conversation");
+    let open = Conversation::create(app.db(), None, "open").await.expect("conversation");
+    AssistantMessage::create(app.db(), &owned.id, sandbox::assistants::model::MessageType::User, "first")
+        .await
+        .expect("message");
+    let message =
+        AssistantMessage::create(app.db(), &owned.id, sandbox::assistants::model::MessageType::Assistant, "second")
+            .await
+            .expect("message");
+
+    let list = app.get(&format!("/api/assistants/conversations/{}/messages/", owned.id), Some(&ada)).await.json();
+    let contents: Vec<&str> =
+        list["results"].as_array().expect("list").iter().filter_map(|m| m["content"].as_str()).collect();
+    assert_eq!(contents, ["first", "second"]);
+    let retrieved =
+        app.get(&format!("/api/assistants/conversations/{}/messages/{}/", owned.id, message.id), Some(&ada)).await;
+    assert_eq!(retrieved.json()["messageType"], "assistant");
+    for (user, route) in [(Some(&bob), "conversations"), (None, "conversations"), (None, "anonymous")] {
+        let path = format!("/api/assistants/{route}/{}/messages/", owned.id);
+        assert_eq!(app.get(&path, user).await.status, StatusCode::NOT_FOUND, "{route} {user:?}");
+        assert_eq!(app.post(&path, user, json!({"content": "let me in"})).await.status, StatusCode::NOT_FOUND);
+    }
+    assert_eq!(app.get(&format!("/api/assistants/anonymous/{}/messages/", open.id), None).await.status, StatusCode::OK);
+    assert_eq!(
+        app.get(&format!("/api/assistants/anonymous/{}/messages/", open.id), Some(&bob)).await.status,
+        StatusCode::OK
+    );
+    let path = format!("/api/assistants/anonymous/{}/messages/", open.id);
+    for (body, code) in [
+        (json!({"content": ""}), "blank"),
+        (json!({"content": "  "}), "blank"),
+        (json!({}), "required"),
+        (json!({"content": "x".repeat(10_001)}), "max_length"),
+    ] {
+        let response = app.post(&path, None, body).await;
+        assert_eq!(
+            (response.status, response.json()["errors"][0]["code"].clone()),
+            (StatusCode::BAD_REQUEST, json!(code))
+        );
+    }
+    let item = format!("/api/assistants/conversations/{}/messages/{}/", owned.id, message.id);
+    for method in [Method::PATCH, Method::PUT, Method::DELETE] {
+        assert_eq!(
+            app.call(method, &item, Some(&ada), Some(json!({"content": "x"}))).await.status,
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+    }
+    assert_eq!(
+        AssistantMessage::history(app.db(), &open.id).await.expect("query").len(),
+        0,
+        "nothing refused was saved"
+    );
+    assert_eq!(AssistantMessage::history(app.db(), &owned.id).await.expect("query").len(), 2);
+}
+
+async fn the_socket_follows_the_access_rule(app: TestApp) {
+    let (ada, bob) = (app.user("ada@example.com").await, app.user("bob@example.com").await);
+    let owned = Conversation::create(app.db(), Some(ada.id), "owned").await.expect("conversation");
+    let open = Conversation::create(app.db(), None, "open").await.expect("conversation");
+    let mut owner = socket(&app, &owned.id, Some(&ada)).await;
+    owner.send_json(&json!({"action": "ping"})).await;
+    assert_eq!(owner.receive_all_messages("complete", WAIT).await, [json!({"action": "pong", "payload": null})]);
+    let missing = uuid::Uuid::new_v4().to_string();
+    for (id, user, status) in [
+        (owned.id.as_str(), Some(&bob), 403),
+        (owned.id.as_str(), None, 401),
+        (missing.as_str(), Some(&ada), 404),
+        ("99999", None, 404),
+    ] {
+        let mut comm = app.socket(&format!("/ws/assistants/{id}/"), user).await;
+        assert_eq!(comm.wait_for_auth().await.status_code, status, "{id} {user:?}");
+        comm.assert_closed(4000 + status).await;
+    }
+    let mut visitor = socket(&app, &open.id, None).await;
+    visitor.send_json(&json!({"action": "ping"})).await;
+    assert_eq!(visitor.receive_all_messages("complete", WAIT).await[0]["action"], "pong");
+    // Events of another conversation never arrive.
+    let event = sandbox::assistants::consumers::StreamingEvent {
+        payload: sandbox::assistants::consumers::StreamingPayload {
+            content: "x".into(),
+            is_complete: false,
+            message_id: 1,
+        },
+    };
+    use chanx::Consumer;
+    sandbox::assistants::consumers::ConversationConsumer::broadcast_event_to(
+        &app.sandbox.state.layer,
+        &[owned.group().as_str()],
+        &event,
+    )
+    .await
+    .expect("sent");
+    assert_eq!(owner.receive_all_messages("event_complete", WAIT).await[0]["action"], "streaming");
+    assert!(visitor.receive_nothing().await);
+    owner.disconnect().await;
+    visitor.disconnect().await;
+}
+
+async fn the_pages_follow_the_access_rule(app: TestApp) {
+    let (ada, bob) = (app.user("ada@example.com").await, app.user("bob@example.com").await);
+    let owned = Conversation::create(app.db(), Some(ada.id), "Ada's <b>talk</b>").await.expect("conversation");
+    let open = Conversation::create(app.db(), None, "").await.expect("conversation");
+    let home = app.get("/assistants/", Some(&ada)).await;
+    assert!(home.text.contains("Conversations") && home.text.contains("Start New Conversation"));
+    assert!(home.text.contains("Ada&#x27;s &lt;b&gt;talk&lt;&#x2f;b&gt;"), "titles are text");
+    assert!(home.text.contains("offlineNotice"), "without a key the page says the model is offline");
+    let visitor = app.get("/assistants/", None).await;
+    assert!(visitor.text.contains("Start Anonymous Chat") && visitor.text.contains("Login to Save Chats"));
+    assert!(!visitor.text.contains("Ada&#x27;s"));
+
+    let page = app.get(&format!("/assistants/{}/", owned.id), Some(&ada)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    for text in [
+        "chatInput",
+        "sendButton",
+        "stopButton",
+        "connectionStatus",
+        "/static/assistant.js",
+        &format!("data-conversation-id=\"{}\"", owned.id),
+    ] {
+        assert!(page.text.contains(text), "{text}");
+    }
+    for user in [Some(&bob), None] {
+        let refused = app.get(&format!("/assistants/{}/", owned.id), user).await;
+        assert_eq!((refused.status, refused.location()), (StatusCode::FOUND, "/assistants/"));
+    }
+    for user in [Some(&bob), None] {
+        let anonymous = app.get(&format!("/assistants/{}/", open.id), user).await;
+        assert_eq!(anonymous.status, StatusCode::OK);
+        assert!(anonymous.text.contains("(Anonymous)") && anonymous.text.contains("data-anonymous=\"true\""));
+    }
+    assert_eq!(app.get("/assistants/not-a-uuid/", None).await.status, StatusCode::NOT_FOUND);
+    let missing = app.get(&format!("/assistants/{}/", uuid::Uuid::new_v4()), None).await;
+    assert_eq!((missing.status, missing.location()), (StatusCode::FOUND, "/assistants/"));
+    let script = app.get("/static/assistant.js", None).await;
+    assert!(
+        script.status == StatusCode::OK && !script.text.contains("innerHTML") && script.text.contains("textContent")
+    );
+}

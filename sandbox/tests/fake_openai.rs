@@ -1,0 +1,129 @@
+//! A local stand-in for an OpenAI-compatible chat-completions server, speaking its streaming
+//! format (server-sent events), so the sandbox's real client code is what the tests run.
+//!
+//! The last user message picks the behaviour: it contains `unauthorized` (401), `cut` (the
+//! stream stops before `[DONE]`), `slow` (one token, then silence), `malformed` (a line that is
+//! not JSON) or `long` (40 tokens, 100 ms apart); anything else gets a normal answer, the first or
+//! the second below by the number of user turns. A request without `stream` asks for a title.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+/// The first answer.
+pub(crate) const FIRST: &str = "Hello! How can I help you today?";
+/// The second answer.
+pub(crate) const SECOND: &str = "Here is **more**: `code` and a list.";
+/// The title the fake names conversations with (quoted, as models like to).
+pub(crate) const TITLE: &str = "\"Greetings and help.\"";
+
+/// The running fake and the requests it received.
+pub(crate) struct FakeOpenAi {
+    addr: SocketAddr,
+    requests: Arc<Mutex<Vec<Value>>>,
+}
+
+impl FakeOpenAi {
+    pub(crate) async fn start() -> FakeOpenAi {
+        let requests: Arc<Mutex<Vec<Value>>> = Arc::default();
+        let app = axum::Router::new()
+            .route("/v1/chat/completions", axum::routing::post(completions))
+            .with_state(requests.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("port");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        FakeOpenAi { addr, requests }
+    }
+
+    /// The sandbox's environment for this provider, with a 1-second timeout.
+    pub(crate) fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("OPENAI_API_KEY", "sk-test".into()),
+            ("OPENAI_BASE_URL", format!("http://{}/v1", self.addr)),
+            ("OPENAI_MODEL", "fake-model".into()),
+            ("OPENAI_TIMEOUT_SECONDS", "1".into()),
+        ]
+    }
+
+    /// The JSON bodies received so far.
+    pub(crate) fn requests(&self) -> Vec<Value> {
+        self.requests.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// The streaming requests received so far.
+    pub(crate) fn streams(&self) -> Vec<Value> {
+        self.requests().into_iter().filter(|r| r["stream"] == json!(true)).collect()
+    }
+}
+
+/// The pieces a text is streamed in: each word with the whitespace before it.
+pub(crate) fn tokens(text: &str) -> Vec<String> {
+    sandbox::assistants::llm::tokenize(text)
+}
+
+fn chunk(delta: Value) -> Bytes {
+    Bytes::from(format!(
+        "data: {}\n\n",
+        json!({"id": "chatcmpl-1", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": delta}]})
+    ))
+}
+
+fn event_stream(parts: Vec<(Duration, Bytes)>) -> Response {
+    let body = futures_util::stream::unfold(parts.into_iter(), |mut parts| async move {
+        let (pause, bytes) = parts.next()?;
+        tokio::time::sleep(pause).await;
+        Some((Ok::<_, Infallible>(bytes), parts))
+    });
+    ([("content-type", "text/event-stream")], Body::from_stream(body)).into_response()
+}
+
+async fn completions(State(requests): State<Arc<Mutex<Vec<Value>>>>, axum::Json(body): axum::Json<Value>) -> Response {
+    if let Ok(mut log) = requests.lock() {
+        log.push(body.clone());
+    }
+    let messages = body["messages"].as_array().cloned().unwrap_or_default();
+    let user_turns: Vec<&str> =
+        messages.iter().filter(|m| m["role"] == "user").filter_map(|m| m["content"].as_str()).collect();
+    let last = user_turns.last().copied().unwrap_or_default();
+    if last.contains("unauthorized") {
+        let error = json!({"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}});
+        return (StatusCode::UNAUTHORIZED, axum::Json(error)).into_response();
+    }
+    if body["stream"] != json!(true) {
+        return axum::Json(json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": TITLE}}]}))
+            .into_response();
+    }
+    let now = Duration::ZERO;
+    let mut parts = vec![(now, chunk(json!({"role": "assistant", "content": ""})))];
+    if last.contains("cut") {
+        parts.extend(["Partial", " answer"].map(|t| (now, chunk(json!({"content": t})))));
+        return event_stream(parts);
+    }
+    if last.contains("slow") {
+        parts.push((now, chunk(json!({"content": "Thinking"}))));
+        parts.push((Duration::from_secs(30), chunk(json!({"content": " too late"}))));
+        return event_stream(parts);
+    }
+    if last.contains("malformed") {
+        parts.push((now, Bytes::from_static(b"data: {this is not json\n\n")));
+        return event_stream(parts);
+    }
+    let (answer, pause) = if last.contains("long") {
+        ((0..40).map(|n| format!(" word{n}")).collect::<String>(), Duration::from_millis(100))
+    } else if user_turns.len() >= 2 {
+        (SECOND.to_owned(), now)
+    } else {
+        (FIRST.to_owned(), now)
+    };
+    parts.extend(tokens(&answer).into_iter().map(|t| (pause, chunk(json!({"content": t})))));
+    parts.push((now, chunk(json!({}))));
+    parts.push((now, Bytes::from_static(b"data: [DONE]\n\n")));
+    event_stream(parts)
+}
