@@ -1,6 +1,7 @@
-//! Two people chat in real Chromium windows (headless), driven by `browser/chat.cjs` with
-//! playwright-core: register, create a chat, add a member, talk live both ways, reconnect after
-//! a server restart, remove the member. Needs Node.js, playwright-core
+//! Real Chromium windows (headless) driven by playwright-core: in `browser/chat.cjs` two people
+//! register, create a chat, add a member, talk live both ways, reconnect after a server restart
+//! and remove the member; in `browser/assistant.cjs` an anonymous visitor watches the offline
+//! assistant's answer stream in. Needs Node.js, playwright-core
 //! (`npm install --prefix target/ci-node playwright-core`, or `CHANX_TEST_NODE_MODULES`) and
 //! Chromium (`/usr/bin/chromium`, or `CHANX_TEST_CHROMIUM`); `.ci/run` installs them.
 
@@ -66,6 +67,17 @@ fn browser_tools() -> Result<(PathBuf, PathBuf), String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_people_chat_live_in_real_browsers() {
+    run_in_browser("chat.cjs").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_anonymous_visitor_watches_the_offline_answer_stream() {
+    run_in_browser("assistant.cjs").await;
+}
+
+/// Serves a fresh sandbox and runs `tests/browser/{script}` against it, restarting the server
+/// when the script asks.
+async fn run_in_browser(script: &str) {
     let (modules, chromium) = match browser_tools() {
         Ok(tools) => tools,
         Err(reason) if std::env::var("CHANX_REQUIRE_SERVICES").is_ok_and(|v| v == "1") => {
@@ -83,8 +95,8 @@ async fn two_people_chat_live_in_real_browsers() {
     let addr = listener.local_addr().expect("addr");
     let mut server = start(&db_url, listener).await;
 
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser/chat.cjs");
-    // Screenshots of the last run, for people to look at: target/browser-chat-*.png.
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser").join(script);
+    // Screenshots of the last run, for people to look at: target/browser-*.png.
     let screenshots = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target");
     let mut child = tokio::process::Command::new("node")
         .arg(script)

@@ -1,0 +1,56 @@
+// An anonymous visitor asks the offline assistant a question in headless Chromium and watches
+// the answer stream in: the cursor shows while it streams, the markdown is rendered, and the
+// visitor's own text, echoed by the model, stays text. Run by tests/browser.rs.
+//
+// usage: node assistant.cjs BASE_URL   (same environment as chat.cjs)
+'use strict';
+const { chromium } = require('playwright-core');
+
+const base = process.argv[2];
+const shots = process.env.CHANX_TEST_SCREENSHOTS || '.';
+const step = (text) => console.error(`step: ${text}`);
+
+(async () => {
+  const browser = await chromium.launch({ executablePath: process.env.CHANX_TEST_CHROMIUM || '/usr/bin/chromium', args: ['--no-sandbox'] });
+  const problems = [];
+  try {
+    const page = await (await browser.newContext()).newPage();
+    page.on('pageerror', (error) => problems.push(error.message));
+
+    step('the visitor starts an anonymous chat');
+    await page.goto(`${base}/assistants/`);
+    await page.locator('#offlineNotice').waitFor();
+    await page.locator('#startAnonymous').click();
+    await page.waitForURL(/\/assistants\/[0-9a-f-]{36}\/$/);
+    await page.locator('#connectionStatus[data-state=connected]').waitFor({ timeout: 15000 });
+
+    step('the answer streams in with a cursor');
+    await page.locator('#chatInput').fill('Hi <img src=x onerror="window.owned=1"> there');
+    await page.locator('#chatInput').press('Enter');
+    await page.locator('.message.streaming .cursor').waitFor({ timeout: 10000 });
+    await page.locator('#stopButton:not([hidden])').waitFor();
+    await page.screenshot({ path: `${shots}/browser-assistant-streaming.png` });
+    await page.locator('.message.assistant:not(.streaming):not(.welcome) strong', { hasText: 'offline demo model' }).waitFor({ timeout: 15000 });
+    if (await page.locator('.cursor').count() !== 0) problems.push('the cursor stayed after the answer was complete');
+    if (await page.locator('#messages img').count() !== 0) problems.push('user text was rendered as HTML');
+    if (await page.evaluate(() => window.owned === 1)) problems.push('a script ran');
+    const answer = await page.locator('.message.assistant:not(.welcome)').last().innerText();
+    if (!answer.includes('<img src=x')) problems.push(`the echoed text is missing: ${answer}`);
+    if (!(await page.locator('#sendButton').isEnabled())) problems.push('send stayed disabled');
+    if (!(await page.locator('#stopButton').isHidden())) problems.push('the stop button stayed visible');
+
+    step('the conversation survives a reload');
+    await page.reload();
+    await page.locator('.message.assistant:not(.welcome) strong', { hasText: 'offline demo model' }).waitFor({ timeout: 10000 });
+    await page.screenshot({ path: `${shots}/browser-assistant.png`, fullPage: true });
+  } catch (error) {
+    problems.push(String(error && error.stack || error));
+  } finally {
+    await browser.close();
+  }
+  if (problems.length) {
+    console.error(problems.join('\n'));
+    process.exit(1);
+  }
+  console.log('OK');
+})();
