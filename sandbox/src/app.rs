@@ -20,6 +20,7 @@ use crate::assistants::llm::Model;
 use crate::chat::consumers::{ChatDetailConsumer, GroupChatConsumer, UserResolver, chat_auth, user_auth};
 use crate::config::Config;
 use crate::db::Db;
+use crate::discussion::consumers::{DiscussionListConsumer, DiscussionTopicConsumer, topic_auth};
 use crate::rest::ApiError;
 use crate::web::Pages;
 
@@ -93,6 +94,8 @@ impl Sandbox {
             .merge(crate::chat::pages::routes())
             .merge(crate::assistants::api::routes())
             .merge(crate::assistants::pages::routes())
+            .merge(crate::discussion::api::routes())
+            .merge(crate::discussion::pages::routes())
             .merge(crate::web::routes())
             .merge(crate::docs::routes())
             .fallback(not_found)
@@ -107,19 +110,23 @@ impl Sandbox {
     }
 }
 
-/// The consumers: the chat list, one chat, an assistant conversation; and the AsyncAPI page at
+/// The consumers: the chat list, one chat, the forum's list and one topic, an assistant
+/// conversation; and the AsyncAPI page at
 /// `/asyncapi/`.
 fn sockets(db: &Db, config: &Config, layer: &Layer, tokens: &Arc<Tokens>, assistant: &Assistant) -> chanx::Router {
     let resolver = UserResolver::new(tokens.clone(), db.clone());
     let generations = assistant.generations.clone();
     let assistant_auth = conversation_auth(resolver.clone(), db.clone());
+    let topic_auth = topic_auth(resolver.clone(), db.clone());
     let db = db.clone();
     let settings = chanx::Settings::default().camelize(true).allowed_origins(config.allowed_origins.iter().cloned());
     chanx::Router::new()
         .route_authenticated("/ws/chat/group/", user_auth(resolver.clone()), move |_: &chanx::Scope| {
             GroupChatConsumer { db: db.clone() }
         })
-        .route_authenticated("/ws/chat/{pk}/", chat_auth(resolver), |_: &chanx::Scope| ChatDetailConsumer)
+        .route_authenticated("/ws/chat/{pk}/", chat_auth(resolver.clone()), |_: &chanx::Scope| ChatDetailConsumer)
+        .route_authenticated("/ws/discussion/", user_auth(resolver), |_: &chanx::Scope| DiscussionListConsumer)
+        .route_authenticated("/ws/discussion/{pk}/", topic_auth, |_: &chanx::Scope| DiscussionTopicConsumer)
         .route_authenticated("/ws/assistants/{id}/", assistant_auth, move |_: &chanx::Scope| ConversationConsumer {
             generations: generations.clone(),
         })

@@ -6,6 +6,8 @@
 //!   `/ws/chat/{pk}/`, pages under `/chat/`.
 //! * [`assistants`]: the AI assistant; REST under `/api/assistants/`, the socket
 //!   `/ws/assistants/{id}/` streaming answers, pages under `/assistants/`.
+//! * [`discussion`]: the Q&A forum; REST under `/api/discussion/`, sockets `/ws/discussion/` and
+//!   `/ws/discussion/{pk}/`, pages under `/discussion/`.
 //! * [`docs`]: the AsyncAPI document of every consumer.
 //!
 //! [`app::Sandbox`] puts it together; `main.rs` adds the command line.
@@ -16,6 +18,7 @@ pub mod assistants;
 pub mod chat;
 pub mod config;
 pub mod db;
+pub mod discussion;
 pub mod docs;
 pub mod rest;
 pub mod timestamp;

@@ -40,6 +40,9 @@ impl Pages {
             ("chat/group_members.html", include_str!("../templates/chat/group_members.html")),
             ("assistants/home.html", include_str!("../templates/assistants/home.html")),
             ("assistants/chat.html", include_str!("../templates/assistants/chat.html")),
+            ("discussion/home.html", include_str!("../templates/discussion/home.html")),
+            ("discussion/new_topic.html", include_str!("../templates/discussion/new_topic.html")),
+            ("discussion/topic_detail.html", include_str!("../templates/discussion/topic_detail.html")),
         ] {
             if let Err(err) = env.add_template(name, source) {
                 // The templates are part of the binary; a broken one is a bug caught by the tests.
@@ -191,6 +194,7 @@ async fn static_file(axum::extract::Path(file): axum::extract::Path<String>) -> 
         "app.js" => (include_str!("../static/app.js"), "text/javascript; charset=utf-8"),
         "login.js" => (include_str!("../static/login.js"), "text/javascript; charset=utf-8"),
         "chat.js" => (include_str!("../static/chat.js"), "text/javascript; charset=utf-8"),
+        "discussion.js" => (include_str!("../static/discussion.js"), "text/javascript; charset=utf-8"),
         "assistant.js" => (include_str!("../static/assistant.js"), "text/javascript; charset=utf-8"),
         _ => return not_found_page(),
     };

@@ -1,7 +1,8 @@
 //! Real Chromium windows (headless) driven by playwright-core: in `browser/chat.cjs` two people
 //! register, create a chat, add a member, talk live both ways, reconnect after a server restart
 //! and remove the member; in `browser/assistant.cjs` an anonymous visitor watches the offline
-//! assistant's answer stream in. Needs Node.js, playwright-core
+//! assistant's answer stream in; in `browser/discussion.cjs` two people see each other's question,
+//! answer, vote and accepted answer appear. Needs Node.js, playwright-core
 //! (`npm install --prefix target/ci-node playwright-core`, or `CHANX_TEST_NODE_MODULES`) and
 //! Chromium (`/usr/bin/chromium`, or `CHANX_TEST_CHROMIUM`); `.ci/run` installs them.
 
@@ -73,6 +74,11 @@ async fn two_people_chat_live_in_real_browsers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_anonymous_visitor_watches_the_offline_answer_stream() {
     run_in_browser("assistant.cjs").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_people_see_the_forum_change_live() {
+    run_in_browser("discussion.cjs").await;
 }
 
 /// Serves a fresh sandbox and runs `tests/browser/{script}` against it, restarting the server

@@ -8,5 +8,6 @@ mod browser;
 mod chat_api;
 mod chat_pages;
 mod chat_sockets;
+mod discussion;
 mod fake_openai;
 mod server;

@@ -1,0 +1,296 @@
+//! `/api/discussion/…`: topics, replies, votes and accepted answers, for signed-in users.
+//!
+//! Rules: only the author edits or deletes a topic or reply; one vote per user per topic or reply
+//! (`1`, `-1`, or `0` to withdraw); only the topic's author accepts an answer, never their own.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::consumers::{AnswerChange, NewReply};
+use super::events;
+use super::model::{self, MAX_CONTENT, MAX_TITLE, Reply, ReplyRef, Target, TopicDetail, TopicRef, TopicSummary};
+use crate::accounts::User;
+use crate::app::{AppState, BaseUrl};
+use crate::rest::{ApiError, ApiResult, Ids, Json, Page, Paginated, created};
+
+/// The routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/discussion/", get(list_topics).post(create_topic))
+        .route("/api/discussion/{pk}/", get(get_topic).put(edit_topic).patch(edit_topic).delete(delete_topic))
+        .route("/api/discussion/{pk}/vote/", post(vote_topic))
+        .route("/api/discussion/{pk}/accept-answer/", post(accept_answer))
+        .route("/api/discussion/{pk}/unaccept-answer/", post(unaccept_answer))
+        .route("/api/discussion/{pk}/replies/", get(list_replies).post(create_reply))
+        .route(
+            "/api/discussion/{pk}/replies/{reply}/",
+            get(get_reply).put(edit_reply).patch(edit_reply).delete(delete_reply),
+        )
+        .route("/api/discussion/{pk}/replies/{reply}/vote/", post(vote_reply))
+}
+
+fn checked(field: &'static str, text: Option<&str>, max: usize) -> ApiResult<()> {
+    let text = text.ok_or_else(|| ApiError::field(field, "required", "This field is required."))?;
+    model::validate(field, text, max).map_err(|(field, code, detail)| ApiError::field(field, code, detail))
+}
+
+async fn topic(state: &AppState, pk: i64) -> ApiResult<TopicRef> {
+    TopicRef::get(&state.db, pk).await?.ok_or(ApiError::NotFound)
+}
+
+/// Creates a topic and announces it; the pages' form uses this too.
+pub async fn new_topic(state: &AppState, author: &User, title: &str, content: &str) -> ApiResult<i64> {
+    checked("title", Some(title), MAX_TITLE)?;
+    checked("content", Some(content), MAX_CONTENT)?;
+    let id = TopicRef::create(&state.db, author.id, title.trim(), content).await?;
+    if let Some(summary) = TopicSummary::get(&state.db, id).await? {
+        events::topic_created(&state.layer, &summary).await;
+    }
+    Ok(id)
+}
+
+async fn list_topics(
+    State(state): State<AppState>,
+    _user: User,
+    page: Page,
+    base: BaseUrl,
+) -> ApiResult<Json<Paginated<TopicSummary>>> {
+    let (count, topics) = TopicSummary::list(&state.db, page).await?;
+    Ok(Json(Paginated::new(&base.0, page, count, topics)))
+}
+
+#[derive(Debug, Deserialize)]
+struct TopicForm {
+    title: Option<String>,
+    content: Option<String>,
+}
+
+async fn create_topic(State(state): State<AppState>, user: User, Json(form): Json<TopicForm>) -> ApiResult<Response> {
+    checked("title", form.title.as_deref(), MAX_TITLE)?;
+    checked("content", form.content.as_deref(), MAX_CONTENT)?;
+    let id = new_topic(
+        &state,
+        &user,
+        form.title.as_deref().unwrap_or_default(),
+        form.content.as_deref().unwrap_or_default(),
+    )
+    .await?;
+    let detail = TopicDetail::get(&state.db, id, user.id).await?.ok_or(ApiError::NotFound)?;
+    Ok(created(detail))
+}
+
+/// Opening a topic counts a view.
+async fn get_topic(State(state): State<AppState>, user: User, Ids(pk): Ids<i64>) -> ApiResult<Json<TopicDetail>> {
+    topic(&state, pk).await?;
+    TopicRef::viewed(&state.db, pk).await?;
+    Ok(Json(TopicDetail::get(&state.db, pk, user.id).await?.ok_or(ApiError::NotFound)?))
+}
+
+async fn own_topic(state: &AppState, pk: i64, user: &User) -> ApiResult<TopicRef> {
+    let topic = topic(state, pk).await?;
+    if topic.author_id != user.id {
+        return Err(ApiError::PermissionDenied("Only the author can change a topic.".into()));
+    }
+    Ok(topic)
+}
+
+async fn edit_topic(
+    State(state): State<AppState>,
+    user: User,
+    Ids(pk): Ids<i64>,
+    Json(form): Json<TopicForm>,
+) -> ApiResult<Json<TopicDetail>> {
+    own_topic(&state, pk, &user).await?;
+    let current = TopicDetail::get(&state.db, pk, user.id).await?.ok_or(ApiError::NotFound)?;
+    let title = form.title.unwrap_or(current.title);
+    let content = form.content.unwrap_or(current.content);
+    checked("title", Some(&title), MAX_TITLE)?;
+    checked("content", Some(&content), MAX_CONTENT)?;
+    TopicRef::edit(&state.db, pk, title.trim(), &content).await?;
+    Ok(Json(TopicDetail::get(&state.db, pk, user.id).await?.ok_or(ApiError::NotFound)?))
+}
+
+async fn delete_topic(State(state): State<AppState>, user: User, Ids(pk): Ids<i64>) -> ApiResult<StatusCode> {
+    own_topic(&state, pk, &user).await?;
+    TopicRef::delete(&state.db, pk).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+struct VoteForm {
+    vote: Option<Value>,
+}
+
+/// The vote of a body: `1`, `-1` or `0` (withdraw).
+fn vote_value(form: VoteForm) -> ApiResult<i64> {
+    let vote = form.vote.ok_or_else(|| ApiError::field("vote", "required", "This field is required."))?;
+    match vote.as_i64() {
+        Some(v @ -1..=1) => Ok(v),
+        Some(_) => Err(ApiError::field("vote", "invalid", "A vote is 1, -1, or 0 to withdraw it.")),
+        None => Err(ApiError::field("vote", "invalid", "A valid integer is required.")),
+    }
+}
+
+async fn vote_topic(
+    State(state): State<AppState>,
+    user: User,
+    Ids(pk): Ids<i64>,
+    Json(form): Json<VoteForm>,
+) -> ApiResult<Json<Value>> {
+    topic(&state, pk).await?;
+    let vote = vote_value(form)?;
+    let count = model::vote(&state.db, user.id, Target::Topic, pk, vote).await?;
+    events::vote_updated(&state.layer, pk, Target::Topic, pk, count).await;
+    Ok(Json(json!({"vote": vote, "vote_count": count})))
+}
+
+async fn vote_reply(
+    State(state): State<AppState>,
+    user: User,
+    Ids((pk, reply)): Ids<(i64, i64)>,
+    Json(form): Json<VoteForm>,
+) -> ApiResult<Json<Value>> {
+    ReplyRef::get(&state.db, pk, reply).await?.ok_or(ApiError::NotFound)?;
+    let vote = vote_value(form)?;
+    let count = model::vote(&state.db, user.id, Target::Reply, reply, vote).await?;
+    events::vote_updated(&state.layer, pk, Target::Reply, reply, count).await;
+    Ok(Json(json!({"vote": vote, "vote_count": count})))
+}
+
+#[derive(Debug, Deserialize)]
+struct AcceptForm {
+    reply_id: Option<Value>,
+}
+
+async fn accept_answer(
+    State(state): State<AppState>,
+    user: User,
+    Ids(pk): Ids<i64>,
+    body: axum::body::Bytes,
+) -> ApiResult<Json<Value>> {
+    let topic = topic(&state, pk).await?;
+    if topic.author_id != user.id {
+        return Err(ApiError::PermissionDenied("Only the topic author can accept answers.".into()));
+    }
+    let form: Option<AcceptForm> = crate::rest::optional_json(&body)?;
+    let reply_id = match form.and_then(|f| f.reply_id) {
+        Some(Value::Number(n)) => n.as_i64(),
+        Some(Value::String(s)) if !s.trim().is_empty() => {
+            Some(s.trim().parse::<i64>().map_err(|_| ApiError::NotFound)?)
+        }
+        _ => None,
+    }
+    .ok_or_else(|| ApiError::field("replyId", "required", "reply_id is required."))?;
+    let reply = ReplyRef::get(&state.db, pk, reply_id).await?.ok_or(ApiError::NotFound)?;
+    if reply.author.id == user.id {
+        return Err(ApiError::field("replyId", "invalid", "You cannot accept your own answer."));
+    }
+    TopicRef::accept(&state.db, pk, Some(reply.id)).await?;
+    let change =
+        AnswerChange { topic_id: pk, topic_title: topic.title, reply_id: reply.id, reply_author: reply.author.email };
+    events::answer_changed(&state.layer, change, true).await;
+    Ok(Json(json!({"detail": "Answer accepted successfully."})))
+}
+
+async fn unaccept_answer(State(state): State<AppState>, user: User, Ids(pk): Ids<i64>) -> ApiResult<Json<Value>> {
+    let topic = topic(&state, pk).await?;
+    if topic.author_id != user.id {
+        return Err(ApiError::PermissionDenied("Only the topic author can unaccept answers.".into()));
+    }
+    let accepted = topic
+        .accepted_answer
+        .ok_or_else(|| ApiError::field("replyId", "invalid", "No answer is currently accepted for this topic."))?;
+    TopicRef::accept(&state.db, pk, None).await?;
+    let author = ReplyRef::get(&state.db, pk, accepted).await?.map(|r| r.author.email).unwrap_or_default();
+    let change = AnswerChange { topic_id: pk, topic_title: topic.title, reply_id: accepted, reply_author: author };
+    events::answer_changed(&state.layer, change, false).await;
+    Ok(Json(json!({"detail": "Answer unaccepted successfully."})))
+}
+
+async fn list_replies(
+    State(state): State<AppState>,
+    user: User,
+    Ids(pk): Ids<i64>,
+    page: Page,
+    base: BaseUrl,
+) -> ApiResult<Json<Paginated<Reply>>> {
+    let topic = topic(&state, pk).await?;
+    let (count, replies) = Reply::list(&state.db, &topic, user.id, page).await?;
+    Ok(Json(Paginated::new(&base.0, page, count, replies)))
+}
+
+#[derive(Debug, Deserialize)]
+struct ReplyForm {
+    content: Option<String>,
+}
+
+async fn create_reply(
+    State(state): State<AppState>,
+    user: User,
+    Ids(pk): Ids<i64>,
+    Json(form): Json<ReplyForm>,
+) -> ApiResult<Response> {
+    let topic = topic(&state, pk).await?;
+    checked("content", form.content.as_deref(), MAX_CONTENT)?;
+    let content = form.content.unwrap_or_default();
+    let id = Reply::create(&state.db, pk, user.id, content.trim()).await?;
+    let reply = Reply::get(&state.db, &topic, id, user.id).await?.ok_or(ApiError::NotFound)?;
+    let announced = NewReply {
+        id,
+        content: reply.content.clone(),
+        author: reply.author.clone(),
+        vote_count: reply.vote_count,
+        is_accepted: reply.is_accepted,
+        created_at: reply.created_at.clone(),
+        formatted_created_at: reply.formatted_created_at.clone(),
+        topic_id: topic.id,
+        topic_title: topic.title.clone(),
+    };
+    events::reply_created(&state.layer, announced).await;
+    Ok(created(reply))
+}
+
+async fn get_reply(
+    State(state): State<AppState>,
+    user: User,
+    Ids((pk, reply)): Ids<(i64, i64)>,
+) -> ApiResult<Json<Reply>> {
+    let topic = topic(&state, pk).await?;
+    Reply::get(&state.db, &topic, reply, user.id).await?.map(Json).ok_or(ApiError::NotFound)
+}
+
+async fn own_reply(state: &AppState, pk: i64, reply: i64, user: &User) -> ApiResult<TopicRef> {
+    let topic = topic(state, pk).await?;
+    let found = ReplyRef::get(&state.db, pk, reply).await?.ok_or(ApiError::NotFound)?;
+    if found.author.id != user.id {
+        return Err(ApiError::PermissionDenied("Only the author can change a reply.".into()));
+    }
+    Ok(topic)
+}
+
+async fn edit_reply(
+    State(state): State<AppState>,
+    user: User,
+    Ids((pk, reply)): Ids<(i64, i64)>,
+    Json(form): Json<ReplyForm>,
+) -> ApiResult<Json<Reply>> {
+    let topic = own_reply(&state, pk, reply, &user).await?;
+    checked("content", form.content.as_deref(), MAX_CONTENT)?;
+    Reply::edit(&state.db, reply, form.content.unwrap_or_default().trim()).await?;
+    Reply::get(&state.db, &topic, reply, user.id).await?.map(Json).ok_or(ApiError::NotFound)
+}
+
+async fn delete_reply(
+    State(state): State<AppState>,
+    user: User,
+    Ids((pk, reply)): Ids<(i64, i64)>,
+) -> ApiResult<Response> {
+    own_reply(&state, pk, reply, &user).await?;
+    Reply::delete(&state.db, reply).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

@@ -1,0 +1,265 @@
+//! The forum's sockets: `/ws/discussion/` (the topic list) and `/ws/discussion/{pk}/` (one
+//! topic). Both are for signed-in users and server-push: the only client action is `ping`.
+
+use chanx::auth::{AuthError, IsAuthenticated, ObjectLookup, TokenAuthenticator};
+use chanx::messages::{Ping, Pong};
+use chanx::{Consumer, Context, Message};
+use futures_util::future::BoxFuture;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::model::{Author, Target, TopicRef, TopicSummary};
+use crate::accounts::User;
+use crate::chat::consumers::UserResolver;
+use crate::db::Db;
+
+/// The group of every topic-list socket.
+pub const LIST_GROUP: &str = "discussion_updates";
+
+/// The group of a topic's sockets.
+pub fn topic_group(topic: i64) -> String {
+    format!("discussion_topic_{topic}")
+}
+
+// ---- events ----
+
+/// A topic was asked.
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "handle_new_topic")]
+pub struct NewTopicEvent {
+    /// The topic as lists show it.
+    pub payload: TopicSummary,
+}
+
+/// A reply was posted.
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "handle_new_reply")]
+pub struct NewReplyEvent {
+    /// The reply.
+    pub payload: NewReply,
+}
+
+/// A vote changed a count.
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "update_vote")]
+pub struct VoteEvent {
+    /// What and how much.
+    pub payload: VoteUpdate,
+}
+
+/// An answer was accepted.
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "handle_answer_accepted")]
+pub struct AnswerAcceptedEvent {
+    /// Which topic and reply.
+    pub payload: AnswerChange,
+}
+
+/// An answer was unaccepted.
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "handle_answer_unaccepted")]
+pub struct AnswerUnacceptedEvent {
+    /// Which topic and reply.
+    pub payload: AnswerChange,
+}
+
+// ---- client messages ----
+
+/// A topic was asked (topic list).
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "topic_created")]
+pub struct TopicCreated {
+    /// The topic as lists show it.
+    pub payload: TopicSummary,
+}
+
+/// A reply was posted (topic page).
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "reply_created")]
+pub struct ReplyCreated {
+    /// The reply and its topic.
+    pub payload: NewReply,
+}
+
+/// The body of the reply messages: the reply as everyone sees it.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+pub struct NewReply {
+    /// The id.
+    pub id: i64,
+    /// The answer, as written.
+    pub content: String,
+    /// Who answered.
+    pub author: Author,
+    /// Net votes (0).
+    pub vote_count: i64,
+    /// Whether it is accepted (false).
+    pub is_accepted: bool,
+    /// When (RFC 3339).
+    pub created_at: String,
+    /// `Jan 02, 2025 at 03:04 PM` (UTC).
+    pub formatted_created_at: String,
+    /// The topic's id.
+    pub topic_id: i64,
+    /// The topic's title.
+    pub topic_title: String,
+}
+
+/// A vote count changed.
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "vote_updated")]
+pub struct VoteUpdated {
+    /// What and how much.
+    pub payload: VoteUpdate,
+}
+
+/// The body of the vote messages.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+pub struct VoteUpdate {
+    /// `topic` or `reply`.
+    pub target_type: Target,
+    /// Its id.
+    pub target_id: i64,
+    /// Its new net count.
+    pub vote_count: i64,
+}
+
+/// An answer was accepted.
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "answer_accepted")]
+pub struct AnswerAccepted {
+    /// Which topic and reply.
+    pub payload: AnswerChange,
+}
+
+/// An answer was unaccepted.
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "answer_unaccepted")]
+pub struct AnswerUnaccepted {
+    /// Which topic and reply.
+    pub payload: AnswerChange,
+}
+
+/// The body of the accept messages.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+pub struct AnswerChange {
+    /// The topic's id.
+    pub topic_id: i64,
+    /// The topic's title.
+    pub topic_title: String,
+    /// The reply's id.
+    pub reply_id: i64,
+    /// The reply author's email.
+    pub reply_author: String,
+}
+
+// ---- authentication ----
+
+/// Signed-in users; for a topic socket, the topic must exist.
+pub type TopicAuth = TokenAuthenticator<User, TopicRef>;
+
+/// 401 without a valid token, 404 for a topic that does not exist.
+pub fn topic_auth(resolver: UserResolver, db: Db) -> TopicAuth {
+    TokenAuthenticator::for_object(UserResolver::sources(), resolver, "pk", TopicLookup(db)).permission(IsAuthenticated)
+}
+
+/// Finds the topic of the `{pk}` path parameter.
+#[derive(Debug, Clone)]
+pub struct TopicLookup(Db);
+
+impl ObjectLookup<TopicRef> for TopicLookup {
+    fn lookup(&self, key: String) -> BoxFuture<'static, Result<Option<TopicRef>, AuthError>> {
+        let db = self.0.clone();
+        Box::pin(async move {
+            let Ok(id) = key.parse::<i64>() else { return Ok(None) };
+            TopicRef::get(&db, id).await.map_err(AuthError::new)
+        })
+    }
+}
+
+// ---- consumers ----
+
+/// The topic list, live.
+pub struct DiscussionListConsumer;
+
+/// Live updates of the forum's topic list: new topics, votes, accepted answers.
+#[chanx::consumer(name = "discussionList", tags = ["discussion"])]
+impl Consumer for DiscussionListConsumer {
+    type Authenticator = crate::chat::consumers::UserAuth;
+
+    fn groups(&self, _ctx: &Context) -> Vec<String> {
+        vec![LIST_GROUP.to_owned()]
+    }
+
+    /// Health check.
+    #[ws_handler]
+    async fn ping(&self, _msg: Ping) -> Pong {
+        Pong {}
+    }
+
+    /// A topic was asked.
+    #[event_handler]
+    async fn handle_new_topic(&self, event: NewTopicEvent) -> TopicCreated {
+        TopicCreated { payload: event.payload }
+    }
+
+    /// A vote count changed.
+    #[event_handler]
+    async fn update_vote(&self, event: VoteEvent) -> VoteUpdated {
+        VoteUpdated { payload: event.payload }
+    }
+
+    /// An answer was accepted.
+    #[event_handler]
+    async fn handle_answer_accepted(&self, event: AnswerAcceptedEvent) -> AnswerAccepted {
+        AnswerAccepted { payload: event.payload }
+    }
+
+    /// An answer was unaccepted.
+    #[event_handler]
+    async fn handle_answer_unaccepted(&self, event: AnswerUnacceptedEvent) -> AnswerUnaccepted {
+        AnswerUnaccepted { payload: event.payload }
+    }
+}
+
+/// One topic, live.
+pub struct DiscussionTopicConsumer;
+
+/// Live replies, votes and accepted answers of one topic.
+#[chanx::consumer(name = "discussionTopic", tags = ["discussion"])]
+impl Consumer for DiscussionTopicConsumer {
+    type Authenticator = TopicAuth;
+
+    fn groups(&self, ctx: &Context) -> Vec<String> {
+        ctx.extension::<TopicRef>().map(|topic| vec![topic_group(topic.id)]).unwrap_or_default()
+    }
+
+    /// Health check.
+    #[ws_handler]
+    async fn ping(&self, _msg: Ping) -> Pong {
+        Pong {}
+    }
+
+    /// A reply was posted.
+    #[event_handler]
+    async fn handle_new_reply(&self, event: NewReplyEvent) -> ReplyCreated {
+        ReplyCreated { payload: event.payload }
+    }
+
+    /// A vote count changed.
+    #[event_handler]
+    async fn update_vote(&self, event: VoteEvent) -> VoteUpdated {
+        VoteUpdated { payload: event.payload }
+    }
+
+    /// An answer was accepted.
+    #[event_handler]
+    async fn handle_answer_accepted(&self, event: AnswerAcceptedEvent) -> AnswerAccepted {
+        AnswerAccepted { payload: event.payload }
+    }
+
+    /// An answer was unaccepted.
+    #[event_handler]
+    async fn handle_answer_unaccepted(&self, event: AnswerUnacceptedEvent) -> AnswerUnaccepted {
+        AnswerUnaccepted { payload: event.payload }
+    }
+}

@@ -1,0 +1,172 @@
+'use strict';
+// The forum's live pages. Everything people wrote is inserted as text, never as HTML.
+document.addEventListener('DOMContentLoaded', () => {
+  const page = document.body.dataset.page;
+  const node = (tag, className, text) => {
+    const element = document.createElement(tag);
+    if (className) element.className = className;
+    if (text !== undefined) element.textContent = text;
+    return element;
+  };
+
+  if (page === 'discussion-home') {
+    const list = document.getElementById('topicList');
+    function card(topic) {
+      const item = node('li', 'topic');
+      item.dataset.topicId = topic.id;
+      const stats = node('div', 'stats');
+      for (const [value, label, className] of [[topic.voteCount, ' votes', 'vote-score'], [topic.replyCount, ' answers', 'reply-count'], [topic.viewCount, ' views', '']]) {
+        const span = node('span');
+        span.append(node('strong', className, String(value)), label);
+        stats.append(span);
+      }
+      const summary = node('div', 'summary');
+      const link = node('a', 'title', topic.title);
+      link.href = `/discussion/${topic.id}/`;
+      const badge = node('span', 'badge answered', 'Answered');
+      badge.hidden = !topic.hasAcceptedAnswer;
+      summary.append(link, ' ', badge, node('div', 'muted', `asked by ${topic.author.email} · ${topic.formattedCreatedAt}`));
+      item.append(stats, summary);
+      return item;
+    }
+    const find = (id) => list.querySelector(`[data-topic-id="${id}"]`);
+    let loaded = list.querySelectorAll('[data-topic-id]').length;
+    document.getElementById('loadMore')?.addEventListener('click', async (event) => {
+      try {
+        const page = await sandbox.api(`/api/discussion/?limit=20&offset=${loaded}`);
+        for (const topic of page.results) if (!find(topic.id)) list.append(card(topic));
+        loaded += page.results.length;
+        if (!page.next) event.target.remove();
+      } catch (error) {
+        sandbox.notify(error.message, 'error');
+      }
+    });
+    sandbox.live('/ws/discussion/', {
+      onStatus: sandbox.showStatus,
+      onMessage({ action, payload }) {
+        if (action === 'topic_created') {
+          list.querySelector('.empty')?.remove();
+          if (!find(payload.id)) list.prepend(card(payload));
+          sandbox.notify(`New topic: "${payload.title}" by ${payload.author.email}`, 'info');
+        } else if (action === 'vote_updated' && payload.targetType === 'topic') {
+          const score = find(payload.targetId)?.querySelector('.vote-score');
+          if (score) score.textContent = payload.voteCount;
+        } else if (action === 'answer_accepted' || action === 'answer_unaccepted') {
+          const item = find(payload.topicId);
+          if (!item) return;
+          item.querySelector('.answered').hidden = action === 'answer_unaccepted';
+          list.prepend(item);
+        }
+      },
+    });
+  }
+
+  if (page === 'discussion-topic') {
+    const topicId = Number(document.body.dataset.topicId);
+    const me = Number(document.body.dataset.userId);
+    const isTopicAuthor = document.body.dataset.topicAuthor === 'true';
+    const replies = document.getElementById('replies');
+
+    function voteButtons(type, id, count, myVote) {
+      const box = node('div', 'vote-buttons');
+      Object.assign(box.dataset, { targetType: type, targetId: id, myVote });
+      const up = node('button', 'vote-btn', '▲');
+      const down = node('button', 'vote-btn', '▼');
+      up.type = down.type = 'button';
+      up.dataset.vote = '1';
+      down.dataset.vote = '-1';
+      box.append(up, node('strong', 'vote-score-display', String(count)), down);
+      return box;
+    }
+    function showMyVote(box) {
+      for (const button of box.querySelectorAll('.vote-btn')) button.classList.toggle('chosen', button.dataset.vote === box.dataset.myVote);
+    }
+    document.querySelectorAll('.vote-buttons').forEach(showMyVote);
+
+    function replyCard(reply) {
+      const card = node('div', 'post reply');
+      card.dataset.replyId = reply.id;
+      const body = node('div', 'body');
+      const badge = node('span', 'badge accepted-badge', 'Accepted answer');
+      badge.hidden = true;
+      body.append(badge, node('div', 'text', reply.content), node('div', 'muted', `answered by ${reply.author.email} · ${reply.formattedCreatedAt}`));
+      if (isTopicAuthor && reply.author.id !== me) {
+        const accept = node('button', 'accept-btn secondary', 'Accept');
+        accept.type = 'button';
+        accept.dataset.replyId = reply.id;
+        body.append(accept);
+      }
+      card.append(voteButtons('reply', reply.id, reply.voteCount, '0'), body);
+      return card;
+    }
+
+    function markAccepted(replyId, accepted) {
+      for (const card of replies.querySelectorAll('.reply')) {
+        const on = accepted && Number(card.dataset.replyId) === replyId;
+        card.classList.toggle('accepted', on);
+        card.querySelector('.accepted-badge').hidden = !on;
+        const button = card.querySelector('.accept-btn');
+        if (button) button.textContent = on ? 'Unaccept' : 'Accept';
+      }
+    }
+
+    document.addEventListener('click', async (event) => {
+      const vote = event.target.closest('.vote-btn');
+      const accept = event.target.closest('.accept-btn');
+      try {
+        if (vote) {
+          const box = vote.closest('.vote-buttons');
+          // Clicking your current vote again withdraws it.
+          const value = box.dataset.myVote === vote.dataset.vote ? 0 : Number(vote.dataset.vote);
+          const path = box.dataset.targetType === 'topic'
+            ? `/api/discussion/${topicId}/vote/`
+            : `/api/discussion/${topicId}/replies/${box.dataset.targetId}/vote/`;
+          const result = await sandbox.api(path, { method: 'POST', body: JSON.stringify({ vote: value }) });
+          box.dataset.myVote = String(result.vote);
+          box.querySelector('.vote-score-display').textContent = result.voteCount;
+          showMyVote(box);
+        } else if (accept) {
+          const accepting = accept.textContent === 'Accept';
+          await sandbox.api(`/api/discussion/${topicId}/${accepting ? 'accept-answer' : 'unaccept-answer'}/`, {
+            method: 'POST', body: JSON.stringify({ replyId: Number(accept.dataset.replyId) }),
+          });
+        }
+      } catch (error) {
+        sandbox.notify(error.message, 'error');
+      }
+    });
+
+    document.getElementById('answerForm').addEventListener('submit', async (event) => {
+      event.preventDefault();
+      const input = document.getElementById('newAnswerContent');
+      const content = input.value.trim();
+      if (!content) return;
+      try {
+        await sandbox.api(`/api/discussion/${topicId}/replies/`, { method: 'POST', body: JSON.stringify({ content }) });
+        input.value = '';
+      } catch (error) {
+        sandbox.notify(error.message, 'error');
+      }
+    });
+
+    sandbox.live(`/ws/discussion/${topicId}/`, {
+      onStatus: sandbox.showStatus,
+      onMessage({ action, payload }) {
+        if (action === 'reply_created' && payload.topicId === topicId) {
+          if (replies.querySelector(`[data-reply-id="${payload.id}"]`)) return;
+          document.getElementById('noAnswers')?.remove();
+          replies.append(replyCard(payload));
+          document.getElementById('answerCount').textContent = replies.querySelectorAll('.reply').length;
+          if (payload.author.id !== me) sandbox.notify(`New answer by ${payload.author.email}`, 'info');
+        } else if (action === 'vote_updated') {
+          const box = document.querySelector(`.vote-buttons[data-target-type="${payload.targetType}"][data-target-id="${payload.targetId}"]`);
+          if (box) box.querySelector('.vote-score-display').textContent = payload.voteCount;
+        } else if (action === 'answer_accepted') {
+          markAccepted(payload.replyId, true);
+        } else if (action === 'answer_unaccepted') {
+          markAccepted(payload.replyId, false);
+        }
+      },
+    });
+  }
+});

@@ -1,0 +1,71 @@
+// Two signed-in people use the forum in headless Chromium: a question, an answer, a vote and an
+// accepted answer each appear in the other's window without a reload. Run by tests/browser.rs.
+//
+// usage: node discussion.cjs BASE_URL   (same environment as chat.cjs)
+'use strict';
+const { chromium } = require('playwright-core');
+
+const base = process.argv[2];
+const shots = process.env.CHANX_TEST_SCREENSHOTS || '.';
+const step = (text) => console.error(`step: ${text}`);
+
+async function register(page, email) {
+  await page.goto(`${base}/login?next=/discussion/`);
+  const form = page.locator('#registerForm');
+  await form.locator('[name=email]').fill(email);
+  await form.locator('[name=password1]').fill('a browser password');
+  await form.locator('[name=password2]').fill('a browser password');
+  await form.locator('button').click();
+  await page.waitForURL(`${base}/discussion/`);
+  await page.locator('#connectionStatus[data-state=connected]').waitFor({ timeout: 15000 });
+}
+
+(async () => {
+  const browser = await chromium.launch({ executablePath: process.env.CHANX_TEST_CHROMIUM || '/usr/bin/chromium', args: ['--no-sandbox'] });
+  const problems = [];
+  try {
+    const [ada, bob] = [await (await browser.newContext()).newPage(), await (await browser.newContext()).newPage()];
+    for (const [name, page] of [['ada', ada], ['bob', bob]]) page.on('pageerror', (error) => problems.push(`${name}: ${error.message}`));
+    await register(ada, 'ada@example.com');
+    await register(bob, 'bob@example.com');
+
+    step('ada asks; the question appears in bob\'s list');
+    await ada.locator('a', { hasText: 'Ask Question' }).click();
+    await ada.locator('#id_title').fill('How do <b>sockets</b> reconnect?');
+    await ada.locator('#id_content').fill('Asking for a friend.');
+    await ada.locator('#newTopicForm button').click();
+    await ada.waitForURL(/\/discussion\/\d+\/$/);
+    const topicUrl = ada.url();
+    await ada.locator('#connectionStatus[data-state=connected]').waitFor({ timeout: 15000 });
+    const item = bob.locator('#topicList .title', { hasText: 'How do <b>sockets</b> reconnect?' });
+    await item.waitFor({ timeout: 10000 });
+    if (await bob.locator('#topicList b').count() !== 0) problems.push('a title was rendered as HTML');
+
+    step('bob answers; the answer appears on ada\'s page');
+    await item.click();
+    await bob.waitForURL(topicUrl);
+    await bob.locator('#connectionStatus[data-state=connected]').waitFor({ timeout: 15000 });
+    await bob.locator('#newAnswerContent').fill('With backoff.');
+    await bob.locator('#answerForm button').click();
+    await ada.locator('.reply .text', { hasText: 'With backoff.' }).waitFor({ timeout: 10000 });
+
+    step('bob votes the question up; ada sees the count');
+    await bob.locator('.vote-buttons[data-target-type=topic] .vote-btn[data-vote="1"]').click();
+    await ada.locator('.vote-buttons[data-target-type=topic] .vote-score-display', { hasText: '1' }).waitFor({ timeout: 10000 });
+
+    step('ada accepts the answer; bob sees it accepted');
+    await ada.locator('.reply .accept-btn').click();
+    await bob.locator('.reply.accepted .accepted-badge:not([hidden])').waitFor({ timeout: 10000 });
+    await ada.locator('.reply .accept-btn', { hasText: 'Unaccept' }).waitFor({ timeout: 10000 });
+    await bob.screenshot({ path: `${shots}/browser-discussion.png`, fullPage: true });
+  } catch (error) {
+    problems.push(String(error && error.stack || error));
+  } finally {
+    await browser.close();
+  }
+  if (problems.length) {
+    console.error(problems.join('\n'));
+    process.exit(1);
+  }
+  console.log('OK');
+})();
