@@ -96,6 +96,7 @@ impl Sandbox {
             .merge(crate::assistants::pages::routes())
             .merge(crate::discussion::api::routes())
             .merge(crate::discussion::pages::routes())
+            .merge(crate::admin::routes())
             .merge(crate::web::routes())
             .merge(crate::docs::routes())
             .fallback(not_found)

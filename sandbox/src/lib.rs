@@ -8,11 +8,13 @@
 //!   `/ws/assistants/{id}/` streaming answers, pages under `/assistants/`.
 //! * [`discussion`]: the Q&A forum; REST under `/api/discussion/`, sockets `/ws/discussion/` and
 //!   `/ws/discussion/{pk}/`, pages under `/discussion/`.
+//! * [`admin`]: staff-only pages at `/admin/`.
 //! * [`docs`]: the AsyncAPI document of every consumer.
 //!
 //! [`app::Sandbox`] puts it together; `main.rs` adds the command line.
 
 pub mod accounts;
+pub mod admin;
 pub mod app;
 pub mod assistants;
 pub mod chat;

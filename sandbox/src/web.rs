@@ -19,6 +19,7 @@ use crate::app::AppState;
 #[derive(Debug)]
 pub struct Pages {
     env: Environment<'static>,
+    broken: Vec<String>,
 }
 
 impl Default for Pages {
@@ -31,6 +32,7 @@ impl Pages {
     /// Loads the templates embedded in the binary.
     pub fn new() -> Self {
         let mut env = Environment::new();
+        let mut broken = Vec::new();
         for (name, source) in [
             ("base.html", include_str!("../templates/base.html")),
             ("login.html", include_str!("../templates/login.html")),
@@ -40,16 +42,23 @@ impl Pages {
             ("chat/group_members.html", include_str!("../templates/chat/group_members.html")),
             ("assistants/home.html", include_str!("../templates/assistants/home.html")),
             ("assistants/chat.html", include_str!("../templates/assistants/chat.html")),
+            ("admin/index.html", include_str!("../templates/admin/index.html")),
             ("discussion/home.html", include_str!("../templates/discussion/home.html")),
             ("discussion/new_topic.html", include_str!("../templates/discussion/new_topic.html")),
             ("discussion/topic_detail.html", include_str!("../templates/discussion/topic_detail.html")),
         ] {
             if let Err(err) = env.add_template(name, source) {
-                // The templates are part of the binary; a broken one is a bug caught by the tests.
+                // The templates are part of the binary; a broken one is a bug the tests catch.
                 tracing::error!(error = %err, name, "template does not compile");
+                broken.push(format!("{name}: {err}"));
             }
         }
-        Pages { env }
+        Pages { env, broken }
+    }
+
+    /// The templates that did not compile, with why (empty unless there is a bug).
+    pub fn broken(&self) -> &[String] {
+        &self.broken
     }
 
     /// Renders `name` with `ctx`, plus the viewer and the notices every page shows.
@@ -239,4 +248,20 @@ pub async fn renew_session(State(state): State<AppState>, mut request: Request, 
         response.headers_mut().append(header::SET_COOKIE, value);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_template_compiles() {
+        assert_eq!(super::Pages::new().broken(), [] as [String; 0]);
+    }
+
+    #[test]
+    fn next_pages_stay_on_this_site() {
+        assert_eq!(super::local_path(Some("/chat/7/")), "/chat/7/");
+        for outside in [None, Some("https://evil.example"), Some("//evil.example"), Some("/\\evil"), Some("chat")] {
+            assert_eq!(super::local_path(outside), "/chat/");
+        }
+    }
 }

@@ -3,6 +3,7 @@
 mod support;
 
 mod accounts;
+mod admin;
 mod assistants;
 mod browser;
 mod chat_api;

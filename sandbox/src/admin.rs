@@ -1,0 +1,221 @@
+//! `/admin/`: staff-only pages to manage users and to browse or delete the apps' records.
+//!
+//! Staff may browse everything and delete chats, conversations and topics; only superusers change
+//! accounts (deactivate, reactivate, delete), and nobody can lock themselves out.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use minijinja::context;
+use serde::Serialize;
+
+use crate::accounts::{User, Viewer};
+use crate::app::AppState;
+use crate::web::{Flash, login_url, redirect, redirect_with};
+
+/// The routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/admin", get(|| async { redirect("/admin/") }))
+        .route("/admin/", get(index))
+        .route("/admin/users/{id}/active/", post(toggle_active))
+        .route("/admin/users/{id}/delete/", post(delete_user))
+        .route("/admin/{kind}/{id}/delete/", post(delete_record))
+}
+
+/// How many rows each table shows, newest first.
+const ROWS: i64 = 100;
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+struct UserRow {
+    id: i64,
+    email: String,
+    #[sqlx(try_from = "crate::db::Flag")]
+    is_active: bool,
+    #[sqlx(try_from = "crate::db::Flag")]
+    is_staff: bool,
+    #[sqlx(try_from = "crate::db::Flag")]
+    is_superuser: bool,
+    date_joined: String,
+    last_login: Option<String>,
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+struct Record {
+    id: String,
+    label: String,
+    owner: Option<String>,
+    count: i64,
+    updated_at: String,
+}
+
+/// Why the admin refuses a request.
+#[derive(Debug)]
+enum Refused {
+    /// Nobody is signed in: go and log in.
+    SignIn,
+    /// Signed in, but not staff.
+    StaffOnly,
+    /// Staff, but accounts are for superusers.
+    SuperuserOnly,
+    /// Nobody changes their own account here.
+    OwnAccount,
+    /// No such account.
+    NoSuchUser,
+    /// The database failed.
+    Failed(sqlx::Error),
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        match self {
+            Refused::SignIn => redirect(&login_url("/admin/")),
+            Refused::StaffOnly => (
+                StatusCode::FORBIDDEN,
+                Html("<!doctype html><title>Staff only</title><h1>Staff only</h1><p>This page is for staff members. <a href=\"/chat/\">Back to the app</a>.</p>"),
+            )
+                .into_response(),
+            Refused::SuperuserOnly => redirect_with("/admin/", "error", "Only superusers can change accounts."),
+            Refused::OwnAccount => redirect_with("/admin/", "error", "You cannot change your own account here."),
+            Refused::NoSuchUser => crate::web::not_found_page(),
+            Refused::Failed(err) => failed(&err),
+        }
+    }
+}
+
+/// The staff member asking.
+fn staff(viewer: Option<User>) -> Result<User, Refused> {
+    match viewer {
+        None => Err(Refused::SignIn),
+        Some(user) if user.is_staff || user.is_superuser => Ok(user),
+        Some(_) => Err(Refused::StaffOnly),
+    }
+}
+
+fn failed(err: &sqlx::Error) -> Response {
+    tracing::error!(error = %err, "admin page failed");
+    crate::web::server_error_page()
+}
+
+async fn index(State(state): State<AppState>, Viewer(viewer): Viewer, flash: Flash) -> Response {
+    let me = match staff(viewer.clone()) {
+        Ok(me) => me,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let pool = state.db.pool();
+    let users: Result<Vec<UserRow>, _> = sqlx::query_as(
+        "SELECT id, email, is_active, is_staff, is_superuser, date_joined, last_login FROM users ORDER BY id DESC LIMIT $1",
+    )
+    .bind(ROWS)
+    .fetch_all(pool)
+    .await;
+    let records = |sql: &'static str| async move { sqlx::query_as::<_, Record>(sql).bind(ROWS).fetch_all(pool).await };
+    let chats = records(
+        "SELECT CAST(g.id AS TEXT) AS id, g.title AS label, NULL AS owner, \
+         (SELECT COUNT(*) FROM chat_members m WHERE m.group_chat_id = g.id) AS count, g.updated_at \
+         FROM group_chats g ORDER BY g.updated_at DESC LIMIT $1",
+    )
+    .await;
+    let conversations = records(
+        "SELECT c.id, c.title AS label, u.email AS owner, \
+         (SELECT COUNT(*) FROM assistant_messages m WHERE m.conversation_id = c.id) AS count, c.updated_at \
+         FROM assistant_conversations c LEFT JOIN users u ON u.id = c.user_id ORDER BY c.updated_at DESC LIMIT $1",
+    )
+    .await;
+    let topics = records(
+        "SELECT CAST(t.id AS TEXT) AS id, t.title AS label, u.email AS owner, \
+         (SELECT COUNT(*) FROM discussion_replies r WHERE r.topic_id = t.id) AS count, t.updated_at \
+         FROM discussion_topics t JOIN users u ON u.id = t.author_id ORDER BY t.created_at DESC LIMIT $1",
+    )
+    .await;
+    match (users, chats, conversations, topics) {
+        (Ok(users), Ok(chats), Ok(conversations), Ok(topics)) => {
+            let ctx = context! { me_id => me.id, is_superuser => me.is_superuser, users, chats, conversations, topics };
+            state.pages.render("admin/index.html", &viewer, &flash, ctx)
+        }
+        (Err(err), ..) | (_, Err(err), ..) | (_, _, Err(err), _) | (.., Err(err)) => failed(&err),
+    }
+}
+
+/// Checks that a superuser asks to change another account `id`, which exists.
+async fn superuser_on(state: &AppState, viewer: Option<User>, id: i64) -> Result<(), Refused> {
+    let me = staff(viewer)?;
+    if !me.is_superuser {
+        return Err(Refused::SuperuserOnly);
+    }
+    if me.id == id {
+        return Err(Refused::OwnAccount);
+    }
+    let exists: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(state.db.pool())
+        .await
+        .map_err(Refused::Failed)?;
+    exists.map(|_| ()).ok_or(Refused::NoSuchUser)
+}
+
+async fn toggle_active(State(state): State<AppState>, Viewer(viewer): Viewer, Path(id): Path<i64>) -> Response {
+    if let Err(refusal) = superuser_on(&state, viewer, id).await {
+        return refusal.into_response();
+    }
+    // A deactivated user's tokens stop resolving at once: every lookup requires is_active.
+    match sqlx::query("UPDATE users SET is_active = 1 - is_active WHERE id = $1")
+        .bind(id)
+        .execute(state.db.pool())
+        .await
+    {
+        Ok(_) => redirect_with("/admin/", "success", format!("User {id} updated.")),
+        Err(err) => failed(&err),
+    }
+}
+
+async fn delete_user(State(state): State<AppState>, Viewer(viewer): Viewer, Path(id): Path<i64>) -> Response {
+    if let Err(refusal) = superuser_on(&state, viewer, id).await {
+        return refusal.into_response();
+    }
+    match sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(state.db.pool()).await {
+        Ok(_) => redirect_with("/admin/", "success", format!("User {id} and everything they owned were deleted.")),
+        Err(err) => failed(&err),
+    }
+}
+
+async fn delete_record(
+    State(state): State<AppState>,
+    Viewer(viewer): Viewer,
+    Path((kind, id)): Path<(String, String)>,
+) -> Response {
+    if let Err(refusal) = staff(viewer) {
+        return refusal.into_response();
+    }
+    let db = &state.db;
+    let deleted = match kind.as_str() {
+        "chats" => match id.parse::<i64>() {
+            Ok(id) if crate::chat::model::GroupChat::get(db, id).await.ok().flatten().is_some() => {
+                crate::chat::model::GroupChat::delete(db, id).await.map(|()| true)
+            }
+            _ => Ok(false),
+        },
+        "conversations" => match crate::assistants::model::Conversation::get(db, &id).await {
+            Ok(Some(conversation)) => {
+                state.assistant.generations.stop(&conversation.id);
+                crate::assistants::model::Conversation::delete(db, &conversation.id).await.map(|()| true)
+            }
+            Ok(None) => Ok(false),
+            Err(err) => Err(err),
+        },
+        "topics" => match id.parse::<i64>() {
+            Ok(id) if crate::discussion::model::TopicRef::get(db, id).await.ok().flatten().is_some() => {
+                crate::discussion::model::TopicRef::delete(db, id).await.map(|()| true)
+            }
+            _ => Ok(false),
+        },
+        _ => Ok(false),
+    };
+    match deleted {
+        Ok(true) => redirect_with("/admin/", "success", "Deleted."),
+        Ok(false) => crate::web::not_found_page(),
+        Err(err) => failed(&err),
+    }
+}
