@@ -138,6 +138,10 @@ async fn run_in_browser(script: &str) {
     let status = child.wait().await.expect("exit");
     let mut log = String::new();
     tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut log).await.expect("stderr");
+    // What the scripts measured goes to the test's output (`--nocapture`), also when they pass.
+    for line in log.lines().filter(|l| l.starts_with("measured:")) {
+        eprintln!("{line}");
+    }
     assert_eq!(outcome, Ok(true), "the browser script did not finish:\n{log}");
     assert!(status.success(), "{log}");
     let _ = std::fs::remove_dir_all(&dir);

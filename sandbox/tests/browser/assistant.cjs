@@ -26,8 +26,10 @@ const step = (text) => console.error(`step: ${text}`);
 
     step('the answer streams in with a cursor');
     await page.locator('#chatInput').fill('Hi <img src=x onerror="window.owned=1"> there');
+    const started = Date.now();
     await page.locator('#chatInput').press('Enter');
     await page.locator('.message.streaming .cursor').waitFor({ timeout: 10000 });
+    console.error(`measured: assistant, Enter to first streamed token shown: ${Date.now() - started} ms`);
     await page.locator('#stopButton:not([hidden])').waitFor();
     await page.screenshot({ path: `${shots}/browser-assistant-streaming.png` });
     await page.locator('.message.assistant:not(.streaming):not(.welcome) strong', { hasText: 'offline demo model' }).waitFor({ timeout: 15000 });

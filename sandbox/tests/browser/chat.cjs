@@ -64,8 +64,10 @@ async function connected(page) {
     await connected(ada);
     await connected(bob);
     await ada.locator('#messageInput').fill('<b>hello bob</b>');
+    let started = Date.now();
     await ada.locator('#messageForm button').click();
     await bob.locator('.message .content', { hasText: '<b>hello bob</b>' }).waitFor({ timeout: 10000 });
+    console.error(`measured: chat message, click in one window to shown in the other: ${Date.now() - started} ms`);
     if (await bob.locator('.message .content b').count() !== 0) problems.push('a message was rendered as HTML');
     await bob.locator('#messageInput').fill('hi ada');
     await bob.locator('#messageForm button').click();
@@ -77,9 +79,11 @@ async function connected(page) {
     step('the server restarts; both pages reconnect by themselves');
     console.log('RESTART');
     await restarted();
+    started = Date.now();
     await ada.locator('#connectionStatus[data-state=disconnected], #connectionStatus[data-state=connecting]').first().waitFor({ timeout: 10000 }).catch(() => {});
     await connected(ada);
     await connected(bob);
+    console.error(`measured: both pages reconnected ${Date.now() - started} ms after the server came back`);
     await bob.locator('#messageInput').fill('still here');
     await bob.locator('#messageForm button').click();
     await ada.locator('.message .content', { hasText: 'still here' }).waitFor({ timeout: 10000 });
