@@ -41,6 +41,8 @@ pub struct AppState {
     pub asyncapi: Arc<crate::docs::Rendered>,
     /// The AI assistant: its model and the answers being written.
     pub assistant: Assistant,
+    /// Request budgets per client.
+    pub throttles: Arc<crate::throttle::Throttles>,
 }
 
 /// The sandbox: the state, the chanx router of its consumers, and the whole axum app.
@@ -73,10 +75,15 @@ impl Sandbox {
             model: Model::from_config(&config.openai),
             generations: Arc::default(),
         };
+        let throttles = Arc::new(crate::throttle::Throttles {
+            auth: crate::throttle::Throttle::per_minute(config.auth_per_minute),
+            assistant: crate::throttle::Throttle::per_minute(config.assistant_per_minute),
+        });
         let config = Arc::new(config);
         let sockets = sockets(&db, &config, &layer, &tokens, &assistant);
         let asyncapi = Arc::new(crate::docs::Rendered::new(&config, &sockets));
-        let state = AppState { db, config, layer, tokens, pages: Arc::new(Pages::new()), asyncapi, assistant };
+        let state =
+            AppState { db, config, layer, tokens, pages: Arc::new(Pages::new()), asyncapi, assistant, throttles };
         Sandbox { state, sockets }
     }
 

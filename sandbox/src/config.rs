@@ -49,6 +49,14 @@ pub struct Config {
     pub refresh_ttl: Duration,
     /// The assistant's provider.
     pub openai: OpenAiConfig,
+    /// `AUTH_ATTEMPTS_PER_MINUTE` (default 10): logins and registrations per client address.
+    pub auth_per_minute: u32,
+    /// `ASSISTANT_REQUESTS_PER_MINUTE` (default 20): assistant messages and anonymous
+    /// conversations per client address.
+    pub assistant_per_minute: u32,
+    /// `TRUST_PROXY=1`: the client address is the last `X-Forwarded-For` entry, as set by the
+    /// reverse proxy in front of the app.
+    pub trust_proxy: bool,
 }
 
 /// A configuration that cannot run.
@@ -104,6 +112,9 @@ impl Config {
             allowed_origins,
             access_ttl: Duration::from_secs(60 * number("ACCESS_TOKEN_MINUTES", 30)?),
             refresh_ttl: Duration::from_secs(86_400 * number("REFRESH_TOKEN_DAYS", 7)?),
+            auth_per_minute: u32::try_from(number("AUTH_ATTEMPTS_PER_MINUTE", 10)?).unwrap_or(u32::MAX),
+            assistant_per_minute: u32::try_from(number("ASSISTANT_REQUESTS_PER_MINUTE", 20)?).unwrap_or(u32::MAX),
+            trust_proxy: get("TRUST_PROXY").is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
             openai: OpenAiConfig {
                 api_key: get("OPENAI_API_KEY"),
                 base_url: get("OPENAI_BASE_URL").unwrap_or_else(|| "https://api.openai.com/v1".into()),

@@ -23,6 +23,7 @@ pub mod db;
 pub mod discussion;
 pub mod docs;
 pub mod rest;
+pub mod throttle;
 pub mod timestamp;
 pub mod web;
 

@@ -49,6 +49,9 @@ pub enum ApiError {
     /// 409: the resource is busy.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// 429: the client's budget is spent; try again after this long.
+    #[error("throttled for {0:?}")]
+    Throttled(std::time::Duration),
     /// 500; the cause is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
@@ -69,6 +72,7 @@ impl ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -89,6 +93,10 @@ impl ApiError {
             ApiError::NotFound => ("client_error", item("not_found", "Not found.")),
             ApiError::MethodNotAllowed => ("client_error", item("method_not_allowed", "Method not allowed.")),
             ApiError::Conflict(detail) => ("client_error", item("conflict", detail)),
+            ApiError::Throttled(wait) => {
+                let detail = format!("Request was throttled. Expected available in {} seconds.", wait.as_secs().max(1));
+                ("client_error", item("throttled", &detail))
+            }
             ApiError::Internal(_) => ("server_error", item("error", "A server error occurred.")),
         };
         json!({ "type": kind, "errors": errors })
@@ -100,7 +108,11 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(cause) = &self {
             tracing::error!(%cause, "request failed");
         }
-        (self.status(), axum::Json(self.body())).into_response()
+        let mut response = (self.status(), axum::Json(self.body())).into_response();
+        if let ApiError::Throttled(wait) = self {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, wait.as_secs().max(1).into());
+        }
+        response
     }
 }
 

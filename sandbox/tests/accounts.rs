@@ -14,6 +14,7 @@ crate::on_both_databases!(
     cross_site_requests_with_cookies_are_refused,
     malformed_bodies_get_a_parse_error,
     pages_renew_an_expired_session_from_the_refresh_cookie,
+    logins_and_registrations_are_throttled_per_client,
 );
 
 async fn registration_signs_in_and_refuses_bad_input(app: TestApp) {
@@ -232,4 +233,41 @@ async fn pages_renew_an_expired_session_from_the_refresh_cookie(app: TestApp) {
     let api =
         Request::get("/api/accounts/user").header("cookie", format!("my-jwt-refresh={refresh}")).body(Body::empty());
     assert_eq!(app.send(api.expect("request")).await.status, StatusCode::UNAUTHORIZED);
+}
+
+async fn logins_and_registrations_are_throttled_per_client(app: TestApp) {
+    let app = app.configured(&[("AUTH_ATTEMPTS_PER_MINUTE", "3".into()), ("TRUST_PROXY", "1".into())]);
+    let attempt = |path: &str, forwarded_for: &str, body: serde_json::Value| {
+        let mut request = Request::post(path)
+            .header("content-type", "application/json")
+            .header("x-forwarded-for", format!("203.0.113.9, {forwarded_for}"))
+            .body(Body::from(body.to_string()))
+            .expect("request");
+        let peer: std::net::SocketAddr = "10.0.0.1:5000".parse().expect("address");
+        request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+        app.send(request)
+    };
+    let guess = json!({"email": "ada@example.com", "password": "guess"});
+    for _ in 0..3 {
+        assert_eq!(attempt("/api/accounts/login", "198.51.100.1", guess.clone()).await.status, StatusCode::BAD_REQUEST);
+    }
+    let throttled = attempt("/api/accounts/login", "198.51.100.1", guess.clone()).await;
+    assert_eq!(throttled.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(throttled.json()["errors"][0]["code"], "throttled");
+    let retry: u64 = throttled
+        .headers
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After");
+    assert!((1..=20).contains(&retry), "{retry}");
+    let register = json!({"email": "new@example.com", "password1": PASSWORD, "password2": PASSWORD});
+    assert_eq!(
+        attempt("/api/accounts/registration", "198.51.100.1", register.clone()).await.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "one budget for both"
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 0, "a throttled registration saves nothing");
+    // Another client, as the proxy reports it, has its own budget.
+    assert_eq!(attempt("/api/accounts/registration", "198.51.100.2", register).await.status, StatusCode::CREATED);
 }

@@ -23,6 +23,7 @@ crate::on_both_databases!(
     messages_follow_the_access_rule,
     the_socket_follows_the_access_rule,
     the_pages_follow_the_access_rule,
+    the_assistant_is_throttled_per_client,
 );
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -452,5 +453,26 @@ async fn the_pages_follow_the_access_rule(app: TestApp) {
     let script = app.get("/static/assistant.js", None).await;
     assert!(
         script.status == StatusCode::OK && !script.text.contains("innerHTML") && script.text.contains("textContent")
+    );
+}
+
+async fn the_assistant_is_throttled_per_client(app: TestApp) {
+    let app = app.configured(&[("ASSISTANT_REQUESTS_PER_MINUTE", "2".into())]);
+    for _ in 0..2 {
+        assert_eq!(app.call(Method::POST, "/api/assistants/anonymous/", None, None).await.status, StatusCode::CREATED);
+    }
+    let throttled = app.call(Method::POST, "/api/assistants/anonymous/", None, None).await;
+    assert_eq!(throttled.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(throttled.headers.contains_key("retry-after"));
+    assert_eq!(app.count("SELECT COUNT(*) FROM assistant_conversations").await, 2);
+    let conversation = Conversation::create(app.db(), None, "").await.expect("conversation");
+    let message = app
+        .post(&format!("/api/assistants/anonymous/{}/messages/", conversation.id), None, json!({"content": "hi"}))
+        .await;
+    assert_eq!(message.status, StatusCode::TOO_MANY_REQUESTS, "messages share the budget");
+    assert_eq!(
+        app.get(&format!("/api/assistants/anonymous/{}/messages/", conversation.id), None).await.status,
+        StatusCode::OK,
+        "reading is not throttled"
     );
 }

@@ -12,6 +12,7 @@ use super::tokens::{ACCESS_COOKIE, REFRESH_COOKIE, TokenType, cookie};
 use super::{CreateUserError, NewUser, User};
 use crate::app::AppState;
 use crate::rest::{ApiError, ApiResult, ErrorItem, Json};
+use crate::throttle::AuthAttempt;
 
 /// The routes, each with and without a trailing slash.
 pub fn routes() -> Router<AppState> {
@@ -91,7 +92,11 @@ struct Registration {
     password2: String,
 }
 
-async fn register(state: axum::extract::State<AppState>, Json(form): Json<Registration>) -> ApiResult<Response> {
+async fn register(
+    state: axum::extract::State<AppState>,
+    _: AuthAttempt,
+    Json(form): Json<Registration>,
+) -> ApiResult<Response> {
     let mut errors = Vec::new();
     let mut problem = |attr: &str, code: &str, detail: &str| {
         errors.push(ErrorItem { code: code.into(), detail: detail.into(), attr: Some(attr.into()) });
@@ -125,7 +130,7 @@ struct Login {
     password: String,
 }
 
-async fn login(state: axum::extract::State<AppState>, Json(form): Json<Login>) -> ApiResult<Response> {
+async fn login(state: axum::extract::State<AppState>, _: AuthAttempt, Json(form): Json<Login>) -> ApiResult<Response> {
     let mut errors = Vec::new();
     for (attr, value) in [("email", &form.email), ("password", &form.password)] {
         if value.is_empty() {

@@ -15,6 +15,7 @@ use super::model::{AssistantMessage, Conversation, MessageType};
 use crate::accounts::{User, Viewer};
 use crate::app::{AppState, BaseUrl};
 use crate::rest::{ApiError, ApiResult, Ids, Json, Page, Paginated, created};
+use crate::throttle::AssistantRequest;
 
 /// The longest message, in characters.
 pub const MAX_CONTENT: usize = 10_000;
@@ -122,7 +123,7 @@ struct AnonymousConversation {
     created_at: String,
 }
 
-async fn create_anonymous(State(state): State<AppState>) -> ApiResult<Response> {
+async fn create_anonymous(State(state): State<AppState>, _: AssistantRequest) -> ApiResult<Response> {
     let conversation = Conversation::create(&state.db, None, "").await?;
     let body = AnonymousConversation {
         id: conversation.id,
@@ -162,6 +163,7 @@ struct MessageForm {
 /// Saves the user's message and answers at once; the reply streams over the conversation's socket.
 async fn post_message(
     State(state): State<AppState>,
+    _: AssistantRequest,
     Viewer(viewer): Viewer,
     Ids(id): Ids<String>,
     Json(form): Json<MessageForm>,
