@@ -191,11 +191,17 @@ async fn delete_record(
     }
     let db = &state.db;
     let deleted = match kind.as_str() {
-        "chats" => match id.parse::<i64>() {
-            Ok(id) if crate::chat::model::GroupChat::get(db, id).await.ok().flatten().is_some() => {
-                crate::chat::model::GroupChat::delete(db, id).await.map(|()| true)
-            }
-            _ => Ok(false),
+        "chats" => match id.parse::<i64>().ok() {
+            Some(id) => match crate::chat::model::GroupChat::get(db, id).await {
+                Ok(Some(chat)) => match crate::chat::service::delete_chat(db, &state.layer, &chat).await {
+                    Ok(()) => Ok(true),
+                    Err(crate::chat::service::Refusal::Db(err)) => Err(err),
+                    Err(_) => Ok(false),
+                },
+                Ok(None) => Ok(false),
+                Err(err) => Err(err),
+            },
+            None => Ok(false),
         },
         "conversations" => match crate::assistants::model::Conversation::get(db, &id).await {
             Ok(Some(conversation)) => {

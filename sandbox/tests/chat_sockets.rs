@@ -21,6 +21,7 @@ crate::on_both_databases!(
     chat_pages_get_member_changes,
     a_removed_member_is_told_and_disconnected,
     messages_reach_the_chat_with_is_mine_per_recipient,
+    deleting_a_chat_tells_every_member,
 );
 
 const WAIT: Duration = Duration::from_secs(3);
@@ -230,4 +231,28 @@ async fn messages_reach_the_chat_with_is_mine_per_recipient(app: TestApp) {
     assert_eq!(events(&mut bobs).await, [json!({"action": "member_message", "payload": expected})]);
     adas.disconnect().await;
     bobs.disconnect().await;
+}
+
+async fn deleting_a_chat_tells_every_member(app: TestApp) {
+    let (ada, bob) = (app.user("ada@example.com").await, app.user("bob@example.com").await);
+    let chat = chat_with(&app, "Doomed", &ada, &[(&bob, Role::Member)]).await;
+    let mut bobs_list = app.member_socket("/ws/chat/group/", &bob).await;
+    let mut bobs_room = app.member_socket(&format!("/ws/chat/{}/", chat.id), &bob).await;
+    assert_eq!(
+        app.call(Method::DELETE, &format!("/api/chat/{}/", chat.id), Some(&bob), None).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert!(bobs_list.receive_nothing().await, "a refused delete says nothing");
+    assert_eq!(
+        app.call(Method::DELETE, &format!("/api/chat/{}/", chat.id), Some(&ada), None).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        events(&mut bobs_list).await,
+        [json!({"action": "removed_from_group", "payload": {"groupPk": chat.id, "groupTitle": "Doomed"}})]
+    );
+    let notice = json!({"redirect": "/chat/", "message": "The group chat Doomed was deleted"});
+    assert_eq!(bobs_room.receive_json().await, json!({"action": "user_removed_from_group", "payload": notice}));
+    bobs_room.assert_closed(4404).await;
+    bobs_list.disconnect().await;
 }

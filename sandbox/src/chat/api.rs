@@ -140,11 +140,11 @@ async fn update_chat(
 }
 
 async fn delete_chat(State(state): State<AppState>, user: User, Ids(pk): Ids<i64>) -> ApiResult<StatusCode> {
-    let (_, me) = visible_chat(&state, pk, &user).await?;
+    let (chat, me) = visible_chat(&state, pk, &user).await?;
     if me.role() != Role::Owner {
         return Err(ApiError::PermissionDenied("Only group owner can modify state, or a member to fetch".into()));
     }
-    GroupChat::delete(&state.db, pk).await?;
+    service::delete_chat(&state.db, &state.layer, &chat).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

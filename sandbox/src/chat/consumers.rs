@@ -83,6 +83,14 @@ pub struct NotifyMemberRemoved {
     pub payload: RemovedMember,
 }
 
+/// The chat was deleted.
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "notify_chat_deleted")]
+pub struct NotifyChatDeleted {
+    /// Which chat.
+    pub payload: RemovedFromGroup,
+}
+
 /// A message was posted.
 #[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[message(action = "new_chat_message")]
@@ -377,6 +385,20 @@ impl Consumer for ChatDetailConsumer {
             let _ = ctx.leave_group(&group).await;
         }
         ctx.close(4403, "removed from the group chat");
+    }
+
+    /// The chat was deleted: every member is told, leaves, and is disconnected.
+    #[event_handler(output = [UserRemovedFromGroup])]
+    async fn notify_chat_deleted(&self, ctx: &Context, event: NotifyChatDeleted) {
+        let notice = Redirect {
+            redirect: "/chat/".into(),
+            message: format!("The group chat {} was deleted", event.payload.group_title),
+        };
+        let _ = ctx.send(&UserRemovedFromGroup { payload: notice });
+        for group in ctx.groups() {
+            let _ = ctx.leave_group(&group).await;
+        }
+        ctx.close(4404, "the group chat was deleted");
     }
 
     /// A message was posted; `isMine` says whether this recipient sent it.

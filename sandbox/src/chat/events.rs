@@ -34,6 +34,18 @@ pub async fn member_left(layer: &Layer, chat: &GroupChat, member: &Member) {
     logged(ChatDetailConsumer::broadcast_event_to(layer, &[group.as_str()], &event).await, &group, &event);
 }
 
+/// `chat` was deleted: each former member's chat list gets `removed_from_group`; the chat's pages
+/// get `user_removed_from_group` and are closed.
+pub async fn chat_deleted(layer: &Layer, chat: &GroupChat, members: &[Member]) {
+    let removed = RemovedFromGroup { group_pk: chat.id, group_title: chat.title.clone() };
+    for member in members {
+        let (group, event) = (user_groups(member.user_id), NotifyRemovedFromGroup { payload: removed.clone() });
+        logged(GroupChatConsumer::broadcast_event_to(layer, &[group.as_str()], &event).await, &group, &event);
+    }
+    let (group, event) = (chat_room(chat.id), NotifyChatDeleted { payload: removed });
+    logged(ChatDetailConsumer::broadcast_event_to(layer, &[group.as_str()], &event).await, &group, &event);
+}
+
 /// `message` was posted in chat `chat_id`: the chat's pages get `member_message`, then every
 /// member's chat list gets `group_chat_updated`.
 pub async fn message_posted(layer: &Layer, chat_id: i64, message: &ChatMessage) {

@@ -84,6 +84,14 @@ pub fn validate_message(content: &str) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// Deletes chat `chat`, with its members and messages, and tells everyone who had it open.
+pub async fn delete_chat(db: &Db, layer: &Layer, chat: &GroupChat) -> Result<(), Refusal> {
+    let members = Member::list(db, chat.id).await?;
+    GroupChat::delete(db, chat.id).await?;
+    events::chat_deleted(layer, chat, &members).await;
+    Ok(())
+}
+
 /// Adds the user with `email` to chat `chat_id` as `role`, on behalf of `actor` (an owner or
 /// admin). Nobody can be added as owner.
 pub async fn add_member(
