@@ -205,7 +205,7 @@ async fn delete_record(
         },
         "conversations" => match crate::assistants::model::Conversation::get(db, &id).await {
             Ok(Some(conversation)) => {
-                state.assistant.generations.stop(&conversation.id);
+                state.assistant.stop(&conversation.id).await;
                 crate::assistants::model::Conversation::delete(db, &conversation.id).await.map(|()| true)
             }
             Ok(None) => Ok(false),

@@ -123,7 +123,7 @@ impl Sandbox {
 /// `/asyncapi/`.
 fn sockets(db: &Db, config: &Config, layer: &Layer, tokens: &Arc<Tokens>, assistant: &Assistant) -> chanx::Router {
     let resolver = UserResolver::new(tokens.clone(), db.clone());
-    let generations = assistant.generations.clone();
+    let assistant = assistant.clone();
     let assistant_auth = conversation_auth(resolver.clone(), db.clone());
     let topic_auth = topic_auth(resolver.clone(), db.clone());
     let db = db.clone();
@@ -136,7 +136,7 @@ fn sockets(db: &Db, config: &Config, layer: &Layer, tokens: &Arc<Tokens>, assist
         .route_authenticated("/ws/discussion/", user_auth(resolver), |_: &chanx::Scope| DiscussionListConsumer)
         .route_authenticated("/ws/discussion/{pk}/", topic_auth, |_: &chanx::Scope| DiscussionTopicConsumer)
         .route_authenticated("/ws/assistants/{id}/", assistant_auth, move |_: &chanx::Scope| ConversationConsumer {
-            generations: generations.clone(),
+            assistant: assistant.clone(),
         })
         .layer(layer.clone())
         .settings(settings)

@@ -83,11 +83,6 @@ impl Db {
         &self.pool
     }
 
-    /// The backend.
-    pub fn backend(&self) -> Backend {
-        self.backend
-    }
-
     /// Closes every connection.
     pub async fn close(&self) {
         self.pool.close().await;

@@ -197,3 +197,53 @@ async fn the_asyncapi_document_matches_the_committed_one() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_reaches_the_process_writing_the_answer() {
+    let Some(url) = redis_url().await else { return };
+    let prefix = format!("sandbox-test.{}.", uuid::Uuid::new_v4().simple());
+    let layer = || {
+        let redis = chanx::layer::RedisLayer::builder([url.clone()]).prefix(prefix.clone()).build().expect("layer");
+        chanx::Layer::new(redis)
+    };
+    let fake = crate::fake_openai::FakeOpenAi::start().await;
+    let writer = TestApp::sqlite().await.configured_with(&fake.env(), layer());
+    let other = writer.another_process(layer());
+    let conversation =
+        sandbox::assistants::model::Conversation::create(writer.db(), None, "").await.expect("conversation");
+    let path = format!("/ws/assistants/{}/", conversation.id);
+    let mut watching = writer.socket(&path, None).await;
+    watching.assert_authenticated_status_ok().await;
+    let mut stopping = chanx::testing::WebsocketCommunicator::builder(&other.sockets, &path).connect().await;
+    stopping.assert_authenticated_status_ok().await;
+
+    let posted = writer
+        .post(
+            &format!("/api/assistants/anonymous/{}/messages/", conversation.id),
+            None,
+            serde_json::json!({"content": "a long story"}),
+        )
+        .await;
+    assert_eq!(posted.status, StatusCode::CREATED);
+    let mut streamed = String::new();
+    while !streamed.contains("word2") {
+        let frame = watching.receive_json().await;
+        if frame["action"] == "streaming" {
+            streamed.push_str(frame["payload"]["content"].as_str().unwrap_or_default());
+        }
+    }
+    stopping.send_json(&serde_json::json!({"action": "stop_generation"})).await;
+    let reply = stopping.receive_all_messages("generation_stopped", std::time::Duration::from_secs(3)).await;
+    assert_eq!(
+        reply.last().map(|f| f["payload"].clone()),
+        Some(serde_json::json!({"stopped": false})),
+        "not written here"
+    );
+    let rest = watching.receive_all_messages("complete_streaming", std::time::Duration::from_secs(3)).await;
+    for frame in rest.iter().filter(|f| f["action"] == "streaming") {
+        streamed.push_str(frame["payload"]["content"].as_str().unwrap_or_default());
+    }
+    assert!(!streamed.contains("word39"), "the writer stopped early: {streamed}");
+    watching.disconnect().await;
+    stopping.disconnect().await;
+}

@@ -106,10 +106,15 @@ impl TestApp {
     }
 
     /// The same app and database, restarted with these environment variables.
-    pub(crate) fn configured(mut self, vars: &[(&str, String)]) -> TestApp {
+    pub(crate) fn configured(self, vars: &[(&str, String)]) -> TestApp {
+        self.configured_with(vars, chanx::Layer::memory())
+    }
+
+    /// The same app and database, restarted with these environment variables and this layer.
+    pub(crate) fn configured_with(mut self, vars: &[(&str, String)], layer: chanx::Layer) -> TestApp {
         let config = Config::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone()))
             .expect("valid configuration");
-        self.sandbox = Sandbox::with_layer(self.db().clone(), config, chanx::Layer::memory());
+        self.sandbox = Sandbox::with_layer(self.db().clone(), config, layer);
         self.router = self.sandbox.router();
         self
     }

@@ -290,11 +290,33 @@ impl Layer {
         self.0.group_discard(group, channel).await
     }
 
-    pub(crate) async fn new_channel(&self) -> Result<ChannelReceiver, LayerError> {
+    /// Opens a channel of its own, to receive messages outside any connection: a background task
+    /// that should hear about something, say. Add it to groups like a connection's channel, and
+    /// close it with [`close_channel`](Self::close_channel) when done.
+    ///
+    /// ```
+    /// use chanx::layer::{Layer, LayerBody};
+    /// # #[derive(chanx::Message, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+    /// # #[message(action = "stop")]
+    /// # struct Stop {}
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let layer = Layer::memory();
+    /// let mut inbox = layer.new_channel().await?;
+    /// layer.group_add("workers", inbox.name()).await?;
+    /// layer.broadcast_event(["workers"], &Stop {}).await?;
+    /// let message = inbox.recv().await.expect("delivered");
+    /// assert!(matches!(message.body(), LayerBody::ChannelEvent { event_data } if event_data["action"] == "stop"));
+    /// layer.group_discard("workers", inbox.name()).await?;
+    /// layer.close_channel(inbox.name()).await?;
+    /// # Ok::<(), chanx::layer::LayerError>(()) }).unwrap();
+    /// ```
+    pub async fn new_channel(&self) -> Result<ChannelReceiver, LayerError> {
         self.0.new_channel().await
     }
 
-    pub(crate) async fn close_channel(&self, channel: &str) -> Result<(), LayerError> {
+    /// Closes a channel opened with [`new_channel`](Self::new_channel); later sends to it fail
+    /// with [`LayerError::ChannelNotFound`].
+    pub async fn close_channel(&self, channel: &str) -> Result<(), LayerError> {
         self.0.close_channel(channel).await
     }
 }

@@ -109,7 +109,7 @@ async fn rename_conversation(
 
 async fn delete_conversation(State(state): State<AppState>, user: User, Ids(id): Ids<String>) -> ApiResult<StatusCode> {
     let conversation = own_conversation(&state, &id, &user).await?;
-    state.assistant.generations.stop(&conversation.id);
+    state.assistant.stop(&conversation.id).await;
     Conversation::delete(&state.db, &conversation.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -193,6 +193,6 @@ async fn post_message(
 
 async fn stop(State(state): State<AppState>, Viewer(viewer): Viewer, Ids(id): Ids<String>) -> ApiResult<Response> {
     let conversation = open_conversation(&state, &id, viewer.as_ref()).await?;
-    let stopped = state.assistant.generations.stop(&conversation.id);
+    let stopped = state.assistant.stop(&conversation.id).await;
     Ok(Json(json!({"stopped": stopped})).into_response())
 }

@@ -5,8 +5,6 @@
 //! `new_assistant_message` (the user's message), `streaming` pieces, then `complete_streaming`, or
 //! `assistant_error`. The client may send `ping` and `stop_generation`.
 
-use std::sync::Arc;
-
 use chanx::auth::{AuthError, ObjectLookup, Permission, TokenAuthenticator};
 use chanx::messages::{Ping, Pong};
 use chanx::{Consumer, Context, Message, Scope};
@@ -14,7 +12,7 @@ use futures_util::future::BoxFuture;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::generation::Generations;
+use super::generation::Assistant;
 use super::model::{AssistantMessage, Conversation};
 use crate::accounts::User;
 use crate::chat::consumers::UserResolver;
@@ -172,8 +170,8 @@ impl Permission<User, Conversation> for ConversationOwner {
 
 /// One conversation's socket.
 pub struct ConversationConsumer {
-    /// The answers being written, to stop one.
-    pub generations: Arc<Generations>,
+    /// The assistant, to stop an answer.
+    pub assistant: Assistant,
 }
 
 /// The AI assistant: a conversation's answers, streamed as they are written.
@@ -194,7 +192,10 @@ impl Consumer for ConversationConsumer {
     /// Stops the answer being written in this conversation.
     #[ws_handler]
     async fn stop_generation(&self, ctx: &Context, _msg: StopGeneration) -> GenerationStopped {
-        let stopped = ctx.extension::<Conversation>().is_some_and(|c| self.generations.stop(&c.id));
+        let stopped = match ctx.extension::<Conversation>() {
+            Some(conversation) => self.assistant.stop(&conversation.id).await,
+            None => false,
+        };
         GenerationStopped { payload: Stopped { stopped } }
     }
 

@@ -6,9 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chanx::layer::LayerError;
+use chanx::layer::{ChannelReceiver, LayerBody, LayerError};
 use chanx::{Consumer, Layer, Message};
 use futures_util::StreamExt;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use super::consumers::*;
@@ -92,6 +94,16 @@ pub struct Assistant {
     pub generations: Arc<Generations>,
 }
 
+/// Asks whichever process is writing a conversation's answer to stop (sent through the layer).
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "stop_generation")]
+pub struct StopRequest {}
+
+/// The group the writer of a conversation's answer listens on, in whatever process it runs.
+pub fn stop_group(conversation: &str) -> String {
+    format!("assistant_stop.{conversation}")
+}
+
 /// Another answer is being written in this conversation.
 #[derive(Debug, thiserror::Error)]
 #[error("an answer is still being written in this conversation; stop it or wait")]
@@ -113,9 +125,32 @@ impl Assistant {
                 let (this, conversation, text) = (this.clone(), conversation.clone(), message.content.clone());
                 tokio::spawn(async move { this.name(&conversation, &text).await });
             }
-            this.write(&conversation, &message, &mut reservation.stopped).await;
+            // Stops asked for on another process arrive through the layer.
+            let group = stop_group(&conversation.id);
+            let mut inbox = match this.layer.new_channel().await {
+                Ok(inbox) => this.layer.group_add(&group, inbox.name()).await.map(|()| inbox).ok(),
+                Err(err) => {
+                    tracing::warn!(error = %err, "stops from other processes will not be heard");
+                    None
+                }
+            };
+            this.write(&conversation, &message, &mut reservation.stopped, inbox.as_mut()).await;
             drop(reservation);
+            if let Some(inbox) = inbox {
+                let _ = this.layer.group_discard(&group, inbox.name()).await;
+                let _ = this.layer.close_channel(inbox.name()).await;
+            }
         });
+    }
+
+    /// Stops the answer being written in `conversation`, here or in another process sharing the
+    /// layer; true if this process was writing it.
+    pub async fn stop(&self, conversation: &str) -> bool {
+        let here = self.generations.stop(conversation);
+        if let Err(err) = self.layer.broadcast_event([stop_group(conversation)], &StopRequest {}).await {
+            tracing::warn!(error = %err, "the stop could not reach other processes");
+        }
+        here
     }
 
     /// Streams the answer, then saves it; a failure ends the stream with `assistant_error`.
@@ -124,6 +159,7 @@ impl Assistant {
         conversation: &Conversation,
         message: &AssistantMessage,
         stopped: &mut oneshot::Receiver<()>,
+        mut inbox: Option<&mut ChannelReceiver>,
     ) {
         let group = conversation.group();
         let groups = [group.as_str()];
@@ -147,11 +183,13 @@ impl Assistant {
             let mut tokens = tokio::select! {
                 tokens = self.model.stream(&turns) => tokens?,
                 _ = &mut *stopped => return Ok(()),
+                () = stop_requested(inbox.as_deref_mut()) => return Ok(()),
             };
             loop {
                 let token = tokio::select! {
                     token = tokens.next() => token,
                     _ = &mut *stopped => return Ok(()),
+                    () = stop_requested(inbox.as_deref_mut()) => return Ok(()),
                 };
                 let Some(token) = token else { return Ok(()) };
                 let token = token?;
@@ -209,6 +247,19 @@ impl Assistant {
             tracing::error!(error = %err, "the title could not be saved");
         }
     }
+}
+
+/// Resolves when a stop arrives through the layer; never without an inbox.
+async fn stop_requested(inbox: Option<&mut ChannelReceiver>) {
+    let Some(inbox) = inbox else { return std::future::pending().await };
+    while let Some(message) = inbox.recv().await {
+        if matches!(message.body(), LayerBody::ChannelEvent { event_data } if event_data["action"] == StopRequest::ACTION)
+        {
+            return;
+        }
+    }
+    // The layer dropped the channel: no stop can come any more.
+    std::future::pending().await
 }
 
 /// Logs a broadcast that failed: the answer goes on for whoever still receives it.
