@@ -247,3 +247,37 @@ async fn a_stop_reaches_the_process_writing_the_answer() {
     watching.disconnect().await;
     stopping.disconnect().await;
 }
+
+/// Two processes sharing a database write one answer at a time in a conversation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_answer_at_a_time_across_processes() {
+    let fake = crate::fake_openai::FakeOpenAi::start().await;
+    let first = TestApp::sqlite().await.configured(&fake.env());
+    let second = first.another_process(chanx::Layer::memory());
+    let conversation =
+        sandbox::assistants::model::Conversation::create(first.db(), None, "").await.expect("conversation");
+    let path = format!("/api/assistants/anonymous/{}/messages/", conversation.id);
+    assert_eq!(
+        first.post(&path, None, serde_json::json!({"content": "a long story"})).await.status,
+        StatusCode::CREATED
+    );
+    let request = |content: &str| {
+        axum::http::Request::post(&path)
+            .header("content-type", "application/json")
+            .body(axum::body::Body::from(serde_json::json!({"content": content}).to_string()))
+            .expect("request")
+    };
+    use tower::ServiceExt;
+    let busy = second.router().oneshot(request("me too")).await.expect("response");
+    assert_eq!(busy.status(), StatusCode::CONFLICT, "the other process sees the answer being written");
+    assert!(first.sandbox.state.assistant.stop(&conversation.id).await);
+    let mut free = StatusCode::CONFLICT;
+    for _ in 0..100 {
+        free = second.router().oneshot(request("now me")).await.expect("response").status();
+        if free == StatusCode::CREATED {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(free, StatusCode::CREATED, "the lease is released when the answer ends");
+}

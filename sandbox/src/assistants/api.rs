@@ -11,6 +11,7 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::generation::ClaimError;
 use super::model::{AssistantMessage, Conversation, MessageType};
 use crate::accounts::{User, Viewer};
 use crate::app::{AppState, BaseUrl};
@@ -182,8 +183,10 @@ async fn post_message(
     }
     // The slot is taken before the message is saved: a message sent while an answer is being
     // written is refused whole, not saved unanswered.
-    let reservation =
-        state.assistant.generations.reserve(&conversation.id).map_err(|busy| ApiError::Conflict(busy.to_string()))?;
+    let reservation = state.assistant.claim(&conversation.id).await.map_err(|err| match err {
+        ClaimError::Busy(busy) => ApiError::Conflict(busy.to_string()),
+        ClaimError::Db(err) => err.into(),
+    })?;
     let message = AssistantMessage::create(&state.db, &conversation.id, MessageType::User, &content).await?;
     let first =
         conversation.title.is_empty() && AssistantMessage::history(&state.db, &conversation.id).await?.len() == 1;

@@ -109,7 +109,29 @@ pub fn stop_group(conversation: &str) -> String {
 #[error("an answer is still being written in this conversation; stop it or wait")]
 pub struct Busy;
 
+/// Why an answer cannot start now.
+#[derive(Debug, thiserror::Error)]
+pub enum ClaimError {
+    /// Another answer is being written, in this process or another.
+    #[error(transparent)]
+    Busy(#[from] Busy),
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// How long an answer's lease lasts without renewal; a crashed writer blocks its conversation
+/// this long at most. The writer renews it every third of that.
+const LEASE: Duration = Duration::from_secs(90);
+
 impl Assistant {
+    /// Takes the conversation's one answer slot: in this process (so it can be stopped here) and
+    /// in the database (so other processes wait too).
+    pub async fn claim(&self, conversation: &str) -> Result<Reservation, ClaimError> {
+        let reservation = self.generations.reserve(conversation)?;
+        if Conversation::take_lease(&self.db, conversation, LEASE).await? { Ok(reservation) } else { Err(Busy.into()) }
+    }
+
     /// Answers `message`, the newest user message of `conversation`, in the background, in the
     /// slot taken by `reservation`. `first` asks for a title too.
     pub fn answer(
@@ -134,7 +156,22 @@ impl Assistant {
                     None
                 }
             };
+            let keeper = {
+                let (db, id) = (this.db.clone(), conversation.id.clone());
+                tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(LEASE / 3).await;
+                        if let Err(err) = Conversation::renew_lease(&db, &id, LEASE).await {
+                            tracing::warn!(error = %err, "the answer lease could not be renewed");
+                        }
+                    }
+                })
+            };
             this.write(&conversation, &message, &mut reservation.stopped, inbox.as_mut()).await;
+            keeper.abort();
+            if let Err(err) = Conversation::release_lease(&this.db, &conversation.id).await {
+                tracing::warn!(error = %err, "the answer lease could not be released; it expires by itself");
+            }
             drop(reservation);
             if let Some(inbox) = inbox {
                 let _ = this.layer.group_discard(&group, inbox.name()).await;

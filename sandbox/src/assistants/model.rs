@@ -141,6 +141,42 @@ impl Conversation {
         Ok(())
     }
 
+    /// Takes the conversation's answer lease until `ttl` from now, unless another writer holds an
+    /// unexpired one; true if taken. The lease is what keeps processes sharing the database to
+    /// one answer at a time.
+    pub async fn take_lease(db: &Db, id: &str, ttl: std::time::Duration) -> Result<bool, sqlx::Error> {
+        let now = time::OffsetDateTime::now_utc();
+        let taken = sqlx::query(
+            "UPDATE assistant_conversations SET answer_lease = $1 WHERE id = $2 AND (answer_lease IS NULL OR answer_lease < $3)",
+        )
+        .bind(timestamp::format(now + ttl))
+        .bind(id)
+        .bind(timestamp::format(now))
+        .execute(db.pool())
+        .await?;
+        Ok(taken.rows_affected() == 1)
+    }
+
+    /// Extends a held lease to `ttl` from now.
+    pub async fn renew_lease(db: &Db, id: &str, ttl: std::time::Duration) -> Result<(), sqlx::Error> {
+        let until = timestamp::format(time::OffsetDateTime::now_utc() + ttl);
+        sqlx::query("UPDATE assistant_conversations SET answer_lease = $1 WHERE id = $2")
+            .bind(until)
+            .bind(id)
+            .execute(db.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Gives the lease back.
+    pub async fn release_lease(db: &Db, id: &str) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE assistant_conversations SET answer_lease = NULL WHERE id = $1")
+            .bind(id)
+            .execute(db.pool())
+            .await?;
+        Ok(())
+    }
+
     /// Deletes a conversation and its messages.
     pub async fn delete(db: &Db, id: &str) -> Result<(), sqlx::Error> {
         sqlx::query("DELETE FROM assistant_conversations WHERE id = $1").bind(id).execute(db.pool()).await?;
