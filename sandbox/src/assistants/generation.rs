@@ -109,6 +109,15 @@ pub fn stop_group(conversation: &str) -> String {
 #[error("an answer is still being written in this conversation; stop it or wait")]
 pub struct Busy;
 
+/// The last frame of an answer.
+#[derive(Debug)]
+enum Ending {
+    /// `complete_streaming`.
+    Complete(CompleteStreamingEvent),
+    /// `assistant_error`.
+    Failed(ErrorEvent),
+}
+
 /// Why an answer cannot start now.
 #[derive(Debug, thiserror::Error)]
 pub enum ClaimError {
@@ -167,12 +176,15 @@ impl Assistant {
                     }
                 })
             };
-            this.write(&conversation, &message, &mut reservation.stopped, inbox.as_mut()).await;
+            let ending = this.write(&conversation, &message, &mut reservation.stopped, inbox.as_mut()).await;
+            // The slot is free before the last frame goes out, so a client may send its next
+            // message as soon as it sees the answer end.
             keeper.abort();
             if let Err(err) = Conversation::release_lease(&this.db, &conversation.id).await {
                 tracing::warn!(error = %err, "the answer lease could not be released; it expires by itself");
             }
             drop(reservation);
+            this.finish(&conversation, ending).await;
             if let Some(inbox) = inbox {
                 let _ = this.layer.group_discard(&group, inbox.name()).await;
                 let _ = this.layer.close_channel(inbox.name()).await;
@@ -190,14 +202,15 @@ impl Assistant {
         here
     }
 
-    /// Streams the answer, then saves it; a failure ends the stream with `assistant_error`.
+    /// Streams the answer and saves it; returns the last frame to send (`complete_streaming`, or
+    /// `assistant_error` on failure).
     async fn write(
         &self,
         conversation: &Conversation,
         message: &AssistantMessage,
         stopped: &mut oneshot::Receiver<()>,
         mut inbox: Option<&mut ChannelReceiver>,
-    ) {
+    ) -> Ending {
         let group = conversation.group();
         let groups = [group.as_str()];
         let event = NewAssistantMessageEvent { payload: message.clone() };
@@ -248,10 +261,9 @@ impl Assistant {
                 {
                     tracing::error!(error = %err, "the answer could not be saved");
                 }
-                let done = CompleteStreamingEvent {
+                Ending::Complete(CompleteStreamingEvent {
                     payload: StreamingPayload { content: String::new(), is_complete: true, message_id: message.id },
-                };
-                logged(&group, &done, ConversationConsumer::broadcast_event_to(&self.layer, &groups, &done).await);
+                })
             }
             Err(err) => {
                 tracing::warn!(error = %err, conversation = conversation.id, "the assistant could not answer");
@@ -262,7 +274,20 @@ impl Assistant {
                     LlmError::Timeout(_) => "The assistant took too long to answer. Please try again.".to_owned(),
                     _ => "The assistant could not answer. Please try again.".to_owned(),
                 };
-                let failed = ErrorEvent { payload: ErrorPayload { content, message_id: message.id.to_string() } };
+                Ending::Failed(ErrorEvent { payload: ErrorPayload { content, message_id: message.id.to_string() } })
+            }
+        }
+    }
+
+    /// Sends the last frame of an answer.
+    async fn finish(&self, conversation: &Conversation, ending: Ending) {
+        let group = conversation.group();
+        let groups = [group.as_str()];
+        match ending {
+            Ending::Complete(done) => {
+                logged(&group, &done, ConversationConsumer::broadcast_event_to(&self.layer, &groups, &done).await);
+            }
+            Ending::Failed(failed) => {
                 logged(&group, &failed, ConversationConsumer::broadcast_event_to(&self.layer, &groups, &failed).await);
             }
         }
