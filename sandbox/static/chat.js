@@ -87,7 +87,7 @@ document.addEventListener('DOMContentLoaded', () => {
       node.classList.toggle('mine', message.isMine);
       node.dataset.messageId = message.id;
       node.querySelector('.sender').textContent = message.isMine ? 'You' : (message.sender?.user ?? 'Former member');
-      node.querySelector('.time').textContent = message.formattedTime;
+      node.querySelector('.time').textContent = message.isEdited ? `${message.formattedTime} (edited)` : message.formattedTime;
       node.querySelector('.content').textContent = message.content;
       box.appendChild(node);
       box.scrollTop = box.scrollHeight;
@@ -124,6 +124,13 @@ document.addEventListener('DOMContentLoaded', () => {
       onStatus: sandbox.showStatus,
       onMessage({ action, payload }) {
         if (action === 'member_message') addMessageToUI(payload);
+        else if (action === 'member_message_edited') {
+          const node = box.querySelector(`[data-message-id="${payload.id}"]`);
+          if (node) {
+            node.querySelector('.content').textContent = payload.content;
+            node.querySelector('.time').textContent = `${payload.formattedTime} (edited)`;
+          }
+        } else if (action === 'member_message_deleted') box.querySelector(`[data-message-id="${payload.id}"]`)?.remove();
         else if (action === 'member_added') sandbox.notify(`${payload.user} joined the chat`, 'info');
         else if (action === 'member_removed') sandbox.notify(`${payload.email} left the chat`, 'info');
         else if (action === 'user_removed_from_group') removedFromChat(payload);

@@ -22,6 +22,7 @@ crate::on_both_databases!(
     a_removed_member_is_told_and_disconnected,
     messages_reach_the_chat_with_is_mine_per_recipient,
     deleting_a_chat_tells_every_member,
+    edits_and_deletions_reach_the_chat,
 );
 
 const WAIT: Duration = Duration::from_secs(3);
@@ -255,4 +256,25 @@ async fn deleting_a_chat_tells_every_member(app: TestApp) {
     assert_eq!(bobs_room.receive_json().await, json!({"action": "user_removed_from_group", "payload": notice}));
     bobs_room.assert_closed(4404).await;
     bobs_list.disconnect().await;
+}
+
+async fn edits_and_deletions_reach_the_chat(app: TestApp) {
+    let (ada, bob) = (app.user("ada@example.com").await, app.user("bob@example.com").await);
+    let chat = chat_with(&app, "Lab", &ada, &[(&bob, Role::Member)]).await;
+    let posted =
+        app.post(&format!("/api/chat/{}/messages/", chat.id), Some(&ada), json!({"content": "typo"})).await.json();
+    let mut bobs = app.member_socket(&format!("/ws/chat/{}/", chat.id), &bob).await;
+    let path = format!("/api/chat/{}/messages/{}/", chat.id, posted["id"]);
+    assert_eq!(
+        app.call(Method::PATCH, &path, Some(&bob), Some(json!({"content": "forged"}))).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert!(bobs.receive_nothing().await, "a refused edit says nothing");
+    let edited = app.call(Method::PATCH, &path, Some(&ada), Some(json!({"content": "fixed"}))).await.json();
+    let mut expected = edited.clone();
+    expected["isMine"] = json!(false);
+    assert_eq!(events(&mut bobs).await, [json!({"action": "member_message_edited", "payload": expected})]);
+    assert_eq!(app.call(Method::DELETE, &path, Some(&ada), None).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(events(&mut bobs).await, [json!({"action": "member_message_deleted", "payload": {"id": posted["id"]}})]);
+    bobs.disconnect().await;
 }

@@ -206,7 +206,9 @@ async fn edit_message(
     let content = form.content.ok_or_else(|| ApiError::field("content", "required", "This field is required."))?;
     service::validate_message(&content)?;
     ChatMessage::edit(&state.db, pk, &content).await?;
-    ChatMessage::get(&state.db, chat, pk, Some(user.id)).await?.map(Json).ok_or(ApiError::NotFound)
+    let edited = ChatMessage::get(&state.db, chat, pk, Some(user.id)).await?.ok_or(ApiError::NotFound)?;
+    events::message_edited(&state.layer, chat, &edited).await;
+    Ok(Json(edited))
 }
 
 async fn delete_message(
@@ -216,6 +218,7 @@ async fn delete_message(
 ) -> ApiResult<StatusCode> {
     own_message(&state, &user, chat, pk).await?;
     ChatMessage::delete(&state.db, pk).await?;
+    events::message_deleted(&state.layer, chat, pk).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -83,6 +83,22 @@ pub struct NotifyMemberRemoved {
     pub payload: RemovedMember,
 }
 
+/// A message was edited.
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "notify_message_edited")]
+pub struct NotifyMessageEdited {
+    /// The message as it is now; `is_mine` is recomputed for each recipient.
+    pub payload: ChatMessage,
+}
+
+/// A message was deleted.
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "notify_message_deleted")]
+pub struct NotifyMessageDeleted {
+    /// Which message.
+    pub payload: DeletedMessage,
+}
+
 /// The chat was deleted.
 #[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
 #[message(action = "notify_chat_deleted")]
@@ -192,6 +208,29 @@ pub struct Redirect {
     pub redirect: String,
     /// A notice for the user.
     pub message: String,
+}
+
+/// A message of this chat was edited.
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "member_message_edited")]
+pub struct MemberMessageEdited {
+    /// The message as it is now, with `isMine` for this recipient.
+    pub payload: ChatMessage,
+}
+
+/// A message of this chat was deleted.
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "member_message_deleted")]
+pub struct MemberMessageDeleted {
+    /// Which message.
+    pub payload: DeletedMessage,
+}
+
+/// The body of the deletion messages.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+pub struct DeletedMessage {
+    /// The deleted message's id.
+    pub id: i64,
 }
 
 /// A message in this chat.
@@ -385,6 +424,20 @@ impl Consumer for ChatDetailConsumer {
             let _ = ctx.leave_group(&group).await;
         }
         ctx.close(4403, "removed from the group chat");
+    }
+
+    /// A message was edited; `isMine` says whether this recipient sent it.
+    #[event_handler]
+    async fn notify_message_edited(&self, ctx: &Context, event: NotifyMessageEdited) -> MemberMessageEdited {
+        let mut message = event.payload;
+        message.is_mine = message.sender.as_ref().is_some_and(|sender| sender.user_id == me(ctx));
+        MemberMessageEdited { payload: message }
+    }
+
+    /// A message was deleted.
+    #[event_handler]
+    async fn notify_message_deleted(&self, event: NotifyMessageDeleted) -> MemberMessageDeleted {
+        MemberMessageDeleted { payload: event.payload }
     }
 
     /// The chat was deleted: every member is told, leaves, and is disconnected.

@@ -58,6 +58,18 @@ pub async fn message_posted(layer: &Layer, chat_id: i64, message: &ChatMessage) 
     chat_updated(layer, chat_id, &message.created_at).await;
 }
 
+/// `message` of chat `chat_id` was edited: the chat's pages get `member_message_edited`.
+pub async fn message_edited(layer: &Layer, chat_id: i64, message: &ChatMessage) {
+    let (group, event) = (chat_room(chat_id), NotifyMessageEdited { payload: message.clone() });
+    logged(ChatDetailConsumer::broadcast_event_to(layer, &[group.as_str()], &event).await, &group, &event);
+}
+
+/// Message `id` of chat `chat_id` was deleted: the chat's pages get `member_message_deleted`.
+pub async fn message_deleted(layer: &Layer, chat_id: i64, id: i64) {
+    let (group, event) = (chat_room(chat_id), NotifyMessageDeleted { payload: DeletedMessage { id } });
+    logged(ChatDetailConsumer::broadcast_event_to(layer, &[group.as_str()], &event).await, &group, &event);
+}
+
 /// Chat `chat_id` changed at `updated_at`: every member's chat list gets `group_chat_updated`.
 pub async fn chat_updated(layer: &Layer, chat_id: i64, updated_at: &str) {
     let update = ChatUpdate { group_pk: chat_id, updated_at: updated_at.to_owned() };
