@@ -17,6 +17,7 @@ pub mod accounts;
 pub mod admin;
 pub mod app;
 pub mod assistants;
+pub mod broadcast;
 pub mod chat;
 pub mod config;
 pub mod db;

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chanx::layer::{ChannelReceiver, LayerBody, LayerError};
+use chanx::layer::{ChannelReceiver, LayerBody};
 use chanx::{Consumer, Layer, Message};
 use futures_util::StreamExt;
 use schemars::JsonSchema;
@@ -16,6 +16,7 @@ use tokio::sync::oneshot;
 use super::consumers::*;
 use super::llm::{LlmError, Model, Speaker, Turn};
 use super::model::{AssistantMessage, Conversation, MessageType};
+use crate::broadcast::logged;
 use crate::db::Db;
 
 /// The longest title, in characters.
@@ -322,13 +323,6 @@ async fn stop_requested(inbox: Option<&mut ChannelReceiver>) {
     }
     // The layer dropped the channel: no stop can come any more.
     std::future::pending().await
-}
-
-/// Logs a broadcast that failed: the answer goes on for whoever still receives it.
-fn logged<E: Message>(group: &str, _: &E, sent: Result<(), LayerError>) {
-    if let Err(err) = sent {
-        tracing::warn!(error = %err, group, action = E::ACTION, "assistant broadcast failed");
-    }
 }
 
 /// The request for a title: instructions, then the user's message itself.

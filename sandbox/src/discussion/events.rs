@@ -1,17 +1,11 @@
 //! The forum's broadcast matrix. HTTP handlers call these after the change is committed; a failed
 //! send is logged and the change stays.
 
-use chanx::layer::LayerError;
-use chanx::{Consumer, Layer, Message};
+use chanx::{Consumer, Layer};
 
 use super::consumers::*;
 use super::model::{Target, TopicSummary};
-
-fn logged<E: Message>(group: &str, _: &E, sent: Result<(), LayerError>) {
-    if let Err(err) = sent {
-        tracing::warn!(error = %err, group, action = E::ACTION, "broadcast failed");
-    }
-}
+use crate::broadcast::logged;
 
 /// A topic was asked: every topic list gets `topic_created`.
 pub async fn topic_created(layer: &Layer, topic: &TopicSummary) {
