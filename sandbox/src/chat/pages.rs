@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::model::{GroupChat, Member, Role};
 use super::service::{self, Refusal};
-use crate::accounts::Viewer;
+use crate::accounts::{User, Viewer};
 use crate::app::AppState;
 use crate::rest::Page;
 use crate::web::{Flash, login_url, redirect, redirect_with};
@@ -45,6 +45,25 @@ async fn chat_or_redirect(state: &AppState, pk: &str) -> Result<GroupChat, Respo
     chat.ok_or_else(|| redirect_with("/chat/", "error", CHAT_NOT_FOUND))
 }
 
+/// The viewer's membership of chat `chat_id`, if signed in and a member.
+async fn membership(state: &AppState, chat_id: i64, viewer: &Option<User>) -> Result<Option<Member>, sqlx::Error> {
+    match viewer {
+        Some(user) => Member::of(&state.db, chat_id, user.id).await,
+        None => Ok(None),
+    }
+}
+
+/// Where a refused member-management form goes: back to `/chat/` for someone who may not see
+/// the chat, back to the members page (`here`) with the reason otherwise.
+fn refused(here: &str, refusal: Refusal) -> Response {
+    match refusal {
+        Refusal::NotMember => redirect_with("/chat/", "error", Refusal::NotMember.to_string()),
+        Refusal::ChatNotFound => redirect_with("/chat/", "error", CHAT_NOT_FOUND),
+        Refusal::Db(err) => server_error(&err),
+        refusal => redirect_with(here, "error", refusal.to_string()),
+    }
+}
+
 fn server_error(err: &dyn std::fmt::Display) -> Response {
     tracing::error!(error = %err, "page failed");
     crate::web::server_error_page()
@@ -56,7 +75,7 @@ async fn home(State(state): State<AppState>, Viewer(viewer): Viewer, flash: Flas
 
 async fn render_home(
     state: &AppState,
-    viewer: Option<crate::accounts::User>,
+    viewer: Option<User>,
     flash: Flash,
     status: StatusCode,
     extra: minijinja::Value,
@@ -98,12 +117,15 @@ async fn detail(
         Ok(chat) => chat,
         Err(response) => return response,
     };
-    let member = match &viewer {
-        Some(user) => Member::of(&state.db, chat.id, user.id).await.ok().flatten(),
-        None => None,
+    let member = match membership(&state, chat.id, &viewer).await {
+        Ok(member) => member,
+        Err(err) => return server_error(&err),
     };
     let chats = match (&viewer, &member) {
-        (Some(user), Some(_)) => GroupChat::all_for(&state.db, user.id).await.unwrap_or_default(),
+        (Some(user), Some(_)) => match GroupChat::all_for(&state.db, user.id).await {
+            Ok(chats) => chats,
+            Err(err) => return server_error(&err),
+        },
         _ => vec![],
     };
     let ctx =
@@ -130,9 +152,9 @@ async fn members(
         Ok(chat) => chat,
         Err(response) => return response,
     };
-    let me = match &viewer {
-        Some(user) => Member::of(&state.db, chat.id, user.id).await.ok().flatten(),
-        None => None,
+    let me = match membership(&state, chat.id, &viewer).await {
+        Ok(me) => me,
+        Err(err) => return server_error(&err),
     };
     let can_manage = me.as_ref().is_some_and(|m| m.role().can_manage());
     let rows: Vec<MemberRow> = match &me {
@@ -177,10 +199,7 @@ async fn add_member(
     let Some(role) = role else { return redirect_with(&here, "error", "Choose a valid role") };
     match service::add_member(&state.db, &state.layer, chat.id, &user, &email, role).await {
         Ok(member) => redirect_with(&here, "success", format!("Added {} to the group chat", member.user)),
-        Err(Refusal::NotMember) => redirect_with("/chat/", "error", Refusal::NotMember.to_string()),
-        Err(Refusal::ChatNotFound) => redirect_with("/chat/", "error", CHAT_NOT_FOUND),
-        Err(Refusal::Db(err)) => server_error(&err),
-        Err(refusal) => redirect_with(&here, "error", refusal.to_string()),
+        Err(refusal) => refused(&here, refusal),
     }
 }
 
@@ -199,9 +218,6 @@ async fn remove_member(
     match service::remove_member(&state.db, &state.layer, chat.id, &user, member).await {
         Ok(removed) => redirect_with(&here, "success", format!("Removed {} from the group chat", removed.user)),
         Err(Refusal::NotFound(_)) => crate::web::not_found_page(),
-        Err(Refusal::NotMember) => redirect_with("/chat/", "error", Refusal::NotMember.to_string()),
-        Err(Refusal::ChatNotFound) => redirect_with("/chat/", "error", CHAT_NOT_FOUND),
-        Err(Refusal::Db(err)) => server_error(&err),
-        Err(refusal) => redirect_with(&here, "error", refusal.to_string()),
+        Err(refusal) => refused(&here, refusal),
     }
 }
