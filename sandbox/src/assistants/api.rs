@@ -188,8 +188,8 @@ async fn post_message(
         ClaimError::Db(err) => err.into(),
     })?;
     let message = AssistantMessage::create(&state.db, &conversation.id, MessageType::User, &content).await?;
-    let first =
-        conversation.title.is_empty() && AssistantMessage::history(&state.db, &conversation.id).await?.len() == 1;
+    // The title comes from the first message; the count is one query, not the whole history.
+    let first = conversation.title.is_empty() && AssistantMessage::count(&state.db, &conversation.id).await? == 1;
     state.assistant.answer(reservation, conversation, message.clone(), first);
     Ok(created(message))
 }

@@ -219,12 +219,18 @@ impl AssistantMessage {
         })
     }
 
-    /// A page of the conversation's messages, oldest first, and how many there are.
-    pub async fn list(db: &Db, conversation: &str, page: Page) -> Result<(i64, Vec<AssistantMessage>), sqlx::Error> {
+    /// How many messages the conversation has.
+    pub async fn count(db: &Db, conversation: &str) -> Result<i64, sqlx::Error> {
         let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM assistant_messages WHERE conversation_id = $1")
             .bind(conversation)
             .fetch_one(db.pool())
             .await?;
+        Ok(count)
+    }
+
+    /// A page of the conversation's messages, oldest first, and how many there are.
+    pub async fn list(db: &Db, conversation: &str, page: Page) -> Result<(i64, Vec<AssistantMessage>), sqlx::Error> {
+        let count = AssistantMessage::count(db, conversation).await?;
         let rows: Vec<MessageRow> = sqlx::query_as(
             "SELECT id, content, message_type, created_at FROM assistant_messages WHERE conversation_id = $1 \
              ORDER BY id LIMIT $2 OFFSET $3",
