@@ -16,20 +16,28 @@ use axum::http::request::Parts;
 use crate::app::AppState;
 use crate::rest::ApiError;
 
-/// Buckets stop being tracked beyond this many clients (the full ones are forgotten first).
+/// Beyond this many clients, buckets that have refilled are forgotten (at most once a second).
 const MAX_CLIENTS: usize = 10_000;
 
 /// One budget, shared by the endpoints that use it.
 #[derive(Debug)]
 pub struct Throttle {
     per_minute: f64,
-    clients: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+    clients: Mutex<Clients>,
+}
+
+/// The buckets, and when full ones were last forgotten.
+#[derive(Debug)]
+struct Clients {
+    buckets: HashMap<IpAddr, (f64, Instant)>,
+    swept: Instant,
 }
 
 impl Throttle {
     /// A budget of `per_minute` requests per client, all of which may come at once.
     pub fn per_minute(per_minute: u32) -> Self {
-        Throttle { per_minute: f64::from(per_minute.max(1)), clients: Mutex::default() }
+        let clients = Clients { buckets: HashMap::new(), swept: Instant::now() };
+        Throttle { per_minute: f64::from(per_minute.max(1)), clients: Mutex::new(clients) }
     }
 
     /// Spends one request of `client`'s budget, or says how long until one is available.
@@ -37,11 +45,14 @@ impl Throttle {
         let now = Instant::now();
         let rate = self.per_minute / 60.0;
         let mut clients = self.clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if clients.len() >= MAX_CLIENTS {
+        // Sweeping scans every bucket, so it runs at most once a second: when many clients are
+        // mid-budget nothing can be forgotten, and a scan per request would cost more than it saves.
+        if clients.buckets.len() >= MAX_CLIENTS && now.duration_since(clients.swept) >= Duration::from_secs(1) {
             let full = self.per_minute;
-            clients.retain(|_, (tokens, at)| *tokens + now.duration_since(*at).as_secs_f64() * rate < full);
+            clients.buckets.retain(|_, (tokens, at)| *tokens + now.duration_since(*at).as_secs_f64() * rate < full);
+            clients.swept = now;
         }
-        let (tokens, at) = clients.entry(client).or_insert((self.per_minute, now));
+        let (tokens, at) = clients.buckets.entry(client).or_insert((self.per_minute, now));
         *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * rate).min(self.per_minute);
         *at = now;
         if *tokens >= 1.0 {
