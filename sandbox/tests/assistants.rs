@@ -24,6 +24,7 @@ crate::on_both_databases!(
     the_socket_follows_the_access_rule,
     the_pages_follow_the_access_rule,
     the_assistant_is_throttled_per_client,
+    a_visitor_who_leaves_mid_answer_still_finds_it_saved,
 );
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -474,5 +475,29 @@ async fn the_assistant_is_throttled_per_client(app: TestApp) {
         app.get(&format!("/api/assistants/anonymous/{}/messages/", conversation.id), None).await.status,
         StatusCode::OK,
         "reading is not throttled"
+    );
+}
+
+async fn a_visitor_who_leaves_mid_answer_still_finds_it_saved(app: TestApp) {
+    let fake = FakeOpenAi::start().await;
+    let app = app.configured(&fake.env());
+    let conversation = Conversation::create(app.db(), None, "").await.expect("conversation");
+    let mut comm = socket(&app, &conversation.id, None).await;
+    let path = format!("/api/assistants/anonymous/{}/messages/", conversation.id);
+    assert_eq!(app.post(&path, None, json!({"content": "Hello"})).await.status, StatusCode::CREATED);
+    assert_eq!(comm.receive_json().await["action"], "new_assistant_message");
+    comm.disconnect().await;
+    let saved = messages_saved(&app, &conversation.id, 2).await;
+    assert_eq!(saved[1].content, FIRST, "the answer is written and saved with nobody watching");
+    for _ in 0..50 {
+        if !app.sandbox.state.assistant.generations.is_running(&conversation.id) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        app.post(&path, None, json!({"content": "Back again"})).await.status,
+        StatusCode::CREATED,
+        "and the slot is free"
     );
 }

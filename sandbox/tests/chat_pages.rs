@@ -15,6 +15,7 @@ crate::on_both_databases!(
     adding_members_follows_the_rules,
     removing_members_follows_the_rules,
     the_login_page_never_redirects_off_site,
+    a_garbled_notice_cookie_is_ignored,
 );
 
 async fn home_lists_my_chats_and_greets_visitors(app: TestApp) {
@@ -270,4 +271,17 @@ async fn the_login_page_never_redirects_off_site(app: TestApp) {
     }
     assert_eq!(app.get("/static/../Cargo.toml", None).await.status, StatusCode::NOT_FOUND);
     assert_eq!(app.get("/no/such/page/", None).await.status, StatusCode::NOT_FOUND);
+}
+
+async fn a_garbled_notice_cookie_is_ignored(app: TestApp) {
+    let ada = app.user("ada@example.com").await;
+    for flash in ["%7Bnot-json", "%FF%FE", "", "[{\"level\":1}]"] {
+        let request = axum::http::Request::get("/chat/")
+            .header("cookie", format!("{}; flash={flash}", app.cookie_for(&ada)))
+            .body(axum::body::Body::empty())
+            .expect("request");
+        let page = app.send(request).await;
+        assert_eq!(page.status, StatusCode::OK, "{flash}");
+        assert!(page.text.contains("My Group Chats") && !page.text.contains("class=\"notice"), "{flash}");
+    }
 }
