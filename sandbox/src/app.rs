@@ -43,6 +43,8 @@ pub struct AppState {
     pub assistant: Assistant,
     /// Request budgets per client.
     pub throttles: Arc<crate::throttle::Throttles>,
+    /// The password hashing threads and their queue.
+    pub hasher: Arc<crate::accounts::password::Hasher>,
 }
 
 /// The sandbox: the state, the chanx router of its consumers, and the whole axum app.
@@ -79,11 +81,12 @@ impl Sandbox {
             auth: crate::throttle::Throttle::per_minute(config.auth_per_minute),
             assistant: crate::throttle::Throttle::per_minute(config.assistant_per_minute),
         });
+        let hasher = Arc::new(crate::accounts::password::Hasher::new(config.password_hashing));
         let config = Arc::new(config);
         let sockets = sockets(&db, &config, &layer, &tokens, &assistant);
         let asyncapi = Arc::new(crate::docs::Rendered::new(&config, &sockets));
-        let state =
-            AppState { db, config, layer, tokens, pages: Arc::new(Pages::new()), asyncapi, assistant, throttles };
+        let pages = Arc::new(Pages::new());
+        let state = AppState { db, config, layer, tokens, pages, asyncapi, assistant, throttles, hasher };
         Sandbox { state, sockets }
     }
 

@@ -57,6 +57,10 @@ pub struct Config {
     /// `TRUST_PROXY=1`: the client address is the last `X-Forwarded-For` entry, as set by the
     /// reverse proxy in front of the app.
     pub trust_proxy: bool,
+    /// `PASSWORD_HASHES_AT_ONCE` (default: the number of cores), `PASSWORD_HASH_QUEUE` (default
+    /// 16 per hash at once) and `PASSWORD_HASH_WAIT_SECONDS` (default 5): how many argon2 hashes
+    /// run at once, how many requests wait for one, and for how long, before 429.
+    pub password_hashing: crate::accounts::password::HashLimits,
 }
 
 /// A configuration that cannot run.
@@ -68,6 +72,9 @@ pub enum ConfigError {
     /// A number that does not parse.
     #[error("{0} must be a positive whole number")]
     NotANumber(&'static str),
+    /// A count that does not parse.
+    #[error("{0} must be a whole number (0 or more)")]
+    NotACount(&'static str),
 }
 
 /// The secret used in development only; production refuses to start with it.
@@ -103,6 +110,20 @@ impl Config {
                 Some(text) => text.trim().parse().ok().filter(|n| *n > 0).ok_or(ConfigError::NotANumber(name)),
             }
         };
+        let hashing_default = crate::accounts::password::HashLimits::default();
+        let hashes_at_once = match get("PASSWORD_HASHES_AT_ONCE") {
+            None => hashing_default.at_once,
+            Some(_) => usize::try_from(number("PASSWORD_HASHES_AT_ONCE", 1)?).unwrap_or(usize::MAX),
+        };
+        let hash_queue = match get("PASSWORD_HASH_QUEUE") {
+            None => 16 * hashes_at_once,
+            Some(text) => text.trim().parse().map_err(|_| ConfigError::NotACount("PASSWORD_HASH_QUEUE"))?,
+        };
+        let password_hashing = crate::accounts::password::HashLimits {
+            at_once: hashes_at_once,
+            queue: hash_queue,
+            wait: Duration::from_secs(number("PASSWORD_HASH_WAIT_SECONDS", hashing_default.wait.as_secs())?),
+        };
         Ok(Config {
             mode,
             database_url: get("DATABASE_URL").unwrap_or_else(|| "sqlite://sandbox.sqlite3".into()),
@@ -115,6 +136,7 @@ impl Config {
             auth_per_minute: u32::try_from(number("AUTH_ATTEMPTS_PER_MINUTE", 10)?).unwrap_or(u32::MAX),
             assistant_per_minute: u32::try_from(number("ASSISTANT_REQUESTS_PER_MINUTE", 20)?).unwrap_or(u32::MAX),
             trust_proxy: get("TRUST_PROXY").is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
+            password_hashing,
             openai: OpenAiConfig {
                 api_key: get("OPENAI_API_KEY"),
                 base_url: get("OPENAI_BASE_URL").unwrap_or_else(|| "https://api.openai.com/v1".into()),

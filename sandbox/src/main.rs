@@ -171,7 +171,8 @@ async fn create_superuser(config: &Config, args: &Args) -> Result<(), Box<dyn st
         None => return Err("set SANDBOX_SUPERUSER_PASSWORD when using --no-input".into()),
     };
     let new = NewUser { email, password, is_staff: true, is_superuser: true };
-    match User::create(&db, new).await {
+    let hasher = sandbox::accounts::password::Hasher::new(config.password_hashing);
+    match User::create(&db, &hasher, new).await {
         Ok(user) => {
             println!("Superuser {} created.", user.email);
             Ok(())
@@ -179,6 +180,7 @@ async fn create_superuser(config: &Config, args: &Args) -> Result<(), Box<dyn st
         Err(err @ (CreateUserError::InvalidEmail | CreateUserError::Taken | CreateUserError::WeakPassword(_))) => {
             Err(err.to_string().into())
         }
+        Err(CreateUserError::Hash(err)) => Err(err.into()),
         Err(CreateUserError::Internal(cause)) => Err(cause.into()),
     }
 }

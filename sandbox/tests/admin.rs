@@ -12,7 +12,7 @@ crate::on_both_databases!(only_staff_see_the_admin, staff_delete_records_and_sup
 
 async fn account(app: &TestApp, email: &str, is_staff: bool, is_superuser: bool) -> User {
     let new = NewUser { email: email.into(), password: PASSWORD.into(), is_staff, is_superuser };
-    User::create(app.db(), new).await.expect("user")
+    User::create(app.db(), &app.sandbox.state.hasher, new).await.expect("user")
 }
 
 async fn only_staff_see_the_admin(app: TestApp) {

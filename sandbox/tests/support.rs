@@ -156,7 +156,7 @@ impl TestApp {
     /// A new user with [`PASSWORD`].
     pub(crate) async fn user(&self, email: &str) -> User {
         let new = NewUser { email: email.into(), password: PASSWORD.into(), ..NewUser::default() };
-        User::create(self.db(), new).await.expect("user created")
+        User::create(self.db(), &self.sandbox.state.hasher, new).await.expect("user created")
     }
 
     /// The `Cookie` header of a signed-in browser.

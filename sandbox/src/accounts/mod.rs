@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::app::AppState;
 use crate::db::Db;
 use crate::rest::ApiError;
+use password::Hasher;
 use tokens::{ACCESS_COOKIE, TokenType, bearer, cookie};
 
 /// A user, as handlers and sockets see it (never with the password hash).
@@ -60,9 +61,32 @@ pub enum CreateUserError {
     /// Too weak.
     #[error("{0}")]
     WeakPassword(&'static str),
-    /// The database or the hasher failed.
+    /// The hasher is busy or stopped.
+    #[error(transparent)]
+    Hash(#[from] password::HashError),
+    /// The database failed.
     #[error("{0}")]
     Internal(String),
+}
+
+/// Why a login could not be checked.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthenticateError {
+    /// The hasher is busy or stopped.
+    #[error(transparent)]
+    Hash(#[from] password::HashError),
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+impl From<AuthenticateError> for ApiError {
+    fn from(err: AuthenticateError) -> Self {
+        match err {
+            AuthenticateError::Hash(err) => err.into(),
+            AuthenticateError::Db(err) => err.into(),
+        }
+    }
 }
 
 /// The canonical form of an email (trimmed, lowercased), or `None` if it is not an address.
@@ -80,13 +104,13 @@ pub fn normalize_email(email: &str) -> Option<String> {
 }
 
 impl User {
-    /// Creates an account.
-    pub async fn create(db: &Db, new: NewUser) -> Result<User, CreateUserError> {
+    /// Creates an account; the password is hashed by `hasher`.
+    pub async fn create(db: &Db, hasher: &Hasher, new: NewUser) -> Result<User, CreateUserError> {
         let email = normalize_email(&new.email).ok_or(CreateUserError::InvalidEmail)?;
         if let Some(reason) = password::weakness(&new.password, &email) {
             return Err(CreateUserError::WeakPassword(reason));
         }
-        let hash = password::hash(new.password).await.map_err(CreateUserError::Internal)?;
+        let hash = hasher.hash(new.password).await?;
         let sql = format!(
             "INSERT INTO users (email, password, is_staff, is_superuser, date_joined) VALUES ($1, $2, $3, $4, $5) \
              RETURNING {USER_COLUMNS}"
@@ -122,7 +146,12 @@ impl User {
     }
 
     /// The active user whose password is `password`; as slow for an unknown email as a known one.
-    pub async fn authenticate(db: &Db, email: &str, password: &str) -> Result<Option<User>, sqlx::Error> {
+    pub async fn authenticate(
+        db: &Db,
+        hasher: &Hasher,
+        email: &str,
+        password: &str,
+    ) -> Result<Option<User>, AuthenticateError> {
         let email = normalize_email(email).unwrap_or_default();
         let row: Option<(i64, String)> =
             sqlx::query_as("SELECT id, password FROM users WHERE email = $1 AND is_active = 1")
@@ -130,7 +159,7 @@ impl User {
                 .fetch_optional(db.pool())
                 .await?;
         let (id, hash) = row.map_or((None, None), |(id, hash)| (Some(id), Some(hash)));
-        if !password::verify(password.to_owned(), hash).await {
+        if !hasher.verify(password.to_owned(), hash).await? {
             return Ok(None);
         }
         let Some(id) = id else { return Ok(None) };
@@ -139,7 +168,7 @@ impl User {
             .bind(id)
             .execute(db.pool())
             .await?;
-        User::find(db, id).await
+        Ok(User::find(db, id).await?)
     }
 
     /// The user of a valid access token.

@@ -113,9 +113,10 @@ async fn register(
         return Err(ApiError::Validation(errors));
     }
     let new = NewUser { email: form.email, password: form.password1, ..NewUser::default() };
-    let user = User::create(&state.db, new).await.map_err(|err| match err {
+    let user = User::create(&state.db, &state.hasher, new).await.map_err(|err| match err {
         CreateUserError::InvalidEmail | CreateUserError::Taken => ApiError::field("email", "invalid", err.to_string()),
         CreateUserError::WeakPassword(reason) => ApiError::field("password1", "password_too_weak", reason),
+        CreateUserError::Hash(err) => err.into(),
         CreateUserError::Internal(cause) => ApiError::Internal(cause),
     })?;
     tracing::info!(user = user.id, "registered");
@@ -144,7 +145,7 @@ async fn login(state: axum::extract::State<AppState>, _: AuthAttempt, Json(form)
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    match User::authenticate(&state.db, &form.email, &form.password).await? {
+    match User::authenticate(&state.db, &state.hasher, &form.email, &form.password).await? {
         Some(user) => start_session(&state, user, StatusCode::OK).await,
         None => Err(ApiError::field("nonFieldErrors", "authorization", "Unable to log in with provided credentials.")),
     }
