@@ -65,8 +65,14 @@ impl Sandbox {
 
     /// Builds the app on `db` with `config` and this channel layer.
     pub fn with_layer(db: Db, config: Config, layer: Layer) -> Self {
+        // Without a configured or loaded key (the command line always loads one), a random key
+        // that lives as long as the process: never one anybody else knows.
+        let secret = config.secret_key.clone().unwrap_or_else(|| {
+            tracing::info!("no secret key: signing tokens with a random key that dies with the process");
+            format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
+        });
         let tokens = Arc::new(Tokens::new(
-            &config.secret_key,
+            &secret,
             config.access_ttl,
             config.refresh_ttl,
             config.server_url.starts_with("https://"),

@@ -1,13 +1,17 @@
 //! Configuration from the environment, with development defaults that need nothing installed.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
-/// Where the app runs: development allows a built-in secret and local origins.
+use crate::accounts::secret_key::{self, KeyFileError, MIN_SECRET_BYTES};
+
+/// Where the app runs: development generates its secret key and allows local origins.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
-    /// The default: a built-in secret key, local origins allowed, readable logs.
+    /// The default: without `SECRET_KEY`, a key generated at first start and kept in a file;
+    /// local origins allowed.
     Development,
-    /// `SANDBOX_ENV=production`: `SECRET_KEY` is required.
+    /// `SANDBOX_ENV=production`: `SECRET_KEY` is required, at least 32 bytes.
     Production,
 }
 
@@ -36,8 +40,12 @@ pub struct Config {
     pub database_url: String,
     /// `REDIS_URL`: the Redis channel layer; unset means the in-memory layer.
     pub redis_url: Option<String>,
-    /// `SECRET_KEY`: signs the JWTs.
-    pub secret_key: String,
+    /// `SECRET_KEY`: signs the JWTs. `None` in development without it, until
+    /// [`load_secret_key`](Config::load_secret_key) reads (or creates) the key file.
+    pub secret_key: Option<String>,
+    /// `SANDBOX_DATA_DIR`: where the key file goes when the database is not a SQLite file
+    /// (default: the working directory).
+    pub data_dir: Option<PathBuf>,
     /// `SERVER_URL`: the public address, default `http://localhost:8000`.
     pub server_url: String,
     /// `ALLOWED_ORIGINS` (comma-separated) plus `SERVER_URL`: origins trusted for WebSockets and
@@ -67,8 +75,21 @@ pub struct Config {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// Production without `SECRET_KEY`.
-    #[error("SECRET_KEY must be set when SANDBOX_ENV=production")]
+    #[error(
+        "SECRET_KEY must be set when SANDBOX_ENV=production (at least 32 random bytes, e.g. `openssl rand -hex 32`)"
+    )]
     MissingSecret,
+    /// A key that was published with the source code: anyone can sign tokens with it.
+    #[error(
+        "SECRET_KEY is the development key published in the sandbox's source: set a random one (`openssl rand -hex 32`)"
+    )]
+    PublishedSecret,
+    /// A production key too short to resist guessing.
+    #[error("SECRET_KEY has {0} bytes; production needs at least 32 random bytes (`openssl rand -hex 32`)")]
+    ShortSecret(usize),
+    /// The development key file cannot be used.
+    #[error(transparent)]
+    KeyFile(#[from] KeyFileError),
     /// A number that does not parse.
     #[error("{0} must be a positive whole number")]
     NotANumber(&'static str),
@@ -77,8 +98,9 @@ pub enum ConfigError {
     NotACount(&'static str),
 }
 
-/// The secret used in development only; production refuses to start with it.
-const DEVELOPMENT_SECRET: &str = "sandbox-development-secret: never use in production";
+/// Keys that were published with the source (the built-in development key of earlier versions):
+/// refused in every mode, since anyone can forge tokens with them.
+const PUBLISHED_SECRETS: &[&str] = &["sandbox-development-secret: never use in production"];
 
 impl Config {
     /// Reads the process environment.
@@ -92,11 +114,15 @@ impl Config {
             Some("production") => Mode::Production,
             _ => Mode::Development,
         };
-        let secret_key = match (get("SECRET_KEY"), mode) {
-            (Some(key), _) => key,
-            (None, Mode::Development) => DEVELOPMENT_SECRET.to_owned(),
+        let secret_key = get("SECRET_KEY");
+        match (&secret_key, mode) {
+            (Some(key), _) if PUBLISHED_SECRETS.contains(&key.as_str()) => return Err(ConfigError::PublishedSecret),
+            (Some(key), Mode::Production) if key.len() < MIN_SECRET_BYTES => {
+                return Err(ConfigError::ShortSecret(key.len()));
+            }
             (None, Mode::Production) => return Err(ConfigError::MissingSecret),
-        };
+            _ => {}
+        }
         let server_url = get("SERVER_URL").unwrap_or_else(|| "http://localhost:8000".into());
         let mut allowed_origins: Vec<String> = get("ALLOWED_ORIGINS")
             .map(|list| {
@@ -129,6 +155,7 @@ impl Config {
             database_url: get("DATABASE_URL").unwrap_or_else(|| "sqlite://sandbox.sqlite3".into()),
             redis_url: get("REDIS_URL"),
             secret_key,
+            data_dir: get("SANDBOX_DATA_DIR").map(PathBuf::from),
             server_url,
             allowed_origins,
             access_ttl: Duration::from_secs(60 * number("ACCESS_TOKEN_MINUTES", 30)?),
@@ -147,9 +174,45 @@ impl Config {
         })
     }
 
-    /// Whether the secret is the built-in development one.
-    pub fn uses_development_secret(&self) -> bool {
-        self.secret_key == DEVELOPMENT_SECRET
+    /// Where the development key is kept: beside the SQLite database file
+    /// (`sandbox.sqlite3.secret_key` for `sqlite://sandbox.sqlite3`), else `sandbox.secret_key`
+    /// in `SANDBOX_DATA_DIR` or the working directory.
+    ///
+    /// ```
+    /// let config = sandbox::Config::from_lookup(|name| match name {
+    ///     "DATABASE_URL" => Some("sqlite:///var/lib/sandbox/db.sqlite3?mode=rwc".into()),
+    ///     _ => None,
+    /// })
+    /// .expect("valid");
+    /// assert_eq!(config.key_file(), std::path::Path::new("/var/lib/sandbox/db.sqlite3.secret_key"));
+    /// ```
+    pub fn key_file(&self) -> PathBuf {
+        let sqlite_file = self
+            .database_url
+            .strip_prefix("sqlite://")
+            .or_else(|| self.database_url.strip_prefix("sqlite:"))
+            .filter(|_| !self.database_url.contains("mode=memory"))
+            .map(|rest| rest.split('?').next().unwrap_or_default())
+            .filter(|path| !path.is_empty() && *path != ":memory:")
+            .map(PathBuf::from);
+        match sqlite_file {
+            Some(path) => {
+                let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                path.with_file_name(format!("{name}.secret_key"))
+            }
+            None => self.data_dir.clone().unwrap_or_default().join("sandbox.secret_key"),
+        }
+    }
+
+    /// Without `SECRET_KEY`, reads the key from [`key_file`](Config::key_file), generating it
+    /// there at first start; returns the file used, `None` when `SECRET_KEY` is set.
+    pub fn load_secret_key(&mut self) -> Result<Option<PathBuf>, ConfigError> {
+        if self.secret_key.is_some() {
+            return Ok(None);
+        }
+        let path = self.key_file();
+        self.secret_key = Some(secret_key::load_or_create(&path)?);
+        Ok(Some(path))
     }
 
     /// `http` or `https`, from `SERVER_URL`.
@@ -181,17 +244,44 @@ mod tests {
     fn development_needs_nothing() {
         let config = config(&[]).expect("defaults");
         assert_eq!(config.mode, Mode::Development);
-        assert!(config.uses_development_secret());
+        assert_eq!(config.secret_key, None, "no key in the source: it comes from the key file");
+        assert_eq!(config.key_file(), std::path::Path::new("sandbox.sqlite3.secret_key"));
         assert_eq!(config.database_url, "sqlite://sandbox.sqlite3");
         assert_eq!(config.allowed_origins, ["http://localhost:8000"]);
         assert!(config.openai.api_key.is_none());
     }
 
     #[test]
-    fn production_requires_a_secret() {
-        assert!(matches!(config(&[("SANDBOX_ENV", "production")]), Err(ConfigError::MissingSecret)));
-        let config = config(&[("SANDBOX_ENV", "production"), ("SECRET_KEY", "s3cret")]).expect("complete");
-        assert!(!config.uses_development_secret());
+    fn production_requires_a_long_unpublished_secret() {
+        let production = |key: Option<&str>| {
+            let mut vars = vec![("SANDBOX_ENV", "production")];
+            vars.extend(key.map(|key| ("SECRET_KEY", key)));
+            config(&vars)
+        };
+        assert!(matches!(production(None), Err(ConfigError::MissingSecret)));
+        assert!(matches!(production(Some(PUBLISHED_SECRETS[0])), Err(ConfigError::PublishedSecret)));
+        assert!(matches!(production(Some("s3cret")), Err(ConfigError::ShortSecret(6))));
+        let key = "0123456789abcdef0123456789abcdef";
+        assert_eq!(production(Some(key)).expect("complete").secret_key.as_deref(), Some(key));
+        // The published key is refused in development too; a short one is allowed there.
+        assert!(matches!(config(&[("SECRET_KEY", PUBLISHED_SECRETS[0])]), Err(ConfigError::PublishedSecret)));
+        assert!(config(&[("SECRET_KEY", "s3cret")]).is_ok());
+    }
+
+    #[test]
+    fn the_key_file_sits_beside_the_database_or_in_the_data_directory() {
+        let at = |vars: &[(&str, &str)]| config(vars).expect("valid").key_file();
+        assert_eq!(at(&[("DATABASE_URL", "sqlite://data/app.db")]), PathBuf::from("data/app.db.secret_key"));
+        assert_eq!(at(&[("DATABASE_URL", "sqlite:app.db?mode=rwc")]), PathBuf::from("app.db.secret_key"));
+        assert_eq!(at(&[("DATABASE_URL", "postgres://db/app")]), PathBuf::from("sandbox.secret_key"));
+        assert_eq!(
+            at(&[("DATABASE_URL", "postgres://db/app"), ("SANDBOX_DATA_DIR", "/srv/sandbox")]),
+            PathBuf::from("/srv/sandbox/sandbox.secret_key")
+        );
+        assert_eq!(
+            at(&[("DATABASE_URL", "sqlite::memory:"), ("SANDBOX_DATA_DIR", "/srv")]),
+            PathBuf::from("/srv/sandbox.secret_key")
+        );
     }
 
     #[test]

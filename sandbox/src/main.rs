@@ -23,8 +23,9 @@ commands:
 options for every command:
   --log-format pretty|json   log lines for people (default) or for machines
 
-environment: DATABASE_URL, REDIS_URL, SECRET_KEY, SERVER_URL, ALLOWED_ORIGINS, SANDBOX_ENV,
-ACCESS_TOKEN_MINUTES, REFRESH_TOKEN_DAYS, OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_MODEL, OPENAI_ORG";
+environment: DATABASE_URL, REDIS_URL, SECRET_KEY, SANDBOX_DATA_DIR, SERVER_URL, ALLOWED_ORIGINS,
+SANDBOX_ENV, ACCESS_TOKEN_MINUTES, REFRESH_TOKEN_DAYS, PASSWORD_HASHES_AT_ONCE, PASSWORD_HASH_QUEUE,
+PASSWORD_HASH_WAIT_SECONDS, OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_MODEL, OPENAI_ORG (see docs/sandbox.md)";
 
 /// The parsed command line.
 struct Args {
@@ -92,11 +93,17 @@ fn init_logging(format: &str) {
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut config = Config::from_env()?;
-    if config.uses_development_secret() {
-        tracing::warn!("SECRET_KEY is not set: using the development secret");
-    }
     match args.command.as_str() {
         "serve" => {
+            match config.load_secret_key()? {
+                Some(path) => {
+                    tracing::info!("SECRET_KEY is not set: signing tokens with the key in {}", path.display())
+                }
+                None if config.secret_key.as_ref().is_some_and(|key| key.len() < 32) => {
+                    tracing::warn!("SECRET_KEY is shorter than 32 bytes: production would refuse it");
+                }
+                None => {}
+            }
             let addr = args.get("addr").unwrap_or("127.0.0.1:8000");
             let listener = tokio::net::TcpListener::bind(addr).await?;
             let local = listener.local_addr()?;

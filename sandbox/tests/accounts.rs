@@ -4,7 +4,30 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use serde_json::json;
 
+use sandbox::Config;
+use sandbox::accounts::NewUser;
+use sandbox::accounts::tokens::{Claims, TokenType};
+
 use crate::support::{ORIGIN, PASSWORD, TestApp};
+
+/// The key earlier versions signed tokens with when `SECRET_KEY` was unset, as published in
+/// their source.
+const PUBLISHED_KEY: &str = "sandbox-development-secret: never use in production";
+
+/// A new directory for a database's key file, and the configuration of `cargo run -p sandbox`
+/// with its SQLite file there: no `SECRET_KEY`.
+fn development_config(dir: &std::path::Path) -> Config {
+    let url = format!("sqlite://{}", dir.join("db.sqlite3").display());
+    let mut config = Config::from_lookup(|name| (name == "DATABASE_URL").then(|| url.clone())).expect("defaults");
+    config.load_secret_key().expect("key file");
+    config
+}
+
+fn temp_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("chanx-sandbox-key-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    dir
+}
 
 crate::on_both_databases!(
     registration_signs_in_and_refuses_bad_input,
@@ -16,6 +39,8 @@ crate::on_both_databases!(
     pages_renew_an_expired_session_from_the_refresh_cookie,
     logins_and_registrations_are_throttled_per_client,
     password_hashes_beyond_the_limit_and_its_queue_get_429,
+    a_token_forged_with_the_published_development_key_is_refused,
+    the_generated_key_is_private_and_survives_a_restart,
 );
 
 async fn registration_signs_in_and_refuses_bad_input(app: TestApp) {
@@ -306,4 +331,51 @@ async fn password_hashes_beyond_the_limit_and_its_queue_get_429(app: TestApp) {
         late.status
     );
     assert_eq!(register(10).await.status, StatusCode::CREATED, "the hasher is free again");
+}
+
+async fn a_token_forged_with_the_published_development_key_is_refused(app: TestApp) {
+    let dir = temp_dir();
+    let app = app.restarted(development_config(&dir), chanx::Layer::memory());
+    let new =
+        NewUser { email: "root@example.com".into(), password: PASSWORD.into(), is_staff: true, is_superuser: true };
+    let root = sandbox::accounts::User::create(app.db(), &app.sandbox.state.hasher, new).await.expect("superuser");
+    let now = sandbox::timestamp::unix_now();
+    let claims =
+        Claims { token_type: TokenType::Access, exp: now + 3600, iat: now, jti: "forged".into(), user_id: root.id };
+    let forged = chanx::auth::JwtHs256::<Claims>::new(PUBLISHED_KEY).sign(&claims).expect("signed");
+    for (name, value) in [("authorization", format!("Bearer {forged}")), ("cookie", format!("my-jwt-auth={forged}"))] {
+        let request = Request::get("/api/accounts/user").header(name, value).body(Body::empty()).expect("request");
+        let response = app.send(request).await;
+        assert_eq!(response.status, StatusCode::UNAUTHORIZED, "{name}: {}", response.text);
+        assert_eq!(response.json()["errors"][0]["code"], "token_not_valid");
+    }
+    let admin = Request::get("/admin/").header("cookie", format!("my-jwt-auth={forged}")).body(Body::empty());
+    assert_ne!(app.send(admin.expect("request")).await.status, StatusCode::OK, "no way into the admin");
+    assert_eq!(app.get("/api/accounts/user", Some(&root)).await.status, StatusCode::OK, "the app's own tokens work");
+    std::fs::remove_dir_all(&dir).expect("cleaned");
+}
+
+async fn the_generated_key_is_private_and_survives_a_restart(app: TestApp) {
+    let dir = temp_dir();
+    let config = development_config(&dir);
+    let key_file = dir.join("db.sqlite3.secret_key");
+    assert_eq!(config.key_file(), key_file, "beside the database file");
+    let metadata = std::fs::metadata(&key_file).expect("the key file exists");
+    #[cfg(unix)]
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&metadata.permissions()) & 0o777, 0o600, "owner only");
+    let key = std::fs::read_to_string(&key_file).expect("readable by us");
+    assert!(key.trim().len() >= 32 && !key.contains(PUBLISHED_KEY), "{key}");
+
+    let app = app.restarted(config, chanx::Layer::memory());
+    app.user("ada@example.com").await;
+    let login = app.post("/api/accounts/login", None, json!({"email": "ada@example.com", "password": PASSWORD})).await;
+    let access = login.json()["access"].as_str().expect("an access token").to_owned();
+
+    // The next start reads the same key: the session is still valid.
+    let app = app.restarted(development_config(&dir), chanx::Layer::memory());
+    assert_eq!(std::fs::read_to_string(&key_file).expect("still there"), key, "reused, not replaced");
+    let me = Request::get("/api/accounts/user").header("authorization", format!("Bearer {access}"));
+    let me = app.send(me.body(Body::empty()).expect("request")).await;
+    assert_eq!((me.status, me.json()["email"].clone()), (StatusCode::OK, json!("ada@example.com")));
+    std::fs::remove_dir_all(&dir).expect("cleaned");
 }

@@ -26,7 +26,11 @@ struct Running {
 async fn start(db_url: &str, listener: TcpListener) -> Running {
     let db = Db::connect(db_url).await.expect("database");
     db.migrate().await.expect("migrations");
-    let sandbox = Sandbox::new(db, Config::from_lookup(|_| None).expect("config")).expect("app");
+    // As `cargo run -p sandbox` does: the generated key, kept beside the database, so that
+    // sessions survive the restart.
+    let mut config = Config::from_lookup(|name| (name == "DATABASE_URL").then(|| db_url.to_owned())).expect("config");
+    config.load_secret_key().expect("key file");
+    let sandbox = Sandbox::new(db, config).expect("app");
     let (stop, stopped) = oneshot::channel::<()>();
     let router = sandbox.router();
     let task = tokio::spawn(async move {

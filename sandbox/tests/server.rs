@@ -60,7 +60,34 @@ async fn reqwest_free_get(addr: std::net::SocketAddr, path: &str) -> String {
 fn sandbox_command(dir: &std::path::Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_sandbox"));
     command.current_dir(dir).env_remove("DATABASE_URL").env_remove("REDIS_URL").env_remove("SANDBOX_ENV");
+    command.env_remove("SECRET_KEY").env_remove("SANDBOX_DATA_DIR");
     command
+}
+
+#[test]
+fn production_refuses_to_start_without_a_long_unpublished_secret_key() {
+    let dir = std::env::temp_dir().join(format!("chanx-sandbox-prod-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let cases = [
+        (None, "SECRET_KEY must be set when SANDBOX_ENV=production"),
+        (Some("sandbox-development-secret: never use in production"), "published in the sandbox's source"),
+        (Some("only-twenty-six-bytes-long"), "SECRET_KEY has 26 bytes; production needs at least 32"),
+    ];
+    for (key, message) in cases {
+        let mut command = sandbox_command(&dir);
+        command.args(["serve", "--addr", "127.0.0.1:0"]).env("SANDBOX_ENV", "production");
+        match key {
+            Some(key) => command.env("SECRET_KEY", key),
+            None => command.env_remove("SECRET_KEY"),
+        };
+        let output = command.output().expect("runs");
+        let said = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert!(!output.status.success(), "{key:?} must be refused: {said}");
+        assert!(said.contains(message), "{key:?}: {said}");
+    }
+    let files: Vec<_> = std::fs::read_dir(&dir).expect("dir").collect();
+    assert!(files.is_empty(), "nothing was created, no key file either: {files:?}");
+    std::fs::remove_dir_all(&dir).expect("cleaned");
 }
 
 #[test]

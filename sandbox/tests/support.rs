@@ -44,6 +44,20 @@ pub(crate) struct TestApp {
     pub(crate) sandbox: Sandbox,
     router: axum::Router,
     storage: Storage,
+    /// The `SECRET_KEY` of this app and of its restarts and other processes, so that they
+    /// accept each other's tokens.
+    secret: String,
+}
+
+/// A configuration from these variables, with `SECRET_KEY` set to `secret` unless they set it.
+fn config_with(vars: &[(&str, String)], secret: &str) -> Config {
+    Config::from_lookup(|name| {
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone())
+            .or_else(|| (name == "SECRET_KEY").then(|| secret.to_owned()))
+    })
+    .expect("valid configuration")
 }
 
 /// What a request answered.
@@ -85,10 +99,10 @@ impl TestApp {
 
     async fn start_with(db: Db, storage: Storage, layer: chanx::Layer) -> TestApp {
         db.migrate().await.expect("migrations run");
-        let config = Config::from_lookup(|_| None).expect("development defaults");
-        let sandbox = Sandbox::with_layer(db, config, layer);
+        let secret = sandbox::accounts::secret_key::generate().expect("random key");
+        let sandbox = Sandbox::with_layer(db, config_with(&[], &secret), layer);
         let router = sandbox.router();
-        TestApp { sandbox, router, storage }
+        TestApp { sandbox, router, storage, secret }
     }
 
     /// A sandbox on a new SQLite file.
@@ -111,18 +125,21 @@ impl TestApp {
     }
 
     /// The same app and database, restarted with these environment variables and this layer.
-    pub(crate) fn configured_with(mut self, vars: &[(&str, String)], layer: chanx::Layer) -> TestApp {
-        let config = Config::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone()))
-            .expect("valid configuration");
+    pub(crate) fn configured_with(self, vars: &[(&str, String)], layer: chanx::Layer) -> TestApp {
+        let config = config_with(vars, &self.secret);
+        self.restarted(config, layer)
+    }
+
+    /// The same app and database, restarted with this configuration as it is (no test key).
+    pub(crate) fn restarted(mut self, config: Config, layer: chanx::Layer) -> TestApp {
         self.sandbox = Sandbox::with_layer(self.db().clone(), config, layer);
         self.router = self.sandbox.router();
         self
     }
 
-    /// Another process of the same app: same database, its own channel layer and sockets.
+    /// Another process of the same app: same database and key, its own channel layer and sockets.
     pub(crate) fn another_process(&self, layer: chanx::Layer) -> Sandbox {
-        let config = Config::from_lookup(|_| None).expect("development defaults");
-        Sandbox::with_layer(self.db().clone(), config, layer)
+        Sandbox::with_layer(self.db().clone(), config_with(&[], &self.secret), layer)
     }
 
     /// A sandbox on a new schema of `CHANX_TEST_DATABASE_URL` (default: the local `test`

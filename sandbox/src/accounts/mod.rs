@@ -3,6 +3,7 @@
 
 pub mod password;
 pub mod routes;
+pub mod secret_key;
 pub mod tokens;
 
 use axum::extract::FromRequestParts;
