@@ -11,7 +11,7 @@ use axum::routing::get;
 use minijinja::{Environment, Value, context};
 use serde::{Deserialize, Serialize};
 
-use crate::accounts::tokens::{ACCESS_COOKIE, REFRESH_COOKIE, TokenType, cookie};
+use crate::accounts::tokens::{ACCESS_COOKIE, REFRESH_COOKIE, Rotation, TokenType, cookie};
 use crate::accounts::{User, Viewer};
 use crate::app::AppState;
 
@@ -211,22 +211,32 @@ async fn static_file(axum::extract::Path(file): axum::extract::Path<String>) -> 
 }
 
 /// Keeps page visitors signed in: when a page request's access cookie is missing or expired but
-/// its refresh token is still valid, a new access token is minted for this request and set as a
-/// cookie on the response. API requests are left alone; the pages' JavaScript refreshes for them.
+/// its refresh token is still valid, the refresh token is rotated, a new access token is minted
+/// for this request, and both are set as cookies on the response. API requests are left alone
+/// (the pages' JavaScript refreshes for them), and so are static files, which need no session:
+/// a page's scripts and styles load at once, and each would otherwise spend the same token.
 pub async fn renew_session(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let is_page = request.method() == axum::http::Method::GET && !request.uri().path().starts_with("/api/");
+    let path = request.uri().path();
+    let is_page =
+        request.method() == axum::http::Method::GET && !path.starts_with("/api/") && !path.starts_with("/static/");
     let headers = request.headers();
     let access_ok = cookie(headers, ACCESS_COOKIE).is_some_and(|t| state.tokens.verify(t, TokenType::Access).is_some());
     let refresh = cookie(headers, REFRESH_COOKIE).map(str::to_owned);
     let renewed = match (is_page, access_ok, refresh) {
-        (true, false, Some(token)) => match state.tokens.verify_refresh(&state.db, &token).await {
-            Ok(Some(claims)) => state.tokens.access(claims.user_id).ok(),
-            _ => None,
+        (true, false, Some(token)) => match state.tokens.rotate(&state.db, &token).await {
+            Ok(Rotation::Rotated { user_id, refresh }) => {
+                state.tokens.access(user_id).ok().map(|access| (access, refresh))
+            }
+            Ok(Rotation::Reused { .. } | Rotation::Refused) => None,
+            Err(err) => {
+                tracing::error!(error = %err, "renewing a session failed");
+                None
+            }
         },
         _ => None,
     };
-    let Some(access) = renewed else { return next.run(request).await };
-    // The request continues as if it had carried the new cookie.
+    let Some((access, refresh)) = renewed else { return next.run(request).await };
+    // The request continues as if it had carried the new cookies.
     let others: Vec<String> = request
         .headers()
         .get_all(header::COOKIE)
@@ -234,18 +244,24 @@ pub async fn renew_session(State(state): State<AppState>, mut request: Request, 
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .map(str::trim)
-        .filter(|pair| !pair.starts_with(&format!("{ACCESS_COOKIE}=")) && !pair.is_empty())
+        .filter(|pair| {
+            !pair.is_empty()
+                && !pair.starts_with(&format!("{ACCESS_COOKIE}="))
+                && !pair.starts_with(&format!("{REFRESH_COOKIE}="))
+        })
         .map(str::to_owned)
         .collect();
-    let cookies =
-        others.into_iter().chain([format!("{ACCESS_COOKIE}={}", access.token)]).collect::<Vec<_>>().join("; ");
+    let renewed_pairs = [format!("{ACCESS_COOKIE}={}", access.token), format!("{REFRESH_COOKIE}={}", refresh.token)];
+    let cookies = others.into_iter().chain(renewed_pairs).collect::<Vec<_>>().join("; ");
     request.headers_mut().remove(header::COOKIE);
     if let Ok(value) = HeaderValue::from_str(&cookies) {
         request.headers_mut().insert(header::COOKIE, value);
     }
     let mut response = next.run(request).await;
-    if let Ok(value) = HeaderValue::from_str(&state.tokens.cookie(ACCESS_COOKIE, &access)) {
-        response.headers_mut().append(header::SET_COOKIE, value);
+    for set in [state.tokens.cookie(ACCESS_COOKIE, &access), state.tokens.cookie(REFRESH_COOKIE, &refresh)] {
+        if let Ok(value) = HeaderValue::from_str(&set) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
     }
     response
 }

@@ -11,9 +11,14 @@ const sandbox = (() => {
     setTimeout(() => notice.remove(), 5000);
   }
 
-  async function renew() {
-    const response = await fetch('/api/accounts/token/refresh', { method: 'POST', credentials: 'same-origin' });
-    return response.ok;
+  // Each refresh token works once (the server rotates it, and treats a second use as theft and
+  // signs the whole login out), so the page's sockets and requests share one renewal at a time.
+  let renewing = null;
+  function renew() {
+    renewing ??= fetch('/api/accounts/token/refresh', { method: 'POST', credentials: 'same-origin' })
+      .then((response) => response.ok, () => false)
+      .finally(() => { renewing = null; });
+    return renewing;
   }
 
   // A JSON request; an expired access token is renewed once. Errors carry the envelope's details.

@@ -8,7 +8,7 @@ use sandbox::Config;
 use sandbox::accounts::NewUser;
 use sandbox::accounts::tokens::{Claims, TokenType};
 
-use crate::support::{ORIGIN, PASSWORD, TestApp};
+use crate::support::{ORIGIN, PASSWORD, TestApp, TestResponse};
 
 /// The key earlier versions signed tokens with when `SECRET_KEY` was unset, as published in
 /// their source.
@@ -33,7 +33,9 @@ crate::on_both_databases!(
     registration_signs_in_and_refuses_bad_input,
     login_sets_http_only_cookies_and_refuses_bad_credentials,
     the_current_user_comes_from_a_cookie_or_a_bearer_header,
-    refresh_renews_access_until_logout_revokes_it,
+    refresh_rotates_the_token_and_the_old_one_stops_working,
+    reusing_a_rotated_refresh_token_revokes_its_family,
+    logout_needs_only_the_refresh_token_and_always_clears_both_cookies,
     cross_site_requests_with_cookies_are_refused,
     malformed_bodies_get_a_parse_error,
     pages_renew_an_expired_session_from_the_refresh_cookie,
@@ -143,35 +145,147 @@ async fn the_current_user_comes_from_a_cookie_or_a_bearer_header(app: TestApp) {
     }
 }
 
-async fn refresh_renews_access_until_logout_revokes_it(app: TestApp) {
-    let ada = app.user("ada@example.com").await;
-    let refresh = app.sandbox.state.tokens.refresh(app.db(), ada.id).await.expect("token").token;
-    let with_refresh = |path: &str| {
-        Request::post(path)
-            .header("origin", ORIGIN)
-            .header("cookie", format!("{}; my-jwt-refresh={refresh}", app.cookie_for(&ada)))
-            .body(Body::empty())
-            .expect("request")
-    };
-    let renewed = app.send(with_refresh("/api/accounts/token/refresh")).await;
+/// The value `response` sets for cookie `name` (empty when it deletes it).
+fn set_cookie(response: &TestResponse, name: &str) -> String {
+    let prefix = format!("{name}=");
+    let cookie = response.cookies().into_iter().find(|c| c.starts_with(&prefix));
+    let cookie = cookie.unwrap_or_else(|| panic!("no {name} cookie set: {response:?}"));
+    cookie[prefix.len()..].split(';').next().unwrap_or_default().to_owned()
+}
+
+/// Whether `response` deletes both session cookies.
+fn clears_both_cookies(response: &TestResponse) -> bool {
+    ["my-jwt-auth=;", "my-jwt-refresh=;"]
+        .iter()
+        .all(|name| response.cookies().iter().any(|c| c.starts_with(name) && c.contains("Max-Age=0")))
+}
+
+/// Logs `email` in (with [`PASSWORD`]) and returns the refresh cookie's token.
+async fn login_refresh_token(app: &TestApp, email: &str) -> String {
+    let login = app.post("/api/accounts/login", None, json!({"email": email, "password": PASSWORD})).await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.text);
+    set_cookie(&login, "my-jwt-refresh")
+}
+
+/// `POST path` from a page of the site carrying only the refresh cookie `token`, as a browser
+/// does once its access cookie has expired.
+async fn post_with_refresh_cookie(app: &TestApp, path: &str, token: &str) -> TestResponse {
+    let request = Request::post(path)
+        .header("origin", ORIGIN)
+        .header("cookie", format!("my-jwt-refresh={token}"))
+        .body(Body::empty());
+    app.send(request.expect("request")).await
+}
+
+async fn verify(app: &TestApp, token: &str) -> StatusCode {
+    app.post("/api/accounts/token/verify", None, json!({"token": token})).await.status
+}
+
+/// Whether a page load with only this refresh cookie is signed in.
+async fn page_signs_in_with(app: &TestApp, token: &str) -> bool {
+    let page = Request::get("/chat/").header("cookie", format!("my-jwt-refresh={token}")).body(Body::empty());
+    app.send(page.expect("request")).await.text.contains("ada@example.com")
+}
+
+async fn refresh_rotates_the_token_and_the_old_one_stops_working(app: TestApp) {
+    app.user("ada@example.com").await;
+    let login = app.post("/api/accounts/login", None, json!({"email": "ada@example.com", "password": PASSWORD})).await;
+    let first = set_cookie(&login, "my-jwt-refresh");
+    assert_eq!(verify(&app, &first).await, StatusCode::OK);
+
+    let renewed = post_with_refresh_cookie(&app, "/api/accounts/token/refresh", &first).await;
     assert_eq!(renewed.status, StatusCode::OK, "{}", renewed.text);
-    assert!(renewed.cookies()[0].starts_with("my-jwt-auth="));
+    let second = set_cookie(&renewed, "my-jwt-refresh");
+    assert!(!second.is_empty() && second != first, "a new refresh token");
+    assert!(!set_cookie(&renewed, "my-jwt-auth").is_empty(), "and a new access token");
+    assert_eq!(renewed.json()["refresh"], "", "a cookie's token stays in its HttpOnly cookie");
+    assert_eq!(
+        renewed.json()["refreshExpiration"],
+        login.json()["refreshExpiration"],
+        "a session still ends REFRESH_TOKEN_DAYS after its login"
+    );
+    assert_eq!(verify(&app, &second).await, StatusCode::OK);
+    assert_eq!(verify(&app, &first).await, StatusCode::UNAUTHORIZED, "the old token no longer verifies");
 
-    let verify = |token: &str| app.post("/api/accounts/token/verify", None, json!({"token": token}));
-    assert_eq!(verify(&refresh).await.status, StatusCode::OK);
-    let access = app.sandbox.state.tokens.access(ada.id).expect("token").token;
-    assert_eq!(verify(&access).await.status, StatusCode::OK);
+    // An API client sends the token in the body and gets the next one in the body.
+    let api = app.post("/api/accounts/token/refresh", None, json!({"refresh": second})).await;
+    assert_eq!(api.status, StatusCode::OK, "{}", api.text);
+    let third = api.json()["refresh"].as_str().expect("in the body").to_owned();
+    assert!(!third.is_empty() && third != second);
+    assert_eq!(verify(&app, &third).await, StatusCode::OK);
+}
 
-    let logout = app.send(with_refresh("/api/accounts/logout")).await;
+async fn reusing_a_rotated_refresh_token_revokes_its_family(app: TestApp) {
+    app.user("ada@example.com").await;
+    let stolen = login_refresh_token(&app, "ada@example.com").await;
+    let other_device = login_refresh_token(&app, "ada@example.com").await;
+    // The thief uses the copied token first and gets a fresh pair of their own.
+    let thief = post_with_refresh_cookie(&app, "/api/accounts/token/refresh", &stolen).await;
+    assert_eq!(thief.status, StatusCode::OK);
+    let thiefs_token = set_cookie(&thief, "my-jwt-refresh");
+
+    // The owner's browser presents the same (now rotated) token: that is the alarm.
+    let replay = post_with_refresh_cookie(&app, "/api/accounts/token/refresh", &stolen).await;
+    assert_eq!(replay.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(replay.json()["errors"][0]["code"], "token_not_valid");
+    assert!(clears_both_cookies(&replay), "{:?}", replay.cookies());
+
+    // Every token descended from that login is revoked, the thief's included.
+    let after = post_with_refresh_cookie(&app, "/api/accounts/token/refresh", &thiefs_token).await;
+    assert_eq!(after.status, StatusCode::UNAUTHORIZED, "the thief is signed out too");
+    assert_eq!(verify(&app, &thiefs_token).await, StatusCode::UNAUTHORIZED);
+    assert!(!page_signs_in_with(&app, &thiefs_token).await, "pages do not renew a revoked family");
+    // Another login of the same user is another family, untouched.
+    let elsewhere = post_with_refresh_cookie(&app, "/api/accounts/token/refresh", &other_device).await;
+    assert_eq!(elsewhere.status, StatusCode::OK, "{}", elsewhere.text);
+}
+
+async fn logout_needs_only_the_refresh_token_and_always_clears_both_cookies(app: TestApp) {
+    app.user("ada@example.com").await;
+    // The access cookie has expired; only the refresh cookie is left, one rotation in.
+    let first = login_refresh_token(&app, "ada@example.com").await;
+    let rotated = post_with_refresh_cookie(&app, "/api/accounts/token/refresh", &first).await;
+    let current = set_cookie(&rotated, "my-jwt-refresh");
+
+    let logout = post_with_refresh_cookie(&app, "/api/accounts/logout", &current).await;
     assert_eq!((logout.status, logout.json()), (StatusCode::OK, json!({"detail": "Successfully logged out."})));
-    assert!(logout.cookies().iter().all(|c| c.contains("Max-Age=0")), "both cookies are deleted");
+    assert!(clears_both_cookies(&logout), "{:?}", logout.cookies());
+    assert_eq!(
+        post_with_refresh_cookie(&app, "/api/accounts/token/refresh", &current).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(verify(&app, &current).await, StatusCode::UNAUTHORIZED);
+    assert!(!page_signs_in_with(&app, &current).await, "the next page load stays signed out");
 
-    let after = app.send(with_refresh("/api/accounts/token/refresh")).await;
-    assert_eq!(after.status, StatusCode::UNAUTHORIZED, "a revoked refresh token renews nothing");
-    assert_eq!(verify(&refresh).await.status, StatusCode::UNAUTHORIZED, "nor verifies");
-    assert_eq!(verify("garbage").await.status, StatusCode::UNAUTHORIZED);
-    let anonymous_logout = app.call(Method::POST, "/api/accounts/logout", None, None).await;
-    assert_eq!(anonymous_logout.status, StatusCode::UNAUTHORIZED);
+    // A stale token of a login ends the whole login; a token in the body works as the cookie does.
+    let stale = login_refresh_token(&app, "ada@example.com").await;
+    let renewed = post_with_refresh_cookie(&app, "/api/accounts/token/refresh", &stale).await;
+    let live = set_cookie(&renewed, "my-jwt-refresh");
+    let api_logout = app.post("/api/accounts/logout", None, json!({"refresh": stale})).await;
+    assert_eq!(api_logout.status, StatusCode::OK);
+    assert_eq!(verify(&app, &live).await, StatusCode::UNAUTHORIZED, "the family is revoked");
+
+    // Nothing valid, or nothing at all: still 200, still both cookies cleared.
+    for cookie in
+        [None, Some("my-jwt-auth=garbage; my-jwt-refresh=garbage"), Some(&*format!("my-jwt-refresh={current}"))]
+    {
+        let mut request = Request::post("/api/accounts/logout").header("origin", ORIGIN);
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        let response = app.send(request.body(Body::empty()).expect("request")).await;
+        assert_eq!(response.status, StatusCode::OK, "{cookie:?}: {}", response.text);
+        assert!(clears_both_cookies(&response), "{cookie:?}: {:?}", response.cookies());
+    }
+
+    // Logging out is still an unsafe request: another site cannot do it with our cookies.
+    let kept = login_refresh_token(&app, "ada@example.com").await;
+    let forged = Request::post("/api/accounts/logout")
+        .header("origin", "https://evil.example")
+        .header("cookie", format!("my-jwt-refresh={kept}"))
+        .body(Body::empty());
+    assert_eq!(app.send(forged.expect("request")).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(verify(&app, &kept).await, StatusCode::OK, "nothing was revoked");
 }
 
 async fn cross_site_requests_with_cookies_are_refused(app: TestApp) {
@@ -243,21 +357,28 @@ async fn pages_renew_an_expired_session_from_the_refresh_cookie(app: TestApp) {
     let renewed = app.send(page(format!("my-jwt-refresh={refresh}"))).await;
     assert!(renewed.text.contains("ada@example.com") && renewed.text.contains("My Group Chats"), "signed in again");
     assert!(renewed.cookies().iter().any(|c| c.starts_with("my-jwt-auth=") && c.contains("HttpOnly")));
+    // Renewing used the refresh token: the browser gets the next one.
+    let next = set_cookie(&renewed, "my-jwt-refresh");
+    assert_ne!(next, refresh);
     // A garbage access cookie is replaced the same way.
-    let replaced = app.send(page(format!("my-jwt-auth=garbage; my-jwt-refresh={refresh}"))).await;
+    let replaced = app.send(page(format!("my-jwt-auth=garbage; my-jwt-refresh={next}"))).await;
     assert!(replaced.text.contains("ada@example.com"));
+    let latest = set_cookie(&replaced, "my-jwt-refresh");
+    // Static files need no session and spend no token.
+    let script = Request::get("/static/app.js").header("cookie", format!("my-jwt-refresh={latest}"));
+    assert!(app.send(script.body(Body::empty()).expect("request")).await.cookies().is_empty());
 
     let claims =
-        app.sandbox.state.tokens.verify(&refresh, sandbox::accounts::tokens::TokenType::Refresh).expect("claims");
+        app.sandbox.state.tokens.verify(&latest, sandbox::accounts::tokens::TokenType::Refresh).expect("claims");
     app.sandbox.state.tokens.revoke(app.db(), &claims.jti).await.expect("revoked");
-    let revoked = app.send(page(format!("my-jwt-refresh={refresh}"))).await;
+    let revoked = app.send(page(format!("my-jwt-refresh={latest}"))).await;
     assert!(
         !revoked.text.contains("ada@example.com") && revoked.cookies().is_empty(),
         "a revoked session stays signed out"
     );
     // API requests are not renewed behind the client's back: they get 401 and renew explicitly.
     let api =
-        Request::get("/api/accounts/user").header("cookie", format!("my-jwt-refresh={refresh}")).body(Body::empty());
+        Request::get("/api/accounts/user").header("cookie", format!("my-jwt-refresh={latest}")).body(Body::empty());
     assert_eq!(app.send(api.expect("request")).await.status, StatusCode::UNAUTHORIZED);
 }
 

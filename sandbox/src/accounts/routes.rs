@@ -8,7 +8,7 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::tokens::{ACCESS_COOKIE, REFRESH_COOKIE, TokenType, cookie};
+use super::tokens::{ACCESS_COOKIE, REFRESH_COOKIE, Rotation, TokenType, bearer, cookie};
 use super::{CreateUserError, NewUser, User};
 use crate::app::AppState;
 use crate::rest::{ApiError, ApiResult, ErrorItem, Json};
@@ -157,46 +157,93 @@ struct RefreshBody {
     refresh: Option<String>,
 }
 
+/// A refresh token a request carries, and whether it came in the body (else the cookie).
+struct Presented {
+    token: String,
+    in_body: bool,
+}
+
 /// The refresh token of the body (optional JSON), else of the cookie.
-fn refresh_token(headers: &HeaderMap, body: &[u8]) -> ApiResult<Option<String>> {
+fn refresh_token(headers: &HeaderMap, body: &[u8]) -> ApiResult<Option<Presented>> {
     let body: Option<RefreshBody> = crate::rest::optional_json(body)?;
-    Ok(body
-        .and_then(|body| body.refresh)
-        .filter(|t| !t.is_empty())
-        .or_else(|| cookie(headers, REFRESH_COOKIE).map(str::to_owned)))
+    let in_body = body.and_then(|body| body.refresh).filter(|t| !t.is_empty());
+    Ok(match in_body {
+        Some(token) => Some(Presented { token, in_body: true }),
+        None => cookie(headers, REFRESH_COOKIE).map(|token| Presented { token: token.to_owned(), in_body: false }),
+    })
 }
 
-async fn logout(
-    state: axum::extract::State<AppState>,
-    _user: User,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> ApiResult<Response> {
-    if let Some(claims) = refresh_token(&headers, &body)?.and_then(|t| state.tokens.verify(&t, TokenType::Refresh)) {
-        state.tokens.revoke(&state.db, &claims.jti).await?;
-    }
-    let mut out = HeaderMap::new();
+/// `Set-Cookie` headers deleting both session cookies.
+fn cleared_cookies(state: &AppState) -> HeaderMap {
+    let mut headers = HeaderMap::new();
     for name in [ACCESS_COOKIE, REFRESH_COOKIE] {
-        out.append(
-            SET_COOKIE,
-            state.tokens.expired_cookie(name).parse().map_err(|_| ApiError::Internal("cookie".into()))?,
-        );
+        if let Ok(value) = state.tokens.expired_cookie(name).parse() {
+            headers.append(SET_COOKIE, value);
+        }
     }
-    Ok((out, Json(json!({"detail": "Successfully logged out."}))).into_response())
+    headers
 }
 
+/// Logs out with whatever the request still has: its refresh token (body or cookie), valid or
+/// not yet expired, revokes its whole family; an access token alone names the user. Both cookies
+/// are cleared in every case, so a browser is signed out even when its tokens had expired or were
+/// revoked, and the next page load cannot sign it back in.
+async fn logout(state: axum::extract::State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    // A malformed body still logs out the browser's cookie.
+    let presented = refresh_token(&headers, &body)
+        .map_or_else(|_| cookie(&headers, REFRESH_COOKIE).map(str::to_owned), |presented| presented.map(|p| p.token));
+    let refresh = presented.and_then(|token| state.tokens.verify(&token, TokenType::Refresh));
+    let revoked = match &refresh {
+        Some(claims) => state.tokens.revoke(&state.db, &claims.jti).await,
+        None => Ok(()),
+    };
+    let access_user = || {
+        bearer(&headers)
+            .or_else(|| cookie(&headers, ACCESS_COOKIE))
+            .and_then(|token| state.tokens.verify(token, TokenType::Access))
+            .map(|claims| claims.user_id)
+    };
+    let signed_out = refresh.map(|claims| claims.user_id).or_else(access_user);
+    if let Some(user_id) = signed_out {
+        // Where the user's open sockets are closed (`close_user_sockets`).
+        tracing::info!(user = user_id, "logged out");
+    }
+    let cleared = cleared_cookies(&state);
+    match revoked {
+        Ok(()) => (cleared, Json(json!({"detail": "Successfully logged out."}))).into_response(),
+        Err(err) => (cleared, ApiError::from(err)).into_response(),
+    }
+}
+
+/// Trades a refresh token (body or cookie) for a new access token and a new refresh token; the
+/// old refresh token stops working. Both go in cookies; the refresh token is in the body too when
+/// it came in the body (an API client without cookies). A refused token clears the cookies.
 async fn refresh(
     state: axum::extract::State<AppState>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
-    let token = refresh_token(&headers, &body)?.ok_or(ApiError::NotAuthenticated)?;
-    let claims = state.tokens.verify_refresh(&state.db, &token).await?.ok_or(ApiError::InvalidToken)?;
-    User::find(&state.db, claims.user_id).await?.ok_or(ApiError::InvalidToken)?;
-    let access = state.tokens.access(claims.user_id).map_err(ApiError::Internal)?;
-    let set = state.tokens.cookie(ACCESS_COOKIE, &access);
-    let body = json!({"access": access.token, "access_expiration": unix_to_rfc3339(access.exp)});
-    Ok(([(SET_COOKIE, set)], Json(body)).into_response())
+    let presented = refresh_token(&headers, &body)?.ok_or(ApiError::NotAuthenticated)?;
+    let refused = || (cleared_cookies(&state), ApiError::InvalidToken).into_response();
+    let (user_id, refresh) = match state.tokens.rotate(&state.db, &presented.token).await? {
+        Rotation::Rotated { user_id, refresh } => (user_id, refresh),
+        Rotation::Reused { .. } | Rotation::Refused => return Ok(refused()),
+    };
+    if User::find(&state.db, user_id).await?.is_none() {
+        return Ok(refused());
+    }
+    let access = state.tokens.access(user_id).map_err(ApiError::Internal)?;
+    let mut out = HeaderMap::new();
+    for value in [state.tokens.cookie(ACCESS_COOKIE, &access), state.tokens.cookie(REFRESH_COOKIE, &refresh)] {
+        out.append(SET_COOKIE, value.parse().map_err(|_| ApiError::Internal("cookie header".into()))?);
+    }
+    let body = json!({
+        "access": access.token,
+        "access_expiration": unix_to_rfc3339(access.exp),
+        "refresh": if presented.in_body { refresh.token.clone() } else { String::new() },
+        "refresh_expiration": unix_to_rfc3339(refresh.exp),
+    });
+    Ok((out, Json(body)).into_response())
 }
 
 #[derive(Debug, Deserialize)]

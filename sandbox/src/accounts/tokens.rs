@@ -17,7 +17,7 @@ pub const REFRESH_COOKIE: &str = "my-jwt-refresh";
 pub enum TokenType {
     /// Authenticates requests and sockets.
     Access,
-    /// Obtains new access tokens; revoked at logout.
+    /// Obtains new access tokens, once: each use replaces it; revoked at logout.
     Refresh,
 }
 
@@ -34,6 +34,25 @@ pub struct Claims {
     pub jti: String,
     /// The user.
     pub user_id: i64,
+}
+
+/// What using a refresh token did.
+#[derive(Debug, Clone)]
+pub enum Rotation {
+    /// It was live: here is its replacement; the old one no longer works.
+    Rotated {
+        /// The user.
+        user_id: i64,
+        /// The new refresh token.
+        refresh: Issued,
+    },
+    /// It had been rotated already: its family is now revoked.
+    Reused {
+        /// The user whose login was stolen.
+        user_id: i64,
+    },
+    /// Invalid, expired, revoked, or unknown.
+    Refused,
 }
 
 /// A signed token and when it expires.
@@ -70,29 +89,40 @@ impl Tokens {
         }
     }
 
-    fn sign(&self, user_id: i64, token_type: TokenType, ttl: u64) -> Result<(Issued, Claims), String> {
+    fn sign(&self, user_id: i64, token_type: TokenType, exp: u64) -> Result<(Issued, Claims), String> {
         let now = unix_now();
-        let claims =
-            Claims { token_type, exp: now + ttl, iat: now, jti: uuid::Uuid::new_v4().simple().to_string(), user_id };
+        let claims = Claims { token_type, exp, iat: now, jti: uuid::Uuid::new_v4().simple().to_string(), user_id };
         let token = self.jwt.sign(&claims).map_err(|e| e.to_string())?;
         Ok((Issued { token, exp: claims.exp }, claims))
     }
 
     /// A new access token for `user_id`.
     pub fn access(&self, user_id: i64) -> Result<Issued, String> {
-        self.sign(user_id, TokenType::Access, self.access_ttl).map(|(issued, _)| issued)
+        self.sign(user_id, TokenType::Access, unix_now() + self.access_ttl).map(|(issued, _)| issued)
     }
 
-    /// A new refresh token for `user_id`, recorded so that it can be revoked.
+    /// A new refresh token for `user_id`, the first of a new family (a login), recorded so that
+    /// it can be rotated and revoked.
     pub async fn refresh(&self, db: &Db, user_id: i64) -> Result<Issued, String> {
-        let (issued, claims) = self.sign(user_id, TokenType::Refresh, self.refresh_ttl)?;
-        sqlx::query("INSERT INTO refresh_tokens (jti, user_id, expires_at) VALUES ($1, $2, $3)")
+        self.record_refresh(db, user_id, None, unix_now() + self.refresh_ttl).await.map_err(|e| e.to_string())
+    }
+
+    /// Signs and records a refresh token of `family` (a new family when `None`) expiring at `exp`.
+    async fn record_refresh(
+        &self,
+        db: &Db,
+        user_id: i64,
+        family: Option<&str>,
+        exp: u64,
+    ) -> Result<Issued, sqlx::Error> {
+        let (issued, claims) = self.sign(user_id, TokenType::Refresh, exp).map_err(sqlx::Error::Protocol)?;
+        sqlx::query("INSERT INTO refresh_tokens (jti, user_id, expires_at, family) VALUES ($1, $2, $3, $4)")
             .bind(&claims.jti)
             .bind(user_id)
             .bind(i64::try_from(claims.exp).unwrap_or(i64::MAX))
+            .bind(family.unwrap_or(&claims.jti))
             .execute(db.pool())
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         Ok(issued)
     }
 
@@ -101,21 +131,66 @@ impl Tokens {
         self.jwt.verify(token).ok().filter(|claims| claims.token_type == kind)
     }
 
-    /// The claims of a refresh token that is valid and not revoked.
+    /// The claims of a refresh token that is valid, not revoked and not yet rotated.
     pub async fn verify_refresh(&self, db: &Db, token: &str) -> Result<Option<Claims>, sqlx::Error> {
         let Some(claims) = self.verify(token, TokenType::Refresh) else { return Ok(None) };
-        let live: Option<(i64,)> =
-            sqlx::query_as("SELECT user_id FROM refresh_tokens WHERE jti = $1 AND revoked = 0 AND user_id = $2")
+        let live: Option<(i64,)> = sqlx::query_as(
+            "SELECT user_id FROM refresh_tokens WHERE jti = $1 AND user_id = $2 AND revoked = 0 AND rotated = 0",
+        )
+        .bind(&claims.jti)
+        .bind(claims.user_id)
+        .fetch_optional(db.pool())
+        .await?;
+        Ok(live.map(|_| claims))
+    }
+
+    /// Uses a refresh token: a live one is marked rotated and replaced by a new token of its
+    /// family, with the same expiry (a session lasts `REFRESH_TOKEN_DAYS` from its login). A token
+    /// that was rotated already is being replayed by someone who copied it (or by the owner,
+    /// after a thief used it first): every token of its family is revoked, the thief's included.
+    pub async fn rotate(&self, db: &Db, token: &str) -> Result<Rotation, sqlx::Error> {
+        let Some(claims) = self.verify(token, TokenType::Refresh) else { return Ok(Rotation::Refused) };
+        // One statement decides which of two concurrent uses wins: only one sees `rotated = 0`.
+        let won: Option<(String,)> = sqlx::query_as(
+            "UPDATE refresh_tokens SET rotated = 1 \
+             WHERE jti = $1 AND user_id = $2 AND revoked = 0 AND rotated = 0 RETURNING family",
+        )
+        .bind(&claims.jti)
+        .bind(claims.user_id)
+        .fetch_optional(db.pool())
+        .await?;
+        if let Some((family,)) = won {
+            let refresh = self.record_refresh(db, claims.user_id, Some(&family), claims.exp).await?;
+            return Ok(Rotation::Rotated { user_id: claims.user_id, refresh });
+        }
+        let rotated: Option<(i64,)> =
+            sqlx::query_as("SELECT rotated FROM refresh_tokens WHERE jti = $1 AND user_id = $2")
                 .bind(&claims.jti)
                 .bind(claims.user_id)
                 .fetch_optional(db.pool())
                 .await?;
-        Ok(live.map(|_| claims))
+        if rotated.is_some_and(|(rotated,)| rotated != 0) {
+            self.revoke(db, &claims.jti).await?;
+            tracing::warn!(
+                user = claims.user_id,
+                "a rotated refresh token was used again: its whole family is revoked"
+            );
+            return Ok(Rotation::Reused { user_id: claims.user_id });
+        }
+        Ok(Rotation::Refused)
     }
 
-    /// Revokes a refresh token; expired records are swept at the same time.
+    /// Revokes a refresh token and every token of its family (its login); expired records are
+    /// swept at the same time.
     pub async fn revoke(&self, db: &Db, jti: &str) -> Result<(), sqlx::Error> {
-        sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE jti = $1").bind(jti).execute(db.pool()).await?;
+        sqlx::query(
+            "UPDATE refresh_tokens SET revoked = 1 \
+             WHERE family = (SELECT family FROM refresh_tokens WHERE jti = $1) OR jti = $2",
+        )
+        .bind(jti)
+        .bind(jti)
+        .execute(db.pool())
+        .await?;
         sqlx::query("DELETE FROM refresh_tokens WHERE expires_at < $1")
             .bind(i64::try_from(unix_now()).unwrap_or(i64::MAX))
             .execute(db.pool())
