@@ -150,12 +150,57 @@ pub fn login_url(next: &str) -> String {
     format!("/login?next={next}")
 }
 
-/// A path on this site, or `/chat/`: never an open redirect.
+/// Where a page goes after login when `next` is missing or leads off the site.
+const DEFAULT_NEXT: &str = "/chat/";
+
+/// The longest `next` considered; longer ones go to the default page.
+const MAX_NEXT_LEN: usize = 2048;
+
+/// Where to go after login: `next` if, resolved as a browser resolves it, it stays on this site,
+/// else `/chat/`; never an open redirect.
+///
+/// Browsers follow the WHATWG URL rules, under which `/\tevil.example` is not a path: tabs and
+/// newlines are removed, leading spaces and control characters trimmed, and a backslash reads as
+/// a slash, so `/%09/evil.example` and `/\evil.example` both mean `//evil.example`, another host.
+/// The url crate implements the same rules, so the target is resolved with it against a page of
+/// the site and kept only if its origin is still the site's. The result is the resolved path,
+/// query and fragment, which resolve the same way from any page of the site.
+///
+/// ```
+/// use sandbox::web::local_path;
+///
+/// assert_eq!(local_path(Some("/chat/7/?tab=members")), "/chat/7/?tab=members");
+/// assert_eq!(local_path(Some("/\t/evil.example")), "/chat/");
+/// assert_eq!(local_path(Some("/\\evil.example")), "/chat/");
+/// assert_eq!(local_path(Some("https://evil.example/")), "/chat/");
+/// ```
 pub fn local_path(next: Option<&str>) -> String {
-    match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => path.to_owned(),
-        _ => "/chat/".to_owned(),
+    next.filter(|next| next.len() <= MAX_NEXT_LEN).and_then(resolve_on_site).unwrap_or_else(|| DEFAULT_NEXT.to_owned())
+}
+
+/// `next` resolved against a page of the site, as a path, if it stays there.
+fn resolve_on_site(next: &str) -> Option<String> {
+    // A stand-in for the site's own address: only whether the origin changes matters.
+    let page = url::Url::parse("http://sandbox.invalid/login").ok()?;
+    let target = page.join(next).ok()?;
+    if target.origin() != page.origin() {
+        return None;
     }
+    let path = target.path();
+    // A path starting with `//` would name a host once it is written on its own.
+    if !path.starts_with('/') || path.starts_with("//") {
+        return None;
+    }
+    let mut local = path.to_owned();
+    if let Some(query) = target.query() {
+        local.push('?');
+        local.push_str(query);
+    }
+    if let Some(fragment) = target.fragment() {
+        local.push('#');
+        local.push_str(fragment);
+    }
+    Some(local)
 }
 
 /// The 404 page.
@@ -276,8 +321,27 @@ mod tests {
     #[test]
     fn next_pages_stay_on_this_site() {
         assert_eq!(super::local_path(Some("/chat/7/")), "/chat/7/");
-        for outside in [None, Some("https://evil.example"), Some("//evil.example"), Some("/\\evil"), Some("chat")] {
-            assert_eq!(super::local_path(outside), "/chat/");
+        assert_eq!(super::local_path(Some("/chat/../admin/?a=1#top")), "/admin/?a=1#top");
+        assert_eq!(super::local_path(Some("chat/7/")), "/chat/7/", "relative to the login page: still here");
+        let outside = [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil",
+            "\\\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r/evil.example",
+            " //evil.example",
+            "\u{1}//evil.example",
+            "/.//evil.example",
+            "javascript:alert(1)",
+            "https:evil.example",
+            "//sandbox.invalid@evil.example",
+        ];
+        assert_eq!(super::local_path(None), "/chat/");
+        for next in outside {
+            assert_eq!(super::local_path(Some(next)), "/chat/", "{next:?}");
         }
+        assert_eq!(super::local_path(Some(&format!("/{}", "a".repeat(3000)))), "/chat/", "too long");
     }
 }

@@ -2,7 +2,9 @@
 // The login and registration forms post JSON to the accounts API, which sets the session
 // cookies; then the browser goes where it was headed.
 document.addEventListener('DOMContentLoaded', () => {
-  const next = document.body.dataset.next || '/chat/';
+  // The server only offers paths of this site; checked again here, as the browser resolves it.
+  const target = new URL(document.body.dataset.next || '/chat/', location.href);
+  const next = target.origin === location.origin ? target.href : '/chat/';
   function wire(id, path, fields) {
     const form = document.getElementById(id);
     form.addEventListener('submit', async (event) => {

@@ -1,7 +1,7 @@
 //! Registration, login, tokens, logout, and the CSRF guard.
 
 use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
+use axum::http::{Request, StatusCode};
 use serde_json::json;
 
 use sandbox::Config;
@@ -43,6 +43,7 @@ crate::on_both_databases!(
     password_hashes_beyond_the_limit_and_its_queue_get_429,
     a_token_forged_with_the_published_development_key_is_refused,
     the_generated_key_is_private_and_survives_a_restart,
+    the_login_page_sends_the_browser_back_only_to_this_site,
 );
 
 async fn registration_signs_in_and_refuses_bad_input(app: TestApp) {
@@ -499,4 +500,49 @@ async fn the_generated_key_is_private_and_survives_a_restart(app: TestApp) {
     let me = app.send(me.body(Body::empty()).expect("request")).await;
     assert_eq!((me.status, me.json()["email"].clone()), (StatusCode::OK, json!("ada@example.com")));
     std::fs::remove_dir_all(&dir).expect("cleaned");
+}
+
+async fn the_login_page_sends_the_browser_back_only_to_this_site(app: TestApp) {
+    // Where the page's script goes after login: its `data-next`, HTML-escaped by the template.
+    let next_of = |page: &TestResponse| {
+        let start = page.text.find("data-next=\"").expect("data-next") + "data-next=\"".len();
+        let escaped = &page.text[start..start + page.text[start..].find('"').expect("closing quote")];
+        escaped.replace("&#x2f;", "/").replace("&amp;", "&").replace("&#x3d;", "=")
+    };
+    let elsewhere = [
+        "/%09/evil.example",
+        "/%0A/evil.example",
+        "/%0D/evil.example",
+        "/%09%0A%0D/evil.example",
+        "//evil.example",
+        "///evil.example",
+        "/%5Cevil.example",
+        "%5C%5Cevil.example",
+        "/%5C/evil.example",
+        "%5C/evil.example",
+        "https://evil.example/",
+        "HTTPS://evil.example",
+        "https:evil.example",
+        "%20//evil.example",
+        "%01//evil.example",
+        "/.//evil.example",
+        "javascript:alert(document.cookie)",
+        "data:text/html,hi",
+        "//localhost:8000@evil.example",
+    ];
+    for next in elsewhere {
+        let page = app.get(&format!("/login?next={next}"), None).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert_eq!(next_of(&page), "/chat/", "{next}");
+    }
+    for (next, kept) in
+        [("/chat/7/", "/chat/7/"), ("/discussion/new/%3Fdraft%3D1%23top", "/discussion/new/?draft=1#top")]
+    {
+        assert_eq!(next_of(&app.get(&format!("/login?next={next}"), None).await), kept, "{next}");
+    }
+    // The pages' own redirects to the login page name a path here, which comes back intact.
+    let ask = app.form("/discussion/new/", None, &[("title", "Why?"), ("content", "Tell me.")]).await;
+    assert_eq!(ask.status, StatusCode::FOUND);
+    let back = app.get(ask.location(), None).await;
+    assert_eq!(next_of(&back), "/discussion/new/");
 }
