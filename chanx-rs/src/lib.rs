@@ -18,6 +18,7 @@ pub mod layer;
 mod message;
 pub mod messages;
 pub mod metrics;
+pub mod request_id;
 mod router;
 mod scope;
 mod server;

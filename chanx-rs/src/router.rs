@@ -57,12 +57,9 @@ where
         ready: Option<oneshot::Sender<()>>,
     ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
         let consumer = (self.factory)(&scope);
-        // The handshake's request id (as set by a proxy or tower-http), else a new one, so that
-        // every log line of a connection can be tied to it.
-        let request_id = match scope.header("x-request-id") {
-            Some(id) => id.to_owned(),
-            None => uuid::Uuid::new_v4().to_string(),
-        };
+        // The handshake's request id (as set by a proxy or tower-http) when it is short and
+        // plain, else a new one, so that every log line of a connection can be tied to it.
+        let request_id = crate::request_id::from_header(scope.header("x-request-id"));
         let span = tracing::info_span!("websocket", path = scope.path(), request_id);
         Box::pin(consumer::run(consumer, self.authenticator.clone(), ws, scope, shared, ready).instrument(span))
     }

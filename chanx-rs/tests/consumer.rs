@@ -682,3 +682,56 @@ mod communicator_waits {
         WebsocketCommunicator::connect(&app().router, "/ws/nowhere/").await;
     }
 }
+
+/// A tracing subscriber that keeps the `request_id` of every span opened, and nothing else.
+#[derive(Clone, Default)]
+struct RequestIds(Arc<Mutex<Vec<String>>>);
+
+impl tracing::field::Visit for RequestIds {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "request_id" {
+            self.0.lock().expect("ids").push(value.to_owned());
+        }
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.record_str(field, &format!("{value:?}"));
+    }
+}
+
+impl tracing::Subscriber for RequestIds {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, span: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        span.record(&mut self.clone());
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, _: &tracing::Event<'_>) {}
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[tokio::test]
+async fn a_connections_span_keeps_a_plain_request_id_and_replaces_any_other() {
+    let ids = RequestIds::default();
+    let _subscriber = tracing::subscriber::set_default(ids.clone());
+    let app = app();
+    let long = "a".repeat(65);
+    let sent = ["trace-me_42.1", "\"} {\"level\":\"ERROR\"", long.as_str(), "id with spaces"];
+    for id in sent {
+        let mut comm =
+            WebsocketCommunicator::builder(&app.router, "/ws/room/a/").header("x-request-id", id).connect().await;
+        comm.send_message(&Ping {}).await;
+        comm.receive_all_messages(COMPLETE, WAIT).await;
+        comm.disconnect().await;
+    }
+    let logged = ids.0.lock().expect("ids").clone();
+    assert_eq!(logged.len(), sent.len(), "{logged:?}");
+    assert_eq!(logged[0], "trace-me_42.1", "a proxy's id is kept");
+    for (sent, logged) in sent.iter().zip(&logged).skip(1) {
+        assert!(logged != sent && logged.len() == 36, "{sent:?} is replaced by a new UUID, not {logged:?}");
+    }
+}

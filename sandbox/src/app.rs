@@ -124,7 +124,21 @@ impl Sandbox {
             .layer(PropagateRequestIdLayer::new(request_id.clone()))
             .layer(trace)
             .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+            .layer(middleware::map_request(bound_request_id))
     }
+}
+
+/// Keeps a client's `x-request-id` only when it is short and plain (chanx's rule, the same as for
+/// sockets served without axum), else replaces it with a new UUID, before it is echoed and copied
+/// into the request's span and logs.
+async fn bound_request_id(mut request: Request) -> Request {
+    let sent = request.headers().get("x-request-id").and_then(|value| value.to_str().ok());
+    let id = chanx::request_id::from_header(sent);
+    // Inserting also drops any further `x-request-id` headers.
+    if let Ok(value) = axum::http::HeaderValue::from_str(&id) {
+        request.headers_mut().insert("x-request-id", value);
+    }
+    request
 }
 
 /// The consumers: the chat list, one chat, the forum's list and one topic, an assistant

@@ -13,6 +13,7 @@ use crate::support::TestApp;
 
 crate::on_both_databases!(
     a_browser_connects_through_axum_and_foreign_origins_are_refused,
+    request_ids_from_clients_are_kept_only_when_short_and_plain,
     the_asyncapi_document_is_served_in_three_forms,
 );
 
@@ -44,6 +45,40 @@ async fn a_browser_connects_through_axum_and_foreign_origins_are_refused(app: Te
     }
     let page = reqwest_free_get(addr, "/chat/").await;
     assert!(page.starts_with("HTTP/1.1 200") && page.to_lowercase().contains("x-request-id:"), "{page}");
+}
+
+async fn request_ids_from_clients_are_kept_only_when_short_and_plain(app: TestApp) {
+    let echoed = |sent: Option<&[u8]>| {
+        let mut request = axum::http::Request::get("/login");
+        if let Some(sent) = sent {
+            request = request.header("x-request-id", axum::http::HeaderValue::from_bytes(sent).expect("header"));
+        }
+        let request = request.body(axum::body::Body::empty()).expect("request");
+        async {
+            app.send(request).await.headers.get("x-request-id").expect("echoed").to_str().expect("text").to_owned()
+        }
+    };
+    let plain = "4bf92f3577b34da6-a3ce929d0e0e4736_v1.2";
+    assert_eq!(echoed(Some(plain.as_bytes())).await, plain, "a proxy's or tracer's id is kept");
+    let longest = "a".repeat(64);
+    assert_eq!(echoed(Some(longest.as_bytes())).await, longest);
+    let hostile: [&[u8]; 6] = [
+        b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        b"id with spaces",
+        b"\"} {\"level\":\"ERROR\",\"message\":\"forged\"",
+        b"a\tb",
+        b"\xc3\xa9t\xc3\xa9",
+        b"../../etc",
+    ];
+    for sent in hostile {
+        let id = echoed(Some(sent)).await;
+        assert!(
+            uuid::Uuid::parse_str(&id).is_ok(),
+            "{:?} was replaced by a new UUID, not {id:?}",
+            String::from_utf8_lossy(sent)
+        );
+    }
+    assert!(uuid::Uuid::parse_str(&echoed(None).await).is_ok(), "none sent: a new one");
 }
 
 /// A bare HTTP/1.1 GET, to see the real response head.
