@@ -2,7 +2,8 @@
 # The sandbox's memory under a burst of password hashes: starts a release sandbox on a temporary
 # SQLite file, registers N users (C at a time) and then logs each of them in, and prints the
 # process's resident memory (VmRSS of /proc/PID/status) before, during (the peak, sampled every
-# 0.1 s) and after each burst.
+# 0.1 s) and after each burst: at once, 5 s and 15 s later (the hashing threads give their memory
+# back after 10 s without work).
 #
 # Run with: cargo build --release -p sandbox && bench/rss_registrations.sh [BINARY] [N] [C]
 # (defaults: target/release/sandbox, 200 users, 20 at a time). The login budget per client
@@ -38,6 +39,8 @@ burst() {
     echo "$name: $(sort "$codes" | uniq -c | awk '{printf "%s×%s ", $1, $2}')peak ${peak} MiB, just after $(rss) MiB"
     sleep 5
     echo "$name: 5 s later $(rss) MiB"
+    sleep 10
+    echo "$name: 15 s later $(rss) MiB"
 }
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $binary, $users users, $at_once at a time"

@@ -149,6 +149,7 @@ impl Config {
             at_once: hashes_at_once,
             queue: hash_queue,
             wait: Duration::from_secs(number("PASSWORD_HASH_WAIT_SECONDS", hashing_default.wait.as_secs())?),
+            ..hashing_default
         };
         Ok(Config {
             mode,

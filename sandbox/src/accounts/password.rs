@@ -6,14 +6,13 @@
 //! block raises glibc's dynamic mmap threshold, so the next ones come from per-thread arenas, which
 //! are not given back. A burst of logins grew the process to hundreds of MiB for good. Here at most
 //! [`HashLimits::at_once`] hashes run, each on a worker thread that allocates its 19 MiB once and
-//! reuses it for every hash, so memory after a burst is what it was after the first hashes; the
-//! next [`HashLimits::queue`] requests wait up to [`HashLimits::wait`], and the rest are told to
-//! come back later ([`HashError::Busy`], 429 with `Retry-After`).
+//! reuses it for every hash, and gives it back after [`HashLimits::release_after`] without work;
+//! the next [`HashLimits::queue`] requests wait up to [`HashLimits::wait`], and the rest are told
+//! to come back later ([`HashError::Busy`], 429 with `Retry-After`).
 
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use argon2::password_hash::rand_core::OsRng;
@@ -26,6 +25,12 @@ const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// The most memory a stored hash may ask for (64 MiB); our own hashes use 19 MiB.
 const MAX_BLOCKS: usize = 64 * 1024;
+
+/// The capacity a worker reserves for its blocks (33 MiB), of which a hash touches only what it
+/// needs (19 MiB). glibc serves a request this large with a fresh mapping, and unmaps it on free,
+/// whatever threshold earlier frees have set (its dynamic mmap threshold stops at 32 MiB): so a
+/// released buffer really goes back to the system, and the next one never comes from an arena.
+const RESERVED_BLOCKS: usize = 33 * 1024;
 
 /// How many password hashes may run and wait at once.
 ///
@@ -47,12 +52,19 @@ pub struct HashLimits {
     /// The longest a request waits for a free thread before it is refused
     /// (`PASSWORD_HASH_WAIT_SECONDS`). Defaults to 5 seconds.
     pub wait: Duration,
+    /// A worker without a hash for this long gives its memory back. Defaults to 10 seconds.
+    pub release_after: Duration,
 }
 
 impl Default for HashLimits {
     fn default() -> Self {
         let at_once = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
-        HashLimits { at_once, queue: 16 * at_once, wait: Duration::from_secs(5) }
+        HashLimits {
+            at_once,
+            queue: 16 * at_once,
+            wait: Duration::from_secs(5),
+            release_after: Duration::from_secs(10),
+        }
     }
 }
 
@@ -101,7 +113,7 @@ pub struct Hasher {
     permits: Arc<Semaphore>,
     /// Requests waiting for a permit.
     waiting: AtomicUsize,
-    jobs: SyncSender<Job>,
+    jobs: flume::Sender<Job>,
 }
 
 impl Hasher {
@@ -109,11 +121,12 @@ impl Hasher {
     /// its first hash and keeps it.
     pub fn new(limits: HashLimits) -> Self {
         let limits = HashLimits { at_once: limits.at_once.max(1), ..limits };
-        let (jobs, receiver) = std::sync::mpsc::sync_channel::<Job>(limits.at_once);
-        let receiver = Arc::new(Mutex::new(receiver));
+        let (jobs, receiver) = flume::bounded::<Job>(limits.at_once);
         for n in 0..limits.at_once {
             let receiver = receiver.clone();
-            let spawned = std::thread::Builder::new().name(format!("argon2-{n}")).spawn(move || work(&receiver));
+            let release_after = limits.release_after;
+            let spawned =
+                std::thread::Builder::new().name(format!("argon2-{n}")).spawn(move || work(&receiver, release_after));
             if let Err(err) = spawned {
                 tracing::error!(error = %err, "could not start a password hashing thread");
             }
@@ -182,9 +195,8 @@ impl Hasher {
             let _ = done.send(job(blocks));
         });
         // There are as many slots as permits, so a permit holder always finds one.
-        match self.jobs.try_send(job) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => return Err(HashError::Stopped),
+        if self.jobs.try_send(job).is_err() {
+            return Err(HashError::Stopped);
         }
         result.await.map_err(|_| HashError::Stopped)
     }
@@ -206,15 +218,24 @@ impl Drop for Waiting<'_> {
     }
 }
 
-/// A worker: takes jobs until the hasher is dropped, lending each one this thread's memory.
-fn work(receiver: &Mutex<Receiver<Job>>) {
+/// A worker: takes jobs until the hasher is dropped, lending each one this thread's memory, and
+/// frees that memory after `release_after` without a job.
+fn work(jobs: &flume::Receiver<Job>, release_after: Duration) {
     let mut blocks: Vec<Block> = Vec::new();
     loop {
-        let job = match receiver.lock() {
-            Ok(receiver) => receiver.recv(),
-            Err(_) => return,
+        let job = if blocks.capacity() == 0 {
+            jobs.recv().ok()
+        } else {
+            match jobs.recv_timeout(release_after) {
+                Ok(job) => Some(job),
+                Err(flume::RecvTimeoutError::Timeout) => {
+                    blocks = Vec::new();
+                    continue;
+                }
+                Err(flume::RecvTimeoutError::Disconnected) => None,
+            }
         };
-        let Ok(job) = job else { return };
+        let Some(job) = job else { return };
         // A panicking job must not take the thread (and its permit's future jobs) with it.
         if std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut blocks))).is_err() {
             tracing::error!("a password hashing job panicked");
@@ -234,6 +255,9 @@ fn compute(
     let needed = argon2.params().block_count();
     if needed > MAX_BLOCKS {
         return Err(format!("a hash asking for {needed} KiB of memory is refused"));
+    }
+    if blocks.capacity() == 0 {
+        *blocks = Vec::with_capacity(needed.max(RESERVED_BLOCKS));
     }
     if blocks.len() < needed {
         blocks.resize(needed, Block::default());
@@ -284,7 +308,12 @@ mod tests {
     use super::*;
 
     fn hasher(at_once: usize, queue: usize) -> Hasher {
-        Hasher::new(HashLimits { at_once, queue, wait: Duration::from_secs(5) })
+        Hasher::new(HashLimits {
+            at_once,
+            queue,
+            wait: Duration::from_secs(5),
+            release_after: Duration::from_secs(600),
+        })
     }
 
     #[tokio::test]
@@ -350,7 +379,7 @@ mod tests {
     // waiting request's deadline.
     #[tokio::test]
     async fn a_request_waiting_in_the_queue_runs_when_a_worker_frees() {
-        let hasher = Arc::new(Hasher::new(HashLimits { at_once: 1, queue: 1, wait: Duration::from_secs(600) }));
+        let hasher = Arc::new(hasher(1, 1));
         let (release, hold) = blocker();
         let busy = tokio::spawn({
             let hasher = hasher.clone();
@@ -372,13 +401,31 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn each_worker_keeps_one_buffer() {
+    async fn each_worker_keeps_one_buffer_while_busy() {
         let hasher = hasher(1, 4);
         for _ in 0..3 {
             hasher.hash("correct horse".into()).await.expect("hash");
         }
         let (len, capacity) = hasher.run(|blocks| (blocks.len(), blocks.capacity())).await.expect("ran");
-        assert_eq!((len, capacity), (Params::DEFAULT_M_COST as usize, Params::DEFAULT_M_COST as usize));
+        assert_eq!((len, capacity), (Params::DEFAULT_M_COST as usize, RESERVED_BLOCKS), "one reservation, reused");
+    }
+
+    #[tokio::test]
+    async fn an_idle_worker_gives_its_memory_back() {
+        let limits = HashLimits { at_once: 1, queue: 4, wait: Duration::from_secs(5), release_after: Duration::ZERO };
+        let hasher = Hasher::new(limits);
+        hasher.hash("correct horse".into()).await.expect("hash");
+        // With no wait allowed, the worker frees its buffer as soon as it finds no job waiting;
+        // a job sent before it looked may still see the buffer, the next one cannot.
+        let mut capacity = usize::MAX;
+        for _ in 0..100 {
+            capacity = hasher.run(|blocks| blocks.capacity()).await.expect("ran");
+            if capacity == 0 {
+                break;
+            }
+        }
+        assert_eq!(capacity, 0, "released");
+        assert!(hasher.verify("correct horse".into(), None).await.is_ok(), "and allocated again when needed");
     }
 
     #[test]
