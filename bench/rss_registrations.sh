@@ -27,8 +27,9 @@ rss() { awk '/^VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$pid/status"; }
 
 # burst NAME PATH BODY-TEMPLATE: sends the requests ({} is the user's number), samples memory.
 burst() {
-    local name="$1" path="$2" body="$3" peak=0 now codes
+    local name="$1" path="$2" body="$3" peak=0 now codes started
     codes="$dir/$name.codes"
+    started="$(date +%s.%N)"
     seq "$users" | xargs -P "$at_once" -I{} curl -s -o /dev/null -w '%{http_code}\n' -X POST \
         -H 'content-type: application/json' -d "$body" "http://$addr$path" > "$codes" & local load=$!
     while kill -0 "$load" 2>/dev/null; do
@@ -36,7 +37,8 @@ burst() {
         sleep 0.1
     done
     wait "$load"
-    echo "$name: $(sort "$codes" | uniq -c | awk '{printf "%s×%s ", $1, $2}')peak ${peak} MiB, just after $(rss) MiB"
+    local took; took="$(printf "%.1f" "$(echo "$(date +%s.%N) - $started" | bc)")"
+    echo "$name: $(sort "$codes" | uniq -c | awk '{printf "%s×%s ", $1, $2}')in ${took} s, peak ${peak} MiB, just after $(rss) MiB"
     sleep 5
     echo "$name: 5 s later $(rss) MiB"
     sleep 10
