@@ -78,6 +78,8 @@ impl Sandbox {
         let throttles = Arc::new(crate::throttle::Throttles {
             auth: crate::throttle::Throttle::per_minute(config.auth_per_minute),
             assistant: crate::throttle::Throttle::per_minute(config.assistant_per_minute),
+            chats: crate::throttle::Throttle::per_hour(config.chats_per_hour),
+            invitations: crate::throttle::Throttle::per_hour(config.invitations_per_hour),
         });
         let config = Arc::new(config);
         let sockets = sockets(&db, &config, &layer, &tokens, &assistant);
@@ -190,7 +192,10 @@ fn trusted_origin(headers: &HeaderMap, config: &Config) -> bool {
         || config.allowed_origins.iter().any(|allowed| allowed.eq_ignore_ascii_case(&origin))
 }
 
-/// The scheme, host and path of the request, for links in paginated lists.
+/// `SERVER_URL` followed by the request's path, for links in paginated lists.
+///
+/// The `Host` header is the client's to choose: building links from it would let anyone make the
+/// API hand out links to their own site (and poison a cache in front of it).
 #[derive(Debug, Clone)]
 pub struct BaseUrl(pub String);
 
@@ -198,7 +203,6 @@ impl FromRequestParts<AppState> for BaseUrl {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-        Ok(BaseUrl(format!("{}://{host}{}", state.config.scheme(), parts.uri.path())))
+        Ok(BaseUrl(format!("{}{}", state.config.server_url.trim_end_matches('/'), parts.uri.path())))
     }
 }
