@@ -35,6 +35,8 @@ pub struct Metrics {
     closed_too_big: AtomicU64,
     closed_auth_timeout: AtomicU64,
     closed_shutdown: AtomicU64,
+    closed_by_group: AtomicU64,
+    closed_inbox_overflow: AtomicU64,
 }
 
 /// Why a connection was closed by the server for a limit or a deadline.
@@ -45,6 +47,9 @@ pub(crate) enum CloseReason {
     TooBig,
     AuthTimeout,
     Shutdown,
+    /// `Layer::close_group`.
+    Group,
+    InboxOverflow,
 }
 
 /// Why a handshake was answered with an error status instead of an upgrade.
@@ -120,6 +125,8 @@ impl Metrics {
                 CloseReason::TooBig => &self.closed_too_big,
                 CloseReason::AuthTimeout => &self.closed_auth_timeout,
                 CloseReason::Shutdown => &self.closed_shutdown,
+                CloseReason::Group => &self.closed_by_group,
+                CloseReason::InboxOverflow => &self.closed_inbox_overflow,
             },
             1,
         );
@@ -146,6 +153,8 @@ impl Metrics {
             message_too_big_closes: read(&self.closed_too_big),
             authentication_timeouts: read(&self.closed_auth_timeout),
             shutdown_closes: read(&self.closed_shutdown),
+            group_closes: read(&self.closed_by_group),
+            inbox_overflow_closes: read(&self.closed_inbox_overflow),
         }
     }
 }
@@ -185,6 +194,11 @@ pub struct MetricsSnapshot {
     pub authentication_timeouts: u64,
     /// Connections closed with 1001 by a graceful shutdown.
     pub shutdown_closes: u64,
+    /// Connections closed by [`Layer::close_group`](crate::Layer::close_group).
+    pub group_closes: u64,
+    /// Connections closed with 1013 because their channel-layer inbox overflowed (they lost
+    /// events or group messages, and should reconnect and re-sync).
+    pub inbox_overflow_closes: u64,
 }
 
 impl MetricsSnapshot {
@@ -230,13 +244,15 @@ impl MetricsSnapshot {
         metric(
             "disconnects_total",
             "counter",
-            "Connections closed by the server for a limit or deadline, by reason.",
+            "Connections closed by the server for a limit, a deadline or the application, by reason.",
             &[
                 ("{reason=\"slow_client\"}", self.slow_client_disconnects),
                 ("{reason=\"idle_timeout\"}", self.idle_timeouts),
                 ("{reason=\"message_too_big\"}", self.message_too_big_closes),
                 ("{reason=\"authentication_timeout\"}", self.authentication_timeouts),
                 ("{reason=\"shutdown\"}", self.shutdown_closes),
+                ("{reason=\"close_group\"}", self.group_closes),
+                ("{reason=\"inbox_overflow\"}", self.inbox_overflow_closes),
             ],
         );
         out

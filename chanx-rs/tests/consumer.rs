@@ -572,6 +572,52 @@ async fn a_handler_can_close_the_connection() {
 }
 
 #[tokio::test]
+async fn close_group_closes_exactly_the_members_after_what_was_sent_to_them() {
+    let app = app();
+    let (mut ada, mut bob) = (connect(&app, "a").await, connect(&app, "a").await);
+    let mut eve = connect(&app, "b").await;
+    let layer = app.router.channel_layer();
+    // As an HTTP handler revoking access would: tell them, then close their sockets.
+    layer.broadcast_message(["room.a"], &Notice { payload: "access revoked".into() }).await.expect("sent");
+    layer.close_group("room.a", 4403, "access revoked").await.expect("closed");
+    for member in [&mut ada, &mut bob] {
+        assert_eq!(member.receive_json().await, json!({"action": "notice", "payload": "access revoked"}));
+        member.assert_closed(4403).await;
+        assert_eq!(member.close_reason(), Some("access revoked"));
+    }
+    until_group_size(&app.layer, "room.a", 0).await;
+    // The connection outside the group is untouched.
+    eve.send_message(&Ping {}).await;
+    assert_eq!(eve.receive_all_messages(COMPLETE, WAIT).await, [json!({"action": "pong", "payload": null})]);
+    assert_eq!(app.router.metrics().snapshot().group_closes, 2);
+    assert!(
+        app.router.metrics().snapshot().to_prometheus().contains("chanx_disconnects_total{reason=\"close_group\"} 2\n")
+    );
+    for comm in [ada, bob, eve] {
+        comm.disconnect().await;
+    }
+}
+
+#[tokio::test]
+async fn close_group_takes_only_application_codes_and_short_reasons() {
+    let layer = Layer::memory();
+    for code in [999, 1001, 1006, 1008, 1013, 2999, 5000] {
+        let refused = layer.close_group("g", code, "").await;
+        assert!(
+            matches!(refused, Err(chanx::layer::LayerError::InvalidCloseCode(c)) if c == code),
+            "{code}: {refused:?}"
+        );
+    }
+    for code in [1000, 3000, 4403, 4999] {
+        layer.close_group("g", code, "fine").await.expect("an application code");
+    }
+    let long = layer.close_group("g", 4000, &"x".repeat(124)).await;
+    assert!(matches!(long, Err(chanx::layer::LayerError::CloseReasonTooLong(124))), "{long:?}");
+    let bad_group = layer.close_group("not a group", 4000, "").await;
+    assert!(matches!(bad_group, Err(chanx::layer::LayerError::InvalidGroupName(_))), "{bad_group:?}");
+}
+
+#[tokio::test]
 async fn broadcast_events_can_be_captured() {
     let capture = CaptureLayer::suppressing();
     RoomConsumer::broadcast_event_to(&capture.layer(), &["room.a"], &JobDone { payload: 1 }).await.expect("sent");

@@ -8,6 +8,7 @@
 //! |---|---|
 //! | `broadcast_message` | `{"type": "handle_group_message", "message": {...}, "exclude_current": bool, "from_channel": "..."}` |
 //! | `send_event`, `broadcast_event` | `{"type": "handle_channel_event", "event_data": {...}}` |
+//! | `close_group` | `{"type": "handle_close_connection", "code": 4403, "reason": "..."}` |
 //!
 //! [`Layer`] is the cheap, cloneable handle users hold; [`MemoryLayer`] is the default, for one
 //! process; `RedisLayer` (feature `redis`) is for many, and speaks channels_redis's wire format.
@@ -30,7 +31,7 @@ pub use memory::MemoryLayer;
 #[cfg(feature = "redis")]
 pub use redis::{RedisLayer, RedisLayerBuilder, RedisStats};
 
-use crate::{Message, envelope};
+use crate::{Message, close_code, envelope};
 
 /// What a layer failed to do.
 #[derive(Debug, thiserror::Error)]
@@ -42,9 +43,17 @@ pub enum LayerError {
     /// No connection has this channel name (it may have disconnected).
     #[error("no channel named {0:?}")]
     ChannelNotFound(String),
-    /// The receiving connection's inbox is full; the message was dropped.
-    #[error("the inbox of channel {0:?} is full; the message was dropped")]
+    /// The receiving connection's inbox is full; the message was dropped, and the connection is
+    /// closed with [`close_code::INBOX_OVERFLOW`] so that its client reconnects and re-syncs.
+    #[error("the inbox of channel {0:?} is full; the message was dropped and the connection closed")]
     ChannelFull(String),
+    /// [`Layer::close_group`] takes 1000 or an application code, 3000–4999 (see
+    /// [`close_code::is_application_close_code`]).
+    #[error("close code {0} is not 1000 or 3000-4999; the codes 1001-1015 are the server's own")]
+    InvalidCloseCode(u16),
+    /// A close reason must fit a close frame: at most [`close_code::MAX_REASON_BYTES`] bytes of UTF-8.
+    #[error("a close reason of {0} bytes is longer than the 123 bytes a close frame holds")]
+    CloseReasonTooLong(usize),
     /// A message could not be encoded.
     #[error("could not encode the message: {0}")]
     Encode(#[from] serde_json::Error),
@@ -80,6 +89,19 @@ pub enum LayerBody {
     ChannelEvent {
         /// The event's frame: `{"action": ..., "payload": ...}`.
         event_data: Value,
+    },
+    /// Closes the receiving connection with this code and reason, once the frames already
+    /// queued for its client are written ([`Layer::close_group`]).
+    ///
+    /// A Django Channels consumer receiving it runs its `handle_close_connection` method; one
+    /// without that method raises `ValueError: No handler for message type`, which also ends its
+    /// socket, but abnormally (see docs/layers.md).
+    #[serde(rename = "handle_close_connection")]
+    CloseConnection {
+        /// The close code: 1000, or 3000–4999.
+        code: u16,
+        /// The close reason, at most 123 bytes.
+        reason: String,
     },
 }
 
@@ -265,6 +287,44 @@ impl Layer {
             }
         }
         result
+    }
+
+    /// Closes every connection that is a member of `group`, in every process sharing the layer,
+    /// with close code `code` and `reason`: from an HTTP handler when an account is deactivated,
+    /// say, with every connection of that user in a per-user group.
+    ///
+    /// Each connection handles it in order with the layer messages sent to it before: it writes
+    /// what is already queued for its client, then closes (its `disconnect` runs as usual). It
+    /// is counted as `group_closes` in the router's [metrics](crate::metrics). Connections that
+    /// join the group afterwards are not affected: check access again after joining.
+    ///
+    /// `code` must be 1000 or an application code, 3000–4999 ([`LayerError::InvalidCloseCode`]):
+    /// the codes 1001–1015 mean things the server decides itself (shutdown, a limit, an error),
+    /// and a client must be able to trust them. `reason` is at most 123 bytes
+    /// ([`LayerError::CloseReasonTooLong`]), what a close frame holds.
+    ///
+    /// ```
+    /// use chanx::layer::{Layer, LayerBody, LayerError};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let layer = Layer::memory();
+    /// let mut inbox = layer.new_channel().await?;
+    /// layer.group_add("user.42", inbox.name()).await?;
+    /// layer.close_group("user.42", 4403, "access revoked").await?;
+    /// let message = inbox.recv().await.expect("delivered");
+    /// assert!(matches!(message.body(), LayerBody::CloseConnection { code: 4403, reason } if reason == "access revoked"));
+    /// assert!(matches!(layer.close_group("user.42", 1001, "").await, Err(LayerError::InvalidCloseCode(1001))));
+    /// # Ok::<(), LayerError>(()) }).unwrap();
+    /// ```
+    pub async fn close_group(&self, group: &str, code: u16, reason: &str) -> Result<(), LayerError> {
+        check_group_name(group)?;
+        if !close_code::is_application_close_code(code) {
+            return Err(LayerError::InvalidCloseCode(code));
+        }
+        if reason.len() > close_code::MAX_REASON_BYTES {
+            return Err(LayerError::CloseReasonTooLong(reason.len()));
+        }
+        let body = LayerBody::CloseConnection { code, reason: reason.to_owned() };
+        self.0.group_send(group, LayerMessage::new(body)).await
     }
 
     /// Delivers a message to one channel.
