@@ -128,15 +128,21 @@ fn sockets(db: &Db, config: &Config, layer: &Layer, tokens: &Arc<Tokens>, assist
     let assistant = assistant.clone();
     let assistant_auth = conversation_auth(resolver.clone(), db.clone());
     let topic_auth = topic_auth(resolver.clone(), db.clone());
-    let db = db.clone();
+    let (chat_db, list_db, topic_db, db) = (db.clone(), db.clone(), db.clone(), db.clone());
     let settings = chanx::Settings::default().camelize(true).allowed_origins(config.allowed_origins.iter().cloned());
     chanx::Router::new()
         .route_authenticated("/ws/chat/group/", user_auth(resolver.clone()), move |_: &chanx::Scope| {
             GroupChatConsumer { db: db.clone() }
         })
-        .route_authenticated("/ws/chat/{pk}/", chat_auth(resolver.clone()), |_: &chanx::Scope| ChatDetailConsumer)
-        .route_authenticated("/ws/discussion/", user_auth(resolver), |_: &chanx::Scope| DiscussionListConsumer)
-        .route_authenticated("/ws/discussion/{pk}/", topic_auth, |_: &chanx::Scope| DiscussionTopicConsumer)
+        .route_authenticated("/ws/chat/{pk}/", chat_auth(resolver.clone()), move |_: &chanx::Scope| {
+            ChatDetailConsumer { db: chat_db.clone() }
+        })
+        .route_authenticated("/ws/discussion/", user_auth(resolver), move |_: &chanx::Scope| DiscussionListConsumer {
+            db: list_db.clone(),
+        })
+        .route_authenticated("/ws/discussion/{pk}/", topic_auth, move |_: &chanx::Scope| DiscussionTopicConsumer {
+            db: topic_db.clone(),
+        })
         .route_authenticated("/ws/assistants/{id}/", assistant_auth, move |_: &chanx::Scope| ConversationConsumer {
             assistant: assistant.clone(),
         })

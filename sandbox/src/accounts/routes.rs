@@ -167,13 +167,14 @@ fn refresh_token(headers: &HeaderMap, body: &[u8]) -> ApiResult<Option<String>> 
 
 async fn logout(
     state: axum::extract::State<AppState>,
-    _user: User,
+    user: User,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
     if let Some(claims) = refresh_token(&headers, &body)?.and_then(|t| state.tokens.verify(&t, TokenType::Refresh)) {
         state.tokens.revoke(&state.db, &claims.jti).await?;
     }
+    crate::sessions::close_user_sockets(&state.layer, user.id).await;
     let mut out = HeaderMap::new();
     for name in [ACCESS_COOKIE, REFRESH_COOKIE] {
         out.append(
