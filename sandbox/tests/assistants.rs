@@ -536,26 +536,46 @@ async fn an_endless_answer_is_cut_at_the_cap_and_kept(app: TestApp) {
     comm.disconnect().await;
 }
 
-/// A 10 MB line, an answer that trickles on past `OPENAI_ANSWER_SECONDS`, and a 401 whose body
-/// never ends: each ends in `assistant_error`, nothing is saved, and the endless body was not
-/// read beyond a few of its bytes.
+/// A 10 MB line, a 401 whose body never ends, and an answer that trickles on past
+/// `OPENAI_ANSWER_SECONDS`: each ends in `assistant_error`, nothing is saved, and the endless
+/// body was not read beyond a few of its bytes.
 async fn a_hostile_provider_is_cut_off_with_assistant_error(app: TestApp) {
     let fake = FakeOpenAi::start().await;
+    let app = app.configured(&fake.env());
+    let ada = app.user("ada@example.com").await;
+    let conversation = Conversation::create(app.db(), Some(ada.id), "Hostile").await.expect("conversation");
+    let cases = [
+        ("a hugeline please", "The assistant could not answer. Please try again."),
+        ("a hugeerror please", "The assistant is not available: its API key was refused."),
+    ];
+    let mut saved = hostile_answers(&app, &ada, &conversation, cases, 0).await;
+    // Well below what a reader of the whole body would have taken in by its timeout; the slack
+    // is what the sockets' buffers hold.
+    let sent = fake.error_bytes_sent();
+    assert!(sent < 32 * 1024 * 1024, "the endless error body was read on: {sent} bytes sent");
     let mut env = fake.env();
     env.push(("OPENAI_ANSWER_SECONDS", "1".into()));
     let app = app.configured(&env);
-    let ada = app.user("ada@example.com").await;
-    let conversation = Conversation::create(app.db(), Some(ada.id), "Hostile").await.expect("conversation");
+    let cases = [("a trickle please", "The assistant took too long to answer. Please try again.")];
+    saved = hostile_answers(&app, &ada, &conversation, cases, saved).await;
+    assert_eq!(saved, 3);
+}
+
+/// Posts each message of `cases` and checks that its answer ends in its `assistant_error` with no
+/// huge frame and nothing saved; returns how many messages the conversation then has.
+async fn hostile_answers<const N: usize>(
+    app: &TestApp,
+    ada: &User,
+    conversation: &Conversation,
+    cases: [(&str, &str); N],
+    mut saved: usize,
+) -> usize {
     let path = format!("/api/assistants/conversations/{}/messages/", conversation.id);
-    let mut comm = socket(&app, &conversation.id, Some(&ada)).await;
-    let cases = [
-        ("a hugeline please", "The assistant could not answer. Please try again."),
-        ("a trickle please", "The assistant took too long to answer. Please try again."),
-        ("a hugeerror please", "The assistant is not available: its API key was refused."),
-    ];
-    for (n, (content, error)) in cases.into_iter().enumerate() {
-        let posted = app.post(&path, Some(&ada), json!({"content": content})).await;
+    let mut comm = socket(app, &conversation.id, Some(ada)).await;
+    for (content, error) in cases {
+        let posted = app.post(&path, Some(ada), json!({"content": content})).await;
         assert_eq!(posted.status, StatusCode::CREATED, "{content}");
+        saved += 1;
         let frames = answer(&mut comm, "assistant_error").await;
         let id = posted.json()["id"].to_string();
         assert_eq!(
@@ -564,15 +584,12 @@ async fn a_hostile_provider_is_cut_off_with_assistant_error(app: TestApp) {
             "{content}"
         );
         assert!(frames.iter().all(|f| f.to_string().len() < 64 * 1024), "{content}: no huge frame went out");
-        slot_freed(&app, &conversation.id).await;
-        let saved = AssistantMessage::history(app.db(), &conversation.id).await.expect("query");
-        assert_eq!(saved.len(), n + 1, "{content}: no reply saved");
+        slot_freed(app, &conversation.id).await;
+        let history = AssistantMessage::history(app.db(), &conversation.id).await.expect("query");
+        assert_eq!(history.len(), saved, "{content}: no reply saved");
     }
-    // Well below what a reader of the whole body would have taken in by its timeout; the slack
-    // is what the sockets' buffers hold.
-    let sent = fake.error_bytes_sent();
-    assert!(sent < 32 * 1024 * 1024, "the endless error body was read on: {sent} bytes sent");
     comm.disconnect().await;
+    saved
 }
 
 /// The model gets the newest `MAX_HISTORY_MESSAGES` messages at most, and `MAX_HISTORY_BYTES` of

@@ -154,8 +154,13 @@ async fn completions(State(log): State<Log>, axum::Json(body): axum::Json<Value>
         return ([("content-type", "text/event-stream")], Body::from_stream(body)).into_response();
     }
     if last.contains("hugeline") {
-        parts.push((now, chunk(json!({"content": "h".repeat(10 * 1024 * 1024)}))));
-        return event_stream(parts);
+        // One valid chunk of 10 MB, produced as it is sent.
+        let start = Bytes::from_static(br#"data: {"choices": [{"index": 0, "delta": {"content": ""#);
+        let text = std::iter::repeat_n(Bytes::from(vec![b'h'; 64 * 1024]), 160);
+        let end = [Bytes::from_static(b"\"}}]}\n\n"), Bytes::from_static(b"data: [DONE]\n\n")];
+        let pieces = std::iter::once(start).chain(text).chain(end).map(Ok::<_, Infallible>);
+        return ([("content-type", "text/event-stream")], Body::from_stream(futures_util::stream::iter(pieces)))
+            .into_response();
     }
     if last.contains("malformed") {
         parts.push((now, Bytes::from_static(b"data: {this is not json\n\n")));
