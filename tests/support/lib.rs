@@ -111,6 +111,18 @@ impl Client {
         }
     }
 
+    /// The close code and reason the server closes with (other frames are skipped); `None`
+    /// when the connection ends without a close frame.
+    pub async fn close_frame(&mut self) -> Option<(u16, String)> {
+        loop {
+            match tokio::time::timeout(WAIT, self.ws.next()).await.expect("a close within the wait") {
+                Some(Ok(WsMessage::Close(frame))) => return frame.map(|f| (u16::from(f.code), f.reason.to_string())),
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+
     async fn next(&mut self) -> WsMessage {
         tokio::time::timeout(WAIT, self.ws.next())
             .await
