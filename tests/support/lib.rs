@@ -30,7 +30,8 @@ pub fn init_logging() {
 pub async fn spawn_server(router: chanx::Router) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().expect("local addr");
-    tokio::spawn(chanx::serve(listener, router).into_future());
+    // Not on SIGTERM or Ctrl-C: a test process keeps its default signal handling.
+    tokio::spawn(chanx::serve(listener, router).with_graceful_shutdown(std::future::pending()).into_future());
     addr
 }
 
