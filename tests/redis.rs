@@ -131,3 +131,22 @@ async fn foreign_messages_on_redis_are_counted_dropped_and_delivery_goes_on() {
     assert_eq!(ada.receive_json().await, json!({"action": "say", "payload": "still here"}));
     ada.close().await;
 }
+
+#[tokio::test]
+async fn close_group_closes_the_members_on_every_instance_and_no_one_else() {
+    let Some(url) = test_redis_url().await else { return };
+    let prefix = unique_prefix("closing");
+    let (one, two) = (instance(&url, &prefix).await, instance(&url, &prefix).await);
+    let (mut ada, _) = join(&one, "1").await;
+    let (mut bob, _) = join(&two, "1").await;
+    let (mut eve, _) = join(&two, "2").await;
+
+    // Sent through instance one's layer, as an HTTP handler revoking access would.
+    Layer::new(one.layer.clone()).close_group("room.1", 4403, "access revoked").await.expect("sent");
+    assert_eq!(ada.close_frame().await, Some((4403, "access revoked".to_owned())));
+    assert_eq!(bob.close_frame().await, Some((4403, "access revoked".to_owned())));
+
+    eve.send_json(&json!({"action": "say", "payload": "still here"})).await;
+    assert_eq!(eve.receive_json().await["payload"], "still here");
+    eve.close().await;
+}

@@ -158,7 +158,9 @@ impl<'s> Socket<'s> {
         let close_requested = conn.close_requested();
         let mut shutdown = self.shutdown.clone();
         let shutdown = shutdown::triggered(&mut shutdown);
-        tokio::pin!(idle, close_requested, shutdown);
+        let overflow = inbox.overflow();
+        let overflowed = overflow.occurred();
+        tokio::pin!(idle, close_requested, shutdown, overflowed);
         while self.state == State::Open {
             tokio::select! {
                 biased;
@@ -166,6 +168,12 @@ impl<'s> Socket<'s> {
                 () = &mut shutdown => {
                     metrics.closed_for(CloseReason::Shutdown);
                     self.state = State::Closing(close_code::GOING_AWAY, "server shutting down".into());
+                }
+                // The layer dropped a message for us: the client's view has a hole, so it must
+                // reconnect and re-sync rather than go on without knowing.
+                () = &mut overflowed => {
+                    metrics.closed_for(CloseReason::InboxOverflow);
+                    self.state = State::Closing(close_code::INBOX_OVERFLOW, "inbox overflow: reconnect to re-sync".into());
                 }
                 Some((sink, written)) = OptionFuture::from(writing.as_mut()), if writing.is_some() => {
                     writing = None;

@@ -39,7 +39,7 @@ pub use message::{Message, MessageInfo};
 pub use metrics::Metrics;
 pub use router::Router;
 pub use scope::{Scope, ScopeBuilder};
-pub use server::{Serve, serve};
+pub use server::{Serve, serve, shutdown_signal};
 pub use settings::{RateLimit, Settings};
 pub use validation::ValidationError;
 

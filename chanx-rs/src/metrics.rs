@@ -37,6 +37,9 @@ pub struct Metrics {
     closed_shutdown: AtomicU64,
     closed_by_group: AtomicU64,
     closed_inbox_overflow: AtomicU64,
+    tcp_opened: AtomicU64,
+    tcp_closed: AtomicU64,
+    tcp_refused_max: AtomicU64,
 }
 
 /// Why a connection was closed by the server for a limit or a deadline.
@@ -75,6 +78,16 @@ impl Drop for OpenConnection {
     }
 }
 
+/// See [`Metrics::tcp_opened`].
+#[derive(Debug)]
+pub(crate) struct OpenTcp(Arc<Metrics>);
+
+impl Drop for OpenTcp {
+    fn drop(&mut self) {
+        add(&self.0.tcp_closed, 1);
+    }
+}
+
 fn add(counter: &AtomicU64, n: u64) {
     counter.fetch_add(n, Ordering::Relaxed);
 }
@@ -85,6 +98,16 @@ impl Metrics {
     pub(crate) fn connection_opened(self: &Arc<Self>) -> OpenConnection {
         add(&self.connections_opened, 1);
         OpenConnection(self.clone())
+    }
+
+    /// Counts an accepted TCP connection as open until the guard is dropped.
+    pub(crate) fn tcp_opened(self: &Arc<Self>) -> OpenTcp {
+        add(&self.tcp_opened, 1);
+        OpenTcp(self.clone())
+    }
+
+    pub(crate) fn tcp_refused_max_connections(&self) {
+        add(&self.tcp_refused_max, 1);
     }
 
     pub(crate) fn received(&self, bytes: usize) {
@@ -137,6 +160,7 @@ impl Metrics {
     pub fn snapshot(&self) -> MetricsSnapshot {
         let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         let opened = read(&self.connections_opened);
+        let tcp_opened = read(&self.tcp_opened);
         MetricsSnapshot {
             connections_open: opened.saturating_sub(read(&self.connections_closed)),
             connections_total: opened,
@@ -155,6 +179,8 @@ impl Metrics {
             shutdown_closes: read(&self.closed_shutdown),
             group_closes: read(&self.closed_by_group),
             inbox_overflow_closes: read(&self.closed_inbox_overflow),
+            tcp_connections_open: tcp_opened.saturating_sub(read(&self.tcp_closed)),
+            tcp_refused_max_connections: read(&self.tcp_refused_max),
         }
     }
 }
@@ -199,6 +225,11 @@ pub struct MetricsSnapshot {
     /// Connections closed with 1013 because their channel-layer inbox overflowed (they lost
     /// events or group messages, and should reconnect and re-sync).
     pub inbox_overflow_closes: u64,
+    /// TCP connections open now (HTTP and WebSocket), when served by [`serve`](crate::serve) or
+    /// `chanx::axum::serve`: what [`Settings::max_connections`](crate::Settings::max_connections) caps.
+    pub tcp_connections_open: u64,
+    /// TCP connections closed right after the accept because `max_connections` were open.
+    pub tcp_refused_max_connections: u64,
 }
 
 impl MetricsSnapshot {
@@ -240,6 +271,18 @@ impl MetricsSnapshot {
                 ("{reason=\"origin\"}", self.handshakes_refused_origin),
                 ("{reason=\"shutting_down\"}", self.handshakes_refused_shutting_down),
             ],
+        );
+        metric(
+            "tcp_connections_open",
+            "gauge",
+            "TCP connections open now (HTTP and WebSocket).",
+            &[("", self.tcp_connections_open)],
+        );
+        metric(
+            "tcp_connections_refused_total",
+            "counter",
+            "TCP connections closed right after the accept, by reason.",
+            &[("{reason=\"max_connections\"}", self.tcp_refused_max_connections)],
         );
         metric(
             "disconnects_total",

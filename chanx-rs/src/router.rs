@@ -283,9 +283,8 @@ impl Router {
     /// [`Settings::drain_timeout`]), and this waits for them, up to [`Settings::shutdown_timeout`].
     /// Returns `false` when some were still open at that deadline.
     ///
-    /// [`serve`](crate::serve) does this itself with
-    /// [`with_graceful_shutdown`](crate::Serve::with_graceful_shutdown); call it directly when the
-    /// consumers are mounted in axum.
+    /// [`serve`](crate::serve) and `chanx::axum::serve` do this themselves on their shutdown
+    /// signal; call it directly when serving some other way.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]

@@ -617,6 +617,41 @@ async fn close_group_takes_only_application_codes_and_short_reasons() {
     assert!(matches!(bad_group, Err(chanx::layer::LayerError::InvalidGroupName(_))), "{bad_group:?}");
 }
 
+/// A worker whose event handler takes an hour: its inbox fills up behind it.
+struct SlowWorker;
+
+#[chanx::consumer(groups = ["jobs"])]
+impl SlowWorker {
+    #[event_handler]
+    async fn job_done(&self, event: JobDone) -> JobStatus {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        JobStatus { payload: format!("job {} done", event.payload) }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_whose_inbox_overflows_is_closed_with_1013_instead_of_missing_events() {
+    let layer = Arc::new(MemoryLayer::with_capacity(4));
+    let settings = Settings::default().drain_timeout(Duration::from_millis(100));
+    let router =
+        Router::new().route("/ws/worker/", |_: &Scope| SlowWorker).layer(Layer::new(layer.clone())).settings(settings);
+    let mut worker = WebsocketCommunicator::connect(&router, "/ws/worker/").await;
+    let mut sent = 0;
+    while router.metrics().snapshot().inbox_overflow_closes == 0 && sent < 100 {
+        router.channel_layer().broadcast_event(["jobs"], &JobDone { payload: sent }).await.expect("sent");
+        sent += 1;
+        tokio::task::yield_now().await;
+    }
+    // One event runs, four wait, the sixth finds the inbox full.
+    assert!(layer.dropped() >= 1 && sent <= 10, "dropped {} of {sent}", layer.dropped());
+    worker.assert_closed(chanx::close_code::INBOX_OVERFLOW).await;
+    let metrics = router.metrics().snapshot();
+    assert_eq!(metrics.inbox_overflow_closes, 1);
+    assert!(metrics.to_prometheus().contains("chanx_disconnects_total{reason=\"inbox_overflow\"} 1\n"));
+    worker.disconnect().await;
+    assert_eq!(layer.group_size("jobs"), 0);
+}
+
 #[tokio::test]
 async fn broadcast_events_can_be_captured() {
     let capture = CaptureLayer::suppressing();

@@ -18,12 +18,13 @@ mod memory;
 #[cfg(feature = "redis")]
 mod redis;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 pub use group_name::{MAX_GROUP_NAME_LENGTH, safe_group_name};
@@ -140,17 +141,108 @@ impl LayerMessage {
     }
 }
 
+/// Creates one connection's inbox: a bounded queue of `capacity` messages (at least one) for the
+/// channel `name`. Backends keep the [`InboxSender`] and hand the [`ChannelReceiver`] to the
+/// connection.
+///
+/// ```
+/// use chanx::layer::{DeliveryError, LayerBody, LayerMessage, inbox};
+/// let (sender, _receiver) = inbox("specific.demo!1", 1);
+/// let message = || LayerMessage::new(LayerBody::ChannelEvent { event_data: serde_json::json!({"action": "x"}) });
+/// assert_eq!(sender.try_deliver(message()), Ok(()));
+/// // Full: the message is dropped and the connection told to close with 1013.
+/// assert_eq!(sender.try_deliver(message()), Err(DeliveryError::Full));
+/// ```
+pub fn inbox(name: impl Into<String>, capacity: usize) -> (InboxSender, ChannelReceiver) {
+    let (sender, receiver) = mpsc::channel(capacity.max(1));
+    let overflow = Arc::new(Overflow::default());
+    let receiver = ChannelReceiver { name: name.into(), receiver, overflow: overflow.clone() };
+    (InboxSender { sender, overflow }, receiver)
+}
+
+/// Why [`InboxSender::try_deliver`] did not deliver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeliveryError {
+    /// The inbox is full: the connection is not keeping up. The message is dropped, and the
+    /// connection closes with [`close_code::INBOX_OVERFLOW`].
+    #[error("the inbox is full")]
+    Full,
+    /// The connection has ended.
+    #[error("the channel is closed")]
+    Closed,
+}
+
+/// The sending end of one connection's inbox (see [`inbox`]). Cheap to clone.
+///
+/// It never waits: a layer delivering to many connections must not be held up by one that does
+/// not keep up. Such a connection has lost messages, so it is closed, and its client reconnects
+/// and re-syncs instead of showing a state with holes in it.
+#[derive(Debug, Clone)]
+pub struct InboxSender {
+    sender: mpsc::Sender<LayerMessage>,
+    overflow: Arc<Overflow>,
+}
+
+impl InboxSender {
+    /// Queues `message` for the connection; when its inbox is full, drops the message and tells
+    /// the connection to close with [`close_code::INBOX_OVERFLOW`].
+    pub fn try_deliver(&self, message: LayerMessage) -> Result<(), DeliveryError> {
+        self.sender.try_send(message).map_err(|err| match err {
+            mpsc::error::TrySendError::Full(_) => {
+                self.overflow.signal();
+                DeliveryError::Full
+            }
+            mpsc::error::TrySendError::Closed(_) => DeliveryError::Closed,
+        })
+    }
+}
+
+/// Set once an inbox dropped a message; the connection waits for it beside its other work.
+#[derive(Debug, Default)]
+pub(crate) struct Overflow {
+    overflowed: AtomicBool,
+    notify: Notify,
+}
+
+impl Overflow {
+    fn signal(&self) {
+        if !self.overflowed.swap(true, Ordering::AcqRel) {
+            self.notify.notify_one();
+        }
+    }
+
+    /// Resolves once a message was dropped.
+    pub(crate) async fn occurred(&self) {
+        loop {
+            let notified = self.notify.notified();
+            if self.overflowed.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
 /// The receiving end of one connection's channel.
 #[derive(Debug)]
 pub struct ChannelReceiver {
     name: String,
     receiver: mpsc::Receiver<LayerMessage>,
+    overflow: Arc<Overflow>,
 }
 
 impl ChannelReceiver {
-    /// A receiver for messages sent to `name`.
+    /// A receiver for messages sent to `name`. Prefer [`inbox`], whose sender also closes the
+    /// connection when the inbox overflows; with a bare `mpsc` sender, a full inbox loses
+    /// messages unnoticed.
     pub fn new(name: String, receiver: mpsc::Receiver<LayerMessage>) -> Self {
-        ChannelReceiver { name, receiver }
+        ChannelReceiver { name, receiver, overflow: Arc::default() }
+    }
+
+    /// The overflow signal of this inbox.
+    pub(crate) fn overflow(&self) -> Arc<Overflow> {
+        self.overflow.clone()
     }
 
     /// The channel name, unique across every process sharing the layer.

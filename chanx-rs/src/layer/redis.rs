@@ -24,7 +24,7 @@ use futures_util::StreamExt;
 use redis::aio::MultiplexedConnection;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{ChannelLayer, ChannelReceiver, LayerBody, LayerError, LayerMessage};
+use super::{ChannelLayer, ChannelReceiver, InboxSender, LayerBody, LayerError, LayerMessage, inbox};
 
 const DEFAULT_CAPACITY: usize = 256;
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -53,7 +53,7 @@ struct Inner {
 /// What this process holds: its connections' inboxes, and which of them are in which group.
 #[derive(Debug, Default)]
 struct Local {
-    channels: HashMap<String, mpsc::Sender<LayerMessage>>,
+    channels: HashMap<String, InboxSender>,
     /// Keyed by the group's pub/sub channel name.
     groups: HashMap<String, HashSet<String>>,
 }
@@ -134,7 +134,7 @@ impl RedisLayerBuilder {
     }
 
     /// How many messages may wait for one connection before further ones are dropped (and
-    /// counted). Defaults to 256.
+    /// counted), and the connection closed with 1013 so that its client re-syncs. Defaults to 256.
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = capacity.max(1);
         self
@@ -291,10 +291,13 @@ impl Inner {
         let local = self.read();
         let send = |channel: &str| {
             if let Some(inbox) = local.channels.get(channel)
-                && inbox.try_send(message.clone()).is_err()
+                && inbox.try_deliver(message.clone()).is_err()
             {
                 self.stats.undeliverable.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(channel, "a connection's inbox is full; message from Redis dropped");
+                tracing::warn!(
+                    channel,
+                    "a connection's inbox is full: message from Redis dropped, closing it with 1013"
+                );
             }
         };
         // A name is either a group's channel or one connection's.
@@ -397,7 +400,7 @@ async fn subscriber(client: redis::Client, mut commands: mpsc::UnboundedReceiver
 impl ChannelLayer for RedisLayer {
     async fn new_channel(&self) -> Result<ChannelReceiver, LayerError> {
         let name = format!("{}specific.{}", self.0.prefix, uuid::Uuid::new_v4().simple());
-        let (sender, receiver) = mpsc::channel(self.0.capacity);
+        let (sender, receiver) = inbox(name.clone(), self.0.capacity);
         let subscribed = {
             let mut local = self.0.write();
             local.channels.insert(name.clone(), sender);
@@ -407,7 +410,7 @@ impl ChannelLayer for RedisLayer {
             self.0.write().channels.remove(&name);
             return Err(err);
         }
-        Ok(ChannelReceiver::new(name, receiver))
+        Ok(receiver)
     }
 
     async fn close_channel(&self, channel: &str) -> Result<(), LayerError> {
@@ -507,6 +510,24 @@ mod tests {
         assert_eq!(bytes, CHANNELS_REDIS_BYTES);
         let back: LayerBody = rmp_serde::from_slice(&bytes).expect("decoded");
         assert_eq!(back, body);
+    }
+
+    #[test]
+    fn close_requests_decode_whatever_the_key_order() {
+        // A Python process may write the keys in any order.
+        let python = serde_json::json!({"reason": "access revoked", "code": 4403, "type": "handle_close_connection"});
+        let bytes = rmp_serde::to_vec_named(&python).expect("encoded");
+        let body: LayerBody = rmp_serde::from_slice(&bytes).expect("decoded");
+        assert_eq!(body, LayerBody::CloseConnection { code: 4403, reason: "access revoked".into() });
+        let out = rmp_serde::to_vec_named(&body).expect("encoded");
+        let back: serde_json::Value = rmp_serde::from_slice(&out).expect("plain msgpack");
+        assert_eq!(
+            back,
+            serde_json::json!({"type": "handle_close_connection", "code": 4403, "reason": "access revoked"})
+        );
+        // A code out of u16's range is undecodable, and dropped and counted like any such message.
+        let wild = serde_json::json!({"type": "handle_close_connection", "code": 70000, "reason": ""});
+        assert!(rmp_serde::from_slice::<LayerBody>(&rmp_serde::to_vec_named(&wild).expect("encoded")).is_err());
     }
 
     /// `msgpack.packb({"type": "handle_channel_event", "event_data": {"action": "ping", "payload": None}})`.
