@@ -176,6 +176,37 @@ async fn two_processes_share_chat_events_through_redis() {
     bobs_room.disconnect().await;
 }
 
+/// Deactivating a user through one process closes their sockets held by another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deactivation_closes_sockets_in_every_process() {
+    let Some(url) = redis_url().await else { return };
+    let prefix = format!("sandbox-test.{}.", uuid::Uuid::new_v4().simple());
+    let layer = || {
+        let redis = chanx::layer::RedisLayer::builder([url.clone()]).prefix(prefix.clone()).build().expect("layer");
+        chanx::Layer::new(redis)
+    };
+    let first = TestApp::sqlite_with(layer()).await;
+    let second = first.another_process(layer());
+    let bob = first.user("bob@example.com").await;
+    let new = sandbox::accounts::NewUser {
+        email: "root@example.com".into(),
+        password: crate::support::PASSWORD.into(),
+        is_staff: true,
+        is_superuser: true,
+    };
+    let root = sandbox::accounts::User::create(first.db(), new).await.expect("superuser");
+    let access = second.state.tokens.access(bob.id).expect("token").token;
+    let mut bobs_list = chanx::testing::WebsocketCommunicator::builder(&second.sockets, "/ws/chat/group/")
+        .header("cookie", &format!("my-jwt-auth={access}"))
+        .timeout(std::time::Duration::from_secs(5))
+        .connect()
+        .await;
+    bobs_list.assert_authenticated_status_ok().await;
+    let toggled = first.form(&format!("/admin/users/{}/active/", bob.id), Some(&root), &[]).await;
+    assert_eq!(toggled.status, StatusCode::FOUND);
+    bobs_list.assert_closed(sandbox::sessions::SESSION_ENDED).await;
+}
+
 /// The document chanx's client generator and the AsyncAPI parser check in CI
 /// (`tests/golden/sandbox.asyncapi.*`); `CHANX_BLESS=1` rewrites it after a deliberate change.
 #[tokio::test]
