@@ -25,6 +25,7 @@ crate::on_both_databases!(
     logging_out_closes_the_users_sockets,
     a_removal_while_the_chat_socket_connects_still_closes_it,
     a_deactivation_while_a_socket_connects_still_closes_it,
+    a_deletion_while_the_chat_socket_connects_still_closes_it,
 );
 
 async fn superuser(app: &TestApp) -> User {
@@ -202,4 +203,23 @@ async fn a_deactivation_while_a_socket_connects_still_closes_it(app: TestApp) {
     let (mut bobs, ()) = tokio::join!(app.socket("/ws/chat/group/", Some(&bob)), deactivate);
     assert_eq!(bobs.wait_for_auth().await.status_code, 200, "the check before the join passed");
     bobs.assert_closed(SESSION_ENDED).await;
+}
+
+/// The chat is deleted after Bob's socket found it and before it joined its group: 4404, as the
+/// deletion notice would have closed it.
+async fn a_deletion_while_the_chat_socket_connects_still_closes_it(app: TestApp) {
+    let held = HeldJoin::new("group_chat.");
+    let app = app.configured_with(&[], Layer::new(held.clone()));
+    let (ada, bob) = (app.user("ada@example.com").await, app.user("bob@example.com").await);
+    let chat = chat_with(&app, "Lab", &ada, &[(&bob, Role::Member)]).await;
+    let delete = async {
+        held.reached.notified().await;
+        let path = format!("/api/chat/{}/", chat.id);
+        assert_eq!(app.call(axum::http::Method::DELETE, &path, Some(&ada), None).await.status, StatusCode::NO_CONTENT);
+        held.release.notify_one();
+    };
+    let room = format!("/ws/chat/{}/", chat.id);
+    let (mut bobs, ()) = tokio::join!(app.socket(&room, Some(&bob)), delete);
+    assert_eq!(bobs.wait_for_auth().await.status_code, 200, "the check before the join passed");
+    bobs.assert_closed(4404).await;
 }

@@ -414,16 +414,22 @@ impl Consumer for ChatDetailConsumer {
         room.into_iter().chain(sessions::group_of(ctx)).collect()
     }
 
-    /// Membership was checked before the socket joined the chat's group: a removal in between
-    /// was broadcast before the socket could hear it. So it is checked again now that it is in.
+    /// Membership was checked before the socket joined the chat's group: a removal (or the
+    /// chat's deletion) in between was broadcast before the socket could hear it. So both are
+    /// checked again now that it is in, and answered as the broadcast would have been.
     async fn post_authentication(&self, ctx: &Context) {
         if !sessions::still_signed_in(ctx, &self.db).await {
             return;
         }
         let Some(chat) = ctx.extension::<GroupChat>() else { return };
-        match Member::of(&self.db, chat.id, me(ctx)).await {
-            Ok(Some(_)) => {}
-            Ok(None) => ctx.close(4403, "removed from the group chat"),
+        let still = async {
+            let exists = GroupChat::get(&self.db, chat.id).await?.is_some();
+            Ok::<_, sqlx::Error>((exists, exists && Member::of(&self.db, chat.id, me(ctx)).await?.is_some()))
+        };
+        match still.await {
+            Ok((_, true)) => {}
+            Ok((false, _)) => ctx.close(4404, "the group chat was deleted"),
+            Ok((true, false)) => ctx.close(4403, "removed from the group chat"),
             Err(err) => {
                 tracing::error!(error = %err, "could not check the membership again");
                 ctx.close(1011, "database unavailable");
