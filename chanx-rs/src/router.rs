@@ -80,6 +80,14 @@ where
     }
 }
 
+/// A matched route's parameters, percent-decoded (invalid UTF-8 replaced).
+pub(crate) fn decoded_params(params: &matchit::Params<'_, '_>) -> Vec<(String, String)> {
+    params
+        .iter()
+        .map(|(k, v)| (k.to_owned(), percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned()))
+        .collect()
+}
+
 /// A route: its path pattern and consumer.
 #[derive(Clone)]
 pub(crate) struct Route {
@@ -338,12 +346,7 @@ impl Router {
     /// The route for a request path and its decoded parameters.
     pub(crate) fn find(&self, path: &str) -> Option<(&Route, Vec<(String, String)>)> {
         let matched = self.matcher.at(path).ok()?;
-        let params = matched
-            .params
-            .iter()
-            .map(|(k, v)| (k.to_owned(), percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned()))
-            .collect();
-        Some((&self.routes[*matched.value], params))
+        Some((&self.routes[*matched.value], decoded_params(&matched.params)))
     }
 
     pub(crate) fn shared(&self) -> Shared {

@@ -15,7 +15,7 @@
 mod group_name;
 mod memory;
 #[cfg(feature = "redis")]
-mod redis;
+pub(crate) mod redis;
 
 use std::sync::{Arc, OnceLock};
 

@@ -279,7 +279,7 @@ impl Inner {
 
     /// Hands a message received on `name` to the local channel or group members it is for.
     fn deliver(&self, name: &str, payload: &[u8]) {
-        let body: LayerBody = match rmp_serde::from_slice(payload) {
+        let body = match decode_message(payload) {
             Ok(body) => body,
             Err(err) => {
                 self.stats.undeliverable.fetch_add(1, Ordering::Relaxed);
@@ -303,6 +303,18 @@ impl Inner {
             None => send(name),
         }
     }
+}
+
+/// Nesting deeper than this in a message from Redis is refused, as serde_json refuses JSON nested
+/// deeper than 128: decoding recurses once per level, on a runtime worker's stack.
+const MAX_DEPTH: usize = 128;
+
+/// Decodes a message another process published. The payload is already in memory; decoding it
+/// takes time linear in its length, and nesting is bounded by [`MAX_DEPTH`].
+pub(crate) fn decode_message(payload: &[u8]) -> Result<LayerBody, rmp_serde::decode::Error> {
+    let mut decoder = rmp_serde::Deserializer::from_read_ref(payload);
+    decoder.set_max_depth(MAX_DEPTH);
+    serde::Deserialize::deserialize(&mut decoder)
 }
 
 /// One shard's subscriber connection: applies subscribe commands, delivers messages, and

@@ -82,7 +82,7 @@ pub(crate) fn handle<B>(router: &Router, mut request: Request<B>, peer: Option<S
 /// The marker protocol of a [`ProtocolToken`](crate::auth::ProtocolToken) credential the client
 /// offers: a browser drops the connection unless the server picks one of its protocols, and the
 /// server must pick the marker, never the token.
-fn subprotocol(headers: &HeaderMap, markers: &[String]) -> Option<HeaderValue> {
+pub(crate) fn subprotocol(headers: &HeaderMap, markers: &[String]) -> Option<HeaderValue> {
     if markers.is_empty() {
         return None;
     }

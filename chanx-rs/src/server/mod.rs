@@ -15,6 +15,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
 pub(crate) use handshake::handle;
+#[cfg(feature = "fuzzing")]
+pub(crate) use handshake::subprotocol;
 
 use crate::Router;
 
