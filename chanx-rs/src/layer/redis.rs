@@ -27,6 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::{ChannelLayer, ChannelReceiver, LayerBody, LayerError, LayerMessage};
 
 const DEFAULT_CAPACITY: usize = 256;
+const DEFAULT_MAX_MESSAGE_SIZE: usize = 1 << 20;
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// A channel layer over one or more Redis servers. Cheap to clone; clones share connections.
@@ -45,6 +46,7 @@ pub struct RedisLayer(Arc<Inner>);
 struct Inner {
     prefix: String,
     capacity: usize,
+    max_message_size: usize,
     shards: Vec<Shard>,
     local: RwLock<Local>,
     stats: Counters,
@@ -71,7 +73,7 @@ struct Counters {
 pub struct RedisStats {
     /// Messages this process could not publish (Redis unreachable); each send returned an error.
     pub publish_failed: u64,
-    /// Messages received but not delivered: undecodable, or a local inbox was full.
+    /// Messages received but not delivered: oversized, undecodable, or a local inbox was full.
     pub undeliverable: u64,
     /// Times a subscriber connection was re-established after a loss.
     pub reconnects: u64,
@@ -91,7 +93,7 @@ impl RedisStats {
             ("publish_failed_total", "Messages that could not be published to Redis.", self.publish_failed),
             (
                 "undeliverable_total",
-                "Messages from Redis dropped: undecodable, or an inbox was full.",
+                "Messages from Redis dropped: oversized, undecodable, or an inbox was full.",
                 self.undeliverable,
             ),
             ("reconnects_total", "Redis subscriber connections re-established.", self.reconnects),
@@ -123,6 +125,7 @@ pub struct RedisLayerBuilder {
     urls: Vec<String>,
     prefix: String,
     capacity: usize,
+    max_message_size: usize,
 }
 
 impl RedisLayerBuilder {
@@ -137,6 +140,22 @@ impl RedisLayerBuilder {
     /// counted). Defaults to 256.
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = capacity.max(1);
+        self
+    }
+
+    /// The largest encoded message, in bytes, this layer publishes or decodes (1 MiB by default,
+    /// as [`Settings::max_message_size`](crate::Settings::max_message_size)). A message from
+    /// Redis is decoded into JSON values that take many times its size, so whoever can publish
+    /// to the Redis could otherwise make every process allocate without bound: a larger one is
+    /// dropped and counted as undeliverable, and sending one is an error.
+    ///
+    /// ```no_run
+    /// # fn run() -> Result<(), chanx::layer::LayerError> {
+    /// let layer = chanx::layer::RedisLayer::builder(["redis://127.0.0.1:6379"]).max_message_size(4 << 20).build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
         self
     }
 
@@ -157,6 +176,7 @@ impl RedisLayerBuilder {
         let inner = Arc::new(Inner {
             prefix: self.prefix,
             capacity: self.capacity,
+            max_message_size: self.max_message_size,
             shards,
             local: RwLock::default(),
             stats: Counters::default(),
@@ -187,6 +207,7 @@ impl RedisLayer {
             urls: urls.into_iter().map(Into::into).collect(),
             prefix: "asgi".to_owned(),
             capacity: DEFAULT_CAPACITY,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
         }
     }
 
@@ -250,6 +271,13 @@ impl Inner {
     /// Publishes to `name`; the number of subscribed Redis clients.
     async fn publish(&self, name: &str, message: &LayerMessage) -> Result<usize, LayerError> {
         let payload = rmp_serde::to_vec_named(message.body()).map_err(backend)?;
+        if payload.len() > self.max_message_size {
+            return Err(backend(format!(
+                "a message of {} bytes is over the layer's limit of {} bytes; not published",
+                payload.len(),
+                self.max_message_size
+            )));
+        }
         let shard = self.shard(name);
         let published = async {
             let mut slot = shard.publisher.lock().await;
@@ -279,6 +307,11 @@ impl Inner {
 
     /// Hands a message received on `name` to the local channel or group members it is for.
     fn deliver(&self, name: &str, payload: &[u8]) {
+        if payload.len() > self.max_message_size {
+            self.stats.undeliverable.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(channel = name, bytes = payload.len(), "oversized message from Redis dropped");
+            return;
+        }
         let body = match decode_message(payload) {
             Ok(body) => body,
             Err(err) => {
@@ -519,6 +552,42 @@ mod tests {
         assert_eq!(bytes, CHANNELS_REDIS_BYTES);
         let back: LayerBody = rmp_serde::from_slice(&bytes).expect("decoded");
         assert_eq!(back, body);
+    }
+
+    #[test]
+    fn hostile_messages_are_refused_or_decoded_in_bounds() {
+        // 200 nested arrays: refused before the decoder's recursion grows the stack further.
+        let mut nested = vec![130, 164, b't', b'y', b'p', b'e', 180];
+        nested.extend_from_slice(b"handle_channel_event");
+        nested.extend_from_slice(&[170]);
+        nested.extend_from_slice(b"event_data");
+        nested.extend(std::iter::repeat_n(0x91, 200));
+        nested.push(0xc0);
+        assert!(decode_message(&nested).is_err());
+        // Nesting within the bound decodes.
+        let shallow: Vec<u8> = nested[..nested.len() - 201].iter().copied().chain([0x91; 100]).chain([0xc0]).collect();
+        assert!(decode_message(&shallow).is_ok());
+        // Lengths that claim more than the message holds are an error, not an allocation.
+        for claim in [[0xdd, 0xff, 0xff, 0xff, 0xff], [0xdf, 0xff, 0xff, 0xff, 0xff], [0xdb, 0xff, 0xff, 0xff, 0xff]] {
+            let mut lying = nested[..nested.len() - 201].to_vec();
+            lying.extend_from_slice(&claim);
+            assert!(decode_message(&lying).is_err());
+        }
+    }
+
+    #[test]
+    fn oversized_messages_are_dropped_and_counted() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        runtime.block_on(async {
+            let layer = RedisLayer::builder(["redis://127.0.0.1:1"]).max_message_size(64).build().expect("built");
+            let big = LayerBody::ChannelEvent { event_data: serde_json::json!({"action": "x".repeat(100)}) };
+            let bytes = rmp_serde::to_vec_named(&big).expect("encoded");
+            layer.0.deliver("asgispecific.x", &bytes);
+            assert_eq!(layer.stats().undeliverable, 1);
+            let sent = layer.0.publish("asgispecific.x", &LayerMessage::new(big)).await;
+            assert!(matches!(sent, Err(LayerError::Backend(reason)) if reason.contains("over the layer's limit")));
+            assert_eq!(layer.stats().publish_failed, 0);
+        });
     }
 
     /// `msgpack.packb({"type": "handle_channel_event", "event_data": {"action": "ping", "payload": None}})`.
