@@ -453,6 +453,14 @@ mod tests {
         camelize_keys(&mut value);
         let payload = value["payload"].as_object().expect("an object");
         assert_eq!(payload.keys().collect::<Vec<_>>(), ["userName", "zeta", "alphaBeta"]);
+        let mut middle = json!({"zeta": 1, "alpha": 2, "userName": 3, "omega": 4, "isNew": 5, "a_b": 6});
+        decamelize_keys(&mut middle);
+        let keys: Vec<&String> = middle.as_object().into_iter().flat_map(|m| m.keys()).collect();
+        assert_eq!(keys, ["zeta", "alpha", "user_name", "omega", "is_new", "a_b"]);
+        // Two keys that convert to one: the later value wins, at the first one's place, as before.
+        let mut clash = json!({"a_b": 1, "x": 2, "aB": 3});
+        camelize_keys(&mut clash);
+        assert_eq!(clash.to_string(), r#"{"aB":3,"x":2}"#);
         let mut same = json!({"action": "x", "payload": {"user_name": 1}});
         let before = same.clone();
         decamelize_keys(&mut same);
