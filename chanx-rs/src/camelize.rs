@@ -4,6 +4,9 @@
 //! chanx-rs server: `user_name` ↔ `userName`, `user_id_2` → `userId2`, `_private` and `__dunder__`
 //! untouched, acronyms folded on the way in (`HTTPResponse` → `http_response`, `userID` → `user_id`).
 //! Only keys change; values (such as `action` literals) never do.
+//!
+//! Keys are a peer's input, up to a whole frame long: each conversion takes time linear in the
+//! key's length, whatever its shape (runs of separators, capitals or digits of any length).
 
 use std::borrow::Cow;
 
