@@ -170,7 +170,7 @@ pub fn camelize(key: &str) -> String {
     let bytes = s.as_bytes();
     let mut i = first.len_utf8();
     while i < bytes.len() {
-        if is_separator(bytes[i]) && !is_separator(bytes[i - 1]) {
+        if separators_after_word(bytes, i) {
             let run_end = i + bytes[i..].iter().take_while(|b| is_separator(**b)).count();
             match s[run_end..].chars().next() {
                 Some(next) => {
@@ -186,7 +186,7 @@ pub fn camelize(key: &str) -> String {
             // Copy up to the next run of separators that follows a word character (an ASCII
             // byte, so a character boundary).
             let mut end = i + 1;
-            while end < bytes.len() && !(is_separator(bytes[end]) && !is_separator(bytes[end - 1])) {
+            while end < bytes.len() && !separators_after_word(bytes, end) {
                 end += 1;
             }
             out.push_str(&s[i..end]);
@@ -194,6 +194,12 @@ pub fn camelize(key: &str) -> String {
         }
     }
     out
+}
+
+/// Whether a run of separators after a word character starts at `i` (`i > 0`): where pyhumps'
+/// `(?<=[^\-_])[\-_]+` can match.
+fn separators_after_word(bytes: &[u8], i: usize) -> bool {
+    is_separator(bytes[i]) && !is_separator(bytes[i - 1])
 }
 
 /// One key to snake_case, as pyhumps' `decamelize`, in time linear in its length.
