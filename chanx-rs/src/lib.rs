@@ -63,6 +63,10 @@ pub mod prelude {
     pub use crate::{Consumer, Context, Layer, Message, Router, Scope, Settings, consumer};
 }
 
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod __fuzz;
+
 /// Used by the code `#[consumer]` generates; not public API.
 #[doc(hidden)]
 pub mod __private {

@@ -57,12 +57,7 @@ where
         ready: Option<oneshot::Sender<()>>,
     ) -> Pin<Box<dyn Future<Output = ()> + Send>> {
         let consumer = (self.factory)(&scope);
-        // The handshake's request id (as set by a proxy or tower-http), else a new one, so that
-        // every log line of a connection can be tied to it.
-        let request_id = match scope.header("x-request-id") {
-            Some(id) => id.to_owned(),
-            None => uuid::Uuid::new_v4().to_string(),
-        };
+        let request_id = request_id(&scope);
         let span = tracing::info_span!("websocket", path = scope.path(), request_id);
         Box::pin(consumer::run(consumer, self.authenticator.clone(), ws, scope, shared, ready).instrument(span))
     }
@@ -78,6 +73,34 @@ where
     fn credentials(&self) -> Vec<Credential> {
         self.authenticator.credentials()
     }
+}
+
+/// The longest request id taken from a client, in bytes.
+const MAX_REQUEST_ID_LEN: usize = 128;
+
+/// The handshake's request id (as set by a proxy or tower-http), else a new one, so that every
+/// log line of a connection can be tied to it. The header is the client's to choose, and goes into
+/// every log line of the connection: one longer than 128 bytes, or with characters other than
+/// letters, digits and `-_.:/+=@`, is replaced by a new id.
+fn request_id(scope: &Scope) -> String {
+    match scope.header("x-request-id") {
+        Some(id)
+            if !id.is_empty()
+                && id.len() <= MAX_REQUEST_ID_LEN
+                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:/+=@".contains(&b)) =>
+        {
+            id.to_owned()
+        }
+        _ => uuid::Uuid::new_v4().to_string(),
+    }
+}
+
+/// A matched route's parameters, percent-decoded (invalid UTF-8 replaced).
+pub(crate) fn decoded_params(params: &matchit::Params<'_, '_>) -> Vec<(String, String)> {
+    params
+        .iter()
+        .map(|(k, v)| (k.to_owned(), percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned()))
+        .collect()
 }
 
 /// A route: its path pattern and consumer.
@@ -337,12 +360,7 @@ impl Router {
     /// The route for a request path and its decoded parameters.
     pub(crate) fn find(&self, path: &str) -> Option<(&Route, Vec<(String, String)>)> {
         let matched = self.matcher.at(path).ok()?;
-        let params = matched
-            .params
-            .iter()
-            .map(|(k, v)| (k.to_owned(), percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned()))
-            .collect();
-        Some((&self.routes[*matched.value], params))
+        Some((&self.routes[*matched.value], decoded_params(&matched.params)))
     }
 
     pub(crate) fn shared(&self) -> Shared {
@@ -352,5 +370,39 @@ impl Router {
             metrics: self.metrics.clone(),
             shutdown: self.shutdown.subscribe(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id_for(header: &str) -> String {
+        request_id(&Scope::builder("/").header("x-request-id", header).build())
+    }
+
+    #[test]
+    fn a_clients_request_id_is_kept_only_when_short_and_plain() {
+        assert_eq!(id_for("5f0c-proxy.id:1"), "5f0c-proxy.id:1");
+        for hostile in ["x".repeat(MAX_REQUEST_ID_LEN + 1), "a b".into(), "a\"b".into(), "é".into(), String::new()] {
+            let id = id_for(&hostile);
+            assert_ne!(id, hostile);
+            assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
+        }
+    }
+
+    #[test]
+    fn long_paths_are_matched_in_one_pass() {
+        let routes = ["/ws/chat/{room}/", "/ws/chat/{room}/{topic}/", "/ws/{*rest}", "/ws/chat/lobby/"];
+        let mut matcher = matchit::Router::new();
+        for (index, route) in routes.iter().enumerate() {
+            matcher.insert(*route, index).expect("a valid route");
+        }
+        let path = format!("/ws/chat/{}/", "%41".repeat(100_000));
+        let matched = matcher.at(&path).expect("matched");
+        assert_eq!(*matched.value, 0);
+        assert_eq!(decoded_params(&matched.params), [("room".to_owned(), "A".repeat(100_000))]);
+        let deep = format!("/ws/chat/x/{}", "a/".repeat(100_000));
+        assert_eq!(matcher.at(&deep).map(|m| *m.value).ok(), Some(2));
     }
 }

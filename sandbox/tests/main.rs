@@ -11,5 +11,6 @@ mod chat_pages;
 mod chat_sockets;
 mod discussion;
 mod fake_openai;
+mod hostile_input;
 mod server;
 mod sessions;

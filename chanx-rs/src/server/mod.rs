@@ -14,6 +14,8 @@ use tokio::net::TcpListener;
 pub use accept::shutdown_signal;
 pub(crate) use accept::{Signal, run};
 pub(crate) use handshake::handle;
+#[cfg(feature = "fuzzing")]
+pub(crate) use handshake::subprotocol;
 
 use crate::Router;
 
