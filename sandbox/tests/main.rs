@@ -12,3 +12,4 @@ mod chat_sockets;
 mod discussion;
 mod fake_openai;
 mod server;
+mod server_limits;
