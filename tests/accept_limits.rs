@@ -118,6 +118,25 @@ async fn a_client_that_connects_and_sends_nothing_is_cut_off_at_the_handshake_ti
     }
 }
 
+#[tokio::test(start_paused = true)]
+async fn an_idle_keep_alive_connection_is_closed_at_the_handshake_timeout() {
+    for server in [Server::Chanx, Server::Axum] {
+        let settings = Settings::default().handshake_timeout(Duration::from_secs(3));
+        let (addr, _server) = start(server, sockets(settings), std::future::pending()).await;
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        // A plain request on the WebSocket path: 426, and the connection stays open for the next.
+        stream.write_all(b"GET /ws/echo/ HTTP/1.1\r\nHost: x\r\n\r\n").await.expect("write");
+        let mut buf = [0; 1024];
+        let n = stream.read(&mut buf).await.expect("read");
+        assert!(buf[..n].starts_with(b"HTTP/1.1 426"), "{server:?}: {:?}", String::from_utf8_lossy(&buf[..n]));
+        let answered = Instant::now();
+        let read = tokio::time::timeout(Duration::from_secs(60), stream.read(&mut buf)).await;
+        assert!(matches!(read, Ok(Ok(0) | Err(_))), "{server:?}: an idle keep-alive connection was kept: {read:?}");
+        let idle = answered.elapsed();
+        assert!(idle >= Duration::from_secs(3) && idle < Duration::from_secs(4), "{server:?}: idle for {idle:?}");
+    }
+}
+
 /// Whether the server hangs up on a fresh TCP connection before it sends anything.
 async fn hung_up_at_once(addr: SocketAddr) -> bool {
     let mut stream = TcpStream::connect(addr).await.expect("the kernel accepts the TCP handshake");

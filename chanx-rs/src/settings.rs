@@ -164,13 +164,14 @@ impl Settings {
     /// ([`MetricsSnapshot::tcp_refused_max_connections`](crate::metrics::MetricsSnapshot::tcp_refused_max_connections)):
     /// accepting and closing keeps the kernel's backlog moving and answers the peer right away,
     /// where leaving it unaccepted would let it hang. Keep the process's file descriptor limit
-    /// (`ulimit -n`) above it. Defaults to 16,384.
+    /// (`ulimit -n`) above it. At least 1. Defaults to 16,384.
     ///
     /// ```
     /// let settings = chanx::Settings::default().max_connections(Some(2_000));
     /// ```
     pub fn max_connections(mut self, max: Option<usize>) -> Self {
-        self.max_connections = max;
+        // At least one; above Tokio's semaphore limit (about 2^61) it is no cap at all.
+        self.max_connections = max.map(|max| max.max(1)).filter(|max| *max <= tokio::sync::Semaphore::MAX_PERMITS);
         self
     }
 

@@ -118,6 +118,13 @@ impl Sandbox {
             .layer(trace)
             .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
     }
+
+    /// Serves the app on `listener` with chanx's accept-side limits, from the sockets' settings:
+    /// the header timeout, the connection cap, `TCP_NODELAY`, and a graceful shutdown (sockets
+    /// closed with 1001, requests in flight finished) on Ctrl-C and SIGTERM.
+    pub fn serve(&self, listener: tokio::net::TcpListener) -> chanx::Serve {
+        chanx::axum::serve(listener, self.router(), self.sockets.clone())
+    }
 }
 
 /// The consumers: the chat list, one chat, the forum's list and one topic, an assistant

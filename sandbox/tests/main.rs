@@ -14,3 +14,4 @@ mod fake_openai;
 mod hostile_input;
 mod server;
 mod sessions;
+mod server_limits;

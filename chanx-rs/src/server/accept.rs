@@ -177,8 +177,8 @@ impl AsyncWrite for Counted {
 }
 
 /// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM, what container runtimes and systemd send
-/// to stop a service. Registers for both when called, so that a signal arriving before the
-/// future is first polled is not lost. Once registered, these signals no longer end the process
+/// to stop a service. Registers for both when called inside a Tokio runtime (else when first
+/// polled), so that a signal arriving before the future is first polled is not lost. Once registered, these signals no longer end the process
 /// by themselves: the server returns instead, after its graceful shutdown.
 ///
 /// [`serve`](crate::serve) and `chanx::axum::serve` wait for it unless given another signal;
@@ -202,17 +202,18 @@ impl AsyncWrite for Counted {
 pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
-        use tokio::signal::unix::{SignalKind, signal};
-        let register = |kind: SignalKind, name: &'static str| match signal(kind) {
-            Ok(stream) => Some(stream),
-            Err(err) => {
-                tracing::warn!(error = %err, signal = name, "cannot listen for the signal");
-                None
-            }
-        };
-        let (mut interrupt, mut terminate) =
-            (register(SignalKind::interrupt(), "SIGINT"), register(SignalKind::terminate(), "SIGTERM"));
-        async fn received(stream: Option<&mut tokio::signal::unix::Signal>) {
+        use tokio::signal::unix::{Signal, SignalKind, signal};
+        fn register() -> (Option<Signal>, Option<Signal>) {
+            let one = |kind: SignalKind, name: &'static str| match signal(kind) {
+                Ok(stream) => Some(stream),
+                Err(err) => {
+                    tracing::warn!(error = %err, signal = name, "cannot listen for the signal");
+                    None
+                }
+            };
+            (one(SignalKind::interrupt(), "SIGINT"), one(SignalKind::terminate(), "SIGTERM"))
+        }
+        async fn received(stream: Option<&mut Signal>) {
             match stream {
                 Some(stream) => {
                     stream.recv().await;
@@ -220,7 +221,11 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
                 None => std::future::pending().await,
             }
         }
+        // Outside a runtime (`block_on(serve(..).into_future())`), registering would panic:
+        // register on the first poll then.
+        let registered = tokio::runtime::Handle::try_current().is_ok().then(register);
         async move {
+            let (mut interrupt, mut terminate) = registered.unwrap_or_else(register);
             let name = tokio::select! {
                 () = received(interrupt.as_mut()) => "SIGINT",
                 () = received(terminate.as_mut()) => "SIGTERM",
@@ -268,5 +273,17 @@ mod tests {
         assert_eq!(nodelay.recv().await, Some(Some(true)));
         let _ = stop.send(());
         server.await.expect("the server stopped");
+    }
+
+    #[test]
+    fn serve_can_be_built_outside_a_runtime_and_awaited_in_one() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0")).expect("bind");
+        // `into_future` runs here, outside the runtime: the signals are registered on first poll.
+        let serving = std::future::IntoFuture::into_future(crate::serve(listener, Router::new()));
+        runtime.block_on(async {
+            let stopped = tokio::time::timeout(std::time::Duration::from_millis(50), serving).await;
+            assert!(stopped.is_err(), "serve runs until a signal");
+        });
     }
 }
