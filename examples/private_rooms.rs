@@ -139,9 +139,8 @@ async fn main() -> std::io::Result<()> {
         tracing::info!("{user}: Authorization: Bearer {token}");
     }
     tracing::info!("rooms on ws://{local}/ws/rooms/{{general,lab}}/");
-    chanx::serve(listener, router(secret.as_bytes()))
-        .with_graceful_shutdown(async { tokio::signal::ctrl_c().await.unwrap_or(()) })
-        .await
+    // Shuts down gracefully (sockets closed with 1001) on Ctrl-C and on SIGTERM.
+    chanx::serve(listener, router(secret.as_bytes())).await
 }
 
 #[cfg(test)]

@@ -131,3 +131,61 @@ async fn foreign_messages_on_redis_are_counted_dropped_and_delivery_goes_on() {
     assert_eq!(ada.receive_json().await, json!({"action": "say", "payload": "still here"}));
     ada.close().await;
 }
+
+#[tokio::test]
+async fn close_group_closes_the_members_on_every_instance_and_no_one_else() {
+    let Some(url) = test_redis_url().await else { return };
+    let prefix = unique_prefix("closing");
+    let (one, two) = (instance(&url, &prefix).await, instance(&url, &prefix).await);
+    let (mut ada, _) = join(&one, "1").await;
+    let (mut bob, _) = join(&two, "1").await;
+    let (mut eve, _) = join(&two, "2").await;
+
+    // Sent through instance one's layer, as an HTTP handler revoking access would.
+    Layer::new(one.layer.clone()).close_group("room.1", 4403, "access revoked").await.expect("sent");
+    assert_eq!(ada.close_frame().await, Some((4403, "access revoked".to_owned())));
+    assert_eq!(bob.close_frame().await, Some((4403, "access revoked".to_owned())));
+
+    eve.send_json(&json!({"action": "say", "payload": "still here"})).await;
+    assert_eq!(eve.receive_json().await["payload"], "still here");
+    eve.close().await;
+}
+
+/// A worker whose event handler takes an hour: its inbox fills up behind it.
+struct SlowWorker;
+
+#[chanx::consumer(groups = ["jobs"])]
+impl SlowWorker {
+    #[ws_handler]
+    async fn ping(&self, _msg: chanx::messages::Ping) -> chanx::messages::Pong {
+        chanx::messages::Pong {}
+    }
+
+    #[event_handler]
+    async fn job_done(&self, event: JobDone) -> chanx_workspace::messages::JobStatus {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        chanx_workspace::messages::JobStatus { payload: format!("job {} done", event.payload) }
+    }
+}
+
+#[tokio::test]
+async fn a_connection_whose_inbox_overflows_with_messages_from_redis_is_closed_with_1013() {
+    let Some(url) = test_redis_url().await else { return };
+    let layer = RedisLayer::builder([url]).prefix(unique_prefix("overflow")).capacity(2).build().expect("layer");
+    let settings = chanx::Settings::default().drain_timeout(Duration::from_millis(50));
+    let router =
+        Router::new().route("/ws/worker/", |_: &Scope| SlowWorker).layer(Layer::new(layer.clone())).settings(settings);
+    let metrics = router.metrics().clone();
+    let addr = spawn_server(router).await;
+    let mut worker = Client::connect(addr, "/ws/worker/").await;
+    worker.send_json(&json!({"action": "ping"})).await;
+    assert_eq!(worker.receive_json().await["action"], "pong");
+
+    // One event runs, two wait, the fourth finds the inbox full.
+    for job in 0..6 {
+        Layer::new(layer.clone()).broadcast_event(["jobs"], &JobDone { payload: job }).await.expect("published");
+    }
+    assert_eq!(worker.close_code().await, Some(chanx::close_code::INBOX_OVERFLOW));
+    assert!(layer.stats().undeliverable >= 1, "{:?}", layer.stats());
+    assert_eq!(metrics.snapshot().inbox_overflow_closes, 1);
+}

@@ -130,3 +130,64 @@ async fn sharded_over_two_redis_servers_python_and_chanx_pick_the_same_shard() {
     // and subscribes there too, so any disagreement about a shard loses messages and fails here.
     exchange(&python, &urls, "asgi", &["room.1", "alerts"]).await;
 }
+
+/// The Python side of a close: joins `audit` (only Python is in it) and `staff` (our client
+/// too), prints the first message it receives and the Channels consumer method it would run,
+/// then asks, through the layer, for every connection of `staff` to close.
+const PYTHON_CLOSE: &str = r#"
+import asyncio, json, sys
+from channels.consumer import get_handler_name
+from channels_redis.pubsub import RedisPubSubChannelLayer
+
+async def main():
+    hosts, prefix = json.loads(sys.argv[1]), sys.argv[2]
+    layer = RedisPubSubChannelLayer(hosts=hosts, prefix=prefix)
+    channel = await layer.new_channel()
+    for group in ["audit", "staff"]:
+        await layer.group_add(group, channel)
+    print(json.dumps({"channel": channel}), flush=True)
+    message = await asyncio.wait_for(layer.receive(channel), 10)
+    print(json.dumps({"message": message, "handler": get_handler_name(message)}), flush=True)
+    await layer.group_send("staff", {"type": "handle_close_connection", "code": 4403, "reason": "revoked from Python"})
+    print(json.dumps({"done": True}), flush=True)
+    await layer.flush()
+
+asyncio.run(main())
+"#;
+
+#[tokio::test]
+async fn close_requests_cross_between_python_channels_redis_and_chanx_both_ways() {
+    let Some(url) = test_redis_url().await else { return };
+    let Some(python) = python() else { return };
+    let prefix = unique_prefix("interop-close");
+    let layer = Layer::new(RedisLayer::builder([url.clone()]).prefix(&prefix).build().expect("layer"));
+    let addr = spawn_server(Router::new().route("/ws/member/", |_: &Scope| Member).layer(layer.clone())).await;
+    let mut client = Client::connect(addr, "/ws/member/?groups=staff").await;
+    client.send_json(&json!({"action": "whoami"})).await;
+    client.receive_json().await;
+
+    let mut child = tokio::process::Command::new(python)
+        .args(["-c", PYTHON_CLOSE, &json!([url]).to_string(), &prefix])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut next_line = async || -> Value {
+        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await;
+        let line = line.expect("Python answered in time").expect("read").expect("a line");
+        serde_json::from_str(&line).expect("JSON from Python")
+    };
+    next_line().await;
+
+    // chanx → Python: what a Django Channels consumer in the group receives and would run.
+    layer.close_group("audit", 4403, "revoked from Rust").await.expect("published");
+    let expected = json!({"type": "handle_close_connection", "code": 4403, "reason": "revoked from Rust"});
+    assert_eq!(next_line().await, json!({"message": expected, "handler": "handle_close_connection"}));
+
+    // Python → chanx: closes our client, with Python's code and reason.
+    assert_eq!(next_line().await, json!({"done": true}));
+    assert_eq!(client.close_frame().await, Some((4403, "revoked from Python".to_owned())));
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait()).await.expect("exits").expect("status");
+    assert!(status.success(), "python exited with {status}");
+}

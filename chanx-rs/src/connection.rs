@@ -158,7 +158,9 @@ impl<'s> Socket<'s> {
         let close_requested = conn.close_requested();
         let mut shutdown = self.shutdown.clone();
         let shutdown = shutdown::triggered(&mut shutdown);
-        tokio::pin!(idle, close_requested, shutdown);
+        let overflow = inbox.overflow();
+        let overflowed = overflow.occurred();
+        tokio::pin!(idle, close_requested, shutdown, overflowed);
         while self.state == State::Open {
             tokio::select! {
                 biased;
@@ -166,6 +168,12 @@ impl<'s> Socket<'s> {
                 () = &mut shutdown => {
                     metrics.closed_for(CloseReason::Shutdown);
                     self.state = State::Closing(close_code::GOING_AWAY, "server shutting down".into());
+                }
+                // The layer dropped a message for us: the client's view has a hole, so it must
+                // reconnect and re-sync rather than go on without knowing.
+                () = &mut overflowed => {
+                    metrics.closed_for(CloseReason::InboxOverflow);
+                    self.state = State::Closing(close_code::INBOX_OVERFLOW, "inbox overflow: reconnect to re-sync".into());
                 }
                 Some((sink, written)) = OptionFuture::from(writing.as_mut()), if writing.is_some() => {
                     writing = None;
@@ -188,11 +196,20 @@ impl<'s> Socket<'s> {
                         continue;
                     };
                     // Take the group messages already waiting too, so that they are written
-                    // together; stop at an event, which runs as the next sequential task.
+                    // together; stop at an event, which runs as the next sequential task, and
+                    // at a close, which ends the loop.
                     for _ in 0..WRITE_BATCH {
-                        event = on_layer_message(consumer, ctx, &self.conn, message, completion);
-                        if event.is_some() {
-                            break;
+                        match on_layer_message(consumer, ctx, &self.conn, message, completion) {
+                            Next::Continue => {}
+                            Next::Event(task) => {
+                                event = Some(task);
+                                break;
+                            }
+                            Next::Close(code, reason) => {
+                                metrics.closed_for(CloseReason::Group);
+                                self.state = State::Closing(code, reason);
+                                break;
+                            }
                         }
                         match inbox.try_recv() {
                             Some(next) => message = next,
@@ -332,27 +349,43 @@ impl<'s> Socket<'s> {
     }
 }
 
-/// Group messages are written at once; channel events become the next sequential task.
+/// What the loop does after a layer message.
+enum Next<'a> {
+    /// Take the next one.
+    Continue,
+    /// Run this channel event, then take the next one.
+    Event(Task<'a>),
+    /// Close the connection ([`Layer::close_group`](crate::Layer::close_group)).
+    Close(u16, String),
+}
+
+/// Group messages are written at once; channel events become the next sequential task; a
+/// close request closes.
 fn on_layer_message<'a>(
     consumer: &'a dyn Dispatch,
     ctx: &Context,
     conn: &Connection,
     message: LayerMessage,
     completion: bool,
-) -> Option<Task<'a>> {
+) -> Next<'a> {
     match message.body() {
         LayerBody::GroupMessage { message: frame, exclude_current, from_channel } => {
             if *exclude_current && from_channel.as_deref() == Some(ctx.channel_name()) {
-                return None;
+                return Next::Continue;
             }
             // A full queue closes the connection inside `enqueue`.
             if conn.enqueue(message.group_frame(frame, conn.camelize)).is_ok() && completion {
                 let _ = conn.enqueue(GROUP_COMPLETE_FRAME);
             }
-            None
+            Next::Continue
         }
         LayerBody::ChannelEvent { event_data } => {
-            Some(Box::pin(dispatch::handle_event(consumer, ctx.clone(), event_data.clone(), completion)))
+            Next::Event(Box::pin(dispatch::handle_event(consumer, ctx.clone(), event_data.clone(), completion)))
+        }
+        LayerBody::CloseConnection { code, reason } => {
+            let (code, reason) = close_code::sanitize(*code, reason);
+            tracing::info!(channel = %ctx.channel_name(), code, %reason, "closing the connection: asked through the layer");
+            Next::Close(code, reason)
         }
     }
 }

@@ -196,6 +196,7 @@ pub(crate) async fn handle_message(
             );
             return complete(&ctx, completion);
         }
+        // A non-string tag is quoted as JSON, as pydantic does; cut short like any quote.
         Some(other) => other.to_string(),
     };
     let dispatched = consumer.route_message(ctx.clone(), &action, Value::Object(body));
@@ -223,6 +224,7 @@ fn complete(ctx: &Context, completion: bool) {
     }
 }
 
+/// The error for an action no handler takes; a long action is quoted cut short.
 fn unknown_action(action: &str, known: &[&str]) -> ValidationError {
     let mut known: Vec<&str> = known.to_vec();
     known.sort_unstable();
@@ -231,7 +233,8 @@ fn unknown_action(action: &str, known: &[&str]) -> ValidationError {
         "union_tag_invalid",
         vec![],
         format!(
-            "Input tag '{action}' found using 'action' does not match any of the expected tags: {}",
+            "Input tag '{}' found using 'action' does not match any of the expected tags: {}",
+            validation::bounded_echo(action),
             expected.join(", ")
         ),
     )
@@ -264,5 +267,20 @@ pub(crate) async fn handle_event(consumer: &dyn Dispatch, ctx: Context, event_da
     }
     if completion {
         let _ = ctx.send_json(serde_json::json!({"action": "event_complete", "payload": null}));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_action_is_quoted_cut_short() {
+        let error = unknown_action(&"x".repeat(1 << 20), &["ping", "echo"]);
+        assert_eq!(error.kind, "union_tag_invalid");
+        assert!(error.msg.ends_with("…' found using 'action' does not match any of the expected tags: 'echo', 'ping'"));
+        assert!(error.msg.len() < 400, "{} bytes", error.msg.len());
+        let short = unknown_action("pong", &["ping"]);
+        assert_eq!(short.msg, "Input tag 'pong' found using 'action' does not match any of the expected tags: 'ping'");
     }
 }

@@ -40,7 +40,7 @@ pub use message::{Message, MessageInfo};
 pub use metrics::Metrics;
 pub use router::Router;
 pub use scope::{Scope, ScopeBuilder};
-pub use server::{Serve, serve};
+pub use server::{Serve, serve, shutdown_signal};
 pub use settings::{RateLimit, Settings};
 pub use validation::ValidationError;
 
@@ -63,6 +63,10 @@ pub mod prelude {
     pub use crate::messages::{Ping, Pong};
     pub use crate::{Consumer, Context, Layer, Message, Router, Scope, Settings, consumer};
 }
+
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod __fuzz;
 
 /// Used by the code `#[consumer]` generates; not public API.
 #[doc(hidden)]

@@ -35,6 +35,11 @@ pub struct Metrics {
     closed_too_big: AtomicU64,
     closed_auth_timeout: AtomicU64,
     closed_shutdown: AtomicU64,
+    closed_by_group: AtomicU64,
+    closed_inbox_overflow: AtomicU64,
+    tcp_opened: AtomicU64,
+    tcp_closed: AtomicU64,
+    tcp_refused_max: AtomicU64,
 }
 
 /// Why a connection was closed by the server for a limit or a deadline.
@@ -45,6 +50,9 @@ pub(crate) enum CloseReason {
     TooBig,
     AuthTimeout,
     Shutdown,
+    /// `Layer::close_group`.
+    Group,
+    InboxOverflow,
 }
 
 /// Why a handshake was answered with an error status instead of an upgrade.
@@ -70,6 +78,16 @@ impl Drop for OpenConnection {
     }
 }
 
+/// See [`Metrics::tcp_opened`].
+#[derive(Debug)]
+pub(crate) struct OpenTcp(Arc<Metrics>);
+
+impl Drop for OpenTcp {
+    fn drop(&mut self) {
+        add(&self.0.tcp_closed, 1);
+    }
+}
+
 fn add(counter: &AtomicU64, n: u64) {
     counter.fetch_add(n, Ordering::Relaxed);
 }
@@ -80,6 +98,16 @@ impl Metrics {
     pub(crate) fn connection_opened(self: &Arc<Self>) -> OpenConnection {
         add(&self.connections_opened, 1);
         OpenConnection(self.clone())
+    }
+
+    /// Counts an accepted TCP connection as open until the guard is dropped.
+    pub(crate) fn tcp_opened(self: &Arc<Self>) -> OpenTcp {
+        add(&self.tcp_opened, 1);
+        OpenTcp(self.clone())
+    }
+
+    pub(crate) fn tcp_refused_max_connections(&self) {
+        add(&self.tcp_refused_max, 1);
     }
 
     pub(crate) fn received(&self, bytes: usize) {
@@ -120,6 +148,8 @@ impl Metrics {
                 CloseReason::TooBig => &self.closed_too_big,
                 CloseReason::AuthTimeout => &self.closed_auth_timeout,
                 CloseReason::Shutdown => &self.closed_shutdown,
+                CloseReason::Group => &self.closed_by_group,
+                CloseReason::InboxOverflow => &self.closed_inbox_overflow,
             },
             1,
         );
@@ -130,6 +160,7 @@ impl Metrics {
     pub fn snapshot(&self) -> MetricsSnapshot {
         let read = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         let opened = read(&self.connections_opened);
+        let tcp_opened = read(&self.tcp_opened);
         MetricsSnapshot {
             connections_open: opened.saturating_sub(read(&self.connections_closed)),
             connections_total: opened,
@@ -146,6 +177,10 @@ impl Metrics {
             message_too_big_closes: read(&self.closed_too_big),
             authentication_timeouts: read(&self.closed_auth_timeout),
             shutdown_closes: read(&self.closed_shutdown),
+            group_closes: read(&self.closed_by_group),
+            inbox_overflow_closes: read(&self.closed_inbox_overflow),
+            tcp_connections_open: tcp_opened.saturating_sub(read(&self.tcp_closed)),
+            tcp_refused_max_connections: read(&self.tcp_refused_max),
         }
     }
 }
@@ -185,6 +220,16 @@ pub struct MetricsSnapshot {
     pub authentication_timeouts: u64,
     /// Connections closed with 1001 by a graceful shutdown.
     pub shutdown_closes: u64,
+    /// Connections closed by [`Layer::close_group`](crate::Layer::close_group).
+    pub group_closes: u64,
+    /// Connections closed with 1013 because their channel-layer inbox overflowed (they lost
+    /// events or group messages, and should reconnect and re-sync).
+    pub inbox_overflow_closes: u64,
+    /// TCP connections open now (HTTP and WebSocket), when served by [`serve`](crate::serve) or
+    /// `chanx::axum::serve`: what [`Settings::max_connections`](crate::Settings::max_connections) caps.
+    pub tcp_connections_open: u64,
+    /// TCP connections closed right after the accept because `max_connections` were open.
+    pub tcp_refused_max_connections: u64,
 }
 
 impl MetricsSnapshot {
@@ -228,15 +273,29 @@ impl MetricsSnapshot {
             ],
         );
         metric(
+            "tcp_connections_open",
+            "gauge",
+            "TCP connections open now (HTTP and WebSocket).",
+            &[("", self.tcp_connections_open)],
+        );
+        metric(
+            "tcp_connections_refused_total",
+            "counter",
+            "TCP connections closed right after the accept, by reason.",
+            &[("{reason=\"max_connections\"}", self.tcp_refused_max_connections)],
+        );
+        metric(
             "disconnects_total",
             "counter",
-            "Connections closed by the server for a limit or deadline, by reason.",
+            "Connections closed by the server for a limit, a deadline or the application, by reason.",
             &[
                 ("{reason=\"slow_client\"}", self.slow_client_disconnects),
                 ("{reason=\"idle_timeout\"}", self.idle_timeouts),
                 ("{reason=\"message_too_big\"}", self.message_too_big_closes),
                 ("{reason=\"authentication_timeout\"}", self.authentication_timeouts),
                 ("{reason=\"shutdown\"}", self.shutdown_closes),
+                ("{reason=\"close_group\"}", self.group_closes),
+                ("{reason=\"inbox_overflow\"}", self.inbox_overflow_closes),
             ],
         );
         out

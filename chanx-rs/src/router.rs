@@ -77,6 +77,14 @@ where
     }
 }
 
+/// A matched route's parameters, percent-decoded (invalid UTF-8 replaced).
+pub(crate) fn decoded_params(params: &matchit::Params<'_, '_>) -> Vec<(String, String)> {
+    params
+        .iter()
+        .map(|(k, v)| (k.to_owned(), percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned()))
+        .collect()
+}
+
 /// A route: its path pattern and consumer.
 #[derive(Clone)]
 pub(crate) struct Route {
@@ -280,9 +288,8 @@ impl Router {
     /// [`Settings::drain_timeout`]), and this waits for them, up to [`Settings::shutdown_timeout`].
     /// Returns `false` when some were still open at that deadline.
     ///
-    /// [`serve`](crate::serve) does this itself with
-    /// [`with_graceful_shutdown`](crate::Serve::with_graceful_shutdown); call it directly when the
-    /// consumers are mounted in axum.
+    /// [`serve`](crate::serve) and `chanx::axum::serve` do this themselves on their shutdown
+    /// signal; call it directly when serving some other way.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
@@ -335,12 +342,7 @@ impl Router {
     /// The route for a request path and its decoded parameters.
     pub(crate) fn find(&self, path: &str) -> Option<(&Route, Vec<(String, String)>)> {
         let matched = self.matcher.at(path).ok()?;
-        let params = matched
-            .params
-            .iter()
-            .map(|(k, v)| (k.to_owned(), percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned()))
-            .collect();
-        Some((&self.routes[*matched.value], params))
+        Some((&self.routes[*matched.value], decoded_params(&matched.params)))
     }
 
     pub(crate) fn shared(&self) -> Shared {
@@ -350,5 +352,42 @@ impl Router {
             metrics: self.metrics.clone(),
             shutdown: self.shutdown.subscribe(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id_for(header: &str) -> String {
+        let scope = Scope::builder("/").header("x-request-id", header).build();
+        crate::request_id::from_header(scope.header("x-request-id"))
+    }
+
+    #[test]
+    fn a_clients_request_id_is_kept_only_when_short_and_plain() {
+        assert_eq!(id_for("5f0c-proxy.id:1"), "5f0c-proxy.id:1");
+        for hostile in
+            ["x".repeat(crate::request_id::MAX_LEN + 1), "a b".into(), "a\"b".into(), "é".into(), String::new()]
+        {
+            let id = id_for(&hostile);
+            assert_ne!(id, hostile);
+            assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
+        }
+    }
+
+    #[test]
+    fn long_paths_are_matched_in_one_pass() {
+        let routes = ["/ws/chat/{room}/", "/ws/chat/{room}/{topic}/", "/ws/{*rest}", "/ws/chat/lobby/"];
+        let mut matcher = matchit::Router::new();
+        for (index, route) in routes.iter().enumerate() {
+            matcher.insert(*route, index).expect("a valid route");
+        }
+        let path = format!("/ws/chat/{}/", "%41".repeat(100_000));
+        let matched = matcher.at(&path).expect("matched");
+        assert_eq!(*matched.value, 0);
+        assert_eq!(decoded_params(&matched.params), [("room".to_owned(), "A".repeat(100_000))]);
+        let deep = format!("/ws/chat/x/{}", "a/".repeat(100_000));
+        assert_eq!(matcher.at(&deep).map(|m| *m.value).ok(), Some(2));
     }
 }

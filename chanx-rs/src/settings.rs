@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+/// The default of [`Settings::max_connections`].
+const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
+
 /// Settings of a [`Router`](crate::Router): a builder over private fields, every default stated.
 ///
 /// ```
@@ -23,6 +26,7 @@ pub struct Settings {
     allowed_origins: Vec<Origin>,
     allow_any_origin: bool,
     handshake_timeout: Duration,
+    max_connections: Option<usize>,
     authentication_timeout: Duration,
     heartbeat_interval: Option<Duration>,
     idle_timeout: Option<Duration>,
@@ -44,6 +48,7 @@ impl Default for Settings {
             allowed_origins: Vec::new(),
             allow_any_origin: false,
             handshake_timeout: Duration::from_secs(10),
+            max_connections: Some(DEFAULT_MAX_CONNECTIONS),
             authentication_timeout: Duration::from_secs(10),
             heartbeat_interval: Some(Duration::from_secs(25)),
             idle_timeout: Some(Duration::from_secs(60)),
@@ -143,10 +148,30 @@ impl Settings {
         self
     }
 
-    /// How long a client may take to send its HTTP upgrade request, from the TCP accept, when
-    /// served by [`serve`](crate::serve). Defaults to 10 s.
+    /// How long a client may take to send the head (request line and headers) of an HTTP
+    /// request, the WebSocket upgrade included: from the TCP accept, and on a keep-alive
+    /// connection from the end of the previous response. Past it the TCP connection is closed,
+    /// so a client sending one byte at a time, or nothing, holds no connection for long. Applies
+    /// when served by [`serve`](crate::serve) or `chanx::axum::serve`. Defaults to 10 s.
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
+        self
+    }
+
+    /// The most TCP connections (HTTP keep-alive and WebSocket alike) open at once when served
+    /// by [`serve`](crate::serve) or `chanx::axum::serve`; `None` for no cap. A connection
+    /// accepted past the cap is closed at once, before anything is read from it, and counted
+    /// ([`MetricsSnapshot::tcp_refused_max_connections`](crate::metrics::MetricsSnapshot::tcp_refused_max_connections)):
+    /// accepting and closing keeps the kernel's backlog moving and answers the peer right away,
+    /// where leaving it unaccepted would let it hang. Keep the process's file descriptor limit
+    /// (`ulimit -n`) above it. At least 1. Defaults to 16,384.
+    ///
+    /// ```
+    /// let settings = chanx::Settings::default().max_connections(Some(2_000));
+    /// ```
+    pub fn max_connections(mut self, max: Option<usize>) -> Self {
+        // At least one; above Tokio's semaphore limit (about 2^61) it is no cap at all.
+        self.max_connections = max.map(|max| max.max(1)).filter(|max| *max <= tokio::sync::Semaphore::MAX_PERMITS);
         self
     }
 
@@ -240,6 +265,10 @@ impl Settings {
 
     pub(crate) fn get_handshake_timeout(&self) -> Duration {
         self.handshake_timeout
+    }
+
+    pub(crate) fn get_max_connections(&self) -> Option<usize> {
+        self.max_connections
     }
 
     pub(crate) fn get_authentication_timeout(&self) -> Duration {

@@ -57,27 +57,47 @@ pub(crate) fn decode_value<T: serde::de::DeserializeOwned>(value: Value, prefix:
     })
 }
 
+/// The most of a peer's input an error message echoes, in bytes: serde's messages quote the
+/// offending value, which may be most of a 1 MiB frame.
+pub(crate) const MAX_ECHO: usize = 256;
+
+/// `text`, cut to at most [`MAX_ECHO`] bytes (at a character boundary) and marked with `…` when cut.
+pub(crate) fn bounded_echo(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.len() <= MAX_ECHO {
+        return text.into();
+    }
+    let mut end = MAX_ECHO;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end]).into()
+}
+
 /// Maps a serde_json error message to pydantic's code and text.
+///
+/// serde's messages quote the offending input (`invalid type: string "…", expected i32`), so the
+/// parts that come from the type are read from the ends of the message, never searched for in
+/// it: input containing `, expected ` or `` missing field ` `` cannot change the code or location.
 fn from_serde_message(message: &str, mut loc: Vec<Value>) -> ValidationError {
-    if let Some(field) = between(message, "missing field `", "`") {
+    if let Some(field) = message.strip_prefix("missing field `").and_then(|rest| rest.strip_suffix('`')) {
         loc.push(Value::from(field));
         return ValidationError::missing(loc);
     }
     if let Some(rest) = message.strip_prefix("invalid type: ") {
-        let (found, expected) = rest.split_once(", expected ").unwrap_or((rest, ""));
+        let (found, expected) = rest.rsplit_once(", expected ").unwrap_or((rest, ""));
         let (kind, msg) = type_error(found, expected);
         return ValidationError::new(kind, loc, msg);
     }
-    if message.starts_with("unknown variant") {
-        return ValidationError::new("enum", loc, format!("Input should be {}", message_tail(message)));
+    if message.starts_with("unknown variant `") {
+        return ValidationError::new("enum", loc, format!("Input should be {}", bounded_echo(message_tail(message))));
     }
-    if message.starts_with("invalid value: integer") || message.contains("out of range") {
+    if message.starts_with("invalid value: integer") || message.ends_with("out of range") {
         return ValidationError::new("int_out_of_range", loc, "Input is out of range for this integer type");
     }
     if message.starts_with("invalid length") {
-        return ValidationError::new("too_short", loc, capitalize(message));
+        return ValidationError::new("too_short", loc, capitalize(&bounded_echo(message)));
     }
-    ValidationError::new("value_error", loc, format!("Value error, {message}"))
+    ValidationError::new("value_error", loc, format!("Value error, {}", bounded_echo(message)))
 }
 
 fn type_error(found: &str, expected: &str) -> (&'static str, String) {
@@ -115,16 +135,13 @@ fn type_error(found: &str, expected: &str) -> (&'static str, String) {
     if expected == "unit" {
         return ("none_required", "Input should be None".into());
     }
-    ("value_error", format!("Input should be {expected}"))
+    ("value_error", format!("Input should be {}", bounded_echo(expected)))
 }
 
-fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
-    let rest = s.split_once(start)?.1;
-    Some(rest.split_once(end)?.0)
-}
-
+/// What an `unknown variant` message says was expected: after the last `, expected `, since the
+/// variant quoted before it is the peer's.
 fn message_tail(message: &str) -> &str {
-    message.split_once(", expected ").map_or(message, |(_, tail)| tail)
+    message.rsplit_once(", expected ").map_or(message, |(_, tail)| tail)
 }
 
 fn capitalize(s: &str) -> String {
@@ -150,6 +167,55 @@ mod tests {
         user_name: String,
         count: i32,
         tags: Vec<String>,
+    }
+
+    #[derive(Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct Settings {
+        payload: SettingsPayload,
+    }
+
+    #[derive(Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct SettingsPayload {
+        admin: bool,
+        #[serde(default)]
+        theme: Option<Theme>,
+        #[serde(default)]
+        initial: Option<char>,
+    }
+
+    #[derive(Deserialize, Debug)]
+    #[serde(rename_all = "snake_case")]
+    enum Theme {
+        Dark,
+    }
+
+    fn settings_error(payload: Value) -> ValidationError {
+        decode_value::<Settings>(json!({ "payload": payload }), "settings").expect_err("the input is invalid")
+    }
+
+    #[test]
+    fn quoted_input_cannot_change_the_code_or_the_location() {
+        let admin = vec![json!("settings"), json!("payload"), json!("admin")];
+        let e = settings_error(json!({"admin": "missing field `owner`"}));
+        assert_eq!((e.kind.as_str(), &e.loc), ("bool_type", &admin));
+        let e = settings_error(json!({"admin": "yes, expected i32"}));
+        assert_eq!((e.kind.as_str(), e.msg.as_str()), ("bool_type", "Input should be a valid boolean"));
+        let e = settings_error(json!({"admin": true, "theme": "x, expected anything"}));
+        assert_eq!((e.kind.as_str(), e.msg.as_str()), ("enum", "Input should be `dark`"));
+    }
+
+    #[test]
+    fn messages_quote_at_most_a_bounded_part_of_the_input() {
+        let huge = "v".repeat(1 << 20);
+        let e = settings_error(json!({"admin": true, "initial": huge}));
+        assert_eq!(e.kind, "value_error");
+        assert!(e.msg.starts_with("Value error, invalid value: string \"vvv"), "{}", e.msg);
+        assert!(e.msg.len() <= MAX_ECHO + 20, "{} bytes", e.msg.len());
+        let e = settings_error(json!({"admin": true, "theme": format!("{huge}é")}));
+        assert_eq!((e.kind.as_str(), e.msg.as_str()), ("enum", "Input should be `dark`"));
+        assert_eq!(bounded_echo(&"é".repeat(200)).len(), MAX_ECHO + "…".len());
     }
 
     fn error_of(value: Value) -> ValidationError {

@@ -572,6 +572,87 @@ async fn a_handler_can_close_the_connection() {
 }
 
 #[tokio::test]
+async fn close_group_closes_exactly_the_members_after_what_was_sent_to_them() {
+    let app = app();
+    let (mut ada, mut bob) = (connect(&app, "a").await, connect(&app, "a").await);
+    let mut eve = connect(&app, "b").await;
+    let layer = app.router.channel_layer();
+    // As an HTTP handler revoking access would: tell them, then close their sockets.
+    layer.broadcast_message(["room.a"], &Notice { payload: "access revoked".into() }).await.expect("sent");
+    layer.close_group("room.a", 4403, "access revoked").await.expect("closed");
+    for member in [&mut ada, &mut bob] {
+        assert_eq!(member.receive_json().await, json!({"action": "notice", "payload": "access revoked"}));
+        member.assert_closed(4403).await;
+        assert_eq!(member.close_reason(), Some("access revoked"));
+    }
+    until_group_size(&app.layer, "room.a", 0).await;
+    // The connection outside the group is untouched.
+    eve.send_message(&Ping {}).await;
+    assert_eq!(eve.receive_all_messages(COMPLETE, WAIT).await, [json!({"action": "pong", "payload": null})]);
+    assert_eq!(app.router.metrics().snapshot().group_closes, 2);
+    assert!(
+        app.router.metrics().snapshot().to_prometheus().contains("chanx_disconnects_total{reason=\"close_group\"} 2\n")
+    );
+    for comm in [ada, bob, eve] {
+        comm.disconnect().await;
+    }
+}
+
+#[tokio::test]
+async fn close_group_takes_only_application_codes_and_short_reasons() {
+    let layer = Layer::memory();
+    for code in [999, 1001, 1006, 1008, 1013, 2999, 5000] {
+        let refused = layer.close_group("g", code, "").await;
+        assert!(
+            matches!(refused, Err(chanx::layer::LayerError::InvalidCloseCode(c)) if c == code),
+            "{code}: {refused:?}"
+        );
+    }
+    for code in [1000, 3000, 4403, 4999] {
+        layer.close_group("g", code, "fine").await.expect("an application code");
+    }
+    let long = layer.close_group("g", 4000, &"x".repeat(124)).await;
+    assert!(matches!(long, Err(chanx::layer::LayerError::CloseReasonTooLong(124))), "{long:?}");
+    let bad_group = layer.close_group("not a group", 4000, "").await;
+    assert!(matches!(bad_group, Err(chanx::layer::LayerError::InvalidGroupName(_))), "{bad_group:?}");
+}
+
+/// A worker whose event handler takes an hour: its inbox fills up behind it.
+struct SlowWorker;
+
+#[chanx::consumer(groups = ["jobs"])]
+impl SlowWorker {
+    #[event_handler]
+    async fn job_done(&self, event: JobDone) -> JobStatus {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        JobStatus { payload: format!("job {} done", event.payload) }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_whose_inbox_overflows_is_closed_with_1013_instead_of_missing_events() {
+    let layer = Arc::new(MemoryLayer::with_capacity(4));
+    let settings = Settings::default().drain_timeout(Duration::from_millis(100));
+    let router =
+        Router::new().route("/ws/worker/", |_: &Scope| SlowWorker).layer(Layer::new(layer.clone())).settings(settings);
+    let mut worker = WebsocketCommunicator::connect(&router, "/ws/worker/").await;
+    let mut sent = 0;
+    while router.metrics().snapshot().inbox_overflow_closes == 0 && sent < 100 {
+        router.channel_layer().broadcast_event(["jobs"], &JobDone { payload: sent }).await.expect("sent");
+        sent += 1;
+        tokio::task::yield_now().await;
+    }
+    // One event runs, four wait, the sixth finds the inbox full.
+    assert!(layer.dropped() >= 1 && sent <= 10, "dropped {} of {sent}", layer.dropped());
+    worker.assert_closed(chanx::close_code::INBOX_OVERFLOW).await;
+    let metrics = router.metrics().snapshot();
+    assert_eq!(metrics.inbox_overflow_closes, 1);
+    assert!(metrics.to_prometheus().contains("chanx_disconnects_total{reason=\"inbox_overflow\"} 1\n"));
+    worker.disconnect().await;
+    assert_eq!(layer.group_size("jobs"), 0);
+}
+
+#[tokio::test]
 async fn broadcast_events_can_be_captured() {
     let capture = CaptureLayer::suppressing();
     RoomConsumer::broadcast_event_to(&capture.layer(), &["room.a"], &JobDone { payload: 1 }).await.expect("sent");
@@ -719,7 +800,7 @@ async fn a_connections_span_keeps_a_plain_request_id_and_replaces_any_other() {
     let ids = RequestIds::default();
     let _subscriber = tracing::subscriber::set_default(ids.clone());
     let app = app();
-    let long = "a".repeat(65);
+    let long = "a".repeat(129);
     let sent = ["trace-me_42.1", "\"} {\"level\":\"ERROR\"", long.as_str(), "id with spaces"];
     for id in sent {
         let mut comm =

@@ -160,13 +160,18 @@ async fn toggle_active(State(state): State<AppState>, Viewer(viewer): Viewer, Pa
     if let Err(refusal) = superuser_on(&state, viewer, id).await {
         return refusal.into_response();
     }
-    // A deactivated user's tokens stop resolving at once: every lookup requires is_active.
+    // A deactivated user's tokens stop resolving at once: every lookup requires is_active. Their
+    // open sockets are closed too; on a reactivation there are none (a deactivated user cannot
+    // connect), so closing either way is harmless.
     match sqlx::query("UPDATE users SET is_active = 1 - is_active WHERE id = $1")
         .bind(id)
         .execute(state.db.pool())
         .await
     {
-        Ok(_) => redirect_with("/admin/", "success", format!("User {id} updated.")),
+        Ok(_) => {
+            crate::sessions::close_user_sockets(&state.layer, id).await;
+            redirect_with("/admin/", "success", format!("User {id} updated."))
+        }
         Err(err) => failed(&err),
     }
 }
@@ -176,7 +181,10 @@ async fn delete_user(State(state): State<AppState>, Viewer(viewer): Viewer, Path
         return refusal.into_response();
     }
     match sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(state.db.pool()).await {
-        Ok(_) => redirect_with("/admin/", "success", format!("User {id} and everything they owned were deleted.")),
+        Ok(_) => {
+            crate::sessions::close_user_sockets(&state.layer, id).await;
+            redirect_with("/admin/", "success", format!("User {id} and everything they owned were deleted."))
+        }
         Err(err) => failed(&err),
     }
 }

@@ -86,6 +86,8 @@ impl Sandbox {
         let throttles = Arc::new(crate::throttle::Throttles {
             auth: crate::throttle::Throttle::per_minute(config.auth_per_minute),
             assistant: crate::throttle::Throttle::per_minute(config.assistant_per_minute),
+            chats: crate::throttle::Throttle::per_hour(config.chats_per_hour),
+            invitations: crate::throttle::Throttle::per_hour(config.invitations_per_hour),
         });
         let hasher = Arc::new(crate::accounts::password::Hasher::new(config.password_hashing));
         let config = Arc::new(config);
@@ -126,6 +128,13 @@ impl Sandbox {
             .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
             .layer(middleware::map_request(bound_request_id))
     }
+
+    /// Serves the app on `listener` with chanx's accept-side limits, from the sockets' settings:
+    /// the header timeout, the connection cap, `TCP_NODELAY`, and a graceful shutdown (sockets
+    /// closed with 1001, requests in flight finished) on Ctrl-C and SIGTERM.
+    pub fn serve(&self, listener: tokio::net::TcpListener) -> chanx::Serve {
+        chanx::axum::serve(listener, self.router(), self.sockets.clone())
+    }
 }
 
 /// Keeps a client's `x-request-id` only when it is short and plain (chanx's rule, the same as for
@@ -149,15 +158,21 @@ fn sockets(db: &Db, config: &Config, layer: &Layer, tokens: &Arc<Tokens>, assist
     let assistant = assistant.clone();
     let assistant_auth = conversation_auth(resolver.clone(), db.clone());
     let topic_auth = topic_auth(resolver.clone(), db.clone());
-    let db = db.clone();
+    let (chat_db, list_db, topic_db, db) = (db.clone(), db.clone(), db.clone(), db.clone());
     let settings = chanx::Settings::default().camelize(true).allowed_origins(config.allowed_origins.iter().cloned());
     chanx::Router::new()
         .route_authenticated("/ws/chat/group/", user_auth(resolver.clone()), move |_: &chanx::Scope| {
             GroupChatConsumer { db: db.clone() }
         })
-        .route_authenticated("/ws/chat/{pk}/", chat_auth(resolver.clone()), |_: &chanx::Scope| ChatDetailConsumer)
-        .route_authenticated("/ws/discussion/", user_auth(resolver), |_: &chanx::Scope| DiscussionListConsumer)
-        .route_authenticated("/ws/discussion/{pk}/", topic_auth, |_: &chanx::Scope| DiscussionTopicConsumer)
+        .route_authenticated("/ws/chat/{pk}/", chat_auth(resolver.clone()), move |_: &chanx::Scope| {
+            ChatDetailConsumer { db: chat_db.clone() }
+        })
+        .route_authenticated("/ws/discussion/", user_auth(resolver), move |_: &chanx::Scope| DiscussionListConsumer {
+            db: list_db.clone(),
+        })
+        .route_authenticated("/ws/discussion/{pk}/", topic_auth, move |_: &chanx::Scope| DiscussionTopicConsumer {
+            db: topic_db.clone(),
+        })
         .route_authenticated("/ws/assistants/{id}/", assistant_auth, move |_: &chanx::Scope| ConversationConsumer {
             assistant: assistant.clone(),
         })
@@ -213,7 +228,10 @@ fn trusted_origin(headers: &HeaderMap, config: &Config) -> bool {
         || config.allowed_origins.iter().any(|allowed| allowed.eq_ignore_ascii_case(&origin))
 }
 
-/// The scheme, host and path of the request, for links in paginated lists.
+/// `SERVER_URL` followed by the request's path, for links in paginated lists.
+///
+/// The `Host` header is the client's to choose: building links from it would let anyone make the
+/// API hand out links to their own site (and poison a cache in front of it).
 #[derive(Debug, Clone)]
 pub struct BaseUrl(pub String);
 
@@ -221,7 +239,6 @@ impl FromRequestParts<AppState> for BaseUrl {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-        Ok(BaseUrl(format!("{}://{host}{}", state.config.scheme(), parts.uri.path())))
+        Ok(BaseUrl(format!("{}{}", state.config.server_url.trim_end_matches('/'), parts.uri.path())))
     }
 }

@@ -29,6 +29,9 @@ pub struct OpenAiConfig {
     /// `OPENAI_TIMEOUT_SECONDS`, default 30: the longest wait for the answer to start and between
     /// two pieces of it.
     pub timeout: Duration,
+    /// `OPENAI_ANSWER_SECONDS`, default 120: the longest a whole answer may take, from the request
+    /// to its last piece, however steadily the pieces come.
+    pub answer_deadline: Duration,
 }
 
 /// Everything the app reads from its environment.
@@ -69,6 +72,10 @@ pub struct Config {
     /// 16 per hash at once) and `PASSWORD_HASH_WAIT_SECONDS` (default 5): how many argon2 hashes
     /// run at once, how many requests wait for one, and for how long, before 429.
     pub password_hashing: crate::accounts::password::HashLimits,
+    /// `CHATS_PER_HOUR` (default 20): chats one user may create.
+    pub chats_per_hour: u32,
+    /// `CHAT_INVITATIONS_PER_HOUR` (default 100): members one user may add to chats.
+    pub invitations_per_hour: u32,
 }
 
 /// A configuration that cannot run.
@@ -165,12 +172,15 @@ impl Config {
             assistant_per_minute: u32::try_from(number("ASSISTANT_REQUESTS_PER_MINUTE", 20)?).unwrap_or(u32::MAX),
             trust_proxy: get("TRUST_PROXY").is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
             password_hashing,
+            chats_per_hour: u32::try_from(number("CHATS_PER_HOUR", 20)?).unwrap_or(u32::MAX),
+            invitations_per_hour: u32::try_from(number("CHAT_INVITATIONS_PER_HOUR", 100)?).unwrap_or(u32::MAX),
             openai: OpenAiConfig {
                 api_key: get("OPENAI_API_KEY"),
                 base_url: get("OPENAI_BASE_URL").unwrap_or_else(|| "https://api.openai.com/v1".into()),
                 model: get("OPENAI_MODEL").unwrap_or_else(|| "gpt-4o-mini".into()),
                 org: get("OPENAI_ORG"),
                 timeout: Duration::from_secs(number("OPENAI_TIMEOUT_SECONDS", 30)?),
+                answer_deadline: Duration::from_secs(number("OPENAI_ANSWER_SECONDS", 120)?),
             },
         })
     }

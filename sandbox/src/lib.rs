@@ -10,6 +10,7 @@
 //!   `/ws/discussion/{pk}/`, pages under `/discussion/`.
 //! * [`admin`]: staff-only pages at `/admin/`.
 //! * [`docs`]: the AsyncAPI document of every consumer.
+//! * [`sessions`]: every socket of a user in the user's group, closed when their access ends.
 //!
 //! [`app::Sandbox`] puts it together; `main.rs` adds the command line.
 
@@ -24,6 +25,7 @@ pub mod db;
 pub mod discussion;
 pub mod docs;
 pub mod rest;
+pub mod sessions;
 pub mod throttle;
 pub mod timestamp;
 pub mod web;

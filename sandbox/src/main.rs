@@ -113,15 +113,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             tracing::info!(
                 "serving on http://{local}/ (chat at http://{local}/chat/, AsyncAPI at http://{local}/asyncapi/)"
             );
-            let sockets = app.sockets.clone();
-            let service = app.router().into_make_service_with_connect_info::<std::net::SocketAddr>();
-            axum::serve(listener, service)
-                .with_graceful_shutdown(async move {
-                    let _ = tokio::signal::ctrl_c().await;
-                    tracing::info!("shutting down: closing sockets, finishing requests");
-                    sockets.shutdown().await;
-                })
-                .await?;
+            // Until Ctrl-C or SIGTERM, then a graceful shutdown.
+            app.serve(listener).await?;
+            tracing::info!("stopped");
             Ok(())
         }
         "migrate" => {

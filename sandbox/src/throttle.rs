@@ -1,11 +1,14 @@
-//! Request budgets per client address, for the endpoints worth abusing: logins and registrations
-//! (password guessing) and the assistant (every message costs a model call).
+//! Request budgets, for the endpoints worth abusing: per client address, logins and registrations
+//! (password guessing) and the assistant (every message costs a model call); per signed-in user,
+//! creating chats and inviting members (each writes rows and sends broadcasts, and an invitation
+//! tells whether an email has an account).
 //!
-//! Each client has a bucket of `per_minute` requests that refills continuously; a request that
-//! finds it empty gets 429 with `Retry-After`. The client is the peer address, or, with
-//! `TRUST_PROXY=1`, the last `X-Forwarded-For` entry (the address the proxy saw).
+//! Each client has a bucket of requests that refills continuously; a request that finds it empty
+//! gets 429 with `Retry-After`. An address is the peer address, or, with `TRUST_PROXY=1`, the last
+//! `X-Forwarded-For` entry (the address the proxy saw); a user is their id.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -19,41 +22,62 @@ use crate::rest::ApiError;
 /// Beyond this many clients, buckets that have refilled are forgotten (at most once a second).
 const MAX_CLIENTS: usize = 10_000;
 
-/// One budget, shared by the endpoints that use it.
+/// One budget, shared by the endpoints that use it, per client `K`: an address, or a user id.
 #[derive(Debug)]
-pub struct Throttle {
-    per_minute: f64,
-    clients: Mutex<Clients>,
+pub struct Throttle<K = IpAddr> {
+    /// How many requests a full bucket holds.
+    capacity: f64,
+    /// How long an empty bucket takes to fill.
+    period: Duration,
+    clients: Mutex<Clients<K>>,
 }
 
 /// The buckets, and when full ones were last forgotten.
 #[derive(Debug)]
-struct Clients {
-    buckets: HashMap<IpAddr, (f64, Instant)>,
+struct Clients<K> {
+    buckets: HashMap<K, (f64, Instant)>,
     swept: Instant,
 }
 
-impl Throttle {
+impl<K: Hash + Eq> Throttle<K> {
     /// A budget of `per_minute` requests per client, all of which may come at once.
     pub fn per_minute(per_minute: u32) -> Self {
+        Self::new(per_minute, Duration::from_secs(60))
+    }
+
+    /// A budget of `per_hour` requests per client, all of which may come at once.
+    ///
+    /// ```
+    /// let throttle = sandbox::throttle::Throttle::<i64>::per_hour(2);
+    /// assert!(throttle.spend(7).is_ok() && throttle.spend(7).is_ok());
+    /// let wait = throttle.spend(7).expect_err("the third is refused");
+    /// assert!(wait.as_secs() > 1700 && wait.as_secs() <= 1800, "one request every 30 minutes: {wait:?}");
+    /// assert!(throttle.spend(8).is_ok(), "another user has their own budget");
+    /// ```
+    pub fn per_hour(per_hour: u32) -> Self {
+        Self::new(per_hour, Duration::from_secs(3600))
+    }
+
+    /// A budget of `capacity` requests per client that refills completely in `period`.
+    fn new(capacity: u32, period: Duration) -> Self {
         let clients = Clients { buckets: HashMap::new(), swept: Instant::now() };
-        Throttle { per_minute: f64::from(per_minute.max(1)), clients: Mutex::new(clients) }
+        Throttle { capacity: f64::from(capacity.max(1)), period, clients: Mutex::new(clients) }
     }
 
     /// Spends one request of `client`'s budget, or says how long until one is available.
-    pub fn spend(&self, client: IpAddr) -> Result<(), Duration> {
+    pub fn spend(&self, client: K) -> Result<(), Duration> {
         let now = Instant::now();
-        let rate = self.per_minute / 60.0;
+        let rate = self.capacity / self.period.as_secs_f64();
         let mut clients = self.clients.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         // Sweeping scans every bucket, so it runs at most once a second: when many clients are
         // mid-budget nothing can be forgotten, and a scan per request would cost more than it saves.
         if clients.buckets.len() >= MAX_CLIENTS && now.duration_since(clients.swept) >= Duration::from_secs(1) {
-            let full = self.per_minute;
+            let full = self.capacity;
             clients.buckets.retain(|_, (tokens, at)| *tokens + now.duration_since(*at).as_secs_f64() * rate < full);
             clients.swept = now;
         }
-        let (tokens, at) = clients.buckets.entry(client).or_insert((self.per_minute, now));
-        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * rate).min(self.per_minute);
+        let (tokens, at) = clients.buckets.entry(client).or_insert((self.capacity, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * rate).min(self.capacity);
         *at = now;
         if *tokens >= 1.0 {
             *tokens -= 1.0;
@@ -103,10 +127,14 @@ impl FromRequestParts<AppState> for AssistantRequest {
 /// The budgets of the app.
 #[derive(Debug)]
 pub struct Throttles {
-    /// Logins and registrations.
+    /// Logins and registrations, per address.
     pub auth: Throttle,
-    /// Anonymous conversations and assistant messages.
+    /// Anonymous conversations and assistant messages, per address.
     pub assistant: Throttle,
+    /// New chats, per user (`CHATS_PER_HOUR`).
+    pub chats: Throttle<i64>,
+    /// Members added to chats, per user who adds them (`CHAT_INVITATIONS_PER_HOUR`).
+    pub invitations: Throttle<i64>,
 }
 
 #[cfg(test)]

@@ -217,6 +217,18 @@ pub fn server_error_page() -> Response {
         .into_response()
 }
 
+/// The 429 page of a form whose budget is spent, with `Retry-After`.
+pub fn too_many_requests_page(what: &str, wait: std::time::Duration) -> Response {
+    let seconds = wait.as_secs().max(1);
+    let body = format!(
+        "<!doctype html><title>Slow down</title><link rel=\"stylesheet\" href=\"/static/app.css\">\
+         <main><h1>Slow down</h1><p>You have {what} too often. Please try again in {seconds} seconds. \
+         <a href=\"/chat/\">Go to your chats</a>.</p></main>"
+    );
+    (StatusCode::TOO_MANY_REQUESTS, [(axum::http::header::RETRY_AFTER, seconds.to_string())], Html(body))
+        .into_response()
+}
+
 /// `/`, `/login` and the static files.
 pub fn routes() -> Router<AppState> {
     Router::new()

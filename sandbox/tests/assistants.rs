@@ -6,7 +6,8 @@ use std::time::Duration;
 use axum::http::{Method, StatusCode};
 use chanx::testing::WebsocketCommunicator;
 use sandbox::accounts::User;
-use sandbox::assistants::model::{AssistantMessage, Conversation};
+use sandbox::assistants::generation::{MAX_ANSWER_BYTES, MAX_HISTORY_BYTES, MAX_HISTORY_MESSAGES};
+use sandbox::assistants::model::{AssistantMessage, Conversation, MessageType};
 use serde_json::{Value, json};
 
 use crate::fake_openai::{FIRST, FakeOpenAi, SECOND, tokens};
@@ -25,6 +26,9 @@ crate::on_both_databases!(
     the_pages_follow_the_access_rule,
     the_assistant_is_throttled_per_client,
     a_visitor_who_leaves_mid_answer_still_finds_it_saved,
+    an_endless_answer_is_cut_at_the_cap_and_kept,
+    a_hostile_provider_is_cut_off_with_assistant_error,
+    the_history_sent_to_the_model_is_capped,
 );
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -500,4 +504,130 @@ async fn a_visitor_who_leaves_mid_answer_still_finds_it_saved(app: TestApp) {
         StatusCode::CREATED,
         "and the slot is free"
     );
+}
+
+/// Waits until no answer is being written in `conversation`.
+async fn slot_freed(app: &TestApp, conversation: &str) {
+    for _ in 0..100 {
+        if !app.sandbox.state.assistant.generations.is_running(conversation) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the answer slot was never freed");
+}
+
+/// A provider that never stops talking is cut off at `MAX_ANSWER_BYTES`: what fits was streamed,
+/// and is saved and completed as a stopped answer is.
+async fn an_endless_answer_is_cut_at_the_cap_and_kept(app: TestApp) {
+    let fake = FakeOpenAi::start().await;
+    let app = app.configured(&fake.env());
+    let conversation = Conversation::create(app.db(), None, "Endless").await.expect("conversation");
+    let mut comm = socket(&app, &conversation.id, None).await;
+    let path = format!("/api/assistants/anonymous/{}/messages/", conversation.id);
+    assert_eq!(app.post(&path, None, json!({"content": "endless please"})).await.status, StatusCode::CREATED);
+    let frames = answer(&mut comm, "complete_streaming").await;
+    let streamed: String =
+        frames.iter().filter(|f| f["action"] == "streaming").filter_map(|f| f["payload"]["content"].as_str()).collect();
+    assert_eq!(streamed.len(), MAX_ANSWER_BYTES, "streamed up to the cap, not a byte more");
+    let saved = messages_saved(&app, &conversation.id, 2).await;
+    assert_eq!((saved[1].message_type, saved[1].content.len()), (MessageType::Assistant, MAX_ANSWER_BYTES));
+    assert_eq!(saved[1].content, streamed, "what was shown is what is kept");
+    comm.disconnect().await;
+}
+
+/// A 10 MB line, a 401 whose body never ends, and an answer that trickles on past
+/// `OPENAI_ANSWER_SECONDS`: each ends in `assistant_error`, nothing is saved, and the endless
+/// body was not read beyond a few of its bytes.
+async fn a_hostile_provider_is_cut_off_with_assistant_error(app: TestApp) {
+    let fake = FakeOpenAi::start().await;
+    let app = app.configured(&fake.env());
+    let ada = app.user("ada@example.com").await;
+    let conversation = Conversation::create(app.db(), Some(ada.id), "Hostile").await.expect("conversation");
+    let cases = [
+        ("a hugeline please", "The assistant could not answer. Please try again."),
+        ("a hugeerror please", "The assistant is not available: its API key was refused."),
+    ];
+    let mut saved = hostile_answers(&app, &ada, &conversation, cases, 0).await;
+    // Well below what a reader of the whole body would have taken in by its timeout; the slack
+    // is what the sockets' buffers hold.
+    let sent = fake.error_bytes_sent();
+    assert!(sent < 32 * 1024 * 1024, "the endless error body was read on: {sent} bytes sent");
+    let mut env = fake.env();
+    env.push(("OPENAI_ANSWER_SECONDS", "1".into()));
+    let app = app.configured(&env);
+    let cases = [("a trickle please", "The assistant took too long to answer. Please try again.")];
+    saved = hostile_answers(&app, &ada, &conversation, cases, saved).await;
+    assert_eq!(saved, 3);
+}
+
+/// Posts each message of `cases` and checks that its answer ends in its `assistant_error` with no
+/// huge frame and nothing saved; returns how many messages the conversation then has.
+async fn hostile_answers<const N: usize>(
+    app: &TestApp,
+    ada: &User,
+    conversation: &Conversation,
+    cases: [(&str, &str); N],
+    mut saved: usize,
+) -> usize {
+    let path = format!("/api/assistants/conversations/{}/messages/", conversation.id);
+    let mut comm = socket(app, &conversation.id, Some(ada)).await;
+    for (content, error) in cases {
+        let posted = app.post(&path, Some(ada), json!({"content": content})).await;
+        assert_eq!(posted.status, StatusCode::CREATED, "{content}");
+        saved += 1;
+        let frames = answer(&mut comm, "assistant_error").await;
+        let id = posted.json()["id"].to_string();
+        assert_eq!(
+            frames.last(),
+            Some(&json!({"action": "assistant_error", "payload": {"content": error, "messageId": id}})),
+            "{content}"
+        );
+        assert!(frames.iter().all(|f| f.to_string().len() < 64 * 1024), "{content}: no huge frame went out");
+        slot_freed(app, &conversation.id).await;
+        let history = AssistantMessage::history(app.db(), &conversation.id).await.expect("query");
+        assert_eq!(history.len(), saved, "{content}: no reply saved");
+    }
+    comm.disconnect().await;
+    saved
+}
+
+/// The model gets the newest `MAX_HISTORY_MESSAGES` messages at most, and `MAX_HISTORY_BYTES` of
+/// them at most, always ending with the message being answered.
+async fn the_history_sent_to_the_model_is_capped(app: TestApp) {
+    let fake = FakeOpenAi::start().await;
+    let app = app.configured(&fake.env());
+    for (count, size) in [(100, 10), (10, 30 * 1024)] {
+        let conversation = Conversation::create(app.db(), None, "Long").await.expect("conversation");
+        for n in 0..count {
+            let kind = if n % 2 == 0 { MessageType::User } else { MessageType::Assistant };
+            let content = format!("{n:0size$}");
+            AssistantMessage::create(app.db(), &conversation.id, kind, &content).await.expect("message");
+        }
+        let mut comm = socket(&app, &conversation.id, None).await;
+        let path = format!("/api/assistants/anonymous/{}/messages/", conversation.id);
+        assert_eq!(app.post(&path, None, json!({"content": "Hello"})).await.status, StatusCode::CREATED);
+        answer(&mut comm, "complete_streaming").await;
+        let sent: Vec<String> = fake.streams().last().expect("a stream")["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .filter_map(|m| m["content"].as_str().map(str::to_owned))
+            .collect();
+        assert!(sent.len() <= MAX_HISTORY_MESSAGES, "{count} × {size}: {} messages sent", sent.len());
+        assert!(sent.iter().map(String::len).sum::<usize>() <= MAX_HISTORY_BYTES, "{count} × {size}");
+        let stored: Vec<String> = AssistantMessage::history(app.db(), &conversation.id)
+            .await
+            .expect("query")
+            .into_iter()
+            .map(|m| m.content)
+            .take(count + 1)
+            .collect();
+        assert_eq!(sent.last().map(String::as_str), Some("Hello"), "the message being answered goes last");
+        assert!(stored.ends_with(&sent), "{count} × {size}: the newest messages, in order");
+        comm.disconnect().await;
+    }
+    let long = fake.streams();
+    assert_eq!(long[0]["messages"].as_array().map(Vec::len), Some(MAX_HISTORY_MESSAGES));
+    assert_eq!(long[1]["messages"].as_array().map(Vec::len), Some(1 + MAX_HISTORY_BYTES / (30 * 1024)));
 }

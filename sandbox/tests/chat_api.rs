@@ -20,6 +20,8 @@ crate::on_both_databases!(
     only_the_sender_edits_or_deletes_a_message,
     a_new_message_bumps_the_chat_but_an_edit_does_not,
     members_are_managed_by_owners_and_admins,
+    pagination_links_come_from_server_url_never_from_host,
+    creating_chats_and_adding_members_are_throttled_per_user,
 );
 
 /// A chat owned by `owner` with `others` as members in the given roles.
@@ -303,4 +305,84 @@ async fn members_are_managed_by_owners_and_admins(app: TestApp) {
         "an admin may leave"
     );
     assert_eq!(app.count("SELECT COUNT(*) FROM chat_members").await, 3);
+}
+
+/// `next` and `previous` point at `SERVER_URL`, whatever `Host` a client sends: a forged header
+/// cannot make the API hand out links to another site.
+async fn pagination_links_come_from_server_url_never_from_host(app: TestApp) {
+    let ada = app.user("ada@example.com").await;
+    let chat = chat_with(&app, "Lab", &ada, &[]).await;
+    for n in 0..3 {
+        message(&app, &chat, &ada, &format!("message {n}")).await;
+    }
+    async fn page(app: &TestApp, chat: i64, ada: &User, host: &str) -> serde_json::Value {
+        let request = axum::http::Request::get(format!("/api/chat/{chat}/messages/?limit=1&offset=1"))
+            .header("host", host)
+            .header("cookie", app.cookie_for(ada))
+            .body(axum::body::Body::empty())
+            .expect("request");
+        app.send(request).await.json()
+    }
+    let links = |page: &serde_json::Value| (page["next"].clone(), page["previous"].clone());
+    let path = format!("/api/chat/{}/messages/", chat.id);
+    for host in ["evil.example", "localhost:8000@evil.example", "evil.example/phish?"] {
+        assert_eq!(
+            links(&page(&app, chat.id, &ada, host).await),
+            (
+                json!(format!("http://localhost:8000{path}?limit=1&offset=2")),
+                json!(format!("http://localhost:8000{path}?limit=1"))
+            ),
+            "Host: {host}"
+        );
+    }
+    let app = app.configured(&[("SERVER_URL", "https://chat.example.com/".into())]);
+    assert_eq!(
+        links(&page(&app, chat.id, &ada, "evil.example").await),
+        (
+            json!(format!("https://chat.example.com{path}?limit=1&offset=2")),
+            json!(format!("https://chat.example.com{path}?limit=1"))
+        )
+    );
+}
+
+/// One user cannot create chats or add members without limit (`CHATS_PER_HOUR`,
+/// `CHAT_INVITATIONS_PER_HOUR`): past the budget, the API answers 429 with `Retry-After`, the
+/// pages too, and nothing is saved; other users keep their own budgets.
+async fn creating_chats_and_adding_members_are_throttled_per_user(app: TestApp) {
+    let app = app.configured(&[("CHATS_PER_HOUR", "2".into()), ("CHAT_INVITATIONS_PER_HOUR", "2".into())]);
+    let (ada, bob, cat) =
+        (app.user("ada@example.com").await, app.user("bob@example.com").await, app.user("cat@example.com").await);
+    let retry_after = |response: &crate::support::TestResponse| {
+        response.headers.get("retry-after").and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+    };
+    assert_eq!(app.post("/api/chat/", Some(&ada), json!({"title": " "})).await.status, StatusCode::BAD_REQUEST);
+    for title in ["One", "Two"] {
+        assert_eq!(app.post("/api/chat/", Some(&ada), json!({"title": title})).await.status, StatusCode::CREATED);
+    }
+    let third = app.post("/api/chat/", Some(&ada), json!({"title": "Three"})).await;
+    assert_eq!(third.status, StatusCode::TOO_MANY_REQUESTS, "{}", third.text);
+    assert_eq!(third.json()["errors"][0]["code"], "throttled");
+    // Two chats an hour: the next one is half an hour away.
+    assert!(retry_after(&third).is_some_and(|s| s > 1700 && s <= 1800), "{:?}", third.headers);
+    let by_page = app.form("/chat/", Some(&ada), &[("title", "Four")]).await;
+    assert_eq!(by_page.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(retry_after(&by_page).is_some());
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM group_chats").await,
+        2,
+        "an invalid form costs nothing, and refused ones save nothing"
+    );
+    assert_eq!(app.post("/api/chat/", Some(&bob), json!({"title": "Bob's"})).await.status, StatusCode::CREATED);
+
+    let chat = chat_with(&app, "Lab", &ada, &[]).await;
+    let path = format!("/api/chat/{}/members/", chat.id);
+    assert_eq!(app.post(&path, Some(&ada), json!({"email": "bob@example.com"})).await.status, StatusCode::CREATED);
+    let unknown = app.post(&path, Some(&ada), json!({"email": "nobody@example.com"})).await;
+    assert_eq!(unknown.status, StatusCode::BAD_REQUEST, "probing for accounts costs too");
+    let throttled = app.post(&path, Some(&ada), json!({"email": "cat@example.com"})).await;
+    assert_eq!(throttled.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(retry_after(&throttled).is_some());
+    let by_form = app.form(&format!("/chat/{}/members/", chat.id), Some(&ada), &[("email", "cat@example.com")]).await;
+    assert_eq!(by_form.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(Member::of(app.db(), chat.id, cat.id).await.expect("query").is_none(), "nobody was added");
 }

@@ -16,6 +16,7 @@ crate::on_both_databases!(
     removing_members_follows_the_rules,
     the_login_page_never_redirects_off_site,
     a_garbled_notice_cookie_is_ignored,
+    private_chat_pages_tell_outsiders_nothing,
 );
 
 async fn home_lists_my_chats_and_greets_visitors(app: TestApp) {
@@ -84,15 +85,8 @@ async fn the_chat_page_depends_on_who_looks(app: TestApp) {
     ] {
         assert!(member.text.contains(text), "{text}");
     }
-    let visitor = app.get(&path, None).await;
-    assert_eq!(visitor.status, StatusCode::OK);
-    assert!(visitor.text.contains("Welcome to Lab!") && visitor.text.contains("log in"));
-    assert!(!visitor.text.contains("messageForm") && !visitor.text.contains("/static/chat.js"));
     let stranger = app.get(&path, Some(&eve)).await;
-    for text in ["Access Restricted", "You are not a member", "Contact a group administrator", "return to your chats"] {
-        assert!(stranger.text.contains(text), "{text}");
-    }
-    assert!(!stranger.text.contains("messageForm"));
+    assert_eq!((stranger.status, stranger.location()), (StatusCode::FOUND, "/chat/"), "as for a missing chat");
     for missing in ["/chat/999999/", "/chat/abc/"] {
         let response = app.get(missing, Some(&ada)).await;
         assert_eq!((response.status, response.location()), (StatusCode::FOUND, "/chat/"));
@@ -150,14 +144,7 @@ async fn the_members_page_shows_what_i_may_do(app: TestApp) {
     let as_member = app.get(&path, Some(&cat)).await;
     assert!(!as_member.text.contains("Add New Member") && !as_member.text.contains("/remove/"));
     assert!(as_member.text.contains("ada@example.com"));
-    let visitor = app.get(&path, None).await;
-    assert!(
-        visitor.text.contains("Member Management")
-            && visitor.text.contains("log in")
-            && !visitor.text.contains("ada@example.com")
-    );
-    let stranger = app.get(&path, Some(&eve)).await;
-    assert!(stranger.text.contains("Access Restricted") && !stranger.text.contains("ada@example.com"));
+    assert_eq!(app.get(&path, Some(&eve)).await.location(), "/chat/", "a stranger sees nothing");
     let missing = app.get("/chat/999999/members/", Some(&ada)).await;
     assert_eq!((missing.status, missing.location()), (StatusCode::FOUND, "/chat/"));
 }
@@ -283,5 +270,29 @@ async fn a_garbled_notice_cookie_is_ignored(app: TestApp) {
         let page = app.send(request).await;
         assert_eq!(page.status, StatusCode::OK, "{flash}");
         assert!(page.text.contains("My Group Chats") && !page.text.contains("class=\"notice"), "{flash}");
+    }
+}
+
+/// A chat's pages are for its members, as its REST routes are: a visitor is sent to log in, and a
+/// signed-in stranger gets what a missing chat gets; neither sees the title or the description.
+async fn private_chat_pages_tell_outsiders_nothing(app: TestApp) {
+    let (ada, eve) = (app.user("ada@example.com").await, app.user("eve@example.com").await);
+    let chat = crate::chat_api::chat_with(&app, "Secret plans", &ada, &[]).await;
+    assert_eq!(chat.description.as_deref(), Some("about things"));
+    for page in ["", "members/"] {
+        let path = format!("/chat/{}/{page}", chat.id);
+        let visitor = app.get(&path, None).await;
+        let login: String = form_urlencoded::byte_serialize(path.as_bytes()).collect();
+        assert_eq!((visitor.status, visitor.location()), (StatusCode::FOUND, format!("/login?next={login}").as_str()));
+        let missing_path = format!("/chat/999999/{page}");
+        let missing = app.get(&missing_path, Some(&eve)).await;
+        let stranger = app.get(&path, Some(&eve)).await;
+        assert_eq!((stranger.status, stranger.location()), (StatusCode::FOUND, "/chat/"), "{path}");
+        assert_eq!((stranger.status, stranger.location()), (missing.status, missing.location()), "{path}");
+        assert_eq!(stranger.cookies(), missing.cookies(), "the same notice as for a missing chat");
+        for response in [&visitor, &stranger] {
+            assert!(!response.text.contains("Secret plans") && !response.text.contains("about things"), "{path}");
+        }
+        assert!(app.get(&path, Some(&ada)).await.text.contains("Secret plans"), "members still see it");
     }
 }

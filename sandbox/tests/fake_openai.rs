@@ -3,11 +3,15 @@
 //!
 //! The last user message picks the behaviour: it contains `unauthorized` (401), `cut` (the
 //! stream stops before `[DONE]`), `slow` (one token, then silence), `malformed` (a line that is
-//! not JSON) or `long` (40 tokens, 100 ms apart); anything else gets a normal answer, the first or
-//! the second below by the number of user turns. A request without `stream` asks for a title.
+//! not JSON) or `long` (40 tokens, 100 ms apart); a hostile provider: `endless` (1000-byte
+//! tokens without end), `trickle` (a token every 100 ms without end), `hugeline` (one valid
+//! line of 10 MB), `hugeerror` (a 401 whose body never ends, counted in
+//! [`FakeOpenAi::error_bytes_sent`]); anything else gets a normal answer, the first or the second
+//! below by the number of user turns. A request without `stream` asks for a title.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,6 +19,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 /// The first answer.
@@ -28,18 +33,30 @@ pub(crate) const TITLE: &str = "\"Greetings and help.\"";
 pub(crate) struct FakeOpenAi {
     addr: SocketAddr,
     requests: Arc<Mutex<Vec<Value>>>,
+    error_bytes: Arc<AtomicUsize>,
+}
+
+/// What the fake records.
+#[derive(Clone, Default)]
+struct Log {
+    requests: Arc<Mutex<Vec<Value>>>,
+    error_bytes: Arc<AtomicUsize>,
 }
 
 impl FakeOpenAi {
     pub(crate) async fn start() -> FakeOpenAi {
-        let requests: Arc<Mutex<Vec<Value>>> = Arc::default();
-        let app = axum::Router::new()
-            .route("/v1/chat/completions", axum::routing::post(completions))
-            .with_state(requests.clone());
+        let log = Log::default();
+        let app =
+            axum::Router::new().route("/v1/chat/completions", axum::routing::post(completions)).with_state(log.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("port");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(async move { axum::serve(listener, app).await });
-        FakeOpenAi { addr, requests }
+        FakeOpenAi { addr, requests: log.requests, error_bytes: log.error_bytes }
+    }
+
+    /// How many bytes of the endless `hugeerror` body were handed to the connection so far.
+    pub(crate) fn error_bytes_sent(&self) -> usize {
+        self.error_bytes.load(Ordering::SeqCst)
     }
 
     /// The sandbox's environment for this provider, with a 1-second timeout.
@@ -84,14 +101,28 @@ fn event_stream(parts: Vec<(Duration, Bytes)>) -> Response {
     ([("content-type", "text/event-stream")], Body::from_stream(body)).into_response()
 }
 
-async fn completions(State(requests): State<Arc<Mutex<Vec<Value>>>>, axum::Json(body): axum::Json<Value>) -> Response {
-    if let Ok(mut log) = requests.lock() {
-        log.push(body.clone());
+/// An endless body of `piece`, produced as fast as the connection takes it.
+fn endless(piece: Bytes, sent: Option<Arc<AtomicUsize>>) -> Body {
+    Body::from_stream(futures_util::stream::repeat(piece).map(move |piece| {
+        if let Some(sent) = &sent {
+            sent.fetch_add(piece.len(), Ordering::SeqCst);
+        }
+        Ok::<_, Infallible>(piece)
+    }))
+}
+
+async fn completions(State(log): State<Log>, axum::Json(body): axum::Json<Value>) -> Response {
+    if let Ok(mut requests) = log.requests.lock() {
+        requests.push(body.clone());
     }
     let messages = body["messages"].as_array().cloned().unwrap_or_default();
     let user_turns: Vec<&str> =
         messages.iter().filter(|m| m["role"] == "user").filter_map(|m| m["content"].as_str()).collect();
     let last = user_turns.last().copied().unwrap_or_default();
+    if last.contains("hugeerror") {
+        let body = endless(Bytes::from(vec![b' '; 64 * 1024]), Some(log.error_bytes.clone()));
+        return (StatusCode::UNAUTHORIZED, [("content-type", "application/json")], body).into_response();
+    }
     if last.contains("unauthorized") {
         let error = json!({"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}});
         return (StatusCode::UNAUTHORIZED, axum::Json(error)).into_response();
@@ -110,6 +141,26 @@ async fn completions(State(requests): State<Arc<Mutex<Vec<Value>>>>, axum::Json(
         parts.push((now, chunk(json!({"content": "Thinking"}))));
         parts.push((Duration::from_secs(30), chunk(json!({"content": " too late"}))));
         return event_stream(parts);
+    }
+    if last.contains("endless") {
+        let piece = chunk(json!({"content": "e".repeat(1000)}));
+        return ([("content-type", "text/event-stream")], endless(piece, None)).into_response();
+    }
+    if last.contains("trickle") {
+        let body = futures_util::stream::unfold((), |()| async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            Some((Ok::<_, Infallible>(chunk(json!({"content": " more"}))), ()))
+        });
+        return ([("content-type", "text/event-stream")], Body::from_stream(body)).into_response();
+    }
+    if last.contains("hugeline") {
+        // One valid chunk of 10 MB, produced as it is sent.
+        let start = Bytes::from_static(br#"data: {"choices": [{"index": 0, "delta": {"content": ""#);
+        let text = std::iter::repeat_n(Bytes::from(vec![b'h'; 64 * 1024]), 160);
+        let end = [Bytes::from_static(b"\"}}]}\n\n"), Bytes::from_static(b"data: [DONE]\n\n")];
+        let pieces = std::iter::once(start).chain(text).chain(end).map(Ok::<_, Infallible>);
+        return ([("content-type", "text/event-stream")], Body::from_stream(futures_util::stream::iter(pieces)))
+            .into_response();
     }
     if last.contains("malformed") {
         parts.push((now, Bytes::from_static(b"data: {this is not json\n\n")));

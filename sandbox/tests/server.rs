@@ -60,15 +60,15 @@ async fn request_ids_from_clients_are_kept_only_when_short_and_plain(app: TestAp
     };
     let plain = "4bf92f3577b34da6-a3ce929d0e0e4736_v1.2";
     assert_eq!(echoed(Some(plain.as_bytes())).await, plain, "a proxy's or tracer's id is kept");
-    let longest = "a".repeat(64);
+    let longest = "a".repeat(128);
     assert_eq!(echoed(Some(longest.as_bytes())).await, longest);
     let hostile: [&[u8]; 6] = [
-        b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
         b"id with spaces",
         b"\"} {\"level\":\"ERROR\",\"message\":\"forged\"",
         b"a\tb",
         b"\xc3\xa9t\xc3\xa9",
-        b"../../etc",
+        b"<script>",
     ];
     for sent in hostile {
         let id = echoed(Some(sent)).await;
@@ -236,6 +236,37 @@ async fn two_processes_share_chat_events_through_redis() {
         bobs_room.receive_all_messages(chanx::messages::EVENT_COMPLETE, std::time::Duration::from_secs(5)).await;
     assert_eq!(frames, [serde_json::json!({"action": "member_message", "payload": expected})]);
     bobs_room.disconnect().await;
+}
+
+/// Deactivating a user through one process closes their sockets held by another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deactivation_closes_sockets_in_every_process() {
+    let Some(url) = redis_url().await else { return };
+    let prefix = format!("sandbox-test.{}.", uuid::Uuid::new_v4().simple());
+    let layer = || {
+        let redis = chanx::layer::RedisLayer::builder([url.clone()]).prefix(prefix.clone()).build().expect("layer");
+        chanx::Layer::new(redis)
+    };
+    let first = TestApp::sqlite_with(layer()).await;
+    let second = first.another_process(layer());
+    let bob = first.user("bob@example.com").await;
+    let new = sandbox::accounts::NewUser {
+        email: "root@example.com".into(),
+        password: crate::support::PASSWORD.into(),
+        is_staff: true,
+        is_superuser: true,
+    };
+    let root = sandbox::accounts::User::create(first.db(), &first.sandbox.state.hasher, new).await.expect("superuser");
+    let access = second.state.tokens.access(bob.id).expect("token").token;
+    let mut bobs_list = chanx::testing::WebsocketCommunicator::builder(&second.sockets, "/ws/chat/group/")
+        .header("cookie", &format!("my-jwt-auth={access}"))
+        .timeout(std::time::Duration::from_secs(5))
+        .connect()
+        .await;
+    bobs_list.assert_authenticated_status_ok().await;
+    let toggled = first.form(&format!("/admin/users/{}/active/", bob.id), Some(&root), &[]).await;
+    assert_eq!(toggled.status, StatusCode::FOUND);
+    bobs_list.assert_closed(sandbox::sessions::SESSION_ENDED).await;
 }
 
 /// The document chanx's client generator and the AsyncAPI parser check in CI

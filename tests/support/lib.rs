@@ -30,7 +30,8 @@ pub fn init_logging() {
 pub async fn spawn_server(router: chanx::Router) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().expect("local addr");
-    tokio::spawn(chanx::serve(listener, router).into_future());
+    // Not on SIGTERM or Ctrl-C: a test process keeps its default signal handling.
+    tokio::spawn(chanx::serve(listener, router).with_graceful_shutdown(std::future::pending()).into_future());
     addr
 }
 
@@ -105,6 +106,18 @@ impl Client {
         loop {
             match tokio::time::timeout(WAIT, self.ws.next()).await.expect("a close within the wait") {
                 Some(Ok(WsMessage::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+
+    /// The close code and reason the server closes with (other frames are skipped); `None`
+    /// when the connection ends without a close frame.
+    pub async fn close_frame(&mut self) -> Option<(u16, String)> {
+        loop {
+            match tokio::time::timeout(WAIT, self.ws.next()).await.expect("a close within the wait") {
+                Some(Ok(WsMessage::Close(frame))) => return frame.map(|f| (u16::from(f.code), f.reason.to_string())),
                 Some(Ok(_)) => {}
                 Some(Err(_)) | None => return None,
             }

@@ -3,8 +3,14 @@
 use super::{Credential, Location};
 use crate::Scope;
 
+/// The longest token the ready-made sources read, in bytes; a longer one is absent. A browser
+/// keeps cookies to 4 KiB, and identity providers' tokens are a few KiB at most, so this only
+/// keeps a peer's oversized header from reaching the token lookup.
+pub const MAX_TOKEN_LEN: usize = 8 * 1024;
+
 /// Finds the token of a connection in its handshake. Implementations never fail: a missing or
-/// malformed credential is `None`, and the connection is anonymous.
+/// malformed credential is `None`, and the connection is anonymous. The sources of this module
+/// read headers in time linear in their length and ignore tokens over [`MAX_TOKEN_LEN`].
 pub trait CredentialSource: Send + Sync + 'static {
     /// The token, if the handshake carries a well-formed one.
     fn token(&self, scope: &Scope) -> Option<String>;
@@ -28,7 +34,7 @@ impl CredentialSource for BearerToken {
         let value = scope.header("authorization")?.trim();
         let (scheme, token) = value.split_once(' ')?;
         let token = token.trim();
-        (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty() && !token.contains(' ')).then(|| token.to_owned())
+        (scheme.eq_ignore_ascii_case("bearer") && well_sized(token) && !token.contains(' ')).then(|| token.to_owned())
     }
 
     fn credentials(&self) -> Vec<Credential> {
@@ -57,7 +63,7 @@ impl CookieToken {
 
 impl CredentialSource for CookieToken {
     fn token(&self, scope: &Scope) -> Option<String> {
-        scope.cookie(&self.name).filter(|v| !v.is_empty()).map(str::to_owned)
+        scope.cookie(&self.name).filter(|v| well_sized(v)).map(str::to_owned)
     }
 
     fn credentials(&self) -> Vec<Credential> {
@@ -92,7 +98,7 @@ impl CredentialSource for ProtocolToken {
         let offered = scope.headers().get_all(http::header::SEC_WEBSOCKET_PROTOCOL);
         let mut entries = offered.iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(',')).map(str::trim);
         entries.find(|entry| *entry == self.marker)?;
-        entries.next().filter(|token| !token.is_empty()).map(str::to_owned)
+        entries.next().filter(|token| well_sized(token)).map(str::to_owned)
     }
 
     fn credentials(&self) -> Vec<Credential> {
@@ -101,6 +107,10 @@ impl CredentialSource for ProtocolToken {
                 .description("`Sec-WebSocket-Protocol: <marker>, <token>`"),
         ]
     }
+}
+
+fn well_sized(token: &str) -> bool {
+    !token.is_empty() && token.len() <= MAX_TOKEN_LEN
 }
 
 /// Tries several sources in order; the first token found wins.
@@ -136,5 +146,29 @@ mod tests {
         for value in ["", "access_token", "chat, access_token", "access_token, "] {
             assert_eq!(protocol.token(&scope("sec-websocket-protocol", value)), None, "{value:?}");
         }
+    }
+
+    #[test]
+    fn oversized_tokens_are_absent() {
+        let longest = "t".repeat(MAX_TOKEN_LEN);
+        let over = "t".repeat(MAX_TOKEN_LEN + 1);
+        let cookie = CookieToken::new("sessionid");
+        let protocol = ProtocolToken::new("access_token");
+        for (token, expected) in [(&longest, Some(longest.clone())), (&over, None)] {
+            assert_eq!(BearerToken.token(&scope("authorization", &format!("Bearer {token}"))), expected);
+            assert_eq!(cookie.token(&scope("cookie", &format!("sessionid={token}"))), expected);
+            assert_eq!(protocol.token(&scope("sec-websocket-protocol", &format!("access_token, {token}"))), expected);
+        }
+    }
+
+    #[test]
+    fn many_cookies_and_protocol_entries_are_read_in_one_pass() {
+        let many = "a=1; ".repeat(50_000) + "sessionid=s";
+        assert_eq!(CookieToken::new("sessionid").token(&scope("cookie", &many)).as_deref(), Some("s"));
+        let entries = "chat, ".repeat(50_000) + "access_token, t";
+        assert_eq!(
+            ProtocolToken::new("access_token").token(&scope("sec-websocket-protocol", &entries)).as_deref(),
+            Some("t")
+        );
     }
 }

@@ -16,6 +16,9 @@ use super::{AuthError, ResolveUser};
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// [`JwtHs256::max_len`]'s default.
+const DEFAULT_MAX_LEN: usize = 8 * 1024;
+
 /// Why a token was not accepted.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -23,6 +26,9 @@ pub enum JwtError {
     /// Not three base64url parts, or a part is not JSON.
     #[error("malformed token")]
     Malformed,
+    /// Longer than [`JwtHs256::max_len`]; refused before any decoding.
+    #[error("token of {0} bytes is over the length limit")]
+    TooLong(usize),
     /// The header names another algorithm than HS256 (`none` included).
     #[error("unsupported algorithm {0:?}")]
     Algorithm(String),
@@ -45,7 +51,8 @@ pub enum JwtError {
 ///
 /// `exp` is required unless [`require_exp(false)`](Self::require_exp); `exp` and `nbf` are
 /// checked with [`leeway`](Self::leeway) (30 s by default). Only HS256 is accepted, so a token
-/// claiming `alg: none` or an asymmetric algorithm is refused.
+/// claiming `alg: none` or an asymmetric algorithm is refused. A token longer than
+/// [`max_len`](Self::max_len) (8 KiB by default) is refused before it is decoded.
 ///
 /// ```
 /// use chanx::auth::JwtHs256;
@@ -62,6 +69,7 @@ pub enum JwtError {
 /// ```
 pub struct JwtHs256<C> {
     key: Vec<u8>,
+    max_len: usize,
     leeway: u64,
     require_exp: bool,
     _claims: PhantomData<fn() -> C>,
@@ -70,14 +78,38 @@ pub struct JwtHs256<C> {
 impl<C> std::fmt::Debug for JwtHs256<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never the key.
-        f.debug_struct("JwtHs256").field("leeway", &self.leeway).field("require_exp", &self.require_exp).finish()
+        f.debug_struct("JwtHs256")
+            .field("max_len", &self.max_len)
+            .field("leeway", &self.leeway)
+            .field("require_exp", &self.require_exp)
+            .finish()
     }
 }
 
 impl<C: DeserializeOwned> JwtHs256<C> {
     /// A verifier with this shared secret.
     pub fn new(secret: impl AsRef<[u8]>) -> Self {
-        JwtHs256 { key: secret.as_ref().to_vec(), leeway: 30, require_exp: true, _claims: PhantomData }
+        JwtHs256 {
+            key: secret.as_ref().to_vec(),
+            max_len: DEFAULT_MAX_LEN,
+            leeway: 30,
+            require_exp: true,
+            _claims: PhantomData,
+        }
+    }
+
+    /// The longest token accepted, in bytes (8 KiB by default: an identity provider's tokens are
+    /// a few hundred bytes to a few KiB). Longer ones are refused with [`JwtError::TooLong`]
+    /// before any decoding, so a peer's megabyte of base64 costs nothing.
+    ///
+    /// ```
+    /// use chanx::auth::{JwtError, JwtHs256};
+    /// let jwt = JwtHs256::<serde_json::Value>::new(b"a secret of at least 32 bytes....").max_len(1024);
+    /// assert!(matches!(jwt.verify(&"a".repeat(2048)), Err(JwtError::TooLong(2048))));
+    /// ```
+    pub fn max_len(mut self, bytes: usize) -> Self {
+        self.max_len = bytes;
+        self
     }
 
     /// Seconds of clock difference tolerated on `exp` and `nbf`.
@@ -110,6 +142,9 @@ impl<C: DeserializeOwned> JwtHs256<C> {
 
     /// The claims of a valid token.
     pub fn verify(&self, token: &str) -> Result<C, JwtError> {
+        if token.len() > self.max_len {
+            return Err(JwtError::TooLong(token.len()));
+        }
         let mut parts = token.split('.');
         let (Some(header), Some(payload), Some(signature), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -173,6 +208,17 @@ mod tests {
         let jwt = JwtHs256::<Claims>::new("your-256-bit-secret").require_exp(false);
         assert_eq!(jwt.verify(token).expect("valid"), Claims { sub: "1234567890".into() });
         assert!(matches!(JwtHs256::<Claims>::new("other").require_exp(false).verify(token), Err(JwtError::Signature)));
+    }
+
+    #[test]
+    fn tokens_over_the_length_limit_are_refused_before_decoding() {
+        let big = jwt().sign(&json!({"sub": "x".repeat(10_000), "exp": 4_000_000_000u64})).expect("signed");
+        assert!(matches!(jwt().verify(&big), Err(JwtError::TooLong(n)) if n == big.len()));
+        assert_eq!(jwt().max_len(64 * 1024).verify(&big).expect("valid").sub.len(), 10_000);
+        // A megabyte of one base64 segment, and of dots: refused the same way, whatever the shape.
+        for token in ["e".repeat(1 << 20), format!("{}.e.e", "e".repeat(1 << 20)), ".".repeat(1 << 20)] {
+            assert!(matches!(jwt().verify(&token), Err(JwtError::TooLong(_))));
+        }
     }
 
     #[test]

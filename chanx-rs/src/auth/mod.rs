@@ -19,7 +19,7 @@ mod token;
 
 use std::future::Future;
 
-pub use credentials::{BearerToken, CookieToken, CredentialSource, ProtocolToken};
+pub use credentials::{BearerToken, CookieToken, CredentialSource, MAX_TOKEN_LEN, ProtocolToken};
 #[cfg(feature = "jwt")]
 pub use jwt::{JwtError, JwtHs256};
 pub use permission::{AllowAny, IsAuthenticated, ObjectCheck, Permission};

@@ -4,11 +4,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{PoisonError, RwLock};
 
+use super::{ChannelLayer, ChannelReceiver, DeliveryError, InboxSender, LayerError, LayerMessage, inbox};
 use async_trait::async_trait;
-use tokio::sync::mpsc;
-use tokio::sync::mpsc::error::TrySendError;
-
-use super::{ChannelLayer, ChannelReceiver, LayerError, LayerMessage};
 
 /// The default inbox capacity of one connection.
 const DEFAULT_CAPACITY: usize = 256;
@@ -17,7 +14,9 @@ const DEFAULT_CAPACITY: usize = 256;
 ///
 /// A group send costs one `try_send` per member, sharing one message. When a connection's inbox is
 /// full (it is not keeping up), the message is dropped for that connection only, counted in
-/// [`MemoryLayer::dropped`] and logged; a direct [`send`](ChannelLayer::send) returns the error.
+/// [`MemoryLayer::dropped`] and logged, and that connection is closed with
+/// [`INBOX_OVERFLOW`](crate::close_code::INBOX_OVERFLOW) (1013) so that its client reconnects and
+/// re-syncs; a direct [`send`](ChannelLayer::send) also returns [`LayerError::ChannelFull`].
 ///
 /// ```
 /// use chanx::layer::MemoryLayer;
@@ -35,12 +34,12 @@ pub struct MemoryLayer {
 struct State {
     channels: HashMap<String, Channel>,
     /// Group → member channel → its inbox, so a group send needs no second lookup.
-    groups: HashMap<String, HashMap<String, mpsc::Sender<LayerMessage>>>,
+    groups: HashMap<String, HashMap<String, InboxSender>>,
 }
 
 #[derive(Debug)]
 struct Channel {
-    sender: mpsc::Sender<LayerMessage>,
+    sender: InboxSender,
     /// The groups this channel is in, so closing it touches only those.
     groups: Vec<String>,
 }
@@ -68,7 +67,7 @@ impl MemoryLayer {
         MemoryLayer { state: RwLock::default(), capacity: capacity.max(1), dropped: AtomicU64::new(0) }
     }
 
-    /// How many group deliveries were dropped because an inbox was full or closed.
+    /// How many deliveries were dropped because an inbox was full or closed.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
@@ -101,9 +100,9 @@ impl MemoryLayer {
 impl ChannelLayer for MemoryLayer {
     async fn new_channel(&self) -> Result<ChannelReceiver, LayerError> {
         let name = format!("specific.inmemory!{}", uuid::Uuid::new_v4().simple());
-        let (sender, receiver) = mpsc::channel(self.capacity);
-        self.write().channels.insert(name.clone(), Channel { sender, groups: Vec::new() });
-        Ok(ChannelReceiver::new(name, receiver))
+        let (sender, receiver) = inbox(name.clone(), self.capacity);
+        self.write().channels.insert(name, Channel { sender, groups: Vec::new() });
+        Ok(receiver)
     }
 
     async fn close_channel(&self, channel: &str) -> Result<(), LayerError> {
@@ -119,12 +118,13 @@ impl ChannelLayer for MemoryLayer {
     async fn send(&self, channel: &str, message: LayerMessage) -> Result<(), LayerError> {
         let sender = self.read().channels.get(channel).map(|c| c.sender.clone());
         let sender = sender.ok_or_else(|| LayerError::ChannelNotFound(channel.to_owned()))?;
-        sender.try_send(message).map_err(|err| match err {
-            TrySendError::Full(_) => {
+        sender.try_deliver(message).map_err(|err| match err {
+            DeliveryError::Full => {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(channel, "inbox full: message dropped, closing the connection with 1013");
                 LayerError::ChannelFull(channel.to_owned())
             }
-            TrySendError::Closed(_) => LayerError::ChannelNotFound(channel.to_owned()),
+            _ => LayerError::ChannelNotFound(channel.to_owned()),
         })
     }
 
@@ -152,10 +152,16 @@ impl ChannelLayer for MemoryLayer {
         let state = self.read();
         let Some(members) = state.groups.get(group) else { return Ok(()) };
         for (channel, sender) in members {
-            if let Err(err) = sender.try_send(message.clone()) {
+            if let Err(err) = sender.try_deliver(message.clone()) {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
-                let reason = if matches!(err, TrySendError::Full(_)) { "inbox full" } else { "channel closed" };
-                tracing::warn!(group, channel, reason, "group message dropped for one member");
+                match err {
+                    DeliveryError::Full => tracing::warn!(
+                        group,
+                        channel,
+                        "inbox full: group message dropped for one member, closing it with 1013"
+                    ),
+                    _ => tracing::debug!(group, channel, "group message dropped for a member that has ended"),
+                }
             }
         }
         Ok(())

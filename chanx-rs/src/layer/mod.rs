@@ -8,6 +8,7 @@
 //! |---|---|
 //! | `broadcast_message` | `{"type": "handle_group_message", "message": {...}, "exclude_current": bool, "from_channel": "..."}` |
 //! | `send_event`, `broadcast_event` | `{"type": "handle_channel_event", "event_data": {...}}` |
+//! | `close_group` | `{"type": "handle_close_connection", "code": 4403, "reason": "..."}` |
 //!
 //! [`Layer`] is the cheap, cloneable handle users hold; [`MemoryLayer`] is the default, for one
 //! process; `RedisLayer` (feature `redis`) is for many, and speaks channels_redis's wire format.
@@ -15,14 +16,15 @@
 mod group_name;
 mod memory;
 #[cfg(feature = "redis")]
-mod redis;
+pub(crate) mod redis;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 pub use group_name::{MAX_GROUP_NAME_LENGTH, safe_group_name};
@@ -30,7 +32,7 @@ pub use memory::MemoryLayer;
 #[cfg(feature = "redis")]
 pub use redis::{RedisLayer, RedisLayerBuilder, RedisStats};
 
-use crate::{Message, envelope};
+use crate::{Message, close_code, envelope};
 
 /// What a layer failed to do.
 #[derive(Debug, thiserror::Error)]
@@ -42,9 +44,17 @@ pub enum LayerError {
     /// No connection has this channel name (it may have disconnected).
     #[error("no channel named {0:?}")]
     ChannelNotFound(String),
-    /// The receiving connection's inbox is full; the message was dropped.
-    #[error("the inbox of channel {0:?} is full; the message was dropped")]
+    /// The receiving connection's inbox is full; the message was dropped, and the connection is
+    /// closed with [`close_code::INBOX_OVERFLOW`] so that its client reconnects and re-syncs.
+    #[error("the inbox of channel {0:?} is full; the message was dropped and the connection closed")]
     ChannelFull(String),
+    /// [`Layer::close_group`] takes 1000 or an application code, 3000–4999 (see
+    /// [`close_code::is_application_close_code`]).
+    #[error("close code {0} is not 1000 or 3000-4999; the codes 1001-1015 are the server's own")]
+    InvalidCloseCode(u16),
+    /// A close reason must fit a close frame: at most [`close_code::MAX_REASON_BYTES`] bytes of UTF-8.
+    #[error("a close reason of {0} bytes is longer than the 123 bytes a close frame holds")]
+    CloseReasonTooLong(usize),
     /// A message could not be encoded.
     #[error("could not encode the message: {0}")]
     Encode(#[from] serde_json::Error),
@@ -80,6 +90,19 @@ pub enum LayerBody {
     ChannelEvent {
         /// The event's frame: `{"action": ..., "payload": ...}`.
         event_data: Value,
+    },
+    /// Closes the receiving connection with this code and reason, once the frames already
+    /// queued for its client are written ([`Layer::close_group`]).
+    ///
+    /// A Django Channels consumer receiving it runs its `handle_close_connection` method; one
+    /// without that method raises `ValueError: No handler for message type`, which also ends its
+    /// socket, but abnormally (see docs/layers.md).
+    #[serde(rename = "handle_close_connection")]
+    CloseConnection {
+        /// The close code: 1000, or 3000–4999.
+        code: u16,
+        /// The close reason, at most 123 bytes.
+        reason: String,
     },
 }
 
@@ -118,17 +141,108 @@ impl LayerMessage {
     }
 }
 
+/// Creates one connection's inbox: a bounded queue of `capacity` messages (at least one) for the
+/// channel `name`. Backends keep the [`InboxSender`] and hand the [`ChannelReceiver`] to the
+/// connection.
+///
+/// ```
+/// use chanx::layer::{DeliveryError, LayerBody, LayerMessage, inbox};
+/// let (sender, _receiver) = inbox("specific.demo!1", 1);
+/// let message = || LayerMessage::new(LayerBody::ChannelEvent { event_data: serde_json::json!({"action": "x"}) });
+/// assert_eq!(sender.try_deliver(message()), Ok(()));
+/// // Full: the message is dropped and the connection told to close with 1013.
+/// assert_eq!(sender.try_deliver(message()), Err(DeliveryError::Full));
+/// ```
+pub fn inbox(name: impl Into<String>, capacity: usize) -> (InboxSender, ChannelReceiver) {
+    let (sender, receiver) = mpsc::channel(capacity.max(1));
+    let overflow = Arc::new(Overflow::default());
+    let receiver = ChannelReceiver { name: name.into(), receiver, overflow: overflow.clone() };
+    (InboxSender { sender, overflow }, receiver)
+}
+
+/// Why [`InboxSender::try_deliver`] did not deliver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DeliveryError {
+    /// The inbox is full: the connection is not keeping up. The message is dropped, and the
+    /// connection closes with [`close_code::INBOX_OVERFLOW`].
+    #[error("the inbox is full")]
+    Full,
+    /// The connection has ended.
+    #[error("the channel is closed")]
+    Closed,
+}
+
+/// The sending end of one connection's inbox (see [`inbox`]). Cheap to clone.
+///
+/// It never waits: a layer delivering to many connections must not be held up by one that does
+/// not keep up. Such a connection has lost messages, so it is closed, and its client reconnects
+/// and re-syncs instead of showing a state with holes in it.
+#[derive(Debug, Clone)]
+pub struct InboxSender {
+    sender: mpsc::Sender<LayerMessage>,
+    overflow: Arc<Overflow>,
+}
+
+impl InboxSender {
+    /// Queues `message` for the connection; when its inbox is full, drops the message and tells
+    /// the connection to close with [`close_code::INBOX_OVERFLOW`].
+    pub fn try_deliver(&self, message: LayerMessage) -> Result<(), DeliveryError> {
+        self.sender.try_send(message).map_err(|err| match err {
+            mpsc::error::TrySendError::Full(_) => {
+                self.overflow.signal();
+                DeliveryError::Full
+            }
+            mpsc::error::TrySendError::Closed(_) => DeliveryError::Closed,
+        })
+    }
+}
+
+/// Set once an inbox dropped a message; the connection waits for it beside its other work.
+#[derive(Debug, Default)]
+pub(crate) struct Overflow {
+    overflowed: AtomicBool,
+    notify: Notify,
+}
+
+impl Overflow {
+    fn signal(&self) {
+        if !self.overflowed.swap(true, Ordering::AcqRel) {
+            self.notify.notify_one();
+        }
+    }
+
+    /// Resolves once a message was dropped.
+    pub(crate) async fn occurred(&self) {
+        loop {
+            let notified = self.notify.notified();
+            if self.overflowed.load(Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
 /// The receiving end of one connection's channel.
 #[derive(Debug)]
 pub struct ChannelReceiver {
     name: String,
     receiver: mpsc::Receiver<LayerMessage>,
+    overflow: Arc<Overflow>,
 }
 
 impl ChannelReceiver {
-    /// A receiver for messages sent to `name`.
+    /// A receiver for messages sent to `name`. Prefer [`inbox`], whose sender also closes the
+    /// connection when the inbox overflows; with a bare `mpsc` sender, a full inbox loses
+    /// messages unnoticed.
     pub fn new(name: String, receiver: mpsc::Receiver<LayerMessage>) -> Self {
-        ChannelReceiver { name, receiver }
+        ChannelReceiver { name, receiver, overflow: Arc::default() }
+    }
+
+    /// The overflow signal of this inbox.
+    pub(crate) fn overflow(&self) -> Arc<Overflow> {
+        self.overflow.clone()
     }
 
     /// The channel name, unique across every process sharing the layer.
@@ -265,6 +379,44 @@ impl Layer {
             }
         }
         result
+    }
+
+    /// Closes every connection that is a member of `group`, in every process sharing the layer,
+    /// with close code `code` and `reason`: from an HTTP handler when an account is deactivated,
+    /// say, with every connection of that user in a per-user group.
+    ///
+    /// Each connection handles it in order with the layer messages sent to it before: it writes
+    /// what is already queued for its client, then closes (its `disconnect` runs as usual). It
+    /// is counted as `group_closes` in the router's [metrics](crate::metrics). Connections that
+    /// join the group afterwards are not affected: check access again after joining.
+    ///
+    /// `code` must be 1000 or an application code, 3000–4999 ([`LayerError::InvalidCloseCode`]):
+    /// the codes 1001–1015 mean things the server decides itself (shutdown, a limit, an error),
+    /// and a client must be able to trust them. `reason` is at most 123 bytes
+    /// ([`LayerError::CloseReasonTooLong`]), what a close frame holds.
+    ///
+    /// ```
+    /// use chanx::layer::{Layer, LayerBody, LayerError};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let layer = Layer::memory();
+    /// let mut inbox = layer.new_channel().await?;
+    /// layer.group_add("user.42", inbox.name()).await?;
+    /// layer.close_group("user.42", 4403, "access revoked").await?;
+    /// let message = inbox.recv().await.expect("delivered");
+    /// assert!(matches!(message.body(), LayerBody::CloseConnection { code: 4403, reason } if reason == "access revoked"));
+    /// assert!(matches!(layer.close_group("user.42", 1001, "").await, Err(LayerError::InvalidCloseCode(1001))));
+    /// # Ok::<(), LayerError>(()) }).unwrap();
+    /// ```
+    pub async fn close_group(&self, group: &str, code: u16, reason: &str) -> Result<(), LayerError> {
+        check_group_name(group)?;
+        if !close_code::is_application_close_code(code) {
+            return Err(LayerError::InvalidCloseCode(code));
+        }
+        if reason.len() > close_code::MAX_REASON_BYTES {
+            return Err(LayerError::CloseReasonTooLong(reason.len()));
+        }
+        let body = LayerBody::CloseConnection { code, reason: reason.to_owned() };
+        self.0.group_send(group, LayerMessage::new(body)).await
     }
 
     /// Delivers a message to one channel.

@@ -24,9 +24,10 @@ use futures_util::StreamExt;
 use redis::aio::MultiplexedConnection;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{ChannelLayer, ChannelReceiver, LayerBody, LayerError, LayerMessage};
+use super::{ChannelLayer, ChannelReceiver, InboxSender, LayerBody, LayerError, LayerMessage, inbox};
 
 const DEFAULT_CAPACITY: usize = 256;
+const DEFAULT_MAX_MESSAGE_SIZE: usize = 1 << 20;
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// A channel layer over one or more Redis servers. Cheap to clone; clones share connections.
@@ -45,6 +46,7 @@ pub struct RedisLayer(Arc<Inner>);
 struct Inner {
     prefix: String,
     capacity: usize,
+    max_message_size: usize,
     shards: Vec<Shard>,
     local: RwLock<Local>,
     stats: Counters,
@@ -53,7 +55,7 @@ struct Inner {
 /// What this process holds: its connections' inboxes, and which of them are in which group.
 #[derive(Debug, Default)]
 struct Local {
-    channels: HashMap<String, mpsc::Sender<LayerMessage>>,
+    channels: HashMap<String, InboxSender>,
     /// Keyed by the group's pub/sub channel name.
     groups: HashMap<String, HashSet<String>>,
 }
@@ -71,7 +73,7 @@ struct Counters {
 pub struct RedisStats {
     /// Messages this process could not publish (Redis unreachable); each send returned an error.
     pub publish_failed: u64,
-    /// Messages received but not delivered: undecodable, or a local inbox was full.
+    /// Messages received but not delivered: oversized, undecodable, or a local inbox was full.
     pub undeliverable: u64,
     /// Times a subscriber connection was re-established after a loss.
     pub reconnects: u64,
@@ -91,7 +93,7 @@ impl RedisStats {
             ("publish_failed_total", "Messages that could not be published to Redis.", self.publish_failed),
             (
                 "undeliverable_total",
-                "Messages from Redis dropped: undecodable, or an inbox was full.",
+                "Messages from Redis dropped: oversized, undecodable, or an inbox was full.",
                 self.undeliverable,
             ),
             ("reconnects_total", "Redis subscriber connections re-established.", self.reconnects),
@@ -123,6 +125,7 @@ pub struct RedisLayerBuilder {
     urls: Vec<String>,
     prefix: String,
     capacity: usize,
+    max_message_size: usize,
 }
 
 impl RedisLayerBuilder {
@@ -134,9 +137,25 @@ impl RedisLayerBuilder {
     }
 
     /// How many messages may wait for one connection before further ones are dropped (and
-    /// counted). Defaults to 256.
+    /// counted), and the connection closed with 1013 so that its client re-syncs. Defaults to 256.
     pub fn capacity(mut self, capacity: usize) -> Self {
         self.capacity = capacity.max(1);
+        self
+    }
+
+    /// The largest encoded message, in bytes, this layer publishes or decodes (1 MiB by default,
+    /// as [`Settings::max_message_size`](crate::Settings::max_message_size)). A message from
+    /// Redis is decoded into JSON values that take many times its size, so whoever can publish
+    /// to the Redis could otherwise make every process allocate without bound: a larger one is
+    /// dropped and counted as undeliverable, and sending one is an error.
+    ///
+    /// ```no_run
+    /// # fn run() -> Result<(), chanx::layer::LayerError> {
+    /// let layer = chanx::layer::RedisLayer::builder(["redis://127.0.0.1:6379"]).max_message_size(4 << 20).build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes;
         self
     }
 
@@ -157,6 +176,7 @@ impl RedisLayerBuilder {
         let inner = Arc::new(Inner {
             prefix: self.prefix,
             capacity: self.capacity,
+            max_message_size: self.max_message_size,
             shards,
             local: RwLock::default(),
             stats: Counters::default(),
@@ -187,6 +207,7 @@ impl RedisLayer {
             urls: urls.into_iter().map(Into::into).collect(),
             prefix: "asgi".to_owned(),
             capacity: DEFAULT_CAPACITY,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
         }
     }
 
@@ -250,6 +271,13 @@ impl Inner {
     /// Publishes to `name`; the number of subscribed Redis clients.
     async fn publish(&self, name: &str, message: &LayerMessage) -> Result<usize, LayerError> {
         let payload = rmp_serde::to_vec_named(message.body()).map_err(backend)?;
+        if payload.len() > self.max_message_size {
+            return Err(backend(format!(
+                "a message of {} bytes is over the layer's limit of {} bytes; not published",
+                payload.len(),
+                self.max_message_size
+            )));
+        }
         let shard = self.shard(name);
         let published = async {
             let mut slot = shard.publisher.lock().await;
@@ -279,7 +307,12 @@ impl Inner {
 
     /// Hands a message received on `name` to the local channel or group members it is for.
     fn deliver(&self, name: &str, payload: &[u8]) {
-        let body: LayerBody = match rmp_serde::from_slice(payload) {
+        if payload.len() > self.max_message_size {
+            self.stats.undeliverable.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(channel = name, bytes = payload.len(), "oversized message from Redis dropped");
+            return;
+        }
+        let body = match decode_message(payload) {
             Ok(body) => body,
             Err(err) => {
                 self.stats.undeliverable.fetch_add(1, Ordering::Relaxed);
@@ -291,10 +324,13 @@ impl Inner {
         let local = self.read();
         let send = |channel: &str| {
             if let Some(inbox) = local.channels.get(channel)
-                && inbox.try_send(message.clone()).is_err()
+                && inbox.try_deliver(message.clone()).is_err()
             {
                 self.stats.undeliverable.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(channel, "a connection's inbox is full; message from Redis dropped");
+                tracing::warn!(
+                    channel,
+                    "a connection's inbox is full: message from Redis dropped, closing it with 1013"
+                );
             }
         };
         // A name is either a group's channel or one connection's.
@@ -303,6 +339,58 @@ impl Inner {
             None => send(name),
         }
     }
+}
+
+/// Nesting deeper than this in a message from Redis is refused, as serde_json refuses JSON nested
+/// deeper than 128: decoding recurses once per level, on a runtime worker's stack.
+const MAX_DEPTH: usize = 128;
+
+/// Why a message from Redis could not be decoded.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DecodeError {
+    /// Not msgpack, or nested deeper than [`MAX_DEPTH`].
+    #[error("not a msgpack value: {0}")]
+    Msgpack(#[from] rmp_serde::decode::Error),
+    /// msgpack, but not a layer message.
+    #[error("not a layer message: {0}")]
+    Shape(#[from] serde_json::Error),
+}
+
+/// Decodes a message another process published. The payload is already in memory; decoding it
+/// takes time linear in its length, and nesting is bounded by [`MAX_DEPTH`].
+///
+/// The two messages every group send and event use are taken apart by hand: decoding into
+/// [`LayerBody`] directly would first copy the whole message into serde's buffer for internally
+/// tagged enums, doubling the work. Other messages go through `LayerBody`'s own decoding.
+pub(crate) fn decode_message(payload: &[u8]) -> Result<LayerBody, DecodeError> {
+    let mut decoder = rmp_serde::Deserializer::from_read_ref(payload);
+    decoder.set_max_depth(MAX_DEPTH);
+    let value: serde_json::Value = serde::Deserialize::deserialize(&mut decoder)?;
+    let serde_json::Value::Object(mut map) = value else {
+        return Ok(serde_json::from_value(value)?);
+    };
+    match map.get("type").and_then(serde_json::Value::as_str) {
+        Some("handle_channel_event") => {
+            if let Some(event_data) = map.remove("event_data") {
+                return Ok(LayerBody::ChannelEvent { event_data });
+            }
+        }
+        Some("handle_group_message") => {
+            let exclude_current = map.get("exclude_current").and_then(serde_json::Value::as_bool);
+            let from_channel = match map.get("from_channel") {
+                None | Some(serde_json::Value::Null) => Some(None),
+                Some(serde_json::Value::String(channel)) => Some(Some(channel.clone())),
+                Some(_) => None,
+            };
+            if let (Some(exclude_current), Some(from_channel), Some(message)) =
+                (exclude_current, from_channel, map.remove("message"))
+            {
+                return Ok(LayerBody::GroupMessage { message, exclude_current, from_channel });
+            }
+        }
+        _ => {}
+    }
+    Ok(serde_json::from_value(serde_json::Value::Object(map))?)
 }
 
 /// One shard's subscriber connection: applies subscribe commands, delivers messages, and
@@ -397,7 +485,7 @@ async fn subscriber(client: redis::Client, mut commands: mpsc::UnboundedReceiver
 impl ChannelLayer for RedisLayer {
     async fn new_channel(&self) -> Result<ChannelReceiver, LayerError> {
         let name = format!("{}specific.{}", self.0.prefix, uuid::Uuid::new_v4().simple());
-        let (sender, receiver) = mpsc::channel(self.0.capacity);
+        let (sender, receiver) = inbox(name.clone(), self.0.capacity);
         let subscribed = {
             let mut local = self.0.write();
             local.channels.insert(name.clone(), sender);
@@ -407,7 +495,7 @@ impl ChannelLayer for RedisLayer {
             self.0.write().channels.remove(&name);
             return Err(err);
         }
-        Ok(ChannelReceiver::new(name, receiver))
+        Ok(receiver)
     }
 
     async fn close_channel(&self, channel: &str) -> Result<(), LayerError> {
@@ -507,6 +595,91 @@ mod tests {
         assert_eq!(bytes, CHANNELS_REDIS_BYTES);
         let back: LayerBody = rmp_serde::from_slice(&bytes).expect("decoded");
         assert_eq!(back, body);
+    }
+
+    #[test]
+    fn close_requests_decode_whatever_the_key_order() {
+        // A Python process may write the keys in any order.
+        let python = serde_json::json!({"reason": "access revoked", "code": 4403, "type": "handle_close_connection"});
+        let bytes = rmp_serde::to_vec_named(&python).expect("encoded");
+        let body: LayerBody = rmp_serde::from_slice(&bytes).expect("decoded");
+        assert_eq!(body, LayerBody::CloseConnection { code: 4403, reason: "access revoked".into() });
+        assert_eq!(decode_message(&bytes).expect("decoded by the layer"), body);
+        let out = rmp_serde::to_vec_named(&body).expect("encoded");
+        let back: serde_json::Value = rmp_serde::from_slice(&out).expect("plain msgpack");
+        assert_eq!(
+            back,
+            serde_json::json!({"type": "handle_close_connection", "code": 4403, "reason": "access revoked"})
+        );
+        // A code out of u16's range is undecodable, and dropped and counted like any such message.
+        let wild = serde_json::json!({"type": "handle_close_connection", "code": 70000, "reason": ""});
+        assert!(rmp_serde::from_slice::<LayerBody>(&rmp_serde::to_vec_named(&wild).expect("encoded")).is_err());
+    }
+
+    #[test]
+    fn hostile_messages_are_refused_or_decoded_in_bounds() {
+        // 200 nested arrays: refused before the decoder's recursion grows the stack further.
+        let mut nested = vec![130, 164, b't', b'y', b'p', b'e', 180];
+        nested.extend_from_slice(b"handle_channel_event");
+        nested.extend_from_slice(&[170]);
+        nested.extend_from_slice(b"event_data");
+        nested.extend(std::iter::repeat_n(0x91, 200));
+        nested.push(0xc0);
+        assert!(decode_message(&nested).is_err());
+        // Nesting within the bound decodes.
+        let shallow: Vec<u8> = nested[..nested.len() - 201].iter().copied().chain([0x91; 100]).chain([0xc0]).collect();
+        assert!(decode_message(&shallow).is_ok());
+        // Lengths that claim more than the message holds are an error, not an allocation.
+        for claim in [[0xdd, 0xff, 0xff, 0xff, 0xff], [0xdf, 0xff, 0xff, 0xff, 0xff], [0xdb, 0xff, 0xff, 0xff, 0xff]] {
+            let mut lying = nested[..nested.len() - 201].to_vec();
+            lying.extend_from_slice(&claim);
+            assert!(decode_message(&lying).is_err());
+        }
+    }
+
+    #[test]
+    fn messages_decode_as_layer_bodies_do() {
+        let event = LayerBody::ChannelEvent { event_data: serde_json::json!({"action": "ping", "payload": [1, 2]}) };
+        let group = LayerBody::GroupMessage {
+            message: serde_json::json!({"action": "said", "payload": "hi"}),
+            exclude_current: true,
+            from_channel: Some("asgispecific.abc".into()),
+        };
+        let anonymous =
+            LayerBody::GroupMessage { message: serde_json::json!(null), exclude_current: false, from_channel: None };
+        for body in [event, group, anonymous] {
+            let bytes = rmp_serde::to_vec_named(&body).expect("encoded");
+            assert_eq!(decode_message(&bytes).expect("decoded"), body);
+        }
+        // Malformed messages are refused as LayerBody refuses them.
+        for malformed in [
+            serde_json::json!({"type": "handle_channel_event"}),
+            serde_json::json!({"type": "handle_group_message", "message": 1, "exclude_current": "yes"}),
+            serde_json::json!({"type": "handle_group_message", "message": 1, "exclude_current": true, "from_channel": 5}),
+            serde_json::json!({"type": "unknown"}),
+        ] {
+            let bytes = rmp_serde::to_vec_named(&malformed).expect("encoded");
+            assert!(decode_message(&bytes).is_err(), "{malformed}");
+            assert!(rmp_serde::from_slice::<LayerBody>(&bytes).is_err(), "{malformed}");
+        }
+        // Stricter than serde's own decoding, which reads a list's first item as a variant index.
+        let list = rmp_serde::to_vec_named(&serde_json::json!([1, 2])).expect("encoded");
+        assert!(decode_message(&list).is_err());
+    }
+
+    #[test]
+    fn oversized_messages_are_dropped_and_counted() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        runtime.block_on(async {
+            let layer = RedisLayer::builder(["redis://127.0.0.1:1"]).max_message_size(64).build().expect("built");
+            let big = LayerBody::ChannelEvent { event_data: serde_json::json!({"action": "x".repeat(100)}) };
+            let bytes = rmp_serde::to_vec_named(&big).expect("encoded");
+            layer.0.deliver("asgispecific.x", &bytes);
+            assert_eq!(layer.stats().undeliverable, 1);
+            let sent = layer.0.publish("asgispecific.x", &LayerMessage::new(big)).await;
+            assert!(matches!(sent, Err(LayerError::Backend(reason)) if reason.contains("over the layer's limit")));
+            assert_eq!(layer.stats().publish_failed, 0);
+        });
     }
 
     /// `msgpack.packb({"type": "handle_channel_event", "event_data": {"action": "ping", "payload": None}})`.

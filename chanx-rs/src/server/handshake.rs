@@ -82,7 +82,7 @@ pub(crate) fn handle<B>(router: &Router, mut request: Request<B>, peer: Option<S
 /// The marker protocol of a [`ProtocolToken`](crate::auth::ProtocolToken) credential the client
 /// offers: a browser drops the connection unless the server picks one of its protocols, and the
 /// server must pick the marker, never the token.
-fn subprotocol(headers: &HeaderMap, markers: &[String]) -> Option<HeaderValue> {
+pub(crate) fn subprotocol(headers: &HeaderMap, markers: &[String]) -> Option<HeaderValue> {
     if markers.is_empty() {
         return None;
     }
@@ -134,4 +134,20 @@ fn plain(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
     *response.status_mut() = status;
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_marker_is_found_among_many_offered_protocols_in_one_pass() {
+        let mut headers = HeaderMap::new();
+        let offered = "chat, ".repeat(100_000) + "access_token, t0k3n";
+        headers.insert(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_str(&offered).expect("a header value"));
+        let markers = ["access_token".to_owned()];
+        assert_eq!(subprotocol(&headers, &markers), Some(HeaderValue::from_static("access_token")));
+        assert_eq!(subprotocol(&headers, &[]), None);
+        assert_eq!(subprotocol(&headers, &["other".to_owned()]), None);
+    }
 }

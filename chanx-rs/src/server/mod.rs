@@ -1,29 +1,34 @@
 //! Serving a [`Router`] over TCP with hyper 1 and tokio-tungstenite.
 
+mod accept;
 mod handshake;
 
 use std::future::{Future, IntoFuture};
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
+pub use accept::shutdown_signal;
+pub(crate) use accept::{Signal, run};
 pub(crate) use handshake::handle;
+#[cfg(feature = "fuzzing")]
+pub(crate) use handshake::subprotocol;
 
 use crate::Router;
 
-/// Serves `router` on `listener`: until the process ends, or, with
-/// [`with_graceful_shutdown`](Serve::with_graceful_shutdown), until a signal.
+/// Serves `router` on `listener` until Ctrl-C or SIGTERM ([`shutdown_signal`]), or the signal
+/// given to [`with_graceful_shutdown`](Serve::with_graceful_shutdown), then shuts down
+/// gracefully.
 ///
 /// Every path of the router accepts WebSocket upgrades; other paths answer 404, plain HTTP
 /// requests on a WebSocket path answer 426, and a handshake from a foreign `Origin` answers 403
-/// (see [`Settings::allowed_origins`](crate::Settings::allowed_origins)).
+/// (see [`Settings::allowed_origins`](crate::Settings::allowed_origins)). Each accepted socket
+/// gets `TCP_NODELAY`; a client must send its request head within
+/// [`Settings::handshake_timeout`](crate::Settings::handshake_timeout), and at most
+/// [`Settings::max_connections`](crate::Settings::max_connections) are open at once.
 ///
 /// ```no_run
 /// # async fn run(router: chanx::Router) -> std::io::Result<()> {
@@ -32,15 +37,25 @@ use crate::Router;
 /// # }
 /// ```
 pub fn serve(listener: TcpListener, router: Router) -> Serve {
-    Serve { listener, router, signal: None }
+    Serve {
+        listener,
+        router,
+        signal: None,
+        #[cfg(feature = "axum")]
+        app: None,
+    }
 }
 
-/// The future of [`serve`]; await it, optionally after choosing a shutdown signal.
+/// The future of [`serve`] (and `chanx::axum::serve`); await it, optionally after choosing a
+/// shutdown signal.
 #[must_use = "a server does nothing until awaited"]
 pub struct Serve {
     listener: TcpListener,
     router: Router,
-    signal: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    signal: Option<Signal>,
+    /// What serves HTTP beside the router's sockets, with `chanx::axum::serve`.
+    #[cfg(feature = "axum")]
+    app: Option<axum::Router>,
 }
 
 impl std::fmt::Debug for Serve {
@@ -50,15 +65,23 @@ impl std::fmt::Debug for Serve {
 }
 
 impl Serve {
-    /// Shuts down gracefully when `signal` resolves: stop accepting, close every connection with
-    /// 1001 once its running handlers finish, and return when all are closed (see
-    /// [`Router::shutdown`]).
+    #[cfg(feature = "axum")]
+    pub(crate) fn axum(listener: TcpListener, app: axum::Router, router: Router) -> Serve {
+        Serve { listener, router, signal: None, app: Some(app) }
+    }
+
+    /// Shuts down gracefully when `signal` resolves, instead of on Ctrl-C or SIGTERM: stop
+    /// accepting, close every WebSocket with 1001 once its running handlers finish, let HTTP
+    /// requests in flight finish, and return when all are done or after
+    /// [`Settings::shutdown_timeout`](crate::Settings::shutdown_timeout) (see [`Router::shutdown`]).
     ///
     /// ```no_run
     /// # async fn run(router: chanx::Router) -> std::io::Result<()> {
     /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
+    /// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    /// # drop(stop);
     /// chanx::serve(listener, router)
-    ///     .with_graceful_shutdown(async { tokio::signal::ctrl_c().await.unwrap_or(()) })
+    ///     .with_graceful_shutdown(async move { let _ = stopped.await; })
     ///     .await
     /// # }
     /// ```
@@ -76,51 +99,28 @@ impl IntoFuture for Serve {
     type IntoFuture = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
 
     fn into_future(self) -> Self::IntoFuture {
-        let Serve { listener, router, signal } = self;
-        let signal = signal.unwrap_or_else(|| Box::pin(std::future::pending()));
+        // Registered now, not when first polled, so that an early signal is not lost.
+        let signal = self.signal.unwrap_or_else(|| Box::pin(shutdown_signal()));
+        let router = Arc::new(self.router);
+        let listener = self.listener;
+        #[cfg(feature = "axum")]
+        if let Some(app) = self.app {
+            return Box::pin(async move {
+                run(listener, router, signal, move |_, peer| crate::axum::service(app.clone(), peer)).await;
+                Ok(())
+            });
+        }
         Box::pin(async move {
-            let router = Arc::new(router);
-            accept_until(&listener, &router, signal).await;
-            drop(listener);
-            router.shutdown().await;
+            let sockets = router.clone();
+            run(listener, router, signal, move |_, peer| {
+                let router = sockets.clone();
+                service_fn(move |request| {
+                    let router = router.clone();
+                    async move { Ok::<_, std::convert::Infallible>(handle(&router, request, Some(peer))) }
+                })
+            })
+            .await;
             Ok(())
         })
-    }
-}
-
-async fn accept_until(listener: &TcpListener, router: &Arc<Router>, signal: Pin<Box<dyn Future<Output = ()> + Send>>) {
-    tokio::pin!(signal);
-    loop {
-        let accepted = tokio::select! {
-            () = &mut signal => return,
-            accepted = listener.accept() => accepted,
-        };
-        let (stream, peer) = match accepted {
-            Ok(accepted) => accepted,
-            Err(err) => {
-                // Out of file descriptors and similar: wait instead of spinning or exiting.
-                tracing::error!(error = %err, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        tokio::spawn(serve_connection(stream, peer, router.clone()));
-    }
-}
-
-async fn serve_connection(stream: tokio::net::TcpStream, peer: SocketAddr, router: Arc<Router>) {
-    let header_timeout = router.get_settings().get_handshake_timeout();
-    let service = service_fn(move |request| {
-        let router = router.clone();
-        async move { Ok::<_, std::convert::Infallible>(handle(&router, request, Some(peer))) }
-    });
-    let connection = http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout)
-        .serve_connection(TokioIo::new(stream), service)
-        .with_upgrades();
-    if let Err(err) = connection.await {
-        tracing::debug!(error = %err, ?peer, "HTTP connection error");
     }
 }

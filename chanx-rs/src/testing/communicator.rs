@@ -106,6 +106,7 @@ impl CommunicatorBuilder<'_> {
             nothing_window: self.nothing_window,
             camelize,
             close_code: None,
+            close_reason: None,
         }
     }
 }
@@ -148,6 +149,7 @@ pub struct WebsocketCommunicator {
     nothing_window: Duration,
     camelize: bool,
     close_code: Option<Option<u16>>,
+    close_reason: Option<String>,
 }
 
 impl WebsocketCommunicator {
@@ -220,6 +222,7 @@ impl WebsocketCommunicator {
                     return serde_json::from_str(&text).map_err(|_| ReceiveError::NotJson(text.to_string()));
                 }
                 WsMessage::Close(frame) => {
+                    self.close_reason = frame.as_ref().map(|f| f.reason.to_string());
                     let code = frame.map(|f| u16::from(f.code));
                     self.close_code = Some(code);
                     // Send the reply tungstenite queued, completing the closing handshake now
@@ -346,6 +349,28 @@ impl WebsocketCommunicator {
                 }
             }
         }
+    }
+
+    /// The reason of the server's close frame, once one was received (by
+    /// [`assert_closed`](Self::assert_closed) or a receive that returned
+    /// [`ReceiveError::Closed`]).
+    ///
+    /// ```
+    /// # use chanx::{Router, testing::WebsocketCommunicator};
+    /// # struct Quitter;
+    /// # #[chanx::consumer]
+    /// # impl chanx::Consumer for Quitter {
+    /// #     async fn post_authentication(&self, ctx: &chanx::Context) { ctx.close(4000, "bye"); }
+    /// # }
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().expect("rt").block_on(async {
+    /// # let router = Router::new().route("/ws/quit/", |_: &chanx::Scope| Quitter);
+    /// let mut comm = WebsocketCommunicator::connect(&router, "/ws/quit/").await;
+    /// comm.assert_closed(4000).await;
+    /// assert_eq!(comm.close_reason(), Some("bye"));
+    /// # });
+    /// ```
+    pub fn close_reason(&self) -> Option<&str> {
+        self.close_reason.as_deref()
     }
 
     /// Closes with 1000 and waits until the consumer has finished (groups left, `disconnect` run).

@@ -205,7 +205,8 @@ async fn logout(state: axum::extract::State<AppState>, headers: HeaderMap, body:
     };
     let signed_out = refresh.map(|claims| claims.user_id).or_else(access_user);
     if let Some(user_id) = signed_out {
-        // Where the user's open sockets are closed (`close_user_sockets`).
+        // Whoever the tokens name is signed out: their open sockets end too.
+        crate::sessions::close_user_sockets(&state.layer, user_id).await;
         tracing::info!(user = user_id, "logged out");
     }
     let cleared = cleared_cookies(&state);

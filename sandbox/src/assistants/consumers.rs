@@ -179,8 +179,15 @@ pub struct ConversationConsumer {
 impl Consumer for ConversationConsumer {
     type Authenticator = ConversationAuth;
 
+    /// The conversation's group, and for a signed-in visitor their own group (see
+    /// [`crate::sessions`]), which closes the socket when their access ends.
     fn groups(&self, ctx: &Context) -> Vec<String> {
-        ctx.extension::<Conversation>().map(|c| vec![c.group()]).unwrap_or_default()
+        let conversation = ctx.extension::<Conversation>().map(|c| c.group());
+        conversation.into_iter().chain(crate::sessions::group_of(ctx)).collect()
+    }
+
+    async fn post_authentication(&self, ctx: &Context) {
+        crate::sessions::still_signed_in(ctx, &self.assistant.db).await;
     }
 
     /// Health check.

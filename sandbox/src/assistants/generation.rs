@@ -22,6 +22,18 @@ use crate::db::Db;
 /// The longest title, in characters.
 pub const TITLE_LENGTH: usize = 50;
 
+/// The longest answer, in bytes of text. A provider that goes on past it is cut off there: what
+/// fits is streamed, saved and completed (`complete_streaming`), as a stopped answer is, since the
+/// reader has already seen it.
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+/// The most messages of a conversation sent to the model: the newest ones.
+pub const MAX_HISTORY_MESSAGES: usize = 40;
+
+/// The most bytes of text sent to the model as history: the newest messages that fit, and
+/// always the message being answered (at most 10 000 characters).
+pub const MAX_HISTORY_BYTES: usize = 128 * 1024;
+
 /// The answers being written, one per conversation, each with the switch that stops it.
 #[derive(Debug, Default)]
 pub struct Generations {
@@ -219,18 +231,10 @@ impl Assistant {
 
         let mut answer = String::new();
         let outcome: Result<(), LlmError> = async {
-            let history = AssistantMessage::history(&self.db, &conversation.id)
+            let recent = AssistantMessage::recent(&self.db, &conversation.id, MAX_HISTORY_MESSAGES)
                 .await
                 .map_err(|err| LlmError::Unreachable(format!("history: {err}")))?;
-            let turns: Vec<Turn> = history
-                .into_iter()
-                .map(|m| {
-                    Turn::new(
-                        if m.message_type == MessageType::User { Speaker::User } else { Speaker::Assistant },
-                        m.content,
-                    )
-                })
-                .collect();
+            let turns = history(recent);
             let mut tokens = tokio::select! {
                 tokens = self.model.stream(&turns) => tokens?,
                 _ = &mut *stopped => return Ok(()),
@@ -243,12 +247,26 @@ impl Assistant {
                     () = stop_requested(inbox.as_deref_mut()) => return Ok(()),
                 };
                 let Some(token) = token else { return Ok(()) };
-                let token = token?;
+                let mut token = token?;
+                let full = answer.len() + token.len() > MAX_ANSWER_BYTES;
+                if full {
+                    token.truncate(char_boundary(&token, MAX_ANSWER_BYTES - answer.len()));
+                }
                 answer.push_str(&token);
                 let piece = StreamingEvent {
                     payload: StreamingPayload { content: token, is_complete: false, message_id: message.id },
                 };
-                logged(&group, &piece, ConversationConsumer::broadcast_event_to(&self.layer, &groups, &piece).await);
+                if !piece.payload.content.is_empty() {
+                    logged(
+                        &group,
+                        &piece,
+                        ConversationConsumer::broadcast_event_to(&self.layer, &groups, &piece).await,
+                    );
+                }
+                if full {
+                    tracing::warn!(conversation = conversation.id, "the answer reached {MAX_ANSWER_BYTES} bytes; cut");
+                    return Ok(());
+                }
             }
         }
         .await;
@@ -272,7 +290,9 @@ impl Assistant {
                     LlmError::Refused { status: 401 | 403, .. } => {
                         "The assistant is not available: its API key was refused.".to_owned()
                     }
-                    LlmError::Timeout(_) => "The assistant took too long to answer. Please try again.".to_owned(),
+                    LlmError::Timeout(_) | LlmError::Deadline(_) => {
+                        "The assistant took too long to answer. Please try again.".to_owned()
+                    }
                     _ => "The assistant could not answer. Please try again.".to_owned(),
                 };
                 Ending::Failed(ErrorEvent { payload: ErrorPayload { content, message_id: message.id.to_string() } })
@@ -310,6 +330,36 @@ impl Assistant {
             tracing::error!(error = %err, "the title could not be saved");
         }
     }
+}
+
+/// The turns the model gets from `recent`, the newest messages oldest first: as many of the
+/// newest as fit in [`MAX_HISTORY_BYTES`], and the newest (the message being answered) always.
+fn history(recent: Vec<AssistantMessage>) -> Vec<Turn> {
+    let mut bytes = 0;
+    let mut kept: Vec<Turn> = recent
+        .into_iter()
+        .rev()
+        .enumerate()
+        .take_while(|(n, message)| {
+            bytes += message.content.len();
+            *n == 0 || bytes <= MAX_HISTORY_BYTES
+        })
+        .map(|(_, m)| {
+            let speaker = if m.message_type == MessageType::User { Speaker::User } else { Speaker::Assistant };
+            Turn::new(speaker, m.content)
+        })
+        .collect();
+    kept.reverse();
+    kept
+}
+
+/// The largest index at most `at` that is a character boundary of `text`.
+fn char_boundary(text: &str, at: usize) -> usize {
+    let mut at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
 }
 
 /// Resolves when a stop arrives through the layer; never without an inbox.
@@ -379,6 +429,23 @@ mod tests {
             title_prompt("How do lifetimes work?")[1].content.contains("How do lifetimes work?"),
             "the user's text is in the prompt"
         );
+    }
+
+    fn message(id: i64, content: String) -> AssistantMessage {
+        let message_type = if id % 2 == 0 { MessageType::User } else { MessageType::Assistant };
+        AssistantMessage { id, content, message_type, created_at: String::new(), formatted_created_at: String::new() }
+    }
+
+    #[test]
+    fn the_history_is_the_newest_messages_that_fit() {
+        let recent: Vec<AssistantMessage> = (0..10).map(|n| message(n, format!("{n}").repeat(20 * 1024))).collect();
+        let turns = history(recent);
+        assert_eq!(turns.len(), MAX_HISTORY_BYTES / (20 * 1024), "as many as fit");
+        assert!(turns.last().is_some_and(|t| t.content.starts_with('9')), "the newest last");
+        assert!(turns.iter().map(|t| t.content.len()).sum::<usize>() <= MAX_HISTORY_BYTES);
+        let huge = history(vec![message(0, "a".repeat(10)), message(2, "b".repeat(MAX_HISTORY_BYTES + 1))]);
+        assert_eq!(huge.len(), 1, "the message being answered goes, whatever its size");
+        assert_eq!(char_boundary("né", 2), 1);
     }
 
     #[test]

@@ -1,5 +1,11 @@
 //! The language model: any OpenAI-compatible chat-completions endpoint, streamed as server-sent
 //! events, or the built-in offline model when no API key is configured.
+//!
+//! The provider is a peer like any other, and may misbehave: whatever it sends is read in bounded
+//! pieces. One line of the event stream holds at most [`MAX_LINE_BYTES`], an error body or a
+//! title's answer is read up to [`MAX_BODY_BYTES`] and no further, and a whole answer must end
+//! within `OPENAI_ANSWER_SECONDS` however steadily its pieces come (the answer's length is capped
+//! by its writer, [`super::generation`]).
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -9,6 +15,7 @@ use std::time::Duration;
 use futures_util::{Stream, StreamExt};
 use serde::Serialize;
 use serde_json::{Value, json};
+use tokio::time::Instant;
 
 use crate::config::OpenAiConfig;
 
@@ -57,6 +64,9 @@ pub enum LlmError {
     /// Nothing arrived for this long.
     #[error("the provider sent nothing for {0:?}")]
     Timeout(Duration),
+    /// The whole answer took longer than this (`OPENAI_ANSWER_SECONDS`), however steadily it came.
+    #[error("the answer was not over after {0:?}")]
+    Deadline(Duration),
     /// The stream stopped before its `[DONE]` line.
     #[error("the stream was cut before it finished")]
     Truncated,
@@ -64,6 +74,14 @@ pub enum LlmError {
     #[error("the provider sent something unreadable: {0}")]
     Malformed(String),
 }
+
+/// The longest line of the event stream, in bytes: a chunk of a few words is far smaller. A
+/// longer line is refused as soon as the buffered part of it exceeds this ([`LlmError::Malformed`]).
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// The most of a body read whole, in bytes: an error body (the rest is never read) and a
+/// non-streamed answer (a title; longer is [`LlmError::Malformed`]).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// The answer's text, piece by piece.
 pub type TokenStream = Pin<Box<dyn Stream<Item = Result<String, LlmError>> + Send>>;
@@ -117,6 +135,7 @@ pub struct OpenAi {
     org: Option<String>,
     model: String,
     idle: Duration,
+    deadline: Duration,
 }
 
 impl OpenAi {
@@ -132,11 +151,18 @@ impl OpenAi {
             org: config.org.clone(),
             model: config.model.clone(),
             idle: config.timeout,
+            deadline: config.answer_deadline,
         }
     }
 
-    /// Sends the request and checks the status; `stream` asks for server-sent events.
-    async fn send(&self, turns: &[Turn], stream: bool) -> Result<reqwest::Response, LlmError> {
+    /// Waits for `step` at most `idle`, and never past `until` (the whole answer's deadline).
+    async fn bounded<T>(&self, until: Instant, step: impl Future<Output = T>) -> Result<T, LlmError> {
+        bounded(self.idle, self.deadline, until, step).await
+    }
+
+    /// Sends the request and checks the status; `stream` asks for server-sent events. An error
+    /// body is read up to [`MAX_BODY_BYTES`].
+    async fn send(&self, turns: &[Turn], stream: bool, until: Instant) -> Result<reqwest::Response, LlmError> {
         let mut request = self
             .http
             .post(&self.url)
@@ -145,15 +171,16 @@ impl OpenAi {
         if let Some(org) = &self.org {
             request = request.header("OpenAI-Organization", org);
         }
-        let response = tokio::time::timeout(self.idle, request.send())
-            .await
-            .map_err(|_| LlmError::Timeout(self.idle))?
-            .map_err(|err| LlmError::Unreachable(err.to_string()))?;
+        let response =
+            self.bounded(until, request.send()).await?.map_err(|err| LlmError::Unreachable(err.to_string()))?;
         let status = response.status();
         if status.is_success() {
             return Ok(response);
         }
-        let body = tokio::time::timeout(self.idle, response.text()).await.ok().and_then(Result::ok).unwrap_or_default();
+        let body = match self.bounded(until, read_capped(response.bytes_stream(), MAX_BODY_BYTES)).await {
+            Ok(Ok((body, _))) => String::from_utf8_lossy(&body).into_owned(),
+            _ => String::new(),
+        };
         let message = serde_json::from_str::<Value>(&body)
             .ok()
             .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
@@ -162,23 +189,23 @@ impl OpenAi {
     }
 
     async fn stream(&self, turns: &[Turn]) -> Result<TokenStream, LlmError> {
-        let response = self.send(turns, true).await?;
-        let events = SseTokens {
-            body: Box::pin(response.bytes_stream()),
-            buffer: Vec::new(),
-            pending: VecDeque::new(),
-            finished: false,
-            idle: self.idle,
-        };
-        Ok(Box::pin(futures_util::stream::unfold(events, SseTokens::next)))
+        let until = Instant::now() + self.deadline;
+        let response = self.send(turns, true, until).await?;
+        let body: Body = Box::pin(response.bytes_stream().map(|piece| piece.map_err(|err| err.to_string())));
+        Ok(SseTokens::new(body, self.idle, self.deadline, until).into_stream())
     }
 
     async fn complete(&self, turns: &[Turn]) -> Result<String, LlmError> {
-        let response = self.send(turns, false).await?;
-        let body: Value = tokio::time::timeout(self.idle, response.json())
-            .await
-            .map_err(|_| LlmError::Timeout(self.idle))?
-            .map_err(|err| LlmError::Malformed(err.to_string()))?;
+        let until = Instant::now() + self.deadline;
+        let response = self.send(turns, false, until).await?;
+        let (body, cut) = self
+            .bounded(until, read_capped(response.bytes_stream(), MAX_BODY_BYTES))
+            .await?
+            .map_err(LlmError::Unreachable)?;
+        if cut {
+            return Err(LlmError::Malformed(format!("an answer longer than {MAX_BODY_BYTES} bytes")));
+        }
+        let body: Value = serde_json::from_slice(&body).map_err(|err| LlmError::Malformed(err.to_string()))?;
         body["choices"][0]["message"]["content"]
             .as_str()
             .map(str::to_owned)
@@ -186,15 +213,55 @@ impl OpenAi {
     }
 }
 
-type Body = Pin<Box<dyn Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>;
+/// Waits for `step` at most `idle`, and never past `until`, the deadline of an answer that may
+/// take `deadline` in all.
+async fn bounded<T>(
+    idle: Duration,
+    deadline: Duration,
+    until: Instant,
+    step: impl Future<Output = T>,
+) -> Result<T, LlmError> {
+    let idle_until = Instant::now() + idle;
+    match tokio::time::timeout_at(idle_until.min(until), step).await {
+        Ok(done) => Ok(done),
+        Err(_) if until <= idle_until => Err(LlmError::Deadline(deadline)),
+        Err(_) => Err(LlmError::Timeout(idle)),
+    }
+}
+
+/// Reads `body` until it ends or `cap` bytes have come, whichever is first; the rest is never
+/// read. Returns the bytes (at most `cap`) and whether there were more.
+pub async fn read_capped<E: std::fmt::Display>(
+    body: impl Stream<Item = Result<bytes::Bytes, E>>,
+    cap: usize,
+) -> Result<(Vec<u8>, bool), String> {
+    let mut body = std::pin::pin!(body);
+    let mut read = Vec::new();
+    while let Some(piece) = body.next().await {
+        let piece = piece.map_err(|err| err.to_string())?;
+        let room = cap - read.len();
+        if piece.len() > room {
+            read.extend_from_slice(&piece[..room]);
+            return Ok((read, true));
+        }
+        read.extend_from_slice(&piece);
+    }
+    Ok((read, false))
+}
+
+/// The bytes of a response body, piece by piece.
+type Body = Pin<Box<dyn Stream<Item = Result<bytes::Bytes, String>> + Send>>;
 
 /// Reads `data:` lines of a chat-completions event stream into content tokens.
 struct SseTokens {
     body: Body,
+    /// The start of a line whose end has not come yet (at most [`MAX_LINE_BYTES`]).
     buffer: Vec<u8>,
     pending: VecDeque<String>,
     finished: bool,
     idle: Duration,
+    deadline: Duration,
+    until: Instant,
 }
 
 /// What one line of the event stream means.
@@ -226,6 +293,15 @@ fn read_line(line: &[u8]) -> Result<Line, LlmError> {
 }
 
 impl SseTokens {
+    /// Reads `body`, an event stream that must end by `until` (`deadline` after the request).
+    fn new(body: Body, idle: Duration, deadline: Duration, until: Instant) -> Self {
+        SseTokens { body, buffer: Vec::new(), pending: VecDeque::new(), finished: false, idle, deadline, until }
+    }
+
+    fn into_stream(self) -> TokenStream {
+        Box::pin(futures_util::stream::unfold(self, SseTokens::next))
+    }
+
     async fn next(mut self) -> Option<(Result<String, LlmError>, Self)> {
         loop {
             if let Some(token) = self.pending.pop_front() {
@@ -234,17 +310,14 @@ impl SseTokens {
             if self.finished {
                 return None;
             }
-            let failure = match tokio::time::timeout(self.idle, self.body.next()).await {
-                Err(_) => LlmError::Timeout(self.idle),
+            let failure = match bounded(self.idle, self.deadline, self.until, self.body.next()).await {
+                Err(err) => err,
                 Ok(None) => LlmError::Truncated,
-                Ok(Some(Err(err))) => LlmError::Unreachable(err.to_string()),
-                Ok(Some(Ok(bytes))) => {
-                    self.buffer.extend_from_slice(&bytes);
-                    match self.take_lines() {
-                        Ok(()) => continue,
-                        Err(err) => err,
-                    }
-                }
+                Ok(Some(Err(err))) => LlmError::Unreachable(err),
+                Ok(Some(Ok(bytes))) => match self.take_lines(&bytes) {
+                    Ok(()) => continue,
+                    Err(err) => err,
+                },
             };
             self.finished = true;
             self.pending.clear();
@@ -252,11 +325,24 @@ impl SseTokens {
         }
     }
 
-    /// Moves every complete line of the buffer into tokens.
-    fn take_lines(&mut self) -> Result<(), LlmError> {
-        while let Some(end) = self.buffer.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = self.buffer.drain(..=end).collect();
-            match read_line(&line[..end])? {
+    /// Reads the complete lines of the buffer followed by `bytes` into tokens, and keeps the
+    /// unfinished last line, refused once it is longer than [`MAX_LINE_BYTES`]. Each byte is
+    /// looked at once: the buffer never holds a newline.
+    fn take_lines(&mut self, mut bytes: &[u8]) -> Result<(), LlmError> {
+        while let Some(end) = bytes.iter().position(|&b| b == b'\n') {
+            if self.buffer.len() + end > MAX_LINE_BYTES {
+                return Err(line_too_long());
+            }
+            let line = if self.buffer.is_empty() {
+                read_line(&bytes[..end])?
+            } else {
+                self.buffer.extend_from_slice(&bytes[..end]);
+                let line = read_line(&self.buffer);
+                self.buffer.clear();
+                line?
+            };
+            bytes = &bytes[end + 1..];
+            match line {
                 Line::Token(token) => self.pending.push_back(token),
                 Line::Done => {
                     self.finished = true;
@@ -265,8 +351,16 @@ impl SseTokens {
                 Line::Nothing => {}
             }
         }
+        if self.buffer.len() + bytes.len() > MAX_LINE_BYTES {
+            return Err(line_too_long());
+        }
+        self.buffer.extend_from_slice(bytes);
         Ok(())
     }
+}
+
+fn line_too_long() -> LlmError {
+    LlmError::Malformed(format!("a line longer than {MAX_LINE_BYTES} bytes"))
 }
 
 /// The model used without an API key: a fixed, honest answer, streamed word by word.
@@ -350,6 +444,79 @@ mod tests {
         assert!(matches!(read_line(b": keep-alive"), Ok(Line::Nothing)));
         assert!(matches!(read_line(b"data: {oops"), Err(LlmError::Malformed(_))));
         assert!(matches!(read_line(br#"data: {"error":{"message":"quota"}}"#), Err(LlmError::Refused { .. })));
+    }
+
+    /// A body of `pieces`, counting in `pulled` the bytes read from it.
+    fn counted(
+        pieces: impl Stream<Item = bytes::Bytes> + Send + 'static,
+        pulled: &Arc<std::sync::atomic::AtomicUsize>,
+    ) -> Body {
+        let pulled = pulled.clone();
+        Box::pin(pieces.map(move |piece| {
+            pulled.fetch_add(piece.len(), std::sync::atomic::Ordering::SeqCst);
+            Ok(piece)
+        }))
+    }
+
+    fn chunk(text: &str) -> String {
+        format!("data: {}\n\n", json!({"choices": [{"delta": {"content": text}}]}))
+    }
+
+    fn tokens_of(body: Body) -> TokenStream {
+        let (idle, deadline) = (Duration::from_secs(30), Duration::from_secs(120));
+        SseTokens::new(body, idle, deadline, Instant::now() + deadline).into_stream()
+    }
+
+    #[tokio::test]
+    async fn lines_split_across_pieces_are_read_whole() {
+        let stream = format!("{}: keep-alive\r\n{}data: [DONE]\n", chunk("Hel"), chunk("lo"));
+        let pieces: Vec<bytes::Bytes> = stream.as_bytes().chunks(3).map(bytes::Bytes::copy_from_slice).collect();
+        let pulled = Arc::default();
+        let tokens: Vec<_> = tokens_of(counted(futures_util::stream::iter(pieces), &pulled)).collect().await;
+        assert_eq!(tokens, [Ok("Hel".to_owned()), Ok("lo".to_owned())]);
+    }
+
+    #[tokio::test]
+    async fn a_huge_line_is_refused_without_reading_it_all() {
+        // 10 MB of one line, 64 KiB at a time.
+        let piece = bytes::Bytes::from(vec![b'x'; 64 * 1024]);
+        let start = futures_util::stream::iter([bytes::Bytes::from_static(b"data: {\"choices\": \"")]);
+        let body = start.chain(futures_util::stream::iter(std::iter::repeat_n(piece, 160)));
+        let pulled = Arc::default();
+        let mut tokens = tokens_of(counted(body, &pulled));
+        assert!(matches!(tokens.next().await, Some(Err(LlmError::Malformed(why))) if why.contains("longer than")));
+        assert!(tokens.next().await.is_none(), "the stream ends with the error");
+        let pulled = pulled.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(pulled <= MAX_LINE_BYTES + 64 * 1024, "read {pulled} bytes of 10 MB");
+    }
+
+    #[tokio::test]
+    async fn an_endless_body_is_read_up_to_the_cap() {
+        let piece = bytes::Bytes::from(vec![b'e'; 1000]);
+        let pulled = Arc::default();
+        let body = counted(futures_util::stream::repeat(piece), &pulled);
+        let (read, cut) = read_capped(body, MAX_BODY_BYTES).await.expect("read");
+        assert_eq!((read.len(), cut), (MAX_BODY_BYTES, true));
+        assert!(pulled.load(std::sync::atomic::Ordering::SeqCst) <= MAX_BODY_BYTES + 1000);
+        let short = futures_util::stream::iter([Ok::<_, String>(bytes::Bytes::from_static(b"short"))]);
+        assert_eq!(read_capped(short, MAX_BODY_BYTES).await, Ok((b"short".to_vec(), false)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_steady_stream_still_ends_at_its_deadline() {
+        // A piece every 100 ms, forever: never silent for the 1-second idle timeout.
+        let pieces = futures_util::stream::unfold((), |()| async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            Some((bytes::Bytes::from(chunk(" more")), ()))
+        });
+        let (idle, deadline) = (Duration::from_secs(1), Duration::from_secs(3));
+        let pulled = Arc::default();
+        let tokens = SseTokens::new(counted(pieces, &pulled), idle, deadline, Instant::now() + deadline).into_stream();
+        let started = Instant::now();
+        let read: Vec<_> = tokens.collect().await;
+        assert_eq!(read.last(), Some(&Err(LlmError::Deadline(deadline))));
+        assert!((25..=30).contains(&(read.len() - 1)), "{} pieces in 3 s", read.len() - 1);
+        assert_eq!(started.elapsed(), deadline, "cut at the deadline exactly (paused clock)");
     }
 
     #[tokio::test]

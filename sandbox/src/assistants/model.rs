@@ -254,6 +254,19 @@ impl AssistantMessage {
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
+    /// The newest `limit` messages of the conversation, oldest first: what the model may get.
+    pub async fn recent(db: &Db, conversation: &str, limit: usize) -> Result<Vec<AssistantMessage>, sqlx::Error> {
+        let rows: Vec<MessageRow> = sqlx::query_as(
+            "SELECT id, content, message_type, created_at FROM assistant_messages WHERE conversation_id = $1 \
+             ORDER BY id DESC LIMIT $2",
+        )
+        .bind(conversation)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(db.pool())
+        .await?;
+        Ok(rows.into_iter().rev().map(Into::into).collect())
+    }
+
     /// Message `id` of the conversation.
     pub async fn get(db: &Db, conversation: &str, id: i64) -> Result<Option<AssistantMessage>, sqlx::Error> {
         let row: Option<MessageRow> = sqlx::query_as(

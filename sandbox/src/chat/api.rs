@@ -40,6 +40,7 @@ impl From<Refusal> for ApiError {
             Refusal::NotMember => ApiError::PermissionDenied("You are not a member of this group chat.".into()),
             Refusal::Forbidden(text) => ApiError::PermissionDenied(text.into()),
             Refusal::AlreadyMember(_) => ApiError::field("email", "already_member", refusal.to_string()),
+            Refusal::Throttled(wait) => ApiError::Throttled(wait),
             Refusal::Db(err) => err.into(),
         }
     }
@@ -85,7 +86,9 @@ fn present<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<Option<Stri
 async fn create_chat(State(state): State<AppState>, user: User, Json(form): Json<ChatForm>) -> ApiResult<Response> {
     let title = form.title.ok_or_else(|| ApiError::field("title", "required", "This field is required."))?;
     let description = form.description.flatten();
-    let chat = service::create_chat(&state.db, &state.layer, &user, &title, description.as_deref()).await?;
+    let chat =
+        service::create_chat(&state.db, &state.layer, &state.throttles.chats, &user, &title, description.as_deref())
+            .await?;
     Ok(created(chat))
 }
 
@@ -247,13 +250,12 @@ async fn add_member(
             ApiError::field("chatRole", "invalid_choice", format!("\"{code}\" is not a valid choice."))
         })?,
     };
-    let member =
-        service::add_member(&state.db, &state.layer, chat, &user, &email, role).await.map_err(
-            |refusal| match refusal {
-                Refusal::NotFound(text) => ApiError::field("email", "does_not_exist", text),
-                other => other.into(),
-            },
-        )?;
+    let member = service::add_member(&state.db, &state.layer, &state.throttles.invitations, chat, &user, &email, role)
+        .await
+        .map_err(|refusal| match refusal {
+            Refusal::NotFound(text) => ApiError::field("email", "does_not_exist", text),
+            other => other.into(),
+        })?;
     Ok(created(member))
 }
 

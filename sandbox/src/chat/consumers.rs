@@ -5,6 +5,9 @@
 //!   and removals at runtime.
 //! * `/ws/chat/{pk}/` ([`ChatDetailConsumer`]): one chat, members only. It joins `group_chat.{gid}`.
 //!
+//! Both also join the user's group (`user.{uid}`, see [`crate::sessions`]), which closes them
+//! when the user's access ends, and check access again once joined.
+//!
 //! Both are server-push: the only client action is `ping`. Changes arrive as channel-layer events
 //! sent by the HTTP handlers (see [`super::events`]); each consumer turns an event into the frame
 //! its client expects.
@@ -25,6 +28,7 @@ use super::model::{ChatMessage, GroupChat, Member};
 use crate::accounts::User;
 use crate::accounts::tokens::{ACCESS_COOKIE, TokenType, Tokens};
 use crate::db::Db;
+use crate::sessions;
 
 /// The group of a user's chat-list sockets.
 pub fn user_groups(user_id: i64) -> String {
@@ -337,9 +341,18 @@ pub struct GroupChatConsumer {
 impl Consumer for GroupChatConsumer {
     type Authenticator = UserAuth;
 
-    async fn post_authentication(&self, ctx: &Context) {
+    fn groups(&self, ctx: &Context) -> Vec<String> {
+        // Joined before the chats are read, so that no addition or removal between the read and
+        // the joins is missed: it arrives as an event once the socket runs.
         let user = me(ctx);
-        let chats = match GroupChat::ids_for(&self.db, user).await {
+        [sessions::user_group(user), user_groups(user)].into()
+    }
+
+    async fn post_authentication(&self, ctx: &Context) {
+        if !sessions::still_signed_in(ctx, &self.db).await {
+            return;
+        }
+        let chats = match GroupChat::ids_for(&self.db, me(ctx)).await {
             Ok(chats) => chats,
             Err(err) => {
                 tracing::error!(error = %err, "could not load the user's chats");
@@ -347,7 +360,7 @@ impl Consumer for GroupChatConsumer {
                 return;
             }
         };
-        for group in std::iter::once(user_groups(user)).chain(chats.into_iter().map(chat_updates)) {
+        for group in chats.into_iter().map(chat_updates) {
             if let Err(err) = ctx.join_group(&group).await {
                 tracing::error!(error = %err, group, "could not join");
             }
@@ -386,7 +399,10 @@ impl Consumer for GroupChatConsumer {
 }
 
 /// One chat, live: its messages and membership changes.
-pub struct ChatDetailConsumer;
+pub struct ChatDetailConsumer {
+    /// Where memberships are, to check them again once the socket is in the chat's group.
+    pub db: Db,
+}
 
 /// Live messages and member changes of one chat, for its members.
 #[chanx::consumer(name = "chatDetail", tags = ["chat"])]
@@ -394,7 +410,31 @@ impl Consumer for ChatDetailConsumer {
     type Authenticator = ChatAuth;
 
     fn groups(&self, ctx: &Context) -> Vec<String> {
-        ctx.extension::<GroupChat>().map(|chat| vec![chat_room(chat.id)]).unwrap_or_default()
+        let room = ctx.extension::<GroupChat>().map(|chat| chat_room(chat.id));
+        room.into_iter().chain(sessions::group_of(ctx)).collect()
+    }
+
+    /// Membership was checked before the socket joined the chat's group: a removal (or the
+    /// chat's deletion) in between was broadcast before the socket could hear it. So both are
+    /// checked again now that it is in, and answered as the broadcast would have been.
+    async fn post_authentication(&self, ctx: &Context) {
+        if !sessions::still_signed_in(ctx, &self.db).await {
+            return;
+        }
+        let Some(chat) = ctx.extension::<GroupChat>() else { return };
+        let still = async {
+            let exists = GroupChat::get(&self.db, chat.id).await?.is_some();
+            Ok::<_, sqlx::Error>((exists, exists && Member::of(&self.db, chat.id, me(ctx)).await?.is_some()))
+        };
+        match still.await {
+            Ok((_, true)) => {}
+            Ok((false, _)) => ctx.close(4404, "the group chat was deleted"),
+            Ok((true, false)) => ctx.close(4403, "removed from the group chat"),
+            Err(err) => {
+                tracing::error!(error = %err, "could not check the membership again");
+                ctx.close(1011, "database unavailable");
+            }
+        }
     }
 
     /// Health check.

@@ -45,11 +45,23 @@ async fn chat_or_redirect(state: &AppState, pk: &str) -> Result<GroupChat, Respo
     chat.ok_or_else(|| redirect_with("/chat/", "error", CHAT_NOT_FOUND))
 }
 
-/// The viewer's membership of chat `chat_id`, if signed in and a member.
-async fn membership(state: &AppState, chat_id: i64, viewer: &Option<User>) -> Result<Option<Member>, sqlx::Error> {
-    match viewer {
-        Some(user) => Member::of(&state.db, chat_id, user.id).await,
-        None => Ok(None),
+/// The chat of page `here` with the viewer's membership, when the viewer is a member.
+///
+/// A visitor is sent to log in before the chat is looked up, and a signed-in non-member gets
+/// exactly what a missing chat gets (back to `/chat/` with "Chat not found"): like the REST API's
+/// 404, a page never tells an outsider whether a chat exists, nor shows its title or description.
+async fn member_page(
+    state: &AppState,
+    pk: &str,
+    viewer: &Option<User>,
+    here: &str,
+) -> Result<(User, GroupChat, Member), Response> {
+    let Some(user) = viewer.clone() else { return Err(redirect(&login_url(here))) };
+    let chat = chat_or_redirect(state, pk).await?;
+    match Member::of(&state.db, chat.id, user.id).await {
+        Ok(Some(member)) => Ok((user, chat, member)),
+        Ok(None) => Err(redirect_with("/chat/", "error", CHAT_NOT_FOUND)),
+        Err(err) => Err(server_error(&err)),
     }
 }
 
@@ -57,9 +69,10 @@ async fn membership(state: &AppState, chat_id: i64, viewer: &Option<User>) -> Re
 /// the chat, back to the members page (`here`) with the reason otherwise.
 fn refused(here: &str, refusal: Refusal) -> Response {
     match refusal {
-        Refusal::NotMember => redirect_with("/chat/", "error", Refusal::NotMember.to_string()),
-        Refusal::ChatNotFound => redirect_with("/chat/", "error", CHAT_NOT_FOUND),
+        // A non-member learns no more than from a missing chat.
+        Refusal::NotMember | Refusal::ChatNotFound => redirect_with("/chat/", "error", CHAT_NOT_FOUND),
         Refusal::Db(err) => server_error(&err),
+        Refusal::Throttled(wait) => crate::web::too_many_requests_page("added members", wait),
         refusal => redirect_with(here, "error", refusal.to_string()),
     }
 }
@@ -96,13 +109,15 @@ async fn create(State(state): State<AppState>, Viewer(viewer): Viewer, body: Byt
     let fields = form(&body);
     let title = fields.get("title").map(String::as_str).unwrap_or_default();
     let description = fields.get("description").map(String::as_str).unwrap_or_default();
-    match service::create_chat(&state.db, &state.layer, &user, title, Some(description)).await {
+    let budget = &state.throttles.chats;
+    match service::create_chat(&state.db, &state.layer, budget, &user, title, Some(description)).await {
         Ok(chat) => redirect(&format!("/chat/{}/", chat.id)),
         Err(Refusal::Invalid(field, _, text)) => {
             let errors = HashMap::from([(field, text)]);
             let ctx = context! { errors, title, description };
             render_home(&state, viewer, Flash::default(), StatusCode::BAD_REQUEST, ctx).await
         }
+        Err(Refusal::Throttled(wait)) => crate::web::too_many_requests_page("created chats", wait),
         Err(err) => server_error(&err),
     }
 }
@@ -113,23 +128,15 @@ async fn detail(
     flash: Flash,
     Path(pk): Path<String>,
 ) -> Response {
-    let chat = match chat_or_redirect(&state, &pk).await {
-        Ok(chat) => chat,
+    let (user, chat, member) = match member_page(&state, &pk, &viewer, &format!("/chat/{pk}/")).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
-    let member = match membership(&state, chat.id, &viewer).await {
-        Ok(member) => member,
+    let chats = match GroupChat::all_for(&state.db, user.id).await {
+        Ok(chats) => chats,
         Err(err) => return server_error(&err),
     };
-    let chats = match (&viewer, &member) {
-        (Some(user), Some(_)) => match GroupChat::all_for(&state.db, user.id).await {
-            Ok(chats) => chats,
-            Err(err) => return server_error(&err),
-        },
-        _ => vec![],
-    };
-    let ctx =
-        context! { group_chat => chat, user_chats => chats, is_member => member.is_some(), user_member => member };
+    let ctx = context! { group_chat => chat, user_chats => chats, user_member => member };
     state.pages.render("chat/group_chat.html", &viewer, &flash, ctx)
 }
 
@@ -148,33 +155,24 @@ async fn members(
     flash: Flash,
     Path(pk): Path<String>,
 ) -> Response {
-    let chat = match chat_or_redirect(&state, &pk).await {
-        Ok(chat) => chat,
+    let (_, chat, me) = match member_page(&state, &pk, &viewer, &format!("/chat/{pk}/members/")).await {
+        Ok(found) => found,
         Err(response) => return response,
     };
-    let me = match membership(&state, chat.id, &viewer).await {
-        Ok(me) => me,
+    let can_manage = me.role().can_manage();
+    let rows: Vec<MemberRow> = match Member::list(&state.db, chat.id).await {
+        Ok(list) => list
+            .into_iter()
+            .map(|member| MemberRow {
+                role: member.role().label(),
+                removable: can_manage && member.role() != Role::Owner && member.id != me.id,
+                member,
+            })
+            .collect(),
         Err(err) => return server_error(&err),
     };
-    let can_manage = me.as_ref().is_some_and(|m| m.role().can_manage());
-    let rows: Vec<MemberRow> = match &me {
-        Some(me) => match Member::list(&state.db, chat.id).await {
-            Ok(list) => list
-                .into_iter()
-                .map(|member| MemberRow {
-                    role: member.role().label(),
-                    removable: can_manage && member.role() != Role::Owner && member.id != me.id,
-                    member,
-                })
-                .collect(),
-            Err(err) => return server_error(&err),
-        },
-        None => vec![],
-    };
     let roles = [(Role::Admin.code(), "Admin"), (Role::Member.code(), "Member")];
-    let ctx = context! {
-        group_chat => chat, members => rows, is_member => me.is_some(), user_member => me, can_manage, roles,
-    };
+    let ctx = context! { group_chat => chat, members => rows, user_member => me, can_manage, roles };
     state.pages.render("chat/group_members.html", &viewer, &flash, ctx)
 }
 
@@ -197,7 +195,8 @@ async fn add_member(
         Some(role) => role,
     };
     let Some(role) = role else { return redirect_with(&here, "error", "Choose a valid role") };
-    match service::add_member(&state.db, &state.layer, chat.id, &user, &email, role).await {
+    let budget = &state.throttles.invitations;
+    match service::add_member(&state.db, &state.layer, budget, chat.id, &user, &email, role).await {
         Ok(member) => redirect_with(&here, "success", format!("Added {} to the group chat", member.user)),
         Err(refusal) => refused(&here, refusal),
     }

@@ -7,6 +7,7 @@ use super::events;
 use super::model::{AddMemberError, ChatMessage, GroupChat, MAX_MESSAGE, Member, Role, validate_chat};
 use crate::accounts::User;
 use crate::db::Db;
+use crate::throttle::Throttle;
 
 /// Why an operation was refused; each has a status for the API and a sentence for pages.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +30,9 @@ pub enum Refusal {
     /// The user is already a member.
     #[error("User {0} is already a member of this group chat")]
     AlreadyMember(String),
+    /// The actor's budget for this operation is spent; try again after this long.
+    #[error("Too many requests; try again in {} seconds", .0.as_secs().max(1))]
+    Throttled(std::time::Duration),
     /// The database failed.
     #[error(transparent)]
     Db(#[from] sqlx::Error),
@@ -41,15 +45,18 @@ pub async fn membership(db: &Db, chat_id: i64, user: &User) -> Result<(GroupChat
     Ok((chat, member))
 }
 
-/// Creates a chat owned by `owner`.
+/// Creates a chat owned by `owner`, spending one of their `budget` (`CHATS_PER_HOUR`) once the
+/// form is valid.
 pub async fn create_chat(
     db: &Db,
     layer: &Layer,
+    budget: &Throttle<i64>,
     owner: &User,
     title: &str,
     description: Option<&str>,
 ) -> Result<GroupChat, Refusal> {
     validate_chat(title, description).map_err(|(field, code, text)| Refusal::Invalid(field, code, text.into()))?;
+    budget.spend(owner.id).map_err(Refusal::Throttled)?;
     let (chat, member) = GroupChat::create(db, owner, title.trim(), description).await?;
     events::member_joined(layer, &chat, &member).await;
     Ok(chat)
@@ -93,10 +100,13 @@ pub async fn delete_chat(db: &Db, layer: &Layer, chat: &GroupChat) -> Result<(),
 }
 
 /// Adds the user with `email` to chat `chat_id` as `role`, on behalf of `actor` (an owner or
-/// admin). Nobody can be added as owner.
+/// admin). Nobody can be added as owner. Each attempt by someone allowed to add members spends
+/// one of the actor's `budget` (`CHAT_INVITATIONS_PER_HOUR`), found or not: the answer says whether
+/// an email has an account, so the budget also bounds probing for accounts.
 pub async fn add_member(
     db: &Db,
     layer: &Layer,
+    budget: &Throttle<i64>,
     chat_id: i64,
     actor: &User,
     email: &str,
@@ -109,6 +119,7 @@ pub async fn add_member(
     if role == Role::Owner {
         return Err(Refusal::Forbidden("Cannot add new owners"));
     }
+    budget.spend(actor.id).map_err(Refusal::Throttled)?;
     let email = email.trim();
     let user = User::find_by_email(db, email)
         .await?

@@ -1,5 +1,6 @@
 //! The forum's sockets: `/ws/discussion/` (the topic list) and `/ws/discussion/{pk}/` (one
-//! topic). Both are for signed-in users and server-push: the only client action is `ping`.
+//! topic). Both are for signed-in users and server-push: the only client action is `ping`. Both
+//! join the user's group too (see [`crate::sessions`]), which closes them when the access ends.
 
 use chanx::auth::{AuthError, IsAuthenticated, ObjectLookup, TokenAuthenticator};
 use chanx::messages::{Ping, Pong};
@@ -12,6 +13,7 @@ use super::model::{Author, Target, TopicRef, TopicSummary};
 use crate::accounts::User;
 use crate::chat::consumers::UserResolver;
 use crate::db::Db;
+use crate::sessions;
 
 /// The group of every topic-list socket.
 pub const LIST_GROUP: &str = "discussion_updates";
@@ -179,15 +181,22 @@ impl ObjectLookup<TopicRef> for TopicLookup {
 // ---- consumers ----
 
 /// The topic list, live.
-pub struct DiscussionListConsumer;
+pub struct DiscussionListConsumer {
+    /// Where users are, to check the user again once the socket is in its groups.
+    pub db: Db,
+}
 
 /// Live updates of the forum's topic list: new topics, votes, accepted answers.
 #[chanx::consumer(name = "discussionList", tags = ["discussion"])]
 impl Consumer for DiscussionListConsumer {
     type Authenticator = crate::chat::consumers::UserAuth;
 
-    fn groups(&self, _ctx: &Context) -> Vec<String> {
-        vec![LIST_GROUP.to_owned()]
+    fn groups(&self, ctx: &Context) -> Vec<String> {
+        std::iter::once(LIST_GROUP.to_owned()).chain(sessions::group_of(ctx)).collect()
+    }
+
+    async fn post_authentication(&self, ctx: &Context) {
+        sessions::still_signed_in(ctx, &self.db).await;
     }
 
     /// Health check.
@@ -222,7 +231,10 @@ impl Consumer for DiscussionListConsumer {
 }
 
 /// One topic, live.
-pub struct DiscussionTopicConsumer;
+pub struct DiscussionTopicConsumer {
+    /// Where users are, to check the user again once the socket is in its groups.
+    pub db: Db,
+}
 
 /// Live replies, votes and accepted answers of one topic.
 #[chanx::consumer(name = "discussionTopic", tags = ["discussion"])]
@@ -230,7 +242,12 @@ impl Consumer for DiscussionTopicConsumer {
     type Authenticator = TopicAuth;
 
     fn groups(&self, ctx: &Context) -> Vec<String> {
-        ctx.extension::<TopicRef>().map(|topic| vec![topic_group(topic.id)]).unwrap_or_default()
+        let topic = ctx.extension::<TopicRef>().map(|topic| topic_group(topic.id));
+        topic.into_iter().chain(sessions::group_of(ctx)).collect()
+    }
+
+    async fn post_authentication(&self, ctx: &Context) {
+        sessions::still_signed_in(ctx, &self.db).await;
     }
 
     /// Health check.

@@ -1,0 +1,289 @@
+//! The accept loop shared by [`serve`](crate::serve) and `chanx::axum::serve`: the connection
+//! cap, `TCP_NODELAY`, the header timeout, and the graceful shutdown of HTTP connections beside
+//! the router's WebSockets.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use hyper::body::{Body, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::Service;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+
+use crate::Router;
+use crate::metrics::OpenTcp;
+use crate::shutdown;
+
+/// A future that resolves when the server should shut down.
+pub(crate) type Signal = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Accepts on `listener` until `signal`, serving each connection with the service
+/// `make_service` builds for its (prepared) socket and peer; then closes the router's WebSockets with 1001 and lets
+/// HTTP requests in flight finish, both within the shutdown timeout.
+pub(crate) async fn run<F, S, B>(listener: TcpListener, router: Arc<Router>, signal: Signal, make_service: F)
+where
+    F: Fn(&TcpStream, SocketAddr) -> S,
+    S: Service<http::Request<Incoming>, Response = http::Response<B>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let settings = router.get_settings();
+    let header_timeout = settings.get_handshake_timeout();
+    let cap = settings.get_max_connections().map(|max| Arc::new(Semaphore::new(max)));
+    let metrics = router.metrics().clone();
+    // Every HTTP connection holds a receiver: "all dropped" means "all finished".
+    let (http, _) = watch::channel(false);
+    // Logged once per stretch of refusals, not once per refused peer.
+    let mut refusing = false;
+    tokio::pin!(signal);
+    loop {
+        let accepted = tokio::select! {
+            () = &mut signal => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                // Out of file descriptors and similar: wait instead of spinning or exiting.
+                tracing::error!(error = %err, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let permit = match &cap {
+            None => None,
+            Some(cap) => match cap.clone().try_acquire_owned() {
+                Ok(permit) => Some(permit),
+                Err(_) => {
+                    metrics.tcp_refused_max_connections();
+                    if !std::mem::replace(&mut refusing, true) {
+                        tracing::warn!(
+                            max_connections = settings.get_max_connections(),
+                            "too many open connections: closing new ones at once until some end"
+                        );
+                    }
+                    drop(stream);
+                    continue;
+                }
+            },
+        };
+        refusing = false;
+        // Frames are small and latency matters: without it, Nagle's algorithm and delayed ACKs
+        // hold frames back for tens of milliseconds.
+        if let Err(err) = stream.set_nodelay(true) {
+            tracing::debug!(error = %err, ?peer, "could not set TCP_NODELAY");
+        }
+        let service = make_service(&stream, peer);
+        let io = Counted { stream, _permit: permit, _open: metrics.tcp_opened() };
+        tokio::spawn(serve_connection(io, peer, service, header_timeout, http.subscribe()));
+    }
+    drop(listener);
+    tracing::info!("shutting down: no longer accepting; closing sockets with 1001 and finishing HTTP requests");
+    let timeout = settings.get_shutdown_timeout();
+    let http_finished = async {
+        http.send_replace(true);
+        tokio::time::timeout(timeout, http.closed()).await.is_ok()
+    };
+    let (_, finished) = tokio::join!(router.shutdown(), http_finished);
+    if !finished {
+        tracing::warn!(?timeout, "HTTP connections still open after the shutdown timeout were dropped");
+    }
+}
+
+async fn serve_connection<S, B>(
+    io: Counted,
+    peer: SocketAddr,
+    service: S,
+    header_timeout: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    S: Service<http::Request<Incoming>, Response = http::Response<B>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
+    tokio::pin!(connection);
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        () = shutdown::triggered(&mut shutdown) => {
+            // Finish the request in flight, if any, then close; an idle connection closes now.
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(err) = result {
+        tracing::debug!(error = %err, ?peer, "HTTP connection error");
+    }
+}
+
+/// An accepted TCP stream holding its place under the connection cap and in the metrics, for
+/// as long as it lives: through an HTTP connection and, after an upgrade, the WebSocket.
+struct Counted {
+    stream: TcpStream,
+    _permit: Option<OwnedSemaphorePermit>,
+    _open: OpenTcp,
+}
+
+impl AsyncRead for Counted {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Counted {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
+
+/// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM, what container runtimes and systemd send
+/// to stop a service. Registers for both when called inside a Tokio runtime (else when first
+/// polled), so that a signal arriving before the future is first polled is not lost. Once registered, these signals no longer end the process
+/// by themselves: the server returns instead, after its graceful shutdown.
+///
+/// [`serve`](crate::serve) and `chanx::axum::serve` wait for it unless given another signal;
+/// combine it with your own in [`with_graceful_shutdown`](crate::Serve::with_graceful_shutdown).
+///
+/// ```no_run
+/// # async fn run(router: chanx::Router) -> std::io::Result<()> {
+/// let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+/// # drop(stop);
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
+/// chanx::serve(listener, router)
+///     .with_graceful_shutdown(async move {
+///         tokio::select! {
+///             () = chanx::shutdown_signal() => {}
+///             _ = stopped => {}
+///         }
+///     })
+///     .await
+/// # }
+/// ```
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{Signal, SignalKind, signal};
+        fn register() -> (Option<Signal>, Option<Signal>) {
+            let one = |kind: SignalKind, name: &'static str| match signal(kind) {
+                Ok(stream) => Some(stream),
+                Err(err) => {
+                    tracing::warn!(error = %err, signal = name, "cannot listen for the signal");
+                    None
+                }
+            };
+            (one(SignalKind::interrupt(), "SIGINT"), one(SignalKind::terminate(), "SIGTERM"))
+        }
+        async fn received(stream: Option<&mut Signal>) {
+            match stream {
+                Some(stream) => {
+                    stream.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        // Outside a runtime (`block_on(serve(..).into_future())`), registering would panic:
+        // register on the first poll then.
+        let registered = tokio::runtime::Handle::try_current().is_ok().then(register);
+        async move {
+            let (mut interrupt, mut terminate) = registered.unwrap_or_else(register);
+            let name = tokio::select! {
+                () = received(interrupt.as_mut()) => "SIGINT",
+                () = received(terminate.as_mut()) => "SIGTERM",
+            };
+            tracing::info!(signal = name, "shutdown signal received");
+        }
+    }
+    #[cfg(not(unix))]
+    async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        tracing::info!("Ctrl-C received");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn accepted_sockets_get_tcp_nodelay() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (seen, mut nodelay) = tokio::sync::mpsc::unbounded_channel();
+        let make_service = move |stream: &TcpStream, _peer| {
+            let _ = seen.send(stream.nodelay().ok());
+            hyper::service::service_fn(|_request| async {
+                Ok::<_, Infallible>(http::Response::new(http_body_util::Empty::<bytes::Bytes>::new()))
+            })
+        };
+        let router = Arc::new(Router::new());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(run(
+            listener,
+            router,
+            Box::pin(async {
+                let _ = stopped.await;
+            }),
+            make_service,
+        ));
+        let _client = TcpStream::connect(addr).await.expect("connect");
+        assert_eq!(nodelay.recv().await, Some(Some(true)));
+        let _ = stop.send(());
+        server.await.expect("the server stopped");
+    }
+
+    #[test]
+    fn serve_can_be_built_outside_a_runtime_and_awaited_in_one() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0")).expect("bind");
+        // `into_future` runs here, outside the runtime: the signals are registered on first poll.
+        let serving = std::future::IntoFuture::into_future(crate::serve(listener, Router::new()));
+        runtime.block_on(async {
+            let stopped = tokio::time::timeout(std::time::Duration::from_millis(50), serving).await;
+            assert!(stopped.is_err(), "serve runs until a signal");
+        });
+    }
+}

@@ -1,0 +1,181 @@
+//! The sandbox's own server (`Sandbox::serve`, what `sandbox serve` runs) over real sockets: a
+//! client dribbling its request head is cut off, connections past the cap are closed at once,
+//! and SIGTERM closes every socket with 1001 before the process exits.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use sandbox::Sandbox;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+use crate::support::TestApp;
+
+/// Serves `sandbox` on a free port in the background.
+async fn serve(sandbox: &Sandbox) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let serving = sandbox.serve(listener).with_graceful_shutdown(std::future::pending());
+    tokio::spawn(std::future::IntoFuture::into_future(serving));
+    addr
+}
+
+/// A complete keep-alive request; the status line of its answer.
+async fn get(stream: &mut TcpStream, path: &str) -> String {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost:8000\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut buf = vec![0; 64 * 1024];
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await.expect("answered").expect("read");
+    String::from_utf8_lossy(&buf[..n]).lines().next().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn a_client_sending_one_header_byte_every_two_seconds_is_cut_off() {
+    let app = TestApp::sqlite().await;
+    let addr = serve(&app.sandbox).await;
+    // From here on, time only moves when every task waits: 10 virtual seconds take no time.
+    tokio::time::pause();
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let head = b"GET /login HTTP/1.1\r\nHost: localhost:8000\r\nX-Slow: ";
+    let mut buf = [0; 512];
+    let mut cut_off = None;
+    for byte in head.iter().chain(std::iter::repeat(&b'a')).take(60) {
+        if stream.write_all(&[*byte]).await.is_err() {
+            cut_off = Some(started.elapsed());
+            break;
+        }
+        match tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buf)).await {
+            Err(_) => continue,
+            Ok(Ok(n)) => assert!(n == 0 || buf.starts_with(b"HTTP/1.1 408"), "{:?}", &buf[..n]),
+            Ok(Err(_)) => {}
+        }
+        cut_off = Some(started.elapsed());
+        break;
+    }
+    let held = cut_off.expect("a client sending a header byte every 2 s is never cut off");
+    assert!(held >= Duration::from_secs(9) && held <= Duration::from_secs(12), "held for {held:?}");
+}
+
+#[tokio::test]
+async fn connections_past_the_cap_are_closed_at_once_and_counted() {
+    let app = TestApp::sqlite().await;
+    let sockets = &app.sandbox.sockets;
+    let capped = Sandbox {
+        state: app.sandbox.state.clone(),
+        sockets: sockets.clone().settings(sockets.get_settings().clone().max_connections(Some(2))),
+    };
+    let addr = serve(&capped).await;
+    let (mut first, mut second) =
+        (TcpStream::connect(addr).await.expect("connect"), TcpStream::connect(addr).await.expect("connect"));
+    assert_eq!(get(&mut first, "/login").await, "HTTP/1.1 200 OK");
+    assert_eq!(get(&mut second, "/login").await, "HTTP/1.1 200 OK");
+
+    let mut third = TcpStream::connect(addr).await.expect("the kernel completes the TCP handshake");
+    let mut buf = [0; 64];
+    let answer = tokio::time::timeout(Duration::from_secs(2), third.read(&mut buf)).await;
+    assert!(matches!(answer, Ok(Ok(0) | Err(_))), "the third connection was served: {answer:?}");
+    let metrics = capped.sockets.metrics().snapshot();
+    assert_eq!((metrics.tcp_refused_max_connections, metrics.tcp_connections_open), (1, 2));
+
+    // The two keep their connections; once one leaves, a newcomer gets in.
+    assert_eq!(get(&mut first, "/login").await, "HTTP/1.1 200 OK");
+    drop(second);
+    let freed = tokio::time::timeout(Duration::from_secs(5), async {
+        while capped.sockets.metrics().snapshot().tcp_connections_open > 1 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    assert!(freed.await.is_ok(), "the closed connection still counts");
+    let mut fourth = TcpStream::connect(addr).await.expect("connect");
+    assert_eq!(get(&mut fourth, "/login").await, "HTTP/1.1 200 OK");
+}
+
+/// Kills the child on drop, so that a failing test leaves no server behind.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn sigterm_closes_every_socket_with_1001_then_the_process_exits() {
+    let dir = std::env::temp_dir().join(format!("chanx-sandbox-sigterm-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let mut child = Child(
+        Command::new(env!("CARGO_BIN_EXE_sandbox"))
+            .args(["serve", "--addr", "127.0.0.1:0"])
+            .current_dir(&dir)
+            .env_remove("DATABASE_URL")
+            .env_remove("REDIS_URL")
+            .env_remove("SANDBOX_ENV")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the sandbox starts"),
+    );
+    let stdout = child.0.stdout.take().expect("stdout");
+    let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
+    // Reads the log on a thread (it blocks), keeping the pipe drained until the process ends.
+    std::thread::spawn(move || {
+        let mut addr_tx = Some(addr_tx);
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("serving on http://").nth(1) {
+                let addr = rest.split('/').next().unwrap_or_default().to_owned();
+                if let Some(tx) = addr_tx.take() {
+                    let _ = tx.send(addr);
+                }
+            }
+        }
+    });
+    let addr = tokio::time::timeout(Duration::from_secs(60), addr_rx).await.expect("the server starts").expect("addr");
+
+    // An anonymous assistant conversation: a socket that needs no account.
+    let mut stream = TcpStream::connect(&addr).await.expect("connect");
+    let request = format!(
+        "POST /api/assistants/anonymous/ HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("read");
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let created: serde_json::Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {response}"));
+    let id = created["id"].as_str().expect("the conversation's id");
+    let (mut socket, _) =
+        tokio_tungstenite::connect_async(format!("ws://{addr}/ws/assistants/{id}/")).await.expect("socket opens");
+    let auth = tokio::time::timeout(Duration::from_secs(5), socket.next()).await.expect("a frame").expect("open");
+    assert!(auth.expect("frame").to_text().expect("text").contains("authentication"));
+
+    let killed = Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status().expect("run kill");
+    assert!(killed.success());
+    let close = loop {
+        match tokio::time::timeout(Duration::from_secs(10), socket.next()).await.expect("the server closes in time") {
+            Some(Ok(WsMessage::Close(frame))) => break frame.map(|f| u16::from(f.code)),
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => break None,
+        }
+    };
+    assert_eq!(close, Some(1001), "SIGTERM closes the socket with 1001, not a dropped connection (1006)");
+    drop(socket);
+    let exited = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Some(status) = child.0.try_wait().expect("wait") {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the process exits after its graceful shutdown");
+    assert!(exited.success(), "{exited:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

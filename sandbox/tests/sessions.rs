@@ -1,0 +1,225 @@
+//! Ending a user's access ends their sockets: deactivation and deletion in `/admin/`, and logout,
+//! close every socket of theirs with 4401; and a revocation that crosses a socket's connect (after
+//! its check, before it joined its groups) is caught by the check made again once joined.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::http::StatusCode;
+use chanx::Layer;
+use chanx::layer::{ChannelLayer, ChannelReceiver, LayerError, LayerMessage, MemoryLayer};
+use chanx::testing::WebsocketCommunicator;
+use sandbox::accounts::{NewUser, User};
+use sandbox::assistants::model::Conversation;
+use sandbox::chat::model::{GroupChat, Member, Role};
+use sandbox::sessions::{SESSION_ENDED, SESSION_ENDED_REASON};
+use serde_json::json;
+use tokio::sync::Notify;
+
+use crate::chat_api::chat_with;
+use crate::support::{PASSWORD, TestApp};
+
+crate::on_both_databases!(
+    deactivating_a_user_closes_every_socket_of_theirs,
+    deleting_a_user_closes_their_sockets,
+    logging_out_closes_the_users_sockets,
+    a_removal_while_the_chat_socket_connects_still_closes_it,
+    a_deactivation_while_a_socket_connects_still_closes_it,
+    a_deletion_while_the_chat_socket_connects_still_closes_it,
+);
+
+async fn superuser(app: &TestApp) -> User {
+    let new =
+        NewUser { email: "root@example.com".into(), password: PASSWORD.into(), is_staff: true, is_superuser: true };
+    User::create(app.db(), &app.sandbox.state.hasher, new).await.expect("superuser")
+}
+
+/// Bob's sockets: his chat list, a chat he is in, the forum's list and a topic, and his own
+/// assistant conversation.
+async fn every_socket_of(app: &TestApp, bob: &User, chat: &GroupChat) -> Vec<(String, WebsocketCommunicator)> {
+    let topic =
+        app.post("/api/discussion/", Some(bob), json!({"title": "Q", "content": "?"})).await.json()["id"].clone();
+    let conversation = Conversation::create(app.db(), Some(bob.id), "Mine").await.expect("conversation");
+    let mut sockets = Vec::new();
+    for path in [
+        "/ws/chat/group/".to_owned(),
+        format!("/ws/chat/{}/", chat.id),
+        "/ws/discussion/".to_owned(),
+        format!("/ws/discussion/{topic}/"),
+        format!("/ws/assistants/{}/", conversation.id),
+    ] {
+        let comm = app.member_socket(&path, bob).await;
+        sockets.push((path, comm));
+    }
+    sockets
+}
+
+/// Every socket is closed with 4401 and the reason, before any other frame.
+async fn all_closed(sockets: Vec<(String, WebsocketCommunicator)>) {
+    for (path, mut comm) in sockets {
+        comm.assert_closed(SESSION_ENDED).await;
+        assert_eq!(comm.close_reason(), Some(SESSION_ENDED_REASON), "{path}");
+    }
+}
+
+/// Ada's chat socket still gets the chat's messages: only Bob's access ended.
+async fn still_served(app: &TestApp, ada: &User, chat: &GroupChat, adas: &mut WebsocketCommunicator) {
+    let posted =
+        app.post(&format!("/api/chat/{}/messages/", chat.id), Some(ada), json!({"content": "still here"})).await;
+    assert_eq!(posted.status, StatusCode::CREATED);
+    assert_eq!(adas.receive_json().await["action"], "member_message");
+}
+
+async fn deactivating_a_user_closes_every_socket_of_theirs(app: TestApp) {
+    let (ada, bob, root) =
+        (app.user("ada@example.com").await, app.user("bob@example.com").await, superuser(&app).await);
+    let chat = chat_with(&app, "Lab", &ada, &[(&bob, Role::Member)]).await;
+    let sockets = every_socket_of(&app, &bob, &chat).await;
+    let mut adas = app.member_socket(&format!("/ws/chat/{}/", chat.id), &ada).await;
+    let toggled = app.form(&format!("/admin/users/{}/active/", bob.id), Some(&root), &[]).await;
+    assert_eq!((toggled.status, toggled.location()), (StatusCode::FOUND, "/admin/"));
+    all_closed(sockets).await;
+    still_served(&app, &ada, &chat, &mut adas).await;
+    // And Bob cannot come back.
+    let mut again = app.socket("/ws/chat/group/", Some(&bob)).await;
+    assert_eq!(again.wait_for_auth().await.status_code, 401);
+    adas.disconnect().await;
+}
+
+async fn deleting_a_user_closes_their_sockets(app: TestApp) {
+    let (ada, bob, root) =
+        (app.user("ada@example.com").await, app.user("bob@example.com").await, superuser(&app).await);
+    let chat = chat_with(&app, "Lab", &ada, &[(&bob, Role::Member)]).await;
+    let sockets = every_socket_of(&app, &bob, &chat).await;
+    let mut adas = app.member_socket(&format!("/ws/chat/{}/", chat.id), &ada).await;
+    let deleted = app.form(&format!("/admin/users/{}/delete/", bob.id), Some(&root), &[]).await;
+    assert_eq!((deleted.status, deleted.location()), (StatusCode::FOUND, "/admin/"));
+    all_closed(sockets).await;
+    still_served(&app, &ada, &chat, &mut adas).await;
+    adas.disconnect().await;
+}
+
+async fn logging_out_closes_the_users_sockets(app: TestApp) {
+    let (ada, bob) = (app.user("ada@example.com").await, app.user("bob@example.com").await);
+    let chat = chat_with(&app, "Lab", &ada, &[(&bob, Role::Member)]).await;
+    let sockets = every_socket_of(&app, &bob, &chat).await;
+    let mut adas = app.member_socket(&format!("/ws/chat/{}/", chat.id), &ada).await;
+    let logout = app.post("/api/accounts/logout", Some(&bob), json!({})).await;
+    assert_eq!(logout.status, StatusCode::OK, "{}", logout.text);
+    all_closed(sockets).await;
+    still_served(&app, &ada, &chat, &mut adas).await;
+    adas.disconnect().await;
+}
+
+/// A memory layer that holds the first join of a group starting with `prefix` until released,
+/// so a test can act between a socket's access check and its joining that group.
+#[derive(Clone)]
+struct HeldJoin {
+    inner: Arc<MemoryLayer>,
+    prefix: &'static str,
+    held: Arc<std::sync::atomic::AtomicBool>,
+    reached: Arc<Notify>,
+    release: Arc<Notify>,
+}
+
+impl HeldJoin {
+    fn new(prefix: &'static str) -> Self {
+        HeldJoin {
+            inner: Arc::new(MemoryLayer::default()),
+            prefix,
+            held: Arc::default(),
+            reached: Arc::default(),
+            release: Arc::default(),
+        }
+    }
+}
+
+#[async_trait]
+impl ChannelLayer for HeldJoin {
+    async fn new_channel(&self) -> Result<ChannelReceiver, LayerError> {
+        self.inner.new_channel().await
+    }
+    async fn close_channel(&self, channel: &str) -> Result<(), LayerError> {
+        self.inner.close_channel(channel).await
+    }
+    async fn send(&self, channel: &str, message: LayerMessage) -> Result<(), LayerError> {
+        self.inner.send(channel, message).await
+    }
+    async fn group_add(&self, group: &str, channel: &str) -> Result<(), LayerError> {
+        if group.starts_with(self.prefix) && !self.held.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            self.reached.notify_one();
+            self.release.notified().await;
+        }
+        self.inner.group_add(group, channel).await
+    }
+    async fn group_discard(&self, group: &str, channel: &str) -> Result<(), LayerError> {
+        self.inner.group_discard(group, channel).await
+    }
+    async fn group_send(&self, group: &str, message: LayerMessage) -> Result<(), LayerError> {
+        self.inner.group_send(group, message).await
+    }
+}
+
+/// Bob's chat socket passes its membership check, then is removed from the chat before it joins
+/// the chat's group (so the removal notice cannot reach it): the check made once joined closes it.
+async fn a_removal_while_the_chat_socket_connects_still_closes_it(app: TestApp) {
+    let held = HeldJoin::new("group_chat.");
+    let app = app.configured_with(&[], Layer::new(held.clone()));
+    let (ada, bob) = (app.user("ada@example.com").await, app.user("bob@example.com").await);
+    let chat = chat_with(&app, "Lab", &ada, &[(&bob, Role::Member)]).await;
+    let member = Member::of(app.db(), chat.id, bob.id).await.expect("query").expect("member");
+    let remove = async {
+        held.reached.notified().await;
+        let removed = app
+            .call(
+                axum::http::Method::DELETE,
+                &format!("/api/chat/{}/members/{}/", chat.id, member.id),
+                Some(&ada),
+                None,
+            )
+            .await;
+        assert_eq!(removed.status, StatusCode::NO_CONTENT);
+        held.release.notify_one();
+    };
+    let room = format!("/ws/chat/{}/", chat.id);
+    let (mut bobs, ()) = tokio::join!(app.socket(&room, Some(&bob)), remove);
+    assert_eq!(bobs.wait_for_auth().await.status_code, 200, "the check before the join passed");
+    bobs.assert_closed(4403).await;
+    assert_eq!(bobs.close_reason(), Some("removed from the group chat"));
+}
+
+/// Bob's chat list passes its check, then Bob is deactivated (and his group closed) before the
+/// socket joins his group: the check made once joined closes it.
+async fn a_deactivation_while_a_socket_connects_still_closes_it(app: TestApp) {
+    let held = HeldJoin::new("user.");
+    let app = app.configured_with(&[], Layer::new(held.clone()));
+    let (bob, root) = (app.user("bob@example.com").await, superuser(&app).await);
+    let deactivate = async {
+        held.reached.notified().await;
+        let toggled = app.form(&format!("/admin/users/{}/active/", bob.id), Some(&root), &[]).await;
+        assert_eq!(toggled.status, StatusCode::FOUND);
+        held.release.notify_one();
+    };
+    let (mut bobs, ()) = tokio::join!(app.socket("/ws/chat/group/", Some(&bob)), deactivate);
+    assert_eq!(bobs.wait_for_auth().await.status_code, 200, "the check before the join passed");
+    bobs.assert_closed(SESSION_ENDED).await;
+}
+
+/// The chat is deleted after Bob's socket found it and before it joined its group: 4404, as the
+/// deletion notice would have closed it.
+async fn a_deletion_while_the_chat_socket_connects_still_closes_it(app: TestApp) {
+    let held = HeldJoin::new("group_chat.");
+    let app = app.configured_with(&[], Layer::new(held.clone()));
+    let (ada, bob) = (app.user("ada@example.com").await, app.user("bob@example.com").await);
+    let chat = chat_with(&app, "Lab", &ada, &[(&bob, Role::Member)]).await;
+    let delete = async {
+        held.reached.notified().await;
+        let path = format!("/api/chat/{}/", chat.id);
+        assert_eq!(app.call(axum::http::Method::DELETE, &path, Some(&ada), None).await.status, StatusCode::NO_CONTENT);
+        held.release.notify_one();
+    };
+    let room = format!("/ws/chat/{}/", chat.id);
+    let (mut bobs, ()) = tokio::join!(app.socket(&room, Some(&bob)), delete);
+    assert_eq!(bobs.wait_for_auth().await.status_code, 200, "the check before the join passed");
+    bobs.assert_closed(4404).await;
+}
