@@ -284,7 +284,7 @@ pub async fn renew_session(State(state): State<AppState>, mut request: Request, 
             Ok(Rotation::Rotated { user_id, refresh }) => {
                 state.tokens.access(user_id).ok().map(|access| (access, refresh))
             }
-            Ok(Rotation::Reused { .. } | Rotation::Refused) => None,
+            Ok(Rotation::Raced | Rotation::Reused { .. } | Rotation::Refused) => None,
             Err(err) => {
                 tracing::error!(error = %err, "renewing a session failed");
                 None

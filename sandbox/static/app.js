@@ -11,12 +11,16 @@ const sandbox = (() => {
     setTimeout(() => notice.remove(), 5000);
   }
 
-  // Each refresh token works once (the server rotates it, and treats a second use as theft and
-  // signs the whole login out), so the page's sockets and requests share one renewal at a time.
+  // Each refresh token works once (the server rotates it, and treats a later second use as theft
+  // and signs the whole login out), so the page's sockets and requests share one renewal at a
+  // time. Another tab renewing at the same moment wins with the same cookie; the server refuses
+  // this one without revoking anything, and the retry a second later sends the winner's token.
   let renewing = null;
   function renew() {
-    renewing ??= fetch('/api/accounts/token/refresh', { method: 'POST', credentials: 'same-origin' })
-      .then((response) => response.ok, () => false)
+    const attempt = () => fetch('/api/accounts/token/refresh', { method: 'POST', credentials: 'same-origin' })
+      .then((response) => response.ok, () => false);
+    renewing ??= attempt()
+      .then((ok) => ok || new Promise((resolve) => setTimeout(resolve, 1000)).then(attempt))
       .finally(() => { renewing = null; });
     return renewing;
   }

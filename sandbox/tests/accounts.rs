@@ -35,6 +35,7 @@ crate::on_both_databases!(
     the_current_user_comes_from_a_cookie_or_a_bearer_header,
     refresh_rotates_the_token_and_the_old_one_stops_working,
     reusing_a_rotated_refresh_token_revokes_its_family,
+    two_tabs_renewing_at_once_both_stay_signed_in,
     logout_needs_only_the_refresh_token_and_always_clears_both_cookies,
     cross_site_requests_with_cookies_are_refused,
     malformed_bodies_get_a_parse_error,
@@ -225,7 +226,12 @@ async fn reusing_a_rotated_refresh_token_revokes_its_family(app: TestApp) {
     assert_eq!(thief.status, StatusCode::OK);
     let thiefs_token = set_cookie(&thief, "my-jwt-refresh");
 
-    // The owner's browser presents the same (now rotated) token: that is the alarm.
+    // A minute later (past the leeway for tabs renewing together), the owner's browser presents
+    // the same, now rotated, token: that is the alarm.
+    sqlx::query("UPDATE refresh_tokens SET rotated_at = rotated_at - 60")
+        .execute(app.db().pool())
+        .await
+        .expect("a minute passes");
     let replay = post_with_refresh_cookie(&app, "/api/accounts/token/refresh", &stolen).await;
     assert_eq!(replay.status, StatusCode::UNAUTHORIZED);
     assert_eq!(replay.json()["errors"][0]["code"], "token_not_valid");
@@ -239,6 +245,21 @@ async fn reusing_a_rotated_refresh_token_revokes_its_family(app: TestApp) {
     // Another login of the same user is another family, untouched.
     let elsewhere = post_with_refresh_cookie(&app, "/api/accounts/token/refresh", &other_device).await;
     assert_eq!(elsewhere.status, StatusCode::OK, "{}", elsewhere.text);
+}
+
+async fn two_tabs_renewing_at_once_both_stay_signed_in(app: TestApp) {
+    app.user("ada@example.com").await;
+    let shared = login_refresh_token(&app, "ada@example.com").await;
+    // Both tabs of one browser send the same cookie at the same moment; one wins.
+    let first = post_with_refresh_cookie(&app, "/api/accounts/token/refresh", &shared).await;
+    let second = post_with_refresh_cookie(&app, "/api/accounts/token/refresh", &shared).await;
+    assert_eq!(first.status, StatusCode::OK);
+    assert_eq!(second.status, StatusCode::UNAUTHORIZED, "the token was spent a moment ago");
+    assert!(second.cookies().is_empty(), "the loser does not delete the winner's cookies: {:?}", second.cookies());
+    // The browser now holds the winner's token, with which the loser's retry succeeds.
+    let winners = set_cookie(&first, "my-jwt-refresh");
+    let retry = post_with_refresh_cookie(&app, "/api/accounts/token/refresh", &winners).await;
+    assert_eq!(retry.status, StatusCode::OK, "nothing was revoked: {}", retry.text);
 }
 
 async fn logout_needs_only_the_refresh_token_and_always_clears_both_cookies(app: TestApp) {

@@ -218,7 +218,8 @@ async fn logout(state: axum::extract::State<AppState>, headers: HeaderMap, body:
 
 /// Trades a refresh token (body or cookie) for a new access token and a new refresh token; the
 /// old refresh token stops working. Both go in cookies; the refresh token is in the body too when
-/// it came in the body (an API client without cookies). A refused token clears the cookies.
+/// it came in the body (an API client without cookies). A refused token clears the cookies,
+/// unless another tab renewed with it a moment ago.
 async fn refresh(
     state: axum::extract::State<AppState>,
     headers: HeaderMap,
@@ -229,6 +230,8 @@ async fn refresh(
     let (user_id, refresh) = match state.tokens.rotate(&state.db, &presented.token).await? {
         Rotation::Rotated { user_id, refresh } => (user_id, refresh),
         Rotation::Reused { .. } | Rotation::Refused => return Ok(refused()),
+        // Another tab won the same renewal: its cookies, already in the browser, must stay.
+        Rotation::Raced => return Err(ApiError::InvalidToken),
     };
     if User::find(&state.db, user_id).await?.is_none() {
         return Ok(refused());

@@ -11,6 +11,11 @@ pub const ACCESS_COOKIE: &str = "my-jwt-auth";
 /// The cookie holding the refresh token.
 pub const REFRESH_COOKIE: &str = "my-jwt-refresh";
 
+/// How long after its rotation a refresh token presented again is taken for another tab of the
+/// same browser renewing at the same moment (refused, nothing revoked) rather than for a copy
+/// (its whole family revoked), in seconds.
+pub const REUSE_LEEWAY_SECONDS: u64 = 10;
+
 /// What a token is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -46,7 +51,11 @@ pub enum Rotation {
         /// The new refresh token.
         refresh: Issued,
     },
-    /// It had been rotated already: its family is now revoked.
+    /// It was rotated within the last [`REUSE_LEEWAY_SECONDS`]: most likely another tab of the
+    /// same browser renewed at the same moment, and the browser already holds the new token.
+    /// Refused, and nothing revoked.
+    Raced,
+    /// It had been rotated before that: its family is now revoked.
     Reused {
         /// The user whose login was stolen.
         user_id: i64,
@@ -146,15 +155,18 @@ impl Tokens {
 
     /// Uses a refresh token: a live one is marked rotated and replaced by a new token of its
     /// family, with the same expiry (a session lasts `REFRESH_TOKEN_DAYS` from its login). A token
-    /// that was rotated already is being replayed by someone who copied it (or by the owner,
-    /// after a thief used it first): every token of its family is revoked, the thief's included.
+    /// that was rotated more than [`REUSE_LEEWAY_SECONDS`] ago is being replayed by someone who
+    /// copied it (or by the owner, after a thief used it first): every token of its family is
+    /// revoked, the thief's included. Within the leeway it is only refused: two tabs renewing at
+    /// once send the same token, and the loser must not sign the winner out.
     pub async fn rotate(&self, db: &Db, token: &str) -> Result<Rotation, sqlx::Error> {
         let Some(claims) = self.verify(token, TokenType::Refresh) else { return Ok(Rotation::Refused) };
         // One statement decides which of two concurrent uses wins: only one sees `rotated = 0`.
         let won: Option<(String,)> = sqlx::query_as(
-            "UPDATE refresh_tokens SET rotated = 1 \
-             WHERE jti = $1 AND user_id = $2 AND revoked = 0 AND rotated = 0 RETURNING family",
+            "UPDATE refresh_tokens SET rotated = 1, rotated_at = $1 \
+             WHERE jti = $2 AND user_id = $3 AND revoked = 0 AND rotated = 0 RETURNING family",
         )
+        .bind(i64::try_from(unix_now()).unwrap_or(i64::MAX))
         .bind(&claims.jti)
         .bind(claims.user_id)
         .fetch_optional(db.pool())
@@ -163,21 +175,24 @@ impl Tokens {
             let refresh = self.record_refresh(db, claims.user_id, Some(&family), claims.exp).await?;
             return Ok(Rotation::Rotated { user_id: claims.user_id, refresh });
         }
-        let rotated: Option<(i64,)> =
-            sqlx::query_as("SELECT rotated FROM refresh_tokens WHERE jti = $1 AND user_id = $2")
+        let record: Option<(i64, Option<i64>, i64)> =
+            sqlx::query_as("SELECT rotated, rotated_at, revoked FROM refresh_tokens WHERE jti = $1 AND user_id = $2")
                 .bind(&claims.jti)
                 .bind(claims.user_id)
                 .fetch_optional(db.pool())
                 .await?;
-        if rotated.is_some_and(|(rotated,)| rotated != 0) {
-            self.revoke(db, &claims.jti).await?;
-            tracing::warn!(
-                user = claims.user_id,
-                "a rotated refresh token was used again: its whole family is revoked"
-            );
-            return Ok(Rotation::Reused { user_id: claims.user_id });
+        let Some((rotated, rotated_at, revoked)) = record else { return Ok(Rotation::Refused) };
+        if rotated == 0 {
+            return Ok(Rotation::Refused);
         }
-        Ok(Rotation::Refused)
+        let since =
+            rotated_at.and_then(|at| u64::try_from(at).ok()).map_or(u64::MAX, |at| unix_now().saturating_sub(at));
+        if since < REUSE_LEEWAY_SECONDS && revoked == 0 {
+            return Ok(Rotation::Raced);
+        }
+        self.revoke(db, &claims.jti).await?;
+        tracing::warn!(user = claims.user_id, "a rotated refresh token was used again: its whole family is revoked");
+        Ok(Rotation::Reused { user_id: claims.user_id })
     }
 
     /// Revokes a refresh token and every token of its family (its login); expired records are
