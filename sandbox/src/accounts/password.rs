@@ -190,9 +190,11 @@ impl Hasher {
         };
         let (done, result) = oneshot::channel();
         let job: Job = Box::new(move |blocks| {
-            // The permit goes back when the job ends, even if the request stopped waiting for it.
-            let _permit = permit;
-            let _ = done.send(job(blocks));
+            let result = job(blocks);
+            // The permit goes back when the job ends, even if the request stopped waiting, and
+            // before the answer, so that whoever gets the answer finds the worker free.
+            drop(permit);
+            let _ = done.send(result);
         });
         // There are as many slots as permits, so a permit holder always finds one.
         if self.jobs.try_send(job).is_err() {
