@@ -184,10 +184,10 @@ fn cleared_cookies(state: &AppState) -> HeaderMap {
     headers
 }
 
-/// Logs out with whatever the request still has: its refresh token (body or cookie), valid or
-/// not yet expired, revokes its whole family; an access token alone names the user. Both cookies
-/// are cleared in every case, so a browser is signed out even when its tokens had expired or were
-/// revoked, and the next page load cannot sign it back in.
+/// Logs out with whatever the request still has: a refresh token (body or cookie) that is signed
+/// by us and unexpired, rotated or not, has its whole family revoked; without one, an access
+/// token names the user. Both cookies are cleared in every case, so a browser is signed out even
+/// when its tokens had expired or were revoked, and the next page load cannot sign it back in.
 async fn logout(state: axum::extract::State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
     // A malformed body still logs out the browser's cookie.
     let presented = refresh_token(&headers, &body)
