@@ -67,7 +67,7 @@ impl Sandbox {
     pub fn with_layer(db: Db, config: Config, layer: Layer) -> Self {
         // Without a configured or loaded key (the command line always loads one), a random key
         // that lives as long as the process: never one anybody else knows.
-        let secret = config.secret_key.clone().unwrap_or_else(|| {
+        let secret = config.secret_key.as_ref().map(|key| key.expose().to_owned()).unwrap_or_else(|| {
             tracing::info!("no secret key: signing tokens with a random key that dies with the process");
             format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
         });

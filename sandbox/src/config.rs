@@ -15,11 +15,40 @@ pub enum Mode {
     Production,
 }
 
+/// A value that must never reach a log: its `Debug` shows `[redacted]`, so printing a [`Config`]
+/// does not print the signing key or the provider's API key.
+///
+/// ```
+/// let secret = sandbox::config::Secret::new("hunter2hunter2");
+/// assert_eq!(format!("{secret:?}"), "[redacted]");
+/// assert_eq!(secret.expose(), "hunter2hunter2");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The value itself, for the one place that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
 /// The OpenAI-compatible provider of the assistant (used by the assistant app).
 #[derive(Debug, Clone)]
 pub struct OpenAiConfig {
     /// `OPENAI_API_KEY`; none selects the offline model.
-    pub api_key: Option<String>,
+    pub api_key: Option<Secret>,
     /// `OPENAI_BASE_URL`, default `https://api.openai.com/v1`.
     pub base_url: String,
     /// `OPENAI_MODEL`, default `gpt-4o-mini`.
@@ -45,7 +74,7 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// `SECRET_KEY`: signs the JWTs. `None` in development without it, until
     /// [`load_secret_key`](Config::load_secret_key) reads (or creates) the key file.
-    pub secret_key: Option<String>,
+    pub secret_key: Option<Secret>,
     /// `SANDBOX_DATA_DIR`: where the key file goes when the database is not a SQLite file
     /// (default: the working directory).
     pub data_dir: Option<PathBuf>,
@@ -121,11 +150,11 @@ impl Config {
             Some("production") => Mode::Production,
             _ => Mode::Development,
         };
-        let secret_key = get("SECRET_KEY");
+        let secret_key = get("SECRET_KEY").map(Secret);
         match (&secret_key, mode) {
-            (Some(key), _) if PUBLISHED_SECRETS.contains(&key.as_str()) => return Err(ConfigError::PublishedSecret),
-            (Some(key), Mode::Production) if key.len() < MIN_SECRET_BYTES => {
-                return Err(ConfigError::ShortSecret(key.len()));
+            (Some(key), _) if PUBLISHED_SECRETS.contains(&key.expose()) => return Err(ConfigError::PublishedSecret),
+            (Some(key), Mode::Production) if key.expose().len() < MIN_SECRET_BYTES => {
+                return Err(ConfigError::ShortSecret(key.expose().len()));
             }
             (None, Mode::Production) => return Err(ConfigError::MissingSecret),
             _ => {}
@@ -175,7 +204,7 @@ impl Config {
             chats_per_hour: u32::try_from(number("CHATS_PER_HOUR", 20)?).unwrap_or(u32::MAX),
             invitations_per_hour: u32::try_from(number("CHAT_INVITATIONS_PER_HOUR", 100)?).unwrap_or(u32::MAX),
             openai: OpenAiConfig {
-                api_key: get("OPENAI_API_KEY"),
+                api_key: get("OPENAI_API_KEY").map(Secret),
                 base_url: get("OPENAI_BASE_URL").unwrap_or_else(|| "https://api.openai.com/v1".into()),
                 model: get("OPENAI_MODEL").unwrap_or_else(|| "gpt-4o-mini".into()),
                 org: get("OPENAI_ORG"),
@@ -222,7 +251,7 @@ impl Config {
             return Ok(None);
         }
         let path = self.key_file();
-        self.secret_key = Some(secret_key::load_or_create(&path)?);
+        self.secret_key = Some(Secret(secret_key::load_or_create(&path)?));
         Ok(Some(path))
     }
 
@@ -273,7 +302,7 @@ mod tests {
         assert!(matches!(production(Some(PUBLISHED_SECRETS[0])), Err(ConfigError::PublishedSecret)));
         assert!(matches!(production(Some("s3cret")), Err(ConfigError::ShortSecret(6))));
         let key = "0123456789abcdef0123456789abcdef";
-        assert_eq!(production(Some(key)).expect("complete").secret_key.as_deref(), Some(key));
+        assert_eq!(production(Some(key)).expect("complete").secret_key.as_ref().map(Secret::expose), Some(key));
         // The published key is refused in development too; a short one is allowed there.
         assert!(matches!(config(&[("SECRET_KEY", PUBLISHED_SECRETS[0])]), Err(ConfigError::PublishedSecret)));
         assert!(config(&[("SECRET_KEY", "s3cret")]).is_ok());
@@ -306,5 +335,14 @@ mod tests {
             super::Config::from_lookup(|n| (n == "REFRESH_TOKEN_DAYS").then(|| "x".into())),
             Err(ConfigError::NotANumber(_))
         ));
+    }
+
+    #[test]
+    fn printing_the_config_prints_no_secret() {
+        let key = "a-signing-key-of-more-than-thirty-two-bytes";
+        let config = config(&[("SECRET_KEY", key), ("OPENAI_API_KEY", "sk-provider-key")]).expect("valid");
+        let printed = format!("{config:?}");
+        assert!(!printed.contains(key) && !printed.contains("sk-provider-key"), "{printed}");
+        assert_eq!(config.secret_key.as_ref().map(Secret::expose), Some(key));
     }
 }

@@ -99,7 +99,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 Some(path) => {
                     tracing::info!("SECRET_KEY is not set: signing tokens with the key in {}", path.display())
                 }
-                None if config.secret_key.as_ref().is_some_and(|key| key.len() < 32) => {
+                None if config.secret_key.as_ref().is_some_and(|key| key.expose().len() < 32) => {
                     tracing::warn!("SECRET_KEY is shorter than 32 bytes: production would refuse it");
                 }
                 None => {}

@@ -99,7 +99,7 @@ impl Model {
     /// The configured provider, or the offline model without an API key.
     pub fn from_config(config: &OpenAiConfig) -> Model {
         match &config.api_key {
-            Some(key) => Model::OpenAi(Arc::new(OpenAi::new(config, key))),
+            Some(key) => Model::OpenAi(Arc::new(OpenAi::new(config, key.expose()))),
             None => Model::Offline(Offline::default()),
         }
     }
