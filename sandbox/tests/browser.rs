@@ -32,9 +32,9 @@ async fn start(db_url: &str, listener: TcpListener) -> Running {
     config.load_secret_key().expect("key file");
     let sandbox = Sandbox::new(db, config).expect("app");
     let (stop, stopped) = oneshot::channel::<()>();
-    let router = sandbox.router();
+    let serve = sandbox.serve(listener);
     let task = tokio::spawn(async move {
-        axum::serve(listener, router)
+        serve
             .with_graceful_shutdown(async {
                 let _ = stopped.await;
             })

@@ -22,8 +22,10 @@ async fn a_browser_connects_through_axum_and_foreign_origins_are_refused(app: Te
     let chat = chat_with(&app, "Lab", &ada, &[(&bob, Role::Member)]).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("port");
     let addr = listener.local_addr().expect("addr");
-    let router = app.sandbox.router();
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    // The sandbox's own server (header timeout, connection cap, TCP_NODELAY), without its
+    // signal handling, which belongs to the test process.
+    let serve = app.sandbox.serve(listener).with_graceful_shutdown(std::future::pending());
+    tokio::spawn(async move { serve.await });
 
     let connect = |origin: &str| {
         let mut request = format!("ws://{addr}/ws/chat/{}/", chat.id).into_client_request().expect("request");
