@@ -45,6 +45,7 @@ fn app(sockets: &Router) -> axum::Router {
                 "done"
             }),
         )
+        .route("/echo", axum::routing::post(|body: axum::body::Bytes| async move { body.len().to_string() }))
         .route(
             "/whoami",
             axum::routing::get(|axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>| async move {
@@ -134,6 +135,43 @@ async fn an_idle_keep_alive_connection_is_closed_at_the_handshake_timeout() {
         assert!(matches!(read, Ok(Ok(0) | Err(_))), "{server:?}: an idle keep-alive connection was kept: {read:?}");
         let idle = answered.elapsed();
         assert!(idle >= Duration::from_secs(3) && idle < Duration::from_secs(4), "{server:?}: idle for {idle:?}");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_sending_its_body_one_byte_every_two_seconds_gets_408_at_the_request_timeout() {
+    for (server, path) in [(Server::Chanx, "/ws/echo/"), (Server::Axum, "/echo")] {
+        let settings = Settings::default().request_timeout(Duration::from_secs(20));
+        let (addr, _server) = start(server, sockets(settings), std::future::pending()).await;
+        let started = Instant::now();
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        let head = format!("POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n");
+        stream.write_all(head.as_bytes()).await.expect("head");
+        let mut buf = [0; 512];
+        let mut answer = Vec::new();
+        // The head came at once, so the header timeout (10 s) does not apply; 90 body bytes over
+        // 180 s would hold the connection far past the request timeout.
+        for _ in 0..90 {
+            if stream.write_all(b"a").await.is_err() {
+                break;
+            }
+            match tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buf)).await {
+                Err(_) => {}
+                Ok(Ok(0) | Err(_)) => break,
+                Ok(Ok(n)) => answer.extend_from_slice(&buf[..n]),
+            }
+        }
+        let held = started.elapsed();
+        let answer = String::from_utf8_lossy(&answer);
+        // chanx alone answers the POST at once (it is no upgrade) and then closes rather than
+        // read the rest of the body; axum's handler waits for the body until the request timeout.
+        match server {
+            Server::Chanx => assert!(held < Duration::from_secs(10), "chanx: held for {held:?}: {answer}"),
+            Server::Axum => {
+                assert!(answer.starts_with("HTTP/1.1 408"), "axum: {answer}");
+                assert!(held >= Duration::from_secs(20) && held < Duration::from_secs(23), "axum: held for {held:?}");
+            }
+        }
     }
 }
 

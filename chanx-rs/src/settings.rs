@@ -26,6 +26,7 @@ pub struct Settings {
     allowed_origins: Vec<Origin>,
     allow_any_origin: bool,
     handshake_timeout: Duration,
+    request_timeout: Duration,
     max_connections: Option<usize>,
     authentication_timeout: Duration,
     heartbeat_interval: Option<Duration>,
@@ -48,6 +49,7 @@ impl Default for Settings {
             allowed_origins: Vec::new(),
             allow_any_origin: false,
             handshake_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
             max_connections: Some(DEFAULT_MAX_CONNECTIONS),
             authentication_timeout: Duration::from_secs(10),
             heartbeat_interval: Some(Duration::from_secs(25)),
@@ -158,6 +160,21 @@ impl Settings {
         self
     }
 
+    /// How long an HTTP request may take from its head received to its response head sent:
+    /// reading the body included, so a client sending its body one byte at a time holds the
+    /// connection no longer than this. Past it the client gets 408 and the connection is closed.
+    /// A WebSocket is not bounded by it once upgraded. Applies when served by
+    /// [`serve`](crate::serve) or `chanx::axum::serve`. Defaults to 30 s.
+    ///
+    /// ```
+    /// let settings = chanx::Settings::default().request_timeout(std::time::Duration::from_secs(5));
+    /// # let _ = settings;
+    /// ```
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
     /// The most TCP connections (HTTP keep-alive and WebSocket alike) open at once when served
     /// by [`serve`](crate::serve) or `chanx::axum::serve`; `None` for no cap. A connection
     /// accepted past the cap is closed at once, before anything is read from it, and counted
@@ -265,6 +282,10 @@ impl Settings {
 
     pub(crate) fn get_handshake_timeout(&self) -> Duration {
         self.handshake_timeout
+    }
+
+    pub(crate) fn get_request_timeout(&self) -> Duration {
+        self.request_timeout
     }
 
     pub(crate) fn get_max_connections(&self) -> Option<usize> {

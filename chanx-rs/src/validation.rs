@@ -47,9 +47,10 @@ pub(crate) fn decode_value<T: serde::de::DeserializeOwned>(value: Value, prefix:
         let mut loc: Vec<Value> = vec![Value::from(prefix)];
         for segment in err.path().iter() {
             match segment {
-                serde_path_to_error::Segment::Map { key } => loc.push(Value::from(key.as_str())),
+                // A map's keys are the peer's (a `HashMap<String, _>` field): quoted in bounds too.
+                serde_path_to_error::Segment::Map { key } => loc.push(Value::from(bounded_echo(key))),
                 serde_path_to_error::Segment::Seq { index } => loc.push(Value::from(*index)),
-                serde_path_to_error::Segment::Enum { variant } => loc.push(Value::from(variant.as_str())),
+                serde_path_to_error::Segment::Enum { variant } => loc.push(Value::from(bounded_echo(variant))),
                 serde_path_to_error::Segment::Unknown => {}
             }
         }
@@ -240,5 +241,15 @@ mod tests {
         let e = error_of(json!({"payload": "nope"}));
         assert_eq!(e.kind, "model_type");
         assert_eq!(e.msg, "Input should be a valid dictionary or instance of EchoPayload");
+    }
+
+    #[test]
+    fn a_peer_key_in_the_location_is_quoted_in_bounds() {
+        let key = "k".repeat(1 << 20);
+        let value = json!({ key.clone(): "not a number" });
+        let err = decode_value::<std::collections::HashMap<String, i32>>(value, "scores").expect_err("invalid");
+        assert_eq!(err.kind, "int_parsing");
+        let quoted = err.loc[1].as_str().expect("a key");
+        assert!(quoted.len() <= MAX_ECHO + '…'.len_utf8() && quoted.starts_with("kkk"), "{} bytes", quoted.len());
     }
 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use http_body_util::{Either, Empty};
 use hyper::body::{Body, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::Service;
@@ -42,6 +43,7 @@ where
 {
     let settings = router.get_settings();
     let header_timeout = settings.get_handshake_timeout();
+    let request_timeout = settings.get_request_timeout();
     let cap = settings.get_max_connections().map(|max| Arc::new(Semaphore::new(max)));
     let metrics = router.metrics().clone();
     // Every HTTP connection holds a receiver: "all dropped" means "all finished".
@@ -86,7 +88,7 @@ where
         if let Err(err) = stream.set_nodelay(true) {
             tracing::debug!(error = %err, ?peer, "could not set TCP_NODELAY");
         }
-        let service = make_service(&stream, peer);
+        let service = WithinTimeout { inner: make_service(&stream, peer), timeout: request_timeout };
         let io = Counted { stream, _permit: permit, _open: metrics.tcp_opened() };
         tokio::spawn(serve_connection(io, peer, service, header_timeout, http.subscribe()));
     }
@@ -106,7 +108,7 @@ where
 async fn serve_connection<S, B>(
     io: Counted,
     peer: SocketAddr,
-    service: S,
+    service: WithinTimeout<S>,
     header_timeout: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) where
@@ -133,6 +135,41 @@ async fn serve_connection<S, B>(
     };
     if let Err(err) = result {
         tracing::debug!(error = %err, ?peer, "HTTP connection error");
+    }
+}
+
+/// A service whose every request is answered within `timeout` of its head: a client sending
+/// its body a byte at a time (or a handler that hangs) gets 408 and the connection is closed,
+/// so the header timeout cannot be sidestepped through the body.
+struct WithinTimeout<S> {
+    inner: S,
+    timeout: Duration,
+}
+
+impl<S, B> Service<http::Request<Incoming>> for WithinTimeout<S>
+where
+    S: Service<http::Request<Incoming>, Response = http::Response<B>>,
+    S::Future: Send + 'static,
+    B: Body + Send + 'static,
+{
+    type Response = http::Response<Either<B, Empty<B::Data>>>;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, S::Error>> + Send>>;
+
+    fn call(&self, request: http::Request<Incoming>) -> Self::Future {
+        let (call, timeout) = (self.inner.call(request), self.timeout);
+        Box::pin(async move {
+            match tokio::time::timeout(timeout, call).await {
+                Ok(result) => result.map(|response| response.map(Either::Left)),
+                Err(_) => {
+                    tracing::info!(?timeout, "HTTP request not answered in time; 408 and closing");
+                    let mut response = http::Response::new(Either::Right(Empty::new()));
+                    *response.status_mut() = http::StatusCode::REQUEST_TIMEOUT;
+                    response.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+                    Ok(response)
+                }
+            }
+        })
     }
 }
 
