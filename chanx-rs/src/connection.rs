@@ -160,7 +160,9 @@ impl<'s> Socket<'s> {
         let shutdown = shutdown::triggered(&mut shutdown);
         let overflow = inbox.overflow();
         let overflowed = overflow.occurred();
-        tokio::pin!(idle, close_requested, shutdown, overflowed);
+        let close_request = inbox.close_request();
+        let close_asked = close_request.requested();
+        tokio::pin!(idle, close_requested, shutdown, overflowed, close_asked);
         while self.state == State::Open {
             tokio::select! {
                 biased;
@@ -174,6 +176,16 @@ impl<'s> Socket<'s> {
                 () = &mut overflowed => {
                     metrics.closed_for(CloseReason::InboxOverflow);
                     self.state = State::Closing(close_code::INBOX_OVERFLOW, "inbox overflow: reconnect to re-sync".into());
+                }
+                // Access ended while an event runs, so the inbox is not being read: close now,
+                // not when the event ends. Otherwise the close is taken in order from the inbox.
+                (code, reason) = &mut close_asked, if event.is_some() => {
+                    let (code, reason) = close_code::sanitize(code, &reason);
+                    tracing::info!(code, %reason, "closing the connection: asked through the layer during an event");
+                    metrics.closed_for(CloseReason::Group);
+                    // Whatever the event would still send is not for this client any more.
+                    event = None;
+                    self.state = State::Closing(code, reason);
                 }
                 Some((sink, written)) = OptionFuture::from(writing.as_mut()), if writing.is_some() => {
                     writing = None;

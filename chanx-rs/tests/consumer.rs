@@ -652,6 +652,22 @@ async fn a_connection_whose_inbox_overflows_is_closed_with_1013_instead_of_missi
     assert_eq!(layer.group_size("jobs"), 0);
 }
 
+#[tokio::test(start_paused = true)]
+async fn close_group_closes_a_connection_even_while_its_event_handler_runs() {
+    let router = Router::new().route("/ws/worker/", |_: &Scope| SlowWorker);
+    let mut worker = WebsocketCommunicator::connect(&router, "/ws/worker/").await;
+    let layer = router.channel_layer();
+    // The worker is an hour into an event, so it reads nothing more from its inbox...
+    layer.broadcast_event(["jobs"], &JobDone { payload: 1 }).await.expect("sent");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // ...yet a revocation closes it now, and the event's reply is never sent.
+    layer.close_group("jobs", 4403, "access revoked").await.expect("sent");
+    worker.assert_closed(4403).await;
+    assert_eq!(worker.close_reason(), Some("access revoked"));
+    assert_eq!(router.metrics().snapshot().group_closes, 1);
+    worker.disconnect().await;
+}
+
 #[tokio::test]
 async fn broadcast_events_can_be_captured() {
     let capture = CaptureLayer::suppressing();

@@ -155,9 +155,9 @@ impl LayerMessage {
 /// ```
 pub fn inbox(name: impl Into<String>, capacity: usize) -> (InboxSender, ChannelReceiver) {
     let (sender, receiver) = mpsc::channel(capacity.max(1));
-    let overflow = Arc::new(Overflow::default());
-    let receiver = ChannelReceiver { name: name.into(), receiver, overflow: overflow.clone() };
-    (InboxSender { sender, overflow }, receiver)
+    let (overflow, close) = (Arc::new(Overflow::default()), Arc::new(CloseRequest::default()));
+    let receiver = ChannelReceiver { name: name.into(), receiver, overflow: overflow.clone(), close: close.clone() };
+    (InboxSender { sender, overflow, close }, receiver)
 }
 
 /// Why [`InboxSender::try_deliver`] did not deliver.
@@ -182,12 +182,20 @@ pub enum DeliveryError {
 pub struct InboxSender {
     sender: mpsc::Sender<LayerMessage>,
     overflow: Arc<Overflow>,
+    close: Arc<CloseRequest>,
 }
 
 impl InboxSender {
     /// Queues `message` for the connection; when its inbox is full, drops the message and tells
     /// the connection to close with [`close_code::INBOX_OVERFLOW`].
+    ///
+    /// A close request ([`LayerBody::CloseConnection`]) is queued in order like any message, and
+    /// also noted beside the queue, so that a connection busy with a long channel event is
+    /// closed at once rather than once the event ends.
     pub fn try_deliver(&self, message: LayerMessage) -> Result<(), DeliveryError> {
+        if let LayerBody::CloseConnection { code, reason } = message.body() {
+            self.close.set(*code, reason);
+        }
         self.sender.try_send(message).map_err(|err| match err {
             mpsc::error::TrySendError::Full(_) => {
                 self.overflow.signal();
@@ -224,12 +232,42 @@ impl Overflow {
     }
 }
 
+/// The first close asked through the layer, kept beside the inbox: a connection whose inbox
+/// is not being read (an event handler is running) still sees it.
+#[derive(Debug, Default)]
+pub(crate) struct CloseRequest {
+    requested: std::sync::Mutex<Option<(u16, String)>>,
+    notify: Notify,
+}
+
+impl CloseRequest {
+    fn set(&self, code: u16, reason: &str) {
+        let mut requested = self.requested.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if requested.is_none() {
+            *requested = Some((code, reason.to_owned()));
+            self.notify.notify_one();
+        }
+    }
+
+    /// Resolves with the code and reason of the first close asked.
+    pub(crate) async fn requested(&self) -> (u16, String) {
+        loop {
+            let notified = self.notify.notified();
+            if let Some(close) = self.requested.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone() {
+                return close;
+            }
+            notified.await;
+        }
+    }
+}
+
 /// The receiving end of one connection's channel.
 #[derive(Debug)]
 pub struct ChannelReceiver {
     name: String,
     receiver: mpsc::Receiver<LayerMessage>,
     overflow: Arc<Overflow>,
+    close: Arc<CloseRequest>,
 }
 
 impl ChannelReceiver {
@@ -237,12 +275,17 @@ impl ChannelReceiver {
     /// connection when the inbox overflows; with a bare `mpsc` sender, a full inbox loses
     /// messages unnoticed.
     pub fn new(name: String, receiver: mpsc::Receiver<LayerMessage>) -> Self {
-        ChannelReceiver { name, receiver, overflow: Arc::default() }
+        ChannelReceiver { name, receiver, overflow: Arc::default(), close: Arc::default() }
     }
 
     /// The overflow signal of this inbox.
     pub(crate) fn overflow(&self) -> Arc<Overflow> {
         self.overflow.clone()
+    }
+
+    /// The close requests sent to this inbox, seen without reading it.
+    pub(crate) fn close_request(&self) -> Arc<CloseRequest> {
+        self.close.clone()
     }
 
     /// The channel name, unique across every process sharing the layer.
