@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, Method, header};
 use axum::middleware::{self, Next};
@@ -119,6 +119,7 @@ impl Sandbox {
             .merge(crate::docs::routes())
             .fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed)
+            .layer(DefaultBodyLimit::max(crate::rest::MAX_BODY))
             .layer(middleware::from_fn_with_state(self.state.clone(), crate::web::renew_session))
             .layer(middleware::from_fn_with_state(self.state.clone(), csrf_guard))
             .with_state(self.state.clone())

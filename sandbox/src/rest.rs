@@ -49,6 +49,9 @@ pub enum ApiError {
     /// 409: the resource is busy.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// 413: the body is over [`MAX_BODY`].
+    #[error("body over {MAX_BODY} bytes")]
+    TooLarge,
     /// 429: the client's budget is spent; try again after this long.
     #[error("throttled for {0:?}")]
     Throttled(std::time::Duration),
@@ -72,6 +75,7 @@ impl ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -93,6 +97,9 @@ impl ApiError {
             ApiError::NotFound => ("client_error", item("not_found", "Not found.")),
             ApiError::MethodNotAllowed => ("client_error", item("method_not_allowed", "Method not allowed.")),
             ApiError::Conflict(detail) => ("client_error", item("conflict", detail)),
+            ApiError::TooLarge => {
+                ("client_error", item("too_large", &format!("The body is over the limit of {MAX_BODY} bytes.")))
+            }
             ApiError::Throttled(wait) => {
                 let detail = format!("Request was throttled. Expected available in {} seconds.", wait.as_secs().max(1));
                 ("client_error", item("throttled", &detail))
@@ -144,9 +151,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
         if !is_json {
             return Err(ApiError::Malformed("Expected a JSON body with Content-Type: application/json.".into()));
         }
-        let bytes = axum::body::Bytes::from_request(req, state)
-            .await
-            .map_err(|err| ApiError::Malformed(format!("Could not read the body: {err}")))?;
+        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|err| {
+            if err.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::TooLarge
+            } else {
+                ApiError::Malformed(format!("Could not read the body: {err}"))
+            }
+        })?;
         let mut value: Value =
             serde_json::from_slice(&bytes).map_err(|err| ApiError::Malformed(format!("JSON parse error - {err}")))?;
         chanx::camelize::decamelize_keys(&mut value);
@@ -167,6 +178,12 @@ impl<T: Serialize> IntoResponse for Json<T> {
         }
     }
 }
+
+/// The largest request body the app reads, in bytes (`DefaultBodyLimit` on every HTTP route):
+/// every form and JSON body of the app fits in a fraction of it, and a parsed JSON body costs
+/// many times its size in memory, so axum's default of 2 MB would let a few anonymous requests
+/// a second keep the cores busy.
+pub const MAX_BODY: usize = 64 * 1024;
 
 /// The most of a client's input an error detail quotes, in bytes: serde's messages quote the
 /// offending value, which may be most of the body.
