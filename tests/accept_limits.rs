@@ -219,6 +219,38 @@ async fn a_connection_past_max_connections_is_closed_at_once_and_counted() {
 }
 
 #[tokio::test]
+async fn a_connection_past_max_connections_per_peer_is_closed_at_once_and_counted() {
+    for server in [Server::Chanx, Server::Axum] {
+        let router = sockets(Settings::default().max_connections_per_peer(Some(2)));
+        let metrics = router.metrics().clone();
+        let (addr, _server) = start(server, router, std::future::pending()).await;
+        let mut first = Client::connect(addr, "/ws/echo/").await;
+        let second = Client::connect(addr, "/ws/echo/").await;
+        // Every test client is 127.0.0.1: the third one is one too many from that address.
+        assert!(hung_up_at_once(addr).await, "{server:?}: the third connection from one address was kept");
+        let snapshot = metrics.snapshot();
+        assert_eq!((snapshot.tcp_refused_per_peer, snapshot.tcp_refused_max_connections), (1, 0), "{server:?}");
+        assert!(
+            snapshot
+                .to_prometheus()
+                .contains("chanx_tcp_connections_refused_total{reason=\"max_connections_per_peer\"} 1\n")
+        );
+        first.send_json(&json!({"action": "ping"})).await;
+        assert_eq!(first.receive_json().await["action"], "pong");
+        // A place that frees up is the address's again.
+        second.close().await;
+        let mut third = loop {
+            if metrics.snapshot().tcp_connections_open < 2 {
+                break Client::connect(addr, "/ws/echo/").await;
+            }
+            tokio::task::yield_now().await;
+        };
+        third.send_json(&json!({"action": "ping"})).await;
+        assert_eq!(third.receive_json().await["action"], "pong");
+    }
+}
+
+#[tokio::test]
 async fn axum_shutdown_closes_sockets_with_1001_and_finishes_requests_in_flight() {
     let router = sockets(Settings::default());
     let metrics = router.metrics().clone();

@@ -40,6 +40,7 @@ pub struct Metrics {
     tcp_opened: AtomicU64,
     tcp_closed: AtomicU64,
     tcp_refused_max: AtomicU64,
+    tcp_refused_per_peer: AtomicU64,
 }
 
 /// Why a connection was closed by the server for a limit or a deadline.
@@ -108,6 +109,10 @@ impl Metrics {
 
     pub(crate) fn tcp_refused_max_connections(&self) {
         add(&self.tcp_refused_max, 1);
+    }
+
+    pub(crate) fn tcp_refused_per_peer(&self) {
+        add(&self.tcp_refused_per_peer, 1);
     }
 
     pub(crate) fn received(&self, bytes: usize) {
@@ -181,6 +186,7 @@ impl Metrics {
             inbox_overflow_closes: read(&self.closed_inbox_overflow),
             tcp_connections_open: tcp_opened.saturating_sub(read(&self.tcp_closed)),
             tcp_refused_max_connections: read(&self.tcp_refused_max),
+            tcp_refused_per_peer: read(&self.tcp_refused_per_peer),
         }
     }
 }
@@ -230,6 +236,9 @@ pub struct MetricsSnapshot {
     pub tcp_connections_open: u64,
     /// TCP connections closed right after the accept because `max_connections` were open.
     pub tcp_refused_max_connections: u64,
+    /// TCP connections closed right after the accept because their address had
+    /// [`Settings::max_connections_per_peer`](crate::Settings::max_connections_per_peer) open.
+    pub tcp_refused_per_peer: u64,
 }
 
 impl MetricsSnapshot {
@@ -282,7 +291,10 @@ impl MetricsSnapshot {
             "tcp_connections_refused_total",
             "counter",
             "TCP connections closed right after the accept, by reason.",
-            &[("{reason=\"max_connections\"}", self.tcp_refused_max_connections)],
+            &[
+                ("{reason=\"max_connections\"}", self.tcp_refused_max_connections),
+                ("{reason=\"max_connections_per_peer\"}", self.tcp_refused_per_peer),
+            ],
         );
         metric(
             "disconnects_total",

@@ -28,6 +28,7 @@ pub struct Settings {
     handshake_timeout: Duration,
     request_timeout: Duration,
     max_connections: Option<usize>,
+    max_connections_per_peer: Option<usize>,
     authentication_timeout: Duration,
     heartbeat_interval: Option<Duration>,
     idle_timeout: Option<Duration>,
@@ -51,6 +52,7 @@ impl Default for Settings {
             handshake_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             max_connections: Some(DEFAULT_MAX_CONNECTIONS),
+            max_connections_per_peer: None,
             authentication_timeout: Duration::from_secs(10),
             heartbeat_interval: Some(Duration::from_secs(25)),
             idle_timeout: Some(Duration::from_secs(60)),
@@ -192,6 +194,23 @@ impl Settings {
         self
     }
 
+    /// The most TCP connections open at once from one IP address, when served by
+    /// [`serve`](crate::serve) or `chanx::axum::serve`; `None` (the default) for no such cap. A
+    /// connection past it is closed at once, as one past [`max_connections`](Self::max_connections)
+    /// is, and counted
+    /// ([`MetricsSnapshot::tcp_refused_per_peer`](crate::metrics::MetricsSnapshot::tcp_refused_per_peer)),
+    /// so one host cannot take every place under the global cap. Off by default because behind
+    /// a reverse proxy every connection comes from the proxy's address; set it when clients
+    /// connect directly. At least 1.
+    ///
+    /// ```
+    /// let settings = chanx::Settings::default().max_connections_per_peer(Some(64));
+    /// ```
+    pub fn max_connections_per_peer(mut self, max: Option<usize>) -> Self {
+        self.max_connections_per_peer = max.map(|max| max.max(1));
+        self
+    }
+
     /// How long the consumer's [`Authenticator`](crate::auth::Authenticator) may take. Past it, the
     /// client gets an `authentication` frame with status 408 and the connection closes with 4408.
     /// Defaults to 10 s.
@@ -290,6 +309,10 @@ impl Settings {
 
     pub(crate) fn get_max_connections(&self) -> Option<usize> {
         self.max_connections
+    }
+
+    pub(crate) fn get_max_connections_per_peer(&self) -> Option<usize> {
+        self.max_connections_per_peer
     }
 
     pub(crate) fn get_authentication_timeout(&self) -> Duration {

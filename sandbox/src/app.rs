@@ -160,7 +160,10 @@ fn sockets(db: &Db, config: &Config, layer: &Layer, tokens: &Arc<Tokens>, assist
     let assistant_auth = conversation_auth(resolver.clone(), db.clone());
     let topic_auth = topic_auth(resolver.clone(), db.clone());
     let (chat_db, list_db, topic_db, db) = (db.clone(), db.clone(), db.clone(), db.clone());
-    let settings = chanx::Settings::default().camelize(true).allowed_origins(config.allowed_origins.iter().cloned());
+    let settings = chanx::Settings::default()
+        .camelize(true)
+        .allowed_origins(config.allowed_origins.iter().cloned())
+        .max_connections_per_peer(config.connections_per_address);
     chanx::Router::new()
         .route_authenticated("/ws/chat/group/", user_auth(resolver.clone()), move |_: &chanx::Scope| {
             GroupChatConsumer { db: db.clone() }

@@ -105,6 +105,9 @@ pub struct Config {
     pub chats_per_hour: u32,
     /// `CHAT_INVITATIONS_PER_HOUR` (default 100): members one user may add to chats.
     pub invitations_per_hour: u32,
+    /// `CONNECTIONS_PER_ADDRESS` (default 64, `0` for no cap; no cap with `TRUST_PROXY=1`, where
+    /// every connection comes from the proxy): TCP connections one client address may hold open.
+    pub connections_per_address: Option<usize>,
 }
 
 /// A configuration that cannot run.
@@ -187,6 +190,7 @@ impl Config {
             wait: Duration::from_secs(number("PASSWORD_HASH_WAIT_SECONDS", hashing_default.wait.as_secs())?),
             ..hashing_default
         };
+        let trust_proxy = get("TRUST_PROXY").is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
         Ok(Config {
             mode,
             database_url: get("DATABASE_URL").unwrap_or_else(|| "sqlite://sandbox.sqlite3".into()),
@@ -199,10 +203,19 @@ impl Config {
             refresh_ttl: Duration::from_secs(86_400 * number("REFRESH_TOKEN_DAYS", 7)?),
             auth_per_minute: u32::try_from(number("AUTH_ATTEMPTS_PER_MINUTE", 10)?).unwrap_or(u32::MAX),
             assistant_per_minute: u32::try_from(number("ASSISTANT_REQUESTS_PER_MINUTE", 20)?).unwrap_or(u32::MAX),
-            trust_proxy: get("TRUST_PROXY").is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
+            trust_proxy,
             password_hashing,
             chats_per_hour: u32::try_from(number("CHATS_PER_HOUR", 20)?).unwrap_or(u32::MAX),
             invitations_per_hour: u32::try_from(number("CHAT_INVITATIONS_PER_HOUR", 100)?).unwrap_or(u32::MAX),
+            connections_per_address: match get("CONNECTIONS_PER_ADDRESS") {
+                _ if trust_proxy => None,
+                None => Some(64),
+                Some(text) => match text.trim().parse::<usize>() {
+                    Ok(0) => None,
+                    Ok(max) => Some(max),
+                    Err(_) => return Err(ConfigError::NotACount("CONNECTIONS_PER_ADDRESS")),
+                },
+            },
             openai: OpenAiConfig {
                 api_key: get("OPENAI_API_KEY").map(Secret),
                 base_url: get("OPENAI_BASE_URL").unwrap_or_else(|| "https://api.openai.com/v1".into()),

@@ -1,5 +1,6 @@
 //! The sandbox's own server (`Sandbox::serve`, what `sandbox serve` runs) over real sockets: a
-//! client dribbling its request head is cut off, connections past the cap are closed at once,
+//! client dribbling its request head is cut off, connections past the cap (or past the cap of one
+//! address) are closed at once,
 //! and SIGTERM closes every socket with 1001 before the process exits.
 
 use std::io::{BufRead, BufReader};
@@ -94,6 +95,24 @@ async fn connections_past_the_cap_are_closed_at_once_and_counted() {
     assert!(freed.await.is_ok(), "the closed connection still counts");
     let mut fourth = TcpStream::connect(addr).await.expect("connect");
     assert_eq!(get(&mut fourth, "/login").await, "HTTP/1.1 200 OK");
+}
+
+#[tokio::test]
+async fn one_address_holds_at_most_64_connections_by_default() {
+    let app = TestApp::sqlite().await;
+    let addr = serve(&app.sandbox).await;
+    let mut held = Vec::new();
+    for _ in 0..64 {
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        assert_eq!(get(&mut stream, "/login").await, "HTTP/1.1 200 OK");
+        held.push(stream);
+    }
+    // Every test client is 127.0.0.1: the 65th is closed at once, however few others are open.
+    let mut one_more = TcpStream::connect(addr).await.expect("the kernel completes the TCP handshake");
+    let mut buf = [0; 64];
+    let answer = tokio::time::timeout(Duration::from_secs(2), one_more.read(&mut buf)).await;
+    assert!(matches!(answer, Ok(Ok(0) | Err(_))), "the 65th connection was served: {answer:?}");
+    assert_eq!(app.sandbox.sockets.metrics().snapshot().tcp_refused_per_peer, 1);
 }
 
 /// Kills the child on drop, so that a failing test leaves no server behind.

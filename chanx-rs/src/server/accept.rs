@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -45,6 +45,7 @@ where
     let header_timeout = settings.get_handshake_timeout();
     let request_timeout = settings.get_request_timeout();
     let cap = settings.get_max_connections().map(|max| Arc::new(Semaphore::new(max)));
+    let per_peer = settings.get_max_connections_per_peer().map(|max| Arc::new(PeerCounts::new(max)));
     let metrics = router.metrics().clone();
     // Every HTTP connection holds a receiver: "all dropped" means "all finished".
     let (http, _) = watch::channel(false);
@@ -82,6 +83,18 @@ where
                 }
             },
         };
+        let peer_place = match &per_peer {
+            None => None,
+            Some(counts) => match counts.clone().take(peer.ip()) {
+                Some(place) => Some(place),
+                None => {
+                    metrics.tcp_refused_per_peer();
+                    tracing::debug!(?peer, "too many connections from this address: closing the new one at once");
+                    drop(stream);
+                    continue;
+                }
+            },
+        };
         refusing = false;
         // Frames are small and latency matters: without it, Nagle's algorithm and delayed ACKs
         // hold frames back for tens of milliseconds.
@@ -89,7 +102,7 @@ where
             tracing::debug!(error = %err, ?peer, "could not set TCP_NODELAY");
         }
         let service = WithinTimeout { inner: make_service(&stream, peer), timeout: request_timeout };
-        let io = Counted { stream, _permit: permit, _open: metrics.tcp_opened() };
+        let io = Counted { stream, _permit: permit, _peer_place: peer_place, _open: metrics.tcp_opened() };
         tokio::spawn(serve_connection(io, peer, service, header_timeout, http.subscribe()));
     }
     drop(listener);
@@ -173,11 +186,55 @@ where
     }
 }
 
+/// How many connections each IP address has open, for `max_connections_per_peer`.
+struct PeerCounts {
+    max: usize,
+    open: std::sync::Mutex<std::collections::HashMap<IpAddr, usize>>,
+}
+
+impl PeerCounts {
+    fn new(max: usize) -> Self {
+        PeerCounts { max, open: Default::default() }
+    }
+
+    /// A place for one more connection from `ip`, or `None` when it has `max` open.
+    fn take(self: Arc<Self>, ip: IpAddr) -> Option<PeerPlace> {
+        let mut open = self.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = open.entry(ip).or_default();
+        if *count >= self.max {
+            return None;
+        }
+        *count += 1;
+        drop(open);
+        Some(PeerPlace { counts: self, ip })
+    }
+}
+
+/// One connection's place under its address's cap, given back when the connection ends.
+struct PeerPlace {
+    counts: Arc<PeerCounts>,
+    ip: IpAddr,
+}
+
+impl Drop for PeerPlace {
+    fn drop(&mut self) {
+        let mut open = self.counts.open.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let std::collections::hash_map::Entry::Occupied(mut count) = open.entry(self.ip) {
+            *count.get_mut() -= 1;
+            // Addresses with nothing open are forgotten, so the table is as large as the open set.
+            if *count.get() == 0 {
+                count.remove();
+            }
+        }
+    }
+}
+
 /// An accepted TCP stream holding its place under the connection cap and in the metrics, for
 /// as long as it lives: through an HTTP connection and, after an upgrade, the WebSocket.
 struct Counted {
     stream: TcpStream,
     _permit: Option<OwnedSemaphorePermit>,
+    _peer_place: Option<PeerPlace>,
     _open: OpenTcp,
 }
 
