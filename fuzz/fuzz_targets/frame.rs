@@ -117,8 +117,11 @@ thread_local! {
 }
 
 fn router(camelize: bool) -> Router {
-    // Well above libFuzzer's `-max_len`, even after lossy UTF-8 conversion: every input fits.
-    let settings = Settings::default().camelize(camelize).max_message_size(8 << 20);
+    // A message limit well above libFuzzer's `-max_len`, even after lossy UTF-8 conversion, so
+    // every input fits; no idle timeout or heartbeat, since one of the two sockets may sit unused
+    // for minutes of wall-clock time while libFuzzer works on the other's inputs.
+    let settings =
+        Settings::default().camelize(camelize).max_message_size(8 << 20).idle_timeout(None).heartbeat_interval(None);
     Router::new().settings(settings).route(PATH, |_: &Scope| FuzzConsumer)
 }
 
