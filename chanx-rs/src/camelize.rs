@@ -44,27 +44,22 @@ fn convert_keys(value: &mut Value, convert: &dyn Fn(&str) -> Option<String>) {
     match value {
         Value::Object(map) => {
             map.values_mut().for_each(|inner| convert_keys(inner, convert));
-            // The new keys, from the first one that changes on; empty while none does.
-            let mut renamed: Vec<Option<String>> = Vec::new();
-            for (index, key) in map.keys().enumerate() {
-                match convert(key) {
-                    Some(new_key) => {
-                        if renamed.is_empty() {
-                            renamed.resize(index, None);
-                        }
-                        renamed.push(Some(new_key));
-                    }
-                    None if !renamed.is_empty() => renamed.push(None),
-                    None => {}
-                }
-            }
-            if renamed.is_empty() {
+            // Objects whose keys all stay, the usual case for frames in the expected convention,
+            // are kept; the others are rebuilt once, from the first key that changes.
+            let Some((first, renamed)) = map.keys().enumerate().find_map(|(i, key)| convert(key).map(|new| (i, new)))
+            else {
                 return;
-            }
+            };
             let old = std::mem::take(map);
             let mut new = Map::with_capacity(old.len());
-            for ((key, inner), new_key) in old.into_iter().zip(renamed) {
-                new.insert(new_key.unwrap_or(key), inner);
+            let mut renamed = Some(renamed);
+            for (index, (key, inner)) in old.into_iter().enumerate() {
+                let key = match index {
+                    i if i < first => key,
+                    i if i == first => renamed.take().unwrap_or(key),
+                    _ => convert(&key).unwrap_or(key),
+                };
+                new.insert(key, inner);
             }
             *map = new;
         }
@@ -99,6 +94,10 @@ fn is_separator(b: u8) -> bool {
 
 /// Python's `str.isupper()`: at least one uppercase character, and no lowercase or titlecase one.
 fn is_upper(s: &str) -> bool {
+    if s.is_ascii() {
+        let bytes = s.as_bytes();
+        return !bytes.iter().any(u8::is_ascii_lowercase) && bytes.iter().any(u8::is_ascii_uppercase);
+    }
     let mut cased = false;
     for c in s.chars() {
         if c.is_lowercase() || is_titlecase(c) {
@@ -129,11 +128,12 @@ fn is_python_space(c: char) -> bool {
 
 /// pyhumps removes whitespace before converting (but returns an all-caps or numeric key as is).
 fn without_whitespace(key: &str) -> Cow<'_, str> {
-    if key.chars().any(is_python_space) {
-        Cow::Owned(key.chars().filter(|c| !is_python_space(*c)).collect())
+    let has_space = if key.is_ascii() {
+        key.bytes().any(|b| is_python_space(char::from(b)))
     } else {
-        Cow::Borrowed(key)
-    }
+        key.chars().any(is_python_space)
+    };
+    if has_space { Cow::Owned(key.chars().filter(|c| !is_python_space(*c)).collect()) } else { Cow::Borrowed(key) }
 }
 
 /// One key to camelCase, as pyhumps' `camelize`, in one pass.
@@ -207,7 +207,8 @@ pub fn decamelize(key: &str) -> String {
     if is_upper(&s) || is_numeric(&s) {
         return key.to_owned();
     }
-    separate_words(&fix_abbreviations(&s)).to_lowercase()
+    let fixed = fix_abbreviations(&s);
+    if fixed.is_ascii() { separate_words(&fixed, true) } else { separate_words(&fixed, false).to_lowercase() }
 }
 
 /// The zero of each run of ten decimal digits (category Nd, Unicode 14): what Python's `\d`
@@ -237,28 +238,39 @@ fn is_upper_or_digit(c: char) -> bool {
 /// Title-cases each run of `[A-Z\d]` that is followed by another such character or the end
 /// (pyhumps' `([A-Z\d]+)(?=[A-Z\d]|$)`), so `HTTPResponse` becomes `HttpResponse`: the greedy run
 /// backs off one character when something else follows it. One pass: a run is title-cased when
-/// it ends, and each character is looked at once more at most.
-fn fix_abbreviations(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
+/// it ends, and each character is looked at once more at most. Borrows when nothing changes
+/// (no two capitals in a row), as in most camelCase keys.
+fn fix_abbreviations(s: &str) -> Cow<'_, str> {
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    let mut title = |out: &mut Option<String>, start: usize, end: usize| {
+        let run = &s.as_bytes()[start..end];
+        if run.windows(2).any(|pair| pair[0].is_ascii_alphabetic() && pair[1].is_ascii_alphabetic()) {
+            let out = out.get_or_insert_with(|| String::with_capacity(s.len()));
+            out.push_str(&s[copied..start]);
+            push_title(out, &s[start..end]);
+            copied = end;
+        }
+    };
     // Where the current run of `[A-Z\d]` began, and where its last character begins.
     let mut run: Option<(usize, usize)> = None;
-    let mut copied = 0;
     for (index, c) in s.char_indices() {
         if is_upper_or_digit(c) {
             run = Some((run.map_or(index, |(start, _)| start), index));
         } else if let Some((start, last)) = run.take() {
-            out.push_str(&s[copied..start]);
-            push_title(&mut out, &s[start..last]);
-            copied = last;
+            title(&mut out, start, last);
         }
     }
     if let Some((start, _)) = run {
-        out.push_str(&s[copied..start]);
-        push_title(&mut out, &s[start..]);
-    } else {
-        out.push_str(&s[copied..]);
+        title(&mut out, start, s.len());
     }
-    out
+    match out {
+        Some(mut out) => {
+            out.push_str(&s[copied..]);
+            Cow::Owned(out)
+        }
+        None => Cow::Borrowed(s),
+    }
 }
 
 /// Python's `str.title()` on a run of ASCII capitals and decimal digits: a letter after a letter
@@ -273,12 +285,13 @@ fn push_title(out: &mut String, run: &str) {
 }
 
 /// Splits before each `[-_]*[A-Z]` and joins the non-empty pieces with `_` (pyhumps'
-/// `_separate_words` with `([\-_]*[A-Z][^A-Z]*[\-_]*)`).
+/// `_separate_words` with `([\-_]*[A-Z][^A-Z]*[\-_]*)`), lowercasing ASCII letters on the way
+/// when `lowercase` (the caller lowercases anything else).
 ///
 /// A match starts at `i` exactly when the first non-separator at or after `i` is a capital. When
 /// it is not, no position up to and including that character can start one either, so the scan
 /// jumps past it: a run of separators is read once, not once per position in it.
-fn separate_words(s: &str) -> String {
+fn separate_words(s: &str, lowercase: bool) -> String {
     let bytes = s.as_bytes();
     let mut out = String::with_capacity(s.len() + s.len() / 2);
     let mut push = |piece: &str| {
@@ -286,7 +299,11 @@ fn separate_words(s: &str) -> String {
             if !out.is_empty() {
                 out.push('_');
             }
+            let from = out.len();
             out.push_str(piece);
+            if lowercase {
+                out[from..].make_ascii_lowercase();
+            }
         }
     };
     let mut piece_start = 0;

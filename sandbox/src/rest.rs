@@ -128,7 +128,8 @@ pub type ApiResult<T> = Result<T, ApiError>;
 /// A JSON body with camelCase keys on the wire and snake_case in Rust, both ways.
 ///
 /// As an extractor it refuses a body that is not JSON, has the wrong content type, or does not
-/// fit `T`, with a 400 envelope naming the field.
+/// fit `T`, with a 400 envelope naming the field. Keys are converted in time linear in their
+/// length (see `chanx::camelize`), and the error detail quotes at most 256 bytes of the body.
 #[derive(Debug, Clone)]
 pub struct Json<T>(pub T);
 
@@ -149,7 +150,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
         let mut value: Value =
             serde_json::from_slice(&bytes).map_err(|err| ApiError::Malformed(format!("JSON parse error - {err}")))?;
         chanx::camelize::decamelize_keys(&mut value);
-        serde_json::from_value(value).map(Json).map_err(|err| ApiError::Malformed(format!("Invalid body: {err}")))
+        serde_json::from_value(value)
+            .map(Json)
+            .map_err(|err| ApiError::Malformed(format!("Invalid body: {}", bounded_echo(&err.to_string()))))
     }
 }
 
@@ -165,6 +168,19 @@ impl<T: Serialize> IntoResponse for Json<T> {
     }
 }
 
+/// The most of a client's input an error detail quotes, in bytes: serde's messages quote the
+/// offending value, which may be most of the body.
+const MAX_ECHO: usize = 256;
+
+/// `text` cut to at most [`MAX_ECHO`] bytes, at a character boundary, marked with `…` when cut.
+fn bounded_echo(text: &str) -> String {
+    if text.len() <= MAX_ECHO {
+        return text.to_owned();
+    }
+    let end = (0..=MAX_ECHO).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+    format!("{}…", &text[..end])
+}
+
 /// An optional JSON body: empty is `None`; anything else must parse as `T`.
 pub fn optional_json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<Option<T>> {
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -173,7 +189,9 @@ pub fn optional_json<T: DeserializeOwned>(body: &[u8]) -> ApiResult<Option<T>> {
     let mut value: Value =
         serde_json::from_slice(body).map_err(|err| ApiError::Malformed(format!("JSON parse error - {err}")))?;
     chanx::camelize::decamelize_keys(&mut value);
-    serde_json::from_value(value).map(Some).map_err(|err| ApiError::Malformed(format!("Invalid body: {err}")))
+    serde_json::from_value(value)
+        .map(Some)
+        .map_err(|err| ApiError::Malformed(format!("Invalid body: {}", bounded_echo(&err.to_string()))))
 }
 
 /// `201 Created` with a camelCase JSON body.
@@ -269,6 +287,14 @@ mod tests {
         assert_eq!(first.previous, None);
         let second = Paginated::new("http://h/api/x/", page(20), 27, vec![(); 7]);
         assert_eq!((second.next, second.previous.as_deref()), (None, Some("http://h/api/x/?limit=20")));
+    }
+
+    #[test]
+    fn error_details_quote_a_bounded_part_of_the_body() {
+        let huge = format!("invalid type: string \"{}\", expected i64", "é".repeat(1 << 19));
+        let quoted = bounded_echo(&huge);
+        assert!(quoted.len() <= MAX_ECHO + "…".len() && quoted.ends_with('…'), "{} bytes", quoted.len());
+        assert_eq!(bounded_echo("short"), "short");
     }
 
     #[test]

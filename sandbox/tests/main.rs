@@ -11,4 +11,5 @@ mod chat_pages;
 mod chat_sockets;
 mod discussion;
 mod fake_openai;
+mod hostile_input;
 mod server;
