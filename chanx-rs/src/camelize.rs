@@ -4,6 +4,9 @@
 //! chanx-rs server: `user_name` ↔ `userName`, `user_id_2` → `userId2`, `_private` and `__dunder__`
 //! untouched, acronyms folded on the way in (`HTTPResponse` → `http_response`, `userID` → `user_id`).
 //! Only keys change; values (such as `action` literals) never do.
+//!
+//! Keys are a peer's input, up to a whole frame long: each conversion takes time linear in the
+//! key's length, whatever its shape (runs of separators, capitals or digits of any length).
 
 use std::borrow::Cow;
 
@@ -167,7 +170,7 @@ pub fn camelize(key: &str) -> String {
     let bytes = s.as_bytes();
     let mut i = first.len_utf8();
     while i < bytes.len() {
-        if is_separator(bytes[i]) && !is_separator(bytes[i - 1]) {
+        if separators_after_word(bytes, i) {
             let run_end = i + bytes[i..].iter().take_while(|b| is_separator(**b)).count();
             match s[run_end..].chars().next() {
                 Some(next) => {
@@ -183,7 +186,7 @@ pub fn camelize(key: &str) -> String {
             // Copy up to the next run of separators that follows a word character (an ASCII
             // byte, so a character boundary).
             let mut end = i + 1;
-            while end < bytes.len() && !(is_separator(bytes[end]) && !is_separator(bytes[end - 1])) {
+            while end < bytes.len() && !separators_after_word(bytes, end) {
                 end += 1;
             }
             out.push_str(&s[i..end]);
@@ -191,6 +194,12 @@ pub fn camelize(key: &str) -> String {
         }
     }
     out
+}
+
+/// Whether a run of separators after a word character starts at `i` (`i > 0`): where pyhumps'
+/// `(?<=[^\-_])[\-_]+` can match.
+fn separators_after_word(bytes: &[u8], i: usize) -> bool {
+    is_separator(bytes[i]) && !is_separator(bytes[i - 1])
 }
 
 /// One key to snake_case, as pyhumps' `decamelize`, in time linear in its length.
@@ -453,6 +462,14 @@ mod tests {
         camelize_keys(&mut value);
         let payload = value["payload"].as_object().expect("an object");
         assert_eq!(payload.keys().collect::<Vec<_>>(), ["userName", "zeta", "alphaBeta"]);
+        let mut middle = json!({"zeta": 1, "alpha": 2, "userName": 3, "omega": 4, "isNew": 5, "a_b": 6});
+        decamelize_keys(&mut middle);
+        let keys: Vec<&String> = middle.as_object().into_iter().flat_map(|m| m.keys()).collect();
+        assert_eq!(keys, ["zeta", "alpha", "user_name", "omega", "is_new", "a_b"]);
+        // Two keys that convert to one: the later value wins, at the first one's place, as before.
+        let mut clash = json!({"a_b": 1, "x": 2, "aB": 3});
+        camelize_keys(&mut clash);
+        assert_eq!(clash.to_string(), r#"{"aB":3,"x":2}"#);
         let mut same = json!({"action": "x", "payload": {"user_name": 1}});
         let before = same.clone();
         decamelize_keys(&mut same);

@@ -135,3 +135,19 @@ fn plain(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     *response.status_mut() = status;
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_marker_is_found_among_many_offered_protocols_in_one_pass() {
+        let mut headers = HeaderMap::new();
+        let offered = "chat, ".repeat(100_000) + "access_token, t0k3n";
+        headers.insert(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_str(&offered).expect("a header value"));
+        let markers = ["access_token".to_owned()];
+        assert_eq!(subprotocol(&headers, &markers), Some(HeaderValue::from_static("access_token")));
+        assert_eq!(subprotocol(&headers, &[]), None);
+        assert_eq!(subprotocol(&headers, &["other".to_owned()]), None);
+    }
+}
