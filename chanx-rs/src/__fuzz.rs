@@ -112,8 +112,7 @@ impl Routes {
 
     /// The index of the route matching `path`, and its decoded parameters.
     pub fn find(&self, path: &str) -> Option<(usize, Vec<(String, String)>)> {
-        let matched = self.matcher.at(path).ok()?;
-        Some((*matched.value, crate::router::decoded_params(&matched.params)))
+        crate::router::match_path(&self.matcher, path).map(|(index, params)| (*index, params))
     }
 }
 

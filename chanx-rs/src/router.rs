@@ -77,6 +77,18 @@ where
     }
 }
 
+/// The value of the route `path` matches in `matcher`, and the route's parameters,
+/// percent-decoded. A parameter matches at least one character: matchit 0.8 gives `{room}` the
+/// empty segment of `/ws/chat//`, and such a path is refused here (as matchit 0.9 does; no other
+/// route is then tried, a catch-all included).
+pub(crate) fn match_path<'m, T>(matcher: &'m matchit::Router<T>, path: &str) -> Option<(&'m T, Vec<(String, String)>)> {
+    let matched = matcher.at(path).ok()?;
+    if matched.params.iter().any(|(_, value)| value.is_empty()) {
+        return None;
+    }
+    Some((matched.value, decoded_params(&matched.params)))
+}
+
 /// A matched route's parameters, percent-decoded (invalid UTF-8 replaced).
 pub(crate) fn decoded_params(params: &matchit::Params<'_, '_>) -> Vec<(String, String)> {
     params
@@ -97,7 +109,8 @@ pub(crate) struct Route {
 
 /// Maps paths to consumers, and holds the channel layer and settings they share.
 ///
-/// Paths use `{name}` for a segment parameter (read with [`Context::param`](crate::Context::param)).
+/// Paths use `{name}` for a segment parameter, which matches one non-empty segment (read with
+/// [`Context::param`](crate::Context::param)), and `{*name}` for the non-empty rest of the path.
 /// A `Router` is cheap to clone; serve it with [`serve`](crate::serve), test it with
 /// [`WebsocketCommunicator`](crate::testing::WebsocketCommunicator), or mount it in axum.
 ///
@@ -341,8 +354,8 @@ impl Router {
 
     /// The route for a request path and its decoded parameters.
     pub(crate) fn find(&self, path: &str) -> Option<(&Route, Vec<(String, String)>)> {
-        let matched = self.matcher.at(path).ok()?;
-        Some((&self.routes[*matched.value], decoded_params(&matched.params)))
+        let (index, params) = match_path(&self.matcher, path)?;
+        Some((&self.routes[*index], params))
     }
 
     pub(crate) fn shared(&self) -> Shared {
@@ -374,6 +387,27 @@ mod tests {
             assert_ne!(id, hostile);
             assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
         }
+    }
+
+    struct Room;
+
+    #[crate::consumer]
+    impl Room {
+        #[ws_handler]
+        async fn ping(&self, _msg: crate::messages::Ping) -> crate::messages::Pong {
+            crate::messages::Pong {}
+        }
+    }
+
+    #[test]
+    fn an_empty_segment_is_no_parameter() {
+        let router =
+            Router::new().route("/ws/chat/{room}/", |_: &Scope| Room).route("/ws/files/{*path}", |_: &Scope| Room);
+        let params = |path: &str| router.find(path).map(|(_, params)| params);
+        assert_eq!(params("/ws/chat/main/"), Some(vec![("room".to_owned(), "main".to_owned())]));
+        assert_eq!(params("/ws/chat//"), None);
+        assert_eq!(params("/ws/files/a/b"), Some(vec![("path".to_owned(), "a/b".to_owned())]));
+        assert_eq!(params("/ws/files/"), None);
     }
 
     #[test]

@@ -1,0 +1,239 @@
+#!/usr/bin/env python3
+"""Writes the seed corpus of each fuzz target to fuzz/seeds/<target>/ (not committed: some seeds
+are a megabyte). Each target gets a few ordinary inputs and the long adversarial ones a peer could
+send: runs of separators, deep nesting, many cookies, tokens of many dots, length prefixes that
+promise gigabytes. Run it again after changing it; `cargo fuzz run T fuzz/corpus/T fuzz/seeds/T`
+reads them (see docs/testing.md, "Fuzzing")."""
+
+import base64
+import hashlib
+import hmac
+import json
+import shutil
+import struct
+from pathlib import Path
+
+MIB = 1 << 20
+ROOT = Path(__file__).resolve().parent / "seeds"
+# The key of the jwt target (fuzz_targets/jwt.rs).
+JWT_KEY = b"chanx-fuzz-key-0123456789abcdef!"
+
+
+def write(target, name, data):
+    if isinstance(data, str):
+        data = data.encode()
+    assert len(data) <= MIB, f"{target}/{name} is over the 1 MiB -max_len"
+    folder = ROOT / target
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(data)
+
+
+def fill(unit, size=MIB, prefix="", suffix=""):
+    """`unit` repeated so that prefix + units + suffix is at most `size` bytes."""
+    room = size - len(prefix.encode()) - len(suffix.encode())
+    return prefix + unit * (room // len(unit.encode())) + suffix
+
+
+def camelize():
+    for name, key in {
+        "snake": "user_name",
+        "acronym": "getHTTPResponseCode",
+        "id": "userID",
+        "dunder": "__dunder__",
+        "digits": "user_id_2",
+        "unicode": "straße_ǅemal_İi",
+        "spaces": " user name\t_x ",
+        "underscores-200k": "_" * 200_000,
+        "underscores-1mib": "_" * MIB,
+        "dashes-1mib": "-" * MIB,
+        "underscore-capital-100k": "_A" * 100_000,
+        "underscore-capital-1mib": fill("_A"),
+        "separators-then-lower-1mib": fill("_-", MIB - 1) + "a",
+        "capitals-1mib": "A" * (MIB - 1) + "a",
+        "capital-digit-1mib": fill("A1"),
+        "camel-1mib": fill("aB"),
+        "snake-1mib": fill("ab_"),
+        "lower-underscores-1mib": fill("a__"),
+        "spaces-1mib": " " * (MIB - 1) + "a",
+        "numeric-1mib": "1" * MIB,
+        "brackets-1mib": "[" * MIB,
+    }.items():
+        write("camelize", name, key)
+    write("camelize", "document", json.dumps({"user_name": {"is_new": [1, {"a_b": None, "HTTPCode": 2}]}}))
+    write("camelize", "document-long-key", json.dumps({"_" * 200_000: 1, "x_y": ["_A" * 1000]}))
+    write("camelize", "document-many-keys", fill('"k_%d":0,' % 0, MIB - 64, "{", '"end":0}'))
+    write("camelize", "document-deep", "[" * 127 + '{"a_b":1}' + "]" * 127)
+
+
+def frame():
+    post = {"title": "t", "body_text": "b", "reply_to": None, "tags": ["a"], "kind": "question",
+            "author": {"user_name": "ada", "user_id": 1}}
+    camel_post = {"title": "t", "bodyText": "b", "replyTo": 3, "tags": [], "kind": "answer",
+                  "author": {"userName": "ada", "userId": 1}}
+    seeds = {
+        "ping": {"action": "ping", "ref": "7", "version": 1, "seq": 3},
+        "post": {"action": "new_post", "payload": post},
+        "post-camel": {"action": "new_post", "payload": camel_post},
+        "post-wrong-types": {"action": "new_post", "payload": {"title": 1, "tags": [None], "kind": "x",
+                                                               "author": {"user_id": "x"}}},
+        "post-missing": {"action": "new_post", "payload": {}},
+        "fail": {"action": "fail", "payload": "x"},
+        "unknown-action": {"action": "nope"},
+        "no-action": {"payload": 1},
+        "action-not-string": {"action": [1]},
+        "bad-envelope": {"action": "ping", "version": "x", "ref": 1, "seq": 1.5, "topic": {}},
+        "echo": {"action": "echo", "payload": {"user_name": [{"is_new": True}], "HTTPCode": "a_b"}},
+        "echo-long-key": {"action": "echo", "payload": {"_" * 200_000: 1}},
+        "echo-underscore-capital": {"action": "echo", "payload": {"_A" * 100_000: 1}},
+        "post-many-tags": {"action": "new_post", "payload": dict(post, tags=["a"] * 100_000 + [1])},
+    }
+    texts = {name: json.dumps(value) for name, value in seeds.items()}
+    texts.update({
+        "not-json": "not json",
+        "array": "[1, 2]",
+        "brackets-1mib": "[" * (MIB - 1),
+        "braces-1mib": fill('{"a":', MIB - 1),
+        "deep-echo": '{"action":"echo","payload":' + "[" * 126 + "]" * 126 + "}",
+        "long-action-1mib": fill("a", MIB - 1, '{"action":"', '"}'),
+        "long-separator-key-1mib": fill("_", MIB - 1, '{"action":"echo","payload":{"', '":1}}'),
+        "many-keys": fill('"k_k":0,', MIB - 1, '{"action":"echo","payload":{', '"end":0}}'),
+        "escapes": fill("\\u0000", MIB - 1, '{"action":"echo","payload":"', '"}'),
+        "long-number": fill("9", MIB - 1, '{"action":"ping","seq":', "}"),
+    })
+    for name, text in texts.items():
+        # The first byte chooses the consumer: even, one that does not camelize; odd, one that does.
+        for selector in "01":
+            data = (selector + text).encode()
+            write("frame", f"{name}-{selector}", data[:MIB])
+
+
+def msgpack(value):
+    """A small msgpack encoder (what channels_redis's msgpack.packb writes for these types)."""
+    if value is None:
+        return b"\xc0"
+    if value is True:
+        return b"\xc3"
+    if value is False:
+        return b"\xc2"
+    if isinstance(value, int):
+        return b"\xd3" + struct.pack(">q", value)
+    if isinstance(value, float):
+        return b"\xcb" + struct.pack(">d", value)
+    if isinstance(value, str):
+        data = value.encode()
+        return b"\xdb" + struct.pack(">I", len(data)) + data
+    if isinstance(value, list):
+        return b"\xdd" + struct.pack(">I", len(value)) + b"".join(msgpack(v) for v in value)
+    if isinstance(value, dict):
+        return b"\xdf" + struct.pack(">I", len(value)) + b"".join(msgpack(k) + msgpack(v) for k, v in value.items())
+    raise TypeError(value)
+
+
+def redis_message():
+    event = {"type": "handle_channel_event", "event_data": {"action": "ping", "payload": None}}
+    group = {"type": "handle_group_message", "message": {"action": "new_message", "payload": {"user_name": "ada"}},
+             "exclude_current": False, "from_channel": "asgispecific.0123"}
+    header = b"\x82\xa4type\xb4handle_channel_event\xaaevent_data"
+    for name, data in {
+        "event": msgpack(event),
+        "group": msgpack(group),
+        "group-excluded": msgpack(dict(group, exclude_current=True, from_channel=None)),
+        "unknown-type": msgpack({"type": "x"}),
+        "event-long-key": msgpack({"type": "handle_channel_event", "event_data": {"_" * 200_000: 1}}),
+        "event-wide": msgpack({"type": "handle_channel_event", "event_data": list(range(50_000))}),
+        # Nesting a megabyte deep: a one-element array in a one-element array...
+        "deep-arrays": header + b"\x91" * (MIB - len(header)),
+        "deep-maps": header + b"\x81\xa1a" * ((MIB - len(header)) // 3),
+        # Length prefixes that promise far more than the message holds.
+        "array-4g": header + b"\xdd\xff\xff\xff\xff",
+        "map-4g": header + b"\xdf\xff\xff\xff\xff",
+        "string-4g": header + b"\xdb\xff\xff\xff\xff" + b"a" * 16,
+        "binary-4g": header + b"\xc6\xff\xff\xff\xff",
+        "ext": header + b"\xd4\x01\x00",
+        "many-small": header + b"\xdd" + struct.pack(">I", MIB) + b"\x00" * (MIB - len(header) - 5),
+    }.items():
+        write("redis_message", name, data)
+
+
+def b64(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def sign(header, payload):
+    signed = f"{b64(header)}.{b64(payload)}"
+    mac = hmac.new(JWT_KEY, signed.encode(), hashlib.sha256).digest()
+    return f"{signed}.{b64(mac)}"
+
+
+def jwt():
+    hs256 = b'{"alg":"HS256","typ":"JWT"}'
+    claims = json.dumps({"sub": "ada", "exp": 4_000_000_000}).encode()
+    valid = sign(hs256, claims)
+    for name, token in {
+        "valid": valid,
+        "valid-no-exp": sign(hs256, b'{"sub":"ada"}'),
+        "expired": sign(hs256, b'{"sub":"ada","exp":1}'),
+        "alg-none": b64(b'{"alg":"none"}') + "." + b64(claims) + ".",
+        "wrong-key": valid[:-2] + "AA",
+        "dots-100k": "a." * 100_000,
+        "dots-1mib": "." * (MIB - 1),
+        "three-dots": valid + ".",
+        "long-signature": valid + "A" * (MIB - len(valid) - 1),
+        "large-claims": sign(hs256, json.dumps({"sub": "a" * 700_000}).encode()),
+        "deep-claims": sign(hs256, b"[" * 200_000),
+        "deep-header": sign(b"[" * 200_000, claims),
+    }.items():
+        write("jwt", name, token)
+    # Mode 0 (fuzz_targets/jwt.rs): byte position to change, new byte, then the claims to sign.
+    write("jwt", "tamper-claims", b"\x00\x00\x10X" + claims)
+    write("jwt", "tamper-long", b"\x00\xff\xf0A" + json.dumps({"sub": "_" * 200_000}).encode())
+
+
+def cookie():
+    many = "; ".join(f"c{i}=v{i}" for i in range(100_000))
+    for name, text in {
+        "session": "sessionid\ntheme=dark; sessionid=\"abc\"",
+        "several-headers": "sessionid\na=1\nb=2; sessionid=x\nsessionid=y",
+        "many-cookies": f"sessionid\n{many}; sessionid=tok"[:MIB],
+        "many-headers": "sessionid\n" + "\n".join(f"c{i}=v; sessionid=t{i}" for i in range(100)),
+        "semicolons-1mib": fill(";", MIB, "sessionid\n"),
+        "equals-1mib": fill("=", MIB, "sessionid\n"),
+        "quotes-1mib": fill('"', MIB, "sessionid\nsessionid="),
+        "spaces-1mib": fill(" ", MIB, "sessionid\nsessionid=", "x"),
+        "bearer": "x\nBearer abc.def",
+        "bearer-long": fill("a", MIB, "x\nBearer "),
+        "bearer-spaces": fill(" ", MIB, "x\nBearer", "tok"),
+        "protocol": "access_token\naccess_token, tok",
+        "protocol-commas-1mib": fill(", ", MIB, "access_token\naccess_token", "tok"),
+        "protocol-markers-1mib": fill("access_token,", MIB, "access_token\n"),
+    }.items():
+        write("cookie", name, text)
+
+
+def route():
+    for name, path in {
+        "echo": "/ws/echo/",
+        "chat": "/ws/chat/main%20room/",
+        "lobby": "/ws/chat/lobby/",
+        "lobby-prefix": "/ws/chat/lob/",
+        "users": "/ws/users/ada/rooms/7/",
+        "files": "/ws/files/a/b/c.txt",
+        "asyncapi": "/asyncapi/",
+        "long-param": fill("a", MIB, "/ws/chat/", "/"),
+        "slashes-1mib": "/" * MIB,
+        "percents-1mib": fill("%41", MIB, "/ws/files/"),
+        "bad-percents": fill("%F", MIB, "/ws/chat/", "/"),
+        "invalid-utf8-escapes": fill("%FF", MIB, "/ws/chat/", "/"),
+        "segments-1mib": fill("a/", MIB, "/ws/users/"),
+        "braces": fill("{", MIB, "/ws/chat/", "/"),
+    }.items():
+        write("route", name, path)
+
+
+if __name__ == "__main__":
+    shutil.rmtree(ROOT, ignore_errors=True)
+    for make in (camelize, frame, redis_message, jwt, cookie, route):
+        make()
+    for folder in sorted(ROOT.iterdir()):
+        files = list(folder.iterdir())
+        print(f"{folder.name}: {len(files)} seeds, {sum(f.stat().st_size for f in files) // 1024} KiB")
