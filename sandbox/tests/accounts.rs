@@ -36,6 +36,7 @@ crate::on_both_databases!(
     refresh_rotates_the_token_and_the_old_one_stops_working,
     reusing_a_rotated_refresh_token_revokes_its_family,
     two_tabs_renewing_at_once_both_stay_signed_in,
+    a_successor_saved_after_its_family_was_revoked_is_dead_on_arrival,
     logout_needs_only_the_refresh_token_and_always_clears_both_cookies,
     cross_site_requests_with_cookies_are_refused,
     malformed_bodies_get_a_parse_error,
@@ -245,6 +246,30 @@ async fn reusing_a_rotated_refresh_token_revokes_its_family(app: TestApp) {
     // Another login of the same user is another family, untouched.
     let elsewhere = post_with_refresh_cookie(&app, "/api/accounts/token/refresh", &other_device).await;
     assert_eq!(elsewhere.status, StatusCode::OK, "{}", elsewhere.text);
+}
+
+async fn a_successor_saved_after_its_family_was_revoked_is_dead_on_arrival(app: TestApp) {
+    let ada = app.user("ada@example.com").await;
+    let login = login_refresh_token(&app, "ada@example.com").await;
+    let tokens = &app.sandbox.state.tokens;
+    let family = tokens.verify(&login, TokenType::Refresh).expect("claims").jti;
+    // A renewal and a revocation of the same login cross: the renewal marks the old token
+    // rotated, the revocation revokes every token of the family it finds, and only then does the
+    // renewal save the successor, unrevoked. Here the successor is saved by hand, after the revoke.
+    tokens.revoke(app.db(), &family).await.expect("revoked");
+    let successor = tokens.refresh(app.db(), ada.id).await.expect("token").token;
+    let jti = tokens.verify(&successor, TokenType::Refresh).expect("claims").jti;
+    sqlx::query("UPDATE refresh_tokens SET family = $1 WHERE jti = $2")
+        .bind(&family)
+        .bind(&jti)
+        .execute(app.db().pool())
+        .await
+        .expect("saved into the revoked family");
+
+    assert_eq!(verify(&app, &successor).await, StatusCode::UNAUTHORIZED, "a revoked family never verifies again");
+    let renewal = post_with_refresh_cookie(&app, "/api/accounts/token/refresh", &successor).await;
+    assert_eq!(renewal.status, StatusCode::UNAUTHORIZED, "nor renews: {}", renewal.text);
+    assert!(!page_signs_in_with(&app, &successor).await, "nor signs a page in");
 }
 
 async fn two_tabs_renewing_at_once_both_stay_signed_in(app: TestApp) {

@@ -16,6 +16,15 @@ pub const REFRESH_COOKIE: &str = "my-jwt-refresh";
 /// (its whole family revoked), in seconds.
 pub const REUSE_LEEWAY_SECONDS: u64 = 10;
 
+/// The condition, on a row of `refresh_tokens`, that no token of its family is revoked.
+///
+/// Rotation marks the old token and inserts its successor in two statements; a revocation of the
+/// family landing between them misses the successor, whose own `revoked` stays 0. Checking the
+/// family rather than the row makes such a successor dead on arrival: a family, once any of it
+/// is revoked, never works again.
+const FAMILY_NOT_REVOKED: &str =
+    "NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family = refresh_tokens.family AND r.revoked = 1)";
+
 /// What a token is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -143,9 +152,10 @@ impl Tokens {
     /// The claims of a refresh token that is valid, not revoked and not yet rotated.
     pub async fn verify_refresh(&self, db: &Db, token: &str) -> Result<Option<Claims>, sqlx::Error> {
         let Some(claims) = self.verify(token, TokenType::Refresh) else { return Ok(None) };
-        let live: Option<(i64,)> = sqlx::query_as(
-            "SELECT user_id FROM refresh_tokens WHERE jti = $1 AND user_id = $2 AND revoked = 0 AND rotated = 0",
-        )
+        let live: Option<(i64,)> = sqlx::query_as(&format!(
+            "SELECT user_id FROM refresh_tokens WHERE jti = $1 AND user_id = $2 AND revoked = 0 AND rotated = 0 \
+             AND {FAMILY_NOT_REVOKED}"
+        ))
         .bind(&claims.jti)
         .bind(claims.user_id)
         .fetch_optional(db.pool())
@@ -162,10 +172,11 @@ impl Tokens {
     pub async fn rotate(&self, db: &Db, token: &str) -> Result<Rotation, sqlx::Error> {
         let Some(claims) = self.verify(token, TokenType::Refresh) else { return Ok(Rotation::Refused) };
         // One statement decides which of two concurrent uses wins: only one sees `rotated = 0`.
-        let won: Option<(String,)> = sqlx::query_as(
+        let won: Option<(String,)> = sqlx::query_as(&format!(
             "UPDATE refresh_tokens SET rotated = 1, rotated_at = $1 \
-             WHERE jti = $2 AND user_id = $3 AND revoked = 0 AND rotated = 0 RETURNING family",
-        )
+             WHERE jti = $2 AND user_id = $3 AND revoked = 0 AND rotated = 0 AND {FAMILY_NOT_REVOKED} \
+             RETURNING family"
+        ))
         .bind(i64::try_from(unix_now()).unwrap_or(i64::MAX))
         .bind(&claims.jti)
         .bind(claims.user_id)
