@@ -284,7 +284,12 @@ pub async fn renew_session(State(state): State<AppState>, mut request: Request, 
             Ok(Rotation::Rotated { user_id, refresh }) => {
                 state.tokens.access(user_id).ok().map(|access| (access, refresh))
             }
-            Ok(Rotation::Raced | Rotation::Reused { .. } | Rotation::Refused) => None,
+            Ok(Rotation::Reused { user_id }) => {
+                // The family was stolen: the thief's sockets end with it (see the refresh route).
+                crate::sessions::close_user_sockets(&state.layer, user_id).await;
+                None
+            }
+            Ok(Rotation::Raced | Rotation::Refused) => None,
             Err(err) => {
                 tracing::error!(error = %err, "renewing a session failed");
                 None

@@ -23,6 +23,7 @@ crate::on_both_databases!(
     deactivating_a_user_closes_every_socket_of_theirs,
     deleting_a_user_closes_their_sockets,
     logging_out_closes_the_users_sockets,
+    replaying_a_stolen_refresh_token_closes_the_users_sockets,
     a_removal_while_the_chat_socket_connects_still_closes_it,
     a_deactivation_while_a_socket_connects_still_closes_it,
     a_deletion_while_the_chat_socket_connects_still_closes_it,
@@ -107,6 +108,61 @@ async fn logging_out_closes_the_users_sockets(app: TestApp) {
     let logout = app.post("/api/accounts/logout", Some(&bob), json!({})).await;
     assert_eq!(logout.status, StatusCode::OK, "{}", logout.text);
     all_closed(sockets).await;
+    still_served(&app, &ada, &chat, &mut adas).await;
+    adas.disconnect().await;
+}
+
+/// Logs Bob in and returns his refresh cookie's token, once a thief has used a copy of it a
+/// minute ago (past the leeway for tabs renewing together): presenting it again is the alarm.
+async fn stolen_and_used(app: &TestApp) -> String {
+    let login = app.post("/api/accounts/login", None, json!({"email": "bob@example.com", "password": PASSWORD})).await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.text);
+    let token = login
+        .cookies()
+        .into_iter()
+        .find_map(|c| c.strip_prefix("my-jwt-refresh=").map(|v| v.split(';').next().unwrap_or_default().to_owned()))
+        .expect("refresh cookie");
+    let request = |token: &str| {
+        axum::http::Request::post("/api/accounts/token/refresh")
+            .header("origin", crate::support::ORIGIN)
+            .header("cookie", format!("my-jwt-refresh={token}"))
+            .body(axum::body::Body::empty())
+            .expect("request")
+    };
+    assert_eq!(app.send(request(&token)).await.status, StatusCode::OK, "the thief renews first");
+    sqlx::query("UPDATE refresh_tokens SET rotated_at = rotated_at - 60 WHERE rotated = 1")
+        .execute(app.db().pool())
+        .await
+        .expect("a minute passes");
+    token
+}
+
+async fn replaying_a_stolen_refresh_token_closes_the_users_sockets(app: TestApp) {
+    let (ada, bob) = (app.user("ada@example.com").await, app.user("bob@example.com").await);
+    let chat = chat_with(&app, "Lab", &ada, &[(&bob, Role::Member)]).await;
+    let mut adas = app.member_socket(&format!("/ws/chat/{}/", chat.id), &ada).await;
+
+    // Through the API: the thief may hold sockets opened with the access token they got.
+    let stolen = stolen_and_used(&app).await;
+    let sockets = every_socket_of(&app, &bob, &chat).await;
+    let replay = axum::http::Request::post("/api/accounts/token/refresh")
+        .header("origin", crate::support::ORIGIN)
+        .header("cookie", format!("my-jwt-refresh={stolen}"))
+        .body(axum::body::Body::empty())
+        .expect("request");
+    assert_eq!(app.send(replay).await.status, StatusCode::UNAUTHORIZED);
+    all_closed(sockets).await;
+
+    // Through a page load, which renews from the refresh cookie the same way.
+    let stolen = stolen_and_used(&app).await;
+    let mut socket = app.member_socket("/ws/chat/group/", &bob).await;
+    let page = axum::http::Request::get("/chat/")
+        .header("cookie", format!("my-jwt-refresh={stolen}"))
+        .body(axum::body::Body::empty())
+        .expect("request");
+    assert!(!app.send(page).await.text.contains("bob@example.com"), "not signed in");
+    socket.assert_closed(SESSION_ENDED).await;
+
     still_served(&app, &ada, &chat, &mut adas).await;
     adas.disconnect().await;
 }

@@ -229,7 +229,12 @@ async fn refresh(
     let refused = || (cleared_cookies(&state), ApiError::InvalidToken).into_response();
     let (user_id, refresh) = match state.tokens.rotate(&state.db, &presented.token).await? {
         Rotation::Rotated { user_id, refresh } => (user_id, refresh),
-        Rotation::Reused { .. } | Rotation::Refused => return Ok(refused()),
+        Rotation::Reused { user_id } => {
+            // Whoever holds a copy of the token may hold sockets too: they end with the family.
+            crate::sessions::close_user_sockets(&state.layer, user_id).await;
+            return Ok(refused());
+        }
+        Rotation::Refused => return Ok(refused()),
         // Another tab won the same renewal: its cookies, already in the browser, must stay.
         Rotation::Raced => return Err(ApiError::InvalidToken),
     };
