@@ -21,6 +21,7 @@ use crate::support::{PASSWORD, TestApp};
 
 crate::on_both_databases!(
     deactivating_a_user_closes_every_socket_of_theirs,
+    a_reactivated_user_must_log_in_again,
     deleting_a_user_closes_their_sockets,
     logging_out_closes_the_users_sockets,
     replaying_a_stolen_refresh_token_closes_the_users_sockets,
@@ -85,6 +86,21 @@ async fn deactivating_a_user_closes_every_socket_of_theirs(app: TestApp) {
     let mut again = app.socket("/ws/chat/group/", Some(&bob)).await;
     assert_eq!(again.wait_for_auth().await.status_code, 401);
     adas.disconnect().await;
+}
+
+async fn a_reactivated_user_must_log_in_again(app: TestApp) {
+    let (bob, root) = (app.user("bob@example.com").await, superuser(&app).await);
+    let before = app.sandbox.state.tokens.refresh(app.db(), bob.id).await.expect("a login").token;
+    for _ in ["deactivate", "reactivate"] {
+        let toggled = app.form(&format!("/admin/users/{}/active/", bob.id), Some(&root), &[]).await;
+        assert_eq!((toggled.status, toggled.location()), (StatusCode::FOUND, "/admin/"));
+    }
+    // The login of before the deactivation, stolen or not, does not come back with the account.
+    let renewal = app.post("/api/accounts/token/refresh", None, json!({"refresh": before})).await;
+    assert_eq!(renewal.status, StatusCode::UNAUTHORIZED, "{}", renewal.text);
+    // A new login works.
+    let login = app.post("/api/accounts/login", None, json!({"email": "bob@example.com", "password": PASSWORD})).await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.text);
 }
 
 async fn deleting_a_user_closes_their_sockets(app: TestApp) {

@@ -224,6 +224,15 @@ impl Tokens {
         Ok(())
     }
 
+    /// Revokes every refresh token of user `user_id`: all their logins end (a deactivation).
+    pub async fn revoke_user(&self, db: &Db, user_id: i64) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE user_id = $1")
+            .bind(user_id)
+            .execute(db.pool())
+            .await?;
+        Ok(())
+    }
+
     /// The `Set-Cookie` value carrying `issued` in `name`: HttpOnly, SameSite=Lax, Path=/.
     pub fn cookie(&self, name: &str, issued: &Issued) -> String {
         let max_age = issued.exp.saturating_sub(unix_now());
