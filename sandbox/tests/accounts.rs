@@ -502,8 +502,14 @@ async fn a_token_forged_with_the_published_development_key_is_refused(app: TestA
         NewUser { email: "root@example.com".into(), password: PASSWORD.into(), is_staff: true, is_superuser: true };
     let root = sandbox::accounts::User::create(app.db(), &app.sandbox.state.hasher, new).await.expect("superuser");
     let now = sandbox::timestamp::unix_now();
-    let claims =
-        Claims { token_type: TokenType::Access, exp: now + 3600, iat: now, jti: "forged".into(), user_id: root.id };
+    let claims = Claims {
+        token_type: TokenType::Access,
+        exp: now + 3600,
+        iat: now,
+        iat_us: now * 1_000_000,
+        jti: "forged".into(),
+        user_id: root.id,
+    };
     let forged = chanx::auth::JwtHs256::<Claims>::new(PUBLISHED_KEY).sign(&claims).expect("signed");
     for (name, value) in [("authorization", format!("Bearer {forged}")), ("cookie", format!("my-jwt-auth={forged}"))] {
         let request = Request::get("/api/accounts/user").header(name, value).body(Body::empty()).expect("request");

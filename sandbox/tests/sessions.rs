@@ -28,6 +28,8 @@ crate::on_both_databases!(
     a_removal_while_the_chat_socket_connects_still_closes_it,
     a_deactivation_while_a_socket_connects_still_closes_it,
     a_deletion_while_the_chat_socket_connects_still_closes_it,
+    a_logout_while_a_socket_connects_still_closes_it,
+    a_logout_ends_every_access_token_issued_before_it,
 );
 
 async fn superuser(app: &TestApp) -> User {
@@ -294,4 +296,60 @@ async fn a_deletion_while_the_chat_socket_connects_still_closes_it(app: TestApp)
     let (mut bobs, ()) = tokio::join!(app.socket(&room, Some(&bob)), delete);
     assert_eq!(bobs.wait_for_auth().await.status_code, 200, "the check before the join passed");
     bobs.assert_closed(4404).await;
+}
+
+/// Bob's chat list passes its token check, then Bob logs out (his group is closed) before the
+/// socket joins his group. The check made once joined finds the token issued before the logout.
+async fn a_logout_while_a_socket_connects_still_closes_it(app: TestApp) {
+    let held = HeldJoin::new("user.");
+    let app = app.configured_with(&[], Layer::new(held.clone()));
+    let bob = app.user("bob@example.com").await;
+    let logout = async {
+        held.reached.notified().await;
+        let out = app.post("/api/accounts/logout", Some(&bob), json!({})).await;
+        assert_eq!(out.status, StatusCode::OK, "{}", out.text);
+        held.release.notify_one();
+    };
+    let (mut bobs, ()) = tokio::join!(app.socket("/ws/chat/group/", Some(&bob)), logout);
+    assert_eq!(bobs.wait_for_auth().await.status_code, 200, "the check before the join passed");
+    bobs.assert_closed(SESSION_ENDED).await;
+}
+
+async fn a_logout_ends_every_access_token_issued_before_it(app: TestApp) {
+    let bob = app.user("bob@example.com").await;
+    let login = app.post("/api/accounts/login", None, json!({"email": "bob@example.com", "password": PASSWORD})).await;
+    let copied = login.json()["access"].as_str().expect("access token").to_owned();
+    let other_device =
+        app.post("/api/accounts/login", None, json!({"email": "bob@example.com", "password": PASSWORD})).await;
+    let me = |token: &str| {
+        axum::http::Request::get("/api/accounts/user")
+            .header("authorization", format!("Bearer {token}"))
+            .body(axum::body::Body::empty())
+            .expect("request")
+    };
+    assert_eq!(app.send(me(&copied)).await.status, StatusCode::OK);
+    let logout = app.post("/api/accounts/logout", Some(&bob), json!({})).await;
+    assert_eq!(logout.status, StatusCode::OK, "{}", logout.text);
+    // A copy of the access token no longer works, on requests nor sockets: it used to live on
+    // for ACCESS_TOKEN_MINUTES.
+    assert_eq!(app.send(me(&copied)).await.status, StatusCode::UNAUTHORIZED);
+    let mut socket = WebsocketCommunicator::builder(&app.sandbox.sockets, "/ws/chat/group/")
+        .header("authorization", &format!("Bearer {copied}"))
+        .connect()
+        .await;
+    assert_eq!(socket.wait_for_auth().await.status_code, 401);
+    // The other device renews with its refresh token, whose family the logout left alone.
+    let refresh = other_device
+        .cookies()
+        .into_iter()
+        .find_map(|c| c.strip_prefix("my-jwt-refresh=").map(|v| v.split(';').next().unwrap_or_default().to_owned()))
+        .expect("refresh cookie");
+    let renewed = app.post("/api/accounts/token/refresh", None, json!({"refresh": refresh})).await;
+    assert_eq!(renewed.status, StatusCode::OK, "{}", renewed.text);
+    let fresh = renewed.json()["access"].as_str().expect("access token").to_owned();
+    assert_eq!(app.send(me(&fresh)).await.status, StatusCode::OK);
+    // And a new login works at once.
+    let again = app.post("/api/accounts/login", None, json!({"email": "bob@example.com", "password": PASSWORD})).await;
+    let token = again.json()["access"].as_str().expect("access token").to_owned();
+    assert_eq!(app.send(me(&token)).await.status, StatusCode::OK);
 }

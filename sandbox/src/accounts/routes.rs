@@ -204,7 +204,12 @@ async fn logout(state: axum::extract::State<AppState>, headers: HeaderMap, body:
             .map(|claims| claims.user_id)
     };
     let signed_out = refresh.map(|claims| claims.user_id).or_else(access_user);
+    let mut revoked = revoked;
     if let Some(user_id) = signed_out {
+        // Every access token issued so far stops working, a copied one included; other devices
+        // renew with their refresh tokens, whose families stay live.
+        let ended = User::end_sessions(&state.db, user_id).await;
+        revoked = revoked.and(ended);
         // Whoever the tokens name is signed out: their open sockets end too.
         crate::sessions::close_user_sockets(&state.layer, user_id).await;
         tracing::info!(user = user_id, "logged out");

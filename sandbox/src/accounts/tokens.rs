@@ -4,7 +4,7 @@ use chanx::auth::JwtHs256;
 use serde::{Deserialize, Serialize};
 
 use crate::db::Db;
-use crate::timestamp::unix_now;
+use crate::timestamp::{unix_now, unix_now_micros};
 
 /// The cookie holding the access token.
 pub const ACCESS_COOKIE: &str = "my-jwt-auth";
@@ -44,6 +44,10 @@ pub struct Claims {
     pub exp: u64,
     /// Issued at, Unix seconds.
     pub iat: u64,
+    /// Issued at, Unix microseconds: a logout ends the access tokens issued before it, and a
+    /// login may follow a logout within the same second. 0 in tokens of earlier versions.
+    #[serde(default)]
+    pub iat_us: u64,
     /// A unique id: refresh tokens are recorded (and revoked) by it.
     pub jti: String,
     /// The user.
@@ -108,8 +112,9 @@ impl Tokens {
     }
 
     fn sign(&self, user_id: i64, token_type: TokenType, exp: u64) -> Result<(Issued, Claims), String> {
-        let now = unix_now();
-        let claims = Claims { token_type, exp, iat: now, jti: uuid::Uuid::new_v4().simple().to_string(), user_id };
+        let now_us = unix_now_micros();
+        let jti = uuid::Uuid::new_v4().simple().to_string();
+        let claims = Claims { token_type, exp, iat: now_us / 1_000_000, iat_us: now_us, jti, user_id };
         let token = self.jwt.sign(&claims).map_err(|e| e.to_string())?;
         Ok((Issued { token, exp: claims.exp }, claims))
     }
