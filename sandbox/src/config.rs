@@ -91,6 +91,10 @@ pub struct Config {
     pub openai: OpenAiConfig,
     /// `AUTH_ATTEMPTS_PER_MINUTE` (default 10): logins and registrations per client address.
     pub auth_per_minute: u32,
+    /// `TOKEN_REQUESTS_PER_MINUTE` (default 60): token verifications, renewals and logouts per
+    /// client address. Their own budget, not the logins': a browser whose tabs renew together
+    /// must not lock its owner out of logging in.
+    pub token_per_minute: u32,
     /// `ASSISTANT_REQUESTS_PER_MINUTE` (default 20): assistant messages and anonymous
     /// conversations per client address.
     pub assistant_per_minute: u32,
@@ -198,6 +202,7 @@ impl Config {
             access_ttl: Duration::from_secs(60 * number("ACCESS_TOKEN_MINUTES", 30)?),
             refresh_ttl: Duration::from_secs(86_400 * number("REFRESH_TOKEN_DAYS", 7)?),
             auth_per_minute: u32::try_from(number("AUTH_ATTEMPTS_PER_MINUTE", 10)?).unwrap_or(u32::MAX),
+            token_per_minute: u32::try_from(number("TOKEN_REQUESTS_PER_MINUTE", 60)?).unwrap_or(u32::MAX),
             assistant_per_minute: u32::try_from(number("ASSISTANT_REQUESTS_PER_MINUTE", 20)?).unwrap_or(u32::MAX),
             trust_proxy: get("TRUST_PROXY").is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true")),
             password_hashing,

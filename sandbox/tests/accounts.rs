@@ -42,6 +42,7 @@ crate::on_both_databases!(
     malformed_bodies_get_a_parse_error,
     pages_renew_an_expired_session_from_the_refresh_cookie,
     logins_and_registrations_are_throttled_per_client,
+    token_routes_are_throttled_per_client,
     password_hashes_beyond_the_limit_and_its_queue_get_429,
     a_token_forged_with_the_published_development_key_is_refused,
     the_generated_key_is_private_and_survives_a_restart,
@@ -464,6 +465,44 @@ async fn logins_and_registrations_are_throttled_per_client(app: TestApp) {
     assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 0, "a throttled registration saves nothing");
     // Another client, as the proxy reports it, has its own budget.
     assert_eq!(attempt("/api/accounts/registration", "198.51.100.2", register).await.status, StatusCode::CREATED);
+}
+
+async fn token_routes_are_throttled_per_client(app: TestApp) {
+    let app = app.configured(&[("TOKEN_REQUESTS_PER_MINUTE", "2".into()), ("TRUST_PROXY", "1".into())]);
+    let from = |path: &str, address: &str| {
+        let request = Request::post(path)
+            .header("content-type", "application/json")
+            .header("x-forwarded-for", address)
+            .body(Body::from(json!({"token": "garbage", "refresh": "garbage"}).to_string()))
+            .expect("request");
+        app.send(request)
+    };
+    for path in ["/api/accounts/token/verify", "/api/accounts/token/refresh", "/api/accounts/logout"] {
+        let address = format!("198.51.100.{}", path.len());
+        for _ in 0..2 {
+            assert_ne!(from(path, &address).await.status, StatusCode::TOO_MANY_REQUESTS, "{path}");
+        }
+        let throttled = from(path, &address).await;
+        assert_eq!(throttled.status, StatusCode::TOO_MANY_REQUESTS, "{path}: {}", throttled.text);
+        assert_eq!(throttled.json()["errors"][0]["code"], "throttled");
+        let retry: u64 = throttled
+            .headers
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .expect("Retry-After");
+        assert!((1..=30).contains(&retry), "{retry}");
+        let other = format!("203.0.113.{}", path.len());
+        assert_ne!(from(path, &other).await.status, StatusCode::TOO_MANY_REQUESTS, "another client");
+    }
+    // Logins have their own budget: renewals do not lock a user out of logging in.
+    let login = json!({"email": "ada@example.com", "password": "guess"});
+    let request = Request::post("/api/accounts/login")
+        .header("content-type", "application/json")
+        .header("x-forwarded-for", "203.0.113.1")
+        .body(Body::from(login.to_string()))
+        .expect("request");
+    assert_eq!(app.send(request).await.status, StatusCode::BAD_REQUEST);
 }
 
 async fn password_hashes_beyond_the_limit_and_its_queue_get_429(app: TestApp) {

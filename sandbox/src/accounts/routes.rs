@@ -12,7 +12,7 @@ use super::tokens::{ACCESS_COOKIE, REFRESH_COOKIE, Rotation, TokenType, bearer, 
 use super::{CreateUserError, NewUser, User};
 use crate::app::AppState;
 use crate::rest::{ApiError, ApiResult, ErrorItem, Json};
-use crate::throttle::AuthAttempt;
+use crate::throttle::{AuthAttempt, TokenRequest};
 
 /// The routes, each with and without a trailing slash.
 pub fn routes() -> Router<AppState> {
@@ -188,7 +188,12 @@ fn cleared_cookies(state: &AppState) -> HeaderMap {
 /// by us and unexpired, rotated or not, has its whole family revoked; without one, an access
 /// token names the user. Both cookies are cleared in every case, so a browser is signed out even
 /// when its tokens had expired or were revoked, and the next page load cannot sign it back in.
-async fn logout(state: axum::extract::State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+async fn logout(
+    state: axum::extract::State<AppState>,
+    _: TokenRequest,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     // A malformed body still logs out the browser's cookie.
     let presented = refresh_token(&headers, &body)
         .map_or_else(|_| cookie(&headers, REFRESH_COOKIE).map(str::to_owned), |presented| presented.map(|p| p.token));
@@ -227,6 +232,7 @@ async fn logout(state: axum::extract::State<AppState>, headers: HeaderMap, body:
 /// unless another tab renewed with it a moment ago.
 async fn refresh(
     state: axum::extract::State<AppState>,
+    _: TokenRequest,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
@@ -268,6 +274,7 @@ struct VerifyBody {
 
 async fn verify(
     state: axum::extract::State<AppState>,
+    _: TokenRequest,
     Json(body): Json<VerifyBody>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let valid = state.tokens.verify(&body.token, TokenType::Access).is_some()
