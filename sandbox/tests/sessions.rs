@@ -348,6 +348,20 @@ async fn a_logout_ends_every_access_token_issued_before_it(app: TestApp) {
     assert_eq!(renewed.status, StatusCode::OK, "{}", renewed.text);
     let fresh = renewed.json()["access"].as_str().expect("access token").to_owned();
     assert_eq!(app.send(me(&fresh)).await.status, StatusCode::OK);
+    // A page of another browser, whose access cookie the logout ended, renews by itself.
+    let browser =
+        app.post("/api/accounts/login", None, json!({"email": "bob@example.com", "password": PASSWORD})).await;
+    let cookies: Vec<String> =
+        browser.cookies().into_iter().map(|c| c.split(';').next().unwrap_or_default().to_owned()).collect();
+    let logout = app.post("/api/accounts/logout", Some(&bob), json!({})).await;
+    assert_eq!(logout.status, StatusCode::OK, "{}", logout.text);
+    let page = axum::http::Request::get("/chat/")
+        .header("cookie", cookies.join("; "))
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let page = app.send(page).await;
+    assert!(page.text.contains("bob@example.com"), "still signed in on that browser");
+    assert!(page.cookies().iter().any(|c| c.starts_with("my-jwt-auth=") && !c.contains("Max-Age=0")), "renewed");
     // And a new login works at once.
     let again = app.post("/api/accounts/login", None, json!({"email": "bob@example.com", "password": PASSWORD})).await;
     let token = again.json()["access"].as_str().expect("access token").to_owned();
