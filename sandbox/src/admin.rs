@@ -162,13 +162,21 @@ async fn toggle_active(State(state): State<AppState>, Viewer(viewer): Viewer, Pa
     }
     // A deactivated user's tokens stop resolving at once: every lookup requires is_active. Their
     // open sockets are closed too; on a reactivation there are none (a deactivated user cannot
-    // connect), so closing either way is harmless.
-    match sqlx::query("UPDATE users SET is_active = 1 - is_active WHERE id = $1")
-        .bind(id)
-        .execute(state.db.pool())
-        .await
-    {
-        Ok(_) => {
+    // connect), so closing either way is harmless. Their refresh tokens are revoked: otherwise
+    // a reactivation would bring every login of before back, a stolen one included. (Deletion
+    // needs no such step: the tokens' rows go with the user's.)
+    let toggled: Result<Option<(i64,)>, sqlx::Error> =
+        sqlx::query_as("UPDATE users SET is_active = 1 - is_active WHERE id = $1 RETURNING is_active")
+            .bind(id)
+            .fetch_optional(state.db.pool())
+            .await;
+    let revoked = match toggled {
+        Ok(Some((0,))) => state.tokens.revoke_user(&state.db, id).await,
+        Ok(_) => Ok(()),
+        Err(err) => Err(err),
+    };
+    match revoked {
+        Ok(()) => {
             crate::sessions::close_user_sockets(&state.layer, id).await;
             redirect_with("/admin/", "success", format!("User {id} updated."))
         }

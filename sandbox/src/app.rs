@@ -85,6 +85,7 @@ impl Sandbox {
         };
         let throttles = Arc::new(crate::throttle::Throttles {
             auth: crate::throttle::Throttle::per_minute(config.auth_per_minute),
+            tokens: crate::throttle::Throttle::per_minute(config.token_per_minute),
             assistant: crate::throttle::Throttle::per_minute(config.assistant_per_minute),
             chats: crate::throttle::Throttle::per_hour(config.chats_per_hour),
             invitations: crate::throttle::Throttle::per_hour(config.invitations_per_hour),

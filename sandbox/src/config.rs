@@ -91,6 +91,10 @@ pub struct Config {
     pub openai: OpenAiConfig,
     /// `AUTH_ATTEMPTS_PER_MINUTE` (default 10): logins and registrations per client address.
     pub auth_per_minute: u32,
+    /// `TOKEN_REQUESTS_PER_MINUTE` (default 60): token verifications, renewals and logouts per
+    /// client address. Their own budget, not the logins': a browser whose tabs renew together
+    /// must not lock its owner out of logging in.
+    pub token_per_minute: u32,
     /// `ASSISTANT_REQUESTS_PER_MINUTE` (default 20): assistant messages and anonymous
     /// conversations per client address.
     pub assistant_per_minute: u32,
@@ -141,6 +145,19 @@ pub enum ConfigError {
 /// refused in every mode, since anyone can forge tokens with them.
 const PUBLISHED_SECRETS: &[&str] = &["sandbox-development-secret: never use in production"];
 
+/// The most password hashes run at once, whatever `PASSWORD_HASHES_AT_ONCE` says: each is a
+/// thread holding 19 MiB.
+pub const MAX_HASHES_AT_ONCE: usize = 256;
+
+/// The longest any configured wait or deadline may be (`OPENAI_TIMEOUT_SECONDS`,
+/// `OPENAI_ANSWER_SECONDS`, `PASSWORD_HASH_WAIT_SECONDS`, `ACCESS_TOKEN_MINUTES`): one day. Larger
+/// values are taken as "as long as possible" and clamped, so that adding one to the current time
+/// cannot overflow.
+pub const MAX_WAIT: Duration = Duration::from_secs(86_400);
+
+/// The longest a refresh token may live (`REFRESH_TOKEN_DAYS`): ten years, clamped likewise.
+pub const MAX_REFRESH_TTL: Duration = Duration::from_secs(3_650 * 86_400);
+
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
@@ -175,19 +192,22 @@ impl Config {
                 Some(text) => text.trim().parse().ok().filter(|n| *n > 0).ok_or(ConfigError::NotANumber(name)),
             }
         };
+        // A duration of `value` units of `unit`, at most `max`.
+        let clamped = |value: u64, unit: u64, max: Duration| Duration::from_secs(value.saturating_mul(unit)).min(max);
         let hashing_default = crate::accounts::password::HashLimits::default();
         let hashes_at_once = match get("PASSWORD_HASHES_AT_ONCE") {
             None => hashing_default.at_once,
             Some(_) => usize::try_from(number("PASSWORD_HASHES_AT_ONCE", 1)?).unwrap_or(usize::MAX),
-        };
+        }
+        .clamp(1, MAX_HASHES_AT_ONCE);
         let hash_queue = match get("PASSWORD_HASH_QUEUE") {
-            None => 16 * hashes_at_once,
+            None => hashes_at_once.saturating_mul(16),
             Some(text) => text.trim().parse().map_err(|_| ConfigError::NotACount("PASSWORD_HASH_QUEUE"))?,
         };
         let password_hashing = crate::accounts::password::HashLimits {
             at_once: hashes_at_once,
             queue: hash_queue,
-            wait: Duration::from_secs(number("PASSWORD_HASH_WAIT_SECONDS", hashing_default.wait.as_secs())?),
+            wait: clamped(number("PASSWORD_HASH_WAIT_SECONDS", hashing_default.wait.as_secs())?, 1, MAX_WAIT),
             ..hashing_default
         };
         let trust_proxy = get("TRUST_PROXY").is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
@@ -199,9 +219,10 @@ impl Config {
             data_dir: get("SANDBOX_DATA_DIR").map(PathBuf::from),
             server_url,
             allowed_origins,
-            access_ttl: Duration::from_secs(60 * number("ACCESS_TOKEN_MINUTES", 30)?),
-            refresh_ttl: Duration::from_secs(86_400 * number("REFRESH_TOKEN_DAYS", 7)?),
+            access_ttl: clamped(number("ACCESS_TOKEN_MINUTES", 30)?, 60, MAX_WAIT),
+            refresh_ttl: clamped(number("REFRESH_TOKEN_DAYS", 7)?, 86_400, MAX_REFRESH_TTL),
             auth_per_minute: u32::try_from(number("AUTH_ATTEMPTS_PER_MINUTE", 10)?).unwrap_or(u32::MAX),
+            token_per_minute: u32::try_from(number("TOKEN_REQUESTS_PER_MINUTE", 60)?).unwrap_or(u32::MAX),
             assistant_per_minute: u32::try_from(number("ASSISTANT_REQUESTS_PER_MINUTE", 20)?).unwrap_or(u32::MAX),
             trust_proxy,
             password_hashing,
@@ -221,8 +242,8 @@ impl Config {
                 base_url: get("OPENAI_BASE_URL").unwrap_or_else(|| "https://api.openai.com/v1".into()),
                 model: get("OPENAI_MODEL").unwrap_or_else(|| "gpt-4o-mini".into()),
                 org: get("OPENAI_ORG"),
-                timeout: Duration::from_secs(number("OPENAI_TIMEOUT_SECONDS", 30)?),
-                answer_deadline: Duration::from_secs(number("OPENAI_ANSWER_SECONDS", 120)?),
+                timeout: clamped(number("OPENAI_TIMEOUT_SECONDS", 30)?, 1, MAX_WAIT),
+                answer_deadline: clamped(number("OPENAI_ANSWER_SECONDS", 120)?, 1, MAX_WAIT),
             },
         })
     }
@@ -348,6 +369,34 @@ mod tests {
             super::Config::from_lookup(|n| (n == "REFRESH_TOKEN_DAYS").then(|| "x".into())),
             Err(ConfigError::NotANumber(_))
         ));
+    }
+
+    #[test]
+    fn huge_numbers_are_clamped_not_overflowed() {
+        let huge = u64::MAX.to_string();
+        let names = [
+            "PASSWORD_HASHES_AT_ONCE",
+            "PASSWORD_HASH_WAIT_SECONDS",
+            "ACCESS_TOKEN_MINUTES",
+            "REFRESH_TOKEN_DAYS",
+            "OPENAI_TIMEOUT_SECONDS",
+            "OPENAI_ANSWER_SECONDS",
+        ];
+        let vars: Vec<(&str, &str)> = names.iter().map(|name| (*name, huge.as_str())).collect();
+        let clamped = config(&vars).expect("valid");
+        let hashing = clamped.password_hashing;
+        assert_eq!(hashing.at_once, MAX_HASHES_AT_ONCE, "not u64::MAX threads");
+        assert_eq!(hashing.queue, 16 * MAX_HASHES_AT_ONCE);
+        for wait in [hashing.wait, clamped.access_ttl, clamped.openai.timeout, clamped.openai.answer_deadline] {
+            assert_eq!(wait, MAX_WAIT);
+        }
+        assert_eq!(clamped.refresh_ttl, MAX_REFRESH_TTL);
+        // Now plus any of them is a time, not a panic.
+        let _ = std::time::Instant::now() + clamped.openai.answer_deadline;
+        let _ = crate::timestamp::unix_now() + clamped.refresh_ttl.as_secs();
+        // A huge queue is taken as given: it is a counter, not an allocation.
+        let queue = config(&[("PASSWORD_HASH_QUEUE", &huge)]).expect("valid").password_hashing.queue;
+        assert_eq!(queue, usize::try_from(u64::MAX).unwrap_or(usize::MAX));
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! deleted, or signed out would keep receiving every chat, list and answer it had open. So every
 //! socket of a signed-in user joins the user's group ([`user_group`]), and
 //! [`close_user_sockets`] closes the whole group with [`SESSION_ENDED`] when the account is
-//! deactivated or deleted, and when the user logs out.
+//! deactivated or deleted, and when the user logs out. A logout also ends every access token
+//! issued before it (the user's `sessions_ended_at`), so the check below catches it too.
 //!
 //! A check at connect and a revocation can cross: the socket is checked, the account is
 //! deactivated and its group closed, then the socket joins the group and misses the close. Each
@@ -54,12 +55,12 @@ pub fn group_of(ctx: &Context) -> Option<String> {
     ctx.extension::<User>().map(|user| user_group(user.id))
 }
 
-/// Checks again, once the socket is in its groups, that its signed-in user is still active (a
-/// visitor's socket passes); closes the socket with [`SESSION_ENDED`] otherwise and says so. A
+/// Checks again, once the socket is in its groups, that its signed-in user is still active and
+/// has not logged out since the socket's token was issued (a visitor's socket passes); closes the socket with [`SESSION_ENDED`] otherwise and says so. A
 /// database failure closes it too (1011): access that cannot be checked is not granted.
 pub async fn still_signed_in(ctx: &Context, db: &Db) -> bool {
     let Some(user) = ctx.extension::<User>() else { return true };
-    match User::find(db, user.id).await {
+    match User::find_signed_in(db, user.id, user.token_issued_us).await {
         Ok(Some(_)) => true,
         Ok(None) => {
             ctx.close(SESSION_ENDED, SESSION_ENDED_REASON);

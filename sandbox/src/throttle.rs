@@ -1,5 +1,5 @@
 //! Request budgets, for the endpoints worth abusing: per client address, logins and registrations
-//! (password guessing) and the assistant (every message costs a model call); per signed-in user,
+//! (password guessing), token verifications, renewals and logouts, and the assistant (every message costs a model call); per signed-in user,
 //! creating chats and inviting members (each writes rows and sends broadcasts, and an invitation
 //! tells whether an email has an account).
 //!
@@ -111,6 +111,21 @@ impl FromRequestParts<AppState> for AuthAttempt {
     }
 }
 
+/// Extracting it spends one token request (`TOKEN_REQUESTS_PER_MINUTE`): `token/verify`,
+/// `token/refresh` and `logout`, which anyone may call without credentials, and each of which
+/// costs a signature check and database queries.
+#[derive(Debug)]
+pub struct TokenRequest;
+
+impl FromRequestParts<AppState> for TokenRequest {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let client = client(parts, state.config.trust_proxy);
+        state.throttles.tokens.spend(client).map(|()| TokenRequest).map_err(ApiError::Throttled)
+    }
+}
+
 /// Extracting it spends one assistant request (`ASSISTANT_REQUESTS_PER_MINUTE`).
 #[derive(Debug)]
 pub struct AssistantRequest;
@@ -129,6 +144,8 @@ impl FromRequestParts<AppState> for AssistantRequest {
 pub struct Throttles {
     /// Logins and registrations, per address.
     pub auth: Throttle,
+    /// Token verifications, renewals and logouts, per address.
+    pub tokens: Throttle,
     /// Anonymous conversations and assistant messages, per address.
     pub assistant: Throttle,
     /// New chats, per user (`CHATS_PER_HOUR`).

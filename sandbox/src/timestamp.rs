@@ -26,6 +26,11 @@ pub fn human(stored: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Microseconds since the Unix epoch.
+pub fn unix_now_micros() -> u64 {
+    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1000).try_into().unwrap_or_default()
+}
+
 /// Seconds since the Unix epoch.
 pub fn unix_now() -> u64 {
     OffsetDateTime::now_utc().unix_timestamp().try_into().unwrap_or_default()

@@ -277,14 +277,27 @@ pub async fn renew_session(State(state): State<AppState>, mut request: Request, 
     let is_page =
         request.method() == axum::http::Method::GET && !path.starts_with("/api/") && !path.starts_with("/static/");
     let headers = request.headers();
-    let access_ok = cookie(headers, ACCESS_COOKIE).is_some_and(|t| state.tokens.verify(t, TokenType::Access).is_some());
     let refresh = cookie(headers, REFRESH_COOKIE).map(str::to_owned);
+    // An access token issued before a logout elsewhere is signed but no longer works: the
+    // page renews it then, as it would an expired one. (A database failure spends no token.)
+    let access_ok = match cookie(headers, ACCESS_COOKIE) {
+        Some(token) if is_page && refresh.is_some() => {
+            !matches!(User::from_access_token(&state, token).await, Ok(None))
+        }
+        Some(token) => state.tokens.verify(token, TokenType::Access).is_some(),
+        None => false,
+    };
     let renewed = match (is_page, access_ok, refresh) {
         (true, false, Some(token)) => match state.tokens.rotate(&state.db, &token).await {
             Ok(Rotation::Rotated { user_id, refresh }) => {
                 state.tokens.access(user_id).ok().map(|access| (access, refresh))
             }
-            Ok(Rotation::Raced | Rotation::Reused { .. } | Rotation::Refused) => None,
+            Ok(Rotation::Reused { user_id }) => {
+                // The family was stolen: the thief's sockets end with it (see the refresh route).
+                crate::sessions::close_user_sockets(&state.layer, user_id).await;
+                None
+            }
+            Ok(Rotation::Raced | Rotation::Refused) => None,
             Err(err) => {
                 tracing::error!(error = %err, "renewing a session failed");
                 None

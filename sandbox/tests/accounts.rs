@@ -36,11 +36,13 @@ crate::on_both_databases!(
     refresh_rotates_the_token_and_the_old_one_stops_working,
     reusing_a_rotated_refresh_token_revokes_its_family,
     two_tabs_renewing_at_once_both_stay_signed_in,
+    a_successor_saved_after_its_family_was_revoked_is_dead_on_arrival,
     logout_needs_only_the_refresh_token_and_always_clears_both_cookies,
     cross_site_requests_with_cookies_are_refused,
     malformed_bodies_get_a_parse_error,
     pages_renew_an_expired_session_from_the_refresh_cookie,
     logins_and_registrations_are_throttled_per_client,
+    token_routes_are_throttled_per_client,
     password_hashes_beyond_the_limit_and_its_queue_get_429,
     a_token_forged_with_the_published_development_key_is_refused,
     the_generated_key_is_private_and_survives_a_restart,
@@ -247,6 +249,30 @@ async fn reusing_a_rotated_refresh_token_revokes_its_family(app: TestApp) {
     assert_eq!(elsewhere.status, StatusCode::OK, "{}", elsewhere.text);
 }
 
+async fn a_successor_saved_after_its_family_was_revoked_is_dead_on_arrival(app: TestApp) {
+    let ada = app.user("ada@example.com").await;
+    let login = login_refresh_token(&app, "ada@example.com").await;
+    let tokens = &app.sandbox.state.tokens;
+    let family = tokens.verify(&login, TokenType::Refresh).expect("claims").jti;
+    // A renewal and a revocation of the same login cross: the renewal marks the old token
+    // rotated, the revocation revokes every token of the family it finds, and only then does the
+    // renewal save the successor, unrevoked. Here the successor is saved by hand, after the revoke.
+    tokens.revoke(app.db(), &family).await.expect("revoked");
+    let successor = tokens.refresh(app.db(), ada.id).await.expect("token").token;
+    let jti = tokens.verify(&successor, TokenType::Refresh).expect("claims").jti;
+    sqlx::query("UPDATE refresh_tokens SET family = $1 WHERE jti = $2")
+        .bind(&family)
+        .bind(&jti)
+        .execute(app.db().pool())
+        .await
+        .expect("saved into the revoked family");
+
+    assert_eq!(verify(&app, &successor).await, StatusCode::UNAUTHORIZED, "a revoked family never verifies again");
+    let renewal = post_with_refresh_cookie(&app, "/api/accounts/token/refresh", &successor).await;
+    assert_eq!(renewal.status, StatusCode::UNAUTHORIZED, "nor renews: {}", renewal.text);
+    assert!(!page_signs_in_with(&app, &successor).await, "nor signs a page in");
+}
+
 async fn two_tabs_renewing_at_once_both_stay_signed_in(app: TestApp) {
     app.user("ada@example.com").await;
     let shared = login_refresh_token(&app, "ada@example.com").await;
@@ -441,6 +467,44 @@ async fn logins_and_registrations_are_throttled_per_client(app: TestApp) {
     assert_eq!(attempt("/api/accounts/registration", "198.51.100.2", register).await.status, StatusCode::CREATED);
 }
 
+async fn token_routes_are_throttled_per_client(app: TestApp) {
+    let app = app.configured(&[("TOKEN_REQUESTS_PER_MINUTE", "2".into()), ("TRUST_PROXY", "1".into())]);
+    let from = |path: &str, address: &str| {
+        let request = Request::post(path)
+            .header("content-type", "application/json")
+            .header("x-forwarded-for", address)
+            .body(Body::from(json!({"token": "garbage", "refresh": "garbage"}).to_string()))
+            .expect("request");
+        app.send(request)
+    };
+    for path in ["/api/accounts/token/verify", "/api/accounts/token/refresh", "/api/accounts/logout"] {
+        let address = format!("198.51.100.{}", path.len());
+        for _ in 0..2 {
+            assert_ne!(from(path, &address).await.status, StatusCode::TOO_MANY_REQUESTS, "{path}");
+        }
+        let throttled = from(path, &address).await;
+        assert_eq!(throttled.status, StatusCode::TOO_MANY_REQUESTS, "{path}: {}", throttled.text);
+        assert_eq!(throttled.json()["errors"][0]["code"], "throttled");
+        let retry: u64 = throttled
+            .headers
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .expect("Retry-After");
+        assert!((1..=30).contains(&retry), "{retry}");
+        let other = format!("203.0.113.{}", path.len());
+        assert_ne!(from(path, &other).await.status, StatusCode::TOO_MANY_REQUESTS, "another client");
+    }
+    // Logins have their own budget: renewals do not lock a user out of logging in.
+    let login = json!({"email": "ada@example.com", "password": "guess"});
+    let request = Request::post("/api/accounts/login")
+        .header("content-type", "application/json")
+        .header("x-forwarded-for", "203.0.113.1")
+        .body(Body::from(login.to_string()))
+        .expect("request");
+    assert_eq!(app.send(request).await.status, StatusCode::BAD_REQUEST);
+}
+
 async fn password_hashes_beyond_the_limit_and_its_queue_get_429(app: TestApp) {
     // One hash at a time and no queue: of a burst arriving together, those that find the hasher
     // busy are told to come back, instead of each taking 19 MiB on a thread of its own.
@@ -477,8 +541,14 @@ async fn a_token_forged_with_the_published_development_key_is_refused(app: TestA
         NewUser { email: "root@example.com".into(), password: PASSWORD.into(), is_staff: true, is_superuser: true };
     let root = sandbox::accounts::User::create(app.db(), &app.sandbox.state.hasher, new).await.expect("superuser");
     let now = sandbox::timestamp::unix_now();
-    let claims =
-        Claims { token_type: TokenType::Access, exp: now + 3600, iat: now, jti: "forged".into(), user_id: root.id };
+    let claims = Claims {
+        token_type: TokenType::Access,
+        exp: now + 3600,
+        iat: now,
+        iat_us: now * 1_000_000,
+        jti: "forged".into(),
+        user_id: root.id,
+    };
     let forged = chanx::auth::JwtHs256::<Claims>::new(PUBLISHED_KEY).sign(&claims).expect("signed");
     for (name, value) in [("authorization", format!("Bearer {forged}")), ("cookie", format!("my-jwt-auth={forged}"))] {
         let request = Request::get("/api/accounts/user").header(name, value).body(Body::empty()).expect("request");

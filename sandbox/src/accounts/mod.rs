@@ -33,6 +33,11 @@ pub struct User {
     /// Has every permission.
     #[sqlx(try_from = "crate::db::Flag")]
     pub is_superuser: bool,
+    /// When the access token this user was resolved from was issued (Unix microseconds); 0 when
+    /// not resolved from one. A socket checks it again once joined ([`crate::sessions`]).
+    #[sqlx(skip)]
+    #[serde(skip)]
+    pub token_issued_us: u64,
 }
 
 const USER_COLUMNS: &str = "id, email, first_name, last_name, is_staff, is_superuser";
@@ -172,10 +177,40 @@ impl User {
         Ok(User::find(db, id).await?)
     }
 
-    /// The user of a valid access token.
+    /// The active user `id`, if they have not logged out since `issued_us` (Unix microseconds),
+    /// when their access token was issued: a logout ends every access token issued before it.
+    pub async fn find_signed_in(db: &Db, id: i64, issued_us: u64) -> Result<Option<User>, sqlx::Error> {
+        let sql =
+            format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1 AND is_active = 1 AND sessions_ended_at <= $2");
+        let user: Option<User> = sqlx::query_as(&sql)
+            .bind(id)
+            .bind(i64::try_from(issued_us).unwrap_or(i64::MAX))
+            .fetch_optional(db.pool())
+            .await?;
+        Ok(user.map(|user| User { token_issued_us: issued_us, ..user }))
+    }
+
+    /// Ends every access token of user `id` issued until now (a logout); their refresh tokens
+    /// are left alone, so other devices renew.
+    pub async fn end_sessions(db: &Db, id: i64) -> Result<(), sqlx::Error> {
+        let now = i64::try_from(crate::timestamp::unix_now_micros()).unwrap_or(i64::MAX);
+        // Never backwards, should the clock be.
+        sqlx::query(
+            "UPDATE users SET sessions_ended_at = CASE WHEN sessions_ended_at < $1 THEN $2 ELSE sessions_ended_at END \
+             WHERE id = $3",
+        )
+        .bind(now)
+        .bind(now)
+        .bind(id)
+        .execute(db.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The user of a valid access token, issued since their last logout.
     pub async fn from_access_token(state: &AppState, token: &str) -> Result<Option<User>, sqlx::Error> {
         match state.tokens.verify(token, TokenType::Access) {
-            Some(claims) => User::find(&state.db, claims.user_id).await,
+            Some(claims) => User::find_signed_in(&state.db, claims.user_id, claims.iat_us).await,
             None => Ok(None),
         }
     }

@@ -12,7 +12,7 @@ use super::tokens::{ACCESS_COOKIE, REFRESH_COOKIE, Rotation, TokenType, bearer, 
 use super::{CreateUserError, NewUser, User};
 use crate::app::AppState;
 use crate::rest::{ApiError, ApiResult, ErrorItem, Json};
-use crate::throttle::AuthAttempt;
+use crate::throttle::{AuthAttempt, TokenRequest};
 
 /// The routes, each with and without a trailing slash.
 pub fn routes() -> Router<AppState> {
@@ -188,7 +188,12 @@ fn cleared_cookies(state: &AppState) -> HeaderMap {
 /// by us and unexpired, rotated or not, has its whole family revoked; without one, an access
 /// token names the user. Both cookies are cleared in every case, so a browser is signed out even
 /// when its tokens had expired or were revoked, and the next page load cannot sign it back in.
-async fn logout(state: axum::extract::State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+async fn logout(
+    state: axum::extract::State<AppState>,
+    _: TokenRequest,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     // A malformed body still logs out the browser's cookie.
     let presented = refresh_token(&headers, &body)
         .map_or_else(|_| cookie(&headers, REFRESH_COOKIE).map(str::to_owned), |presented| presented.map(|p| p.token));
@@ -204,7 +209,12 @@ async fn logout(state: axum::extract::State<AppState>, headers: HeaderMap, body:
             .map(|claims| claims.user_id)
     };
     let signed_out = refresh.map(|claims| claims.user_id).or_else(access_user);
+    let mut revoked = revoked;
     if let Some(user_id) = signed_out {
+        // Every access token issued so far stops working, a copied one included; other devices
+        // renew with their refresh tokens, whose families stay live.
+        let ended = User::end_sessions(&state.db, user_id).await;
+        revoked = revoked.and(ended);
         // Whoever the tokens name is signed out: their open sockets end too.
         crate::sessions::close_user_sockets(&state.layer, user_id).await;
         tracing::info!(user = user_id, "logged out");
@@ -222,6 +232,7 @@ async fn logout(state: axum::extract::State<AppState>, headers: HeaderMap, body:
 /// unless another tab renewed with it a moment ago.
 async fn refresh(
     state: axum::extract::State<AppState>,
+    _: TokenRequest,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
@@ -229,7 +240,12 @@ async fn refresh(
     let refused = || (cleared_cookies(&state), ApiError::InvalidToken).into_response();
     let (user_id, refresh) = match state.tokens.rotate(&state.db, &presented.token).await? {
         Rotation::Rotated { user_id, refresh } => (user_id, refresh),
-        Rotation::Reused { .. } | Rotation::Refused => return Ok(refused()),
+        Rotation::Reused { user_id } => {
+            // Whoever holds a copy of the token may hold sockets too: they end with the family.
+            crate::sessions::close_user_sockets(&state.layer, user_id).await;
+            return Ok(refused());
+        }
+        Rotation::Refused => return Ok(refused()),
         // Another tab won the same renewal: its cookies, already in the browser, must stay.
         Rotation::Raced => return Err(ApiError::InvalidToken),
     };
@@ -258,6 +274,7 @@ struct VerifyBody {
 
 async fn verify(
     state: axum::extract::State<AppState>,
+    _: TokenRequest,
     Json(body): Json<VerifyBody>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let valid = state.tokens.verify(&body.token, TokenType::Access).is_some()

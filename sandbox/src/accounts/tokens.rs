@@ -4,7 +4,7 @@ use chanx::auth::JwtHs256;
 use serde::{Deserialize, Serialize};
 
 use crate::db::Db;
-use crate::timestamp::unix_now;
+use crate::timestamp::{unix_now, unix_now_micros};
 
 /// The cookie holding the access token.
 pub const ACCESS_COOKIE: &str = "my-jwt-auth";
@@ -15,6 +15,15 @@ pub const REFRESH_COOKIE: &str = "my-jwt-refresh";
 /// same browser renewing at the same moment (refused, nothing revoked) rather than for a copy
 /// (its whole family revoked), in seconds.
 pub const REUSE_LEEWAY_SECONDS: u64 = 10;
+
+/// The condition, on a row of `refresh_tokens`, that no token of its family is revoked.
+///
+/// Rotation marks the old token and inserts its successor in two statements; a revocation of the
+/// family landing between them misses the successor, whose own `revoked` stays 0. Checking the
+/// family rather than the row makes such a successor dead on arrival: a family, once any of it
+/// is revoked, never works again.
+const FAMILY_NOT_REVOKED: &str =
+    "NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family = refresh_tokens.family AND r.revoked = 1)";
 
 /// What a token is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +44,10 @@ pub struct Claims {
     pub exp: u64,
     /// Issued at, Unix seconds.
     pub iat: u64,
+    /// Issued at, Unix microseconds: a logout ends the access tokens issued before it, and a
+    /// login may follow a logout within the same second. 0 in tokens of earlier versions.
+    #[serde(default)]
+    pub iat_us: u64,
     /// A unique id: refresh tokens are recorded (and revoked) by it.
     pub jti: String,
     /// The user.
@@ -99,8 +112,9 @@ impl Tokens {
     }
 
     fn sign(&self, user_id: i64, token_type: TokenType, exp: u64) -> Result<(Issued, Claims), String> {
-        let now = unix_now();
-        let claims = Claims { token_type, exp, iat: now, jti: uuid::Uuid::new_v4().simple().to_string(), user_id };
+        let now_us = unix_now_micros();
+        let jti = uuid::Uuid::new_v4().simple().to_string();
+        let claims = Claims { token_type, exp, iat: now_us / 1_000_000, iat_us: now_us, jti, user_id };
         let token = self.jwt.sign(&claims).map_err(|e| e.to_string())?;
         Ok((Issued { token, exp: claims.exp }, claims))
     }
@@ -143,9 +157,10 @@ impl Tokens {
     /// The claims of a refresh token that is valid, not revoked and not yet rotated.
     pub async fn verify_refresh(&self, db: &Db, token: &str) -> Result<Option<Claims>, sqlx::Error> {
         let Some(claims) = self.verify(token, TokenType::Refresh) else { return Ok(None) };
-        let live: Option<(i64,)> = sqlx::query_as(
-            "SELECT user_id FROM refresh_tokens WHERE jti = $1 AND user_id = $2 AND revoked = 0 AND rotated = 0",
-        )
+        let live: Option<(i64,)> = sqlx::query_as(&format!(
+            "SELECT user_id FROM refresh_tokens WHERE jti = $1 AND user_id = $2 AND revoked = 0 AND rotated = 0 \
+             AND {FAMILY_NOT_REVOKED}"
+        ))
         .bind(&claims.jti)
         .bind(claims.user_id)
         .fetch_optional(db.pool())
@@ -162,10 +177,11 @@ impl Tokens {
     pub async fn rotate(&self, db: &Db, token: &str) -> Result<Rotation, sqlx::Error> {
         let Some(claims) = self.verify(token, TokenType::Refresh) else { return Ok(Rotation::Refused) };
         // One statement decides which of two concurrent uses wins: only one sees `rotated = 0`.
-        let won: Option<(String,)> = sqlx::query_as(
+        let won: Option<(String,)> = sqlx::query_as(&format!(
             "UPDATE refresh_tokens SET rotated = 1, rotated_at = $1 \
-             WHERE jti = $2 AND user_id = $3 AND revoked = 0 AND rotated = 0 RETURNING family",
-        )
+             WHERE jti = $2 AND user_id = $3 AND revoked = 0 AND rotated = 0 AND {FAMILY_NOT_REVOKED} \
+             RETURNING family"
+        ))
         .bind(i64::try_from(unix_now()).unwrap_or(i64::MAX))
         .bind(&claims.jti)
         .bind(claims.user_id)
@@ -208,6 +224,15 @@ impl Tokens {
         .await?;
         sqlx::query("DELETE FROM refresh_tokens WHERE expires_at < $1")
             .bind(i64::try_from(unix_now()).unwrap_or(i64::MAX))
+            .execute(db.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Revokes every refresh token of user `user_id`: all their logins end (a deactivation).
+    pub async fn revoke_user(&self, db: &Db, user_id: i64) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE refresh_tokens SET revoked = 1 WHERE user_id = $1")
+            .bind(user_id)
             .execute(db.pool())
             .await?;
         Ok(())

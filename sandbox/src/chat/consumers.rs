@@ -272,7 +272,7 @@ impl ResolveUser<User> for UserResolver {
         let db = self.db.clone();
         Box::pin(async move {
             match claims {
-                Some(claims) => User::find(&db, claims.user_id).await.map_err(AuthError::new),
+                Some(claims) => User::find_signed_in(&db, claims.user_id, claims.iat_us).await.map_err(AuthError::new),
                 None => Ok(None),
             }
         })
