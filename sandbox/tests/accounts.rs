@@ -492,6 +492,12 @@ async fn token_routes_are_throttled_per_client(app: TestApp) {
             .and_then(|v| v.parse().ok())
             .expect("Retry-After");
         assert!((1..=30).contains(&retry), "{retry}");
+        if path.ends_with("/logout") {
+            // The work is refused, but the browser is still signed out.
+            let cleared =
+                throttled.headers.get_all("set-cookie").iter().filter(|v| v.as_bytes().contains(&b'=')).count();
+            assert_eq!(cleared, 2, "a throttled logout still deletes both cookies");
+        }
         let other = format!("203.0.113.{}", path.len());
         assert_ne!(from(path, &other).await.status, StatusCode::TOO_MANY_REQUESTS, "another client");
     }

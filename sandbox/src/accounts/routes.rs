@@ -190,10 +190,14 @@ fn cleared_cookies(state: &AppState) -> HeaderMap {
 /// when its tokens had expired or were revoked, and the next page load cannot sign it back in.
 async fn logout(
     state: axum::extract::State<AppState>,
-    _: TokenRequest,
+    budget: Result<TokenRequest, ApiError>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
+    // Over its budget, the client is still signed out of this browser: only the work is refused.
+    if let Err(throttled) = budget {
+        return (cleared_cookies(&state), throttled).into_response();
+    }
     // A malformed body still logs out the browser's cookie.
     let presented = refresh_token(&headers, &body)
         .map_or_else(|_| cookie(&headers, REFRESH_COOKIE).map(str::to_owned), |presented| presented.map(|p| p.token));
