@@ -43,11 +43,7 @@ pub fn is_application_close_code(code: u16) -> bool {
 /// The connection still closes, since a close often means that access ended.
 pub(crate) fn sanitize(code: u16, reason: &str) -> (u16, String) {
     let code = if is_application_close_code(code) { code } else { NORMAL };
-    let mut end = reason.len().min(MAX_REASON_BYTES);
-    while !reason.is_char_boundary(end) {
-        end -= 1;
-    }
-    (code, reason[..end].to_owned())
+    (code, crate::validation::prefix_within(reason, MAX_REASON_BYTES).to_owned())
 }
 
 #[cfg(test)]

@@ -67,11 +67,16 @@ pub(crate) fn bounded_echo(text: &str) -> std::borrow::Cow<'_, str> {
     if text.len() <= MAX_ECHO {
         return text.into();
     }
-    let mut end = MAX_ECHO;
+    format!("{}…", prefix_within(text, MAX_ECHO)).into()
+}
+
+/// The longest prefix of `text` of at most `max` bytes that ends at a character boundary.
+pub(crate) fn prefix_within(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
     while !text.is_char_boundary(end) {
         end -= 1;
     }
-    format!("{}…", &text[..end]).into()
+    &text[..end]
 }
 
 /// Maps a serde_json error message to pydantic's code and text.

@@ -194,8 +194,16 @@ fn bounded_echo(text: &str) -> String {
     if text.len() <= MAX_ECHO {
         return text.to_owned();
     }
-    let end = (0..=MAX_ECHO).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
-    format!("{}…", &text[..end])
+    format!("{}…", &text[..char_boundary(text, MAX_ECHO)])
+}
+
+/// The largest index at most `at` that is a character boundary of `text`.
+pub(crate) fn char_boundary(text: &str, at: usize) -> usize {
+    let mut at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
 }
 
 /// An optional JSON body: empty is `None`; anything else must parse as `T`.

@@ -349,8 +349,11 @@ mod tests {
         })
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_burst_waits_in_a_bounded_queue_then_is_refused() {
+    type Job<T> = tokio::task::JoinHandle<Result<T, HashError>>;
+
+    /// A hasher with one worker and a queue of one: its worker held by a job (until `release`
+    /// is sent to), and a second job waiting in the queue.
+    async fn one_busy_one_waiting() -> (Arc<Hasher>, std::sync::mpsc::Sender<()>, Job<()>, Job<&'static str>) {
         let hasher = Arc::new(hasher(1, 1));
         let (release, hold) = blocker();
         let busy = tokio::spawn({
@@ -360,7 +363,6 @@ mod tests {
         while hasher.permits.available_permits() > 0 {
             tokio::task::yield_now().await;
         }
-        // The only worker is busy: the next request waits, the one after finds the queue full.
         let waiting = tokio::spawn({
             let hasher = hasher.clone();
             async move { hasher.run(|_| "ran").await }
@@ -368,6 +370,13 @@ mod tests {
         while hasher.waiting.load(Ordering::Acquire) == 0 {
             tokio::task::yield_now().await;
         }
+        (hasher, release, busy, waiting)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_waits_in_a_bounded_queue_then_is_refused() {
+        // The only worker is busy: the next request waits, the one after finds the queue full.
+        let (hasher, release, busy, waiting) = one_busy_one_waiting().await;
         assert!(matches!(hasher.run(|_| ()).await, Err(HashError::Busy(RETRY_AFTER))), "the queue is full");
         // Past its deadline the waiting request is refused too, and leaves the queue.
         assert!(matches!(waiting.await.expect("joined"), Err(HashError::Busy(_))));
@@ -381,22 +390,7 @@ mod tests {
     // waiting request's deadline.
     #[tokio::test]
     async fn a_request_waiting_in_the_queue_runs_when_a_worker_frees() {
-        let hasher = Arc::new(hasher(1, 1));
-        let (release, hold) = blocker();
-        let busy = tokio::spawn({
-            let hasher = hasher.clone();
-            async move { hasher.run(hold).await }
-        });
-        while hasher.permits.available_permits() > 0 {
-            tokio::task::yield_now().await;
-        }
-        let waiting = tokio::spawn({
-            let hasher = hasher.clone();
-            async move { hasher.run(|_| "ran").await }
-        });
-        while hasher.waiting.load(Ordering::Acquire) == 0 {
-            tokio::task::yield_now().await;
-        }
+        let (_hasher, release, busy, waiting) = one_busy_one_waiting().await;
         release.send(()).expect("released");
         busy.await.expect("joined").expect("ends");
         assert_eq!(waiting.await.expect("joined").expect("ran after the first"), "ran");

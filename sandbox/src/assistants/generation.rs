@@ -18,6 +18,7 @@ use super::llm::{LlmError, Model, Speaker, Turn};
 use super::model::{AssistantMessage, Conversation, MessageType};
 use crate::broadcast::logged;
 use crate::db::Db;
+use crate::rest::char_boundary;
 
 /// The longest title, in characters.
 pub const TITLE_LENGTH: usize = 50;
@@ -351,15 +352,6 @@ fn history(recent: Vec<AssistantMessage>) -> Vec<Turn> {
         .collect();
     kept.reverse();
     kept
-}
-
-/// The largest index at most `at` that is a character boundary of `text`.
-fn char_boundary(text: &str, at: usize) -> usize {
-    let mut at = at.min(text.len());
-    while !text.is_char_boundary(at) {
-        at -= 1;
-    }
-    at
 }
 
 /// Resolves when a stop arrives through the layer; never without an inbox.
