@@ -37,3 +37,6 @@ pub(crate) fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
         Err(errors) => fallback::with_errors(errors, item),
     }
 }
+
+#[cfg(test)]
+mod doc_example;

@@ -1,0 +1,166 @@
+//! The expansion of `#[consumer]` shown in docs/architecture.md, compiled in place of the macro
+//! and run through the communicator. The region between the markers is that block, byte for byte
+//! (the last test checks it); chanx-macros checks that the block is what the macro emits.
+
+use chanx::testing::WebsocketCommunicator;
+use chanx::{Consumer, Context, Message, Router, Scope};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, PartialEq)]
+#[message(action = "ping")]
+struct Ping {}
+
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, PartialEq)]
+#[message(action = "pong")]
+struct Pong {}
+
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, PartialEq)]
+#[message(action = "job_done")]
+struct JobDone {
+    payload: String,
+}
+
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, PartialEq)]
+#[message(action = "job_status")]
+struct JobStatus {
+    payload: String,
+}
+
+struct ChatConsumer;
+
+// BEGIN docs/architecture.md expansion
+#[doc = " Real-time chat."]
+impl ChatConsumer {
+    async fn ping(&self, _msg: Ping) -> Pong {
+        Pong {}
+    }
+    async fn job_done(&self, ctx: &Context, event: JobDone) -> JobStatus {
+        JobStatus { payload: format!("{} done for {}", event.payload, ctx.channel_name()) }
+    }
+}
+impl ::chanx::Consumer for ChatConsumer {
+    type Authenticator = ::chanx::auth::AllowAll;
+}
+impl ::chanx::Handlers for ChatConsumer {
+    const GROUPS: &'static [&'static str] = &["lobby"];
+    const MESSAGE_ACTIONS: &'static [&'static str] = &[<Ping as ::chanx::Message>::ACTION];
+    const EVENT_ACTIONS: &'static [&'static str] = &[<JobDone as ::chanx::Message>::ACTION];
+    fn info() -> ::chanx::ConsumerInfo {
+        ::chanx::ConsumerInfo::new(
+            "ChatConsumer",
+            ::core::option::Option::None,
+            ::core::option::Option::Some("Real-time chat."),
+            &[],
+            &["lobby"],
+        )
+        .with_handler(
+            ::chanx::HandlerInfo::new(
+                ::chanx::HandlerKind::Message,
+                "ping",
+                "ping",
+                ::chanx::MessageInfo::of::<Ping>(),
+            )
+            .with_docs(::core::option::Option::None, ::core::option::Option::None, &[])
+            .with_output(::chanx::MessageInfo::of::<Pong>()),
+        )
+        .with_handler(
+            ::chanx::HandlerInfo::new(
+                ::chanx::HandlerKind::Event,
+                "job_done",
+                "job_done",
+                ::chanx::MessageInfo::of::<JobDone>(),
+            )
+            .with_docs(::core::option::Option::None, ::core::option::Option::None, &[])
+            .with_output(::chanx::MessageInfo::of::<JobStatus>()),
+        )
+    }
+    #[allow(unused_variables)]
+    fn dispatch_message<'a>(
+        &'a self,
+        ctx: ::chanx::Context,
+        action: &str,
+        body: ::chanx::__private::Value,
+    ) -> ::core::option::Option<::chanx::__private::HandlerFuture<'a>> {
+        if action == <Ping as ::chanx::Message>::ACTION {
+            return ::core::option::Option::Some(::chanx::__private::boxed(async move {
+                match ::chanx::__private::decode::<Ping>(body) {
+                    ::core::result::Result::Ok(message) => {
+                        ::chanx::__private::IntoOutcome::into_outcome(self.ping(message).await)
+                    }
+                    ::core::result::Result::Err(invalid) => invalid,
+                }
+            }));
+        }
+        ::core::option::Option::None
+    }
+    #[allow(unused_variables)]
+    fn dispatch_event<'a>(
+        &'a self,
+        ctx: ::chanx::Context,
+        action: &str,
+        body: ::chanx::__private::Value,
+    ) -> ::core::option::Option<::chanx::__private::HandlerFuture<'a>> {
+        if action == <JobDone as ::chanx::Message>::ACTION {
+            return ::core::option::Option::Some(::chanx::__private::boxed(async move {
+                match ::chanx::__private::decode::<JobDone>(body) {
+                    ::core::result::Result::Ok(message) => {
+                        ::chanx::__private::IntoOutcome::into_outcome(self.job_done(&ctx, message).await)
+                    }
+                    ::core::result::Result::Err(invalid) => invalid,
+                }
+            }));
+        }
+        ::core::option::Option::None
+    }
+}
+impl ::chanx::__private::HandlesEvent<JobDone> for ChatConsumer {}
+const _: () = {
+    ::chanx::__private::assert_message::<Ping>();
+    ::chanx::__private::assert_message::<Pong>();
+    ::chanx::__private::assert_message::<JobDone>();
+    ::chanx::__private::assert_message::<JobStatus>();
+};
+// END docs/architecture.md expansion
+
+fn router() -> Router {
+    Router::new().route("/ws/chat/", |_: &Scope| ChatConsumer)
+}
+
+#[tokio::test]
+async fn the_hand_expanded_consumer_answers_messages_and_events() {
+    let router = router();
+    // Completion frames are off, so that each answer is the next frame.
+    let mut client = WebsocketCommunicator::builder(&router, "/ws/chat/").send_completion(false).connect().await;
+    client.send_message(&Ping {}).await;
+    assert_eq!(client.receive_message::<Pong>().await, Pong {});
+
+    ChatConsumer::broadcast_event_to(router.channel_layer(), &["lobby"], &JobDone { payload: "export".into() })
+        .await
+        .expect("sent");
+    let status = client.receive_message::<JobStatus>().await;
+    assert!(status.payload.starts_with("export done for "), "{status:?}");
+    client.disconnect().await;
+}
+
+#[test]
+fn the_hand_expanded_consumer_documents_itself() {
+    use chanx::Handlers;
+    let info = ChatConsumer::info();
+    assert_eq!(info.description, Some("Real-time chat."));
+    assert_eq!(ChatConsumer::GROUPS, ["lobby"]);
+}
+
+#[test]
+fn this_file_holds_the_documented_expansion() {
+    let doc = include_str!("../../docs/architecture.md");
+    let this = include_str!("expansion.rs");
+    let region = |text: &'static str, start: &str, end: &str| {
+        let from = text.find(start).expect("start marker") + start.len();
+        let to = from + text[from..].find(end).expect("end marker");
+        &text[from..to]
+    };
+    let documented = region(doc, "<!-- expansion:output -->\n```rust\n", "```\n");
+    let compiled = region(this, "// BEGIN docs/architecture.md expansion\n", "// END docs/architecture.md expansion");
+    assert_eq!(compiled, documented, "copy the block of docs/architecture.md between the markers of this file");
+}
