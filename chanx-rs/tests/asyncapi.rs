@@ -114,7 +114,11 @@ fn router() -> Router {
 }
 
 fn document() -> serde_json::Value {
-    AsyncApi::new("Demo", "1.0.0").description("demo").document(&router())
+    as_json(AsyncApi::new("Demo", "1.0.0").description("demo").document(&router()))
+}
+
+fn as_json(document: chanx::asyncapi::Document) -> serde_json::Value {
+    serde_json::to_value(document).expect("a document serializes")
 }
 
 #[test]
@@ -209,7 +213,7 @@ fn credentials_become_security_schemes() {
 
 #[test]
 fn camelized_documents_rename_keys_but_not_schema_names() {
-    let doc = AsyncApi::new("Demo", "1.0.0").document(&router().settings(Settings::default().camelize(true)));
+    let doc = as_json(AsyncApi::new("Demo", "1.0.0").document(&router().settings(Settings::default().camelize(true))));
     assert!(doc["operations"]["handleChat"].is_object());
     assert_eq!(doc["operations"]["handleChat"]["messages"], json!([{"$ref": "#/channels/chat/messages/chatMessage"}]));
     assert!(doc["components"]["messages"]["chatNotification"].is_object());
@@ -217,15 +221,30 @@ fn camelized_documents_rename_keys_but_not_schema_names() {
     let payload = &doc["components"]["schemas"]["ChatPayload"];
     assert_eq!(payload["properties"]["userName"]["title"], "User Name");
     let plain = AsyncApi::new("Demo", "1.0.0").description("demo").camelize(false);
-    assert_eq!(plain.document(&router().settings(Settings::default().camelize(true))), document());
+    assert_eq!(as_json(plain.document(&router().settings(Settings::default().camelize(true)))), document());
 }
 
 #[test]
 fn output_is_deterministic() {
     let spec = AsyncApi::new("Demo", "1.0.0").server("production", "chat.example.com", "wss");
     assert_eq!(spec.to_json(&router()), spec.to_json(&router()));
+    #[cfg(feature = "yaml")]
     assert_eq!(spec.to_yaml(&router()), spec.to_yaml(&router()));
     assert!(spec.to_json(&router()).contains("\"production\""));
+}
+
+#[cfg(feature = "yaml")]
+#[test]
+fn the_yaml_reads_as_yaml_and_parses_to_exactly_the_json() {
+    let spec = AsyncApi::new("Demo", "1.0.0").description("demo");
+    let yaml = spec.to_yaml(&router());
+    assert!(yaml.starts_with("asyncapi: 3.0.0\ninfo:\n  title: Demo\n"), "{yaml}");
+    assert!(
+        !yaml.lines().any(|line| line.trim_start().trim_start_matches("- ").starts_with('"')),
+        "a quoted key:\n{yaml}"
+    );
+    let parsed: serde_json::Value = yaml_serde::from_str(&yaml).expect("the YAML parses");
+    assert_eq!(parsed, document());
 }
 
 struct Camel;
@@ -238,7 +257,7 @@ impl Camel {
 
 #[test]
 fn a_router_whose_consumers_all_camelize_gives_a_camelized_document() {
-    let doc = AsyncApi::new("Demo", "1.0.0").document(&Router::new().route("/ws/camel/", |_: &Scope| Camel));
+    let doc = as_json(AsyncApi::new("Demo", "1.0.0").document(&Router::new().route("/ws/camel/", |_: &Scope| Camel)));
     assert!(doc["operations"]["handleChat"].is_object(), "{doc}");
     assert!(doc["components"]["schemas"]["ChatPayload"]["properties"]["userName"].is_object(), "{doc}");
 }

@@ -2,7 +2,8 @@
 //! register, create a chat, add a member, talk live both ways, reconnect after a server restart
 //! and remove the member; in `browser/assistant.cjs` an anonymous visitor watches the offline
 //! assistant's answer stream in; in `browser/discussion.cjs` two people see each other's question,
-//! answer, vote and accepted answer appear. Needs Node.js, playwright-core
+//! answer, vote and accepted answer appear; in `browser/asyncapi.cjs` the offline AsyncAPI page
+//! renders its descriptions' Markdown. Needs Node.js, playwright-core
 //! (`npm install --prefix target/ci-node playwright-core`, or `CHANX_TEST_NODE_MODULES`) and
 //! Chromium (`/usr/bin/chromium`, or `CHANX_TEST_CHROMIUM`); `.ci/run` installs them.
 
@@ -83,6 +84,11 @@ async fn an_anonymous_visitor_watches_the_offline_answer_stream() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_people_see_the_forum_change_live() {
     run_in_browser("discussion.cjs").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_asyncapi_page_renders_descriptions_as_markdown_offline() {
+    run_in_browser("asyncapi.cjs").await;
 }
 
 /// Serves a fresh sandbox and runs `tests/browser/{script}` against it, restarting the server

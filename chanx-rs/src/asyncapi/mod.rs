@@ -24,17 +24,23 @@
 //!
 //! let router = Router::new().route("/ws/health/", |_: &Scope| Health);
 //! let doc = AsyncApi::new("Health API", "1.0.0").document(&router);
-//! assert_eq!(doc["asyncapi"], "3.0.0");
-//! assert_eq!(doc["channels"]["health"]["address"], "/ws/health/");
-//! assert_eq!(doc["operations"]["ping"]["action"], "receive");
+//! assert_eq!(doc.asyncapi, "3.0.0");
+//! assert_eq!(doc.channels["health"].address, "/ws/health/");
+//! assert_eq!(doc.operations["ping"].action, chanx::asyncapi::Action::Receive);
 //! ```
 
-mod yaml;
+mod model;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
+use indexmap::IndexMap;
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
+
+pub use model::{
+    Action, Channel, Components, CorrelationId, Document, Info, MessageObject, Operation, Parameter, Reference, Reply,
+    SecurityScheme, Server, Tag,
+};
 
 use crate::auth::{Credential, Location};
 use crate::{ConsumerInfo, HandlerKind, MessageInfo, Router};
@@ -91,7 +97,7 @@ impl AsyncApi {
     }
 
     /// The document for every route of `router`.
-    pub fn document(&self, router: &Router) -> Value {
+    pub fn document(&self, router: &Router) -> Document {
         let mut builder = Builder::default();
         for (path, consumer, credentials) in router.routes_info() {
             builder.add_route(path, &consumer, &credentials);
@@ -105,14 +111,18 @@ impl AsyncApi {
 
     /// The document as pretty-printed JSON (two-space indent, trailing newline).
     pub fn to_json(&self, router: &Router) -> String {
+        // Serializing these types cannot fail: every map key is a string.
         let mut text = serde_json::to_string_pretty(&self.document(router)).unwrap_or_default();
         text.push('\n');
         text
     }
 
-    /// The document as YAML.
+    /// The document as YAML, from the same model as the JSON: parsed by any YAML parser, it
+    /// gives exactly the JSON document.
+    #[cfg(feature = "yaml")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "yaml")))]
     pub fn to_yaml(&self, router: &Router) -> String {
-        yaml::to_yaml(&self.document(router))
+        yaml_serde::to_string(&self.document(router)).unwrap_or_default()
     }
 
     /// A self-contained HTML page documenting every channel, operation and message schema. It
@@ -135,7 +145,13 @@ impl AsyncApi {
     pub fn write(&self, router: &Router, path: impl AsRef<std::path::Path>) -> std::io::Result<()> {
         let path = path.as_ref();
         let yaml = path.extension().is_some_and(|ext| ext == "yaml" || ext == "yml");
-        std::fs::write(path, if yaml { self.to_yaml(router) } else { self.to_json(router) })
+        if !yaml {
+            return std::fs::write(path, self.to_json(router));
+        }
+        #[cfg(feature = "yaml")]
+        return std::fs::write(path, self.to_yaml(router));
+        #[cfg(not(feature = "yaml"))]
+        Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "YAML output needs chanx's `yaml` feature"))
     }
 
     /// The response for a documentation path under `prefix`: `{prefix}` (the HTML page),
@@ -144,6 +160,7 @@ impl AsyncApi {
         match path.strip_prefix(prefix)? {
             "" => Some(("text/html; charset=utf-8", self.to_html(router))),
             "asyncapi.json" => Some(("application/json", self.to_json(router))),
+            #[cfg(feature = "yaml")]
             "asyncapi.yaml" => Some(("application/yaml; charset=utf-8", self.to_yaml(router))),
             _ => None,
         }
@@ -154,14 +171,14 @@ const PAGE: &str = include_str!("page.html");
 
 #[derive(Default)]
 struct Builder {
-    channels: Map<String, Value>,
-    operations: Map<String, Value>,
+    channels: IndexMap<String, Channel>,
+    operations: IndexMap<String, Operation>,
     /// Component message key → schema name.
     messages: BTreeMap<String, String>,
     schemas: BTreeMap<String, Value>,
-    security: BTreeMap<String, Value>,
+    security: BTreeMap<String, SecurityScheme>,
     /// Messages of request/reply pairs: they carry the correlation id `ref`.
-    correlated: std::collections::BTreeSet<String>,
+    correlated: BTreeSet<String>,
 }
 
 /// `ChatMessage` → `chat_message`.
@@ -212,9 +229,70 @@ fn nullable_as_any_of(property: &mut Map<String, Value>) {
     property.insert("anyOf".into(), json!([typed, {"type": "null"}]));
 }
 
-/// A doc comment as a description: the prose before its first code example.
+/// A doc comment as a description: the prose before its first code example, as CommonMark
+/// without rustdoc's links to Rust items, which mean nothing outside rustdoc.
 fn prose(doc: &str) -> String {
-    doc.split("```").next().unwrap_or_default().trim().to_owned()
+    let text = doc.split("```").next().unwrap_or_default();
+    let kept: Vec<&str> = text.lines().filter(|line| !is_item_link_definition(line)).collect();
+    plain_item_links(kept.join("\n").trim())
+}
+
+/// Whether `target` names a Rust item rather than a URL or an anchor.
+fn is_item_path(target: &str) -> bool {
+    !target.is_empty()
+        && target
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | ':' | '!' | '(' | ')' | '<' | '>' | '@' | '`'))
+}
+
+/// `[Ping]: crate::messages::Ping`, a reference definition rustdoc resolves.
+fn is_item_link_definition(line: &str) -> bool {
+    let Some(rest) = line.trim_start().strip_prefix('[') else { return false };
+    rest.split_once("]:").is_some_and(|(_, target)| is_item_path(target.trim()))
+}
+
+/// `` [`Ping`] `` → `` `Ping` ``, `[the ping](Ping)` and `` [the ping][`Ping`] `` → `the ping`;
+/// links to URLs stay. One pass: each bracket is looked at once.
+fn plain_item_links(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('[') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        // The label ends at the next `]`, unless another `[` or a line break comes first.
+        let Some(close) = after.find(['[', ']', '\n']).filter(|&i| after.as_bytes()[i] == b']') else {
+            out.push('[');
+            rest = after;
+            continue;
+        };
+        let label = &after[..close];
+        let tail = &after[close + 1..];
+        let target = |opening: char, closing: char| {
+            tail.strip_prefix(opening).and_then(|t| t.find(closing).map(|end| (&t[..end], &t[end + 1..])))
+        };
+        if let Some((_, next)) = target('(', ')').filter(|(t, _)| is_item_path(t)) {
+            out.push_str(label);
+            rest = next;
+        } else if let Some((_, next)) = target('[', ']').filter(|(t, _)| is_item_path(t)) {
+            out.push_str(label);
+            rest = next;
+        } else if !tail.starts_with(['(', '[']) && is_item_path(label) && looks_like_item(label) {
+            out.push_str(label);
+            rest = tail;
+        } else {
+            out.push('[');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A shortcut link's label that rustdoc would resolve: code, a path, or a type name.
+fn looks_like_item(label: &str) -> bool {
+    (label.starts_with('`') && label.ends_with('`') && label.len() > 2)
+        || label.contains("::")
+        || label.starts_with(|c: char| c.is_ascii_uppercase())
 }
 
 /// Gives every property a title (and a `null` default to optional ones), as pydantic does,
@@ -300,185 +378,165 @@ impl Builder {
             channel_name = format!("{}_{n}", consumer.name);
             n += 1;
         }
-        let channel_ref = json!({"$ref": format!("#/channels/{channel_name}")});
-        let message_ref = |key: &str| json!({"$ref": format!("#/channels/{channel_name}/messages/{key}")});
+        let channel_ref = || Reference::to(format!("#/channels/{channel_name}"));
+        let message_ref = |key: &str| Reference::to(format!("#/channels/{channel_name}/messages/{key}"));
 
-        let security: Vec<Value> = credentials
+        let security: Vec<Reference> = credentials
             .iter()
             .map(|credential| {
                 let (key, scheme) = security_scheme(credential);
                 self.security.insert(key.clone(), scheme);
-                json!({"$ref": format!("#/components/securitySchemes/{key}")})
+                Reference::to(format!("#/components/securitySchemes/{key}"))
             })
             .collect();
 
-        let mut channel_messages = BTreeMap::new();
+        let mut channel_messages = BTreeSet::new();
         let mut operations = Vec::new();
         for handler in &consumer.handlers {
             let outputs: Vec<String> = handler.outputs.iter().map(|o| self.message(o, consumer)).collect();
-            let mut operation = Map::new();
-            match handler.kind {
-                HandlerKind::Message => {
-                    let input = self.message(&handler.input, consumer);
-                    operation.insert("action".into(), json!("receive"));
-                    operation.insert("channel".into(), channel_ref.clone());
-                    operation.insert("description".into(), json!(prose(handler.description.unwrap_or(""))));
-                    operation.insert("summary".into(), json!(handler.summary.unwrap_or("")));
-                    operation.insert("messages".into(), json!([message_ref(&input)]));
-                    if !outputs.is_empty() {
-                        self.correlated.insert(input.clone());
-                        self.correlated.extend(outputs.iter().cloned());
-                        operation.insert(
-                            "reply".into(),
-                            json!({
-                                "channel": channel_ref,
-                                "messages": outputs.iter().map(|o| message_ref(o)).collect::<Vec<_>>(),
-                            }),
-                        );
-                    }
-                    channel_messages.insert(input.clone(), ());
+            let mut operation = Operation {
+                action: Action::Send,
+                channel: channel_ref(),
+                description: prose(handler.description.unwrap_or("")),
+                summary: handler.summary.unwrap_or("").to_owned(),
+                messages: outputs.iter().map(|o| message_ref(o)).collect(),
+                reply: None,
+                tags: tags(handler.tags),
+                security: security.clone(),
+            };
+            if handler.kind == HandlerKind::Message {
+                let input = self.message(&handler.input, consumer);
+                operation.action = Action::Receive;
+                operation.messages = vec![message_ref(&input)];
+                if !outputs.is_empty() {
+                    self.correlated.insert(input.clone());
+                    self.correlated.extend(outputs.iter().cloned());
+                    operation.reply = Some(Reply {
+                        channel: channel_ref(),
+                        messages: outputs.iter().map(|o| message_ref(o)).collect(),
+                    });
                 }
-                HandlerKind::Event => {
-                    operation.insert("action".into(), json!("send"));
-                    operation.insert("channel".into(), channel_ref.clone());
-                    operation.insert("description".into(), json!(prose(handler.description.unwrap_or(""))));
-                    operation.insert("summary".into(), json!(handler.summary.unwrap_or("")));
-                    operation
-                        .insert("messages".into(), json!(outputs.iter().map(|o| message_ref(o)).collect::<Vec<_>>()));
-                }
+                channel_messages.insert(input);
             }
-            if !handler.tags.is_empty() {
-                operation
-                    .insert("tags".into(), json!(handler.tags.iter().map(|t| json!({"name": t})).collect::<Vec<_>>()));
-            }
-            if !security.is_empty() {
-                operation.insert("security".into(), json!(security));
-            }
-            for output in outputs {
-                channel_messages.insert(output, ());
-            }
+            channel_messages.extend(outputs);
             operations.push((handler.operation.to_owned(), operation));
         }
         let pushed: Vec<String> =
             consumer.passthrough.iter().chain(&consumer.emits).map(|m| self.message(m, consumer)).collect();
         if !pushed.is_empty() {
-            let mut operation = Map::new();
-            operation.insert("action".into(), json!("send"));
-            operation.insert("channel".into(), channel_ref.clone());
-            operation.insert("description".into(), json!("Events passed through and messages the server pushes."));
-            operation.insert("summary".into(), json!("Messages the server pushes"));
-            operation.insert("messages".into(), json!(pushed.iter().map(|m| message_ref(m)).collect::<Vec<_>>()));
-            if !security.is_empty() {
-                operation.insert("security".into(), json!(security));
-            }
+            let operation = Operation {
+                action: Action::Send,
+                channel: channel_ref(),
+                description: "Events passed through and messages the server pushes.".to_owned(),
+                summary: "Messages the server pushes".to_owned(),
+                messages: pushed.iter().map(|m| message_ref(m)).collect(),
+                reply: None,
+                tags: Vec::new(),
+                security: security.clone(),
+            };
             operations.push((format!("{channel_name}_emits"), operation));
-            for key in pushed {
-                channel_messages.insert(key, ());
-            }
+            channel_messages.extend(pushed);
         }
 
-        let mut channel = Map::new();
-        channel.insert("address".into(), json!(path));
-        channel.insert("title".into(), json!(channel_name));
-        if let Some(description) = consumer.description {
-            channel.insert("description".into(), json!(prose(description)));
-        }
-        let parameters: Map<String, Value> = path_parameters(path)
-            .into_iter()
-            .map(|p| (p.clone(), json!({"description": format!("Path parameter for {p} (str)")})))
-            .collect();
-        if !parameters.is_empty() {
-            channel.insert("parameters".into(), Value::Object(parameters));
-        }
-        channel.insert(
-            "messages".into(),
-            Value::Object(
-                channel_messages
-                    .keys()
-                    .map(|key| (key.clone(), json!({"$ref": format!("#/components/messages/{key}")})))
-                    .collect(),
-            ),
-        );
-        if !consumer.tags.is_empty() {
-            channel.insert("tags".into(), json!(consumer.tags.iter().map(|t| json!({"name": t})).collect::<Vec<_>>()));
-        }
-        self.channels.insert(channel_name.clone(), Value::Object(channel));
-
+        let channel = Channel {
+            address: path.to_owned(),
+            title: channel_name.clone(),
+            description: consumer.description.map(prose),
+            parameters: path_parameters(path)
+                .into_iter()
+                .map(|p| {
+                    let description = format!("Path parameter for {p} (str)");
+                    (p, Parameter { description })
+                })
+                .collect(),
+            messages: channel_messages
+                .into_iter()
+                .map(|key| {
+                    let reference = Reference::to(format!("#/components/messages/{key}"));
+                    (key, reference)
+                })
+                .collect(),
+            tags: tags(consumer.tags),
+        };
         for (key, operation) in operations {
             let key = if self.operations.contains_key(&key) { format!("{channel_name}_{key}") } else { key };
-            self.operations.insert(key, Value::Object(operation));
+            self.operations.insert(key, operation);
         }
+        self.channels.insert(channel_name, channel);
     }
 
-    fn finish(self, spec: &AsyncApi) -> Value {
-        let mut info = Map::new();
-        info.insert("title".into(), json!(spec.title));
-        info.insert("version".into(), json!(spec.version));
-        if let Some(description) = &spec.description {
-            info.insert("description".into(), json!(description));
-        }
-        let servers: Map<String, Value> = if spec.servers.is_empty() {
-            [("development".to_owned(), json!({"host": "localhost:8000", "protocol": "ws"}))].into_iter().collect()
+    fn finish(self, spec: &AsyncApi) -> Document {
+        let servers = if spec.servers.is_empty() {
+            [("development".to_owned(), Server { host: "localhost:8000".into(), protocol: "ws".into() })]
+                .into_iter()
+                .collect()
         } else {
             spec.servers
                 .iter()
-                .map(|(name, host, protocol)| (name.clone(), json!({"host": host, "protocol": protocol})))
+                .map(|(name, host, protocol)| (name.clone(), Server { host: host.clone(), protocol: protocol.clone() }))
                 .collect()
         };
-        let mut components = Map::new();
-        components.insert(
-            "messages".into(),
-            Value::Object(
-                self.messages
-                    .iter()
-                    .map(|(key, schema)| {
-                        let mut message = json!({"payload": {"$ref": format!("#/components/schemas/{schema}")}});
-                        if self.correlated.contains(key) {
-                            message["correlationId"] = json!({"$ref": "#/components/correlationIds/ref"});
-                        }
-                        (key.clone(), message)
-                    })
-                    .collect(),
-            ),
-        );
-        components.insert("schemas".into(), Value::Object(self.schemas.into_iter().collect()));
+        let messages = self
+            .messages
+            .iter()
+            .map(|(key, schema)| {
+                let message = MessageObject {
+                    payload: Reference::to(format!("#/components/schemas/{schema}")),
+                    correlation_id: self
+                        .correlated
+                        .contains(key)
+                        .then(|| Reference::to("#/components/correlationIds/ref".to_owned())),
+                };
+                (key.clone(), message)
+            })
+            .collect();
+        let mut correlation_ids = IndexMap::new();
         if !self.correlated.is_empty() {
-            components.insert(
-                "correlationIds".into(),
-                json!({"ref": {
-                    "description": "A reply carries the `ref` of the request it answers.",
-                    "location": "$message.payload#/ref",
-                }}),
+            correlation_ids.insert(
+                "ref".to_owned(),
+                CorrelationId {
+                    description: "A reply carries the `ref` of the request it answers.".to_owned(),
+                    location: "$message.payload#/ref".to_owned(),
+                },
             );
         }
-        if !self.security.is_empty() {
-            components.insert("securitySchemes".into(), Value::Object(self.security.into_iter().collect()));
+        Document {
+            asyncapi: "3.0.0",
+            info: Info {
+                title: spec.title.clone(),
+                version: spec.version.clone(),
+                description: spec.description.clone(),
+            },
+            servers,
+            channels: self.channels,
+            operations: self.operations,
+            components: Components {
+                messages,
+                schemas: self.schemas.into_iter().collect(),
+                correlation_ids,
+                security_schemes: self.security.into_iter().collect(),
+            },
         }
-        json!({
-            "asyncapi": "3.0.0",
-            "info": info,
-            "servers": servers,
-            "channels": self.channels,
-            "operations": self.operations,
-            "components": components,
-        })
     }
 }
 
-/// Renames the document's keys to camelCase the way chanx does.
-fn camelize_document(document: &mut Value) {
+fn tags(names: &[&str]) -> Vec<Tag> {
+    names.iter().map(|name| Tag { name: (*name).to_owned() }).collect()
+}
+
+/// Renames the document's keys to camelCase the way chanx does: channel, operation and message
+/// keys, the pointers to them, and every schema property (schema names stay).
+fn camelize_document(document: &mut Document) {
     use crate::camelize::camelize;
-    fn rename_keys(map: &mut Value) {
-        if let Value::Object(object) = map {
-            *object = std::mem::take(object).into_iter().map(|(k, v)| (camelize(&k), v)).collect();
-        }
+    fn rename_keys<T>(map: &mut IndexMap<String, T>) {
+        *map = std::mem::take(map).into_iter().map(|(k, v)| (camelize(&k), v)).collect();
     }
     /// Property names and `required` entries, in a schema and every subschema.
     fn camelize_schema(schema: &mut Value) {
         match schema {
             Value::Object(object) => {
-                if let Some(properties) = object.get_mut("properties") {
-                    rename_keys(properties);
+                if let Some(Value::Object(properties)) = object.get_mut("properties") {
+                    *properties = std::mem::take(properties).into_iter().map(|(k, v)| (camelize(&k), v)).collect();
                 }
                 if let Some(Value::Array(required)) = object.get_mut("required") {
                     for name in required.iter_mut() {
@@ -497,53 +555,39 @@ fn camelize_document(document: &mut Value) {
             _ => {}
         }
     }
-    /// Every `$ref`, but for keywords and the names of schemas and other components.
-    fn camelize_refs(value: &mut Value) {
-        match value {
-            Value::Object(object) => {
-                for (key, value) in object.iter_mut() {
-                    match value {
-                        Value::String(reference) if key == "$ref" => {
-                            let keep_next = ["schemas", "securitySchemes", "correlationIds"];
-                            let keywords = ["#", "channels", "messages", "operations", "components"];
-                            let mut previous = "";
-                            let segments: Vec<String> = reference
-                                .split('/')
-                                .map(|segment| {
-                                    let renamed = if keywords.contains(&segment)
-                                        || keep_next.contains(&segment)
-                                        || keep_next.contains(&previous)
-                                    {
-                                        segment.to_owned()
-                                    } else {
-                                        camelize(segment)
-                                    };
-                                    previous = segment;
-                                    renamed
-                                })
-                                .collect();
-                            *reference = segments.join("/");
-                        }
-                        other => camelize_refs(other),
-                    }
-                }
-            }
-            Value::Array(items) => items.iter_mut().for_each(camelize_refs),
-            _ => {}
+    /// A pointer to a channel, operation or message: every segment but keywords and the names
+    /// of schemas and other components.
+    fn camelize_ref(reference: &mut Reference) {
+        let keep_next = ["schemas", "securitySchemes", "correlationIds"];
+        let keywords = ["#", "channels", "messages", "operations", "components"];
+        let mut previous = "";
+        let segments: Vec<String> = reference
+            .reference
+            .split('/')
+            .map(|segment| {
+                let keep = keywords.contains(&segment) || keep_next.contains(&segment) || keep_next.contains(&previous);
+                previous = segment;
+                if keep { segment.to_owned() } else { camelize(segment) }
+            })
+            .collect();
+        reference.reference = segments.join("/");
+    }
+    rename_keys(&mut document.channels);
+    for channel in document.channels.values_mut() {
+        rename_keys(&mut channel.messages);
+        channel.messages.values_mut().for_each(camelize_ref);
+    }
+    rename_keys(&mut document.operations);
+    for operation in document.operations.values_mut() {
+        camelize_ref(&mut operation.channel);
+        operation.messages.iter_mut().for_each(camelize_ref);
+        if let Some(reply) = &mut operation.reply {
+            camelize_ref(&mut reply.channel);
+            reply.messages.iter_mut().for_each(camelize_ref);
         }
     }
-    rename_keys(&mut document["channels"]);
-    if let Value::Object(channels) = &mut document["channels"] {
-        for channel in channels.values_mut() {
-            rename_keys(&mut channel["messages"]);
-        }
-    }
-    rename_keys(&mut document["operations"]);
-    rename_keys(&mut document["components"]["messages"]);
-    if let Value::Object(schemas) = &mut document["components"]["schemas"] {
-        schemas.values_mut().for_each(camelize_schema);
-    }
-    camelize_refs(document);
+    rename_keys(&mut document.components.messages);
+    document.components.schemas.values_mut().for_each(camelize_schema);
 }
 
 /// The `{name}` segments of a route.
@@ -552,7 +596,7 @@ fn path_parameters(path: &str) -> Vec<String> {
 }
 
 /// An `httpApiKey` security scheme for a credential, and its component key.
-fn security_scheme(credential: &Credential) -> (String, Value) {
+fn security_scheme(credential: &Credential) -> (String, SecurityScheme) {
     let (location, name) = match credential.location {
         Location::Cookie => ("cookie", credential.name.as_str()),
         Location::Query => ("query", credential.name.as_str()),
@@ -563,7 +607,6 @@ fn security_scheme(credential: &Credential) -> (String, Value) {
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.' { c } else { '_' })
         .collect();
-    let mut scheme = json!({"type": "httpApiKey", "name": name, "in": location});
     let description = match credential.location {
         Location::Subprotocol => Some(format!(
             "The token as the subprotocol after `{}`: `Sec-WebSocket-Protocol: {}, <token>`",
@@ -571,10 +614,7 @@ fn security_scheme(credential: &Credential) -> (String, Value) {
         )),
         _ => credential.description.clone(),
     };
-    if let Some(description) = description {
-        scheme["description"] = json!(description);
-    }
-    (key, scheme)
+    (key, SecurityScheme { kind: "httpApiKey", name: name.to_owned(), location, description })
 }
 
 #[cfg(test)]
@@ -588,5 +628,27 @@ mod tests {
         assert_eq!(path_parameters("/ws/{org}/rooms/{room}/"), ["org", "room"]);
         assert!(path_parameters("/ws/lobby/").is_empty());
         assert_eq!(message_key("ChatMessage"), "chat_message");
+    }
+
+    #[test]
+    fn descriptions_keep_commonmark_and_drop_rustdoc_links() {
+        assert_eq!(prose("Answers [`Ping`] with [`Pong`]."), "Answers `Ping` with `Pong`.");
+        assert_eq!(prose("Sent by [the chat](crate::chat) and [`Layer`]."), "Sent by the chat and `Layer`.");
+        assert_eq!(prose("See [the layer][`Layer::send`]."), "See the layer.");
+        assert_eq!(
+            prose("Per [RFC 6455](https://www.rfc-editor.org/rfc/rfc6455)."),
+            "Per [RFC 6455](https://www.rfc-editor.org/rfc/rfc6455)."
+        );
+        assert_eq!(prose("A list [1, 2] and [sic] stay; [Pong] goes."), "A list [1, 2] and [sic] stay; Pong goes.");
+        assert_eq!(prose("Uses [Pong].\n\n[Pong]: crate::messages::Pong"), "Uses Pong.");
+        assert_eq!(prose("Text.\n```\ncode\n```\nmore"), "Text.");
+        assert_eq!(prose("[[[unclosed ["), "[[[unclosed [");
+    }
+
+    #[test]
+    fn link_removal_is_linear_in_the_doc() {
+        // Every `[` opens a label that another `[` ends: each is looked at once.
+        let doc = "[".repeat(200_000) + "]";
+        assert_eq!(prose(&doc).len(), doc.len());
     }
 }
