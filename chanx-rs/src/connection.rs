@@ -1,10 +1,17 @@
 //! The socket side of a connection: one task that reads client frames, runs handlers (bounded),
 //! feeds channel events one at a time, writes queued frames in batches, keeps the heartbeat and
 //! the limits, and closes cleanly.
+//!
+//! [`Socket::serve`] is a small state machine: its `select!` only routes each event to a named
+//! step ([`Session::on_frame`], [`Session::on_inbox`], [`Session::on_idle`],
+//! [`Socket::on_written`], ...), and each step says what comes next as a [`Flow`]. How the
+//! connection then ends (close frame, counter) is decided in [`crate::close`].
 
-use std::future::Future;
+use std::collections::VecDeque;
+use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{self, Poll, ready};
 use std::time::Duration;
 
 use futures_util::future::OptionFuture;
@@ -12,20 +19,20 @@ use futures_util::stream::{FuturesUnordered, SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, watch};
-use tokio::time::{Instant, Interval, MissedTickBehavior};
+use tokio::time::{Instant, Interval, MissedTickBehavior, Sleep};
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage, Utf8Bytes};
 
+use crate::close::EndReason;
 use crate::context::Connection;
 use crate::dispatch::{self, Dispatch, GROUP_COMPLETE_FRAME};
 use crate::layer::{ChannelReceiver, LayerBody, LayerMessage};
-use crate::metrics::{CloseReason, DropReason};
+use crate::metrics::{DropReason, Metrics};
 use crate::settings::TokenBucket;
 use crate::validation::ValidationError;
-use crate::{Context, Settings, close_code, envelope, shutdown};
+use crate::{Context, Settings, envelope, shutdown};
 
 /// Any byte stream a WebSocket can run over: TCP after an HTTP upgrade, or an in-memory pipe in
 /// the test communicator. Boxed so each consumer's connection code is compiled once.
@@ -55,33 +62,81 @@ pub(crate) fn ws_config(settings: &Settings) -> WebSocketConfig {
         .max_frame_size(Some(settings.get_max_message_size()))
 }
 
-#[derive(Debug, Clone, PartialEq)]
-enum State {
-    Open,
-    /// The client sent a close frame; tungstenite answers it.
-    ClientClosed,
-    /// The server decided to close with this code and reason.
-    Closing(u16, String),
-    /// The transport failed; nothing more can be written.
-    Broken,
+/// What a step of the loop tells it to do next.
+#[derive(Debug, PartialEq)]
+enum Flow {
+    /// Keep serving.
+    Continue,
+    /// Stop serving: the connection ends for this reason.
+    End(EndReason),
 }
 
 type Sink = SplitSink<WebSocket, WsMessage>;
 
-/// A batch of frames being written and flushed; it owns the sink until it is done.
-type Write = Pin<Box<dyn Future<Output = (Sink, Result<(), WsError>)> + Send>>;
+/// The sending half and the batch being written through it. The batch is polled in place by
+/// the loop, so a write costs neither a boxed future nor a fresh `Vec`.
+struct Writer {
+    sink: Sink,
+    /// Frames of the current batch not yet handed to the sink; flushed once they all are.
+    batch: VecDeque<WsMessage>,
+    /// Frames and payload bytes of the current batch, counted once it is flushed.
+    size: (usize, usize),
+    /// A batch was started and is not flushed yet.
+    busy: bool,
+    /// The heartbeat came while a batch was being written: the next batch starts with a ping.
+    ping_due: bool,
+}
+
+impl Writer {
+    fn new(sink: Sink) -> Self {
+        Writer { sink, batch: VecDeque::new(), size: (0, 0), busy: false, ping_due: false }
+    }
+
+    /// Starts a batch: a ping when `ping`, then `first` and more queued frames, up to
+    /// [`WRITE_BATCH`] in all.
+    fn start(&mut self, outbound: &mut mpsc::Receiver<Utf8Bytes>, first: Option<Utf8Bytes>, ping: bool) {
+        debug_assert!(!self.busy, "one batch at a time");
+        self.batch.clear();
+        if ping {
+            self.batch.push_back(WsMessage::Ping(Default::default()));
+        }
+        self.batch.extend(first.map(WsMessage::Text));
+        while self.batch.len() < WRITE_BATCH {
+            let Ok(frame) = outbound.try_recv() else { break };
+            self.batch.push_back(WsMessage::Text(frame));
+        }
+        self.size = (self.batch.len(), self.batch.iter().map(WsMessage::len).sum());
+        self.busy = true;
+    }
+
+    /// Hands the batch to the sink, then flushes once. Ready when it is written, or failed.
+    fn poll_write(&mut self, cx: &mut task::Context<'_>, metrics: &Metrics) -> Poll<Result<(), WsError>> {
+        while !self.batch.is_empty() {
+            ready!(self.sink.poll_ready_unpin(cx))?;
+            if let Some(frame) = self.batch.pop_front() {
+                self.sink.start_send_unpin(frame)?;
+            }
+        }
+        ready!(self.sink.poll_flush_unpin(cx))?;
+        self.busy = false;
+        metrics.sent(self.size.0, self.size.1);
+        Poll::Ready(Ok(()))
+    }
+}
 
 pub(crate) struct Socket<'s> {
     // Split so that a write blocked on a client that stopped reading does not stop the loop from
     // reading, running handlers and noticing the outbound queue fill up.
-    // `None` while a write owns it, or once a write was abandoned.
-    sink: Option<Sink>,
+    writer: Writer,
     stream: SplitStream<WebSocket>,
     outbound: mpsc::Receiver<Utf8Bytes>,
     conn: Arc<Connection>,
     settings: &'s Settings,
     shutdown: watch::Receiver<bool>,
-    state: State,
+    /// Why the connection ends, once that is settled; `None` while it is open.
+    end: Option<EndReason>,
+    /// The transport failed, or a write was abandoned: nothing more can be written.
+    broken: bool,
 }
 
 impl<'s> Socket<'s> {
@@ -93,12 +148,30 @@ impl<'s> Socket<'s> {
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         let (sink, stream) = ws.split();
-        Socket { sink: Some(sink), stream, outbound, conn, settings, shutdown, state: State::Open }
+        Socket { writer: Writer::new(sink), stream, outbound, conn, settings, shutdown, end: None, broken: false }
     }
 
     /// Closes a socket before any consumer code ran.
-    pub(crate) async fn close_unstarted(mut ws: WebSocket, code: u16, reason: &str) {
-        let _ = ws.close(Some(close_frame(code, reason))).await;
+    pub(crate) async fn close_unstarted(mut ws: WebSocket, reason: EndReason, metrics: &Metrics) {
+        reason.count(metrics);
+        let _ = ws.close(reason.close_frame().map(close_frame)).await;
+    }
+
+    /// Settles why the connection ends and counts it; the first reason wins.
+    fn end(&mut self, reason: EndReason) {
+        if self.end.is_some() {
+            return;
+        }
+        self.broken |= reason == EndReason::TransportError;
+        reason.count(&self.conn.metrics);
+        tracing::debug!(channel = %self.conn.channel_name, ?reason, "the connection ends");
+        self.end = Some(reason);
+    }
+
+    /// Whether frames can still be written: the transport works and the server, not the
+    /// client, is the one closing (if anyone is).
+    fn writable(&self) -> bool {
+        !self.broken && self.end.as_ref().is_none_or(|reason| reason.close_frame().is_some())
     }
 
     /// Runs `future` to completion while writing the frames it queues. Frames queued after the
@@ -116,14 +189,17 @@ impl<'s> Socket<'s> {
 
     /// Writes `first` and whatever else is queued, then flushes once.
     async fn write_batch(&mut self, first: Utf8Bytes) {
-        let (Some(sink), true) = (self.sink.as_mut(), writable(&self.state)) else {
+        if !self.writable() {
             while self.outbound.try_recv().is_ok() {}
             return;
-        };
-        let batch = take_batch(&mut self.outbound, Some(first), false);
-        if let Err(err) = write_frames(sink, batch, &self.conn).await {
+        }
+        self.writer.start(&mut self.outbound, Some(first), false);
+        let (writer, metrics) = (&mut self.writer, &self.conn.metrics);
+        let written = poll_fn(|cx| writer.poll_write(cx, metrics)).await;
+        if let Err(err) = written {
             tracing::debug!(error = %err, "write failed; the client is gone");
-            self.state = State::Broken;
+            self.broken = true;
+            self.end(EndReason::TransportError);
         }
     }
 
@@ -137,24 +213,17 @@ impl<'s> Socket<'s> {
         completion: bool,
         max_in_flight: usize,
     ) {
-        let camelize = self.conn.camelize;
-        let metrics = self.conn.metrics.clone();
-        let mut handlers: FuturesUnordered<Task<'_>> = FuturesUnordered::new();
-        let mut event: Option<Task<'_>> = None;
-        let mut writing: Option<Write> = None;
+        let mut session = Session::new(consumer, ctx, self.conn.clone(), self.settings, completion, max_in_flight);
         let mut heartbeat = self.settings.get_heartbeat_interval().map(|period| {
             let mut interval = tokio::time::interval_at(Instant::now() + period, period);
             interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
             interval
         });
-        let mut ping_due = false;
-        let mut rate_limit = self.settings.get_rate_limit().map(TokenBucket::new);
         // The idle timer is re-armed lazily: reading a frame only records the time.
-        let idle_timeout = self.settings.get_idle_timeout();
-        let mut last_seen = Instant::now();
-        let idle = tokio::time::sleep(idle_timeout.unwrap_or(Duration::from_secs(3600)));
+        let idle = tokio::time::sleep(session.idle_timeout.unwrap_or(Duration::from_secs(3600)));
         // Made once, not on every turn of the loop: each would cost a lock.
         let conn = self.conn.clone();
+        let metrics = conn.metrics.clone();
         let close_requested = conn.close_requested();
         let mut shutdown = self.shutdown.clone();
         let shutdown = shutdown::triggered(&mut shutdown);
@@ -163,148 +232,56 @@ impl<'s> Socket<'s> {
         let close_request = inbox.close_request();
         let close_asked = close_request.requested();
         tokio::pin!(idle, close_requested, shutdown, overflowed, close_asked);
-        while self.state == State::Open {
-            tokio::select! {
+        // The select only routes: each branch is one step, which says whether to go on.
+        while self.end.is_none() {
+            let flow = tokio::select! {
                 biased;
-                (code, reason) = &mut close_requested => self.state = State::Closing(code, reason),
-                () = &mut shutdown => {
-                    metrics.closed_for(CloseReason::Shutdown);
-                    self.state = State::Closing(close_code::GOING_AWAY, "server shutting down".into());
-                }
+                reason = &mut close_requested => Flow::End(reason),
+                () = &mut shutdown => Flow::End(EndReason::Shutdown),
                 // The layer dropped a message for us: the client's view has a hole, so it must
                 // reconnect and re-sync rather than go on without knowing.
-                () = &mut overflowed => {
-                    metrics.closed_for(CloseReason::InboxOverflow);
-                    self.state = State::Closing(close_code::INBOX_OVERFLOW, "inbox overflow: reconnect to re-sync".into());
+                () = &mut overflowed => Flow::End(EndReason::InboxOverflow),
+                (code, reason) = &mut close_asked, if session.event.is_some() => {
+                    session.on_close_during_event(code, &reason)
                 }
-                // Access ended while an event runs, so the inbox is not being read: close now,
-                // not when the event ends. Otherwise the close is taken in order from the inbox.
-                (code, reason) = &mut close_asked, if event.is_some() => {
-                    let (code, reason) = close_code::sanitize(code, &reason);
-                    tracing::info!(code, %reason, "closing the connection: asked through the layer during an event");
-                    metrics.closed_for(CloseReason::Group);
-                    // Whatever the event would still send is not for this client any more.
-                    event = None;
-                    self.state = State::Closing(code, reason);
+                written = poll_fn(|cx| self.writer.poll_write(cx, &metrics)), if self.writer.busy => {
+                    self.on_written(written)
                 }
-                Some((sink, written)) = OptionFuture::from(writing.as_mut()), if writing.is_some() => {
-                    writing = None;
-                    self.sink = Some(sink);
-                    if let Err(err) = written {
-                        tracing::debug!(error = %err, "write failed; the client is gone");
-                        self.state = State::Broken;
-                    } else if std::mem::take(&mut ping_due) {
-                        writing = self.start_write(None, true);
-                    }
+                Some(frame) = self.outbound.recv(), if !self.writer.busy => self.on_outbound(frame),
+                Some(()) = session.handlers.next(), if !session.handlers.is_empty() => Flow::Continue,
+                Some(()) = OptionFuture::from(session.event.as_mut()), if session.event.is_some() => {
+                    session.event = None;
+                    Flow::Continue
                 }
-                Some(frame) = self.outbound.recv(), if writing.is_none() => {
-                    writing = self.start_write(Some(frame), std::mem::take(&mut ping_due));
-                }
-                Some(()) = handlers.next(), if !handlers.is_empty() => {}
-                Some(()) = OptionFuture::from(event.as_mut()), if event.is_some() => event = None,
-                message = inbox.recv(), if event.is_none() => {
-                    let Some(mut message) = message else {
-                        self.state = State::Closing(1011, "channel layer closed".into());
-                        continue;
-                    };
-                    // Take the group messages already waiting too, so that they are written
-                    // together; stop at an event, which runs as the next sequential task, and
-                    // at a close, which ends the loop.
-                    for _ in 0..WRITE_BATCH {
-                        match on_layer_message(consumer, ctx, &self.conn, message, completion) {
-                            Next::Continue => {}
-                            Next::Event(task) => {
-                                event = Some(task);
-                                break;
-                            }
-                            Next::Close(code, reason) => {
-                                metrics.closed_for(CloseReason::Group);
-                                self.state = State::Closing(code, reason);
-                                break;
-                            }
-                        }
-                        match inbox.try_recv() {
-                            Some(next) => message = next,
-                            None => break,
-                        }
-                    }
-                }
-                frame = self.stream.next(), if handlers.len() < max_in_flight => {
-                    last_seen = Instant::now();
-                    let frame = match frame {
-                        Some(Ok(frame @ (WsMessage::Text(_) | WsMessage::Binary(_)))) => frame,
-                        Some(Ok(WsMessage::Close(_))) | None => {
-                            self.state = State::ClientClosed;
-                            continue;
-                        }
-                        Some(Ok(_)) => continue, // ping, pong: they only prove the client is alive
-                        Some(Err(err)) => {
-                            self.state = read_error_state(err, &metrics);
-                            continue;
-                        }
-                    };
-                    metrics.received(frame.len());
-                    if rate_limit.as_mut().is_some_and(|bucket| !bucket.try_take(last_seen)) {
-                        metrics.dropped(DropReason::RateLimited);
-                        let _ = self.conn.enqueue(Utf8Bytes::from_static(RATE_LIMITED_FRAME));
-                        continue;
-                    }
-                    match frame {
-                        WsMessage::Text(text) => match envelope::parse_text(&text, camelize) {
-                            Ok(inbound) => {
-                                let ctx = ctx.replying_to(inbound.envelope.reference);
-                                handlers.push(Box::pin(dispatch::handle_message(consumer, ctx, inbound.body, completion)));
-                            }
-                            Err(errors) => dispatch::send_invalid(ctx, &errors),
-                        },
-                        _ => dispatch::send_invalid(ctx, &[ValidationError::new(
-                            "json_invalid",
-                            vec![],
-                            "Invalid JSON: binary frames are not supported",
-                        )]),
-                    }
-                }
+                message = inbox.recv(), if session.event.is_none() => session.on_inbox(message, inbox),
+                frame = self.stream.next(), if session.reading() => session.on_frame(frame, Instant::now()),
                 _ = OptionFuture::from(heartbeat.as_mut().map(Interval::tick)), if heartbeat.is_some() => {
-                    if writing.is_none() {
-                        writing = self.start_write(None, true);
-                    } else {
-                        ping_due = true;
-                    }
+                    self.on_heartbeat()
                 }
-                () = &mut idle, if idle_timeout.is_some() => {
-                    let now = Instant::now();
-                    // While the handler limit pauses reading, the silence is ours, not the client's.
-                    if handlers.len() >= max_in_flight {
-                        last_seen = now;
-                    }
-                    let deadline = last_seen + idle_timeout.unwrap_or_default();
-                    if deadline <= now {
-                        tracing::info!(timeout = ?idle_timeout, "the client sent nothing in time; closing with 1011");
-                        metrics.closed_for(CloseReason::Idle);
-                        self.state = State::Closing(close_code::IDLE_TIMEOUT, "keepalive timeout".into());
-                    } else {
-                        idle.as_mut().reset(deadline);
-                    }
-                }
+                () = &mut idle, if session.idle_timeout.is_some() => session.on_idle(idle.as_mut(), Instant::now()),
+            };
+            if let Flow::End(reason) = flow {
+                self.end(reason);
             }
         }
         // A write still in flight gets the close timeout; a client that stopped reading never
         // lets it finish, and is then dropped without a closing handshake.
-        if let Some(write) = writing.take() {
+        if self.writer.busy && !self.broken {
             let deadline = self.settings.get_close_timeout();
-            match tokio::time::timeout(deadline, write).await {
-                Ok((sink, Ok(()))) => self.sink = Some(sink),
-                _ => {
-                    tracing::debug!("the pending write did not complete; dropping the connection");
-                    self.state = State::Broken;
-                }
+            let (writer, metrics) = (&mut self.writer, &self.conn.metrics);
+            if !matches!(tokio::time::timeout(deadline, poll_fn(|cx| writer.poll_write(cx, metrics))).await, Ok(Ok(())))
+            {
+                tracing::debug!("the pending write did not complete; dropping the connection");
+                self.broken = true;
             }
         }
+        let Session { handlers, event, .. } = session;
         if handlers.is_empty() && event.is_none() {
             return;
         }
         // Let work in flight finish (its frames are still written while the socket is open).
         let drain = async {
+            let mut handlers = handlers;
             while handlers.next().await.is_some() {}
             if let Some(event) = event {
                 event.await;
@@ -316,48 +293,203 @@ impl<'s> Socket<'s> {
         }
     }
 
-    /// Starts writing what is queued (after `first`, and a ping when `ping`), unless the sink is gone.
-    fn start_write(&mut self, first: Option<Utf8Bytes>, ping: bool) -> Option<Write> {
-        let batch = take_batch(&mut self.outbound, first, ping);
-        let mut sink = self.sink.take()?;
-        let conn = self.conn.clone();
-        Some(Box::pin(async move {
-            let written = write_frames(&mut sink, batch, &conn).await;
-            (sink, written)
-        }))
+    /// A frame was queued and no write is in flight: start a batch with it (and a ping, if one
+    /// is due).
+    fn on_outbound(&mut self, frame: Utf8Bytes) -> Flow {
+        let ping = std::mem::take(&mut self.writer.ping_due);
+        self.writer.start(&mut self.outbound, Some(frame), ping);
+        Flow::Continue
+    }
+
+    /// The heartbeat is due: ping now, or with the next batch when one is being written.
+    fn on_heartbeat(&mut self) -> Flow {
+        if self.writer.busy {
+            self.writer.ping_due = true;
+        } else {
+            self.writer.start(&mut self.outbound, None, true);
+        }
+        Flow::Continue
+    }
+
+    /// A batch was written: a failure means the client is gone; otherwise a ping that came
+    /// meanwhile goes out now.
+    fn on_written(&mut self, written: Result<(), WsError>) -> Flow {
+        if let Err(err) = written {
+            tracing::debug!(error = %err, "write failed; the client is gone");
+            self.broken = true;
+            return Flow::End(EndReason::TransportError);
+        }
+        if std::mem::take(&mut self.writer.ping_due) {
+            self.writer.start(&mut self.outbound, None, true);
+        }
+        Flow::Continue
     }
 
     /// Writes what is still queued, then performs the closing handshake.
     pub(crate) async fn finish(mut self) {
-        if self.state == State::Open {
-            let (code, reason) = self.conn.pending_close().unwrap_or((close_code::NORMAL, String::new()));
-            self.state = State::Closing(code, reason);
+        if self.end.is_none() {
+            let reason = self.conn.pending_close().unwrap_or(EndReason::Normal);
+            self.end(reason);
+        }
+        if self.broken {
+            return;
         }
         let deadline = self.settings.get_close_timeout();
-        match self.state.clone() {
-            State::Closing(code, reason) => {
-                tracing::debug!(code, %reason, "closing the connection");
-                // Bounded as a whole: a client that does not read cannot hold the task.
-                let _ = tokio::time::timeout(deadline, async {
-                    while let Ok(frame) = self.outbound.try_recv() {
-                        self.write_batch(frame).await;
-                    }
-                    let close = WsMessage::Close(Some(close_frame(code, &reason)));
-                    let Some(sink) = self.sink.as_mut().filter(|_| writable(&self.state)) else { return };
-                    if sink.send(close).await.is_ok() {
-                        // Wait for the client's close frame, discarding anything else.
-                        while let Some(Ok(_)) = self.stream.next().await {}
-                    }
-                })
-                .await;
-            }
-            State::ClientClosed => {
-                if let Some(sink) = self.sink.as_mut() {
-                    let _ = tokio::time::timeout(deadline, sink.close()).await;
+        let Some(reason) = self.end.clone() else { return };
+        if let Some((code, text)) = reason.close_frame() {
+            tracing::debug!(code, reason = %text, "closing the connection");
+            // Bounded as a whole: a client that does not read cannot hold the task.
+            let _ = tokio::time::timeout(deadline, async {
+                while let Ok(frame) = self.outbound.try_recv() {
+                    self.write_batch(frame).await;
                 }
-            }
-            State::Open | State::Broken => {}
+                if !self.writable() {
+                    return;
+                }
+                if self.writer.sink.send(WsMessage::Close(Some(close_frame((code, text))))).await.is_ok() {
+                    // Wait for the client's close frame, discarding anything else.
+                    while let Some(Ok(_)) = self.stream.next().await {}
+                }
+            })
+            .await;
+        } else if reason == EndReason::ClientClosed {
+            // tungstenite has queued its answer to the client's close frame: flush it.
+            let _ = tokio::time::timeout(deadline, self.writer.sink.close()).await;
         }
+    }
+}
+
+/// The serve loop's state besides the socket: the work in flight and the clocks. Each `on_*`
+/// method is one step of the loop.
+struct Session<'a> {
+    consumer: &'a dyn Dispatch,
+    ctx: &'a Context,
+    conn: Arc<Connection>,
+    completion: bool,
+    max_in_flight: usize,
+    /// Client frames being handled, at most `max_in_flight`.
+    handlers: FuturesUnordered<Task<'a>>,
+    /// The channel event being handled; the inbox is not read meanwhile.
+    event: Option<Task<'a>>,
+    rate_limit: Option<TokenBucket>,
+    idle_timeout: Option<Duration>,
+    /// When the client was last heard from (or reading last resumed).
+    last_seen: Instant,
+}
+
+impl<'a> Session<'a> {
+    fn new(
+        consumer: &'a dyn Dispatch,
+        ctx: &'a Context,
+        conn: Arc<Connection>,
+        settings: &Settings,
+        completion: bool,
+        max_in_flight: usize,
+    ) -> Self {
+        Session {
+            consumer,
+            ctx,
+            conn,
+            completion,
+            max_in_flight,
+            handlers: FuturesUnordered::new(),
+            event: None,
+            rate_limit: settings.get_rate_limit().map(TokenBucket::new),
+            idle_timeout: settings.get_idle_timeout(),
+            last_seen: Instant::now(),
+        }
+    }
+
+    /// Whether client frames are read: reading pauses while `max_in_flight` handlers run.
+    fn reading(&self) -> bool {
+        self.handlers.len() < self.max_in_flight
+    }
+
+    /// A client frame, the end of the stream (`None`) or a read error, read at `now`: a frame
+    /// takes a rate-limit token, is parsed and starts its handler; invalid ones are answered
+    /// with an error frame.
+    fn on_frame(&mut self, frame: Option<Result<WsMessage, WsError>>, now: Instant) -> Flow {
+        self.last_seen = now;
+        let frame = match frame {
+            Some(Ok(frame @ (WsMessage::Text(_) | WsMessage::Binary(_)))) => frame,
+            Some(Ok(WsMessage::Close(_))) | None => return Flow::End(EndReason::ClientClosed),
+            Some(Ok(_)) => return Flow::Continue, // ping, pong: they only prove the client is alive
+            Some(Err(err)) => return Flow::End(EndReason::from_read_error(err)),
+        };
+        self.conn.metrics.received(frame.len());
+        if self.rate_limit.as_mut().is_some_and(|bucket| !bucket.try_take(now)) {
+            self.conn.metrics.dropped(DropReason::RateLimited);
+            let _ = self.conn.enqueue(Utf8Bytes::from_static(RATE_LIMITED_FRAME));
+            return Flow::Continue;
+        }
+        match frame {
+            WsMessage::Text(text) => match envelope::parse_text(&text, self.conn.camelize) {
+                Ok(inbound) => {
+                    let ctx = self.ctx.replying_to(inbound.envelope.reference);
+                    let handler = dispatch::handle_message(self.consumer, ctx, inbound.body, self.completion);
+                    self.handlers.push(Box::pin(handler));
+                }
+                Err(errors) => dispatch::send_invalid(self.ctx, &errors),
+            },
+            _ => dispatch::send_invalid(
+                self.ctx,
+                &[ValidationError::new("json_invalid", vec![], "Invalid JSON: binary frames are not supported")],
+            ),
+        }
+        Flow::Continue
+    }
+
+    /// A layer message (`None`: the layer dropped the channel), and those already waiting
+    /// behind it, up to a write batch, so that group messages are written together. Stops at a
+    /// channel event, which becomes the next sequential task, and at a close request.
+    fn on_inbox(&mut self, message: Option<LayerMessage>, inbox: &mut ChannelReceiver) -> Flow {
+        let Some(mut message) = message else { return Flow::End(EndReason::LayerClosed) };
+        for taken in 1.. {
+            match on_layer_message(self.consumer, self.ctx, &self.conn, message, self.completion) {
+                Next::Continue => {}
+                Next::Event(task) => {
+                    self.event = Some(task);
+                    break;
+                }
+                Next::Close(reason) => return Flow::End(reason),
+            }
+            // Checked before taking another, which would otherwise be lost.
+            if taken == WRITE_BATCH {
+                break;
+            }
+            match inbox.try_recv() {
+                Some(next) => message = next,
+                None => break,
+            }
+        }
+        Flow::Continue
+    }
+
+    /// Access ended while an event runs, so the inbox is not being read: close now, not when
+    /// the event ends. (Otherwise the close is taken in order from the inbox.)
+    fn on_close_during_event(&mut self, code: u16, reason: &str) -> Flow {
+        let reason = EndReason::group(code, reason);
+        tracing::info!(?reason, "closing the connection: asked through the layer during an event");
+        // Whatever the event would still send is not for this client any more.
+        self.event = None;
+        Flow::End(reason)
+    }
+
+    /// The idle timer fired at `now`: end the connection if the client was silent for the whole
+    /// timeout, else re-arm `timer` for the deadline its last frame set.
+    fn on_idle(&mut self, timer: Pin<&mut Sleep>, now: Instant) -> Flow {
+        let Some(timeout) = self.idle_timeout else { return Flow::Continue };
+        // While the handler limit pauses reading, the silence is ours, not the client's.
+        if !self.reading() {
+            self.last_seen = now;
+        }
+        let deadline = self.last_seen + timeout;
+        if deadline <= now {
+            tracing::info!(?timeout, "the client sent nothing in time");
+            return Flow::End(EndReason::Idle);
+        }
+        timer.reset(deadline);
+        Flow::Continue
     }
 }
 
@@ -368,7 +500,7 @@ enum Next<'a> {
     /// Run this channel event, then take the next one.
     Event(Task<'a>),
     /// Close the connection ([`Layer::close_group`](crate::Layer::close_group)).
-    Close(u16, String),
+    Close(EndReason),
 }
 
 /// Group messages are written at once; channel events become the next sequential task; a
@@ -395,66 +527,270 @@ fn on_layer_message<'a>(
             Next::Event(Box::pin(dispatch::handle_event(consumer, ctx.clone(), event_data.clone(), completion)))
         }
         LayerBody::CloseConnection { code, reason } => {
-            let (code, reason) = close_code::sanitize(*code, reason);
-            tracing::info!(channel = %ctx.channel_name(), code, %reason, "closing the connection: asked through the layer");
-            Next::Close(code, reason)
+            let reason = EndReason::group(*code, reason);
+            tracing::info!(channel = %ctx.channel_name(), ?reason, "closing the connection: asked through the layer");
+            Next::Close(reason)
         }
     }
 }
 
-fn writable(state: &State) -> bool {
-    matches!(state, State::Open | State::Closing(..))
-}
-
-/// A ping when `ping`, then `first` and more queued frames, up to `WRITE_BATCH` in all.
-fn take_batch(outbound: &mut mpsc::Receiver<Utf8Bytes>, first: Option<Utf8Bytes>, ping: bool) -> Vec<WsMessage> {
-    let mut batch = Vec::with_capacity(if ping { 2 } else { 1 });
-    if ping {
-        batch.push(WsMessage::Ping(Default::default()));
-    }
-    batch.extend(first.map(WsMessage::Text));
-    while batch.len() < WRITE_BATCH {
-        let Ok(frame) = outbound.try_recv() else { break };
-        batch.push(WsMessage::Text(frame));
-    }
-    batch
-}
-
-/// Writes the frames, then flushes once.
-async fn write_frames(sink: &mut Sink, batch: Vec<WsMessage>, conn: &Connection) -> Result<(), WsError> {
-    let (frames, bytes) = (batch.len(), batch.iter().map(WsMessage::len).sum());
-    for frame in batch {
-        sink.feed(frame).await?;
-    }
-    sink.flush().await?;
-    conn.metrics.sent(frames, bytes);
-    Ok(())
-}
-
-fn read_error_state(err: WsError, metrics: &crate::Metrics) -> State {
-    match err {
-        WsError::Capacity(err) => {
-            tracing::info!(error = %err, "client frame over the size limit; closing with 1009");
-            metrics.closed_for(CloseReason::TooBig);
-            State::Closing(close_code::MESSAGE_TOO_BIG, "message too big".into())
-        }
-        // The client vanished without a close frame: nothing to answer.
-        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
-            tracing::debug!("the client left without a closing handshake");
-            State::Broken
-        }
-        WsError::Protocol(err) => {
-            tracing::info!(error = %err, "WebSocket protocol error; closing with 1002");
-            State::Closing(1002, "protocol error".into())
-        }
-        WsError::Utf8(_) => State::Closing(1007, "invalid UTF-8".into()),
-        err => {
-            tracing::debug!(error = %err, "read failed; the client is gone");
-            State::Broken
-        }
-    }
-}
-
-fn close_frame(code: u16, reason: &str) -> CloseFrame {
+fn close_frame((code, reason): (u16, &str)) -> CloseFrame {
     CloseFrame { code: CloseCode::from(code), reason: Utf8Bytes::from(reason) }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+    use tokio::io::DuplexStream;
+    use tokio_tungstenite::tungstenite::protocol::Role;
+
+    use super::*;
+    use crate::close_code;
+    use crate::dispatch::{HandlerFuture, Outcome};
+    use crate::layer::inbox;
+    use crate::{Layer, RateLimit, Scope};
+
+    /// A consumer whose message handlers do nothing and whose event handlers never end.
+    struct Fake;
+
+    impl Dispatch for Fake {
+        fn message_actions(&self) -> &'static [&'static str] {
+            &["ping"]
+        }
+
+        fn route_message<'a>(&'a self, _: Context, _: &str, _: Value) -> Option<HandlerFuture<'a>> {
+            Some(Box::pin(async { Outcome::Reply(None) }))
+        }
+
+        fn route_event<'a>(&'a self, _: Context, _: &str, _: Value) -> Option<HandlerFuture<'a>> {
+            Some(Box::pin(std::future::pending()))
+        }
+    }
+
+    /// One connection's shared state, its context and the far end of its outbound queue.
+    fn connection(capacity: usize) -> (Context, Arc<Connection>, mpsc::Receiver<Utf8Bytes>) {
+        let (outbound, queued) = mpsc::channel(capacity);
+        let scope = Scope::builder("/ws/").build();
+        let conn = Connection::new("specific.test!1".into(), scope, Layer::memory(), false, outbound, Arc::default());
+        let conn = Arc::new(conn);
+        (Context::new(conn.clone()), conn, queued)
+    }
+
+    fn text(frame: &str) -> Option<Result<WsMessage, WsError>> {
+        Some(Ok(WsMessage::text(frame)))
+    }
+
+    fn group_message(n: usize) -> LayerMessage {
+        LayerMessage::new(LayerBody::GroupMessage {
+            message: json!({"action": "n", "payload": n}),
+            exclude_current: false,
+            from_channel: None,
+        })
+    }
+
+    fn event() -> LayerMessage {
+        LayerMessage::new(LayerBody::ChannelEvent { event_data: json!({"action": "long"}) })
+    }
+
+    fn drain(queued: &mut mpsc::Receiver<Utf8Bytes>) -> Vec<Utf8Bytes> {
+        std::iter::from_fn(|| queued.try_recv().ok()).collect()
+    }
+
+    /// A socket over an in-memory pipe, and the client at its other end.
+    async fn socket(settings: &Settings) -> (Socket<'_>, Context, WebSocketStream<DuplexStream>) {
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        let server: Box<dyn Io> = Box::new(server);
+        let ws = WebSocketStream::from_raw_socket(server, Role::Server, Some(ws_config(settings))).await;
+        let client = WebSocketStream::from_raw_socket(client, Role::Client, None).await;
+        let (ctx, conn, queued) = connection(settings.get_outbound_capacity());
+        let (_, shutdown) = watch::channel(false);
+        (Socket::new(ws, queued, conn, settings, shutdown), ctx, client)
+    }
+
+    #[tokio::test]
+    async fn a_frame_over_the_rate_limit_is_answered_and_dropped() {
+        let (ctx, conn, mut queued) = connection(8);
+        let settings = Settings::default().rate_limit(Some(RateLimit::per_second(1).burst(1)));
+        let mut session = Session::new(&Fake, &ctx, conn.clone(), &settings, false, 4);
+        let now = Instant::now();
+        assert_eq!(session.on_frame(text(r#"{"action":"ping"}"#), now), Flow::Continue);
+        assert_eq!(session.on_frame(text(r#"{"action":"ping"}"#), now), Flow::Continue);
+        assert_eq!(session.handlers.len(), 1, "only the first frame starts a handler");
+        assert_eq!(drain(&mut queued), [Utf8Bytes::from_static(RATE_LIMITED_FRAME)]);
+        let metrics = conn.metrics.snapshot();
+        assert_eq!((metrics.frames_received, metrics.frames_dropped_rate_limited), (2, 1));
+    }
+
+    #[tokio::test]
+    async fn frames_that_do_not_start_a_handler() {
+        let (ctx, conn, mut queued) = connection(8);
+        let mut session = Session::new(&Fake, &ctx, conn, &Settings::default(), false, 4);
+        let now = Instant::now();
+        assert_eq!(session.on_frame(Some(Ok(WsMessage::Pong(Default::default()))), now), Flow::Continue);
+        assert_eq!(session.on_frame(text("not json"), now), Flow::Continue);
+        assert_eq!(session.on_frame(Some(Ok(WsMessage::binary(vec![1]))), now), Flow::Continue);
+        assert!(session.handlers.is_empty());
+        assert_eq!(drain(&mut queued).len(), 2, "an error frame each for the bad JSON and the binary frame");
+        assert_eq!(session.on_frame(Some(Ok(WsMessage::Close(None))), now), Flow::End(EndReason::ClientClosed));
+        assert_eq!(session.on_frame(None, now), Flow::End(EndReason::ClientClosed));
+    }
+
+    #[tokio::test]
+    async fn a_too_big_frame_ends_with_message_too_big_and_is_counted_once() {
+        let settings = Settings::default().max_message_size(16);
+        let (mut socket, ctx, mut client) = socket(&settings).await;
+        client.send(WsMessage::text("x".repeat(17))).await.expect("sent");
+        let mut session = Session::new(&Fake, &ctx, socket.conn.clone(), &settings, false, 4);
+        let flow = session.on_frame(socket.stream.next().await, Instant::now());
+        assert_eq!(flow, Flow::End(EndReason::TooBig));
+        let Flow::End(reason) = flow else { unreachable!() };
+        socket.end(reason);
+        assert_eq!(socket.conn.metrics.snapshot().message_too_big_closes, 1);
+        let metrics = socket.conn.metrics.clone();
+        drop(session);
+        // The close frame goes out while the client reads (and answers it).
+        let (_, close) = tokio::join!(socket.finish(), async {
+            let frame = client.next().await;
+            while client.next().await.is_some() {}
+            frame
+        });
+        let Some(Ok(WsMessage::Close(Some(frame)))) = close else { panic!("no close frame: {close:?}") };
+        assert_eq!((u16::from(frame.code), frame.reason.as_str()), (close_code::MESSAGE_TOO_BIG, "message too big"));
+        assert_eq!(metrics.snapshot().message_too_big_closes, 1, "counted once");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_idle_step_ends_a_silent_connection_and_rearms_for_a_live_one() {
+        let (ctx, conn, _queued) = connection(8);
+        let timeout = Duration::from_secs(10);
+        let settings = Settings::default().idle_timeout(Some(timeout));
+        let mut session = Session::new(&Fake, &ctx, conn, &settings, false, 1);
+        let start = Instant::now();
+        let timer = tokio::time::sleep(timeout);
+        tokio::pin!(timer);
+        tokio::time::advance(Duration::from_secs(4)).await;
+        // A pong 4 s in moves the deadline to 14 s.
+        session.on_frame(Some(Ok(WsMessage::Pong(Default::default()))), Instant::now());
+        (&mut timer).await;
+        assert_eq!(session.on_idle(timer.as_mut(), Instant::now()), Flow::Continue);
+        assert_eq!(timer.deadline(), start + Duration::from_secs(14));
+        (&mut timer).await;
+        assert_eq!(Instant::now(), start + Duration::from_secs(14));
+        assert_eq!(session.on_idle(timer.as_mut(), Instant::now()), Flow::End(EndReason::Idle));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_idle_step_does_not_blame_the_client_while_reading_is_paused() {
+        let (ctx, conn, _queued) = connection(8);
+        let timeout = Duration::from_secs(10);
+        let settings = Settings::default().idle_timeout(Some(timeout));
+        // One handler in flight fills `max_in_flight(1)`: the socket is not read meanwhile.
+        let mut session = Session::new(&Fake, &ctx, conn, &settings, false, 1);
+        session.on_frame(text(r#"{"action":"ping"}"#), Instant::now());
+        assert!(!session.reading());
+        let timer = tokio::time::sleep(timeout);
+        tokio::pin!(timer);
+        tokio::time::advance(Duration::from_secs(25)).await;
+        assert_eq!(session.on_idle(timer.as_mut(), Instant::now()), Flow::Continue);
+        assert_eq!(timer.deadline(), Instant::now() + timeout);
+    }
+
+    #[tokio::test]
+    async fn inbox_batching_stops_at_an_event() {
+        let (ctx, conn, mut queued) = connection(64);
+        let mut session = Session::new(&Fake, &ctx, conn, &Settings::default(), false, 4);
+        let (sender, mut receiver) = inbox("specific.test!1", 8);
+        for message in [group_message(1), group_message(2), event(), group_message(3)] {
+            sender.try_deliver(message).expect("delivered");
+        }
+        let first = receiver.recv().await;
+        assert_eq!(session.on_inbox(first, &mut receiver), Flow::Continue);
+        assert_eq!(drain(&mut queued).len(), 2, "the group messages before the event are written together");
+        assert!(session.event.is_some(), "the event is the next task");
+        assert!(receiver.try_recv().is_some(), "the message after the event waits for it");
+    }
+
+    #[tokio::test]
+    async fn inbox_batching_takes_a_write_batch_and_loses_nothing() {
+        let (ctx, conn, mut queued) = connection(256);
+        let mut session = Session::new(&Fake, &ctx, conn, &Settings::default(), false, 4);
+        let (sender, mut receiver) = inbox("specific.test!1", 128);
+        for n in 0..WRITE_BATCH + 6 {
+            sender.try_deliver(group_message(n)).expect("delivered");
+        }
+        let first = receiver.recv().await;
+        assert_eq!(session.on_inbox(first, &mut receiver), Flow::Continue);
+        assert_eq!(drain(&mut queued).len(), WRITE_BATCH);
+        let next = receiver.recv().await;
+        assert_eq!(session.on_inbox(next, &mut receiver), Flow::Continue);
+        let rest = drain(&mut queued);
+        assert_eq!(rest.len(), 6);
+        assert!(rest[5].as_str().contains(&(WRITE_BATCH + 5).to_string()), "{rest:?}");
+    }
+
+    #[tokio::test]
+    async fn inbox_close_requests_and_the_end_of_the_channel() {
+        let (ctx, conn, mut queued) = connection(8);
+        let mut session = Session::new(&Fake, &ctx, conn, &Settings::default(), false, 4);
+        let (sender, mut receiver) = inbox("specific.test!1", 8);
+        sender.try_deliver(group_message(1)).expect("delivered");
+        // An application code, as `close_group` takes.
+        let code = close_code::UNAUTHENTICATED;
+        let close = LayerBody::CloseConnection { code, reason: "revoked".into() };
+        sender.try_deliver(LayerMessage::new(close)).expect("delivered");
+        let first = receiver.recv().await;
+        let flow = session.on_inbox(first, &mut receiver);
+        assert_eq!(flow, Flow::End(EndReason::Group { code, reason: "revoked".into() }));
+        assert_eq!(drain(&mut queued).len(), 1, "what was sent before the close is written first");
+        assert_eq!(session.on_inbox(None, &mut receiver), Flow::End(EndReason::LayerClosed));
+        assert_eq!(EndReason::LayerClosed.close_frame(), Some((close_code::INTERNAL_ERROR, "channel layer closed")));
+    }
+
+    #[tokio::test]
+    async fn a_close_request_while_an_event_runs_ends_it_now() {
+        let (ctx, conn, _queued) = connection(8);
+        let mut session = Session::new(&Fake, &ctx, conn, &Settings::default(), false, 4);
+        let (sender, mut receiver) = inbox("specific.test!1", 8);
+        sender.try_deliver(event()).expect("delivered");
+        let first = receiver.recv().await;
+        session.on_inbox(first, &mut receiver);
+        assert!(session.event.is_some());
+        // A server code from another process is not passed on.
+        let flow = session.on_close_during_event(close_code::GOING_AWAY, "revoked");
+        assert_eq!(flow, Flow::End(EndReason::Group { code: close_code::NORMAL, reason: "revoked".into() }));
+        assert!(session.event.is_none(), "the event is cancelled");
+    }
+
+    #[tokio::test]
+    async fn a_heartbeat_during_a_write_pings_with_the_next_batch() {
+        let settings = Settings::default();
+        let (mut socket, ctx, mut client) = socket(&settings).await;
+        ctx.send_json(json!({"action": "a"})).expect("queued");
+        let first = socket.outbound.recv().await.expect("queued");
+        assert_eq!(socket.on_outbound(first), Flow::Continue);
+        assert_eq!(socket.on_heartbeat(), Flow::Continue);
+        assert!(socket.writer.busy && socket.writer.ping_due, "the ping waits for the batch in flight");
+        let metrics = socket.conn.metrics.clone();
+        let written = poll_fn(|cx| socket.writer.poll_write(cx, &metrics)).await;
+        assert_eq!(socket.on_written(written), Flow::Continue);
+        assert!(socket.writer.busy && !socket.writer.ping_due, "the ping went into the next batch");
+        let written = poll_fn(|cx| socket.writer.poll_write(cx, &metrics)).await;
+        assert_eq!(socket.on_written(written), Flow::Continue);
+        assert!(matches!(client.next().await, Some(Ok(WsMessage::Text(t))) if t.as_str() == r#"{"action":"a"}"#));
+        assert!(matches!(client.next().await, Some(Ok(WsMessage::Ping(_)))));
+        assert_eq!(metrics.snapshot().frames_sent, 2);
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_ends_the_connection_with_nothing_more_written() {
+        let settings = Settings::default();
+        let (mut socket, _ctx, _client) = socket(&settings).await;
+        assert!(socket.writable());
+        let flow = socket.on_written(Err(WsError::ConnectionClosed));
+        assert_eq!(flow, Flow::End(EndReason::TransportError));
+        let Flow::End(reason) = flow else { unreachable!() };
+        socket.end(reason);
+        assert!(!socket.writable());
+        assert_eq!(socket.conn.metrics.snapshot().transport_errors, 1);
+    }
 }

@@ -10,9 +10,10 @@ use serde_json::Value;
 use tokio::sync::{Notify, mpsc};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
+use crate::close::EndReason;
 use crate::layer::{LayerBody, LayerError, LayerMessage};
-use crate::metrics::{CloseReason, DropReason, Metrics};
-use crate::{Layer, Message, Scope, close_code, envelope};
+use crate::metrics::{DropReason, Metrics};
+use crate::{Layer, Message, Scope, envelope};
 
 /// Why a frame could not be queued for the client.
 #[derive(Debug, thiserror::Error)]
@@ -38,7 +39,8 @@ pub(crate) struct Connection {
     pub(crate) camelize: bool,
     pub(crate) metrics: Arc<Metrics>,
     outbound: mpsc::Sender<Utf8Bytes>,
-    close: Mutex<Option<(u16, String)>>,
+    /// The first close asked for; the connection task takes it.
+    close: Mutex<Option<EndReason>>,
     close_notify: Notify,
     groups: Mutex<Groups>,
     /// Typed values set during authentication (the user, the looked-up object) or later.
@@ -80,9 +82,8 @@ impl Connection {
         self.outbound.try_send(frame).map_err(|err| match err {
             mpsc::error::TrySendError::Full(_) => {
                 self.metrics.dropped(DropReason::QueueFull);
-                if self.request_close(close_code::POLICY_VIOLATION, "outbound queue full") {
+                if self.request_close(EndReason::SlowClient) {
                     tracing::warn!(channel = %self.channel_name, "outbound queue full; disconnecting a slow client");
-                    self.metrics.closed_for(CloseReason::SlowClient);
                 }
                 SendError::QueueFull
             }
@@ -90,12 +91,13 @@ impl Connection {
         })
     }
 
-    /// Asks the connection task to close; `false` when a close was already requested.
-    pub(crate) fn request_close(&self, code: u16, reason: &str) -> bool {
+    /// Asks the connection task to close; `false` when a close was already requested. It is
+    /// counted in the metrics once the connection task takes it.
+    pub(crate) fn request_close(&self, reason: EndReason) -> bool {
         let mut close = self.close.lock().unwrap_or_else(PoisonError::into_inner);
         let first = close.is_none();
         if first {
-            *close = Some((code, reason.to_owned()));
+            *close = Some(reason);
         }
         drop(close);
         self.close_notify.notify_one();
@@ -103,12 +105,12 @@ impl Connection {
     }
 
     /// The close requested so far, if any.
-    pub(crate) fn pending_close(&self) -> Option<(u16, String)> {
+    pub(crate) fn pending_close(&self) -> Option<EndReason> {
         self.close.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
-    /// Resolves once a close was requested, with its code and reason.
-    pub(crate) async fn close_requested(&self) -> (u16, String) {
+    /// Resolves once a close was requested, with its reason.
+    pub(crate) async fn close_requested(&self) -> EndReason {
         loop {
             let notified = self.close_notify.notified();
             if let Some(close) = self.pending_close() {
@@ -218,11 +220,12 @@ impl Context {
 
     /// Closes the connection with `code` once the frames already queued are written.
     pub fn close(&self, code: u16, reason: &str) {
-        self.conn.request_close(code, reason);
+        self.conn.request_close(EndReason::Application { code, reason: reason.to_owned() });
     }
 
-    pub(crate) fn metrics(&self) -> &Metrics {
-        &self.conn.metrics
+    /// Asks the connection to close for one of chanx's own reasons.
+    pub(crate) fn end(&self, reason: EndReason) {
+        self.conn.request_close(reason);
     }
 
     /// Stores a typed value for this connection, replacing any earlier value of the same type.

@@ -7,7 +7,7 @@ extern crate self as chanx;
 pub mod asyncapi;
 pub mod auth;
 pub mod camelize;
-pub mod close_code;
+mod close;
 mod connection;
 mod consumer;
 mod context;
@@ -31,6 +31,8 @@ mod validation;
 pub mod axum;
 
 pub use chanx_macros::{Message, consumer};
+#[doc(inline)]
+pub use close::close_code;
 pub use consumer::{Consumer, Handlers};
 pub use context::{Broadcast, Context, SendError};
 pub use envelope::to_frame;

@@ -126,11 +126,7 @@ impl AuthenticationPayload {
     /// assert_eq!(AuthenticationPayload::status(302).close_code(), 4401);
     /// ```
     pub fn close_code(&self) -> u16 {
-        if (400..600).contains(&self.status_code) {
-            4000 + self.status_code
-        } else {
-            crate::close_code::UNAUTHENTICATED
-        }
+        crate::close_code::authentication_refused(self.status_code)
     }
 }
 

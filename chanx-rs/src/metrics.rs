@@ -37,15 +37,23 @@ pub struct Metrics {
     closed_shutdown: AtomicU64,
     closed_by_group: AtomicU64,
     closed_inbox_overflow: AtomicU64,
+    closed_protocol_error: AtomicU64,
+    closed_invalid_utf8: AtomicU64,
+    closed_layer_error: AtomicU64,
+    closed_auth_refused: AtomicU64,
+    closed_by_application: AtomicU64,
+    closed_by_client: AtomicU64,
+    closed_transport_error: AtomicU64,
     tcp_opened: AtomicU64,
     tcp_closed: AtomicU64,
     tcp_refused_max: AtomicU64,
     tcp_refused_per_peer: AtomicU64,
 }
 
-/// Why a connection was closed by the server for a limit or a deadline.
+/// The counter a connection's end adds to: what [`EndReason::metric`](crate::close::EndReason::metric)
+/// names, one per connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CloseReason {
+pub(crate) enum Disconnect {
     SlowClient,
     Idle,
     TooBig,
@@ -54,6 +62,59 @@ pub(crate) enum CloseReason {
     /// `Layer::close_group`.
     Group,
     InboxOverflow,
+    ProtocolError,
+    InvalidUtf8,
+    /// The channel layer failed (no channel, channel dropped, a group not joined).
+    LayerError,
+    AuthRefused,
+    /// `Context::close`.
+    Application,
+    /// The client's close frame, or the end of its stream.
+    ClientClosed,
+    /// A transport failure without a closing handshake.
+    TransportError,
+}
+
+impl Disconnect {
+    /// Every counter, in the order of the Prometheus text.
+    const ALL: [Disconnect; 14] = [
+        Disconnect::SlowClient,
+        Disconnect::Idle,
+        Disconnect::TooBig,
+        Disconnect::AuthTimeout,
+        Disconnect::Shutdown,
+        Disconnect::Group,
+        Disconnect::InboxOverflow,
+        Disconnect::ProtocolError,
+        Disconnect::InvalidUtf8,
+        Disconnect::LayerError,
+        Disconnect::AuthRefused,
+        Disconnect::Application,
+        Disconnect::ClientClosed,
+        Disconnect::TransportError,
+    ];
+
+    /// The Prometheus series: its metric name and its `reason` label.
+    pub(crate) fn series(self) -> (&'static str, &'static str) {
+        const SERVER: &str = "chanx_disconnects_total";
+        const CLIENT: &str = "chanx_client_disconnects_total";
+        match self {
+            Disconnect::SlowClient => (SERVER, "slow_client"),
+            Disconnect::Idle => (SERVER, "idle_timeout"),
+            Disconnect::TooBig => (SERVER, "message_too_big"),
+            Disconnect::AuthTimeout => (SERVER, "authentication_timeout"),
+            Disconnect::Shutdown => (SERVER, "shutdown"),
+            Disconnect::Group => (SERVER, "close_group"),
+            Disconnect::InboxOverflow => (SERVER, "inbox_overflow"),
+            Disconnect::ProtocolError => (SERVER, "protocol_error"),
+            Disconnect::InvalidUtf8 => (SERVER, "invalid_utf8"),
+            Disconnect::LayerError => (SERVER, "layer_error"),
+            Disconnect::AuthRefused => (SERVER, "authentication_refused"),
+            Disconnect::Application => (SERVER, "application"),
+            Disconnect::ClientClosed => (CLIENT, "close_frame"),
+            Disconnect::TransportError => (CLIENT, "transport_error"),
+        }
+    }
 }
 
 /// Why a handshake was answered with an error status instead of an upgrade.
@@ -145,16 +206,23 @@ impl Metrics {
         );
     }
 
-    pub(crate) fn closed_for(&self, reason: CloseReason) {
+    pub(crate) fn closed_for(&self, reason: Disconnect) {
         add(
             match reason {
-                CloseReason::SlowClient => &self.closed_slow_client,
-                CloseReason::Idle => &self.closed_idle,
-                CloseReason::TooBig => &self.closed_too_big,
-                CloseReason::AuthTimeout => &self.closed_auth_timeout,
-                CloseReason::Shutdown => &self.closed_shutdown,
-                CloseReason::Group => &self.closed_by_group,
-                CloseReason::InboxOverflow => &self.closed_inbox_overflow,
+                Disconnect::SlowClient => &self.closed_slow_client,
+                Disconnect::Idle => &self.closed_idle,
+                Disconnect::TooBig => &self.closed_too_big,
+                Disconnect::AuthTimeout => &self.closed_auth_timeout,
+                Disconnect::Shutdown => &self.closed_shutdown,
+                Disconnect::Group => &self.closed_by_group,
+                Disconnect::InboxOverflow => &self.closed_inbox_overflow,
+                Disconnect::ProtocolError => &self.closed_protocol_error,
+                Disconnect::InvalidUtf8 => &self.closed_invalid_utf8,
+                Disconnect::LayerError => &self.closed_layer_error,
+                Disconnect::AuthRefused => &self.closed_auth_refused,
+                Disconnect::Application => &self.closed_by_application,
+                Disconnect::ClientClosed => &self.closed_by_client,
+                Disconnect::TransportError => &self.closed_transport_error,
             },
             1,
         );
@@ -184,6 +252,13 @@ impl Metrics {
             shutdown_closes: read(&self.closed_shutdown),
             group_closes: read(&self.closed_by_group),
             inbox_overflow_closes: read(&self.closed_inbox_overflow),
+            protocol_error_closes: read(&self.closed_protocol_error),
+            invalid_utf8_closes: read(&self.closed_invalid_utf8),
+            layer_error_closes: read(&self.closed_layer_error),
+            authentication_refusals: read(&self.closed_auth_refused),
+            application_closes: read(&self.closed_by_application),
+            client_closes: read(&self.closed_by_client),
+            transport_errors: read(&self.closed_transport_error),
             tcp_connections_open: tcp_opened.saturating_sub(read(&self.tcp_closed)),
             tcp_refused_max_connections: read(&self.tcp_refused_max),
             tcp_refused_per_peer: read(&self.tcp_refused_per_peer),
@@ -231,6 +306,22 @@ pub struct MetricsSnapshot {
     /// Connections closed with 1013 because their channel-layer inbox overflowed (they lost
     /// events or group messages, and should reconnect and re-sync).
     pub inbox_overflow_closes: u64,
+    /// Connections closed with 1002 because their client broke the WebSocket protocol.
+    pub protocol_error_closes: u64,
+    /// Connections closed with 1007 for a text frame that is not UTF-8.
+    pub invalid_utf8_closes: u64,
+    /// Connections closed with 1011 because the channel layer failed them (no channel, the
+    /// channel dropped, a group that could not be joined).
+    pub layer_error_closes: u64,
+    /// Connections closed with 4000 + status (or 4401) because their authenticator refused them.
+    pub authentication_refusals: u64,
+    /// Connections closed by the application with [`Context::close`](crate::Context::close).
+    pub application_closes: u64,
+    /// Connections ended by their client: a close frame, or the end of its stream.
+    pub client_closes: u64,
+    /// Connections lost to a transport error (a reset, a failed read or write) without a
+    /// closing handshake.
+    pub transport_errors: u64,
     /// TCP connections open now (HTTP and WebSocket), when served by [`serve`](crate::serve) or
     /// `chanx::axum::serve`: what [`Settings::max_connections`](crate::Settings::max_connections) caps.
     pub tcp_connections_open: u64,
@@ -242,6 +333,26 @@ pub struct MetricsSnapshot {
 }
 
 impl MetricsSnapshot {
+    /// The snapshot's count for one disconnect counter.
+    fn disconnects(&self, counter: Disconnect) -> u64 {
+        match counter {
+            Disconnect::SlowClient => self.slow_client_disconnects,
+            Disconnect::Idle => self.idle_timeouts,
+            Disconnect::TooBig => self.message_too_big_closes,
+            Disconnect::AuthTimeout => self.authentication_timeouts,
+            Disconnect::Shutdown => self.shutdown_closes,
+            Disconnect::Group => self.group_closes,
+            Disconnect::InboxOverflow => self.inbox_overflow_closes,
+            Disconnect::ProtocolError => self.protocol_error_closes,
+            Disconnect::InvalidUtf8 => self.invalid_utf8_closes,
+            Disconnect::LayerError => self.layer_error_closes,
+            Disconnect::AuthRefused => self.authentication_refusals,
+            Disconnect::Application => self.application_closes,
+            Disconnect::ClientClosed => self.client_closes,
+            Disconnect::TransportError => self.transport_errors,
+        }
+    }
+
     /// The counters in the Prometheus text exposition format, every name prefixed `chanx_`.
     ///
     /// ```
@@ -296,19 +407,27 @@ impl MetricsSnapshot {
                 ("{reason=\"max_connections_per_peer\"}", self.tcp_refused_per_peer),
             ],
         );
+        // One `reason` label per disconnect counter, named where the counter is (`Disconnect::series`).
+        let labels: Vec<(Disconnect, String)> =
+            Disconnect::ALL.into_iter().map(|d| (d, format!("{{reason=\"{}\"}}", d.series().1))).collect();
+        let samples = |family: &str| -> Vec<(&str, u64)> {
+            labels
+                .iter()
+                .filter(|(d, _)| d.series().0 == family)
+                .map(|(d, label)| (label.as_str(), self.disconnects(*d)))
+                .collect()
+        };
         metric(
             "disconnects_total",
             "counter",
             "Connections closed by the server for a limit, a deadline or the application, by reason.",
-            &[
-                ("{reason=\"slow_client\"}", self.slow_client_disconnects),
-                ("{reason=\"idle_timeout\"}", self.idle_timeouts),
-                ("{reason=\"message_too_big\"}", self.message_too_big_closes),
-                ("{reason=\"authentication_timeout\"}", self.authentication_timeouts),
-                ("{reason=\"shutdown\"}", self.shutdown_closes),
-                ("{reason=\"close_group\"}", self.group_closes),
-                ("{reason=\"inbox_overflow\"}", self.inbox_overflow_closes),
-            ],
+            &samples("chanx_disconnects_total"),
+        );
+        metric(
+            "client_disconnects_total",
+            "counter",
+            "Connections ended by the client, by reason: its close frame, or a transport error without one.",
+            &samples("chanx_client_disconnects_total"),
         );
         out
     }

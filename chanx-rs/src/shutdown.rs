@@ -31,7 +31,7 @@ impl Shutdown {
     pub(crate) async fn trigger(&self, timeout: Duration) -> bool {
         self.0.send_replace(true);
         let open = self.0.receiver_count();
-        tracing::info!(connections = open, "shutting down: closing connections with 1001");
+        tracing::info!(connections = open, "shutting down: closing connections (going away)");
         let finished = tokio::time::timeout(timeout, self.0.closed()).await.is_ok();
         if !finished {
             tracing::warn!(

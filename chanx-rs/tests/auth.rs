@@ -194,6 +194,7 @@ async fn a_user_who_is_not_a_member_is_refused_with_403() {
     assert_eq!(auth.data, json!({"detail": "You do not have permission to perform this action."}));
     bob.assert_closed(4403).await;
     bob.disconnect().await;
+    assert_eq!(app.router.metrics().snapshot().authentication_refusals, 1);
 }
 
 #[tokio::test]

@@ -569,6 +569,20 @@ async fn a_handler_can_close_the_connection() {
     comm.assert_closed(4321).await;
     comm.disconnect().await;
     assert_eq!(app.layer.group_size("room.a"), 0);
+    // Counted once, as the application's close, not also as the client's answer to it.
+    let metrics = app.router.metrics().snapshot();
+    assert_eq!((metrics.application_closes, metrics.client_closes), (1, 0));
+    assert!(metrics.to_prometheus().contains("chanx_disconnects_total{reason=\"application\"} 1\n"));
+}
+
+#[tokio::test]
+async fn a_client_that_closes_is_counted_once_as_a_client_close() {
+    let app = app();
+    let comm = connect(&app, "a").await;
+    comm.disconnect().await;
+    let metrics = app.router.metrics().snapshot();
+    assert_eq!((metrics.client_closes, metrics.transport_errors, metrics.application_closes), (1, 0, 0));
+    assert!(metrics.to_prometheus().contains("chanx_client_disconnects_total{reason=\"close_frame\"} 1\n"));
 }
 
 #[tokio::test]

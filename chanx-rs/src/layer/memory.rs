@@ -121,7 +121,7 @@ impl ChannelLayer for MemoryLayer {
         sender.try_deliver(message).map_err(|err| match err {
             DeliveryError::Full => {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(channel, "inbox full: message dropped, closing the connection with 1013");
+                tracing::warn!(channel, "inbox full: message dropped, closing the connection (inbox overflow)");
                 LayerError::ChannelFull(channel.to_owned())
             }
             _ => LayerError::ChannelNotFound(channel.to_owned()),
@@ -158,7 +158,7 @@ impl ChannelLayer for MemoryLayer {
                     DeliveryError::Full => tracing::warn!(
                         group,
                         channel,
-                        "inbox full: group message dropped for one member, closing it with 1013"
+                        "inbox full: group message dropped for one member, closing it (inbox overflow)"
                     ),
                     _ => tracing::debug!(group, channel, "group message dropped for a member that has ended"),
                 }

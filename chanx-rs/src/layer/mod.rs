@@ -50,7 +50,12 @@ pub enum LayerError {
     ChannelFull(String),
     /// [`Layer::close_group`] takes 1000 or an application code, 3000–4999 (see
     /// [`close_code::is_application_close_code`]).
-    #[error("close code {0} is not 1000 or 3000-4999; the codes 1001-1015 are the server's own")]
+    #[error(
+        "close code {0} is not {normal} or {first}-{last}; the protocol codes are the server's own",
+        normal = close_code::NORMAL,
+        first = close_code::APPLICATION.start(),
+        last = close_code::APPLICATION.end()
+    )]
     InvalidCloseCode(u16),
     /// A close reason must fit a close frame: at most [`close_code::MAX_REASON_BYTES`] bytes of UTF-8.
     #[error("a close reason of {0} bytes is longer than the 123 bytes a close frame holds")]

@@ -329,7 +329,7 @@ impl Inner {
                 self.stats.undeliverable.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(
                     channel,
-                    "a connection's inbox is full: message from Redis dropped, closing it with 1013"
+                    "a connection's inbox is full: message from Redis dropped, closing it (inbox overflow)"
                 );
             }
         };

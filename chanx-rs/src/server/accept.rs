@@ -106,7 +106,7 @@ where
         tokio::spawn(serve_connection(io, peer, service, header_timeout, http.subscribe()));
     }
     drop(listener);
-    tracing::info!("shutting down: no longer accepting; closing sockets with 1001 and finishing HTTP requests");
+    tracing::info!("shutting down: no longer accepting; closing sockets (going away) and finishing HTTP requests");
     let timeout = settings.get_shutdown_timeout();
     let http_finished = async {
         http.send_replace(true);
