@@ -238,7 +238,10 @@ async fn a_connection_past_max_connections_per_peer_is_closed_at_once_and_counte
         let mut first = Client::connect_memory(&connector, "/ws/echo/").await;
         let second = Client::connect_memory(&connector, "/ws/echo/").await;
         // Every `connect` is from 127.0.0.1: the third one is one too many from that address...
-        assert!(hung_up_at_once(connect(&connector)).await, "{server:?}: the third connection from one address was kept");
+        assert!(
+            hung_up_at_once(connect(&connector)).await,
+            "{server:?}: the third connection from one address was kept"
+        );
         // ...while another address still gets in.
         let elsewhere = connector.connect_from("192.0.2.7:5000".parse().expect("addr")).expect("connect");
         assert!(!hung_up_at_once(elsewhere).await, "{server:?}: another address was refused");

@@ -222,7 +222,8 @@ async fn a_client_that_never_reads_is_disconnected_while_a_healthy_one_keeps_rec
 #[tokio::test(start_paused = true)]
 async fn a_silent_client_is_timed_out_at_the_idle_timeout_and_a_live_one_is_kept() {
     let idle_timeout = Duration::from_millis(300);
-    let settings = Settings::default().heartbeat_interval(Some(Duration::from_millis(50))).idle_timeout(Some(idle_timeout));
+    let settings =
+        Settings::default().heartbeat_interval(Some(Duration::from_millis(50))).idle_timeout(Some(idle_timeout));
     let router = router().settings(settings);
     let metrics = router.metrics().clone();
     let (connector, _server) = spawn_memory_server(router, std::future::pending());

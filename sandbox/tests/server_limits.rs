@@ -132,18 +132,18 @@ async fn sigterm_closes_every_socket_with_1001_then_the_process_exits() {
     let dir = std::env::temp_dir().join(format!("chanx-sandbox-sigterm-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).expect("dir");
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sandbox"))
-            .args(["serve", "--addr", "127.0.0.1:0"])
-            .current_dir(&dir)
-            .env_remove("DATABASE_URL")
-            .env_remove("REDIS_URL")
-            .env_remove("SANDBOX_ENV")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            // A failing test leaves no server behind.
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the sandbox starts");
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .current_dir(&dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .env_remove("SANDBOX_ENV")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        // A failing test leaves no server behind.
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the sandbox starts");
     let stdout = child.stdout.take().expect("stdout");
     let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
     // Reads the log, keeping the pipe drained until the process ends.

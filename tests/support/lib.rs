@@ -5,9 +5,9 @@ use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use chanx::testing::{MemoryConnector, MemoryListener};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
-use chanx::testing::{MemoryConnector, MemoryListener};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio_tungstenite::WebSocketStream;

@@ -13,11 +13,11 @@ use hyper::service::service_fn;
 use tokio::net::TcpListener;
 
 pub use accept::shutdown_signal;
-pub use listener::Listener;
 pub(crate) use accept::{Signal, run};
 pub(crate) use handshake::handle;
 #[cfg(feature = "fuzzing")]
 pub(crate) use handshake::subprotocol;
+pub use listener::Listener;
 
 use crate::Router;
 

@@ -70,7 +70,10 @@ impl MemoryListener {
     pub fn new() -> (MemoryListener, MemoryConnector) {
         let (sender, incoming) = mpsc::unbounded_channel();
         let local = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
-        (MemoryListener { incoming, local }, MemoryConnector { sender, next_port: Arc::new(AtomicU16::new(FIRST_PORT)) })
+        (
+            MemoryListener { incoming, local },
+            MemoryConnector { sender, next_port: Arc::new(AtomicU16::new(FIRST_PORT)) },
+        )
     }
 }
 
