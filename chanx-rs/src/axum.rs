@@ -79,9 +79,11 @@ pub(crate) fn service<A: Clone + Send + Sync + 'static>(
 > + Send
 + 'static {
     hyper::service::service_fn(move |mut request: http::Request<Incoming>| {
-        // For a TCP listener both are the same `ConnectInfo<SocketAddr>`.
         request.extensions_mut().insert(ConnectInfo(peer.clone()));
-        if let Some(ip) = ip {
+        // For a TCP (or memory) listener that was `ConnectInfo<SocketAddr>` already.
+        if let Some(ip) = ip
+            && std::any::TypeId::of::<A>() != std::any::TypeId::of::<SocketAddr>()
+        {
             request.extensions_mut().insert(ConnectInfo(ip));
         }
         let mut app = app.clone();
