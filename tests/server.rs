@@ -1,17 +1,19 @@
 //! The server over real sockets on 127.0.0.1: handshake, routing, path parameters, error frames,
 //! events from outside a connection, mounting in axum, and every connection limit: origin check,
-//! size limit, slow clients, idle timeout and graceful shutdown.
+//! size limit, slow clients, idle timeout and graceful shutdown. The timed ones (slow clients,
+//! heartbeat and idle timeout, graceful shutdown, the handshake deadline) are served over a
+//! `MemoryListener` on tokio's paused clock instead, and assert virtual instants.
 
-use std::future::IntoFuture;
 use std::time::Duration;
 
 use chanx::messages::{Ping, Pong};
 use chanx::{Context, Message, Router, Scope, Settings};
-use chanx_workspace::{Client, spawn_server};
+use chanx_workspace::{Client, all_idle, settled, spawn_memory_server, spawn_server};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 #[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
@@ -181,24 +183,25 @@ async fn a_foreign_origin_is_refused_with_403() {
     assert!(matches!(refused, Err(tokio_tungstenite::tungstenite::Error::Http(ref r)) if r.status() == 403));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_client_that_never_reads_is_disconnected_while_a_healthy_one_keeps_receiving() {
-    let router = router().settings(Settings::default().outbound_capacity(16).close_timeout(Duration::from_millis(200)));
+    let close_timeout = Duration::from_millis(200);
+    let router = router().settings(Settings::default().outbound_capacity(16).close_timeout(close_timeout));
     let (metrics, layer) = (router.metrics().clone(), router.channel_layer().clone());
-    let addr = spawn_server(router).await;
-    let mut healthy = Client::connect(addr, "/ws/room/1/").await;
-    let mut stalled = Client::connect(addr, "/ws/room/1/").await;
+    let (connector, _server) = spawn_memory_server(router, std::future::pending());
+    let mut healthy = Client::connect_memory(&connector, "/ws/room/1/").await;
+    let mut stalled = Client::connect_memory(&connector, "/ws/room/1/").await;
     // Both are in their groups once they answer a frame.
     healthy.send_json(&json!({"action": "ping"})).await;
     healthy.receive_json().await;
     stalled.send_json(&json!({"action": "ping"})).await;
-    // 64 KiB alerts: the stalled client's socket buffers and queue fill within a few dozen MiB.
+    // 64 KiB alerts: the stalled client's pipe (64 KiB) and queue (16 frames) fill at once.
     let alert = Alert { payload: "x".repeat(64 * 1024) };
     let mut slowest = Duration::ZERO;
     let mut sent = 0;
     while metrics.snapshot().slow_client_disconnects == 0 {
         assert!(sent < 2_000, "the stalled client was never disconnected");
-        let start = tokio::time::Instant::now();
+        let start = Instant::now();
         layer.broadcast_event(["alerts"], &alert).await.expect("sent");
         assert_eq!(healthy.receive_json().await["action"], "alert");
         slowest = slowest.max(start.elapsed());
@@ -207,7 +210,8 @@ async fn a_client_that_never_reads_is_disconnected_while_a_healthy_one_keeps_rec
     // The healthy client still gets new frames at once.
     layer.broadcast_event(["alerts"], &Alert { payload: "after".into() }).await.expect("sent");
     assert_eq!(healthy.receive_json().await["payload"], "after");
-    assert!(slowest < Duration::from_secs(1), "a healthy client waited {slowest:?} for one frame");
+    // Virtual time: only a wait on a timer (the stalled write's close timeout) would move it.
+    assert!(slowest < close_timeout, "a healthy client waited {slowest:?} for one frame");
     let snapshot = metrics.snapshot();
     assert_eq!(snapshot.slow_client_disconnects, 1);
     assert!(snapshot.frames_dropped_queue_full >= 1);
@@ -215,19 +219,29 @@ async fn a_client_that_never_reads_is_disconnected_while_a_healthy_one_keeps_rec
     healthy.close().await;
 }
 
-#[tokio::test]
-async fn a_silent_client_is_timed_out_and_a_live_one_is_kept() {
-    let settings = Settings::default()
-        .heartbeat_interval(Some(Duration::from_millis(50)))
-        .idle_timeout(Some(Duration::from_millis(300)));
+#[tokio::test(start_paused = true)]
+async fn a_silent_client_is_timed_out_at_the_idle_timeout_and_a_live_one_is_kept() {
+    let idle_timeout = Duration::from_millis(300);
+    let settings =
+        Settings::default().heartbeat_interval(Some(Duration::from_millis(50))).idle_timeout(Some(idle_timeout));
     let router = router().settings(settings);
     let metrics = router.metrics().clone();
-    let addr = spawn_server(router).await;
-    let mut silent = Client::connect(addr, "/ws/room/1/").await;
-    let mut live = Client::connect(addr, "/ws/room/1/").await;
+    let (connector, _server) = spawn_memory_server(router, std::future::pending());
+    let started = Instant::now();
+    let mut silent = Client::connect_memory(&connector, "/ws/room/1/").await;
+    let mut live = Client::connect_memory(&connector, "/ws/room/1/").await;
     // Reading answers the server's pings: three idle timeouts pass and the connection stays.
-    live.stay_open_for(Duration::from_millis(900)).await;
-    // The silent client read nothing meanwhile, so it answered no ping.
+    let live = tokio::spawn(async move {
+        live.stay_open_for(idle_timeout * 3).await;
+        live
+    });
+    // The silent client reads nothing, so it answers no ping: it is closed when its idle
+    // timeout after connecting ends (seen within the 1 ms `settled` checks at).
+    settled("the silent client's idle timeout", || metrics.snapshot().idle_timeouts == 1).await;
+    let timed_out = started.elapsed();
+    assert!(timed_out >= idle_timeout && timed_out <= idle_timeout + Duration::from_millis(1), "{timed_out:?}");
+    let mut live = live.await.expect("the live client stayed open");
+    assert_eq!(started.elapsed(), idle_timeout * 3);
     assert_eq!(silent.close_code().await, Some(1011));
     live.send_json(&json!({"action": "ping"})).await;
     assert_eq!(live.receive_json().await, json!({"action": "pong", "payload": null}));
@@ -235,49 +249,49 @@ async fn a_silent_client_is_timed_out_and_a_live_one_is_kept() {
     live.close().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn graceful_shutdown_finishes_handlers_then_closes_with_1001() {
     let router = router();
     let metrics = router.metrics().clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(
-        chanx::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            })
-            .into_future(),
-    );
-    let mut napping = Client::connect(addr, "/ws/room/1/").await;
-    let mut idle = Client::connect(addr, "/ws/room/2/").await;
+    let (connector, server) = spawn_memory_server(router, async move {
+        let _ = stopped.await;
+    });
+    let mut napping = Client::connect_memory(&connector, "/ws/room/1/").await;
+    let mut idle = Client::connect_memory(&connector, "/ws/room/2/").await;
+    let started = Instant::now();
     napping.send_json(&json!({"action": "nap", "payload": 300})).await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Once every task waits, the nap has begun.
+    all_idle().await;
     stop.send(()).expect("the server is running");
 
     assert_eq!(idle.close_code().await, Some(1001));
+    assert!(started.elapsed() < Duration::from_millis(300), "an idle socket closes at once");
     // The handler in flight finished and its reply was written before the close.
     assert_eq!(napping.receive_json().await, json!({"action": "napped", "payload": 300}));
+    assert_eq!(started.elapsed(), Duration::from_millis(300), "the nap ran to its end");
     assert_eq!(napping.close_code().await, Some(1001));
     let served = tokio::time::timeout(Duration::from_secs(5), server).await;
     assert!(matches!(served, Ok(Ok(Ok(())))), "serve returned {served:?}");
-    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "the listener is closed");
+    assert!(connector.connect().is_err(), "the listener is closed");
     let snapshot = metrics.snapshot();
     assert_eq!((snapshot.shutdown_closes, snapshot.connections_open), (2, 0));
 }
 
-#[tokio::test]
-async fn a_client_that_never_finishes_its_handshake_is_dropped() {
-    let addr = spawn_server(router().settings(Settings::default().handshake_timeout(Duration::from_millis(200)))).await;
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+#[tokio::test(start_paused = true)]
+async fn a_client_that_never_finishes_its_handshake_is_dropped_at_the_handshake_timeout() {
+    let handshake_timeout = Duration::from_millis(200);
+    let router = router().settings(Settings::default().handshake_timeout(handshake_timeout));
+    let (connector, _server) = spawn_memory_server(router, std::future::pending());
+    let started = Instant::now();
+    let mut stream = connector.connect().expect("connect");
     stream.write_all(b"GET /ws/room/1/ HTTP/1.1\r\nHost: x\r\n").await.expect("write half a request");
-    let mut buf = [0; 256];
-    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await;
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer)).await;
     // hyper answers 408 or just closes; either way the socket does not stay open.
-    match read.expect("the server gave up on the handshake in time") {
-        Ok(0) | Err(_) => {}
-        Ok(n) => assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 408"), "{:?}", &buf[..n]),
-    }
+    assert!(read.is_ok(), "the server kept a half-sent handshake for 5 s");
+    assert!(answer.is_empty() || answer.starts_with(b"HTTP/1.1 408"), "{:?}", String::from_utf8_lossy(&answer));
+    assert_eq!(started.elapsed(), handshake_timeout);
 }
 
 /// Only for holders of the `sessionid` cookie "letmein".

@@ -17,11 +17,12 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
 use hyper::body::Incoming;
-use tokio::net::TcpListener;
 
-use crate::{Router, Serve};
+use crate::{Listener, Router, Serve};
 
-/// Serves an axum `app` on `listener` with the protections of [`chanx::serve`](crate::serve),
+/// Serves an axum `app` on `listener` (any [`Listener`]: TCP, a Unix socket, or
+/// [`MemoryListener`](crate::testing::MemoryListener) in tests) with the protections of
+/// [`chanx::serve`](crate::serve),
 /// from the settings of `sockets`, the chanx router whose consumers `app` mounts (with
 /// [`routes`]):
 ///
@@ -31,15 +32,18 @@ use crate::{Router, Serve};
 ///   there, and a client sending a byte every few seconds holds a connection forever);
 /// - at most [`Settings::max_connections`](crate::Settings::max_connections) TCP connections are
 ///   open (16,384); one accepted past the cap is closed at once;
-/// - every accepted socket gets `TCP_NODELAY`, so frames are not held back by Nagle's algorithm
-///   and delayed ACKs;
+/// - every accepted TCP socket gets `TCP_NODELAY`, so frames are not held back by Nagle's
+///   algorithm and delayed ACKs;
 /// - on Ctrl-C or SIGTERM ([`shutdown_signal`](crate::shutdown_signal)), or the signal given to
 ///   [`with_graceful_shutdown`](Serve::with_graceful_shutdown): stop accepting, close the chanx
 ///   sockets of `sockets` with 1001 ([`Router::shutdown`]), let HTTP requests in flight finish,
 ///   within [`Settings::shutdown_timeout`](crate::Settings::shutdown_timeout), and return.
 ///
 /// Handlers can extract `ConnectInfo<SocketAddr>`, as with
-/// `into_make_service_with_connect_info`. It serves HTTP/1.1 (WebSocket upgrades included).
+/// `into_make_service_with_connect_info`, when the peer has an IP address
+/// ([`Listener::socket_addr`]), and `ConnectInfo<L::Addr>` always (for a Unix socket,
+/// `ConnectInfo<tokio::net::unix::SocketAddr>`). It serves HTTP/1.1 (WebSocket upgrades
+/// included).
 ///
 /// `sockets` is needed because an axum router does not let its server reach the chanx routers
 /// merged into it; an app without consumers passes `chanx::Router::new()` with its settings.
@@ -57,14 +61,16 @@ use crate::{Router, Serve};
 /// chanx::axum::serve(listener, app, sockets).await
 /// # }
 /// ```
-pub fn serve(listener: TcpListener, app: axum::Router, sockets: Router) -> Serve {
+pub fn serve<L: Listener>(listener: L, app: axum::Router, sockets: Router) -> Serve<L> {
     Serve::axum(listener, app, sockets)
 }
 
-/// The hyper service of one connection from `peer`: the app, with the peer's address.
-pub(crate) fn service(
+/// The hyper service of one connection from `peer`: the app, with the peer's address (and its
+/// IP address, when it has one).
+pub(crate) fn service<A: Clone + Send + Sync + 'static>(
     app: axum::Router,
-    peer: SocketAddr,
+    peer: A,
+    ip: Option<SocketAddr>,
 ) -> impl hyper::service::Service<
     http::Request<Incoming>,
     Response = http::Response<Body>,
@@ -73,7 +79,13 @@ pub(crate) fn service(
 > + Send
 + 'static {
     hyper::service::service_fn(move |mut request: http::Request<Incoming>| {
-        request.extensions_mut().insert(ConnectInfo(peer));
+        request.extensions_mut().insert(ConnectInfo(peer.clone()));
+        // For a TCP (or memory) listener that was `ConnectInfo<SocketAddr>` already.
+        if let Some(ip) = ip
+            && std::any::TypeId::of::<A>() != std::any::TypeId::of::<SocketAddr>()
+        {
+            request.extensions_mut().insert(ConnectInfo(ip));
+        }
         let mut app = app.clone();
         tower_service::Service::call(&mut app, request)
     })

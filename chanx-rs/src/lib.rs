@@ -42,7 +42,7 @@ pub use message::{Message, MessageInfo};
 pub use metrics::Metrics;
 pub use router::Router;
 pub use scope::{Scope, ScopeBuilder};
-pub use server::{Serve, serve, shutdown_signal};
+pub use server::{Listener, Serve, serve, shutdown_signal};
 pub use settings::{RateLimit, Settings};
 pub use validation::ValidationError;
 

@@ -1,5 +1,6 @@
 //! Authentication and permissions, through the test communicator: who gets in, the frames a
-//! client receives in each case, and what handlers see of the user and the object.
+//! client receives in each case, and what handlers see of the user and the object. On tokio's
+//! paused clock, so the authentication deadline fires at its exact virtual instant.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -146,7 +147,7 @@ async fn join(app: &App, room: &str, header: (&str, &str)) -> WebsocketCommunica
         .await
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_member_is_accepted_and_handlers_see_the_user_and_the_room() {
     let app = app();
     let mut ada = join(&app, "1", ("authorization", "Bearer t-ada")).await;
@@ -162,7 +163,7 @@ async fn a_member_is_accepted_and_handlers_see_the_user_and_the_room() {
     ada.disconnect().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn cookies_and_subprotocol_tokens_are_credentials_too() {
     let app = app();
     for header in [("cookie", "theme=dark; sessionid=t-ada"), ("sec-websocket-protocol", "access_token, t-ada")] {
@@ -172,7 +173,7 @@ async fn cookies_and_subprotocol_tokens_are_credentials_too() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn missing_credentials_are_refused_with_401() {
     let app = app();
     let mut anonymous = WebsocketCommunicator::connect(&app.router, "/ws/rooms/1/").await;
@@ -185,7 +186,7 @@ async fn missing_credentials_are_refused_with_401() {
     assert_eq!(app.layer.group_size("room.1"), 0);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_user_who_is_not_a_member_is_refused_with_403() {
     let app = app();
     let mut bob = join(&app, "1", ("authorization", "Bearer t-bob")).await;
@@ -197,7 +198,7 @@ async fn a_user_who_is_not_a_member_is_refused_with_403() {
     assert_eq!(app.router.metrics().snapshot().authentication_refusals, 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_missing_object_is_refused_with_404() {
     let app = app();
     let mut ada = join(&app, "99", ("authorization", "Bearer t-ada")).await;
@@ -207,7 +208,7 @@ async fn a_missing_object_is_refused_with_404() {
     ada.disconnect().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_authenticator_that_fails_or_panics_refuses_with_500() {
     let app = app();
     for token in ["explode", "panic"] {
@@ -223,7 +224,7 @@ async fn an_authenticator_that_fails_or_panics_refuses_with_500() {
     ada.disconnect().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn garbage_tokens_and_malformed_headers_are_refused_with_401() {
     let app = app();
     let cases = [
@@ -244,11 +245,13 @@ async fn garbage_tokens_and_malformed_headers_are_refused_with_401() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn slow_authentication_is_refused_with_4408() {
     let app = app_with(Settings::default().authentication_timeout(Duration::from_millis(100)));
+    let started = tokio::time::Instant::now();
     let mut comm = join(&app, "1", ("authorization", "Bearer sloth")).await;
     let auth = comm.wait_for_auth().await;
+    assert_eq!(started.elapsed(), Duration::from_millis(100), "refused at the deadline exactly");
     assert_eq!((auth.status_code, auth.status_text.as_str()), (408, "Request Timeout"));
     assert_eq!(auth.data, json!({"detail": "Authentication timed out"}));
     comm.assert_closed(4408).await;
@@ -256,7 +259,7 @@ async fn slow_authentication_is_refused_with_4408() {
     assert_eq!(app.router.metrics().snapshot().authentication_timeouts, 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn nothing_from_a_refused_connection_reaches_the_group() {
     let app = app();
     let mut ada = join(&app, "1", ("authorization", "Bearer t-ada")).await;
@@ -274,7 +277,7 @@ async fn nothing_from_a_refused_connection_reaches_the_group() {
     ada.disconnect().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_frame_is_camelized_with_the_consumer_and_can_be_switched_off() {
     let app = app_with(Settings::default().camelize(true));
     let mut bob = join(&app, "1", ("authorization", "Bearer t-bob")).await;
@@ -314,7 +317,7 @@ impl Guarded {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_permission_that_cannot_decide_refuses_with_500() {
     let auth = TokenAuthenticator::new(BearerToken, |_token: String| async { Some(User { name: "ada".into() }) })
         .permission(Unavailable);

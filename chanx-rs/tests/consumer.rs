@@ -1,5 +1,10 @@
 //! Consumer behaviour, driven through the test communicator: dispatch, every error frame and
 //! that the socket survives it, the lifecycle order, groups, events and camelize.
+//!
+//! Every test runs on tokio's paused clock: the communicator's pipe is in memory, so time moves
+//! only when every task waits, handlers' sleeps and the rate limit's refill take no real time,
+//! and the quiet windows of `receive_all_json` and `receive_nothing` end as soon as nothing is
+//! left to run.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -228,7 +233,7 @@ async fn whoami(comm: &mut WebsocketCommunicator) -> String {
     frames[0]["payload"]["channel_name"].as_str().expect("channel name").to_owned()
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_ping_gets_a_pong_then_complete() {
     let app = app();
     let mut comm = connect(&app, "a").await;
@@ -238,7 +243,7 @@ async fn a_ping_gets_a_pong_then_complete() {
     comm.disconnect().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_typed_message_round_trips() {
     let app = app();
     let mut comm = connect(&app, "a").await;
@@ -248,7 +253,7 @@ async fn a_typed_message_round_trips() {
     comm.disconnect().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn invalid_payloads_get_a_located_error_list() {
     let app = app();
     let mut comm = connect(&app, "a").await;
@@ -270,7 +275,7 @@ async fn invalid_payloads_get_a_located_error_list() {
     comm.disconnect().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn unknown_and_missing_actions_are_reported() {
     let app = app();
     let mut comm = connect(&app, "a").await;
@@ -295,7 +300,7 @@ async fn unknown_and_missing_actions_are_reported() {
     comm.disconnect().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn malformed_frames_get_errors_without_completion_and_the_socket_survives() {
     let app = app();
     let mut comm = connect(&app, "a").await;
@@ -327,7 +332,7 @@ async fn malformed_frames_get_errors_without_completion_and_the_socket_survives(
     comm.disconnect().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn handler_errors_and_panics_answer_with_detail_and_the_socket_survives() {
     let app = app();
     let mut comm = connect(&app, "a").await;
@@ -350,7 +355,7 @@ async fn handler_errors_and_panics_answer_with_detail_and_the_socket_survives() 
     neighbour.disconnect().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn replies_to_a_frame_with_ref_echo_version_and_ref() {
     let app = app();
     let mut comm = connect(&app, "a").await;
@@ -360,7 +365,7 @@ async fn replies_to_a_frame_with_ref_echo_version_and_ref() {
     comm.disconnect().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn lifecycle_runs_in_chanx_order_and_leaves_every_group() {
     let app = app();
     let mut comm = connect(&app, "lobby").await;
@@ -375,10 +380,11 @@ async fn lifecycle_runs_in_chanx_order_and_leaves_every_group() {
     assert_eq!(app.layer.channel_count(), 0);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn frames_over_the_rate_limit_are_dropped_with_an_error_frame() {
     let app = app_with(Settings::default().rate_limit(Some(RateLimit::per_second(1).burst(2))));
     let mut comm = WebsocketCommunicator::builder(&app.router, "/ws/room/a/").send_completion(false).connect().await;
+    let connected = tokio::time::Instant::now();
     for _ in 0..5 {
         comm.send_message(&Ping {}).await;
     }
@@ -386,16 +392,21 @@ async fn frames_over_the_rate_limit_are_dropped_with_an_error_frame() {
     frames.sort_by_key(|frame| frame["action"].to_string());
     let limited = json!({"action": "error", "payload": {"detail": "Rate limit exceeded; message dropped"}});
     let pong = json!({"action": "pong", "payload": null});
-    assert_eq!(frames, [limited.clone(), limited.clone(), limited, pong.clone(), pong]);
+    assert_eq!(frames, [limited.clone(), limited.clone(), limited.clone(), pong.clone(), pong.clone()]);
     assert_eq!(app.router.metrics().snapshot().frames_dropped_rate_limited, 3);
-    // The connection survives; the bucket refills at one frame a second.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // The connection survives; the bucket, empty at 0 s, refills at one frame a second: half a
+    // token at 0.5 s is not enough, the whole token at 1 s is.
+    tokio::time::sleep_until(connected + Duration::from_millis(500)).await;
     comm.send_message(&Ping {}).await;
-    assert_eq!(comm.receive_json().await, json!({"action": "pong", "payload": null}));
+    assert_eq!(comm.receive_json().await, limited);
+    tokio::time::sleep_until(connected + Duration::from_secs(1)).await;
+    comm.send_message(&Ping {}).await;
+    assert_eq!(comm.receive_json().await, pong);
+    assert_eq!(app.router.metrics().snapshot().frames_dropped_rate_limited, 4);
     comm.disconnect().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn metrics_count_connections_frames_and_bytes() {
     let app = app();
     let mut comm = WebsocketCommunicator::builder(&app.router, "/ws/room/a/").send_completion(false).connect().await;
@@ -411,7 +422,7 @@ async fn metrics_count_connections_frames_and_bytes() {
     assert!(closed.to_prometheus().contains("chanx_frames_received_total 1\n"));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn broadcasts_reach_the_group_only_and_the_sender_unless_excluded() {
     let app = app();
     let mut alice = connect(&app, "a").await;
@@ -432,7 +443,7 @@ async fn broadcasts_reach_the_group_only_and_the_sender_unless_excluded() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn events_sent_from_outside_a_connection_reach_its_handlers() {
     let app = app();
     let mut comm = connect(&app, "a").await;
@@ -463,7 +474,7 @@ async fn events_sent_from_outside_a_connection_reach_its_handlers() {
     comm.disconnect().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_event_without_handler_is_dropped_quietly() {
     let app = app();
     let mut comm = connect(&app, "a").await;
@@ -475,7 +486,7 @@ async fn an_event_without_handler_is_dropped_quietly() {
     comm.disconnect().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_invalid_event_is_dropped_without_completion() {
     let app = app();
     let mut comm = connect(&app, "a").await;
@@ -488,7 +499,7 @@ async fn an_invalid_event_is_dropped_without_completion() {
     comm.disconnect().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn path_parameters_are_decoded_and_reach_handlers() {
     let app = app();
     let mut comm = connect(&app, "caf%C3%A9").await;
@@ -498,7 +509,7 @@ async fn path_parameters_are_decoded_and_reach_handlers() {
     comm.disconnect().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn camelize_converts_keys_both_ways_including_broadcasts() {
     let app = app_with(Settings::default().camelize(true));
     let mut comm = connect(&app, "a").await;
@@ -516,7 +527,7 @@ async fn camelize_converts_keys_both_ways_including_broadcasts() {
     comm.disconnect().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn frames_run_concurrently_by_default_and_in_order_when_asked() {
     let app = app();
     let mut comm = connect(&app, "a").await;
@@ -548,7 +559,7 @@ impl Queue {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_ordered_consumer_handles_frames_in_arrival_order() {
     let router = Router::new().route("/queue/", |_: &Scope| Queue);
     let mut comm = WebsocketCommunicator::builder(&router, "/queue/").send_completion(false).connect().await;
@@ -561,7 +572,7 @@ async fn an_ordered_consumer_handles_frames_in_arrival_order() {
     comm.disconnect().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_handler_can_close_the_connection() {
     let app = app();
     let mut comm = connect(&app, "a").await;
@@ -585,7 +596,7 @@ async fn a_client_that_closes_is_counted_once_as_a_client_close() {
     assert!(metrics.to_prometheus().contains("chanx_client_disconnects_total{reason=\"close_frame\"} 1\n"));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn close_group_closes_exactly_the_members_after_what_was_sent_to_them() {
     let app = app();
     let (mut ada, mut bob) = (connect(&app, "a").await, connect(&app, "a").await);
@@ -612,7 +623,7 @@ async fn close_group_closes_exactly_the_members_after_what_was_sent_to_them() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn close_group_takes_only_application_codes_and_short_reasons() {
     let layer = Layer::memory();
     for code in [999, 1001, 1006, 1008, 1013, 2999, 5000] {
@@ -671,9 +682,10 @@ async fn close_group_closes_a_connection_even_while_its_event_handler_runs() {
     let router = Router::new().route("/ws/worker/", |_: &Scope| SlowWorker);
     let mut worker = WebsocketCommunicator::connect(&router, "/ws/worker/").await;
     let layer = router.channel_layer();
-    // The worker is an hour into an event, so it reads nothing more from its inbox...
+    // The worker is an hour into an event (once every task waits, the handler is in its
+    // sleep), so it reads nothing more from its inbox...
     layer.broadcast_event(["jobs"], &JobDone { payload: 1 }).await.expect("sent");
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    tokio::time::sleep(Duration::from_millis(1)).await;
     // ...yet a revocation closes it now, and the event's reply is never sent.
     layer.close_group("jobs", 4403, "access revoked").await.expect("sent");
     worker.assert_closed(4403).await;
@@ -682,25 +694,28 @@ async fn close_group_closes_a_connection_even_while_its_event_handler_runs() {
     worker.disconnect().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn broadcast_events_can_be_captured() {
     let capture = CaptureLayer::suppressing();
     RoomConsumer::broadcast_event_to(&capture.layer(), &["room.a"], &JobDone { payload: 1 }).await.expect("sent");
     assert_eq!(capture.events(), [(Target::Group("room.a".into()), json!({"action": "job_done", "payload": 1}))]);
 }
 
-/// Waits (bounded) until `room` has `members` connections.
+/// Waits (bounded) until `room` has `members` connections. On the paused clock (every test
+/// here) a 1 ms sleep ends only once every other task waits, so each check sees the
+/// connections settled, and no real time passes: it stands in for a notification the layer does
+/// not give.
 async fn until_group_size(layer: &MemoryLayer, room: &str, members: usize) {
     let waited = tokio::time::timeout(WAIT, async {
         while layer.group_size(room) != members {
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
     })
     .await;
     assert!(waited.is_ok(), "{room} has {} members, expected {members}", layer.group_size(room));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_client_that_stops_reading_is_disconnected_and_others_keep_receiving() {
     let app = app_with(Settings::default().outbound_capacity(8).close_timeout(Duration::from_millis(100)));
     let connect = || WebsocketCommunicator::builder(&app.router, "/ws/room/a/").send_completion(false).connect();
@@ -732,7 +747,7 @@ async fn a_client_that_stops_reading_is_disconnected_and_others_keep_receiving()
     healthy.disconnect().await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_client_leaving_mid_handler_is_cleaned_up_after_the_handler() {
     let app = app();
     let mut comm = connect(&app, "a").await;
@@ -758,7 +773,7 @@ fn the_macro_records_channel_metadata_for_asyncapi() {
 mod communicator_waits {
     use super::*;
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn try_receive_times_out_instead_of_hanging() {
         let app = app();
         let mut comm = connect(&app, "a").await;
@@ -767,7 +782,7 @@ mod communicator_waits {
         comm.disconnect().await;
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     #[should_panic(expected = "receive_json: no frame within")]
     async fn receive_json_fails_with_a_clear_message() {
         let app = app();
@@ -778,7 +793,7 @@ mod communicator_waits {
         comm.receive_json().await;
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     #[should_panic(expected = "received so far: [{\"action\":\"pong\",\"payload\":null}]")]
     async fn receive_all_messages_quotes_what_arrived() {
         let app = app();
@@ -787,7 +802,7 @@ mod communicator_waits {
         comm.receive_all_messages("never", Duration::from_millis(100)).await;
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     #[should_panic(expected = "no consumer is routed at \"/ws/nowhere/\"")]
     async fn connecting_to_an_unknown_path_names_the_routes() {
         WebsocketCommunicator::connect(&app().router, "/ws/nowhere/").await;
@@ -825,7 +840,7 @@ impl tracing::Subscriber for RequestIds {
     fn exit(&self, _: &tracing::span::Id) {}
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_connections_span_keeps_a_plain_request_id_and_replaces_any_other() {
     let ids = RequestIds::default();
     let _subscriber = tracing::subscriber::set_default(ids.clone());

@@ -131,10 +131,11 @@ impl Sandbox {
             .layer(middleware::map_request(bound_request_id))
     }
 
-    /// Serves the app on `listener` with chanx's accept-side limits, from the sockets' settings:
-    /// the header timeout, the connection cap, `TCP_NODELAY`, and a graceful shutdown (sockets
-    /// closed with 1001, requests in flight finished) on Ctrl-C and SIGTERM.
-    pub fn serve(&self, listener: tokio::net::TcpListener) -> chanx::Serve {
+    /// Serves the app on `listener` (TCP in production, a `chanx::testing::MemoryListener` in
+    /// tests) with chanx's accept-side limits, from the sockets' settings: the header timeout,
+    /// the connection cap, `TCP_NODELAY` over TCP, and a graceful shutdown (sockets closed with
+    /// 1001, requests in flight finished) on Ctrl-C and SIGTERM.
+    pub fn serve<L: chanx::Listener>(&self, listener: L) -> chanx::Serve<L> {
         chanx::axum::serve(listener, self.router(), self.sockets.clone())
     }
 }

@@ -194,12 +194,7 @@ async fn every_failure_ends_in_assistant_error_and_the_next_message_works(app: T
         expected.push(json!({"action": "assistant_error", "payload": {"content": error, "messageId": id.to_string()}}));
         assert_eq!(frames, expected, "{content}");
         // The slot is free again once the error is out.
-        for _ in 0..50 {
-            if !app.sandbox.state.assistant.generations.is_running(&conversation.id) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        slot_freed(&app, &conversation.id).await;
         assert_eq!(
             AssistantMessage::history(app.db(), &conversation.id).await.expect("query").len(),
             saved,
@@ -493,12 +488,7 @@ async fn a_visitor_who_leaves_mid_answer_still_finds_it_saved(app: TestApp) {
     comm.disconnect().await;
     let saved = messages_saved(&app, &conversation.id, 2).await;
     assert_eq!(saved[1].content, FIRST, "the answer is written and saved with nobody watching");
-    for _ in 0..50 {
-        if !app.sandbox.state.assistant.generations.is_running(&conversation.id) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    slot_freed(&app, &conversation.id).await;
     assert_eq!(
         app.post(&path, None, json!({"content": "Back again"})).await.status,
         StatusCode::CREATED,
@@ -506,15 +496,10 @@ async fn a_visitor_who_leaves_mid_answer_still_finds_it_saved(app: TestApp) {
     );
 }
 
-/// Waits until no answer is being written in `conversation`.
+/// Waits (bounded) until no answer is being written in `conversation`.
 async fn slot_freed(app: &TestApp, conversation: &str) {
-    for _ in 0..100 {
-        if !app.sandbox.state.assistant.generations.is_running(conversation) {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("the answer slot was never freed");
+    let freed = app.sandbox.state.assistant.generations.until_free(conversation);
+    assert!(tokio::time::timeout(WAIT, freed).await.is_ok(), "the answer slot was never freed");
 }
 
 /// A provider that never stops talking is cut off at `MAX_ANSWER_BYTES`: what fits was streamed,

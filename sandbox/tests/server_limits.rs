@@ -1,33 +1,38 @@
-//! The sandbox's own server (`Sandbox::serve`, what `sandbox serve` runs) over real sockets: a
-//! client dribbling its request head is cut off, connections past the cap (or past the cap of one
-//! address) are closed at once,
-//! and SIGTERM closes every socket with 1001 before the process exits.
+//! The sandbox's own server (`Sandbox::serve`, what `sandbox serve` runs): a client dribbling its
+//! request head is cut off, connections past the cap (or past the cap of one address) are closed
+//! at once, over an in-memory listener on tokio's paused clock; and SIGTERM to the real binary
+//! closes every socket with 1001 before the process exits.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
+use chanx::testing::{MemoryConnector, MemoryListener};
 use futures_util::StreamExt;
 use sandbox::Sandbox;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, DuplexStream};
+use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use crate::support::TestApp;
 
-/// Serves `sandbox` on a free port in the background.
-async fn serve(sandbox: &Sandbox) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
+/// Serves `sandbox` over an in-memory listener in the background, and pauses the clock: from
+/// here on time moves only when every task waits (no request below touches the database), so
+/// 10 virtual seconds take no time and the timeouts fire at their exact instants.
+fn serve(sandbox: &Sandbox) -> MemoryConnector {
+    let (listener, connector) = MemoryListener::new();
     let serving = sandbox.serve(listener).with_graceful_shutdown(std::future::pending());
     tokio::spawn(std::future::IntoFuture::into_future(serving));
-    addr
+    tokio::time::pause();
+    connector
+}
+
+fn connect(connector: &MemoryConnector) -> DuplexStream {
+    connector.connect().expect("the server listens")
 }
 
 /// A complete keep-alive request; the status line of its answer.
-async fn get(stream: &mut TcpStream, path: &str) -> String {
+async fn get(stream: &mut DuplexStream, path: &str) -> String {
     let request = format!("GET {path} HTTP/1.1\r\nHost: localhost:8000\r\n\r\n");
     stream.write_all(request.as_bytes()).await.expect("write");
     let mut buf = vec![0; 64 * 1024];
@@ -35,14 +40,22 @@ async fn get(stream: &mut TcpStream, path: &str) -> String {
     String::from_utf8_lossy(&buf[..n]).lines().next().unwrap_or_default().to_owned()
 }
 
+/// Whether the server hangs up on a fresh connection before it sends anything.
+async fn hung_up_at_once(mut stream: DuplexStream) -> bool {
+    let mut buf = [0; 64];
+    match tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buf)).await {
+        Ok(Ok(0) | Err(_)) => true,
+        Ok(Ok(n)) => panic!("unexpected bytes {:?}", String::from_utf8_lossy(&buf[..n])),
+        Err(_) => false,
+    }
+}
+
 #[tokio::test]
 async fn a_client_sending_one_header_byte_every_two_seconds_is_cut_off() {
     let app = TestApp::sqlite().await;
-    let addr = serve(&app.sandbox).await;
-    // From here on, time only moves when every task waits: 10 virtual seconds take no time.
-    tokio::time::pause();
+    let connector = serve(&app.sandbox);
     let started = Instant::now();
-    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let mut stream = connect(&connector);
     let head = b"GET /login HTTP/1.1\r\nHost: localhost:8000\r\nX-Slow: ";
     let mut buf = [0; 512];
     let mut cut_off = None;
@@ -60,7 +73,9 @@ async fn a_client_sending_one_header_byte_every_two_seconds_is_cut_off() {
         break;
     }
     let held = cut_off.expect("a client sending a header byte every 2 s is never cut off");
-    assert!(held >= Duration::from_secs(9) && held <= Duration::from_secs(12), "held for {held:?}");
+    // The sandbox keeps chanx's default handshake timeout, 10 s from the first byte. (The clock
+    // was paused mid-millisecond, and timers fire on whole milliseconds of the runtime's clock.)
+    assert!(held >= Duration::from_secs(10) && held <= Duration::from_millis(10_001), "held for {held:?}");
 }
 
 #[tokio::test]
@@ -71,83 +86,71 @@ async fn connections_past_the_cap_are_closed_at_once_and_counted() {
         state: app.sandbox.state.clone(),
         sockets: sockets.clone().settings(sockets.get_settings().clone().max_connections(Some(2))),
     };
-    let addr = serve(&capped).await;
-    let (mut first, mut second) =
-        (TcpStream::connect(addr).await.expect("connect"), TcpStream::connect(addr).await.expect("connect"));
+    let connector = serve(&capped);
+    let (mut first, mut second) = (connect(&connector), connect(&connector));
     assert_eq!(get(&mut first, "/login").await, "HTTP/1.1 200 OK");
     assert_eq!(get(&mut second, "/login").await, "HTTP/1.1 200 OK");
 
-    let mut third = TcpStream::connect(addr).await.expect("the kernel completes the TCP handshake");
-    let mut buf = [0; 64];
-    let answer = tokio::time::timeout(Duration::from_secs(2), third.read(&mut buf)).await;
-    assert!(matches!(answer, Ok(Ok(0) | Err(_))), "the third connection was served: {answer:?}");
+    assert!(hung_up_at_once(connect(&connector)).await, "the third connection was served");
     let metrics = capped.sockets.metrics().snapshot();
     assert_eq!((metrics.tcp_refused_max_connections, metrics.tcp_connections_open), (1, 2));
 
     // The two keep their connections; once one leaves, a newcomer gets in.
     assert_eq!(get(&mut first, "/login").await, "HTTP/1.1 200 OK");
     drop(second);
+    // On the paused clock each check runs once every task waits: no real time passes.
     let freed = tokio::time::timeout(Duration::from_secs(5), async {
         while capped.sockets.metrics().snapshot().tcp_connections_open > 1 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
     });
     assert!(freed.await.is_ok(), "the closed connection still counts");
-    let mut fourth = TcpStream::connect(addr).await.expect("connect");
+    let mut fourth = connect(&connector);
     assert_eq!(get(&mut fourth, "/login").await, "HTTP/1.1 200 OK");
 }
 
 #[tokio::test]
 async fn one_address_holds_at_most_64_connections_by_default() {
     let app = TestApp::sqlite().await;
-    let addr = serve(&app.sandbox).await;
+    let connector = serve(&app.sandbox);
     let mut held = Vec::new();
     for _ in 0..64 {
-        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        let mut stream = connect(&connector);
         assert_eq!(get(&mut stream, "/login").await, "HTTP/1.1 200 OK");
         held.push(stream);
     }
-    // Every test client is 127.0.0.1: the 65th is closed at once, however few others are open.
-    let mut one_more = TcpStream::connect(addr).await.expect("the kernel completes the TCP handshake");
-    let mut buf = [0; 64];
-    let answer = tokio::time::timeout(Duration::from_secs(2), one_more.read(&mut buf)).await;
-    assert!(matches!(answer, Ok(Ok(0) | Err(_))), "the 65th connection was served: {answer:?}");
+    // Every `connect` is from 127.0.0.1: the 65th is closed at once, however few others are open.
+    assert!(hung_up_at_once(connect(&connector)).await, "the 65th connection was served");
     assert_eq!(app.sandbox.sockets.metrics().snapshot().tcp_refused_per_peer, 1);
-}
-
-/// Kills the child on drop, so that a failing test leaves no server behind.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+    // Another address is not affected.
+    let mut elsewhere = connector.connect_from("192.0.2.7:5000".parse().expect("addr")).expect("connect");
+    assert_eq!(get(&mut elsewhere, "/login").await, "HTTP/1.1 200 OK");
 }
 
 #[tokio::test]
 async fn sigterm_closes_every_socket_with_1001_then_the_process_exits() {
     let dir = std::env::temp_dir().join(format!("chanx-sandbox-sigterm-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).expect("dir");
-    let mut child = Child(
-        Command::new(env!("CARGO_BIN_EXE_sandbox"))
-            .args(["serve", "--addr", "127.0.0.1:0"])
-            .current_dir(&dir)
-            .env_remove("DATABASE_URL")
-            .env_remove("REDIS_URL")
-            .env_remove("SANDBOX_ENV")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the sandbox starts"),
-    );
-    let stdout = child.0.stdout.take().expect("stdout");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_sandbox"))
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .current_dir(&dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .env_remove("SANDBOX_ENV")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        // A failing test leaves no server behind.
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the sandbox starts");
+    let stdout = child.stdout.take().expect("stdout");
     let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
-    // Reads the log on a thread (it blocks), keeping the pipe drained until the process ends.
-    std::thread::spawn(move || {
+    // Reads the log, keeping the pipe drained until the process ends.
+    tokio::spawn(async move {
         let mut addr_tx = Some(addr_tx);
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
             if let Some(rest) = line.split("serving on http://").nth(1) {
                 let addr = rest.split('/').next().unwrap_or_default().to_owned();
                 if let Some(tx) = addr_tx.take() {
@@ -174,7 +177,8 @@ async fn sigterm_closes_every_socket_with_1001_then_the_process_exits() {
     let auth = tokio::time::timeout(Duration::from_secs(5), socket.next()).await.expect("a frame").expect("open");
     assert!(auth.expect("frame").to_text().expect("text").contains("authentication"));
 
-    let killed = Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status().expect("run kill");
+    let pid = child.id().expect("the sandbox runs");
+    let killed = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("run kill");
     assert!(killed.success());
     let close = loop {
         match tokio::time::timeout(Duration::from_secs(10), socket.next()).await.expect("the server closes in time") {
@@ -185,16 +189,10 @@ async fn sigterm_closes_every_socket_with_1001_then_the_process_exits() {
     };
     assert_eq!(close, Some(1001), "SIGTERM closes the socket with 1001, not a dropped connection (1006)");
     drop(socket);
-    let exited = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            if let Some(status) = child.0.try_wait().expect("wait") {
-                return status;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .expect("the process exits after its graceful shutdown");
+    let exited = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("the process exits after its graceful shutdown")
+        .expect("wait");
     assert!(exited.success(), "{exited:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }

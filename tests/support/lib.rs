@@ -5,13 +5,15 @@ use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use chanx::testing::{MemoryConnector, MemoryListener};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{self, HeaderName, HeaderValue};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// The `--addr HOST:PORT` argument of an example, or `default`.
 pub fn addr_arg(default: &str) -> String {
@@ -35,9 +37,47 @@ pub async fn spawn_server(router: chanx::Router) -> SocketAddr {
     addr
 }
 
-/// A WebSocket client over a real TCP socket.
+/// Serves `router` on a [`MemoryListener`] in the background, until `stop` resolves; the
+/// connector that reaches it, and the server's task. Nothing touches the OS, so a test using it
+/// can run on tokio's paused clock.
+pub fn spawn_memory_server(
+    router: chanx::Router,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> (MemoryConnector, tokio::task::JoinHandle<std::io::Result<()>>) {
+    let (listener, connector) = MemoryListener::new();
+    (connector, tokio::spawn(chanx::serve(listener, router).with_graceful_shutdown(stop).into_future()))
+}
+
+/// Waits until `condition` holds, checking it each time every task of the test's runtime waits
+/// (for IO or a timer); panics after [`WAIT`] naming `what`.
+///
+/// For tests on tokio's paused clock over a [`MemoryListener`]: there a 1 ms sleep ends only
+/// once nothing else can run, so each check sees the server settled, and the wait costs no real
+/// time. It stands in for a notification the server does not give (a connection's place under a
+/// cap is released when its task drops it, with nothing to await).
+pub async fn settled(what: &str, mut condition: impl FnMut() -> bool) {
+    let waited = tokio::time::timeout(WAIT, async {
+        while !condition() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    });
+    assert!(waited.await.is_ok(), "waited {WAIT:?} for {what}");
+}
+
+/// Returns once every other task of the test's runtime waits for IO or a timer, on tokio's
+/// paused clock (over a [`MemoryListener`]): a request written before it has reached its
+/// handler after it. Costs 1 ms of virtual time, no real time.
+pub async fn all_idle() {
+    tokio::time::sleep(Duration::from_millis(1)).await;
+}
+
+/// What a [`Client`] speaks over: a TCP socket or an in-memory pipe.
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// A WebSocket client over a real TCP socket or a [`MemoryListener`]'s pipe.
 pub struct Client {
-    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    ws: WebSocketStream<Box<dyn Io>>,
 }
 
 /// How long a client waits for a frame before failing the test.
@@ -46,24 +86,44 @@ pub const WAIT: Duration = Duration::from_secs(5);
 impl Client {
     /// Connects to `ws://{addr}{path}`.
     pub async fn connect(addr: SocketAddr, path: &str) -> Client {
-        let url = format!("ws://{addr}{path}");
-        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(&url))
-            .await
-            .unwrap_or_else(|_| panic!("connecting to {url} timed out"))
-            .unwrap_or_else(|e| panic!("connecting to {url} failed: {e}"));
-        Client { ws }
+        Client::connect_with(addr, path, &[]).await.unwrap_or_else(|e| panic!("connecting to {addr}{path} failed: {e}"))
     }
 
     /// Connects with extra request headers, such as `Origin`.
     pub async fn connect_with(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Result<Client, WsError> {
-        let mut request = format!("ws://{addr}{path}").into_client_request()?;
+        let stream = tokio::time::timeout(WAIT, tokio::net::TcpStream::connect(addr))
+            .await
+            .unwrap_or_else(|_| panic!("connecting to {addr} timed out"))
+            .map_err(WsError::Io)?;
+        Client::handshake(Box::new(stream), &format!("ws://{addr}{path}"), headers).await
+    }
+
+    /// Connects to `path` over a new pipe of `connector`.
+    pub async fn connect_memory(connector: &MemoryConnector, path: &str) -> Client {
+        Client::connect_memory_with(connector, path, &[])
+            .await
+            .unwrap_or_else(|e| panic!("connecting to {path} failed: {e}"))
+    }
+
+    /// Connects to `path` over a new pipe of `connector`, with extra request headers.
+    pub async fn connect_memory_with(
+        connector: &MemoryConnector,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Client, WsError> {
+        let stream = connector.connect().map_err(WsError::Io)?;
+        Client::handshake(Box::new(stream), &format!("ws://localhost{path}"), headers).await
+    }
+
+    async fn handshake(stream: Box<dyn Io>, url: &str, headers: &[(&str, &str)]) -> Result<Client, WsError> {
+        let mut request = url.into_client_request()?;
         for (name, value) in headers {
             let name = HeaderName::try_from(*name).map_err(http::Error::from)?;
             let value = HeaderValue::try_from(*value).map_err(http::Error::from)?;
             request.headers_mut().insert(name, value);
         }
-        let connected = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request)).await;
-        let (ws, _) = connected.unwrap_or_else(|_| panic!("connecting to {addr}{path} timed out"))?;
+        let connected = tokio::time::timeout(WAIT, tokio_tungstenite::client_async(request, stream)).await;
+        let (ws, _) = connected.unwrap_or_else(|_| panic!("the handshake with {url} timed out"))?;
         Ok(Client { ws })
     }
 

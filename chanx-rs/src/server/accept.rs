@@ -1,10 +1,10 @@
-//! The accept loop shared by [`serve`](crate::serve) and `chanx::axum::serve`: the connection
-//! cap, `TCP_NODELAY`, the header timeout, and the graceful shutdown of HTTP connections beside
-//! the router's WebSockets.
+//! The accept loop shared by [`serve`](crate::serve) and `chanx::axum::serve`, over any
+//! [`Listener`]: the connection caps, the header and request timeouts, and the graceful shutdown
+//! of HTTP connections beside the router's WebSockets.
 
 use std::future::Future;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -16,9 +16,9 @@ use hyper::server::conn::http1;
 use hyper::service::Service;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
+use super::Listener;
 use crate::Router;
 use crate::metrics::OpenTcp;
 use crate::shutdown;
@@ -29,11 +29,12 @@ pub(crate) type Signal = Pin<Box<dyn Future<Output = ()> + Send>>;
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Accepts on `listener` until `signal`, serving each connection with the service
-/// `make_service` builds for its (prepared) socket and peer; then closes the router's WebSockets with 1001 and lets
-/// HTTP requests in flight finish, both within the shutdown timeout.
-pub(crate) async fn run<F, S, B>(listener: TcpListener, router: Arc<Router>, signal: Signal, make_service: F)
+/// `make_service` builds for its peer's address; then closes the router's WebSockets with 1001
+/// and lets HTTP requests in flight finish, both within the shutdown timeout.
+pub(crate) async fn run<L, F, S, B>(mut listener: L, router: Arc<Router>, signal: Signal, make_service: F)
 where
-    F: Fn(&TcpStream, SocketAddr) -> S,
+    L: Listener,
+    F: Fn(&L::Addr) -> S,
     S: Service<http::Request<Incoming>, Response = http::Response<B>> + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
@@ -83,9 +84,10 @@ where
                 }
             },
         };
-        let peer_place = match &per_peer {
-            None => None,
-            Some(counts) => match counts.clone().take(peer.ip()) {
+        let peer_place = match (&per_peer, L::socket_addr(&peer)) {
+            // Peers without an IP address (a Unix socket's) are not capped one by one.
+            (None, _) | (_, None) => None,
+            (Some(counts), Some(ip)) => match counts.clone().take(ip.ip()) {
                 Some(place) => Some(place),
                 None => {
                     metrics.tcp_refused_per_peer();
@@ -96,12 +98,7 @@ where
             },
         };
         refusing = false;
-        // Frames are small and latency matters: without it, Nagle's algorithm and delayed ACKs
-        // hold frames back for tens of milliseconds.
-        if let Err(err) = stream.set_nodelay(true) {
-            tracing::debug!(error = %err, ?peer, "could not set TCP_NODELAY");
-        }
-        let service = WithinTimeout { inner: make_service(&stream, peer), timeout: request_timeout };
+        let service = WithinTimeout { inner: make_service(&peer), timeout: request_timeout };
         let io = Counted { stream, _permit: permit, _peer_place: peer_place, _open: metrics.tcp_opened() };
         tokio::spawn(serve_connection(io, peer, service, header_timeout, http.subscribe()));
     }
@@ -118,13 +115,15 @@ where
     }
 }
 
-async fn serve_connection<S, B>(
-    io: Counted,
-    peer: SocketAddr,
+async fn serve_connection<I, A, S, B>(
+    io: Counted<I>,
+    peer: A,
     service: WithinTimeout<S>,
     header_timeout: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    A: std::fmt::Debug,
     S: Service<http::Request<Incoming>, Response = http::Response<B>> + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
@@ -229,22 +228,22 @@ impl Drop for PeerPlace {
     }
 }
 
-/// An accepted TCP stream holding its place under the connection cap and in the metrics, for
+/// An accepted connection holding its place under the connection cap and in the metrics, for
 /// as long as it lives: through an HTTP connection and, after an upgrade, the WebSocket.
-struct Counted {
-    stream: TcpStream,
+struct Counted<I> {
+    stream: I,
     _permit: Option<OwnedSemaphorePermit>,
     _peer_place: Option<PeerPlace>,
     _open: OpenTcp,
 }
 
-impl AsyncRead for Counted {
+impl<I: AsyncRead + Unpin> AsyncRead for Counted<I> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
     }
 }
 
-impl AsyncWrite for Counted {
+impl<I: AsyncWrite + Unpin> AsyncWrite for Counted<I> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
     }
@@ -338,41 +337,12 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
 
 #[cfg(test)]
 mod tests {
-    use std::convert::Infallible;
-
     use super::*;
-
-    #[tokio::test]
-    async fn accepted_sockets_get_tcp_nodelay() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let (seen, mut nodelay) = tokio::sync::mpsc::unbounded_channel();
-        let make_service = move |stream: &TcpStream, _peer| {
-            let _ = seen.send(stream.nodelay().ok());
-            hyper::service::service_fn(|_request| async {
-                Ok::<_, Infallible>(http::Response::new(http_body_util::Empty::<bytes::Bytes>::new()))
-            })
-        };
-        let router = Arc::new(Router::new());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(run(
-            listener,
-            router,
-            Box::pin(async {
-                let _ = stopped.await;
-            }),
-            make_service,
-        ));
-        let _client = TcpStream::connect(addr).await.expect("connect");
-        assert_eq!(nodelay.recv().await, Some(Some(true)));
-        let _ = stop.send(());
-        server.await.expect("the server stopped");
-    }
 
     #[test]
     fn serve_can_be_built_outside_a_runtime_and_awaited_in_one() {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0")).expect("bind");
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
         // `into_future` runs here, outside the runtime: the signals are registered on first poll.
         let serving = std::future::IntoFuture::into_future(crate::serve(listener, Router::new()));
         runtime.block_on(async {

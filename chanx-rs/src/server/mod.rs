@@ -1,7 +1,8 @@
-//! Serving a [`Router`] over TCP with hyper 1 and tokio-tungstenite.
+//! Serving a [`Router`] with hyper 1 and tokio-tungstenite, over any [`Listener`].
 
 mod accept;
 mod handshake;
+mod listener;
 
 use std::future::{Future, IntoFuture};
 use std::io;
@@ -16,6 +17,7 @@ pub(crate) use accept::{Signal, run};
 pub(crate) use handshake::handle;
 #[cfg(feature = "fuzzing")]
 pub(crate) use handshake::subprotocol;
+pub use listener::Listener;
 
 use crate::Router;
 
@@ -25,10 +27,12 @@ use crate::Router;
 ///
 /// Every path of the router accepts WebSocket upgrades; other paths answer 404, plain HTTP
 /// requests on a WebSocket path answer 426, and a handshake from a foreign `Origin` answers 403
-/// (see [`Settings::allowed_origins`](crate::Settings::allowed_origins)). Each accepted socket
-/// gets `TCP_NODELAY`; a client must send its request head within
-/// [`Settings::handshake_timeout`](crate::Settings::handshake_timeout), and at most
-/// [`Settings::max_connections`](crate::Settings::max_connections) are open at once.
+/// (see [`Settings::allowed_origins`](crate::Settings::allowed_origins)). A client must send its
+/// request head within [`Settings::handshake_timeout`](crate::Settings::handshake_timeout), and
+/// at most [`Settings::max_connections`](crate::Settings::max_connections) are open at once.
+///
+/// `listener` is any [`Listener`]: a [`TcpListener`] (each accepted socket gets `TCP_NODELAY`),
+/// a Unix socket, or, in tests, a [`MemoryListener`](crate::testing::MemoryListener).
 ///
 /// ```no_run
 /// # async fn run(router: chanx::Router) -> std::io::Result<()> {
@@ -36,7 +40,26 @@ use crate::Router;
 /// chanx::serve(listener, router).await
 /// # }
 /// ```
-pub fn serve(listener: TcpListener, router: Router) -> Serve {
+///
+/// The same server in memory, as a test drives it (on tokio's paused clock, if it likes):
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+/// let (listener, connector) = chanx::testing::MemoryListener::new();
+/// tokio::spawn(
+///     std::future::IntoFuture::into_future(
+///         chanx::serve(listener, chanx::Router::new()).with_graceful_shutdown(std::future::pending()),
+///     ),
+/// );
+/// let mut stream = connector.connect().expect("the server listens");
+/// stream.write_all(b"GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+/// let mut answer = [0; 12];
+/// stream.read_exact(&mut answer).await.unwrap();
+/// assert_eq!(&answer, b"HTTP/1.1 404");
+/// # }
+/// ```
+pub fn serve<L: Listener>(listener: L, router: Router) -> Serve<L> {
     Serve {
         listener,
         router,
@@ -46,11 +69,11 @@ pub fn serve(listener: TcpListener, router: Router) -> Serve {
     }
 }
 
-/// The future of [`serve`] (and `chanx::axum::serve`); await it, optionally after choosing a
-/// shutdown signal.
+/// The future of [`serve`] (and `chanx::axum::serve`) on a listener `L`; await it, optionally
+/// after choosing a shutdown signal.
 #[must_use = "a server does nothing until awaited"]
-pub struct Serve {
-    listener: TcpListener,
+pub struct Serve<L = TcpListener> {
+    listener: L,
     router: Router,
     signal: Option<Signal>,
     /// What serves HTTP beside the router's sockets, with `chanx::axum::serve`.
@@ -58,15 +81,15 @@ pub struct Serve {
     app: Option<axum::Router>,
 }
 
-impl std::fmt::Debug for Serve {
+impl<L: std::fmt::Debug> std::fmt::Debug for Serve<L> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Serve").field("listener", &self.listener).field("router", &self.router).finish()
     }
 }
 
-impl Serve {
+impl<L> Serve<L> {
     #[cfg(feature = "axum")]
-    pub(crate) fn axum(listener: TcpListener, app: axum::Router, router: Router) -> Serve {
+    pub(crate) fn axum(listener: L, app: axum::Router, router: Router) -> Serve<L> {
         Serve { listener, router, signal: None, app: Some(app) }
     }
 
@@ -94,7 +117,7 @@ impl Serve {
     }
 }
 
-impl IntoFuture for Serve {
+impl<L: Listener> IntoFuture for Serve<L> {
     type Output = io::Result<()>;
     type IntoFuture = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
 
@@ -106,17 +129,20 @@ impl IntoFuture for Serve {
         #[cfg(feature = "axum")]
         if let Some(app) = self.app {
             return Box::pin(async move {
-                run(listener, router, signal, move |_, peer| crate::axum::service(app.clone(), peer)).await;
+                run(listener, router, signal, move |peer: &L::Addr| {
+                    crate::axum::service(app.clone(), peer.clone(), L::socket_addr(peer))
+                })
+                .await;
                 Ok(())
             });
         }
         Box::pin(async move {
             let sockets = router.clone();
-            run(listener, router, signal, move |_, peer| {
-                let router = sockets.clone();
+            run(listener, router, signal, move |peer: &L::Addr| {
+                let (router, peer) = (sockets.clone(), L::socket_addr(peer));
                 service_fn(move |request| {
                     let router = router.clone();
-                    async move { Ok::<_, std::convert::Infallible>(handle(&router, request, Some(peer))) }
+                    async move { Ok::<_, std::convert::Infallible>(handle(&router, request, peer)) }
                 })
             })
             .await;

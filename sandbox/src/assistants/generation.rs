@@ -40,6 +40,8 @@ pub const MAX_HISTORY_BYTES: usize = 128 * 1024;
 pub struct Generations {
     running: Mutex<HashMap<String, (u64, oneshot::Sender<()>)>>,
     next: AtomicU64,
+    /// Woken whenever a slot is freed, for [`until_free`](Self::until_free).
+    freed: tokio::sync::Notify,
 }
 
 impl Generations {
@@ -70,9 +72,22 @@ impl Generations {
         match self.running().remove(conversation) {
             Some((_, stop)) => {
                 let _ = stop.send(());
+                self.freed.notify_waiters();
                 true
             }
             None => false,
+        }
+    }
+
+    /// Returns once no answer is being written in `conversation` (at once if none is).
+    pub async fn until_free(&self, conversation: &str) {
+        loop {
+            // Registered before checking, so a slot freed in between is not missed.
+            let freed = self.freed.notified();
+            if !self.is_running(conversation) {
+                return;
+            }
+            freed.await;
         }
     }
 }
@@ -91,6 +106,8 @@ impl Drop for Reservation {
         let mut running = self.generations.running();
         if running.get(&self.conversation).is_some_and(|(token, _)| *token == self.token) {
             running.remove(&self.conversation);
+            drop(running);
+            self.generations.freed.notify_waiters();
         }
     }
 }
