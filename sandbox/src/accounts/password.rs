@@ -114,6 +114,8 @@ pub struct Hasher {
     /// Requests waiting for a permit.
     waiting: AtomicUsize,
     jobs: flume::Sender<Job>,
+    /// Signalled each time a worker gives its memory back, so that a test can wait for it.
+    released: Arc<tokio::sync::Notify>,
 }
 
 impl Hasher {
@@ -122,16 +124,25 @@ impl Hasher {
     pub fn new(limits: HashLimits) -> Self {
         let limits = HashLimits { at_once: limits.at_once.max(1), ..limits };
         let (jobs, receiver) = flume::bounded::<Job>(limits.at_once);
+        let released = Arc::new(tokio::sync::Notify::new());
         for n in 0..limits.at_once {
             let receiver = receiver.clone();
             let release_after = limits.release_after;
-            let spawned =
-                std::thread::Builder::new().name(format!("argon2-{n}")).spawn(move || work(&receiver, release_after));
+            let released = released.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("argon2-{n}"))
+                .spawn(move || work(&receiver, release_after, &released));
             if let Err(err) = spawned {
                 tracing::error!(error = %err, "could not start a password hashing thread");
             }
         }
-        Hasher { limits, permits: Arc::new(Semaphore::new(limits.at_once)), waiting: AtomicUsize::new(0), jobs }
+        Hasher {
+            limits,
+            permits: Arc::new(Semaphore::new(limits.at_once)),
+            waiting: AtomicUsize::new(0),
+            jobs,
+            released,
+        }
     }
 
     /// The limits it runs with.
@@ -222,7 +233,7 @@ impl Drop for Waiting<'_> {
 
 /// A worker: takes jobs until the hasher is dropped, lending each one this thread's memory, and
 /// frees that memory after `release_after` without a job.
-fn work(jobs: &flume::Receiver<Job>, release_after: Duration) {
+fn work(jobs: &flume::Receiver<Job>, release_after: Duration, released: &tokio::sync::Notify) {
     let mut blocks: Vec<Block> = Vec::new();
     loop {
         let job = if blocks.capacity() == 0 {
@@ -232,6 +243,7 @@ fn work(jobs: &flume::Receiver<Job>, release_after: Duration) {
                 Ok(job) => Some(job),
                 Err(flume::RecvTimeoutError::Timeout) => {
                     blocks = Vec::new();
+                    released.notify_one();
                     continue;
                 }
                 Err(flume::RecvTimeoutError::Disconnected) => None,
@@ -411,16 +423,9 @@ mod tests {
         let limits = HashLimits { at_once: 1, queue: 4, wait: Duration::from_secs(5), release_after: Duration::ZERO };
         let hasher = Hasher::new(limits);
         hasher.hash("correct horse".into()).await.expect("hash");
-        // With no wait allowed, the worker frees its buffer as soon as it finds no job waiting;
-        // a job sent before it looked may still see the buffer, the next one cannot.
-        let mut capacity = usize::MAX;
-        for _ in 0..100 {
-            capacity = hasher.run(|blocks| blocks.capacity()).await.expect("ran");
-            if capacity == 0 {
-                break;
-            }
-        }
-        assert_eq!(capacity, 0, "released");
+        // With no wait allowed, the worker frees its buffer as soon as it finds no job waiting.
+        tokio::time::timeout(Duration::from_secs(10), hasher.released.notified()).await.expect("released");
+        assert_eq!(hasher.run(|blocks| blocks.capacity()).await.expect("ran"), 0, "nothing kept");
         assert!(hasher.verify("correct horse".into(), None).await.is_ok(), "and allocated again when needed");
     }
 
