@@ -3,17 +3,23 @@
 //! Staff may browse everything and delete chats, conversations and topics; only superusers change
 //! accounts (deactivate, reactivate, delete), and nobody can lock themselves out.
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
+use chanx::Layer;
 use minijinja::context;
 use serde::Serialize;
 
+use crate::accounts::tokens::Tokens;
 use crate::accounts::{User, Viewer};
-use crate::app::AppState;
-use crate::web::{Flash, login_url, redirect, redirect_with};
+use crate::assistants::generation::Assistant;
+use crate::db::Db;
+use crate::state::AppState;
+use crate::web::{Flash, Pages, login_url, redirect, redirect_with};
 
 /// The routes.
 pub fn routes() -> Router<AppState> {
@@ -99,12 +105,17 @@ fn failed(err: &sqlx::Error) -> Response {
     crate::web::server_error_page()
 }
 
-async fn index(State(state): State<AppState>, Viewer(viewer): Viewer, flash: Flash) -> Response {
+async fn index(
+    State(db): State<Db>,
+    State(pages): State<Arc<Pages>>,
+    Viewer(viewer): Viewer,
+    flash: Flash,
+) -> Response {
     let me = match staff(viewer.clone()) {
         Ok(me) => me,
         Err(refusal) => return refusal.into_response(),
     };
-    let pool = state.db.pool();
+    let pool = db.pool();
     let users: Result<Vec<UserRow>, _> = sqlx::query_as(
         "SELECT id, email, is_active, is_staff, is_superuser, date_joined, last_login FROM users ORDER BY id DESC LIMIT $1",
     )
@@ -133,14 +144,14 @@ async fn index(State(state): State<AppState>, Viewer(viewer): Viewer, flash: Fla
     match (users, chats, conversations, topics) {
         (Ok(users), Ok(chats), Ok(conversations), Ok(topics)) => {
             let ctx = context! { me_id => me.id, is_superuser => me.is_superuser, users, chats, conversations, topics };
-            state.pages.render("admin/index.html", &viewer, &flash, ctx)
+            pages.render("admin/index.html", &viewer, &flash, ctx)
         }
         (Err(err), ..) | (_, Err(err), ..) | (_, _, Err(err), _) | (.., Err(err)) => failed(&err),
     }
 }
 
 /// Checks that a superuser asks to change another account `id`, which exists.
-async fn superuser_on(state: &AppState, viewer: Option<User>, id: i64) -> Result<(), Refused> {
+async fn superuser_on(db: &Db, viewer: Option<User>, id: i64) -> Result<(), Refused> {
     let me = staff(viewer)?;
     if !me.is_superuser {
         return Err(Refused::SuperuserOnly);
@@ -150,14 +161,20 @@ async fn superuser_on(state: &AppState, viewer: Option<User>, id: i64) -> Result
     }
     let exists: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE id = $1")
         .bind(id)
-        .fetch_optional(state.db.pool())
+        .fetch_optional(db.pool())
         .await
         .map_err(Refused::Failed)?;
     exists.map(|_| ()).ok_or(Refused::NoSuchUser)
 }
 
-async fn toggle_active(State(state): State<AppState>, Viewer(viewer): Viewer, Path(id): Path<i64>) -> Response {
-    if let Err(refusal) = superuser_on(&state, viewer, id).await {
+async fn toggle_active(
+    State(db): State<Db>,
+    State(layer): State<Layer>,
+    State(tokens): State<Arc<Tokens>>,
+    Viewer(viewer): Viewer,
+    Path(id): Path<i64>,
+) -> Response {
+    if let Err(refusal) = superuser_on(&db, viewer, id).await {
         return refusal.into_response();
     }
     // A deactivated user's tokens stop resolving at once: every lookup requires is_active. Their
@@ -168,29 +185,34 @@ async fn toggle_active(State(state): State<AppState>, Viewer(viewer): Viewer, Pa
     let toggled: Result<Option<(i64,)>, sqlx::Error> =
         sqlx::query_as("UPDATE users SET is_active = 1 - is_active WHERE id = $1 RETURNING is_active")
             .bind(id)
-            .fetch_optional(state.db.pool())
+            .fetch_optional(db.pool())
             .await;
     let revoked = match toggled {
-        Ok(Some((0,))) => state.tokens.revoke_user(&state.db, id).await,
+        Ok(Some((0,))) => tokens.revoke_user(&db, id).await,
         Ok(_) => Ok(()),
         Err(err) => Err(err),
     };
     match revoked {
         Ok(()) => {
-            crate::sessions::close_user_sockets(&state.layer, id).await;
+            crate::sessions::close_user_sockets(&layer, id).await;
             redirect_with("/admin/", "success", format!("User {id} updated."))
         }
         Err(err) => failed(&err),
     }
 }
 
-async fn delete_user(State(state): State<AppState>, Viewer(viewer): Viewer, Path(id): Path<i64>) -> Response {
-    if let Err(refusal) = superuser_on(&state, viewer, id).await {
+async fn delete_user(
+    State(db): State<Db>,
+    State(layer): State<Layer>,
+    Viewer(viewer): Viewer,
+    Path(id): Path<i64>,
+) -> Response {
+    if let Err(refusal) = superuser_on(&db, viewer, id).await {
         return refusal.into_response();
     }
-    match sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(state.db.pool()).await {
+    match sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(db.pool()).await {
         Ok(_) => {
-            crate::sessions::close_user_sockets(&state.layer, id).await;
+            crate::sessions::close_user_sockets(&layer, id).await;
             redirect_with("/admin/", "success", format!("User {id} and everything they owned were deleted."))
         }
         Err(err) => failed(&err),
@@ -198,18 +220,19 @@ async fn delete_user(State(state): State<AppState>, Viewer(viewer): Viewer, Path
 }
 
 async fn delete_record(
-    State(state): State<AppState>,
+    State(db): State<Db>,
+    State(layer): State<Layer>,
+    State(assistant): State<Assistant>,
     Viewer(viewer): Viewer,
     Path((kind, id)): Path<(String, String)>,
 ) -> Response {
     if let Err(refusal) = staff(viewer) {
         return refusal.into_response();
     }
-    let db = &state.db;
     let deleted = match kind.as_str() {
         "chats" => match id.parse::<i64>().ok() {
-            Some(id) => match crate::chat::model::GroupChat::get(db, id).await {
-                Ok(Some(chat)) => match crate::chat::service::delete_chat(db, &state.layer, &chat).await {
+            Some(id) => match crate::chat::model::GroupChat::get(&db, id).await {
+                Ok(Some(chat)) => match crate::chat::service::delete_chat(&db, &layer, &chat).await {
                     Ok(()) => Ok(true),
                     Err(crate::chat::service::Refusal::Db(err)) => Err(err),
                     Err(_) => Ok(false),
@@ -219,17 +242,17 @@ async fn delete_record(
             },
             None => Ok(false),
         },
-        "conversations" => match crate::assistants::model::Conversation::get(db, &id).await {
+        "conversations" => match crate::assistants::model::Conversation::get(&db, &id).await {
             Ok(Some(conversation)) => {
-                state.assistant.stop(&conversation.id).await;
-                crate::assistants::model::Conversation::delete(db, &conversation.id).await.map(|()| true)
+                assistant.stop(&conversation.id).await;
+                crate::assistants::model::Conversation::delete(&db, &conversation.id).await.map(|()| true)
             }
             Ok(None) => Ok(false),
             Err(err) => Err(err),
         },
         "topics" => match id.parse::<i64>() {
-            Ok(id) if crate::discussion::model::TopicRef::get(db, id).await.ok().flatten().is_some() => {
-                crate::discussion::model::TopicRef::delete(db, id).await.map(|()| true)
+            Ok(id) if crate::discussion::model::TopicRef::get(&db, id).await.ok().flatten().is_some() => {
+                crate::discussion::model::TopicRef::delete(&db, id).await.map(|()| true)
             }
             _ => Ok(false),
         },

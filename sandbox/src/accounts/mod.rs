@@ -6,15 +6,16 @@ pub mod routes;
 pub mod secret_key;
 pub mod tokens;
 
-use axum::extract::FromRequestParts;
+use std::sync::Arc;
+
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use serde::Serialize;
 
-use crate::app::AppState;
 use crate::db::Db;
 use crate::rest::ApiError;
 use password::Hasher;
-use tokens::{ACCESS_COOKIE, TokenType, bearer, cookie};
+use tokens::{ACCESS_COOKIE, TokenType, Tokens, bearer, cookie};
 
 /// A user, as handlers and sockets see it (never with the password hash).
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
@@ -208,9 +209,9 @@ impl User {
     }
 
     /// The user of a valid access token, issued since their last logout.
-    pub async fn from_access_token(state: &AppState, token: &str) -> Result<Option<User>, sqlx::Error> {
-        match state.tokens.verify(token, TokenType::Access) {
-            Some(claims) => User::find_signed_in(&state.db, claims.user_id, claims.iat_us).await,
+    pub async fn from_access_token(tokens: &Tokens, db: &Db, token: &str) -> Result<Option<User>, sqlx::Error> {
+        match tokens.verify(token, TokenType::Access) {
+            Some(claims) => User::find_signed_in(db, claims.user_id, claims.iat_us).await,
             None => Ok(None),
         }
     }
@@ -218,17 +219,26 @@ impl User {
 
 /// The user of a request: its Bearer token, else its access cookie; `Ok(None)` without either.
 /// A token that is invalid, expired or names no active user is an error, not anonymity.
-async fn user_of(parts: &Parts, state: &AppState) -> Result<Option<User>, ApiError> {
+async fn user_of<S>(parts: &Parts, state: &S) -> Result<Option<User>, ApiError>
+where
+    Arc<Tokens>: FromRef<S>,
+    Db: FromRef<S>,
+{
     let Some(token) = bearer(&parts.headers).or_else(|| cookie(&parts.headers, ACCESS_COOKIE)) else {
         return Ok(None);
     };
-    User::from_access_token(state, token).await?.map(Some).ok_or(ApiError::InvalidToken)
+    let (tokens, db) = (Arc::<Tokens>::from_ref(state), Db::from_ref(state));
+    User::from_access_token(&tokens, &db, token).await?.map(Some).ok_or(ApiError::InvalidToken)
 }
 
-impl FromRequestParts<AppState> for User {
+impl<S: Send + Sync> FromRequestParts<S> for User
+where
+    Arc<Tokens>: FromRef<S>,
+    Db: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         user_of(parts, state).await?.ok_or(ApiError::NotAuthenticated)
     }
 }
@@ -238,10 +248,14 @@ impl FromRequestParts<AppState> for User {
 #[derive(Debug, Clone)]
 pub struct Viewer(pub Option<User>);
 
-impl FromRequestParts<AppState> for Viewer {
+impl<S: Send + Sync> FromRequestParts<S> for Viewer
+where
+    Arc<Tokens>: FromRef<S>,
+    Db: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         match user_of(parts, state).await {
             Ok(user) => Ok(Viewer(user)),
             Err(ApiError::InvalidToken) => Ok(Viewer(None)),
