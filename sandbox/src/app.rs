@@ -12,11 +12,12 @@ use chanx::Layer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::accounts::sockets::{UserResolver, user_auth};
 use crate::accounts::tokens::Tokens;
 use crate::assistants::consumers::{ConversationConsumer, conversation_auth};
 use crate::assistants::generation::Assistant;
 use crate::assistants::llm::Model;
-use crate::chat::consumers::{ChatDetailConsumer, GroupChatConsumer, UserResolver, chat_auth, user_auth};
+use crate::chat::consumers::{ChatDetailConsumer, GroupChatConsumer, chat_auth};
 use crate::config::Config;
 use crate::db::Db;
 use crate::discussion::consumers::{DiscussionListConsumer, DiscussionTopicConsumer, topic_auth};
@@ -147,7 +148,7 @@ fn sockets(db: &Db, config: &Config, layer: &Layer, tokens: &Arc<Tokens>, assist
         .route_authenticated("/ws/chat/group/", user_auth(resolver.clone()), move |_: &chanx::Scope| {
             GroupChatConsumer { db: db.clone() }
         })
-        .route_authenticated("/ws/chat/{pk}/", chat_auth(resolver.clone()), move |_: &chanx::Scope| {
+        .route_authenticated("/ws/chat/{pk}/", chat_auth(resolver.clone(), chat_db.clone()), move |_: &chanx::Scope| {
             ChatDetailConsumer { db: chat_db.clone() }
         })
         .route_authenticated("/ws/discussion/", user_auth(resolver), move |_: &chanx::Scope| DiscussionListConsumer {

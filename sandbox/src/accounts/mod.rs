@@ -4,6 +4,7 @@
 pub mod password;
 pub mod routes;
 pub mod secret_key;
+pub mod sockets;
 pub mod tokens;
 
 use std::sync::Arc;
