@@ -2,6 +2,9 @@
 //!
 //! Rules: only the author edits or deletes a topic or reply; one vote per user per topic or reply
 //! (`1`, `-1`, or `0` to withdraw); only the topic's author accepts an answer, never their own.
+//!
+//! Each handler reads the request, finds what it names and checks who may act on it; the change
+//! itself, with its broadcast, is in [`super::service`].
 
 use axum::Router;
 use axum::extract::State;
@@ -12,9 +15,8 @@ use chanx::Layer;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::consumers::{AnswerChange, NewReply};
-use super::events;
 use super::model::{self, MAX_CONTENT, MAX_TITLE, Reply, ReplyRef, Target, TopicDetail, TopicRef, TopicSummary};
+use super::service::{self, Refusal};
 use crate::accounts::User;
 use crate::db::Db;
 use crate::rest::{ApiError, ApiResult, BaseUrl, Ids, Json, Page, Paginated, created};
@@ -36,6 +38,16 @@ pub fn routes() -> Router<AppState> {
         .route("/api/discussion/{pk}/replies/{reply}/vote/", post(vote_reply))
 }
 
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Invalid(field, code, text) => ApiError::field(field, code, text),
+            Refusal::NotFound => ApiError::NotFound,
+            Refusal::Db(err) => err.into(),
+        }
+    }
+}
+
 fn checked(field: &'static str, text: Option<&str>, max: usize) -> ApiResult<()> {
     let text = text.ok_or_else(|| ApiError::field(field, "required", "This field is required."))?;
     model::validate(field, text, max).map_err(|(field, code, detail)| ApiError::field(field, code, detail))
@@ -43,17 +55,6 @@ fn checked(field: &'static str, text: Option<&str>, max: usize) -> ApiResult<()>
 
 async fn topic(db: &Db, pk: i64) -> ApiResult<TopicRef> {
     TopicRef::get(db, pk).await?.ok_or(ApiError::NotFound)
-}
-
-/// Creates a topic and announces it; the pages' form uses this too.
-pub async fn new_topic(db: &Db, layer: &Layer, author: &User, title: &str, content: &str) -> ApiResult<i64> {
-    checked("title", Some(title), MAX_TITLE)?;
-    checked("content", Some(content), MAX_CONTENT)?;
-    let id = TopicRef::create(db, author.id, title.trim(), content).await?;
-    if let Some(summary) = TopicSummary::get(db, id).await? {
-        events::topic_created(layer, &summary).await;
-    }
-    Ok(id)
 }
 
 async fn list_topics(
@@ -80,7 +81,7 @@ async fn create_topic(
 ) -> ApiResult<Response> {
     checked("title", form.title.as_deref(), MAX_TITLE)?;
     checked("content", form.content.as_deref(), MAX_CONTENT)?;
-    let id = new_topic(
+    let id = service::ask(
         &db,
         &layer,
         &user,
@@ -113,19 +114,13 @@ async fn edit_topic(
     Ids(pk): Ids<i64>,
     Json(form): Json<TopicForm>,
 ) -> ApiResult<Json<TopicDetail>> {
-    own_topic(&db, pk, &user).await?;
-    let current = TopicDetail::get(&db, pk, user.id).await?.ok_or(ApiError::NotFound)?;
-    let title = form.title.unwrap_or(current.title);
-    let content = form.content.unwrap_or(current.content);
-    checked("title", Some(&title), MAX_TITLE)?;
-    checked("content", Some(&content), MAX_CONTENT)?;
-    TopicRef::edit(&db, pk, title.trim(), &content).await?;
-    Ok(Json(TopicDetail::get(&db, pk, user.id).await?.ok_or(ApiError::NotFound)?))
+    let topic = own_topic(&db, pk, &user).await?;
+    Ok(Json(service::edit_topic(&db, &topic, &user, form.title, form.content).await?))
 }
 
 async fn delete_topic(State(db): State<Db>, user: User, Ids(pk): Ids<i64>) -> ApiResult<StatusCode> {
-    own_topic(&db, pk, &user).await?;
-    TopicRef::delete(&db, pk).await?;
+    let topic = own_topic(&db, pk, &user).await?;
+    service::delete_topic(&db, &topic).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -153,8 +148,7 @@ async fn vote_topic(
 ) -> ApiResult<Json<Value>> {
     topic(&db, pk).await?;
     let vote = vote_value(form)?;
-    let count = model::vote(&db, user.id, Target::Topic, pk, vote).await?;
-    events::vote_updated(&layer, pk, Target::Topic, pk, count).await;
+    let count = service::vote(&db, &layer, &user, pk, Target::Topic, pk, vote).await?;
     Ok(Json(json!({"vote": vote, "vote_count": count})))
 }
 
@@ -167,8 +161,7 @@ async fn vote_reply(
 ) -> ApiResult<Json<Value>> {
     ReplyRef::get(&db, pk, reply).await?.ok_or(ApiError::NotFound)?;
     let vote = vote_value(form)?;
-    let count = model::vote(&db, user.id, Target::Reply, reply, vote).await?;
-    events::vote_updated(&layer, pk, Target::Reply, reply, count).await;
+    let count = service::vote(&db, &layer, &user, pk, Target::Reply, reply, vote).await?;
     Ok(Json(json!({"vote": vote, "vote_count": count})))
 }
 
@@ -197,14 +190,7 @@ async fn accept_answer(
         _ => None,
     }
     .ok_or_else(|| ApiError::field("replyId", "required", "reply_id is required."))?;
-    let reply = ReplyRef::get(&db, pk, reply_id).await?.ok_or(ApiError::NotFound)?;
-    if reply.author.id == user.id {
-        return Err(ApiError::field("replyId", "invalid", "You cannot accept your own answer."));
-    }
-    TopicRef::accept(&db, pk, Some(reply.id)).await?;
-    let change =
-        AnswerChange { topic_id: pk, topic_title: topic.title, reply_id: reply.id, reply_author: reply.author.email };
-    events::answer_changed(&layer, change, true).await;
+    service::accept_answer(&db, &layer, topic, &user, reply_id).await?;
     Ok(Json(json!({"detail": "Answer accepted successfully."})))
 }
 
@@ -218,13 +204,7 @@ async fn unaccept_answer(
     if topic.author_id != user.id {
         return Err(ApiError::PermissionDenied("Only the topic author can unaccept answers.".into()));
     }
-    let accepted = topic
-        .accepted_answer
-        .ok_or_else(|| ApiError::field("replyId", "invalid", "No answer is currently accepted for this topic."))?;
-    TopicRef::accept(&db, pk, None).await?;
-    let author = ReplyRef::get(&db, pk, accepted).await?.map(|r| r.author.email).unwrap_or_default();
-    let change = AnswerChange { topic_id: pk, topic_title: topic.title, reply_id: accepted, reply_author: author };
-    events::answer_changed(&layer, change, false).await;
+    service::unaccept_answer(&db, &layer, topic).await?;
     Ok(Json(json!({"detail": "Answer unaccepted successfully."})))
 }
 
@@ -254,21 +234,7 @@ async fn create_reply(
 ) -> ApiResult<Response> {
     let topic = topic(&db, pk).await?;
     checked("content", form.content.as_deref(), MAX_CONTENT)?;
-    let content = form.content.unwrap_or_default();
-    let id = Reply::create(&db, pk, user.id, content.trim()).await?;
-    let reply = Reply::get(&db, &topic, id, user.id).await?.ok_or(ApiError::NotFound)?;
-    let announced = NewReply {
-        id,
-        content: reply.content.clone(),
-        author: reply.author.clone(),
-        vote_count: reply.vote_count,
-        is_accepted: reply.is_accepted,
-        created_at: reply.created_at.clone(),
-        formatted_created_at: reply.formatted_created_at.clone(),
-        topic_id: topic.id,
-        topic_title: topic.title.clone(),
-    };
-    events::reply_created(&layer, announced).await;
+    let reply = service::reply(&db, &layer, &topic, &user, &form.content.unwrap_or_default()).await?;
     Ok(created(reply))
 }
 
@@ -294,12 +260,11 @@ async fn edit_reply(
 ) -> ApiResult<Json<Reply>> {
     let topic = own_reply(&db, pk, reply, &user).await?;
     checked("content", form.content.as_deref(), MAX_CONTENT)?;
-    Reply::edit(&db, reply, form.content.unwrap_or_default().trim()).await?;
-    Reply::get(&db, &topic, reply, user.id).await?.map(Json).ok_or(ApiError::NotFound)
+    Ok(Json(service::edit_reply(&db, &topic, reply, &user, &form.content.unwrap_or_default()).await?))
 }
 
 async fn delete_reply(State(db): State<Db>, user: User, Ids((pk, reply)): Ids<(i64, i64)>) -> ApiResult<Response> {
     own_reply(&db, pk, reply, &user).await?;
-    Reply::delete(&db, reply).await?;
+    service::delete_reply(&db, reply).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -14,6 +14,7 @@ use chanx::Layer;
 use minijinja::context;
 
 use super::model::{TopicDetail, TopicRef, TopicSummary};
+use super::service::{self, Refusal};
 use crate::accounts::Viewer;
 use crate::db::Db;
 use crate::rest::{ApiError, Page};
@@ -56,15 +57,15 @@ async fn create_topic(
     let fields: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
     let title = fields.get("title").map(String::as_str).unwrap_or_default();
     let content = fields.get("content").map(String::as_str).unwrap_or_default();
-    match super::api::new_topic(&db, &layer, &user, title, content).await {
+    match service::ask(&db, &layer, &user, title, content).await {
         Ok(id) => redirect(&format!("/discussion/{id}/")),
-        Err(ApiError::Validation(errors)) => {
-            let errors: HashMap<String, String> =
-                errors.into_iter().filter_map(|e| Some((e.attr?, e.detail))).collect();
+        Err(Refusal::Invalid(field, _, sentence)) => {
+            let errors = HashMap::from([(field, sentence)]);
             let ctx = context! { errors, title, content };
             pages.render_status(StatusCode::BAD_REQUEST, "discussion/new_topic.html", &viewer, &Flash::default(), ctx)
         }
-        Err(err) => err.into_response(),
+        // Only the database can fail otherwise: the API's answer to that.
+        Err(err) => ApiError::from(err).into_response(),
     }
 }
 
