@@ -42,6 +42,41 @@ pub struct User {
     pub token_issued_us: u64,
 }
 
+/// An account as the admin lists it, active or not, with its dates.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct Account {
+    /// The id.
+    pub id: i64,
+    /// The unique, lowercased email.
+    pub email: String,
+    /// May sign in.
+    #[sqlx(try_from = "crate::db::Flag")]
+    pub is_active: bool,
+    /// May use `/admin/`.
+    #[sqlx(try_from = "crate::db::Flag")]
+    pub is_staff: bool,
+    /// Has every permission.
+    #[sqlx(try_from = "crate::db::Flag")]
+    pub is_superuser: bool,
+    /// When the account was created.
+    pub date_joined: String,
+    /// When its user last logged in.
+    pub last_login: Option<String>,
+}
+
+impl Account {
+    /// The `limit` newest accounts, active or not.
+    pub async fn newest(db: &Db, limit: i64) -> Result<Vec<Account>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT id, email, is_active, is_staff, is_superuser, date_joined, last_login FROM users \
+             ORDER BY id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(db.pool())
+        .await
+    }
+}
+
 const USER_COLUMNS: &str = "id, email, first_name, last_name, is_staff, is_superuser";
 
 /// A new account's fields.
@@ -206,6 +241,31 @@ impl User {
         .bind(id)
         .execute(db.pool())
         .await?;
+        Ok(())
+    }
+
+    /// Whether account `id` exists, active or not.
+    pub async fn exists(db: &Db, id: i64) -> Result<bool, sqlx::Error> {
+        let found: Option<(i64,)> =
+            sqlx::query_as("SELECT id FROM users WHERE id = $1").bind(id).fetch_optional(db.pool()).await?;
+        Ok(found.is_some())
+    }
+
+    /// Deactivates account `id` if it is active, reactivates it otherwise; whether it is active
+    /// now, or `None` when there is no such account. An inactive account's tokens stop resolving
+    /// at once: every lookup above requires `is_active`.
+    pub async fn toggle_active(db: &Db, id: i64) -> Result<Option<bool>, sqlx::Error> {
+        let toggled: Option<(i64,)> =
+            sqlx::query_as("UPDATE users SET is_active = 1 - is_active WHERE id = $1 RETURNING is_active")
+                .bind(id)
+                .fetch_optional(db.pool())
+                .await?;
+        Ok(toggled.map(|(active,)| active != 0))
+    }
+
+    /// Deletes account `id` with everything it owns (its rows' foreign keys cascade).
+    pub async fn delete(db: &Db, id: i64) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(db.pool()).await?;
         Ok(())
     }
 
