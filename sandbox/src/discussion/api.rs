@@ -48,6 +48,7 @@ impl From<Refusal> for ApiError {
     }
 }
 
+/// A field the body must have, not blank and at most `max` characters.
 fn checked(field: &'static str, text: Option<&str>, max: usize) -> ApiResult<()> {
     let text = text.ok_or_else(|| ApiError::field(field, "required", "This field is required."))?;
     model::validate(field, text, max).map_err(|(field, code, detail)| ApiError::field(field, code, detail))
