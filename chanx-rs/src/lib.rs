@@ -35,6 +35,9 @@ pub use chanx_macros::{Message, consumer};
 pub use close::close_code;
 pub use consumer::{Consumer, Handlers};
 pub use context::{Broadcast, Context, SendError};
+/// Named in the bounds of `Consumer::broadcast_event*`, so that code generic over a consumer can
+/// name it too; implemented by `#[consumer]`, never by hand.
+pub use dispatch::HandlesEvent;
 pub use envelope::to_frame;
 pub use info::{ConsumerInfo, HandlerInfo, HandlerKind};
 pub use layer::Layer;

@@ -3,17 +3,26 @@
 //! Staff may browse everything and delete chats, conversations and topics; only superusers change
 //! accounts (deactivate, reactivate, delete), and nobody can lock themselves out.
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
+use chanx::Layer;
 use minijinja::context;
 use serde::Serialize;
 
-use crate::accounts::{User, Viewer};
-use crate::app::AppState;
-use crate::web::{Flash, login_url, redirect, redirect_with};
+use crate::accounts::tokens::Tokens;
+use crate::accounts::{Account, User, Viewer};
+use crate::assistants::generation::Assistant;
+use crate::assistants::model::Conversation;
+use crate::chat::model::GroupChat;
+use crate::db::Db;
+use crate::discussion::model::{TopicRef, TopicSummary};
+use crate::state::AppState;
+use crate::web::{Flash, Pages, login_url, redirect, redirect_with};
 
 /// The routes.
 pub fn routes() -> Router<AppState> {
@@ -28,27 +37,20 @@ pub fn routes() -> Router<AppState> {
 /// How many rows each table shows, newest first.
 const ROWS: i64 = 100;
 
+/// A row of the admin's tables of chats, conversations and topics; each app's model module
+/// lists its own (`GroupChat::admin_rows`, `Conversation::admin_rows`, `TopicSummary::admin_rows`).
 #[derive(Debug, Serialize, sqlx::FromRow)]
-struct UserRow {
-    id: i64,
-    email: String,
-    #[sqlx(try_from = "crate::db::Flag")]
-    is_active: bool,
-    #[sqlx(try_from = "crate::db::Flag")]
-    is_staff: bool,
-    #[sqlx(try_from = "crate::db::Flag")]
-    is_superuser: bool,
-    date_joined: String,
-    last_login: Option<String>,
-}
-
-#[derive(Debug, Serialize, sqlx::FromRow)]
-struct Record {
-    id: String,
-    label: String,
-    owner: Option<String>,
-    count: i64,
-    updated_at: String,
+pub struct Record {
+    /// The record's id, as text (conversations have UUIDs).
+    pub id: String,
+    /// Its title.
+    pub label: String,
+    /// Its owner's email, when it has one.
+    pub owner: Option<String>,
+    /// How many members, messages or replies it has.
+    pub count: i64,
+    /// When it last changed.
+    pub updated_at: String,
 }
 
 /// Why the admin refuses a request.
@@ -99,48 +101,31 @@ fn failed(err: &sqlx::Error) -> Response {
     crate::web::server_error_page()
 }
 
-async fn index(State(state): State<AppState>, Viewer(viewer): Viewer, flash: Flash) -> Response {
+async fn index(
+    State(db): State<Db>,
+    State(pages): State<Arc<Pages>>,
+    Viewer(viewer): Viewer,
+    flash: Flash,
+) -> Response {
     let me = match staff(viewer.clone()) {
         Ok(me) => me,
         Err(refusal) => return refusal.into_response(),
     };
-    let pool = state.db.pool();
-    let users: Result<Vec<UserRow>, _> = sqlx::query_as(
-        "SELECT id, email, is_active, is_staff, is_superuser, date_joined, last_login FROM users ORDER BY id DESC LIMIT $1",
-    )
-    .bind(ROWS)
-    .fetch_all(pool)
-    .await;
-    let records = |sql: &'static str| async move { sqlx::query_as::<_, Record>(sql).bind(ROWS).fetch_all(pool).await };
-    let chats = records(
-        "SELECT CAST(g.id AS TEXT) AS id, g.title AS label, NULL AS owner, \
-         (SELECT COUNT(*) FROM chat_members m WHERE m.group_chat_id = g.id) AS count, g.updated_at \
-         FROM group_chats g ORDER BY g.updated_at DESC LIMIT $1",
-    )
-    .await;
-    let conversations = records(
-        "SELECT c.id, c.title AS label, u.email AS owner, \
-         (SELECT COUNT(*) FROM assistant_messages m WHERE m.conversation_id = c.id) AS count, c.updated_at \
-         FROM assistant_conversations c LEFT JOIN users u ON u.id = c.user_id ORDER BY c.updated_at DESC LIMIT $1",
-    )
-    .await;
-    let topics = records(
-        "SELECT CAST(t.id AS TEXT) AS id, t.title AS label, u.email AS owner, \
-         (SELECT COUNT(*) FROM discussion_replies r WHERE r.topic_id = t.id) AS count, t.updated_at \
-         FROM discussion_topics t JOIN users u ON u.id = t.author_id ORDER BY t.created_at DESC LIMIT $1",
-    )
-    .await;
+    let users = Account::newest(&db, ROWS).await;
+    let chats = GroupChat::admin_rows(&db, ROWS).await;
+    let conversations = Conversation::admin_rows(&db, ROWS).await;
+    let topics = TopicSummary::admin_rows(&db, ROWS).await;
     match (users, chats, conversations, topics) {
         (Ok(users), Ok(chats), Ok(conversations), Ok(topics)) => {
             let ctx = context! { me_id => me.id, is_superuser => me.is_superuser, users, chats, conversations, topics };
-            state.pages.render("admin/index.html", &viewer, &flash, ctx)
+            pages.render("admin/index.html", &viewer, &flash, ctx)
         }
         (Err(err), ..) | (_, Err(err), ..) | (_, _, Err(err), _) | (.., Err(err)) => failed(&err),
     }
 }
 
 /// Checks that a superuser asks to change another account `id`, which exists.
-async fn superuser_on(state: &AppState, viewer: Option<User>, id: i64) -> Result<(), Refused> {
+async fn superuser_on(db: &Db, viewer: Option<User>, id: i64) -> Result<(), Refused> {
     let me = staff(viewer)?;
     if !me.is_superuser {
         return Err(Refused::SuperuserOnly);
@@ -148,16 +133,21 @@ async fn superuser_on(state: &AppState, viewer: Option<User>, id: i64) -> Result
     if me.id == id {
         return Err(Refused::OwnAccount);
     }
-    let exists: Option<(i64,)> = sqlx::query_as("SELECT id FROM users WHERE id = $1")
-        .bind(id)
-        .fetch_optional(state.db.pool())
-        .await
-        .map_err(Refused::Failed)?;
-    exists.map(|_| ()).ok_or(Refused::NoSuchUser)
+    match User::exists(db, id).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Refused::NoSuchUser),
+        Err(err) => Err(Refused::Failed(err)),
+    }
 }
 
-async fn toggle_active(State(state): State<AppState>, Viewer(viewer): Viewer, Path(id): Path<i64>) -> Response {
-    if let Err(refusal) = superuser_on(&state, viewer, id).await {
+async fn toggle_active(
+    State(db): State<Db>,
+    State(layer): State<Layer>,
+    State(tokens): State<Arc<Tokens>>,
+    Viewer(viewer): Viewer,
+    Path(id): Path<i64>,
+) -> Response {
+    if let Err(refusal) = superuser_on(&db, viewer, id).await {
         return refusal.into_response();
     }
     // A deactivated user's tokens stop resolving at once: every lookup requires is_active. Their
@@ -165,32 +155,33 @@ async fn toggle_active(State(state): State<AppState>, Viewer(viewer): Viewer, Pa
     // connect), so closing either way is harmless. Their refresh tokens are revoked: otherwise
     // a reactivation would bring every login of before back, a stolen one included. (Deletion
     // needs no such step: the tokens' rows go with the user's.)
-    let toggled: Result<Option<(i64,)>, sqlx::Error> =
-        sqlx::query_as("UPDATE users SET is_active = 1 - is_active WHERE id = $1 RETURNING is_active")
-            .bind(id)
-            .fetch_optional(state.db.pool())
-            .await;
+    let toggled = User::toggle_active(&db, id).await;
     let revoked = match toggled {
-        Ok(Some((0,))) => state.tokens.revoke_user(&state.db, id).await,
+        Ok(Some(false)) => tokens.revoke_user(&db, id).await,
         Ok(_) => Ok(()),
         Err(err) => Err(err),
     };
     match revoked {
         Ok(()) => {
-            crate::sessions::close_user_sockets(&state.layer, id).await;
+            crate::sessions::close_user_sockets(&layer, id).await;
             redirect_with("/admin/", "success", format!("User {id} updated."))
         }
         Err(err) => failed(&err),
     }
 }
 
-async fn delete_user(State(state): State<AppState>, Viewer(viewer): Viewer, Path(id): Path<i64>) -> Response {
-    if let Err(refusal) = superuser_on(&state, viewer, id).await {
+async fn delete_user(
+    State(db): State<Db>,
+    State(layer): State<Layer>,
+    Viewer(viewer): Viewer,
+    Path(id): Path<i64>,
+) -> Response {
+    if let Err(refusal) = superuser_on(&db, viewer, id).await {
         return refusal.into_response();
     }
-    match sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(state.db.pool()).await {
+    match User::delete(&db, id).await {
         Ok(_) => {
-            crate::sessions::close_user_sockets(&state.layer, id).await;
+            crate::sessions::close_user_sockets(&layer, id).await;
             redirect_with("/admin/", "success", format!("User {id} and everything they owned were deleted."))
         }
         Err(err) => failed(&err),
@@ -198,18 +189,19 @@ async fn delete_user(State(state): State<AppState>, Viewer(viewer): Viewer, Path
 }
 
 async fn delete_record(
-    State(state): State<AppState>,
+    State(db): State<Db>,
+    State(layer): State<Layer>,
+    State(assistant): State<Assistant>,
     Viewer(viewer): Viewer,
     Path((kind, id)): Path<(String, String)>,
 ) -> Response {
     if let Err(refusal) = staff(viewer) {
         return refusal.into_response();
     }
-    let db = &state.db;
     let deleted = match kind.as_str() {
         "chats" => match id.parse::<i64>().ok() {
-            Some(id) => match crate::chat::model::GroupChat::get(db, id).await {
-                Ok(Some(chat)) => match crate::chat::service::delete_chat(db, &state.layer, &chat).await {
+            Some(id) => match GroupChat::get(&db, id).await {
+                Ok(Some(chat)) => match crate::chat::service::delete_chat(&db, &layer, &chat).await {
                     Ok(()) => Ok(true),
                     Err(crate::chat::service::Refusal::Db(err)) => Err(err),
                     Err(_) => Ok(false),
@@ -219,17 +211,17 @@ async fn delete_record(
             },
             None => Ok(false),
         },
-        "conversations" => match crate::assistants::model::Conversation::get(db, &id).await {
+        "conversations" => match Conversation::get(&db, &id).await {
             Ok(Some(conversation)) => {
-                state.assistant.stop(&conversation.id).await;
-                crate::assistants::model::Conversation::delete(db, &conversation.id).await.map(|()| true)
+                assistant.stop(&conversation.id).await;
+                Conversation::delete(&db, &conversation.id).await.map(|()| true)
             }
             Ok(None) => Ok(false),
             Err(err) => Err(err),
         },
         "topics" => match id.parse::<i64>() {
-            Ok(id) if crate::discussion::model::TopicRef::get(db, id).await.ok().flatten().is_some() => {
-                crate::discussion::model::TopicRef::delete(db, id).await.map(|()| true)
+            Ok(id) if TopicRef::get(&db, id).await.ok().flatten().is_some() => {
+                TopicRef::delete(&db, id).await.map(|()| true)
             }
             _ => Ok(false),
         },

@@ -1,51 +1,29 @@
-//! The application: shared state, and the axum router with the chanx consumers mounted beside
-//! the REST API and the pages.
+//! The application put together: the state, the axum router (every app's routes, the
+//! middleware) with the chanx consumers mounted beside it, and the server.
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
-use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderName, Method, header};
-use axum::middleware::{self, Next};
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::HeaderName;
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use chanx::Layer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::accounts::tokens::{ACCESS_COOKIE, REFRESH_COOKIE, Tokens, bearer, cookie};
+use crate::accounts::sockets::{UserResolver, user_auth};
+use crate::accounts::tokens::Tokens;
 use crate::assistants::consumers::{ConversationConsumer, conversation_auth};
 use crate::assistants::generation::Assistant;
 use crate::assistants::llm::Model;
-use crate::chat::consumers::{ChatDetailConsumer, GroupChatConsumer, UserResolver, chat_auth, user_auth};
+use crate::chat::consumers::{ChatDetailConsumer, GroupChatConsumer, chat_auth};
 use crate::config::Config;
 use crate::db::Db;
 use crate::discussion::consumers::{DiscussionListConsumer, DiscussionTopicConsumer, topic_auth};
 use crate::rest::ApiError;
+use crate::state::AppState;
 use crate::web::Pages;
-
-/// What every handler can reach; cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    /// The database.
-    pub db: Db,
-    /// The configuration.
-    pub config: Arc<Config>,
-    /// The channel layer the consumers listen on.
-    pub layer: Layer,
-    /// Signs and checks tokens.
-    pub tokens: Arc<Tokens>,
-    /// The page templates.
-    pub pages: Arc<Pages>,
-    /// The AsyncAPI document of the consumers, rendered once.
-    pub asyncapi: Arc<crate::docs::Rendered>,
-    /// The AI assistant: its model and the answers being written.
-    pub assistant: Assistant,
-    /// Request budgets per client.
-    pub throttles: Arc<crate::throttle::Throttles>,
-    /// The password hashing threads and their queue.
-    pub hasher: Arc<crate::accounts::password::Hasher>,
-}
 
 /// The sandbox: the state, the chanx router of its consumers, and the whole axum app.
 pub struct Sandbox {
@@ -122,7 +100,7 @@ impl Sandbox {
             .method_not_allowed_fallback(method_not_allowed)
             .layer(DefaultBodyLimit::max(crate::rest::MAX_BODY))
             .layer(middleware::from_fn_with_state(self.state.clone(), crate::web::renew_session))
-            .layer(middleware::from_fn_with_state(self.state.clone(), csrf_guard))
+            .layer(middleware::from_fn_with_state(self.state.clone(), crate::csrf::csrf_guard))
             .with_state(self.state.clone())
             .merge(chanx::axum::routes(self.sockets.clone()))
             .layer(PropagateRequestIdLayer::new(request_id.clone()))
@@ -170,7 +148,7 @@ fn sockets(db: &Db, config: &Config, layer: &Layer, tokens: &Arc<Tokens>, assist
         .route_authenticated("/ws/chat/group/", user_auth(resolver.clone()), move |_: &chanx::Scope| {
             GroupChatConsumer { db: db.clone() }
         })
-        .route_authenticated("/ws/chat/{pk}/", chat_auth(resolver.clone()), move |_: &chanx::Scope| {
+        .route_authenticated("/ws/chat/{pk}/", chat_auth(resolver.clone(), chat_db.clone()), move |_: &chanx::Scope| {
             ChatDetailConsumer { db: chat_db.clone() }
         })
         .route_authenticated("/ws/discussion/", user_auth(resolver), move |_: &chanx::Scope| DiscussionListConsumer {
@@ -197,54 +175,4 @@ async fn not_found(request: Request) -> Response {
 
 async fn method_not_allowed() -> Response {
     ApiError::MethodNotAllowed.into_response()
-}
-
-/// CSRF protection: an unsafe request from a browser must come from a trusted origin. A request
-/// that carries our cookies, or names a foreign `Origin`, is refused with 403 unless its
-/// `Origin` (or, without one, its `Referer`) is the host itself or an allowed origin. Requests
-/// authenticated by a Bearer header and without cookies are not browser-driven and pass.
-async fn csrf_guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let safe = matches!(*request.method(), Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE);
-    if safe || trusted_origin(request.headers(), &state.config) {
-        return next.run(request).await;
-    }
-    let headers = request.headers();
-    let has_cookies = cookie(headers, ACCESS_COOKIE).is_some() || cookie(headers, REFRESH_COOKIE).is_some();
-    let names_origin = headers.contains_key(header::ORIGIN) || headers.contains_key(header::REFERER);
-    if !has_cookies && (bearer(headers).is_some() || !names_origin) {
-        return next.run(request).await;
-    }
-    tracing::warn!(origin = ?headers.get(header::ORIGIN), "cross-origin unsafe request refused");
-    ApiError::PermissionDenied("CSRF check failed: the request did not come from this site.".into()).into_response()
-}
-
-/// Whether the request's `Origin` (else the origin of its `Referer`) is this host or allowed.
-fn trusted_origin(headers: &HeaderMap, config: &Config) -> bool {
-    let text = |name| headers.get(name).and_then(|v: &axum::http::HeaderValue| v.to_str().ok());
-    let origin = match text(header::ORIGIN) {
-        Some(origin) => origin.to_owned(),
-        None => match text(header::REFERER).and_then(|referer| referer.split_once("://")) {
-            Some((scheme, rest)) => format!("{scheme}://{}", rest.split('/').next().unwrap_or_default()),
-            None => return false,
-        },
-    };
-    let host = text(header::HOST).unwrap_or_default();
-    let authority = origin.split_once("://").map_or("", |(_, authority)| authority);
-    (!host.is_empty() && authority.eq_ignore_ascii_case(host))
-        || config.allowed_origins.iter().any(|allowed| allowed.eq_ignore_ascii_case(&origin))
-}
-
-/// `SERVER_URL` followed by the request's path, for links in paginated lists.
-///
-/// The `Host` header is the client's to choose: building links from it would let anyone make the
-/// API hand out links to their own site (and poison a cache in front of it).
-#[derive(Debug, Clone)]
-pub struct BaseUrl(pub String);
-
-impl FromRequestParts<AppState> for BaseUrl {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        Ok(BaseUrl(format!("{}{}", state.config.server_url.trim_end_matches('/'), parts.uri.path())))
-    }
 }

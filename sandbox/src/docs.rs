@@ -2,6 +2,8 @@
 //! `/api/asyncapi/schema/?format=json|yaml` and `/api/asyncapi/docs/`, and exported by the
 //! `asyncapi` subcommand.
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
@@ -11,8 +13,8 @@ use chanx::asyncapi::AsyncApi;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::app::AppState;
 use crate::config::Config;
+use crate::state::AppState;
 
 /// The document's metadata; the server is `SERVER_URL`'s host, over `ws` or `wss`.
 pub fn spec(config: &Config) -> AsyncApi {
@@ -54,15 +56,15 @@ struct Format {
     format: Option<String>,
 }
 
-async fn schema(State(state): State<AppState>, Query(query): Query<Format>) -> Response {
+async fn schema(State(asyncapi): State<Arc<Rendered>>, Query(query): Query<Format>) -> Response {
     match query.format.as_deref().unwrap_or("json") {
-        "json" => ([(header::CONTENT_TYPE, "application/json")], state.asyncapi.json.clone()).into_response(),
-        "yaml" => ([(header::CONTENT_TYPE, "application/yaml")], state.asyncapi.yaml.clone()).into_response(),
+        "json" => ([(header::CONTENT_TYPE, "application/json")], asyncapi.json.clone()).into_response(),
+        "yaml" => ([(header::CONTENT_TYPE, "application/yaml")], asyncapi.yaml.clone()).into_response(),
         _ => (StatusCode::BAD_REQUEST, axum::Json(json!({"error": "Invalid format. Supported formats: json, yaml"})))
             .into_response(),
     }
 }
 
-async fn page(State(state): State<AppState>) -> Response {
-    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], state.asyncapi.html.clone()).into_response()
+async fn page(State(asyncapi): State<Arc<Rendered>>) -> Response {
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], asyncapi.html.clone()).into_response()
 }

@@ -12,7 +12,8 @@
 //! * [`docs`]: the AsyncAPI document of every consumer.
 //! * [`sessions`]: every socket of a user in the user's group, closed when their access ends.
 //!
-//! [`app::Sandbox`] puts it together; `main.rs` adds the command line.
+//! [`state::AppState`] is what the handlers share; [`app::Sandbox`] puts it together; `main.rs`
+//! adds the command line.
 
 pub mod accounts;
 pub mod admin;
@@ -21,15 +22,18 @@ pub mod assistants;
 pub mod broadcast;
 pub mod chat;
 pub mod config;
+pub mod csrf;
 pub mod db;
 pub mod discussion;
 pub mod docs;
 pub mod rest;
 pub mod sessions;
+pub mod state;
 pub mod throttle;
 pub mod timestamp;
 pub mod web;
 
-pub use app::{AppState, Sandbox};
+pub use app::Sandbox;
 pub use config::Config;
 pub use db::Db;
+pub use state::AppState;

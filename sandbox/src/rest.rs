@@ -3,13 +3,17 @@
 //! Errors look like `{"type": "validation_error", "errors": [{"code", "detail", "attr"}]}`, the
 //! shape of drf-standardized-errors, so one client-side handler reads them all.
 
-use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use std::sync::Arc;
+
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Path, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+
+use crate::config::Config;
 
 /// One problem, for one field (`attr`) or the whole request.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -265,6 +269,25 @@ impl<S: Send + Sync> FromRequestParts<S> for Page {
             }
         }
         Ok(page)
+    }
+}
+
+/// `SERVER_URL` followed by the request's path, for links in paginated lists.
+///
+/// The `Host` header is the client's to choose: building links from it would let anyone make the
+/// API hand out links to their own site (and poison a cache in front of it).
+#[derive(Debug, Clone)]
+pub struct BaseUrl(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for BaseUrl
+where
+    Arc<Config>: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let config = Arc::<Config>::from_ref(state);
+        Ok(BaseUrl(format!("{}{}", config.server_url.trim_end_matches('/'), parts.uri.path())))
     }
 }
 

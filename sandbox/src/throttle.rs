@@ -10,13 +10,13 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::request::Parts;
 
-use crate::app::AppState;
+use crate::config::Config;
 use crate::rest::ApiError;
 
 /// Beyond this many clients, buckets that have refilled are forgotten (at most once a second).
@@ -98,16 +98,29 @@ fn client(parts: &Parts, trust_proxy: bool) -> IpAddr {
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
 }
 
+/// Spends one request of the client's budget in `throttles`, picked by `budget`.
+fn spend<S>(parts: &Parts, state: &S, budget: fn(&Throttles) -> &Throttle) -> Result<(), ApiError>
+where
+    Arc<Config>: FromRef<S>,
+    Arc<Throttles>: FromRef<S>,
+{
+    let client = client(parts, Arc::<Config>::from_ref(state).trust_proxy);
+    budget(&Arc::<Throttles>::from_ref(state)).spend(client).map_err(ApiError::Throttled)
+}
+
 /// Extracting it spends one login or registration attempt (`AUTH_ATTEMPTS_PER_MINUTE`).
 #[derive(Debug)]
 pub struct AuthAttempt;
 
-impl FromRequestParts<AppState> for AuthAttempt {
+impl<S: Send + Sync> FromRequestParts<S> for AuthAttempt
+where
+    Arc<Config>: FromRef<S>,
+    Arc<Throttles>: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let client = client(parts, state.config.trust_proxy);
-        state.throttles.auth.spend(client).map(|()| AuthAttempt).map_err(ApiError::Throttled)
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        spend(parts, state, |throttles| &throttles.auth).map(|()| AuthAttempt)
     }
 }
 
@@ -117,12 +130,15 @@ impl FromRequestParts<AppState> for AuthAttempt {
 #[derive(Debug)]
 pub struct TokenRequest;
 
-impl FromRequestParts<AppState> for TokenRequest {
+impl<S: Send + Sync> FromRequestParts<S> for TokenRequest
+where
+    Arc<Config>: FromRef<S>,
+    Arc<Throttles>: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let client = client(parts, state.config.trust_proxy);
-        state.throttles.tokens.spend(client).map(|()| TokenRequest).map_err(ApiError::Throttled)
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        spend(parts, state, |throttles| &throttles.tokens).map(|()| TokenRequest)
     }
 }
 
@@ -130,12 +146,15 @@ impl FromRequestParts<AppState> for TokenRequest {
 #[derive(Debug)]
 pub struct AssistantRequest;
 
-impl FromRequestParts<AppState> for AssistantRequest {
+impl<S: Send + Sync> FromRequestParts<S> for AssistantRequest
+where
+    Arc<Config>: FromRef<S>,
+    Arc<Throttles>: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let client = client(parts, state.config.trust_proxy);
-        state.throttles.assistant.spend(client).map(|()| AssistantRequest).map_err(ApiError::Throttled)
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        spend(parts, state, |throttles| &throttles.assistant).map(|()| AssistantRequest)
     }
 }
 

@@ -1,6 +1,8 @@
 //! Pages: templates (minijinja, HTML auto-escaped), flash notices, static files, and the
 //! routes that are not an app's: `/`, `/login`.
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::{FromRequestParts, Query, Request, State};
 use axum::http::request::Parts;
@@ -8,12 +10,14 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use chanx::Layer;
 use minijinja::{Environment, Value, context};
 use serde::{Deserialize, Serialize};
 
-use crate::accounts::tokens::{ACCESS_COOKIE, REFRESH_COOKIE, Rotation, TokenType, cookie};
+use crate::accounts::tokens::{ACCESS_COOKIE, REFRESH_COOKIE, Rotation, TokenType, Tokens, cookie};
 use crate::accounts::{User, Viewer};
-use crate::app::AppState;
+use crate::db::Db;
+use crate::state::AppState;
 
 /// The templates, compiled once.
 #[derive(Debug)]
@@ -245,13 +249,13 @@ struct NextPage {
 }
 
 async fn login_page(
-    State(state): State<AppState>,
+    State(pages): State<Arc<Pages>>,
     Viewer(viewer): Viewer,
     flash: Flash,
     Query(query): Query<NextPage>,
 ) -> Response {
     let next = local_path(query.next.as_deref());
-    state.pages.render("login.html", &viewer, &flash, context! { next })
+    pages.render("login.html", &viewer, &flash, context! { next })
 }
 
 async fn static_file(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
@@ -272,7 +276,13 @@ async fn static_file(axum::extract::Path(file): axum::extract::Path<String>) -> 
 /// for this request, and both are set as cookies on the response. API requests are left alone
 /// (the pages' JavaScript refreshes for them), and so are static files, which need no session:
 /// a page's scripts and styles load at once, and each would otherwise spend the same token.
-pub async fn renew_session(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn renew_session(
+    State(db): State<Db>,
+    State(layer): State<Layer>,
+    State(tokens): State<Arc<Tokens>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let path = request.uri().path();
     let is_page =
         request.method() == axum::http::Method::GET && !path.starts_with("/api/") && !path.starts_with("/static/");
@@ -282,19 +292,17 @@ pub async fn renew_session(State(state): State<AppState>, mut request: Request, 
     // page renews it then, as it would an expired one. (A database failure spends no token.)
     let access_ok = match cookie(headers, ACCESS_COOKIE) {
         Some(token) if is_page && refresh.is_some() => {
-            !matches!(User::from_access_token(&state, token).await, Ok(None))
+            !matches!(User::from_access_token(&tokens, &db, token).await, Ok(None))
         }
-        Some(token) => state.tokens.verify(token, TokenType::Access).is_some(),
+        Some(token) => tokens.verify(token, TokenType::Access).is_some(),
         None => false,
     };
     let renewed = match (is_page, access_ok, refresh) {
-        (true, false, Some(token)) => match state.tokens.rotate(&state.db, &token).await {
-            Ok(Rotation::Rotated { user_id, refresh }) => {
-                state.tokens.access(user_id).ok().map(|access| (access, refresh))
-            }
+        (true, false, Some(token)) => match tokens.rotate(&db, &token).await {
+            Ok(Rotation::Rotated { user_id, refresh }) => tokens.access(user_id).ok().map(|access| (access, refresh)),
             Ok(Rotation::Reused { user_id }) => {
                 // The family was stolen: the thief's sockets end with it (see the refresh route).
-                crate::sessions::close_user_sockets(&state.layer, user_id).await;
+                crate::sessions::close_user_sockets(&layer, user_id).await;
                 None
             }
             Ok(Rotation::Raced | Rotation::Refused) => None,
@@ -328,7 +336,7 @@ pub async fn renew_session(State(state): State<AppState>, mut request: Request, 
         request.headers_mut().insert(header::COOKIE, value);
     }
     let mut response = next.run(request).await;
-    for set in [state.tokens.cookie(ACCESS_COOKIE, &access), state.tokens.cookie(REFRESH_COOKIE, &refresh)] {
+    for set in [tokens.cookie(ACCESS_COOKIE, &access), tokens.cookie(REFRESH_COOKIE, &refresh)] {
         if let Ok(value) = HeaderValue::from_str(&set) {
             response.headers_mut().append(header::SET_COOKIE, value);
         }

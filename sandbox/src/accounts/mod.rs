@@ -4,17 +4,19 @@
 pub mod password;
 pub mod routes;
 pub mod secret_key;
+pub mod sockets;
 pub mod tokens;
 
-use axum::extract::FromRequestParts;
+use std::sync::Arc;
+
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use serde::Serialize;
 
-use crate::app::AppState;
 use crate::db::Db;
 use crate::rest::ApiError;
 use password::Hasher;
-use tokens::{ACCESS_COOKIE, TokenType, bearer, cookie};
+use tokens::{ACCESS_COOKIE, TokenType, Tokens, bearer, cookie};
 
 /// A user, as handlers and sockets see it (never with the password hash).
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
@@ -38,6 +40,41 @@ pub struct User {
     #[sqlx(skip)]
     #[serde(skip)]
     pub token_issued_us: u64,
+}
+
+/// An account as the admin lists it, active or not, with its dates.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct Account {
+    /// The id.
+    pub id: i64,
+    /// The unique, lowercased email.
+    pub email: String,
+    /// May sign in.
+    #[sqlx(try_from = "crate::db::Flag")]
+    pub is_active: bool,
+    /// May use `/admin/`.
+    #[sqlx(try_from = "crate::db::Flag")]
+    pub is_staff: bool,
+    /// Has every permission.
+    #[sqlx(try_from = "crate::db::Flag")]
+    pub is_superuser: bool,
+    /// When the account was created.
+    pub date_joined: String,
+    /// When its user last logged in.
+    pub last_login: Option<String>,
+}
+
+impl Account {
+    /// The `limit` newest accounts, active or not.
+    pub async fn newest(db: &Db, limit: i64) -> Result<Vec<Account>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT id, email, is_active, is_staff, is_superuser, date_joined, last_login FROM users \
+             ORDER BY id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(db.pool())
+        .await
+    }
 }
 
 const USER_COLUMNS: &str = "id, email, first_name, last_name, is_staff, is_superuser";
@@ -207,10 +244,35 @@ impl User {
         Ok(())
     }
 
+    /// Whether account `id` exists, active or not.
+    pub async fn exists(db: &Db, id: i64) -> Result<bool, sqlx::Error> {
+        let found: Option<(i64,)> =
+            sqlx::query_as("SELECT id FROM users WHERE id = $1").bind(id).fetch_optional(db.pool()).await?;
+        Ok(found.is_some())
+    }
+
+    /// Deactivates account `id` if it is active, reactivates it otherwise; whether it is active
+    /// now, or `None` when there is no such account. An inactive account's tokens stop resolving
+    /// at once: every lookup above requires `is_active`.
+    pub async fn toggle_active(db: &Db, id: i64) -> Result<Option<bool>, sqlx::Error> {
+        let toggled: Option<(i64,)> =
+            sqlx::query_as("UPDATE users SET is_active = 1 - is_active WHERE id = $1 RETURNING is_active")
+                .bind(id)
+                .fetch_optional(db.pool())
+                .await?;
+        Ok(toggled.map(|(active,)| active != 0))
+    }
+
+    /// Deletes account `id` with everything it owns (its rows' foreign keys cascade).
+    pub async fn delete(db: &Db, id: i64) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(db.pool()).await?;
+        Ok(())
+    }
+
     /// The user of a valid access token, issued since their last logout.
-    pub async fn from_access_token(state: &AppState, token: &str) -> Result<Option<User>, sqlx::Error> {
-        match state.tokens.verify(token, TokenType::Access) {
-            Some(claims) => User::find_signed_in(&state.db, claims.user_id, claims.iat_us).await,
+    pub async fn from_access_token(tokens: &Tokens, db: &Db, token: &str) -> Result<Option<User>, sqlx::Error> {
+        match tokens.verify(token, TokenType::Access) {
+            Some(claims) => User::find_signed_in(db, claims.user_id, claims.iat_us).await,
             None => Ok(None),
         }
     }
@@ -218,17 +280,26 @@ impl User {
 
 /// The user of a request: its Bearer token, else its access cookie; `Ok(None)` without either.
 /// A token that is invalid, expired or names no active user is an error, not anonymity.
-async fn user_of(parts: &Parts, state: &AppState) -> Result<Option<User>, ApiError> {
+async fn user_of<S>(parts: &Parts, state: &S) -> Result<Option<User>, ApiError>
+where
+    Arc<Tokens>: FromRef<S>,
+    Db: FromRef<S>,
+{
     let Some(token) = bearer(&parts.headers).or_else(|| cookie(&parts.headers, ACCESS_COOKIE)) else {
         return Ok(None);
     };
-    User::from_access_token(state, token).await?.map(Some).ok_or(ApiError::InvalidToken)
+    let (tokens, db) = (Arc::<Tokens>::from_ref(state), Db::from_ref(state));
+    User::from_access_token(&tokens, &db, token).await?.map(Some).ok_or(ApiError::InvalidToken)
 }
 
-impl FromRequestParts<AppState> for User {
+impl<S: Send + Sync> FromRequestParts<S> for User
+where
+    Arc<Tokens>: FromRef<S>,
+    Db: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         user_of(parts, state).await?.ok_or(ApiError::NotAuthenticated)
     }
 }
@@ -238,10 +309,14 @@ impl FromRequestParts<AppState> for User {
 #[derive(Debug, Clone)]
 pub struct Viewer(pub Option<User>);
 
-impl FromRequestParts<AppState> for Viewer {
+impl<S: Send + Sync> FromRequestParts<S> for Viewer
+where
+    Arc<Tokens>: FromRef<S>,
+    Db: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         match user_of(parts, state).await {
             Ok(user) => Ok(Viewer(user)),
             Err(ApiError::InvalidToken) => Ok(Viewer(None)),

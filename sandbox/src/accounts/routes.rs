@@ -1,17 +1,23 @@
 //! `/api/accounts/…`: registration, login, refresh, logout, the current user.
 
+use std::sync::Arc;
+
 use axum::Router;
+use axum::extract::State;
 use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use chanx::Layer;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::tokens::{ACCESS_COOKIE, REFRESH_COOKIE, Rotation, TokenType, bearer, cookie};
+use super::password::Hasher;
+use super::tokens::{ACCESS_COOKIE, REFRESH_COOKIE, Rotation, TokenType, Tokens, bearer, cookie};
 use super::{CreateUserError, NewUser, User};
-use crate::app::AppState;
+use crate::db::Db;
 use crate::rest::{ApiError, ApiResult, ErrorItem, Json};
+use crate::state::AppState;
 use crate::throttle::{AuthAttempt, TokenRequest};
 
 /// The routes, each with and without a trailing slash.
@@ -65,11 +71,11 @@ fn unix_to_rfc3339(seconds: u64) -> String {
 }
 
 /// Signs in `user`: both tokens, as cookies and (the access token) in the body.
-async fn start_session(state: &AppState, user: User, status: StatusCode) -> ApiResult<Response> {
-    let access = state.tokens.access(user.id).map_err(ApiError::Internal)?;
-    let refresh = state.tokens.refresh(&state.db, user.id).await.map_err(ApiError::Internal)?;
+async fn start_session(tokens: &Tokens, db: &Db, user: User, status: StatusCode) -> ApiResult<Response> {
+    let access = tokens.access(user.id).map_err(ApiError::Internal)?;
+    let refresh = tokens.refresh(db, user.id).await.map_err(ApiError::Internal)?;
     let mut headers = HeaderMap::new();
-    for value in [state.tokens.cookie(ACCESS_COOKIE, &access), state.tokens.cookie(REFRESH_COOKIE, &refresh)] {
+    for value in [tokens.cookie(ACCESS_COOKIE, &access), tokens.cookie(REFRESH_COOKIE, &refresh)] {
         headers.append(SET_COOKIE, value.parse().map_err(|_| ApiError::Internal("cookie header".into()))?);
     }
     let body = Session {
@@ -93,7 +99,9 @@ struct Registration {
 }
 
 async fn register(
-    state: axum::extract::State<AppState>,
+    State(db): State<Db>,
+    State(hasher): State<Arc<Hasher>>,
+    State(tokens): State<Arc<Tokens>>,
     _: AuthAttempt,
     Json(form): Json<Registration>,
 ) -> ApiResult<Response> {
@@ -113,14 +121,14 @@ async fn register(
         return Err(ApiError::Validation(errors));
     }
     let new = NewUser { email: form.email, password: form.password1, ..NewUser::default() };
-    let user = User::create(&state.db, &state.hasher, new).await.map_err(|err| match err {
+    let user = User::create(&db, &hasher, new).await.map_err(|err| match err {
         CreateUserError::InvalidEmail | CreateUserError::Taken => ApiError::field("email", "invalid", err.to_string()),
         CreateUserError::WeakPassword(reason) => ApiError::field("password1", "password_too_weak", reason),
         CreateUserError::Hash(err) => err.into(),
         CreateUserError::Internal(cause) => ApiError::Internal(cause),
     })?;
     tracing::info!(user = user.id, "registered");
-    start_session(&state, user, StatusCode::CREATED).await
+    start_session(&tokens, &db, user, StatusCode::CREATED).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -131,7 +139,13 @@ struct Login {
     password: String,
 }
 
-async fn login(state: axum::extract::State<AppState>, _: AuthAttempt, Json(form): Json<Login>) -> ApiResult<Response> {
+async fn login(
+    State(db): State<Db>,
+    State(hasher): State<Arc<Hasher>>,
+    State(tokens): State<Arc<Tokens>>,
+    _: AuthAttempt,
+    Json(form): Json<Login>,
+) -> ApiResult<Response> {
     let mut errors = Vec::new();
     for (attr, value) in [("email", &form.email), ("password", &form.password)] {
         if value.is_empty() {
@@ -145,8 +159,8 @@ async fn login(state: axum::extract::State<AppState>, _: AuthAttempt, Json(form)
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    match User::authenticate(&state.db, &state.hasher, &form.email, &form.password).await? {
-        Some(user) => start_session(&state, user, StatusCode::OK).await,
+    match User::authenticate(&db, &hasher, &form.email, &form.password).await? {
+        Some(user) => start_session(&tokens, &db, user, StatusCode::OK).await,
         None => Err(ApiError::field("nonFieldErrors", "authorization", "Unable to log in with provided credentials.")),
     }
 }
@@ -174,10 +188,10 @@ fn refresh_token(headers: &HeaderMap, body: &[u8]) -> ApiResult<Option<Presented
 }
 
 /// `Set-Cookie` headers deleting both session cookies.
-fn cleared_cookies(state: &AppState) -> HeaderMap {
+fn cleared_cookies(tokens: &Tokens) -> HeaderMap {
     let mut headers = HeaderMap::new();
     for name in [ACCESS_COOKIE, REFRESH_COOKIE] {
-        if let Ok(value) = state.tokens.expired_cookie(name).parse() {
+        if let Ok(value) = tokens.expired_cookie(name).parse() {
             headers.append(SET_COOKIE, value);
         }
     }
@@ -189,27 +203,29 @@ fn cleared_cookies(state: &AppState) -> HeaderMap {
 /// token names the user. Both cookies are cleared in every case, so a browser is signed out even
 /// when its tokens had expired or were revoked, and the next page load cannot sign it back in.
 async fn logout(
-    state: axum::extract::State<AppState>,
+    State(db): State<Db>,
+    State(tokens): State<Arc<Tokens>>,
+    State(layer): State<Layer>,
     budget: Result<TokenRequest, ApiError>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
     // Over its budget, the client is still signed out of this browser: only the work is refused.
     if let Err(throttled) = budget {
-        return (cleared_cookies(&state), throttled).into_response();
+        return (cleared_cookies(&tokens), throttled).into_response();
     }
     // A malformed body still logs out the browser's cookie.
     let presented = refresh_token(&headers, &body)
         .map_or_else(|_| cookie(&headers, REFRESH_COOKIE).map(str::to_owned), |presented| presented.map(|p| p.token));
-    let refresh = presented.and_then(|token| state.tokens.verify(&token, TokenType::Refresh));
+    let refresh = presented.and_then(|token| tokens.verify(&token, TokenType::Refresh));
     let revoked = match &refresh {
-        Some(claims) => state.tokens.revoke(&state.db, &claims.jti).await,
+        Some(claims) => tokens.revoke(&db, &claims.jti).await,
         None => Ok(()),
     };
     let access_user = || {
         bearer(&headers)
             .or_else(|| cookie(&headers, ACCESS_COOKIE))
-            .and_then(|token| state.tokens.verify(token, TokenType::Access))
+            .and_then(|token| tokens.verify(token, TokenType::Access))
             .map(|claims| claims.user_id)
     };
     let signed_out = refresh.map(|claims| claims.user_id).or_else(access_user);
@@ -217,13 +233,13 @@ async fn logout(
     if let Some(user_id) = signed_out {
         // Every access token issued so far stops working, a copied one included; other devices
         // renew with their refresh tokens, whose families stay live.
-        let ended = User::end_sessions(&state.db, user_id).await;
+        let ended = User::end_sessions(&db, user_id).await;
         revoked = revoked.and(ended);
         // Whoever the tokens name is signed out: their open sockets end too.
-        crate::sessions::close_user_sockets(&state.layer, user_id).await;
+        crate::sessions::close_user_sockets(&layer, user_id).await;
         tracing::info!(user = user_id, "logged out");
     }
-    let cleared = cleared_cookies(&state);
+    let cleared = cleared_cookies(&tokens);
     match revoked {
         Ok(()) => (cleared, Json(json!({"detail": "Successfully logged out."}))).into_response(),
         Err(err) => (cleared, ApiError::from(err)).into_response(),
@@ -235,30 +251,32 @@ async fn logout(
 /// it came in the body (an API client without cookies). A refused token clears the cookies,
 /// unless another tab renewed with it a moment ago.
 async fn refresh(
-    state: axum::extract::State<AppState>,
+    State(db): State<Db>,
+    State(tokens): State<Arc<Tokens>>,
+    State(layer): State<Layer>,
     _: TokenRequest,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> ApiResult<Response> {
     let presented = refresh_token(&headers, &body)?.ok_or(ApiError::NotAuthenticated)?;
-    let refused = || (cleared_cookies(&state), ApiError::InvalidToken).into_response();
-    let (user_id, refresh) = match state.tokens.rotate(&state.db, &presented.token).await? {
+    let refused = || (cleared_cookies(&tokens), ApiError::InvalidToken).into_response();
+    let (user_id, refresh) = match tokens.rotate(&db, &presented.token).await? {
         Rotation::Rotated { user_id, refresh } => (user_id, refresh),
         Rotation::Reused { user_id } => {
             // Whoever holds a copy of the token may hold sockets too: they end with the family.
-            crate::sessions::close_user_sockets(&state.layer, user_id).await;
+            crate::sessions::close_user_sockets(&layer, user_id).await;
             return Ok(refused());
         }
         Rotation::Refused => return Ok(refused()),
         // Another tab won the same renewal: its cookies, already in the browser, must stay.
         Rotation::Raced => return Err(ApiError::InvalidToken),
     };
-    if User::find(&state.db, user_id).await?.is_none() {
+    if User::find(&db, user_id).await?.is_none() {
         return Ok(refused());
     }
-    let access = state.tokens.access(user_id).map_err(ApiError::Internal)?;
+    let access = tokens.access(user_id).map_err(ApiError::Internal)?;
     let mut out = HeaderMap::new();
-    for value in [state.tokens.cookie(ACCESS_COOKIE, &access), state.tokens.cookie(REFRESH_COOKIE, &refresh)] {
+    for value in [tokens.cookie(ACCESS_COOKIE, &access), tokens.cookie(REFRESH_COOKIE, &refresh)] {
         out.append(SET_COOKIE, value.parse().map_err(|_| ApiError::Internal("cookie header".into()))?);
     }
     let body = json!({
@@ -277,12 +295,13 @@ struct VerifyBody {
 }
 
 async fn verify(
-    state: axum::extract::State<AppState>,
+    State(db): State<Db>,
+    State(tokens): State<Arc<Tokens>>,
     _: TokenRequest,
     Json(body): Json<VerifyBody>,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let valid = state.tokens.verify(&body.token, TokenType::Access).is_some()
-        || state.tokens.verify_refresh(&state.db, &body.token).await?.is_some();
+    let valid = tokens.verify(&body.token, TokenType::Access).is_some()
+        || tokens.verify_refresh(&db, &body.token).await?.is_some();
     if valid { Ok(Json(json!({}))) } else { Err(ApiError::InvalidToken) }
 }
 

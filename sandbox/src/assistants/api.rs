@@ -11,11 +11,12 @@ use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::generation::ClaimError;
+use super::generation::{Assistant, ClaimError};
 use super::model::{AssistantMessage, Conversation, MessageType};
 use crate::accounts::{User, Viewer};
-use crate::app::{AppState, BaseUrl};
-use crate::rest::{ApiError, ApiResult, Ids, Json, Page, Paginated, created};
+use crate::db::Db;
+use crate::rest::{ApiError, ApiResult, BaseUrl, Ids, Json, Page, Paginated, created};
+use crate::state::AppState;
 use crate::throttle::AssistantRequest;
 
 /// The longest message, in characters.
@@ -42,22 +43,22 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// A conversation `viewer` may use, else 404.
-async fn open_conversation(state: &AppState, id: &str, viewer: Option<&User>) -> ApiResult<Conversation> {
-    Conversation::get(&state.db, id).await?.filter(|c| c.open_to(viewer.map(|u| u.id))).ok_or(ApiError::NotFound)
+async fn open_conversation(db: &Db, id: &str, viewer: Option<&User>) -> ApiResult<Conversation> {
+    Conversation::get(db, id).await?.filter(|c| c.open_to(viewer.map(|u| u.id))).ok_or(ApiError::NotFound)
 }
 
 /// A conversation `user` owns, else 404.
-async fn own_conversation(state: &AppState, id: &str, user: &User) -> ApiResult<Conversation> {
-    Conversation::get(&state.db, id).await?.filter(|c| c.user_id == Some(user.id)).ok_or(ApiError::NotFound)
+async fn own_conversation(db: &Db, id: &str, user: &User) -> ApiResult<Conversation> {
+    Conversation::get(db, id).await?.filter(|c| c.user_id == Some(user.id)).ok_or(ApiError::NotFound)
 }
 
 async fn list_conversations(
-    State(state): State<AppState>,
+    State(db): State<Db>,
     user: User,
     page: Page,
     base: BaseUrl,
 ) -> ApiResult<Json<Paginated<Conversation>>> {
-    let (count, list) = Conversation::list_for(&state.db, user.id, page).await?;
+    let (count, list) = Conversation::list_for(&db, user.id, page).await?;
     Ok(Json(Paginated::new(&base.0, page, count, list)))
 }
 
@@ -78,40 +79,37 @@ fn checked_title(title: Option<String>) -> ApiResult<String> {
     Ok(title)
 }
 
-async fn create_conversation(
-    State(state): State<AppState>,
-    user: User,
-    body: axum::body::Bytes,
-) -> ApiResult<Response> {
+async fn create_conversation(State(db): State<Db>, user: User, body: axum::body::Bytes) -> ApiResult<Response> {
     let form: TitleForm = crate::rest::optional_json(&body)?.unwrap_or_default();
-    let conversation = Conversation::create(&state.db, Some(user.id), &checked_title(form.title)?).await?;
+    let conversation = Conversation::create(&db, Some(user.id), &checked_title(form.title)?).await?;
     Ok(created(conversation))
 }
 
-async fn get_conversation(
-    State(state): State<AppState>,
-    user: User,
-    Ids(id): Ids<String>,
-) -> ApiResult<Json<Conversation>> {
-    Ok(Json(own_conversation(&state, &id, &user).await?))
+async fn get_conversation(State(db): State<Db>, user: User, Ids(id): Ids<String>) -> ApiResult<Json<Conversation>> {
+    Ok(Json(own_conversation(&db, &id, &user).await?))
 }
 
 async fn rename_conversation(
-    State(state): State<AppState>,
+    State(db): State<Db>,
     user: User,
     Ids(id): Ids<String>,
     Json(form): Json<TitleForm>,
 ) -> ApiResult<Json<Conversation>> {
-    let conversation = own_conversation(&state, &id, &user).await?;
+    let conversation = own_conversation(&db, &id, &user).await?;
     let title = checked_title(form.title)?;
-    Conversation::set_title(&state.db, &conversation.id, &title).await?;
+    Conversation::set_title(&db, &conversation.id, &title).await?;
     Ok(Json(Conversation { title, ..conversation }))
 }
 
-async fn delete_conversation(State(state): State<AppState>, user: User, Ids(id): Ids<String>) -> ApiResult<StatusCode> {
-    let conversation = own_conversation(&state, &id, &user).await?;
-    state.assistant.stop(&conversation.id).await;
-    Conversation::delete(&state.db, &conversation.id).await?;
+async fn delete_conversation(
+    State(db): State<Db>,
+    State(assistant): State<Assistant>,
+    user: User,
+    Ids(id): Ids<String>,
+) -> ApiResult<StatusCode> {
+    let conversation = own_conversation(&db, &id, &user).await?;
+    assistant.stop(&conversation.id).await;
+    Conversation::delete(&db, &conversation.id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -124,8 +122,8 @@ struct AnonymousConversation {
     created_at: String,
 }
 
-async fn create_anonymous(State(state): State<AppState>, _: AssistantRequest) -> ApiResult<Response> {
-    let conversation = Conversation::create(&state.db, None, "").await?;
+async fn create_anonymous(State(db): State<Db>, _: AssistantRequest) -> ApiResult<Response> {
+    let conversation = Conversation::create(&db, None, "").await?;
     let body = AnonymousConversation {
         id: conversation.id,
         title: "New Anonymous Chat",
@@ -136,24 +134,24 @@ async fn create_anonymous(State(state): State<AppState>, _: AssistantRequest) ->
 }
 
 async fn list_messages(
-    State(state): State<AppState>,
+    State(db): State<Db>,
     Viewer(viewer): Viewer,
     Ids(id): Ids<String>,
     page: Page,
     base: BaseUrl,
 ) -> ApiResult<Json<Paginated<AssistantMessage>>> {
-    let conversation = open_conversation(&state, &id, viewer.as_ref()).await?;
-    let (count, messages) = AssistantMessage::list(&state.db, &conversation.id, page).await?;
+    let conversation = open_conversation(&db, &id, viewer.as_ref()).await?;
+    let (count, messages) = AssistantMessage::list(&db, &conversation.id, page).await?;
     Ok(Json(Paginated::new(&base.0, page, count, messages)))
 }
 
 async fn get_message(
-    State(state): State<AppState>,
+    State(db): State<Db>,
     Viewer(viewer): Viewer,
     Ids((id, message)): Ids<(String, i64)>,
 ) -> ApiResult<Json<AssistantMessage>> {
-    let conversation = open_conversation(&state, &id, viewer.as_ref()).await?;
-    AssistantMessage::get(&state.db, &conversation.id, message).await?.map(Json).ok_or(ApiError::NotFound)
+    let conversation = open_conversation(&db, &id, viewer.as_ref()).await?;
+    AssistantMessage::get(&db, &conversation.id, message).await?.map(Json).ok_or(ApiError::NotFound)
 }
 
 #[derive(Debug, Deserialize)]
@@ -163,13 +161,14 @@ struct MessageForm {
 
 /// Saves the user's message and answers at once; the reply streams over the conversation's socket.
 async fn post_message(
-    State(state): State<AppState>,
+    State(db): State<Db>,
+    State(assistant): State<Assistant>,
     _: AssistantRequest,
     Viewer(viewer): Viewer,
     Ids(id): Ids<String>,
     Json(form): Json<MessageForm>,
 ) -> ApiResult<Response> {
-    let conversation = open_conversation(&state, &id, viewer.as_ref()).await?;
+    let conversation = open_conversation(&db, &id, viewer.as_ref()).await?;
     let content = form.content.ok_or_else(|| ApiError::field("content", "required", "This field is required."))?;
     if content.trim().is_empty() {
         return Err(ApiError::field("content", "blank", "This field may not be blank."));
@@ -183,19 +182,24 @@ async fn post_message(
     }
     // The slot is taken before the message is saved: a message sent while an answer is being
     // written is refused whole, not saved unanswered.
-    let reservation = state.assistant.claim(&conversation.id).await.map_err(|err| match err {
+    let reservation = assistant.claim(&conversation.id).await.map_err(|err| match err {
         ClaimError::Busy(busy) => ApiError::Conflict(busy.to_string()),
         ClaimError::Db(err) => err.into(),
     })?;
-    let message = AssistantMessage::create(&state.db, &conversation.id, MessageType::User, &content).await?;
+    let message = AssistantMessage::create(&db, &conversation.id, MessageType::User, &content).await?;
     // The title comes from the first message; the count is one query, not the whole history.
-    let first = conversation.title.is_empty() && AssistantMessage::count(&state.db, &conversation.id).await? == 1;
-    state.assistant.answer(reservation, conversation, message.clone(), first);
+    let first = conversation.title.is_empty() && AssistantMessage::count(&db, &conversation.id).await? == 1;
+    assistant.answer(reservation, conversation, message.clone(), first);
     Ok(created(message))
 }
 
-async fn stop(State(state): State<AppState>, Viewer(viewer): Viewer, Ids(id): Ids<String>) -> ApiResult<Response> {
-    let conversation = open_conversation(&state, &id, viewer.as_ref()).await?;
-    let stopped = state.assistant.stop(&conversation.id).await;
+async fn stop(
+    State(db): State<Db>,
+    State(assistant): State<Assistant>,
+    Viewer(viewer): Viewer,
+    Ids(id): Ids<String>,
+) -> ApiResult<Response> {
+    let conversation = open_conversation(&db, &id, viewer.as_ref()).await?;
+    let stopped = assistant.stop(&conversation.id).await;
     Ok(Json(json!({"stopped": stopped})).into_response())
 }

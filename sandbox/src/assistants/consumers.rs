@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::generation::Assistant;
 use super::model::{AssistantMessage, Conversation};
 use crate::accounts::User;
-use crate::chat::consumers::UserResolver;
+use crate::accounts::sockets::UserResolver;
 use crate::db::Db;
 
 // ---- events (background task → consumer) ----

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chanx::layer::{ChannelReceiver, LayerBody};
-use chanx::{Consumer, Layer, Message};
+use chanx::{Layer, Message};
 use futures_util::StreamExt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -16,7 +16,7 @@ use tokio::sync::oneshot;
 use super::consumers::*;
 use super::llm::{LlmError, Model, Speaker, Turn};
 use super::model::{AssistantMessage, Conversation, MessageType};
-use crate::broadcast::logged;
+use crate::broadcast::broadcast;
 use crate::db::Db;
 use crate::rest::char_boundary;
 
@@ -243,9 +243,8 @@ impl Assistant {
         mut inbox: Option<&mut ChannelReceiver>,
     ) -> Ending {
         let group = conversation.group();
-        let groups = [group.as_str()];
         let event = NewAssistantMessageEvent { payload: message.clone() };
-        logged(&group, &event, ConversationConsumer::broadcast_event_to(&self.layer, &groups, &event).await);
+        broadcast::<ConversationConsumer, _>(&self.layer, &group, &event).await;
 
         let mut answer = String::new();
         let outcome: Result<(), LlmError> = async {
@@ -275,11 +274,7 @@ impl Assistant {
                     payload: StreamingPayload { content: token, is_complete: false, message_id: message.id },
                 };
                 if !piece.payload.content.is_empty() {
-                    logged(
-                        &group,
-                        &piece,
-                        ConversationConsumer::broadcast_event_to(&self.layer, &groups, &piece).await,
-                    );
+                    broadcast::<ConversationConsumer, _>(&self.layer, &group, &piece).await;
                 }
                 if full {
                     tracing::warn!(conversation = conversation.id, "the answer reached {MAX_ANSWER_BYTES} bytes; cut");
@@ -321,14 +316,9 @@ impl Assistant {
     /// Sends the last frame of an answer.
     async fn finish(&self, conversation: &Conversation, ending: Ending) {
         let group = conversation.group();
-        let groups = [group.as_str()];
         match ending {
-            Ending::Complete(done) => {
-                logged(&group, &done, ConversationConsumer::broadcast_event_to(&self.layer, &groups, &done).await);
-            }
-            Ending::Failed(failed) => {
-                logged(&group, &failed, ConversationConsumer::broadcast_event_to(&self.layer, &groups, &failed).await);
-            }
+            Ending::Complete(done) => broadcast::<ConversationConsumer, _>(&self.layer, &group, &done).await,
+            Ending::Failed(failed) => broadcast::<ConversationConsumer, _>(&self.layer, &group, &failed).await,
         }
     }
 

@@ -3,6 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::admin::Record;
 use crate::db::Db;
 use crate::rest::Page;
 use crate::timestamp;
@@ -24,6 +25,18 @@ pub struct Conversation {
 }
 
 impl Conversation {
+    /// The `limit` most recently active conversations, as the admin lists them.
+    pub async fn admin_rows(db: &Db, limit: i64) -> Result<Vec<Record>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT c.id, c.title AS label, u.email AS owner, \
+             (SELECT COUNT(*) FROM assistant_messages m WHERE m.conversation_id = c.id) AS count, c.updated_at \
+             FROM assistant_conversations c LEFT JOIN users u ON u.id = c.user_id ORDER BY c.updated_at DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(db.pool())
+        .await
+    }
+
     /// Whether `viewer` may read and write it: its owner, or anyone when it is anonymous.
     pub fn open_to(&self, viewer: Option<i64>) -> bool {
         self.user_id.is_none() || self.user_id == viewer

@@ -1,16 +1,20 @@
 //! `/assistants/` (conversations, start one) and `/assistants/{id}/` (the live conversation).
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::get;
 use minijinja::context;
 
+use super::generation::Assistant;
 use super::model::Conversation;
 use crate::accounts::Viewer;
-use crate::app::AppState;
+use crate::db::Db;
 use crate::rest::Page;
-use crate::web::{Flash, redirect, redirect_with};
+use crate::state::AppState;
+use crate::web::{Flash, Pages, redirect, redirect_with};
 
 /// The routes.
 pub fn routes() -> Router<AppState> {
@@ -20,9 +24,9 @@ pub fn routes() -> Router<AppState> {
         .route("/assistants/{id}/", get(conversation))
 }
 
-async fn sidebar(state: &AppState, viewer: &Option<crate::accounts::User>) -> Vec<Conversation> {
+async fn sidebar(db: &Db, viewer: &Option<crate::accounts::User>) -> Vec<Conversation> {
     match viewer {
-        Some(user) => Conversation::list_for(&state.db, user.id, Page { limit: Page::MAX_LIMIT, offset: 0 })
+        Some(user) => Conversation::list_for(db, user.id, Page { limit: Page::MAX_LIMIT, offset: 0 })
             .await
             .map(|(_, list)| list)
             .unwrap_or_default(),
@@ -30,14 +34,22 @@ async fn sidebar(state: &AppState, viewer: &Option<crate::accounts::User>) -> Ve
     }
 }
 
-async fn home(State(state): State<AppState>, Viewer(viewer): Viewer, flash: Flash) -> Response {
-    let conversations = sidebar(&state, &viewer).await;
-    let ctx = context! { conversations, offline => state.assistant.model.is_offline() };
-    state.pages.render("assistants/home.html", &viewer, &flash, ctx)
+async fn home(
+    State(db): State<Db>,
+    State(pages): State<Arc<Pages>>,
+    State(assistant): State<Assistant>,
+    Viewer(viewer): Viewer,
+    flash: Flash,
+) -> Response {
+    let conversations = sidebar(&db, &viewer).await;
+    let ctx = context! { conversations, offline => assistant.model.is_offline() };
+    pages.render("assistants/home.html", &viewer, &flash, ctx)
 }
 
 async fn conversation(
-    State(state): State<AppState>,
+    State(db): State<Db>,
+    State(pages): State<Arc<Pages>>,
+    State(assistant): State<Assistant>,
     Viewer(viewer): Viewer,
     flash: Flash,
     Path(id): Path<String>,
@@ -45,7 +57,7 @@ async fn conversation(
     if uuid::Uuid::parse_str(&id).is_err() {
         return crate::web::not_found_page();
     }
-    let found = match Conversation::get(&state.db, &id).await {
+    let found = match Conversation::get(&db, &id).await {
         Ok(found) => found,
         Err(err) => {
             tracing::error!(error = %err, "page failed");
@@ -55,10 +67,10 @@ async fn conversation(
     let Some(conversation) = found.filter(|c| c.open_to(viewer.as_ref().map(|u| u.id))) else {
         return redirect_with("/assistants/", "error", "Conversation not found.");
     };
-    let conversations = sidebar(&state, &viewer).await;
+    let conversations = sidebar(&db, &viewer).await;
     let ctx = context! {
         conversation, conversations, is_anonymous => conversation.user_id.is_none(),
-        offline => state.assistant.model.is_offline(),
+        offline => assistant.model.is_offline(),
     };
-    state.pages.render("assistants/chat.html", &viewer, &flash, ctx)
+    pages.render("assistants/chat.html", &viewer, &flash, ctx)
 }

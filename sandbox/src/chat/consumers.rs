@@ -12,12 +12,7 @@
 //! sent by the HTTP handlers (see [`super::events`]); each consumer turns an event into the frame
 //! its client expects.
 
-use std::sync::Arc;
-
-use chanx::auth::{
-    AuthError, BearerToken, CookieToken, CredentialSource, IsAuthenticated, ObjectLookup, Permission, ResolveUser,
-    TokenAuthenticator,
-};
+use chanx::auth::{AuthError, IsAuthenticated, ObjectLookup, Permission, TokenAuthenticator};
 use chanx::messages::{Ping, Pong};
 use chanx::{Consumer, Context, Message, Scope};
 use futures_util::future::BoxFuture;
@@ -26,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::model::{ChatMessage, GroupChat, Member};
 use crate::accounts::User;
-use crate::accounts::tokens::{ACCESS_COOKIE, TokenType, Tokens};
+use crate::accounts::sockets::{UserAuth, UserResolver};
 use crate::db::Db;
 use crate::sessions;
 
@@ -247,52 +242,13 @@ pub struct MemberMessage {
 
 // ---- authentication ----
 
-/// Resolves an access token (cookie `my-jwt-auth` or `Authorization: Bearer`) to an active user.
-#[derive(Debug, Clone)]
-pub struct UserResolver {
-    tokens: Arc<Tokens>,
-    db: Db,
-}
-
-impl UserResolver {
-    /// A resolver over `tokens` and `db`.
-    pub fn new(tokens: Arc<Tokens>, db: Db) -> Self {
-        UserResolver { tokens, db }
-    }
-
-    /// Where sockets find the access token: the `my-jwt-auth` cookie, else a Bearer header.
-    pub(crate) fn sources() -> Vec<Box<dyn CredentialSource>> {
-        vec![Box::new(CookieToken::new(ACCESS_COOKIE)), Box::new(BearerToken)]
-    }
-}
-
-impl ResolveUser<User> for UserResolver {
-    fn resolve(&self, token: String) -> BoxFuture<'static, Result<Option<User>, AuthError>> {
-        let claims = self.tokens.verify(&token, TokenType::Access);
-        let db = self.db.clone();
-        Box::pin(async move {
-            match claims {
-                Some(claims) => User::find_signed_in(&db, claims.user_id, claims.iat_us).await.map_err(AuthError::new),
-                None => Ok(None),
-            }
-        })
-    }
-}
-
-/// Signed-in users only.
-pub type UserAuth = TokenAuthenticator<User>;
 /// Members of the chat in the path only.
 pub type ChatAuth = TokenAuthenticator<User, GroupChat>;
 
-/// The authenticator of `/ws/chat/group/`: 401 without a valid token.
-pub fn user_auth(resolver: UserResolver) -> UserAuth {
-    TokenAuthenticator::new(UserResolver::sources(), resolver).permission(IsAuthenticated)
-}
-
 /// The authenticator of `/ws/chat/{pk}/`: 401 without a valid token, 404 for a chat that does not
 /// exist, 403 for one the user is not a member of.
-pub fn chat_auth(resolver: UserResolver) -> ChatAuth {
-    let (lookup, membership) = (ChatLookup(resolver.db.clone()), IsChatMember(resolver.db.clone()));
+pub fn chat_auth(resolver: UserResolver, db: Db) -> ChatAuth {
+    let (lookup, membership) = (ChatLookup(db.clone()), IsChatMember(db));
     TokenAuthenticator::for_object(UserResolver::sources(), resolver, "pk", lookup)
         .permission(IsAuthenticated)
         .permission(membership)

@@ -4,6 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::User;
+use crate::admin::Record;
 use crate::db::{Db, is_unique_violation};
 use crate::rest::Page;
 use crate::timestamp;
@@ -166,6 +167,19 @@ pub const MAX_DESCRIPTION: usize = 2000;
 pub const MAX_MESSAGE: usize = 5000;
 
 impl GroupChat {
+    /// The `limit` most recently active chats, as the admin lists them (no owner: a chat has
+    /// members in roles).
+    pub async fn admin_rows(db: &Db, limit: i64) -> Result<Vec<Record>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT CAST(g.id AS TEXT) AS id, g.title AS label, NULL AS owner, \
+             (SELECT COUNT(*) FROM chat_members m WHERE m.group_chat_id = g.id) AS count, g.updated_at \
+             FROM group_chats g ORDER BY g.updated_at DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(db.pool())
+        .await
+    }
+
     /// Chat `id`, whoever asks.
     pub async fn get(db: &Db, id: i64) -> Result<Option<GroupChat>, sqlx::Error> {
         let sql = format!("SELECT {CHAT_COLUMNS} FROM group_chats g WHERE g.id = $1");

@@ -3,6 +3,7 @@
 //! notice, as the Django example does; removal is a POST, never a GET.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -10,15 +11,18 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
+use chanx::Layer;
 use minijinja::context;
 use serde::Serialize;
 
 use super::model::{GroupChat, Member, Role};
 use super::service::{self, Refusal};
 use crate::accounts::{User, Viewer};
-use crate::app::AppState;
+use crate::db::Db;
 use crate::rest::Page;
-use crate::web::{Flash, login_url, redirect, redirect_with};
+use crate::state::AppState;
+use crate::throttle::Throttles;
+use crate::web::{Flash, Pages, login_url, redirect, redirect_with};
 
 /// The routes.
 pub fn routes() -> Router<AppState> {
@@ -37,9 +41,9 @@ fn form(body: &Bytes) -> HashMap<String, String> {
 const CHAT_NOT_FOUND: &str = "Chat not found. The chat you're looking for doesn't exist or may have been removed.";
 
 /// The chat named by a path segment, or the redirect to `/chat/` with a notice.
-async fn chat_or_redirect(state: &AppState, pk: &str) -> Result<GroupChat, Response> {
+async fn chat_or_redirect(db: &Db, pk: &str) -> Result<GroupChat, Response> {
     let chat = match pk.parse::<i64>() {
-        Ok(id) => GroupChat::get(&state.db, id).await.map_err(|err| server_error(&err))?,
+        Ok(id) => GroupChat::get(db, id).await.map_err(|err| server_error(&err))?,
         Err(_) => None,
     };
     chat.ok_or_else(|| redirect_with("/chat/", "error", CHAT_NOT_FOUND))
@@ -51,14 +55,14 @@ async fn chat_or_redirect(state: &AppState, pk: &str) -> Result<GroupChat, Respo
 /// exactly what a missing chat gets (back to `/chat/` with "Chat not found"): like the REST API's
 /// 404, a page never tells an outsider whether a chat exists, nor shows its title or description.
 async fn member_page(
-    state: &AppState,
+    db: &Db,
     pk: &str,
     viewer: &Option<User>,
     here: &str,
 ) -> Result<(User, GroupChat, Member), Response> {
     let Some(user) = viewer.clone() else { return Err(redirect(&login_url(here))) };
-    let chat = chat_or_redirect(state, pk).await?;
-    match Member::of(&state.db, chat.id, user.id).await {
+    let chat = chat_or_redirect(db, pk).await?;
+    match Member::of(db, chat.id, user.id).await {
         Ok(Some(member)) => Ok((user, chat, member)),
         Ok(None) => Err(redirect_with("/chat/", "error", CHAT_NOT_FOUND)),
         Err(err) => Err(server_error(&err)),
@@ -82,40 +86,48 @@ fn server_error(err: &dyn std::fmt::Display) -> Response {
     crate::web::server_error_page()
 }
 
-async fn home(State(state): State<AppState>, Viewer(viewer): Viewer, flash: Flash) -> Response {
-    render_home(&state, viewer, flash, StatusCode::OK, context! {}).await
+async fn home(State(db): State<Db>, State(pages): State<Arc<Pages>>, Viewer(viewer): Viewer, flash: Flash) -> Response {
+    render_home(&db, &pages, viewer, flash, StatusCode::OK, context! {}).await
 }
 
 async fn render_home(
-    state: &AppState,
+    db: &Db,
+    pages: &Pages,
     viewer: Option<User>,
     flash: Flash,
     status: StatusCode,
     extra: minijinja::Value,
 ) -> Response {
     let chats = match &viewer {
-        Some(user) => match GroupChat::list_for(&state.db, user.id, Page { limit: Page::MAX_LIMIT, offset: 0 }).await {
+        Some(user) => match GroupChat::list_for(db, user.id, Page { limit: Page::MAX_LIMIT, offset: 0 }).await {
             Ok((_, chats)) => chats,
             Err(err) => return server_error(&err),
         },
         None => vec![],
     };
     let ctx = context! { user_chats => chats, ..extra };
-    state.pages.render_status(status, "chat/home.html", &viewer, &flash, ctx)
+    pages.render_status(status, "chat/home.html", &viewer, &flash, ctx)
 }
 
-async fn create(State(state): State<AppState>, Viewer(viewer): Viewer, body: Bytes) -> Response {
+async fn create(
+    State(db): State<Db>,
+    State(layer): State<Layer>,
+    State(pages): State<Arc<Pages>>,
+    State(throttles): State<Arc<Throttles>>,
+    Viewer(viewer): Viewer,
+    body: Bytes,
+) -> Response {
     let Some(user) = viewer.clone() else { return redirect(&login_url("/chat/")) };
     let fields = form(&body);
     let title = fields.get("title").map(String::as_str).unwrap_or_default();
     let description = fields.get("description").map(String::as_str).unwrap_or_default();
-    let budget = &state.throttles.chats;
-    match service::create_chat(&state.db, &state.layer, budget, &user, title, Some(description)).await {
+    let budget = &throttles.chats;
+    match service::create_chat(&db, &layer, budget, &user, title, Some(description)).await {
         Ok(chat) => redirect(&format!("/chat/{}/", chat.id)),
         Err(Refusal::Invalid(field, _, text)) => {
             let errors = HashMap::from([(field, text)]);
             let ctx = context! { errors, title, description };
-            render_home(&state, viewer, Flash::default(), StatusCode::BAD_REQUEST, ctx).await
+            render_home(&db, &pages, viewer, Flash::default(), StatusCode::BAD_REQUEST, ctx).await
         }
         Err(Refusal::Throttled(wait)) => crate::web::too_many_requests_page("created chats", wait),
         Err(err) => server_error(&err),
@@ -123,21 +135,22 @@ async fn create(State(state): State<AppState>, Viewer(viewer): Viewer, body: Byt
 }
 
 async fn detail(
-    State(state): State<AppState>,
+    State(db): State<Db>,
+    State(pages): State<Arc<Pages>>,
     Viewer(viewer): Viewer,
     flash: Flash,
     Path(pk): Path<String>,
 ) -> Response {
-    let (user, chat, member) = match member_page(&state, &pk, &viewer, &format!("/chat/{pk}/")).await {
+    let (user, chat, member) = match member_page(&db, &pk, &viewer, &format!("/chat/{pk}/")).await {
         Ok(found) => found,
         Err(response) => return response,
     };
-    let chats = match GroupChat::all_for(&state.db, user.id).await {
+    let chats = match GroupChat::all_for(&db, user.id).await {
         Ok(chats) => chats,
         Err(err) => return server_error(&err),
     };
     let ctx = context! { group_chat => chat, user_chats => chats, user_member => member };
-    state.pages.render("chat/group_chat.html", &viewer, &flash, ctx)
+    pages.render("chat/group_chat.html", &viewer, &flash, ctx)
 }
 
 /// A member row of the members page.
@@ -150,17 +163,18 @@ struct MemberRow {
 }
 
 async fn members(
-    State(state): State<AppState>,
+    State(db): State<Db>,
+    State(pages): State<Arc<Pages>>,
     Viewer(viewer): Viewer,
     flash: Flash,
     Path(pk): Path<String>,
 ) -> Response {
-    let (_, chat, me) = match member_page(&state, &pk, &viewer, &format!("/chat/{pk}/members/")).await {
+    let (_, chat, me) = match member_page(&db, &pk, &viewer, &format!("/chat/{pk}/members/")).await {
         Ok(found) => found,
         Err(response) => return response,
     };
     let can_manage = me.role().can_manage();
-    let rows: Vec<MemberRow> = match Member::list(&state.db, chat.id).await {
+    let rows: Vec<MemberRow> = match Member::list(&db, chat.id).await {
         Ok(list) => list
             .into_iter()
             .map(|member| MemberRow {
@@ -173,18 +187,20 @@ async fn members(
     };
     let roles = [(Role::Admin.code(), "Admin"), (Role::Member.code(), "Member")];
     let ctx = context! { group_chat => chat, members => rows, user_member => me, can_manage, roles };
-    state.pages.render("chat/group_members.html", &viewer, &flash, ctx)
+    pages.render("chat/group_members.html", &viewer, &flash, ctx)
 }
 
 async fn add_member(
-    State(state): State<AppState>,
+    State(db): State<Db>,
+    State(layer): State<Layer>,
+    State(throttles): State<Arc<Throttles>>,
     Viewer(viewer): Viewer,
     Path(pk): Path<String>,
     body: Bytes,
 ) -> Response {
     let here = format!("/chat/{pk}/members/");
     let Some(user) = viewer else { return redirect(&login_url(&here)) };
-    let chat = match chat_or_redirect(&state, &pk).await {
+    let chat = match chat_or_redirect(&db, &pk).await {
         Ok(chat) => chat,
         Err(response) => return response,
     };
@@ -195,26 +211,27 @@ async fn add_member(
         Some(role) => role,
     };
     let Some(role) = role else { return redirect_with(&here, "error", "Choose a valid role") };
-    let budget = &state.throttles.invitations;
-    match service::add_member(&state.db, &state.layer, budget, chat.id, &user, &email, role).await {
+    let budget = &throttles.invitations;
+    match service::add_member(&db, &layer, budget, chat.id, &user, &email, role).await {
         Ok(member) => redirect_with(&here, "success", format!("Added {} to the group chat", member.user)),
         Err(refusal) => refused(&here, refusal),
     }
 }
 
 async fn remove_member(
-    State(state): State<AppState>,
+    State(db): State<Db>,
+    State(layer): State<Layer>,
     Viewer(viewer): Viewer,
     Path((pk, member)): Path<(String, String)>,
 ) -> Response {
     let here = format!("/chat/{pk}/members/");
     let Some(user) = viewer else { return redirect(&login_url(&here)) };
-    let chat = match chat_or_redirect(&state, &pk).await {
+    let chat = match chat_or_redirect(&db, &pk).await {
         Ok(chat) => chat,
         Err(response) => return response,
     };
     let Ok(member) = member.parse::<i64>() else { return crate::web::not_found_page() };
-    match service::remove_member(&state.db, &state.layer, chat.id, &user, member).await {
+    match service::remove_member(&db, &layer, chat.id, &user, member).await {
         Ok(removed) => redirect_with(&here, "success", format!("Removed {} from the group chat", removed.user)),
         Err(Refusal::NotFound(_)) => crate::web::not_found_page(),
         Err(refusal) => refused(&here, refusal),

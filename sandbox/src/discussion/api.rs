@@ -2,21 +2,25 @@
 //!
 //! Rules: only the author edits or deletes a topic or reply; one vote per user per topic or reply
 //! (`1`, `-1`, or `0` to withdraw); only the topic's author accepts an answer, never their own.
+//!
+//! Each handler reads the request, finds what it names and checks who may act on it; the change
+//! itself, with its broadcast, is in [`super::service`].
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use chanx::Layer;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::consumers::{AnswerChange, NewReply};
-use super::events;
 use super::model::{self, MAX_CONTENT, MAX_TITLE, Reply, ReplyRef, Target, TopicDetail, TopicRef, TopicSummary};
+use super::service::{self, Refusal};
 use crate::accounts::User;
-use crate::app::{AppState, BaseUrl};
-use crate::rest::{ApiError, ApiResult, Ids, Json, Page, Paginated, created};
+use crate::db::Db;
+use crate::rest::{ApiError, ApiResult, BaseUrl, Ids, Json, Page, Paginated, created};
+use crate::state::AppState;
 
 /// The routes.
 pub fn routes() -> Router<AppState> {
@@ -34,33 +38,33 @@ pub fn routes() -> Router<AppState> {
         .route("/api/discussion/{pk}/replies/{reply}/vote/", post(vote_reply))
 }
 
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Invalid(field, code, text) => ApiError::field(field, code, text),
+            Refusal::NotFound => ApiError::NotFound,
+            Refusal::Db(err) => err.into(),
+        }
+    }
+}
+
+/// A field the body must have, not blank and at most `max` characters.
 fn checked(field: &'static str, text: Option<&str>, max: usize) -> ApiResult<()> {
     let text = text.ok_or_else(|| ApiError::field(field, "required", "This field is required."))?;
     model::validate(field, text, max).map_err(|(field, code, detail)| ApiError::field(field, code, detail))
 }
 
-async fn topic(state: &AppState, pk: i64) -> ApiResult<TopicRef> {
-    TopicRef::get(&state.db, pk).await?.ok_or(ApiError::NotFound)
-}
-
-/// Creates a topic and announces it; the pages' form uses this too.
-pub async fn new_topic(state: &AppState, author: &User, title: &str, content: &str) -> ApiResult<i64> {
-    checked("title", Some(title), MAX_TITLE)?;
-    checked("content", Some(content), MAX_CONTENT)?;
-    let id = TopicRef::create(&state.db, author.id, title.trim(), content).await?;
-    if let Some(summary) = TopicSummary::get(&state.db, id).await? {
-        events::topic_created(&state.layer, &summary).await;
-    }
-    Ok(id)
+async fn topic(db: &Db, pk: i64) -> ApiResult<TopicRef> {
+    TopicRef::get(db, pk).await?.ok_or(ApiError::NotFound)
 }
 
 async fn list_topics(
-    State(state): State<AppState>,
+    State(db): State<Db>,
     _user: User,
     page: Page,
     base: BaseUrl,
 ) -> ApiResult<Json<Paginated<TopicSummary>>> {
-    let (count, topics) = TopicSummary::list(&state.db, page).await?;
+    let (count, topics) = TopicSummary::list(&db, page).await?;
     Ok(Json(Paginated::new(&base.0, page, count, topics)))
 }
 
@@ -70,29 +74,35 @@ struct TopicForm {
     content: Option<String>,
 }
 
-async fn create_topic(State(state): State<AppState>, user: User, Json(form): Json<TopicForm>) -> ApiResult<Response> {
+async fn create_topic(
+    State(db): State<Db>,
+    State(layer): State<Layer>,
+    user: User,
+    Json(form): Json<TopicForm>,
+) -> ApiResult<Response> {
     checked("title", form.title.as_deref(), MAX_TITLE)?;
     checked("content", form.content.as_deref(), MAX_CONTENT)?;
-    let id = new_topic(
-        &state,
+    let id = service::ask(
+        &db,
+        &layer,
         &user,
         form.title.as_deref().unwrap_or_default(),
         form.content.as_deref().unwrap_or_default(),
     )
     .await?;
-    let detail = TopicDetail::get(&state.db, id, user.id).await?.ok_or(ApiError::NotFound)?;
+    let detail = TopicDetail::get(&db, id, user.id).await?.ok_or(ApiError::NotFound)?;
     Ok(created(detail))
 }
 
 /// Opening a topic counts a view.
-async fn get_topic(State(state): State<AppState>, user: User, Ids(pk): Ids<i64>) -> ApiResult<Json<TopicDetail>> {
-    topic(&state, pk).await?;
-    TopicRef::viewed(&state.db, pk).await?;
-    Ok(Json(TopicDetail::get(&state.db, pk, user.id).await?.ok_or(ApiError::NotFound)?))
+async fn get_topic(State(db): State<Db>, user: User, Ids(pk): Ids<i64>) -> ApiResult<Json<TopicDetail>> {
+    topic(&db, pk).await?;
+    TopicRef::viewed(&db, pk).await?;
+    Ok(Json(TopicDetail::get(&db, pk, user.id).await?.ok_or(ApiError::NotFound)?))
 }
 
-async fn own_topic(state: &AppState, pk: i64, user: &User) -> ApiResult<TopicRef> {
-    let topic = topic(state, pk).await?;
+async fn own_topic(db: &Db, pk: i64, user: &User) -> ApiResult<TopicRef> {
+    let topic = topic(db, pk).await?;
     if topic.author_id != user.id {
         return Err(ApiError::PermissionDenied("Only the author can change a topic.".into()));
     }
@@ -100,24 +110,18 @@ async fn own_topic(state: &AppState, pk: i64, user: &User) -> ApiResult<TopicRef
 }
 
 async fn edit_topic(
-    State(state): State<AppState>,
+    State(db): State<Db>,
     user: User,
     Ids(pk): Ids<i64>,
     Json(form): Json<TopicForm>,
 ) -> ApiResult<Json<TopicDetail>> {
-    own_topic(&state, pk, &user).await?;
-    let current = TopicDetail::get(&state.db, pk, user.id).await?.ok_or(ApiError::NotFound)?;
-    let title = form.title.unwrap_or(current.title);
-    let content = form.content.unwrap_or(current.content);
-    checked("title", Some(&title), MAX_TITLE)?;
-    checked("content", Some(&content), MAX_CONTENT)?;
-    TopicRef::edit(&state.db, pk, title.trim(), &content).await?;
-    Ok(Json(TopicDetail::get(&state.db, pk, user.id).await?.ok_or(ApiError::NotFound)?))
+    let topic = own_topic(&db, pk, &user).await?;
+    Ok(Json(service::edit_topic(&db, &topic, &user, form.title, form.content).await?))
 }
 
-async fn delete_topic(State(state): State<AppState>, user: User, Ids(pk): Ids<i64>) -> ApiResult<StatusCode> {
-    own_topic(&state, pk, &user).await?;
-    TopicRef::delete(&state.db, pk).await?;
+async fn delete_topic(State(db): State<Db>, user: User, Ids(pk): Ids<i64>) -> ApiResult<StatusCode> {
+    let topic = own_topic(&db, pk, &user).await?;
+    service::delete_topic(&db, &topic).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -137,28 +141,28 @@ fn vote_value(form: VoteForm) -> ApiResult<i64> {
 }
 
 async fn vote_topic(
-    State(state): State<AppState>,
+    State(db): State<Db>,
+    State(layer): State<Layer>,
     user: User,
     Ids(pk): Ids<i64>,
     Json(form): Json<VoteForm>,
 ) -> ApiResult<Json<Value>> {
-    topic(&state, pk).await?;
+    topic(&db, pk).await?;
     let vote = vote_value(form)?;
-    let count = model::vote(&state.db, user.id, Target::Topic, pk, vote).await?;
-    events::vote_updated(&state.layer, pk, Target::Topic, pk, count).await;
+    let count = service::vote(&db, &layer, &user, pk, Target::Topic, pk, vote).await?;
     Ok(Json(json!({"vote": vote, "vote_count": count})))
 }
 
 async fn vote_reply(
-    State(state): State<AppState>,
+    State(db): State<Db>,
+    State(layer): State<Layer>,
     user: User,
     Ids((pk, reply)): Ids<(i64, i64)>,
     Json(form): Json<VoteForm>,
 ) -> ApiResult<Json<Value>> {
-    ReplyRef::get(&state.db, pk, reply).await?.ok_or(ApiError::NotFound)?;
+    ReplyRef::get(&db, pk, reply).await?.ok_or(ApiError::NotFound)?;
     let vote = vote_value(form)?;
-    let count = model::vote(&state.db, user.id, Target::Reply, reply, vote).await?;
-    events::vote_updated(&state.layer, pk, Target::Reply, reply, count).await;
+    let count = service::vote(&db, &layer, &user, pk, Target::Reply, reply, vote).await?;
     Ok(Json(json!({"vote": vote, "vote_count": count})))
 }
 
@@ -168,12 +172,13 @@ struct AcceptForm {
 }
 
 async fn accept_answer(
-    State(state): State<AppState>,
+    State(db): State<Db>,
+    State(layer): State<Layer>,
     user: User,
     Ids(pk): Ids<i64>,
     body: axum::body::Bytes,
 ) -> ApiResult<Json<Value>> {
-    let topic = topic(&state, pk).await?;
+    let topic = topic(&db, pk).await?;
     if topic.author_id != user.id {
         return Err(ApiError::PermissionDenied("Only the topic author can accept answers.".into()));
     }
@@ -186,41 +191,33 @@ async fn accept_answer(
         _ => None,
     }
     .ok_or_else(|| ApiError::field("replyId", "required", "reply_id is required."))?;
-    let reply = ReplyRef::get(&state.db, pk, reply_id).await?.ok_or(ApiError::NotFound)?;
-    if reply.author.id == user.id {
-        return Err(ApiError::field("replyId", "invalid", "You cannot accept your own answer."));
-    }
-    TopicRef::accept(&state.db, pk, Some(reply.id)).await?;
-    let change =
-        AnswerChange { topic_id: pk, topic_title: topic.title, reply_id: reply.id, reply_author: reply.author.email };
-    events::answer_changed(&state.layer, change, true).await;
+    service::accept_answer(&db, &layer, topic, &user, reply_id).await?;
     Ok(Json(json!({"detail": "Answer accepted successfully."})))
 }
 
-async fn unaccept_answer(State(state): State<AppState>, user: User, Ids(pk): Ids<i64>) -> ApiResult<Json<Value>> {
-    let topic = topic(&state, pk).await?;
+async fn unaccept_answer(
+    State(db): State<Db>,
+    State(layer): State<Layer>,
+    user: User,
+    Ids(pk): Ids<i64>,
+) -> ApiResult<Json<Value>> {
+    let topic = topic(&db, pk).await?;
     if topic.author_id != user.id {
         return Err(ApiError::PermissionDenied("Only the topic author can unaccept answers.".into()));
     }
-    let accepted = topic
-        .accepted_answer
-        .ok_or_else(|| ApiError::field("replyId", "invalid", "No answer is currently accepted for this topic."))?;
-    TopicRef::accept(&state.db, pk, None).await?;
-    let author = ReplyRef::get(&state.db, pk, accepted).await?.map(|r| r.author.email).unwrap_or_default();
-    let change = AnswerChange { topic_id: pk, topic_title: topic.title, reply_id: accepted, reply_author: author };
-    events::answer_changed(&state.layer, change, false).await;
+    service::unaccept_answer(&db, &layer, topic).await?;
     Ok(Json(json!({"detail": "Answer unaccepted successfully."})))
 }
 
 async fn list_replies(
-    State(state): State<AppState>,
+    State(db): State<Db>,
     user: User,
     Ids(pk): Ids<i64>,
     page: Page,
     base: BaseUrl,
 ) -> ApiResult<Json<Paginated<Reply>>> {
-    let topic = topic(&state, pk).await?;
-    let (count, replies) = Reply::list(&state.db, &topic, user.id, page).await?;
+    let topic = topic(&db, pk).await?;
+    let (count, replies) = Reply::list(&db, &topic, user.id, page).await?;
     Ok(Json(Paginated::new(&base.0, page, count, replies)))
 }
 
@@ -230,43 +227,26 @@ struct ReplyForm {
 }
 
 async fn create_reply(
-    State(state): State<AppState>,
+    State(db): State<Db>,
+    State(layer): State<Layer>,
     user: User,
     Ids(pk): Ids<i64>,
     Json(form): Json<ReplyForm>,
 ) -> ApiResult<Response> {
-    let topic = topic(&state, pk).await?;
+    let topic = topic(&db, pk).await?;
     checked("content", form.content.as_deref(), MAX_CONTENT)?;
-    let content = form.content.unwrap_or_default();
-    let id = Reply::create(&state.db, pk, user.id, content.trim()).await?;
-    let reply = Reply::get(&state.db, &topic, id, user.id).await?.ok_or(ApiError::NotFound)?;
-    let announced = NewReply {
-        id,
-        content: reply.content.clone(),
-        author: reply.author.clone(),
-        vote_count: reply.vote_count,
-        is_accepted: reply.is_accepted,
-        created_at: reply.created_at.clone(),
-        formatted_created_at: reply.formatted_created_at.clone(),
-        topic_id: topic.id,
-        topic_title: topic.title.clone(),
-    };
-    events::reply_created(&state.layer, announced).await;
+    let reply = service::reply(&db, &layer, &topic, &user, &form.content.unwrap_or_default()).await?;
     Ok(created(reply))
 }
 
-async fn get_reply(
-    State(state): State<AppState>,
-    user: User,
-    Ids((pk, reply)): Ids<(i64, i64)>,
-) -> ApiResult<Json<Reply>> {
-    let topic = topic(&state, pk).await?;
-    Reply::get(&state.db, &topic, reply, user.id).await?.map(Json).ok_or(ApiError::NotFound)
+async fn get_reply(State(db): State<Db>, user: User, Ids((pk, reply)): Ids<(i64, i64)>) -> ApiResult<Json<Reply>> {
+    let topic = topic(&db, pk).await?;
+    Reply::get(&db, &topic, reply, user.id).await?.map(Json).ok_or(ApiError::NotFound)
 }
 
-async fn own_reply(state: &AppState, pk: i64, reply: i64, user: &User) -> ApiResult<TopicRef> {
-    let topic = topic(state, pk).await?;
-    let found = ReplyRef::get(&state.db, pk, reply).await?.ok_or(ApiError::NotFound)?;
+async fn own_reply(db: &Db, pk: i64, reply: i64, user: &User) -> ApiResult<TopicRef> {
+    let topic = topic(db, pk).await?;
+    let found = ReplyRef::get(db, pk, reply).await?.ok_or(ApiError::NotFound)?;
     if found.author.id != user.id {
         return Err(ApiError::PermissionDenied("Only the author can change a reply.".into()));
     }
@@ -274,23 +254,18 @@ async fn own_reply(state: &AppState, pk: i64, reply: i64, user: &User) -> ApiRes
 }
 
 async fn edit_reply(
-    State(state): State<AppState>,
+    State(db): State<Db>,
     user: User,
     Ids((pk, reply)): Ids<(i64, i64)>,
     Json(form): Json<ReplyForm>,
 ) -> ApiResult<Json<Reply>> {
-    let topic = own_reply(&state, pk, reply, &user).await?;
+    let topic = own_reply(&db, pk, reply, &user).await?;
     checked("content", form.content.as_deref(), MAX_CONTENT)?;
-    Reply::edit(&state.db, reply, form.content.unwrap_or_default().trim()).await?;
-    Reply::get(&state.db, &topic, reply, user.id).await?.map(Json).ok_or(ApiError::NotFound)
+    Ok(Json(service::edit_reply(&db, &topic, reply, &user, &form.content.unwrap_or_default()).await?))
 }
 
-async fn delete_reply(
-    State(state): State<AppState>,
-    user: User,
-    Ids((pk, reply)): Ids<(i64, i64)>,
-) -> ApiResult<Response> {
-    own_reply(&state, pk, reply, &user).await?;
-    Reply::delete(&state.db, reply).await?;
+async fn delete_reply(State(db): State<Db>, user: User, Ids((pk, reply)): Ids<(i64, i64)>) -> ApiResult<Response> {
+    own_reply(&db, pk, reply, &user).await?;
+    service::delete_reply(&db, reply).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::model::{Author, Target, TopicRef, TopicSummary};
 use crate::accounts::User;
-use crate::chat::consumers::UserResolver;
+use crate::accounts::sockets::{UserAuth, UserResolver};
 use crate::db::Db;
 use crate::sessions;
 
@@ -189,7 +189,7 @@ pub struct DiscussionListConsumer {
 /// Live updates of the forum's topic list: new topics, votes, accepted answers.
 #[chanx::consumer(name = "discussionList", tags = ["discussion"])]
 impl Consumer for DiscussionListConsumer {
-    type Authenticator = crate::chat::consumers::UserAuth;
+    type Authenticator = UserAuth;
 
     fn groups(&self, ctx: &Context) -> Vec<String> {
         std::iter::once(LIST_GROUP.to_owned()).chain(sessions::group_of(ctx)).collect()

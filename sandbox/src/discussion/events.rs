@@ -1,45 +1,44 @@
 //! The forum's broadcast matrix. HTTP handlers call these after the change is committed; a failed
 //! send is logged and the change stays.
 
-use chanx::{Consumer, Layer};
+use chanx::Layer;
 
 use super::consumers::*;
 use super::model::{Target, TopicSummary};
-use crate::broadcast::logged;
+use crate::broadcast::broadcast;
 
 /// A topic was asked: every topic list gets `topic_created`.
 pub async fn topic_created(layer: &Layer, topic: &TopicSummary) {
     let event = NewTopicEvent { payload: topic.clone() };
-    logged(LIST_GROUP, &event, DiscussionListConsumer::broadcast_event_to(layer, &[LIST_GROUP], &event).await);
+    broadcast::<DiscussionListConsumer, _>(layer, LIST_GROUP, &event).await;
 }
 
 /// A reply was posted: the topic's pages get `reply_created`.
 pub async fn reply_created(layer: &Layer, reply: NewReply) {
     let group = topic_group(reply.topic_id);
     let event = NewReplyEvent { payload: reply };
-    logged(&group, &event, DiscussionTopicConsumer::broadcast_event_to(layer, &[group.as_str()], &event).await);
+    broadcast::<DiscussionTopicConsumer, _>(layer, &group, &event).await;
 }
 
 /// A vote changed a count: the topic's pages and every topic list get `vote_updated`.
 pub async fn vote_updated(layer: &Layer, topic: i64, target_type: Target, target_id: i64, vote_count: i64) {
     let event = VoteEvent { payload: VoteUpdate { target_type, target_id, vote_count } };
     let group = topic_group(topic);
-    logged(&group, &event, DiscussionTopicConsumer::broadcast_event_to(layer, &[group.as_str()], &event).await);
-    logged(LIST_GROUP, &event, DiscussionListConsumer::broadcast_event_to(layer, &[LIST_GROUP], &event).await);
+    broadcast::<DiscussionTopicConsumer, _>(layer, &group, &event).await;
+    broadcast::<DiscussionListConsumer, _>(layer, LIST_GROUP, &event).await;
 }
 
 /// An answer was accepted (`accepted`) or unaccepted: the topic's pages and every topic list get
 /// `answer_accepted` or `answer_unaccepted`.
 pub async fn answer_changed(layer: &Layer, change: AnswerChange, accepted: bool) {
     let group = topic_group(change.topic_id);
-    let groups = [group.as_str()];
     if accepted {
         let event = AnswerAcceptedEvent { payload: change };
-        logged(&group, &event, DiscussionTopicConsumer::broadcast_event_to(layer, &groups, &event).await);
-        logged(LIST_GROUP, &event, DiscussionListConsumer::broadcast_event_to(layer, &[LIST_GROUP], &event).await);
+        broadcast::<DiscussionTopicConsumer, _>(layer, &group, &event).await;
+        broadcast::<DiscussionListConsumer, _>(layer, LIST_GROUP, &event).await;
     } else {
         let event = AnswerUnacceptedEvent { payload: change };
-        logged(&group, &event, DiscussionTopicConsumer::broadcast_event_to(layer, &groups, &event).await);
-        logged(LIST_GROUP, &event, DiscussionListConsumer::broadcast_event_to(layer, &[LIST_GROUP], &event).await);
+        broadcast::<DiscussionTopicConsumer, _>(layer, &group, &event).await;
+        broadcast::<DiscussionListConsumer, _>(layer, LIST_GROUP, &event).await;
     }
 }

@@ -5,3 +5,4 @@ pub mod consumers;
 pub mod events;
 pub mod model;
 pub mod pages;
+pub mod service;

@@ -3,6 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::admin::Record;
 use crate::db::Db;
 use crate::rest::Page;
 use crate::timestamp;
@@ -248,6 +249,18 @@ pub const MAX_TITLE: usize = 200;
 pub const MAX_CONTENT: usize = 20_000;
 
 impl TopicSummary {
+    /// The `limit` newest topics, as the admin lists them.
+    pub async fn admin_rows(db: &Db, limit: i64) -> Result<Vec<Record>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT CAST(t.id AS TEXT) AS id, t.title AS label, u.email AS owner, \
+             (SELECT COUNT(*) FROM discussion_replies r WHERE r.topic_id = t.id) AS count, t.updated_at \
+             FROM discussion_topics t JOIN users u ON u.id = t.author_id ORDER BY t.created_at DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(db.pool())
+        .await
+    }
+
     /// A page of topics, newest first, and how many there are.
     pub async fn list(db: &Db, page: Page) -> Result<(i64, Vec<TopicSummary>), sqlx::Error> {
         let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM discussion_topics").fetch_one(db.pool()).await?;

@@ -2,6 +2,7 @@
 //! its answers). Signed-in users only see content; visitors are invited to log in.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -9,13 +10,16 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use chanx::Layer;
 use minijinja::context;
 
 use super::model::{TopicDetail, TopicRef, TopicSummary};
+use super::service::{self, Refusal};
 use crate::accounts::Viewer;
-use crate::app::AppState;
+use crate::db::Db;
 use crate::rest::{ApiError, Page};
-use crate::web::{Flash, login_url, redirect, redirect_with};
+use crate::state::AppState;
+use crate::web::{Flash, Pages, login_url, redirect, redirect_with};
 
 /// The routes.
 pub fn routes() -> Router<AppState> {
@@ -26,42 +30,42 @@ pub fn routes() -> Router<AppState> {
         .route("/discussion/{pk}/", get(topic))
 }
 
-async fn home(State(state): State<AppState>, Viewer(viewer): Viewer, flash: Flash) -> Response {
+async fn home(State(db): State<Db>, State(pages): State<Arc<Pages>>, Viewer(viewer): Viewer, flash: Flash) -> Response {
     let topics = match &viewer {
-        Some(_) => match TopicSummary::list(&state.db, Page { limit: 20, offset: 0 }).await {
+        Some(_) => match TopicSummary::list(&db, Page { limit: 20, offset: 0 }).await {
             Ok((count, topics)) => Some((count, topics)),
             Err(err) => return failed(&err),
         },
         None => None,
     };
     let (count, recent_topics) = topics.unwrap_or_default();
-    state.pages.render("discussion/home.html", &viewer, &flash, context! { recent_topics, count })
+    pages.render("discussion/home.html", &viewer, &flash, context! { recent_topics, count })
 }
 
-async fn new_topic(State(state): State<AppState>, Viewer(viewer): Viewer, flash: Flash) -> Response {
-    state.pages.render("discussion/new_topic.html", &viewer, &flash, context! {})
+async fn new_topic(State(pages): State<Arc<Pages>>, Viewer(viewer): Viewer, flash: Flash) -> Response {
+    pages.render("discussion/new_topic.html", &viewer, &flash, context! {})
 }
 
-async fn create_topic(State(state): State<AppState>, Viewer(viewer): Viewer, body: Bytes) -> Response {
+async fn create_topic(
+    State(db): State<Db>,
+    State(layer): State<Layer>,
+    State(pages): State<Arc<Pages>>,
+    Viewer(viewer): Viewer,
+    body: Bytes,
+) -> Response {
     let Some(user) = viewer.clone() else { return redirect(&login_url("/discussion/new/")) };
     let fields: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
     let title = fields.get("title").map(String::as_str).unwrap_or_default();
     let content = fields.get("content").map(String::as_str).unwrap_or_default();
-    match super::api::new_topic(&state, &user, title, content).await {
+    match service::ask(&db, &layer, &user, title, content).await {
         Ok(id) => redirect(&format!("/discussion/{id}/")),
-        Err(ApiError::Validation(errors)) => {
-            let errors: HashMap<String, String> =
-                errors.into_iter().filter_map(|e| Some((e.attr?, e.detail))).collect();
+        Err(Refusal::Invalid(field, _, sentence)) => {
+            let errors = HashMap::from([(field, sentence)]);
             let ctx = context! { errors, title, content };
-            state.pages.render_status(
-                StatusCode::BAD_REQUEST,
-                "discussion/new_topic.html",
-                &viewer,
-                &Flash::default(),
-                ctx,
-            )
+            pages.render_status(StatusCode::BAD_REQUEST, "discussion/new_topic.html", &viewer, &Flash::default(), ctx)
         }
-        Err(err) => err.into_response(),
+        // Only the database can fail otherwise: the API's answer to that.
+        Err(err) => ApiError::from(err).into_response(),
     }
 }
 
@@ -69,30 +73,26 @@ const NOT_FOUND: &str =
     "Discussion not found. The discussion you're looking for doesn't exist or may have been removed.";
 
 async fn topic(
-    State(state): State<AppState>,
+    State(db): State<Db>,
+    State(pages): State<Arc<Pages>>,
     Viewer(viewer): Viewer,
     flash: Flash,
     Path(pk): Path<String>,
 ) -> Response {
     let Ok(pk) = pk.parse::<i64>() else { return redirect_with("/discussion/", "error", NOT_FOUND) };
-    let found = match TopicRef::get(&state.db, pk).await {
+    let found = match TopicRef::get(&db, pk).await {
         Ok(found) => found,
         Err(err) => return failed(&err),
     };
     let Some(summary) = found else { return redirect_with("/discussion/", "error", NOT_FOUND) };
     let Some(user) = &viewer else {
-        return state.pages.render(
-            "discussion/topic_detail.html",
-            &viewer,
-            &flash,
-            context! { title => summary.title, pk },
-        );
+        return pages.render("discussion/topic_detail.html", &viewer, &flash, context! { title => summary.title, pk });
     };
-    if let Err(err) = TopicRef::viewed(&state.db, pk).await {
+    if let Err(err) = TopicRef::viewed(&db, pk).await {
         return failed(&err);
     }
-    match TopicDetail::get(&state.db, pk, user.id).await {
-        Ok(Some(topic)) => state.pages.render("discussion/topic_detail.html", &viewer, &flash, context! { topic, pk }),
+    match TopicDetail::get(&db, pk, user.id).await {
+        Ok(Some(topic)) => pages.render("discussion/topic_detail.html", &viewer, &flash, context! { topic, pk }),
         Ok(None) => redirect_with("/discussion/", "error", NOT_FOUND),
         Err(err) => failed(&err),
     }
