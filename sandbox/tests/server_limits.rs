@@ -138,18 +138,19 @@ async fn sigterm_closes_every_socket_with_1001_then_the_process_exits() {
         .env_remove("REDIS_URL")
         .env_remove("SANDBOX_ENV")
         .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        // The log is on stderr.
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         // A failing test leaves no server behind.
         .kill_on_drop(true)
         .spawn()
         .expect("the sandbox starts");
-    let stdout = child.stdout.take().expect("stdout");
+    let log = child.stderr.take().expect("stderr");
     let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
     // Reads the log, keeping the pipe drained until the process ends.
     tokio::spawn(async move {
         let mut addr_tx = Some(addr_tx);
-        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let mut lines = tokio::io::BufReader::new(log).lines();
         while let Ok(Some(line)) = lines.next_line().await {
             if let Some(rest) = line.split("serving on http://").nth(1) {
                 let addr = rest.split('/').next().unwrap_or_default().to_owned();
