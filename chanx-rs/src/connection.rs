@@ -781,6 +781,26 @@ mod tests {
         assert_eq!(metrics.snapshot().frames_sent, 2);
     }
 
+    /// `Context::close` takes any code and reason; what goes on the wire is a close frame a
+    /// client can read: a code it may receive, a reason within 123 bytes.
+    #[tokio::test]
+    async fn an_application_close_that_no_frame_can_hold_is_made_sendable() {
+        let settings = Settings::default();
+        for (code, expected) in [(1006, close_code::NORMAL), (0, close_code::NORMAL), (1008, 1008), (4000, 4000)] {
+            let (mut socket, ctx, mut client) = socket(&settings).await;
+            // A reason built from what a peer sent, say, can be any length.
+            ctx.close(code, &"é".repeat(250));
+            let (_, close) = tokio::join!(socket.finish(), async {
+                let frame = client.next().await;
+                while client.next().await.is_some() {}
+                frame
+            });
+            let Some(Ok(WsMessage::Close(Some(frame)))) = close else { panic!("{code}: no close frame: {close:?}") };
+            assert_eq!(u16::from(frame.code), expected, "{code}");
+            assert_eq!(frame.reason.as_str(), "é".repeat(61), "{code}: cut to 123 bytes at a character boundary");
+        }
+    }
+
     #[tokio::test]
     async fn a_failed_write_ends_the_connection_with_nothing_more_written() {
         let settings = Settings::default();
