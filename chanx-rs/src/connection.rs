@@ -801,6 +801,38 @@ mod tests {
         }
     }
 
+    /// The client closes while a batch is only partly written (it was not reading): tungstenite
+    /// refuses the rest of the batch (nothing may follow the peer's close), but the answer it
+    /// queued on reading the close goes out with the pending flush, and the end counts once.
+    #[tokio::test(start_paused = true)]
+    async fn a_client_close_during_a_blocked_write_is_answered() {
+        let settings = Settings::default();
+        let (mut socket, ctx, mut client) = socket(&settings).await;
+        let (_sender, mut receiver) = inbox("specific.test!1", 8);
+        let metrics = socket.conn.metrics.clone();
+        // 64 frames of 4 KiB: more than the pipe and tungstenite's write buffer hold, so the
+        // batch blocks halfway.
+        for n in 0..WRITE_BATCH {
+            ctx.send_json(json!({"action": "big", "payload": [n, "x".repeat(4096)]})).expect("queued");
+        }
+        let server = async {
+            socket.serve(&Fake, &ctx, &mut receiver, false, 4).await;
+            socket.finish().await;
+        };
+        let client_side = async {
+            client.send(WsMessage::Close(None)).await.expect("close sent");
+            let mut frames = Vec::new();
+            while let Some(frame) = client.next().await {
+                frames.push(frame.map(|frame| matches!(frame, WsMessage::Close(_))));
+            }
+            frames
+        };
+        let ((), frames) = tokio::join!(server, client_side);
+        assert!(frames.len() > 1 && frames.len() <= WRITE_BATCH + 1, "some text frames, then the close: {frames:?}");
+        assert!(matches!(frames.last(), Some(Ok(true))), "the client's close is answered: {:?}", frames.last());
+        assert_eq!(metrics.snapshot().client_closes, 1);
+    }
+
     #[tokio::test]
     async fn a_failed_write_ends_the_connection_with_nothing_more_written() {
         let settings = Settings::default();
