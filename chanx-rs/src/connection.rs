@@ -833,6 +833,30 @@ mod tests {
         assert_eq!(metrics.snapshot().client_closes, 1);
     }
 
+    /// A zero heartbeat interval means no pings; tokio's `interval` would panic on it, killing
+    /// every connection task as it starts serving.
+    #[tokio::test(start_paused = true)]
+    async fn a_zero_heartbeat_interval_sends_no_pings() {
+        let settings = Settings::default().heartbeat_interval(Some(Duration::ZERO));
+        let (mut socket, ctx, mut client) = socket(&settings).await;
+        let (_sender, mut receiver) = inbox("specific.test!1", 8);
+        let client_side = async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            client.send(WsMessage::Close(None)).await.expect("close sent");
+            let mut frames = Vec::new();
+            while let Some(Ok(frame)) = client.next().await {
+                frames.push(frame);
+            }
+            frames
+        };
+        let server = async {
+            socket.serve(&Fake, &ctx, &mut receiver, false, 4).await;
+            socket.finish().await;
+        };
+        let ((), frames) = tokio::join!(server, client_side);
+        assert!(matches!(frames.as_slice(), [WsMessage::Close(_)]), "no ping, only the close's answer: {frames:?}");
+    }
+
     #[tokio::test]
     async fn a_failed_write_ends_the_connection_with_nothing_more_written() {
         let settings = Settings::default();
