@@ -109,6 +109,8 @@ pub(crate) enum EndReason {
     LayerClosed,
     /// Joining one of the consumer's groups failed (an invalid name, a layer error).
     GroupJoinFailed,
+    /// A lifecycle hook of the consumer panicked (`groups`, `post_authentication`).
+    ServerError,
     /// The authenticator refused with this HTTP status and text.
     AuthenticationRefused { status: u16, text: String },
     /// Authentication did not finish within `authentication_timeout`.
@@ -188,6 +190,7 @@ impl EndReason {
             EndReason::LayerUnavailable => (INTERNAL_ERROR, "channel layer unavailable"),
             EndReason::LayerClosed => (INTERNAL_ERROR, "channel layer closed"),
             EndReason::GroupJoinFailed => (INTERNAL_ERROR, "could not join group"),
+            EndReason::ServerError => (INTERNAL_ERROR, "internal server error"),
             EndReason::AuthenticationRefused { status, text } => (authentication_refused(*status), text),
             // The text of status 408, as the `authentication` frame says.
             EndReason::AuthenticationTimedOut => (AUTHENTICATION_TIMEOUT, "Request Timeout"),
@@ -209,6 +212,7 @@ impl EndReason {
             EndReason::Idle => Disconnect::Idle,
             EndReason::Shutdown => Disconnect::Shutdown,
             EndReason::LayerUnavailable | EndReason::LayerClosed | EndReason::GroupJoinFailed => Disconnect::LayerError,
+            EndReason::ServerError => Disconnect::ServerError,
             EndReason::AuthenticationRefused { .. } => Disconnect::AuthRefused,
             EndReason::AuthenticationTimedOut => Disconnect::AuthTimeout,
             EndReason::Application { .. } => Disconnect::Application,
@@ -296,6 +300,7 @@ mod tests {
             EndReason::LayerUnavailable,
             EndReason::LayerClosed,
             EndReason::GroupJoinFailed,
+            EndReason::ServerError,
             EndReason::InboxOverflow,
             EndReason::AuthenticationRefused { status: 403, text: "Forbidden".into() },
             EndReason::AuthenticationRefused { status: 302, text: "Found".into() },
@@ -338,6 +343,7 @@ mod tests {
                     | EndReason::LayerUnavailable
                     | EndReason::LayerClosed
                     | EndReason::GroupJoinFailed
+                    | EndReason::ServerError
                     | EndReason::AuthenticationTimedOut => (code, text),
                 };
                 let metric = match reason.metric() {

@@ -861,3 +861,27 @@ async fn a_connections_span_keeps_a_plain_request_id_and_replaces_any_other() {
         assert!(logged != sent && logged.len() == 36, "{sent:?} is replaced by a new UUID, not {logged:?}");
     }
 }
+
+/// A consumer whose per-connection setup panics after it joined its group.
+struct BrokenSetup;
+
+#[chanx::consumer(groups = ["lobby"])]
+impl Consumer for BrokenSetup {
+    async fn post_authentication(&self, _ctx: &Context) {
+        panic!("could not load the user's rooms");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_post_authentication_closes_with_1011_and_leaves_the_groups() {
+    let layer = Arc::new(MemoryLayer::default());
+    let router = Router::new().route("/ws/broken/", |_: &Scope| BrokenSetup).layer(Layer::new(layer.clone()));
+    let mut comm = WebsocketCommunicator::connect(&router, "/ws/broken/").await;
+    comm.assert_closed(chanx::close_code::INTERNAL_ERROR).await;
+    assert_eq!(comm.close_reason(), Some("internal server error"));
+    comm.disconnect().await;
+    assert_eq!((layer.group_size("lobby"), layer.channel_count()), (0, 0), "the group and the channel are left");
+    let metrics = router.metrics().snapshot();
+    assert_eq!((metrics.server_error_closes, metrics.connections_open), (1, 0));
+    assert!(metrics.to_prometheus().contains("chanx_disconnects_total{reason=\"server_error\"} 1\n"));
+}
