@@ -786,8 +786,13 @@ mod tests {
     #[tokio::test]
     async fn an_application_close_that_no_frame_can_hold_is_made_sendable() {
         let settings = Settings::default();
-        for (code, expected) in [(1006, close_code::NORMAL), (0, close_code::NORMAL), (1008, 1008), (4000, 4000)] {
-            let (mut socket, ctx, mut client) = socket(&settings).await;
+        for (code, expected) in [
+            (1006, close_code::NORMAL),
+            (0, close_code::NORMAL),
+            (close_code::POLICY_VIOLATION, close_code::POLICY_VIOLATION),
+            (4000, 4000),
+        ] {
+            let (socket, ctx, mut client) = socket(&settings).await;
             // A reason built from what a peer sent, say, can be any length.
             ctx.close(code, &"é".repeat(250));
             let (_, close) = tokio::join!(socket.finish(), async {
