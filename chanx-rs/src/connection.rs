@@ -174,33 +174,56 @@ impl<'s> Socket<'s> {
         !self.broken && self.end.as_ref().is_none_or(|reason| reason.close_frame().is_some())
     }
 
-    /// Runs `future` to completion while writing the frames it queues. Frames queued after the
-    /// transport failed are discarded, so the future still finishes (its side effects matter).
-    pub(crate) async fn drive<F: Future>(&mut self, future: F) -> Option<F::Output> {
+    /// Runs `future` to completion while writing the frames it queues. The writes are polled
+    /// beside it, so a client that does not read blocks neither the future nor its end (the
+    /// batch still in flight is then finished by the serve loop or [`finish`](Self::finish)).
+    /// Frames queued after the transport failed are discarded, so the future still finishes
+    /// (its side effects matter).
+    pub(crate) async fn drive<F: Future>(&mut self, future: F) -> F::Output {
         tokio::pin!(future);
+        let metrics = self.conn.metrics.clone();
         loop {
             tokio::select! {
                 biased;
-                out = &mut future => return Some(out),
-                Some(frame) = self.outbound.recv() => self.write_batch(frame).await,
+                out = &mut future => return out,
+                written = poll_fn(|cx| self.writer.poll_write(cx, &metrics)), if self.writer.busy && !self.broken => {
+                    if let Flow::End(reason) = self.on_written(written) {
+                        self.end(reason);
+                    }
+                }
+                Some(frame) = self.outbound.recv(), if !self.writer.busy || self.broken => {
+                    if self.writable() {
+                        self.on_outbound(frame);
+                    } else {
+                        while self.outbound.try_recv().is_ok() {}
+                    }
+                }
             }
         }
     }
 
-    /// Writes `first` and whatever else is queued, then flushes once.
+    /// Finishes the batch in flight, if any; a failure means the client is gone.
+    async fn complete_write(&mut self) {
+        if !self.writer.busy || self.broken {
+            return;
+        }
+        let (writer, metrics) = (&mut self.writer, &self.conn.metrics);
+        if let Err(err) = poll_fn(|cx| writer.poll_write(cx, metrics)).await {
+            tracing::debug!(error = %err, "write failed; the client is gone");
+            self.broken = true;
+            self.end(EndReason::TransportError);
+        }
+    }
+
+    /// Writes `first` and whatever else is queued (after the batch in flight), then flushes once.
     async fn write_batch(&mut self, first: Utf8Bytes) {
+        self.complete_write().await;
         if !self.writable() {
             while self.outbound.try_recv().is_ok() {}
             return;
         }
         self.writer.start(&mut self.outbound, Some(first), false);
-        let (writer, metrics) = (&mut self.writer, &self.conn.metrics);
-        let written = poll_fn(|cx| writer.poll_write(cx, metrics)).await;
-        if let Err(err) = written {
-            tracing::debug!(error = %err, "write failed; the client is gone");
-            self.broken = true;
-            self.end(EndReason::TransportError);
-        }
+        self.complete_write().await;
     }
 
     /// Step 5 of the lifecycle: frames and events until either side closes, a limit is crossed,
@@ -340,6 +363,7 @@ impl<'s> Socket<'s> {
             tracing::debug!(code, reason = %text, "closing the connection");
             // Bounded as a whole: a client that does not read cannot hold the task.
             let _ = tokio::time::timeout(deadline, async {
+                self.complete_write().await;
                 while let Ok(frame) = self.outbound.try_recv() {
                     self.write_batch(frame).await;
                 }

@@ -189,13 +189,12 @@ pub(crate) async fn run<C: Consumer>(
     // A panicking hook ends this connection cleanly (close frame, groups left), not its task.
     let connecting = AssertUnwindSafe(connect(&consumer, &*authenticator, &ctx, settings)).catch_unwind();
     let connected = match socket.drive(connecting).await {
-        Some(Ok(connected)) => connected,
-        Some(Err(panic)) => {
+        Ok(connected) => connected,
+        Err(panic) => {
             tracing::error!(panic = %crate::dispatch::panic_text(&*panic), "the consumer's setup panicked; closing with 1011");
             ctx.end(EndReason::ServerError);
             false
         }
-        None => false,
     };
     signal(ready);
     // 5: frames and events.
