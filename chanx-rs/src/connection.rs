@@ -886,6 +886,41 @@ mod tests {
         assert!(matches!(frames.as_slice(), [WsMessage::Close(_)]), "no ping, only the close's answer: {frames:?}");
     }
 
+    /// `drive` does not wait for a client that does not read: the future ends with a batch
+    /// still in flight, and `finish` writes all of it, then the rest, before the close frame.
+    #[tokio::test(start_paused = true)]
+    async fn drive_leaves_a_blocked_batch_to_finish_which_writes_it_before_the_close() {
+        let settings = Settings::default();
+        let (mut socket, ctx, mut client) = socket(&settings).await;
+        let setup = async {
+            for n in 0..100 {
+                ctx.send_json(json!({"action": "history", "payload": [n, "x".repeat(4096)]})).expect("queued");
+                tokio::task::yield_now().await;
+            }
+            "set up"
+        };
+        let driven = tokio::time::timeout(Duration::from_secs(5), socket.drive(setup)).await;
+        assert_eq!(driven.ok(), Some("set up"), "the setup waited on the client");
+        assert!(socket.writer.busy, "the client has read nothing: a batch is in flight");
+        ctx.end(EndReason::AuthenticationRefused { status: 403, text: "Forbidden".into() });
+        let (_, frames) = tokio::join!(socket.finish(), async {
+            let mut frames = Vec::new();
+            while let Some(Ok(frame)) = client.next().await {
+                frames.push(frame);
+            }
+            frames
+        });
+        let texts: Vec<u64> = frames
+            .iter()
+            .filter_map(|frame| match frame {
+                WsMessage::Text(text) => serde_json::from_str::<Value>(text).ok()?["payload"][0].as_u64(),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(texts, (0..100).collect::<Vec<_>>(), "every frame, in order");
+        assert!(matches!(frames.last(), Some(WsMessage::Close(Some(frame))) if u16::from(frame.code) == 4403));
+    }
+
     #[tokio::test]
     async fn a_failed_write_ends_the_connection_with_nothing_more_written() {
         let settings = Settings::default();
