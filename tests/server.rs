@@ -250,6 +250,60 @@ async fn a_silent_client_is_timed_out_at_the_idle_timeout_and_a_live_one_is_kept
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_server_pings_at_each_heartbeat_interval_while_frames_stream_out() {
+    let heartbeat = Duration::from_secs(2);
+    let router = router().settings(Settings::default().heartbeat_interval(Some(heartbeat)).idle_timeout(None));
+    let layer = router.channel_layer().clone();
+    let (connector, _server) = spawn_memory_server(router, std::future::pending());
+    let mut client = Client::connect_memory(&connector, "/ws/room/1/").await;
+    let connected = Instant::now();
+    // An alert every 10 ms keeps the outbound queue busy; the pings still go out on time.
+    let alerts = tokio::spawn(async move {
+        loop {
+            layer.broadcast_event(["alerts"], &Alert { payload: "tick".into() }).await.expect("sent");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    let (mut pings, mut texts) = (Vec::new(), 0);
+    while pings.len() < 3 {
+        match client.next().await {
+            WsMessage::Ping(_) => pings.push(connected.elapsed()),
+            WsMessage::Text(_) => texts += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    alerts.abort();
+    assert_eq!(pings, [heartbeat, heartbeat * 2, heartbeat * 3]);
+    assert!(texts >= 500, "{texts} alerts in 6 s");
+}
+
+#[tokio::test(start_paused = true)]
+async fn handlers_running_when_the_client_leaves_get_the_drain_timeout_then_are_cancelled() {
+    let drain_timeout = Duration::from_secs(1);
+    let router = router().settings(Settings::default().drain_timeout(drain_timeout));
+    let metrics = router.metrics().clone();
+    let (connector, _server) = spawn_memory_server(router, std::future::pending());
+    for nap in [300, 60_000] {
+        let mut client = Client::connect_memory(&connector, "/ws/room/1/").await;
+        let sent = Instant::now();
+        client.send_json(&json!({"action": "nap", "payload": nap})).await;
+        all_idle().await;
+        let left = Instant::now();
+        client.close().await;
+        // The connection task ends when the handler does, or at the drain timeout.
+        let expected = (sent + Duration::from_millis(nap)).min(left + drain_timeout);
+        settled("the connection's end", || metrics.snapshot().connections_open == 0).await;
+        let ended = Instant::now();
+        assert!(
+            ended >= expected && ended - expected <= Duration::from_millis(1),
+            "nap {nap}: {:?} late",
+            ended - expected
+        );
+    }
+    assert_eq!(metrics.snapshot().client_closes, 2);
+}
+
+#[tokio::test(start_paused = true)]
 async fn graceful_shutdown_finishes_handlers_then_closes_with_1001() {
     let router = router();
     let metrics = router.metrics().clone();
@@ -389,7 +443,8 @@ async fn the_asyncapi_document_and_its_page_are_served_by_chanx_and_by_axum() {
         assert_eq!(doc["channels"]["room"]["address"], "/ws/room/{room}/");
         let (head, body) = http_get(addr, "/asyncapi/asyncapi.yaml").await;
         assert!(head.contains("application/yaml"), "{head}");
-        assert!(body.contains("address: /ws/room/{room}/\n"), "{body}");
+        // YAML proper since the typed document (no JSON-style quoted keys).
+        assert!(body.contains("\n    address: /ws/room/{room}/\n"), "{body}");
         let (head, page) = http_get(addr, "/asyncapi/").await;
         assert!(head.contains("text/html"), "{head}");
         assert!(page.contains("\"asyncapi\":\"3.0.0\""), "the document is inline");

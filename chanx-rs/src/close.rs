@@ -63,6 +63,13 @@ pub mod close_code {
         code == NORMAL || APPLICATION.contains(&code)
     }
 
+    /// Whether a close frame may carry `code`, as tungstenite's clients check it: RFC 6455 keeps
+    /// 0–999, 1004–1006, 1015 and the unassigned codes up to 2999 off the wire (tungstenite also
+    /// refuses 1014), and a client fails the connection on them instead of reading the close.
+    pub(crate) fn is_sendable(code: u16) -> bool {
+        tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode::from(code).is_allowed()
+    }
+
     /// The close code of a connection whose authentication was refused with HTTP `status`:
     /// 4000 + the status when it is 400–599, else [`UNAUTHENTICATED`].
     pub(crate) fn authentication_refused(status: u16) -> u16 {
@@ -102,11 +109,14 @@ pub(crate) enum EndReason {
     LayerClosed,
     /// Joining one of the consumer's groups failed (an invalid name, a layer error).
     GroupJoinFailed,
+    /// A lifecycle hook of the consumer panicked (`groups`, `post_authentication`).
+    ServerError,
     /// The authenticator refused with this HTTP status and text.
     AuthenticationRefused { status: u16, text: String },
     /// Authentication did not finish within `authentication_timeout`.
     AuthenticationTimedOut,
-    /// [`Context::close`](crate::Context::close): the application's code and reason, as given.
+    /// [`Context::close`](crate::Context::close): the application's code and reason, made
+    /// sendable by [`EndReason::application`].
     Application { code: u16, reason: String },
     /// [`Layer::close_group`](crate::Layer::close_group), made sendable by [`EndReason::group`].
     Group { code: u16, reason: String },
@@ -119,6 +129,19 @@ impl EndReason {
     pub(crate) fn group(code: u16, reason: &str) -> Self {
         let code = if is_application_close_code(code) { code } else { NORMAL };
         EndReason::Group { code, reason: crate::validation::prefix_within(reason, MAX_REASON_BYTES).to_owned() }
+    }
+
+    /// A close asked for by the application's own code, which may pass a code no close frame
+    /// may carry (1006, 0) or a reason built from what a peer sent: such a code becomes 1000 and
+    /// a long reason is cut at a character boundary, so the client reads a close frame rather
+    /// than failing on an invalid one. Any code a client may receive is kept (1008, 1011, 4403).
+    pub(crate) fn application(code: u16, reason: &str) -> Self {
+        let sendable = if is_sendable(code) { code } else { NORMAL };
+        if sendable != code {
+            tracing::warn!(code, "Context::close with a code no close frame may carry; closing with 1000");
+        }
+        let reason = crate::validation::prefix_within(reason, MAX_REASON_BYTES).to_owned();
+        EndReason::Application { code: sendable, reason }
     }
 
     /// What a failed read of a client frame means.
@@ -148,6 +171,12 @@ impl EndReason {
     /// The close frame the server sends, or `None` when it sends none of its own (the client
     /// closed, and tungstenite answers; or the transport failed).
     pub(crate) fn close_frame(&self) -> Option<(u16, &str)> {
+        // Every reason fits a frame, whoever wrote it (an authenticator sets its status text).
+        self.unchecked_close_frame()
+            .map(|(code, text)| (code, crate::validation::prefix_within(text, MAX_REASON_BYTES)))
+    }
+
+    fn unchecked_close_frame(&self) -> Option<(u16, &str)> {
         Some(match self {
             EndReason::ClientClosed | EndReason::TransportError => return None,
             EndReason::Normal => (NORMAL, ""),
@@ -161,6 +190,7 @@ impl EndReason {
             EndReason::LayerUnavailable => (INTERNAL_ERROR, "channel layer unavailable"),
             EndReason::LayerClosed => (INTERNAL_ERROR, "channel layer closed"),
             EndReason::GroupJoinFailed => (INTERNAL_ERROR, "could not join group"),
+            EndReason::ServerError => (INTERNAL_ERROR, "internal server error"),
             EndReason::AuthenticationRefused { status, text } => (authentication_refused(*status), text),
             // The text of status 408, as the `authentication` frame says.
             EndReason::AuthenticationTimedOut => (AUTHENTICATION_TIMEOUT, "Request Timeout"),
@@ -182,6 +212,7 @@ impl EndReason {
             EndReason::Idle => Disconnect::Idle,
             EndReason::Shutdown => Disconnect::Shutdown,
             EndReason::LayerUnavailable | EndReason::LayerClosed | EndReason::GroupJoinFailed => Disconnect::LayerError,
+            EndReason::ServerError => Disconnect::ServerError,
             EndReason::AuthenticationRefused { .. } => Disconnect::AuthRefused,
             EndReason::AuthenticationTimedOut => Disconnect::AuthTimeout,
             EndReason::Application { .. } => Disconnect::Application,
@@ -209,6 +240,26 @@ mod tests {
         assert_eq!(EndReason::group(1006, ""), EndReason::Group { code: NORMAL, reason: String::new() });
         let EndReason::Group { reason, .. } = EndReason::group(4000, &"é".repeat(100)) else { unreachable!() };
         assert_eq!(reason.len(), 122);
+    }
+
+    #[test]
+    fn application_closes_are_made_sendable() {
+        assert_eq!(EndReason::application(4403, "gone"), EndReason::Application { code: 4403, reason: "gone".into() });
+        // The protocol codes a server may send are the application's to use too.
+        assert_eq!(EndReason::application(POLICY_VIOLATION, "").close_frame(), Some((POLICY_VIOLATION, "")));
+        for forbidden in [0, 999, 1004, 1005, 1006, 1014, 1015, 2999, 5000] {
+            assert_eq!(EndReason::application(forbidden, "x").close_frame(), Some((NORMAL, "x")), "{forbidden}");
+        }
+        let EndReason::Application { reason, .. } = EndReason::application(4000, &"é".repeat(100)) else {
+            unreachable!()
+        };
+        assert_eq!(reason.len(), 122);
+    }
+
+    #[test]
+    fn every_close_reason_fits_a_frame() {
+        let long = EndReason::AuthenticationRefused { status: 403, text: "x".repeat(500) };
+        assert_eq!(long.close_frame().map(|(_, text)| text.len()), Some(MAX_REASON_BYTES));
     }
 
     #[test]
@@ -249,6 +300,7 @@ mod tests {
             EndReason::LayerUnavailable,
             EndReason::LayerClosed,
             EndReason::GroupJoinFailed,
+            EndReason::ServerError,
             EndReason::InboxOverflow,
             EndReason::AuthenticationRefused { status: 403, text: "Forbidden".into() },
             EndReason::AuthenticationRefused { status: 302, text: "Found".into() },
@@ -271,7 +323,10 @@ mod tests {
                         ("4000 + status".to_owned(), "the status text".to_owned())
                     }
                     EndReason::AuthenticationRefused { .. } => (code, "the status text".to_owned()),
-                    EndReason::Application { .. } => ("the application's".to_owned(), "the application's".to_owned()),
+                    EndReason::Application { .. } => (
+                        "the application's (1000 if no close frame may carry it)".to_owned(),
+                        "the application's, cut to 123 bytes".to_owned(),
+                    ),
                     EndReason::Group { .. } => {
                         ("1000, 3000–4999".to_owned(), "the application's, cut to 123 bytes".to_owned())
                     }
@@ -288,6 +343,7 @@ mod tests {
                     | EndReason::LayerUnavailable
                     | EndReason::LayerClosed
                     | EndReason::GroupJoinFailed
+                    | EndReason::ServerError
                     | EndReason::AuthenticationTimedOut => (code, text),
                 };
                 let metric = match reason.metric() {

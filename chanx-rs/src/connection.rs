@@ -174,33 +174,56 @@ impl<'s> Socket<'s> {
         !self.broken && self.end.as_ref().is_none_or(|reason| reason.close_frame().is_some())
     }
 
-    /// Runs `future` to completion while writing the frames it queues. Frames queued after the
-    /// transport failed are discarded, so the future still finishes (its side effects matter).
-    pub(crate) async fn drive<F: Future>(&mut self, future: F) -> Option<F::Output> {
+    /// Runs `future` to completion while writing the frames it queues. The writes are polled
+    /// beside it, so a client that does not read blocks neither the future nor its end (the
+    /// batch still in flight is then finished by the serve loop or [`finish`](Self::finish)).
+    /// Frames queued after the transport failed are discarded, so the future still finishes
+    /// (its side effects matter).
+    pub(crate) async fn drive<F: Future>(&mut self, future: F) -> F::Output {
         tokio::pin!(future);
+        let metrics = self.conn.metrics.clone();
         loop {
             tokio::select! {
                 biased;
-                out = &mut future => return Some(out),
-                Some(frame) = self.outbound.recv() => self.write_batch(frame).await,
+                out = &mut future => return out,
+                written = poll_fn(|cx| self.writer.poll_write(cx, &metrics)), if self.writer.busy && !self.broken => {
+                    if let Flow::End(reason) = self.on_written(written) {
+                        self.end(reason);
+                    }
+                }
+                Some(frame) = self.outbound.recv(), if !self.writer.busy || self.broken => {
+                    if self.writable() {
+                        self.on_outbound(frame);
+                    } else {
+                        while self.outbound.try_recv().is_ok() {}
+                    }
+                }
             }
         }
     }
 
-    /// Writes `first` and whatever else is queued, then flushes once.
+    /// Finishes the batch in flight, if any; a failure means the client is gone.
+    async fn complete_write(&mut self) {
+        if !self.writer.busy || self.broken {
+            return;
+        }
+        let (writer, metrics) = (&mut self.writer, &self.conn.metrics);
+        if let Err(err) = poll_fn(|cx| writer.poll_write(cx, metrics)).await {
+            tracing::debug!(error = %err, "write failed; the client is gone");
+            self.broken = true;
+            self.end(EndReason::TransportError);
+        }
+    }
+
+    /// Writes `first` and whatever else is queued (after the batch in flight), then flushes once.
     async fn write_batch(&mut self, first: Utf8Bytes) {
+        self.complete_write().await;
         if !self.writable() {
             while self.outbound.try_recv().is_ok() {}
             return;
         }
         self.writer.start(&mut self.outbound, Some(first), false);
-        let (writer, metrics) = (&mut self.writer, &self.conn.metrics);
-        let written = poll_fn(|cx| writer.poll_write(cx, metrics)).await;
-        if let Err(err) = written {
-            tracing::debug!(error = %err, "write failed; the client is gone");
-            self.broken = true;
-            self.end(EndReason::TransportError);
-        }
+        self.complete_write().await;
     }
 
     /// Step 5 of the lifecycle: frames and events until either side closes, a limit is crossed,
@@ -340,6 +363,7 @@ impl<'s> Socket<'s> {
             tracing::debug!(code, reason = %text, "closing the connection");
             // Bounded as a whole: a client that does not read cannot hold the task.
             let _ = tokio::time::timeout(deadline, async {
+                self.complete_write().await;
                 while let Ok(frame) = self.outbound.try_recv() {
                     self.write_batch(frame).await;
                 }
@@ -779,6 +803,122 @@ mod tests {
         assert!(matches!(client.next().await, Some(Ok(WsMessage::Text(t))) if t.as_str() == r#"{"action":"a"}"#));
         assert!(matches!(client.next().await, Some(Ok(WsMessage::Ping(_)))));
         assert_eq!(metrics.snapshot().frames_sent, 2);
+    }
+
+    /// `Context::close` takes any code and reason; what goes on the wire is a close frame a
+    /// client can read: a code it may receive, a reason within 123 bytes.
+    #[tokio::test]
+    async fn an_application_close_that_no_frame_can_hold_is_made_sendable() {
+        let settings = Settings::default();
+        for (code, expected) in [
+            (1006, close_code::NORMAL),
+            (0, close_code::NORMAL),
+            (close_code::POLICY_VIOLATION, close_code::POLICY_VIOLATION),
+            (4000, 4000),
+        ] {
+            let (socket, ctx, mut client) = socket(&settings).await;
+            // A reason built from what a peer sent, say, can be any length.
+            ctx.close(code, &"é".repeat(250));
+            let (_, close) = tokio::join!(socket.finish(), async {
+                let frame = client.next().await;
+                while client.next().await.is_some() {}
+                frame
+            });
+            let Some(Ok(WsMessage::Close(Some(frame)))) = close else { panic!("{code}: no close frame: {close:?}") };
+            assert_eq!(u16::from(frame.code), expected, "{code}");
+            assert_eq!(frame.reason.as_str(), "é".repeat(61), "{code}: cut to 123 bytes at a character boundary");
+        }
+    }
+
+    /// The client closes while a batch is only partly written (it was not reading): tungstenite
+    /// refuses the rest of the batch (nothing may follow the peer's close), but the answer it
+    /// queued on reading the close goes out with the pending flush, and the end counts once.
+    #[tokio::test(start_paused = true)]
+    async fn a_client_close_during_a_blocked_write_is_answered() {
+        let settings = Settings::default();
+        let (mut socket, ctx, mut client) = socket(&settings).await;
+        let (_sender, mut receiver) = inbox("specific.test!1", 8);
+        let metrics = socket.conn.metrics.clone();
+        // 64 frames of 4 KiB: more than the pipe and tungstenite's write buffer hold, so the
+        // batch blocks halfway.
+        for n in 0..WRITE_BATCH {
+            ctx.send_json(json!({"action": "big", "payload": [n, "x".repeat(4096)]})).expect("queued");
+        }
+        let server = async {
+            socket.serve(&Fake, &ctx, &mut receiver, false, 4).await;
+            socket.finish().await;
+        };
+        let client_side = async {
+            client.send(WsMessage::Close(None)).await.expect("close sent");
+            let mut frames = Vec::new();
+            while let Some(frame) = client.next().await {
+                frames.push(frame.map(|frame| matches!(frame, WsMessage::Close(_))));
+            }
+            frames
+        };
+        let ((), frames) = tokio::join!(server, client_side);
+        assert!(frames.len() > 1 && frames.len() <= WRITE_BATCH + 1, "some text frames, then the close: {frames:?}");
+        assert!(matches!(frames.last(), Some(Ok(true))), "the client's close is answered: {:?}", frames.last());
+        assert_eq!(metrics.snapshot().client_closes, 1);
+    }
+
+    /// A zero heartbeat interval means no pings; tokio's `interval` would panic on it, killing
+    /// every connection task as it starts serving.
+    #[tokio::test(start_paused = true)]
+    async fn a_zero_heartbeat_interval_sends_no_pings() {
+        let settings = Settings::default().heartbeat_interval(Some(Duration::ZERO));
+        let (mut socket, ctx, mut client) = socket(&settings).await;
+        let (_sender, mut receiver) = inbox("specific.test!1", 8);
+        let client_side = async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            client.send(WsMessage::Close(None)).await.expect("close sent");
+            let mut frames = Vec::new();
+            while let Some(Ok(frame)) = client.next().await {
+                frames.push(frame);
+            }
+            frames
+        };
+        let server = async {
+            socket.serve(&Fake, &ctx, &mut receiver, false, 4).await;
+            socket.finish().await;
+        };
+        let ((), frames) = tokio::join!(server, client_side);
+        assert!(matches!(frames.as_slice(), [WsMessage::Close(_)]), "no ping, only the close's answer: {frames:?}");
+    }
+
+    /// `drive` does not wait for a client that does not read: the future ends with a batch
+    /// still in flight, and `finish` writes all of it, then the rest, before the close frame.
+    #[tokio::test(start_paused = true)]
+    async fn drive_leaves_a_blocked_batch_to_finish_which_writes_it_before_the_close() {
+        let settings = Settings::default();
+        let (mut socket, ctx, mut client) = socket(&settings).await;
+        let setup = async {
+            for n in 0..100 {
+                ctx.send_json(json!({"action": "history", "payload": [n, "x".repeat(4096)]})).expect("queued");
+                tokio::task::yield_now().await;
+            }
+            "set up"
+        };
+        let driven = tokio::time::timeout(Duration::from_secs(5), socket.drive(setup)).await;
+        assert_eq!(driven.ok(), Some("set up"), "the setup waited on the client");
+        assert!(socket.writer.busy, "the client has read nothing: a batch is in flight");
+        ctx.end(EndReason::AuthenticationRefused { status: 403, text: "Forbidden".into() });
+        let (_, frames) = tokio::join!(socket.finish(), async {
+            let mut frames = Vec::new();
+            while let Some(Ok(frame)) = client.next().await {
+                frames.push(frame);
+            }
+            frames
+        });
+        let texts: Vec<u64> = frames
+            .iter()
+            .filter_map(|frame| match frame {
+                WsMessage::Text(text) => serde_json::from_str::<Value>(text).ok()?["payload"][0].as_u64(),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(texts, (0..100).collect::<Vec<_>>(), "every frame, in order");
+        assert!(matches!(frames.last(), Some(WsMessage::Close(Some(frame))) if u16::from(frame.code) == 4403));
     }
 
     #[tokio::test]

@@ -186,10 +186,19 @@ pub(crate) async fn run<C: Consumer>(
     let mut socket = Socket::new(ws, outbound_rx, conn.clone(), settings, shutdown);
 
     // 2-4: authenticate, join groups, post_authentication; queued frames are written meanwhile.
-    let connected = socket.drive(connect(&consumer, &*authenticator, &ctx, settings)).await;
+    // A panicking hook ends this connection cleanly (close frame, groups left), not its task.
+    let connecting = AssertUnwindSafe(connect(&consumer, &*authenticator, &ctx, settings)).catch_unwind();
+    let connected = match socket.drive(connecting).await {
+        Ok(connected) => connected,
+        Err(panic) => {
+            tracing::error!(panic = %crate::dispatch::panic_text(&*panic), "the consumer's setup panicked; closing with 1011");
+            ctx.end(EndReason::ServerError);
+            false
+        }
+    };
     signal(ready);
     // 5: frames and events.
-    if connected == Some(true) {
+    if connected {
         let max_in_flight = if C::ORDERED { 1 } else { settings.get_max_in_flight() };
         socket.serve(&consumer, &ctx, &mut inbox, completion, max_in_flight).await;
     }
@@ -198,7 +207,9 @@ pub(crate) async fn run<C: Consumer>(
     if let Err(err) = layer.close_channel(ctx.channel_name()).await {
         tracing::warn!(error = %err, "could not close the layer channel");
     }
-    consumer.disconnect(&ctx).await;
+    if let Err(panic) = AssertUnwindSafe(consumer.disconnect(&ctx)).catch_unwind().await {
+        tracing::error!(panic = %crate::dispatch::panic_text(&*panic), "the consumer's disconnect panicked");
+    }
     socket.finish().await;
     tracing::debug!("Disconnecting websocket");
 }

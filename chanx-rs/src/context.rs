@@ -219,8 +219,12 @@ impl Context {
     }
 
     /// Closes the connection with `code` once the frames already queued are written.
+    ///
+    /// A code that no close frame may carry (0–999, 1004–1006, 1014–2999, 5000 and up)
+    /// becomes 1000, and a reason longer than a close frame holds (123 bytes) is cut at a
+    /// character boundary, so that the client always reads a valid close frame.
     pub fn close(&self, code: u16, reason: &str) {
-        self.conn.request_close(EndReason::Application { code, reason: reason.to_owned() });
+        self.conn.request_close(EndReason::application(code, reason));
     }
 
     /// Asks the connection to close for one of chanx's own reasons.

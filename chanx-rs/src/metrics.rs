@@ -40,6 +40,7 @@ pub struct Metrics {
     closed_protocol_error: AtomicU64,
     closed_invalid_utf8: AtomicU64,
     closed_layer_error: AtomicU64,
+    closed_server_error: AtomicU64,
     closed_auth_refused: AtomicU64,
     closed_by_application: AtomicU64,
     closed_by_client: AtomicU64,
@@ -66,6 +67,8 @@ pub(crate) enum Disconnect {
     InvalidUtf8,
     /// The channel layer failed (no channel, channel dropped, a group not joined).
     LayerError,
+    /// A lifecycle hook of the consumer panicked (`groups`, `post_authentication`).
+    ServerError,
     AuthRefused,
     /// `Context::close`.
     Application,
@@ -77,7 +80,7 @@ pub(crate) enum Disconnect {
 
 impl Disconnect {
     /// Every counter, in the order of the Prometheus text.
-    const ALL: [Disconnect; 14] = [
+    const ALL: [Disconnect; 15] = [
         Disconnect::SlowClient,
         Disconnect::Idle,
         Disconnect::TooBig,
@@ -88,6 +91,7 @@ impl Disconnect {
         Disconnect::ProtocolError,
         Disconnect::InvalidUtf8,
         Disconnect::LayerError,
+        Disconnect::ServerError,
         Disconnect::AuthRefused,
         Disconnect::Application,
         Disconnect::ClientClosed,
@@ -109,6 +113,7 @@ impl Disconnect {
             Disconnect::ProtocolError => (SERVER, "protocol_error"),
             Disconnect::InvalidUtf8 => (SERVER, "invalid_utf8"),
             Disconnect::LayerError => (SERVER, "layer_error"),
+            Disconnect::ServerError => (SERVER, "server_error"),
             Disconnect::AuthRefused => (SERVER, "authentication_refused"),
             Disconnect::Application => (SERVER, "application"),
             Disconnect::ClientClosed => (CLIENT, "close_frame"),
@@ -219,6 +224,7 @@ impl Metrics {
                 Disconnect::ProtocolError => &self.closed_protocol_error,
                 Disconnect::InvalidUtf8 => &self.closed_invalid_utf8,
                 Disconnect::LayerError => &self.closed_layer_error,
+                Disconnect::ServerError => &self.closed_server_error,
                 Disconnect::AuthRefused => &self.closed_auth_refused,
                 Disconnect::Application => &self.closed_by_application,
                 Disconnect::ClientClosed => &self.closed_by_client,
@@ -255,6 +261,7 @@ impl Metrics {
             protocol_error_closes: read(&self.closed_protocol_error),
             invalid_utf8_closes: read(&self.closed_invalid_utf8),
             layer_error_closes: read(&self.closed_layer_error),
+            server_error_closes: read(&self.closed_server_error),
             authentication_refusals: read(&self.closed_auth_refused),
             application_closes: read(&self.closed_by_application),
             client_closes: read(&self.closed_by_client),
@@ -313,6 +320,9 @@ pub struct MetricsSnapshot {
     /// Connections closed with 1011 because the channel layer failed them (no channel, the
     /// channel dropped, a group that could not be joined).
     pub layer_error_closes: u64,
+    /// Connections closed with 1011 because a lifecycle hook of their consumer panicked
+    /// (`groups`, `post_authentication`).
+    pub server_error_closes: u64,
     /// Connections closed with 4000 + status (or 4401) because their authenticator refused them.
     pub authentication_refusals: u64,
     /// Connections closed by the application with [`Context::close`](crate::Context::close).
@@ -346,6 +356,7 @@ impl MetricsSnapshot {
             Disconnect::ProtocolError => self.protocol_error_closes,
             Disconnect::InvalidUtf8 => self.invalid_utf8_closes,
             Disconnect::LayerError => self.layer_error_closes,
+            Disconnect::ServerError => self.server_error_closes,
             Disconnect::AuthRefused => self.authentication_refusals,
             Disconnect::Application => self.application_closes,
             Disconnect::ClientClosed => self.client_closes,

@@ -219,8 +219,8 @@ impl Settings {
         self
     }
 
-    /// How often the server pings each client; `None` sends no pings. Defaults to 25 s, below the
-    /// usual 30–60 s idle cut-off of proxies and NATs.
+    /// How often the server pings each client; `None` (or zero) sends no pings. Defaults to 25 s,
+    /// below the usual 30–60 s idle cut-off of proxies and NATs.
     pub fn heartbeat_interval(mut self, interval: Option<Duration>) -> Self {
         self.heartbeat_interval = interval;
         self
@@ -320,7 +320,8 @@ impl Settings {
     }
 
     pub(crate) fn get_heartbeat_interval(&self) -> Option<Duration> {
-        self.heartbeat_interval
+        // A zero period would make tokio's interval panic.
+        self.heartbeat_interval.filter(|interval| !interval.is_zero())
     }
 
     pub(crate) fn get_idle_timeout(&self) -> Option<Duration> {

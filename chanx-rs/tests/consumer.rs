@@ -861,3 +861,62 @@ async fn a_connections_span_keeps_a_plain_request_id_and_replaces_any_other() {
         assert!(logged != sent && logged.len() == 36, "{sent:?} is replaced by a new UUID, not {logged:?}");
     }
 }
+
+/// A consumer whose per-connection setup panics after it joined its group.
+struct BrokenSetup;
+
+#[chanx::consumer(groups = ["lobby"])]
+impl Consumer for BrokenSetup {
+    async fn post_authentication(&self, _ctx: &Context) {
+        panic!("could not load the user's rooms");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_post_authentication_closes_with_1011_and_leaves_the_groups() {
+    let layer = Arc::new(MemoryLayer::default());
+    let router = Router::new().route("/ws/broken/", |_: &Scope| BrokenSetup).layer(Layer::new(layer.clone()));
+    let mut comm = WebsocketCommunicator::connect(&router, "/ws/broken/").await;
+    comm.assert_closed(chanx::close_code::INTERNAL_ERROR).await;
+    assert_eq!(comm.close_reason(), Some("internal server error"));
+    comm.disconnect().await;
+    assert_eq!((layer.group_size("lobby"), layer.channel_count()), (0, 0), "the group and the channel are left");
+    let metrics = router.metrics().snapshot();
+    assert_eq!((metrics.server_error_closes, metrics.connections_open), (1, 0));
+    assert!(metrics.to_prometheus().contains("chanx_disconnects_total{reason=\"server_error\"} 1\n"));
+}
+
+/// A consumer that sends the client a long history as it connects.
+struct History;
+
+#[chanx::consumer]
+impl Consumer for History {
+    async fn post_authentication(&self, ctx: &Context) {
+        // Page by page, as from a database.
+        for page in 0..4 {
+            for n in 0..25 {
+                ctx.send(&Said { payload: format!("{page}.{n}: {}", "x".repeat(4096)) }).expect("queued");
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+/// 400 KiB queued while connecting is more than the pipe and tungstenite's buffer hold: the
+/// write blocks on a client that does not read. Connecting still finishes, and the idle timeout
+/// then ends the connection (the blocked write gets the close timeout), instead of the task
+/// waiting on that write forever.
+#[tokio::test(start_paused = true)]
+async fn a_client_that_reads_nothing_while_connecting_cannot_hold_the_connection() {
+    let (idle_timeout, close_timeout) = (Duration::from_secs(1), Duration::from_secs(2));
+    let settings = Settings::default().idle_timeout(Some(idle_timeout)).close_timeout(close_timeout);
+    let router = Router::new().route("/ws/history/", |_: &Scope| History).settings(settings);
+    let connecting = tokio::time::Instant::now();
+    let comm = WebsocketCommunicator::connect(&router, "/ws/history/").await;
+    assert_eq!(connecting.elapsed(), Duration::ZERO, "connecting does not wait for the client to read");
+    tokio::time::sleep(idle_timeout + close_timeout).await;
+    tokio::task::yield_now().await;
+    let metrics = router.metrics().snapshot();
+    assert_eq!((metrics.idle_timeouts, metrics.connections_open), (1, 0));
+    drop(comm);
+}

@@ -74,7 +74,9 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(args.get("log-format").unwrap_or("pretty"));
+    // `asyncapi` prints the document on stdout, so that it can be redirected to a file: its log
+    // goes to stderr.
+    init_logging(args.get("log-format").unwrap_or("pretty"), args.command == "asyncapi");
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -84,11 +86,12 @@ async fn main() -> ExitCode {
     }
 }
 
-fn init_logging(format: &str) {
+fn init_logging(format: &str, to_stderr: bool) {
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::fmt::writer::BoxMakeWriter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    // Logs go to stderr: stdout carries what a command prints (`asyncapi` writes the document).
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let writer = if to_stderr { BoxMakeWriter::new(std::io::stderr) } else { BoxMakeWriter::new(std::io::stdout) };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     if format == "json" { builder.json().init() } else { builder.init() }
 }
 

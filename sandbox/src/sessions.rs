@@ -31,6 +31,9 @@ pub const SESSION_ENDED: u16 = 4401;
 /// The close reason sent with [`SESSION_ENDED`].
 pub const SESSION_ENDED_REASON: &str = "session ended: signed out, deactivated or deleted";
 
+/// The close reason sent with 1011 when access cannot be checked because the database failed.
+pub const DATABASE_UNAVAILABLE: &str = "database unavailable";
+
 /// The group of every socket of user `user_id`: `user.{id}`.
 ///
 /// ```
@@ -68,7 +71,7 @@ pub async fn still_signed_in(ctx: &Context, db: &Db) -> bool {
         }
         Err(err) => {
             tracing::error!(error = %err, "could not check the socket's user again");
-            ctx.close(1011, "database unavailable");
+            ctx.close(chanx::close_code::INTERNAL_ERROR, DATABASE_UNAVAILABLE);
             false
         }
     }

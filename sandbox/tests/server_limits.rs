@@ -138,19 +138,18 @@ async fn sigterm_closes_every_socket_with_1001_then_the_process_exits() {
         .env_remove("REDIS_URL")
         .env_remove("SANDBOX_ENV")
         .env("RUST_LOG", "info")
-        // The log is on stderr.
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
         // A failing test leaves no server behind.
         .kill_on_drop(true)
         .spawn()
         .expect("the sandbox starts");
-    let log = child.stderr.take().expect("stderr");
+    let stdout = child.stdout.take().expect("stdout");
     let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
     // Reads the log, keeping the pipe drained until the process ends.
     tokio::spawn(async move {
         let mut addr_tx = Some(addr_tx);
-        let mut lines = tokio::io::BufReader::new(log).lines();
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
         while let Ok(Some(line)) = lines.next_line().await {
             if let Some(rest) = line.split("serving on http://").nth(1) {
                 let addr = rest.split('/').next().unwrap_or_default().to_owned();

@@ -184,7 +184,8 @@ impl Client {
         }
     }
 
-    async fn next(&mut self) -> WsMessage {
+    /// The next frame of any kind (pings included); panics after [`WAIT`] or if the stream ends.
+    pub async fn next(&mut self) -> WsMessage {
         tokio::time::timeout(WAIT, self.ws.next())
             .await
             .expect("a frame within the wait")

@@ -25,6 +25,15 @@ use crate::accounts::sockets::{UserAuth, UserResolver};
 use crate::db::Db;
 use crate::sessions;
 
+/// The close code of a member's socket once they are removed from the group chat (4000 + 403).
+pub const REMOVED_FROM_CHAT: u16 = 4403;
+/// The close reason sent with [`REMOVED_FROM_CHAT`].
+pub const REMOVED_FROM_CHAT_REASON: &str = "removed from the group chat";
+/// The close code of every socket of a group chat once it is deleted (4000 + 404).
+pub const CHAT_DELETED: u16 = 4404;
+/// The close reason sent with [`CHAT_DELETED`].
+pub const CHAT_DELETED_REASON: &str = "the group chat was deleted";
+
 /// The group of a user's chat-list sockets.
 pub fn user_groups(user_id: i64) -> String {
     format!("user_{user_id}_groups")
@@ -312,7 +321,7 @@ impl Consumer for GroupChatConsumer {
             Ok(chats) => chats,
             Err(err) => {
                 tracing::error!(error = %err, "could not load the user's chats");
-                ctx.close(1011, "database unavailable");
+                ctx.close(chanx::close_code::INTERNAL_ERROR, sessions::DATABASE_UNAVAILABLE);
                 return;
             }
         };
@@ -384,11 +393,11 @@ impl Consumer for ChatDetailConsumer {
         };
         match still.await {
             Ok((_, true)) => {}
-            Ok((false, _)) => ctx.close(4404, "the group chat was deleted"),
-            Ok((true, false)) => ctx.close(4403, "removed from the group chat"),
+            Ok((false, _)) => ctx.close(CHAT_DELETED, CHAT_DELETED_REASON),
+            Ok((true, false)) => ctx.close(REMOVED_FROM_CHAT, REMOVED_FROM_CHAT_REASON),
             Err(err) => {
                 tracing::error!(error = %err, "could not check the membership again");
-                ctx.close(1011, "database unavailable");
+                ctx.close(chanx::close_code::INTERNAL_ERROR, sessions::DATABASE_UNAVAILABLE);
             }
         }
     }
@@ -419,7 +428,7 @@ impl Consumer for ChatDetailConsumer {
         for group in ctx.groups() {
             let _ = ctx.leave_group(&group).await;
         }
-        ctx.close(4403, "removed from the group chat");
+        ctx.close(REMOVED_FROM_CHAT, REMOVED_FROM_CHAT_REASON);
     }
 
     /// A message was edited; `isMine` says whether this recipient sent it.
@@ -447,7 +456,7 @@ impl Consumer for ChatDetailConsumer {
         for group in ctx.groups() {
             let _ = ctx.leave_group(&group).await;
         }
-        ctx.close(4404, "the group chat was deleted");
+        ctx.close(CHAT_DELETED, CHAT_DELETED_REASON);
     }
 
     /// A message was posted; `isMine` says whether this recipient sent it.
