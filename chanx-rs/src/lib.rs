@@ -30,6 +30,11 @@ mod validation;
 #[cfg(feature = "axum")]
 pub mod axum;
 
+/// The attribute for implementing chanx's trait-object traits ([`ChannelLayer`](layer::ChannelLayer),
+/// [`Permission`](auth::Permission), [`ResolveUser`](auth::ResolveUser),
+/// [`ObjectLookup`](auth::ObjectLookup)) with `async fn`, re-exported so that implementing them
+/// needs no dependency of your own. See `docs/architecture.md`, "Async traits".
+pub use async_trait::async_trait;
 pub use chanx_macros::{Message, consumer};
 #[doc(inline)]
 pub use close::close_code;

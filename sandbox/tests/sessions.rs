@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
+use chanx::async_trait;
 use axum::http::StatusCode;
 use chanx::Layer;
 use chanx::layer::{ChannelLayer, ChannelReceiver, LayerError, LayerMessage, MemoryLayer};
