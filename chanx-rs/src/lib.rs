@@ -1,5 +1,6 @@
 #![doc = include_str!("../../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+#![warn(missing_debug_implementations)]
 
 // Lets this crate's own tests and doctests use its macros, which name `::chanx`.
 extern crate self as chanx;
@@ -38,10 +39,12 @@ pub use async_trait::async_trait;
 pub use chanx_macros::{Message, consumer};
 #[doc(inline)]
 pub use close::close_code;
-pub use consumer::{Consumer, Handlers};
+pub use consumer::Consumer;
 pub use context::{Broadcast, Context, SendError};
-/// Named in the bounds of `Consumer::broadcast_event*`, so that code generic over a consumer can
-/// name it too; implemented by `#[consumer]`, never by hand.
+/// Implemented by `#[consumer]` for each event type a consumer handles (an `#[event_handler]`'s
+/// input or a `passthrough` event), so that [`Consumer::broadcast_event`] accepts only those. Name
+/// it in your own helpers' bounds (`where C: Consumer + HandlesEvent<E>`); implementing it by hand
+/// only weakens that check.
 pub use dispatch::HandlesEvent;
 pub use envelope::to_frame;
 pub use info::{ConsumerInfo, HandlerInfo, HandlerKind};
@@ -81,6 +84,7 @@ pub mod __fuzz;
 /// Used by the code `#[consumer]` generates; not public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::consumer::Handlers;
     pub use crate::dispatch::{
         HandlerFuture, HandlesEvent, IntoOutcome, Outcome, assert_message, boxed, decode, passthrough, str_eq,
     };

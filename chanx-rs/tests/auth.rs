@@ -128,8 +128,8 @@ fn app_with(settings: Settings) -> App {
         .route_authenticated("/ws/rooms/{room}/", authenticator(), move |_: &Scope| RoomChat {
             log: consumer_log.clone(),
         })
-        .layer(Layer::new(layer.clone()))
-        .settings(settings);
+        .with_layer(Layer::new(layer.clone()))
+        .with_settings(settings);
     App { router, layer, log }
 }
 

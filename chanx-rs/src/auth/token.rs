@@ -182,12 +182,10 @@ impl<U: Send + Sync + 'static, O: Send + Sync + 'static> Authenticator for Token
         }
         let object = match &self.object {
             None => None,
-            Some((param, lookup)) => {
-                match lookup.lookup(ctx.param(param).unwrap_or_default()).await? {
-                    Some(object) => Some(object),
-                    None => return Ok(refusal(404, "Not found.")),
-                }
-            }
+            Some((param, lookup)) => match lookup.lookup(ctx.param(param).unwrap_or_default()).await? {
+                Some(object) => Some(object),
+                None => return Ok(refusal(404, "Not found.")),
+            },
         };
         if let Some(object) = &object {
             for permission in &self.permissions {
