@@ -1,4 +1,4 @@
-#![doc = include_str!("../../README.md")]
+#![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_debug_implementations)]
 
@@ -29,6 +29,7 @@ pub mod testing;
 mod validation;
 
 #[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
 
 /// The attribute for implementing chanx's trait-object traits ([`ChannelLayer`](layer::ChannelLayer),
@@ -56,20 +57,6 @@ pub use scope::{Scope, ScopeBuilder};
 pub use server::{Listener, Serve, serve, shutdown_signal};
 pub use settings::{RateLimit, Settings};
 pub use validation::ValidationError;
-
-// The guides' examples, compiled so that they stay true.
-#[cfg(all(doctest, feature = "axum"))]
-#[doc = include_str!("../../docs/production.md")]
-mod production_guide {}
-#[cfg(doctest)]
-#[doc = include_str!("../../docs/authentication.md")]
-mod authentication_guide {}
-#[cfg(all(doctest, feature = "redis"))]
-#[doc = include_str!("../../docs/layers.md")]
-mod layers_guide {}
-#[cfg(doctest)]
-#[doc = include_str!("../../docs/asyncapi.md")]
-mod asyncapi_guide {}
 
 /// What most consumers need, in one import.
 pub mod prelude {

@@ -171,7 +171,7 @@ impl Router {
     }
 
     /// Serves `path` with a consumer built by `factory` for each connection. The consumer's
-    /// authenticator is made with `Default` (most consumers have [`AllowAll`]); one that needs
+    /// authenticator is made with `Default` (most consumers have [`AllowAll`](crate::auth::AllowAll)); one that needs
     /// configuration is given with [`route_authenticated`](Self::route_authenticated).
     ///
     /// # Panics
