@@ -94,3 +94,38 @@ fn relative_links_become_absolute() {
         format!("[a]({REPOSITORY}/blob/main/docs/x.md#y), [b](https://e.org), [c](#z)")
     );
 }
+
+/// docs/architecture.md shows `cargo tree -e normal -p chanx --no-default-features --depth 1`:
+/// its crates are the non-optional `[dependencies]` of chanx-rs/Cargo.toml, each explained.
+#[test]
+fn the_documented_dependency_tree_is_the_default_one() {
+    let manifest = read("chanx-rs/Cargo.toml");
+    let section = manifest.split("\n[dependencies]\n").nth(1).expect("[dependencies]");
+    let section = section.split("\n[").next().expect("a section");
+    let mut declared: Vec<String> = section
+        .lines()
+        .filter(|line| !line.trim_start().starts_with('#') && !line.contains("optional = true"))
+        .filter_map(|line| line.split(['.', ' ', '=']).next().filter(|name| !name.is_empty()))
+        .map(|name| name.replace('_', "-"))
+        .collect();
+    declared.sort();
+
+    let doc = read("docs/architecture.md");
+    let start = doc.find("```text\nchanx v").expect("the tree in docs/architecture.md") + "```text\n".len();
+    let tree = &doc[start..start + doc[start..].find("```").expect("the end of the tree")];
+    let mut shown: Vec<String> = tree
+        .lines()
+        .skip(1)
+        .map(|line| line.trim_start_matches(['├', '└', '─', ' ']).split(' ').next().unwrap_or("").replace('_', "-"))
+        .collect();
+    shown.sort();
+    assert_eq!(shown, declared, "update the tree in docs/architecture.md, \"Dependencies\"");
+    for name in &declared {
+        let original = tree.lines().find(|l| l.replace('_', "-").contains(&format!(" {name} "))).expect("shown");
+        let crate_name = original.trim_start_matches(['├', '└', '─', ' ']).split(' ').next().expect("a name");
+        assert!(
+            doc.contains(&format!("`{crate_name}`")),
+            "docs/architecture.md does not say why chanx uses {crate_name}"
+        );
+    }
+}
