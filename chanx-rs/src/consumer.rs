@@ -1,14 +1,16 @@
-//! The [`Consumer`] trait and the life of one connection, in the order chanx uses:
+//! The [`Consumer`] trait and the life of one connection, in the order chanx uses (numbered as in
+//! `docs/architecture.md`, "One connection's life"):
 //!
 //! 1. **accept**: the WebSocket handshake completes (the client can receive frames from now on);
-//! 2. **authenticate**: the route's [`Authenticator`](crate::auth::Authenticator) (bounded by
+//! 2. **channel**: the layer gives the connection its channel name and inbox;
+//! 3. **authenticate**: the route's [`Authenticator`](crate::auth::Authenticator) (bounded by
 //!    [`Settings::authentication_timeout`](crate::Settings::authentication_timeout); its errors and
 //!    panics are status 500); a refusal sends the `authentication` frame and
 //!    closes with 4000 + status, joining no group and running no handler;
-//! 3. **join groups**: [`Consumer::groups`];
-//! 4. **`post_authentication`**: per-connection setup, such as joining per-user groups;
-//! 5. **frames**: client frames run concurrently (bounded), channel events one at a time, in order;
-//! 6. **disconnect**: handlers still running get [`Settings::drain_timeout`](crate::Settings::drain_timeout)
+//! 4. **groups**: [`Consumer::groups`] are joined;
+//! 5. **`post_authentication`**: per-connection setup, such as joining per-user groups;
+//! 6. **frames**: client frames run concurrently (bounded), channel events one at a time, in order;
+//! 7. **disconnect**: handlers still running get [`Settings::drain_timeout`](crate::Settings::drain_timeout)
 //!    to finish, every group is left (runtime joins included), then [`Consumer::disconnect`] runs.
 
 use std::future::Future;
@@ -156,7 +158,7 @@ pub trait Consumer: Handlers {
 
 /// Runs one connection from accept to disconnect.
 ///
-/// `ready` fires once steps 1–4 are over (accepted or refused), which the test communicator
+/// `ready` fires once steps 1–5 are over (accepted or refused), which the test communicator
 /// waits for so that a test's first broadcast finds every connection in its groups.
 pub(crate) async fn run<C: Consumer>(
     consumer: C,
@@ -174,6 +176,7 @@ pub(crate) async fn run<C: Consumer>(
     }
     let camelize = C::CAMELIZE.unwrap_or(settings.camelizes());
     let completion = C::SEND_COMPLETION.unwrap_or(settings.sends_completion());
+    // 2: the channel.
     let mut inbox = match layer.new_channel().await {
         Ok(inbox) => inbox,
         Err(err) => {
@@ -189,15 +192,15 @@ pub(crate) async fn run<C: Consumer>(
     tracing::debug!(channel = %ctx.channel_name(), "connected");
     let mut socket = Socket::new(ws, outbound_rx, conn.clone(), settings, shutdown);
 
-    // 2-4: authenticate, join groups, post_authentication; queued frames are written meanwhile.
+    // 3-5: authenticate, join groups, post_authentication; queued frames are written meanwhile.
     let connected = socket.drive(connect(&consumer, &*authenticator, &ctx, settings)).await;
     signal(ready);
-    // 5: frames and events.
+    // 6: frames and events.
     if connected == Some(true) {
         let max_in_flight = if C::ORDERED { 1 } else { settings.max_in_flight };
         socket.serve(&consumer, &ctx, &mut inbox, completion, max_in_flight).await;
     }
-    // 6: leave everything, then tell the consumer.
+    // 7: leave everything, then tell the consumer.
     conn.leave_all_groups().await;
     if let Err(err) = layer.close_channel(ctx.channel_name()).await {
         tracing::warn!(error = %err, "could not close the layer channel");
@@ -246,7 +249,7 @@ fn signal(ready: Option<oneshot::Sender<()>>) {
     }
 }
 
-/// Steps 2–4. `false` when the connection was refused (and its close requested).
+/// Steps 3–5. `false` when the connection was refused (and its close requested).
 async fn connect<C: Consumer>(
     consumer: &C,
     authenticator: &C::Authenticator,
