@@ -58,7 +58,7 @@ async fn main() -> std::io::Result<()> {
     // Several processes share groups through Redis when REDIS_URL is set.
     let redis_url = std::env::var("REDIS_URL").ok();
     let layer = chanx::Layer::from_url(redis_url.as_deref()).map_err(std::io::Error::other)?;
-    chanx::serve(listener, router().layer(layer)).await
+    chanx::serve(listener, router().with_layer(layer)).await
 }
 
 #[cfg(test)]

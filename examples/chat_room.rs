@@ -145,7 +145,7 @@ async fn main() -> std::io::Result<()> {
     }
     let addr = chanx_workspace::addr_arg("127.0.0.1:8000");
     let router = router().asyncapi("/asyncapi/", spec());
-    tokio::spawn(announce(router.channel_layer().clone(), Duration::from_secs(30)));
+    tokio::spawn(announce(router.layer().clone(), Duration::from_secs(30)));
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     let local = listener.local_addr()?;
     tracing::info!("chat rooms on ws://{local}/ws/chat/{{room}}/, documentation on http://{local}/asyncapi/");
@@ -216,7 +216,7 @@ mod tests {
     async fn announcements_arrive_from_a_background_task() {
         let router = router();
         let mut ada = WebsocketCommunicator::connect(&router, "/ws/chat/lobby/").await;
-        tokio::spawn(announce(router.channel_layer().clone(), Duration::from_secs(30)));
+        tokio::spawn(announce(router.layer().clone(), Duration::from_secs(30)));
         let frames = ada.receive_all_messages(EVENT_COMPLETE, Duration::from_secs(60)).await;
         assert_eq!(frames, [json!({"action": "announcement", "payload": "server up for 30 s"})]);
         ada.disconnect().await;

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use chanx::auth::TokenAuthenticator;
+use chanx::auth::{AuthError, ObjectLookup, TokenAuthenticator};
 use chanx::auth::{BearerToken, CookieToken, CredentialSource, IsAuthenticated, JwtHs256, ObjectCheck, ProtocolToken};
 use chanx::layer::LayerError;
 use chanx::{Consumer, Context, Message, Router, Scope};
@@ -85,18 +85,24 @@ impl Consumer for RoomConsumer {
     }
 }
 
+/// The rooms, for the authenticator to find the one of the `{room}` path parameter.
+pub struct Rooms(pub Arc<HashMap<String, Arc<Room>>>);
+
+#[chanx::async_trait]
+impl ObjectLookup<Room> for Rooms {
+    async fn lookup(&self, key: &str) -> Result<Option<Room>, AuthError> {
+        Ok(self.0.get(key).map(|room| Room { key: room.key.clone(), members: room.members.clone() }))
+    }
+}
+
 /// The authenticator: a JWT from any of three places, its claims as the user, the room from the
 /// `{room}` path parameter, and two permissions.
 pub fn authenticator(jwt: JwtHs256<Claims>, rooms: Arc<HashMap<String, Arc<Room>>>) -> RoomAuth {
     let sources: Vec<Box<dyn CredentialSource>> =
         vec![Box::new(BearerToken), Box::new(CookieToken::new("token")), Box::new(ProtocolToken::new("access_token"))];
-    let find_room = move |key: String| {
-        let rooms = rooms.clone();
-        async move { rooms.get(&key).map(|room| Room { key: room.key.clone(), members: room.members.clone() }) }
-    };
-    TokenAuthenticator::for_object(sources, jwt, "room", find_room).permission(IsAuthenticated).permission(ObjectCheck(
-        |user: Option<&Claims>, room: &Room| user.is_some_and(|u| room.members.contains(&u.sub)),
-    ))
+    TokenAuthenticator::for_object(sources, jwt, "room", Rooms(rooms)).permission(IsAuthenticated).permission(
+        ObjectCheck(|user: Option<&Claims>, room: &Room| user.is_some_and(|u| room.members.contains(&u.sub))),
+    )
 }
 
 /// The rooms of this demo.

@@ -30,7 +30,7 @@ impl Echo {
 }
 
 fn sockets(settings: Settings) -> Router {
-    Router::new().route("/ws/echo/", |_: &Scope| Echo).settings(settings)
+    Router::new().route("/ws/echo/", |_: &Scope| Echo).with_settings(settings)
 }
 
 /// The two ways to serve: chanx alone, and an axum app with the consumers merged in.

@@ -16,7 +16,7 @@ struct Instance {
 
 async fn instance(url: &str, prefix: &str) -> Instance {
     let layer = RedisLayer::builder([url]).prefix(prefix).build().expect("layer");
-    let router = Router::new().route("/ws/member/", |_: &Scope| Member).layer(Layer::new(layer.clone()));
+    let router = Router::new().route("/ws/member/", |_: &Scope| Member).with_layer(Layer::new(layer.clone()));
     Instance { layer, addr: spawn_server(router).await }
 }
 
@@ -94,7 +94,7 @@ async fn sending_while_redis_is_unreachable_is_an_error_the_caller_sees() {
     assert!(matches!(sent, Err(LayerError::Backend(_))), "{sent:?}");
     assert_eq!(layer.stats().publish_failed, 1);
     // A connection cannot even open its channel; the server closes it with 1011.
-    let addr = spawn_server(Router::new().route("/ws/member/", |_: &Scope| Member).layer(handle)).await;
+    let addr = spawn_server(Router::new().route("/ws/member/", |_: &Scope| Member).with_layer(handle)).await;
     let mut client = Client::connect(addr, "/ws/member/?groups=room.1").await;
     assert_eq!(client.close_code().await, Some(1011));
 }
@@ -173,8 +173,10 @@ async fn a_connection_whose_inbox_overflows_with_messages_from_redis_is_closed_w
     let Some(url) = test_redis_url().await else { return };
     let layer = RedisLayer::builder([url]).prefix(unique_prefix("overflow")).capacity(2).build().expect("layer");
     let settings = chanx::Settings::default().drain_timeout(Duration::from_millis(50));
-    let router =
-        Router::new().route("/ws/worker/", |_: &Scope| SlowWorker).layer(Layer::new(layer.clone())).settings(settings);
+    let router = Router::new()
+        .route("/ws/worker/", |_: &Scope| SlowWorker)
+        .with_layer(Layer::new(layer.clone()))
+        .with_settings(settings);
     let metrics = router.metrics().clone();
     let addr = spawn_server(router).await;
     let mut worker = Client::connect(addr, "/ws/worker/").await;

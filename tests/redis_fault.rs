@@ -39,7 +39,7 @@ async fn delivery_resumes_after_a_redis_restart_and_the_loss_is_counted() {
         .build()
         .expect("layer");
     let handle = Layer::new(layer.clone());
-    let addr = spawn_server(Router::new().route("/ws/watch/", |_: &Scope| Watcher).layer(handle.clone())).await;
+    let addr = spawn_server(Router::new().route("/ws/watch/", |_: &Scope| Watcher).with_layer(handle.clone())).await;
     let mut client = Client::connect(addr, "/ws/watch/").await;
     client.send_json(&json!({"action": "ping"})).await;
     client.receive_json().await;

@@ -55,7 +55,7 @@ fn python() -> Option<String> {
 async fn exchange(python: &str, urls: &[String], prefix: &str, groups: &[&str]) {
     let layer = RedisLayer::builder(urls.iter().cloned()).prefix(prefix).build().expect("layer");
     let handle = Layer::new(layer);
-    let addr = spawn_server(Router::new().route("/ws/member/", |_: &Scope| Member).layer(handle.clone())).await;
+    let addr = spawn_server(Router::new().route("/ws/member/", |_: &Scope| Member).with_layer(handle.clone())).await;
     let mut client = Client::connect(addr, &format!("/ws/member/?groups={}", groups.join(","))).await;
     client.send_json(&json!({"action": "whoami"})).await;
     let rust_channel = client.receive_json().await["payload"].as_str().expect("channel").to_owned();
@@ -161,7 +161,7 @@ async fn close_requests_cross_between_python_channels_redis_and_chanx_both_ways(
     let Some(python) = python() else { return };
     let prefix = unique_prefix("interop-close");
     let layer = Layer::new(RedisLayer::builder([url.clone()]).prefix(&prefix).build().expect("layer"));
-    let addr = spawn_server(Router::new().route("/ws/member/", |_: &Scope| Member).layer(layer.clone())).await;
+    let addr = spawn_server(Router::new().route("/ws/member/", |_: &Scope| Member).with_layer(layer.clone())).await;
     let mut client = Client::connect(addr, "/ws/member/?groups=staff").await;
     client.send_json(&json!({"action": "whoami"})).await;
     client.receive_json().await;

@@ -117,7 +117,7 @@ async fn unknown_paths_get_404_and_plain_http_gets_426() {
 
 #[tokio::test]
 async fn an_oversized_message_closes_with_1009() {
-    let router = router().settings(Settings::default().max_message_size(1024));
+    let router = router().with_settings(Settings::default().max_message_size(1024));
     let metrics = router.metrics().clone();
     let addr = spawn_server(router).await;
     let mut client = Client::connect(addr, "/ws/room/1/").await;
@@ -129,7 +129,7 @@ async fn an_oversized_message_closes_with_1009() {
 #[tokio::test]
 async fn events_from_outside_reach_real_clients() {
     let router = router();
-    let layer = router.channel_layer().clone();
+    let layer = router.layer().clone();
     let addr = spawn_server(router).await;
     let mut client = Client::connect(addr, "/ws/room/1/").await;
     // The connection has joined "alerts" once it answers a frame.
@@ -166,7 +166,7 @@ async fn upgrade_status(addr: std::net::SocketAddr, extra_headers: &str) -> Stri
 
 #[tokio::test]
 async fn a_foreign_origin_is_refused_with_403() {
-    let router = router().settings(Settings::default().allowed_origins(["https://app.example.com"]));
+    let router = router().with_settings(Settings::default().allowed_origins(["https://app.example.com"]));
     let metrics = router.metrics().clone();
     let addr = spawn_server(router).await;
     let (refused, upgraded) = ("HTTP/1.1 403 Forbidden", "HTTP/1.1 101 Switching Protocols");
@@ -186,8 +186,8 @@ async fn a_foreign_origin_is_refused_with_403() {
 #[tokio::test(start_paused = true)]
 async fn a_client_that_never_reads_is_disconnected_while_a_healthy_one_keeps_receiving() {
     let close_timeout = Duration::from_millis(200);
-    let router = router().settings(Settings::default().outbound_capacity(16).close_timeout(close_timeout));
-    let (metrics, layer) = (router.metrics().clone(), router.channel_layer().clone());
+    let router = router().with_settings(Settings::default().outbound_capacity(16).close_timeout(close_timeout));
+    let (metrics, layer) = (router.metrics().clone(), router.layer().clone());
     let (connector, _server) = spawn_memory_server(router, std::future::pending());
     let mut healthy = Client::connect_memory(&connector, "/ws/room/1/").await;
     let mut stalled = Client::connect_memory(&connector, "/ws/room/1/").await;
@@ -224,7 +224,7 @@ async fn a_silent_client_is_timed_out_at_the_idle_timeout_and_a_live_one_is_kept
     let idle_timeout = Duration::from_millis(300);
     let settings =
         Settings::default().heartbeat_interval(Some(Duration::from_millis(50))).idle_timeout(Some(idle_timeout));
-    let router = router().settings(settings);
+    let router = router().with_settings(settings);
     let metrics = router.metrics().clone();
     let (connector, _server) = spawn_memory_server(router, std::future::pending());
     let started = Instant::now();
@@ -252,8 +252,8 @@ async fn a_silent_client_is_timed_out_at_the_idle_timeout_and_a_live_one_is_kept
 #[tokio::test(start_paused = true)]
 async fn the_server_pings_at_each_heartbeat_interval_while_frames_stream_out() {
     let heartbeat = Duration::from_secs(2);
-    let router = router().settings(Settings::default().heartbeat_interval(Some(heartbeat)).idle_timeout(None));
-    let layer = router.channel_layer().clone();
+    let router = router().with_settings(Settings::default().heartbeat_interval(Some(heartbeat)).idle_timeout(None));
+    let layer = router.layer().clone();
     let (connector, _server) = spawn_memory_server(router, std::future::pending());
     let mut client = Client::connect_memory(&connector, "/ws/room/1/").await;
     let connected = Instant::now();
@@ -280,7 +280,7 @@ async fn the_server_pings_at_each_heartbeat_interval_while_frames_stream_out() {
 #[tokio::test(start_paused = true)]
 async fn handlers_running_when_the_client_leaves_get_the_drain_timeout_then_are_cancelled() {
     let drain_timeout = Duration::from_secs(1);
-    let router = router().settings(Settings::default().drain_timeout(drain_timeout));
+    let router = router().with_settings(Settings::default().drain_timeout(drain_timeout));
     let metrics = router.metrics().clone();
     let (connector, _server) = spawn_memory_server(router, std::future::pending());
     for nap in [300, 60_000] {
@@ -335,7 +335,7 @@ async fn graceful_shutdown_finishes_handlers_then_closes_with_1001() {
 #[tokio::test(start_paused = true)]
 async fn a_client_that_never_finishes_its_handshake_is_dropped_at_the_handshake_timeout() {
     let handshake_timeout = Duration::from_millis(200);
-    let router = router().settings(Settings::default().handshake_timeout(handshake_timeout));
+    let router = router().with_settings(Settings::default().handshake_timeout(handshake_timeout));
     let (connector, _server) = spawn_memory_server(router, std::future::pending());
     let started = Instant::now();
     let mut stream = connector.connect().expect("connect");

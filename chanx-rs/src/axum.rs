@@ -51,7 +51,7 @@ use crate::{Listener, Router, Serve};
 /// ```no_run
 /// # async fn run() -> std::io::Result<()> {
 /// use chanx::Settings;
-/// let sockets = chanx::Router::new().settings(Settings::default().max_connections(Some(4_000)));
+/// let sockets = chanx::Router::new().with_settings(Settings::default().max_connections(Some(4_000)));
 /// let app = axum::Router::new()
 ///     .route("/who", axum::routing::get(|info: axum::extract::ConnectInfo<std::net::SocketAddr>| async move {
 ///         info.0.to_string()

@@ -58,8 +58,8 @@ pub(crate) fn ws_config(settings: &Settings) -> WebSocketConfig {
         // tungstenite zero-fills the whole read buffer before each read, so its size is resident
         // memory of every connection; it grows on demand for larger messages.
         .read_buffer_size(READ_BUFFER)
-        .max_message_size(Some(settings.get_max_message_size()))
-        .max_frame_size(Some(settings.get_max_message_size()))
+        .max_message_size(Some(settings.max_message_size))
+        .max_frame_size(Some(settings.max_message_size))
 }
 
 /// What a step of the loop tells it to do next.
@@ -237,7 +237,7 @@ impl<'s> Socket<'s> {
         max_in_flight: usize,
     ) {
         let mut session = Session::new(consumer, ctx, self.conn.clone(), self.settings, completion, max_in_flight);
-        let mut heartbeat = self.settings.get_heartbeat_interval().map(|period| {
+        let mut heartbeat = self.settings.heartbeat_interval.map(|period| {
             let mut interval = tokio::time::interval_at(Instant::now() + period, period);
             interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
             interval
@@ -290,7 +290,7 @@ impl<'s> Socket<'s> {
         // A write still in flight gets the close timeout; a client that stopped reading never
         // lets it finish, and is then dropped without a closing handshake.
         if self.writer.busy && !self.broken {
-            let deadline = self.settings.get_close_timeout();
+            let deadline = self.settings.close_timeout;
             let (writer, metrics) = (&mut self.writer, &self.conn.metrics);
             if !matches!(tokio::time::timeout(deadline, poll_fn(|cx| writer.poll_write(cx, metrics))).await, Ok(Ok(())))
             {
@@ -310,7 +310,7 @@ impl<'s> Socket<'s> {
                 event.await;
             }
         };
-        let timeout = self.settings.get_drain_timeout();
+        let timeout = self.settings.drain_timeout;
         if tokio::time::timeout(timeout, self.drive(drain)).await.is_err() {
             tracing::warn!(?timeout, "handlers still running after the drain timeout were cancelled");
         }
@@ -357,7 +357,7 @@ impl<'s> Socket<'s> {
         if self.broken {
             return;
         }
-        let deadline = self.settings.get_close_timeout();
+        let deadline = self.settings.close_timeout;
         let Some(reason) = self.end.clone() else { return };
         if let Some((code, text)) = reason.close_frame() {
             tracing::debug!(code, reason = %text, "closing the connection");
@@ -418,8 +418,8 @@ impl<'a> Session<'a> {
             max_in_flight,
             handlers: FuturesUnordered::new(),
             event: None,
-            rate_limit: settings.get_rate_limit().map(TokenBucket::new),
-            idle_timeout: settings.get_idle_timeout(),
+            rate_limit: settings.rate_limit.map(TokenBucket::new),
+            idle_timeout: settings.idle_timeout,
             last_seen: Instant::now(),
         }
     }
@@ -626,7 +626,7 @@ mod tests {
         let server: Box<dyn Io> = Box::new(server);
         let ws = WebSocketStream::from_raw_socket(server, Role::Server, Some(ws_config(settings))).await;
         let client = WebSocketStream::from_raw_socket(client, Role::Client, None).await;
-        let (ctx, conn, queued) = connection(settings.get_outbound_capacity());
+        let (ctx, conn, queued) = connection(settings.outbound_capacity);
         let (_, shutdown) = watch::channel(false);
         (Socket::new(ws, queued, conn, settings, shutdown), ctx, client)
     }

@@ -293,6 +293,7 @@ impl Context {
 /// # Ok(()) }
 /// ```
 #[must_use = "a broadcast does nothing until it is awaited"]
+#[derive(Debug)]
 pub struct Broadcast<'a, M> {
     ctx: &'a Context,
     message: &'a M,

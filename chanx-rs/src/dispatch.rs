@@ -12,9 +12,10 @@ use futures_util::FutureExt;
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
+use crate::consumer::Handlers;
 use crate::messages::ErrorMessage;
 use crate::validation::{self, ValidationError};
-use crate::{Context, Handlers, Message, envelope};
+use crate::{Context, Message, envelope};
 
 /// A boxed handler invocation.
 pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;

@@ -63,7 +63,7 @@ impl HandlerInfo {
 /// Everything `#[consumer]` knows about a consumer.
 ///
 /// ```
-/// use chanx::{Handlers, messages::{Ping, Pong}};
+/// use chanx::{ConsumerInfo, messages::{Ping, Pong}};
 ///
 /// struct EchoConsumer;
 ///
@@ -76,7 +76,7 @@ impl HandlerInfo {
 ///     }
 /// }
 ///
-/// let info = EchoConsumer::info();
+/// let info = ConsumerInfo::of::<EchoConsumer>();
 /// assert_eq!(info.name, "echo");
 /// assert_eq!(info.description, Some("Answers pings."));
 /// assert_eq!(info.handlers[0].input.action, "ping");
@@ -104,6 +104,11 @@ pub struct ConsumerInfo {
 }
 
 impl ConsumerInfo {
+    /// What `#[consumer]` recorded about `C`.
+    pub fn of<C: crate::Consumer>() -> Self {
+        <C as crate::consumer::Handlers>::info()
+    }
+
     #[doc(hidden)]
     pub fn new(
         type_name: &'static str,

@@ -1,5 +1,6 @@
-#![doc = include_str!("../../README.md")]
+#![doc = include_str!("../README.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+#![warn(missing_debug_implementations)]
 
 // Lets this crate's own tests and doctests use its macros, which name `::chanx`.
 extern crate self as chanx;
@@ -28,15 +29,23 @@ pub mod testing;
 mod validation;
 
 #[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod axum;
 
+/// The attribute for implementing chanx's trait-object traits ([`ChannelLayer`](layer::ChannelLayer),
+/// [`Permission`](auth::Permission), [`ResolveUser`](auth::ResolveUser),
+/// [`ObjectLookup`](auth::ObjectLookup)) with `async fn`, re-exported so that implementing them
+/// needs no dependency of your own. See `docs/architecture.md`, "Async traits".
+pub use async_trait::async_trait;
 pub use chanx_macros::{Message, consumer};
 #[doc(inline)]
 pub use close::close_code;
-pub use consumer::{Consumer, Handlers};
+pub use consumer::Consumer;
 pub use context::{Broadcast, Context, SendError};
-/// Named in the bounds of `Consumer::broadcast_event*`, so that code generic over a consumer can
-/// name it too; implemented by `#[consumer]`, never by hand.
+/// Implemented by `#[consumer]` for each event type a consumer handles (an `#[event_handler]`'s
+/// input or a `passthrough` event), so that [`Consumer::broadcast_event`] accepts only those. Name
+/// it in your own helpers' bounds (`where C: Consumer + HandlesEvent<E>`); implementing it by hand
+/// only weakens that check.
 pub use dispatch::HandlesEvent;
 pub use envelope::to_frame;
 pub use info::{ConsumerInfo, HandlerInfo, HandlerKind};
@@ -48,20 +57,6 @@ pub use scope::{Scope, ScopeBuilder};
 pub use server::{Listener, Serve, serve, shutdown_signal};
 pub use settings::{RateLimit, Settings};
 pub use validation::ValidationError;
-
-// The guides' examples, compiled so that they stay true.
-#[cfg(all(doctest, feature = "axum"))]
-#[doc = include_str!("../../docs/production.md")]
-mod production_guide {}
-#[cfg(doctest)]
-#[doc = include_str!("../../docs/authentication.md")]
-mod authentication_guide {}
-#[cfg(all(doctest, feature = "redis"))]
-#[doc = include_str!("../../docs/layers.md")]
-mod layers_guide {}
-#[cfg(doctest)]
-#[doc = include_str!("../../docs/asyncapi.md")]
-mod asyncapi_guide {}
 
 /// What most consumers need, in one import.
 pub mod prelude {
@@ -76,6 +71,7 @@ pub mod __fuzz;
 /// Used by the code `#[consumer]` generates; not public API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::consumer::Handlers;
     pub use crate::dispatch::{
         HandlerFuture, HandlesEvent, IntoOutcome, Outcome, assert_message, boxed, decode, passthrough, str_eq,
     };

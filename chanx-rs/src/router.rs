@@ -69,7 +69,7 @@ where
     }
 
     fn camelize(&self, settings: &Settings) -> bool {
-        C::CAMELIZE.unwrap_or(settings.get_camelize())
+        C::CAMELIZE.unwrap_or(settings.camelizes())
     }
 
     fn credentials(&self) -> Vec<Credential> {
@@ -236,14 +236,16 @@ impl Router {
         self
     }
 
-    /// Uses this channel layer (by default, a new in-memory one).
-    pub fn layer(mut self, layer: Layer) -> Self {
+    /// Uses this channel layer (by default, a new in-memory one); read back with
+    /// [`layer`](Self::layer).
+    pub fn with_layer(mut self, layer: Layer) -> Self {
         self.layer = layer;
         self
     }
 
-    /// Uses these settings.
-    pub fn settings(mut self, settings: Settings) -> Self {
+    /// Uses these settings (by default, [`Settings::default`]); read back with
+    /// [`settings`](Self::settings).
+    pub fn with_settings(mut self, settings: Settings) -> Self {
         self.settings = Arc::new(settings);
         self
     }
@@ -276,12 +278,19 @@ impl Router {
     }
 
     /// The channel layer, to send events from HTTP handlers and background tasks.
-    pub fn channel_layer(&self) -> &Layer {
+    pub fn layer(&self) -> &Layer {
         &self.layer
     }
 
     /// The settings.
-    pub fn get_settings(&self) -> &Settings {
+    ///
+    /// ```
+    /// use chanx::{Router, Settings};
+    /// let router = Router::new().with_settings(Settings::default().camelize(true));
+    /// let stricter = router.clone().with_settings(router.settings().clone().max_message_size(64 * 1024));
+    /// assert!(stricter.settings().camelizes());
+    /// ```
+    pub fn settings(&self) -> &Settings {
         &self.settings
     }
 
@@ -312,7 +321,7 @@ impl Router {
     /// # }
     /// ```
     pub async fn shutdown(&self) -> bool {
-        self.shutdown.trigger(self.settings.get_shutdown_timeout()).await
+        self.shutdown.trigger(self.settings.shutdown_timeout).await
     }
 
     pub(crate) fn is_shutting_down(&self) -> bool {

@@ -10,30 +10,30 @@ const DEFAULT_MAX_CONNECTIONS: usize = 16_384;
 /// ```
 /// use chanx::Settings;
 /// let settings = Settings::default().camelize(true).send_completion(true);
-/// assert!(settings.get_camelize());
+/// assert!(settings.camelizes());
 /// ```
 #[derive(Clone, Debug)]
 pub struct Settings {
     camelize: bool,
     send_completion: bool,
     send_authentication_message: bool,
-    max_in_flight: usize,
-    outbound_capacity: usize,
-    max_message_size: usize,
-    drain_timeout: Duration,
-    close_timeout: Duration,
+    pub(crate) max_in_flight: usize,
+    pub(crate) outbound_capacity: usize,
+    pub(crate) max_message_size: usize,
+    pub(crate) drain_timeout: Duration,
+    pub(crate) close_timeout: Duration,
     /// Parsed once here, not at each handshake.
     allowed_origins: Vec<Origin>,
     allow_any_origin: bool,
-    handshake_timeout: Duration,
-    request_timeout: Duration,
-    max_connections: Option<usize>,
-    max_connections_per_peer: Option<usize>,
-    authentication_timeout: Duration,
-    heartbeat_interval: Option<Duration>,
-    idle_timeout: Option<Duration>,
-    rate_limit: Option<RateLimit>,
-    shutdown_timeout: Duration,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) request_timeout: Duration,
+    pub(crate) max_connections: Option<usize>,
+    pub(crate) max_connections_per_peer: Option<usize>,
+    pub(crate) authentication_timeout: Duration,
+    pub(crate) heartbeat_interval: Option<Duration>,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) rate_limit: Option<RateLimit>,
+    pub(crate) shutdown_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -222,7 +222,8 @@ impl Settings {
     /// How often the server pings each client; `None` (or zero) sends no pings. Defaults to 25 s,
     /// below the usual 30–60 s idle cut-off of proxies and NATs.
     pub fn heartbeat_interval(mut self, interval: Option<Duration>) -> Self {
-        self.heartbeat_interval = interval;
+        // A zero period would make tokio's interval panic: it means no pings.
+        self.heartbeat_interval = interval.filter(|interval| !interval.is_zero());
         self
     }
 
@@ -255,38 +256,18 @@ impl Settings {
         self
     }
 
-    /// Whether keys are camelized by default.
-    pub fn get_camelize(&self) -> bool {
+    /// Whether keys are camelized by default ([`camelize`](Self::camelize)).
+    pub fn camelizes(&self) -> bool {
         self.camelize
     }
 
-    /// Whether completion frames are sent by default.
-    pub fn get_send_completion(&self) -> bool {
+    /// Whether completion frames are sent by default ([`send_completion`](Self::send_completion)).
+    pub fn sends_completion(&self) -> bool {
         self.send_completion
     }
 
     pub(crate) fn sends_authentication_message(&self) -> bool {
         self.send_authentication_message
-    }
-
-    pub(crate) fn get_max_in_flight(&self) -> usize {
-        self.max_in_flight
-    }
-
-    pub(crate) fn get_outbound_capacity(&self) -> usize {
-        self.outbound_capacity
-    }
-
-    pub(crate) fn get_max_message_size(&self) -> usize {
-        self.max_message_size
-    }
-
-    pub(crate) fn get_drain_timeout(&self) -> Duration {
-        self.drain_timeout
-    }
-
-    pub(crate) fn get_close_timeout(&self) -> Duration {
-        self.close_timeout
     }
 
     /// Whether a handshake with this `Origin` header value and `Host` may proceed.
@@ -297,43 +278,6 @@ impl Settings {
         let Some(origin) = Origin::parse(origin) else { return false };
         host.is_some_and(|host| origin.authority_eq(host))
             || self.allowed_origins.iter().any(|allowed| allowed.admits(&origin))
-    }
-
-    pub(crate) fn get_handshake_timeout(&self) -> Duration {
-        self.handshake_timeout
-    }
-
-    pub(crate) fn get_request_timeout(&self) -> Duration {
-        self.request_timeout
-    }
-
-    pub(crate) fn get_max_connections(&self) -> Option<usize> {
-        self.max_connections
-    }
-
-    pub(crate) fn get_max_connections_per_peer(&self) -> Option<usize> {
-        self.max_connections_per_peer
-    }
-
-    pub(crate) fn get_authentication_timeout(&self) -> Duration {
-        self.authentication_timeout
-    }
-
-    pub(crate) fn get_heartbeat_interval(&self) -> Option<Duration> {
-        // A zero period would make tokio's interval panic.
-        self.heartbeat_interval.filter(|interval| !interval.is_zero())
-    }
-
-    pub(crate) fn get_idle_timeout(&self) -> Option<Duration> {
-        self.idle_timeout
-    }
-
-    pub(crate) fn get_rate_limit(&self) -> Option<RateLimit> {
-        self.rate_limit
-    }
-
-    pub(crate) fn get_shutdown_timeout(&self) -> Duration {
-        self.shutdown_timeout
     }
 }
 

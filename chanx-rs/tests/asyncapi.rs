@@ -213,7 +213,8 @@ fn credentials_become_security_schemes() {
 
 #[test]
 fn camelized_documents_rename_keys_but_not_schema_names() {
-    let doc = as_json(AsyncApi::new("Demo", "1.0.0").document(&router().settings(Settings::default().camelize(true))));
+    let doc =
+        as_json(AsyncApi::new("Demo", "1.0.0").document(&router().with_settings(Settings::default().camelize(true))));
     assert!(doc["operations"]["handleChat"].is_object());
     assert_eq!(doc["operations"]["handleChat"]["messages"], json!([{"$ref": "#/channels/chat/messages/chatMessage"}]));
     assert!(doc["components"]["messages"]["chatNotification"].is_object());
@@ -221,7 +222,7 @@ fn camelized_documents_rename_keys_but_not_schema_names() {
     let payload = &doc["components"]["schemas"]["ChatPayload"];
     assert_eq!(payload["properties"]["userName"]["title"], "User Name");
     let plain = AsyncApi::new("Demo", "1.0.0").description("demo").camelize(false);
-    assert_eq!(as_json(plain.document(&router().settings(Settings::default().camelize(true)))), document());
+    assert_eq!(as_json(plain.document(&router().with_settings(Settings::default().camelize(true)))), document());
 }
 
 #[test]

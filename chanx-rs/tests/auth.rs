@@ -14,7 +14,6 @@ use chanx::layer::MemoryLayer;
 use chanx::messages::{COMPLETE, GROUP_COMPLETE};
 use chanx::testing::WebsocketCommunicator;
 use chanx::{Consumer, Context, Layer, Message, Router, Scope, Settings};
-use futures_util::future::BoxFuture;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -52,20 +51,18 @@ struct Say {
 /// Tokens → users, with two tokens that make the lookup itself fail.
 struct Users(HashMap<&'static str, User>);
 
+#[chanx::async_trait]
 impl ResolveUser<User> for Users {
-    fn resolve(&self, token: String) -> BoxFuture<'static, Result<Option<User>, AuthError>> {
-        let user = self.0.get(token.as_str()).cloned();
-        Box::pin(async move {
-            match token.as_str() {
-                "explode" => Err(AuthError::new("user database unavailable")),
-                "panic" => panic!("the user lookup panicked"),
-                "sloth" => {
-                    tokio::time::sleep(Duration::from_secs(60)).await;
-                    Ok(None)
-                }
-                _ => Ok(user),
+    async fn resolve(&self, token: &str) -> Result<Option<User>, AuthError> {
+        match token {
+            "explode" => Err(AuthError::new("user database unavailable")),
+            "panic" => panic!("the user lookup panicked"),
+            "sloth" => {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                Ok(None)
             }
-        })
+            _ => Ok(self.0.get(token).cloned()),
+        }
     }
 }
 
@@ -131,8 +128,8 @@ fn app_with(settings: Settings) -> App {
         .route_authenticated("/ws/rooms/{room}/", authenticator(), move |_: &Scope| RoomChat {
             log: consumer_log.clone(),
         })
-        .layer(Layer::new(layer.clone()))
-        .settings(settings);
+        .with_layer(Layer::new(layer.clone()))
+        .with_settings(settings);
     App { router, layer, log }
 }
 
@@ -300,7 +297,7 @@ async fn the_frame_is_camelized_with_the_consumer_and_can_be_switched_off() {
 /// A permission whose store is down.
 struct Unavailable;
 
-#[async_trait::async_trait]
+#[chanx::async_trait]
 impl Permission<User> for Unavailable {
     async fn has_permission(&self, _user: Option<&User>, _scope: &Scope) -> Result<bool, AuthError> {
         Err(AuthError::new("permission store unavailable"))

@@ -215,7 +215,7 @@ fn app_with(settings: Settings) -> App {
     let log = Arc::new(Mutex::new(Vec::new()));
     let factory_log = log.clone();
     let rooms = Router::new().route("/{room}/", move |_: &Scope| RoomConsumer { log: factory_log.clone() });
-    let router = Router::new().nest("/ws/room", rooms).layer(Layer::new(layer.clone())).settings(settings);
+    let router = Router::new().nest("/ws/room", rooms).with_layer(Layer::new(layer.clone())).with_settings(settings);
     App { router, layer, log }
 }
 
@@ -448,7 +448,7 @@ async fn events_sent_from_outside_a_connection_reach_its_handlers() {
     let app = app();
     let mut comm = connect(&app, "a").await;
     let channel = whoami(&mut comm).await;
-    let layer = app.router.channel_layer().clone();
+    let layer = app.router.layer().clone();
     // From a spawned task, as a background job would.
     tokio::spawn(async move { RoomConsumer::broadcast_event_to(&layer, &["room.a"], &JobDone { payload: 7 }).await })
         .await
@@ -458,14 +458,12 @@ async fn events_sent_from_outside_a_connection_reach_its_handlers() {
         comm.receive_all_messages(EVENT_COMPLETE, WAIT).await,
         [json!({"action": "job_status", "payload": "job 7 done"})]
     );
-    RoomConsumer::send_event(app.router.channel_layer(), &channel, &JobDone { payload: 8 }).await.expect("sent");
+    RoomConsumer::send_event(app.router.layer(), &channel, &JobDone { payload: 8 }).await.expect("sent");
     assert_eq!(
         comm.receive_all_messages(EVENT_COMPLETE, WAIT).await,
         [json!({"action": "job_status", "payload": "job 8 done"})]
     );
-    RoomConsumer::send_event(app.router.channel_layer(), &channel, &Notice { payload: "fyi".into() })
-        .await
-        .expect("sent");
+    RoomConsumer::send_event(app.router.layer(), &channel, &Notice { payload: "fyi".into() }).await.expect("sent");
     assert_eq!(
         comm.receive_all_messages(EVENT_COMPLETE, WAIT).await,
         [json!({"action": "notice", "payload": "fyi"})],
@@ -479,7 +477,7 @@ async fn an_event_without_handler_is_dropped_quietly() {
     let app = app();
     let mut comm = connect(&app, "a").await;
     let channel = whoami(&mut comm).await;
-    app.router.channel_layer().send_event(&channel, &Said { payload: "x".into() }).await.expect("sent");
+    app.router.layer().send_event(&channel, &Said { payload: "x".into() }).await.expect("sent");
     assert!(comm.receive_nothing().await);
     comm.send_message(&Ping {}).await;
     assert_eq!(comm.receive_all_messages(COMPLETE, WAIT).await.len(), 1);
@@ -492,9 +490,9 @@ async fn an_invalid_event_is_dropped_without_completion() {
     let mut comm = connect(&app, "a").await;
     let channel = whoami(&mut comm).await;
     let bad = LayerBody::ChannelEvent { event_data: json!({"action": "job_done", "payload": "not a number"}) };
-    app.router.channel_layer().send(&channel, LayerMessage::new(bad)).await.expect("sent");
+    app.router.layer().send(&channel, LayerMessage::new(bad)).await.expect("sent");
     assert!(comm.receive_nothing().await, "invalid events are logged, not sent");
-    RoomConsumer::send_event(app.router.channel_layer(), &channel, &JobDone { payload: 1 }).await.expect("sent");
+    RoomConsumer::send_event(app.router.layer(), &channel, &JobDone { payload: 1 }).await.expect("sent");
     assert_eq!(comm.receive_all_messages(EVENT_COMPLETE, WAIT).await.len(), 1);
     comm.disconnect().await;
 }
@@ -601,7 +599,7 @@ async fn close_group_closes_exactly_the_members_after_what_was_sent_to_them() {
     let app = app();
     let (mut ada, mut bob) = (connect(&app, "a").await, connect(&app, "a").await);
     let mut eve = connect(&app, "b").await;
-    let layer = app.router.channel_layer();
+    let layer = app.router.layer();
     // As an HTTP handler revoking access would: tell them, then close their sockets.
     layer.broadcast_message(["room.a"], &Notice { payload: "access revoked".into() }).await.expect("sent");
     layer.close_group("room.a", 4403, "access revoked").await.expect("closed");
@@ -658,12 +656,14 @@ impl SlowWorker {
 async fn a_connection_whose_inbox_overflows_is_closed_with_1013_instead_of_missing_events() {
     let layer = Arc::new(MemoryLayer::with_capacity(4));
     let settings = Settings::default().drain_timeout(Duration::from_millis(100));
-    let router =
-        Router::new().route("/ws/worker/", |_: &Scope| SlowWorker).layer(Layer::new(layer.clone())).settings(settings);
+    let router = Router::new()
+        .route("/ws/worker/", |_: &Scope| SlowWorker)
+        .with_layer(Layer::new(layer.clone()))
+        .with_settings(settings);
     let mut worker = WebsocketCommunicator::connect(&router, "/ws/worker/").await;
     let mut sent = 0;
     while router.metrics().snapshot().inbox_overflow_closes == 0 && sent < 100 {
-        router.channel_layer().broadcast_event(["jobs"], &JobDone { payload: sent }).await.expect("sent");
+        router.layer().broadcast_event(["jobs"], &JobDone { payload: sent }).await.expect("sent");
         sent += 1;
         tokio::task::yield_now().await;
     }
@@ -681,7 +681,7 @@ async fn a_connection_whose_inbox_overflows_is_closed_with_1013_instead_of_missi
 async fn close_group_closes_a_connection_even_while_its_event_handler_runs() {
     let router = Router::new().route("/ws/worker/", |_: &Scope| SlowWorker);
     let mut worker = WebsocketCommunicator::connect(&router, "/ws/worker/").await;
-    let layer = router.channel_layer();
+    let layer = router.layer();
     // The worker is an hour into an event (once every task waits, the handler is in its
     // sleep), so it reads nothing more from its inbox...
     layer.broadcast_event(["jobs"], &JobDone { payload: 1 }).await.expect("sent");
@@ -731,7 +731,7 @@ async fn a_client_that_stops_reading_is_disconnected_and_others_keep_receiving()
     // 300 KiB: far more than the stalled client's pipe and queues hold.
     let line = Said { payload: "x".repeat(1024) };
     for _ in 0..FRAMES {
-        app.router.channel_layer().broadcast_message(["room.a"], &line).await.expect("sent");
+        app.router.layer().broadcast_message(["room.a"], &line).await.expect("sent");
         tokio::task::yield_now().await;
     }
     let healthy = reader.await.expect("the healthy client received every frame");
@@ -759,7 +759,7 @@ async fn a_client_leaving_mid_handler_is_cleaned_up_after_the_handler() {
 
 #[test]
 fn the_macro_records_channel_metadata_for_asyncapi() {
-    let info = <RoomConsumer as chanx::Handlers>::info();
+    let info = chanx::ConsumerInfo::of::<RoomConsumer>();
     assert_eq!((info.name.as_str(), info.description, info.tags), ("room", Some("Rooms of a chat."), &["chat"][..]));
     let say = info.handlers.iter().find(|h| h.method == "say").expect("say is a handler");
     assert_eq!(say.input.action, "say");
@@ -875,7 +875,7 @@ impl Consumer for BrokenSetup {
 #[tokio::test(start_paused = true)]
 async fn a_panicking_post_authentication_closes_with_1011_and_leaves_the_groups() {
     let layer = Arc::new(MemoryLayer::default());
-    let router = Router::new().route("/ws/broken/", |_: &Scope| BrokenSetup).layer(Layer::new(layer.clone()));
+    let router = Router::new().route("/ws/broken/", |_: &Scope| BrokenSetup).with_layer(Layer::new(layer.clone()));
     let mut comm = WebsocketCommunicator::connect(&router, "/ws/broken/").await;
     comm.assert_closed(chanx::close_code::INTERNAL_ERROR).await;
     assert_eq!(comm.close_reason(), Some("internal server error"));
@@ -910,7 +910,7 @@ impl Consumer for History {
 async fn a_client_that_reads_nothing_while_connecting_cannot_hold_the_connection() {
     let (idle_timeout, close_timeout) = (Duration::from_secs(1), Duration::from_secs(2));
     let settings = Settings::default().idle_timeout(Some(idle_timeout)).close_timeout(close_timeout);
-    let router = Router::new().route("/ws/history/", |_: &Scope| History).settings(settings);
+    let router = Router::new().route("/ws/history/", |_: &Scope| History).with_settings(settings);
     let connecting = tokio::time::Instant::now();
     let comm = WebsocketCommunicator::connect(&router, "/ws/history/").await;
     assert_eq!(connecting.elapsed(), Duration::ZERO, "connecting does not wait for the client to read");

@@ -42,10 +42,9 @@ impl ChatConsumer {
 impl ::chanx::Consumer for ChatConsumer {
     type Authenticator = ::chanx::auth::AllowAll;
 }
-impl ::chanx::Handlers for ChatConsumer {
+impl ::chanx::__private::Handlers for ChatConsumer {
     const GROUPS: &'static [&'static str] = &["lobby"];
     const MESSAGE_ACTIONS: &'static [&'static str] = &[<Ping as ::chanx::Message>::ACTION];
-    const EVENT_ACTIONS: &'static [&'static str] = &[<JobDone as ::chanx::Message>::ACTION];
     fn info() -> ::chanx::ConsumerInfo {
         ::chanx::ConsumerInfo::new(
             "ChatConsumer",
@@ -114,7 +113,7 @@ impl ::chanx::Handlers for ChatConsumer {
         ::core::option::Option::None
     }
 }
-impl ::chanx::__private::HandlesEvent<JobDone> for ChatConsumer {}
+impl ::chanx::HandlesEvent<JobDone> for ChatConsumer {}
 const _: () = {
     ::chanx::__private::assert_message::<Ping>();
     ::chanx::__private::assert_message::<Pong>();
@@ -135,7 +134,7 @@ async fn the_hand_expanded_consumer_answers_messages_and_events() {
     client.send_message(&Ping {}).await;
     assert_eq!(client.receive_message::<Pong>().await, Pong {});
 
-    ChatConsumer::broadcast_event_to(router.channel_layer(), &["lobby"], &JobDone { payload: "export".into() })
+    ChatConsumer::broadcast_event_to(router.layer(), &["lobby"], &JobDone { payload: "export".into() })
         .await
         .expect("sent");
     let status = client.receive_message::<JobStatus>().await;
@@ -145,8 +144,8 @@ async fn the_hand_expanded_consumer_answers_messages_and_events() {
 
 #[test]
 fn the_hand_expanded_consumer_documents_itself() {
-    use chanx::Handlers;
-    let info = ChatConsumer::info();
+    use chanx::__private::Handlers;
+    let info = chanx::ConsumerInfo::of::<ChatConsumer>();
     assert_eq!(info.description, Some("Real-time chat."));
     assert_eq!(ChatConsumer::GROUPS, ["lobby"]);
 }

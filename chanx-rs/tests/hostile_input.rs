@@ -54,7 +54,7 @@ impl Target {
 }
 
 fn camelizing_router() -> Router {
-    Router::new().route("/ws/", |_: &Scope| Target).settings(Settings::default().camelize(true))
+    Router::new().route("/ws/", |_: &Scope| Target).with_settings(Settings::default().camelize(true))
 }
 
 /// The largest key a frame under the default 1 MiB limit can carry, less room for the rest.

@@ -122,7 +122,7 @@ fn router(camelize: bool) -> Router {
     // for minutes of wall-clock time while libFuzzer works on the other's inputs.
     let settings =
         Settings::default().camelize(camelize).max_message_size(8 << 20).idle_timeout(None).heartbeat_interval(None);
-    Router::new().settings(settings).route(PATH, |_: &Scope| FuzzConsumer)
+    Router::new().with_settings(settings).route(PATH, |_: &Scope| FuzzConsumer)
 }
 
 fuzz_target!(|data: &[u8]| {

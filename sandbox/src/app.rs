@@ -160,8 +160,8 @@ fn sockets(db: &Db, config: &Config, layer: &Layer, tokens: &Arc<Tokens>, assist
         .route_authenticated("/ws/assistants/{id}/", assistant_auth, move |_: &chanx::Scope| ConversationConsumer {
             assistant: assistant.clone(),
         })
-        .layer(layer.clone())
-        .settings(settings)
+        .with_layer(layer.clone())
+        .with_settings(settings)
         .asyncapi("/asyncapi/", crate::docs::spec(config))
 }
 

@@ -84,7 +84,7 @@ async fn connections_past_the_cap_are_closed_at_once_and_counted() {
     let sockets = &app.sandbox.sockets;
     let capped = Sandbox {
         state: app.sandbox.state.clone(),
-        sockets: sockets.clone().settings(sockets.get_settings().clone().max_connections(Some(2))),
+        sockets: sockets.clone().with_settings(sockets.settings().clone().max_connections(Some(2))),
     };
     let connector = serve(&capped);
     let (mut first, mut second) = (connect(&connector), connect(&connector));

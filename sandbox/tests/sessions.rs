@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use axum::http::StatusCode;
 use chanx::Layer;
+use chanx::async_trait;
 use chanx::layer::{ChannelLayer, ChannelReceiver, LayerError, LayerMessage, MemoryLayer};
 use chanx::testing::WebsocketCommunicator;
 use sandbox::accounts::{NewUser, User};

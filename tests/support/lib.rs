@@ -15,6 +15,21 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{self, HeaderName, HeaderValue};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 
+// The guides' examples, compiled so that they stay true (here rather than in `chanx`, whose
+// package does not hold docs/).
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/production.md")]
+mod production_guide {}
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/authentication.md")]
+mod authentication_guide {}
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/layers.md")]
+mod layers_guide {}
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/asyncapi.md")]
+mod asyncapi_guide {}
+
 /// The `--addr HOST:PORT` argument of an example, or `default`.
 pub fn addr_arg(default: &str) -> String {
     let args: Vec<String> = std::env::args().collect();

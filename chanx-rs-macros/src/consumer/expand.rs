@@ -15,7 +15,6 @@ pub(crate) fn consumer(c: &Consumer) -> TokenStream {
 
     let groups = &c.args.groups;
     let message_actions = ws.iter().map(|h| action_of(input(h)));
-    let event_actions = events.iter().map(|h| input(h)).chain(c.args.passthrough.iter()).map(action_of);
     let info = info(c, &ws, &events);
     let ws_arms = ws.iter().map(|h| dispatch_arm(h));
     let event_arms = events.iter().map(|h| dispatch_arm(h));
@@ -39,16 +38,15 @@ pub(crate) fn consumer(c: &Consumer) -> TokenStream {
         .iter()
         .map(|h| input(h))
         .chain(c.args.passthrough.iter().filter(|p| !events.iter().any(|h| same_type(input(h), p))))
-        .map(|ty| quote!(impl ::chanx::__private::HandlesEvent<#ty> for #self_ty {}));
+        .map(|ty| quote!(impl ::chanx::HandlesEvent<#ty> for #self_ty {}));
 
     quote! {
         #user_impl
         #consumer_impl
 
-        impl ::chanx::Handlers for #self_ty {
+        impl ::chanx::__private::Handlers for #self_ty {
             const GROUPS: &'static [&'static str] = &[#(#groups),*];
             const MESSAGE_ACTIONS: &'static [&'static str] = &[#(#message_actions),*];
-            const EVENT_ACTIONS: &'static [&'static str] = &[#(#event_actions),*];
 
             fn info() -> ::chanx::ConsumerInfo {
                 #info

@@ -5,7 +5,6 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use futures_util::future::BoxFuture;
 use hmac::{Hmac, Mac};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -178,10 +177,10 @@ impl<C: DeserializeOwned> JwtHs256<C> {
     }
 }
 
+#[async_trait::async_trait]
 impl<C: DeserializeOwned + Send + 'static> ResolveUser<C> for JwtHs256<C> {
-    fn resolve(&self, token: String) -> BoxFuture<'static, Result<Option<C>, AuthError>> {
-        let claims = self.verify(&token).map_err(|err| tracing::debug!(error = %err, "refused a JWT")).ok();
-        Box::pin(async move { Ok(claims) })
+    async fn resolve(&self, token: &str) -> Result<Option<C>, AuthError> {
+        Ok(self.verify(token).map_err(|err| tracing::debug!(error = %err, "refused a JWT")).ok())
     }
 }
 

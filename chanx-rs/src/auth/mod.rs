@@ -21,6 +21,7 @@ use std::future::Future;
 
 pub use credentials::{BearerToken, CookieToken, CredentialSource, MAX_TOKEN_LEN, ProtocolToken};
 #[cfg(feature = "jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jwt")))]
 pub use jwt::{JwtError, JwtHs256};
 pub use permission::{AllowAny, IsAuthenticated, ObjectCheck, Permission};
 pub use token::{ObjectLookup, ResolveUser, TokenAuthenticator};

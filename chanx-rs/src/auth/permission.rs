@@ -10,12 +10,15 @@ use crate::Scope;
 /// [`has_object_permission`](Self::has_object_permission). Every permission of the list must
 /// pass. A refusal is status 401 when the connection has no user and 403 when it has one.
 ///
+/// [`TokenAuthenticator`](super::TokenAuthenticator) keeps a list of different permissions, as trait
+/// objects, so this is an [`async_trait`](crate::async_trait) trait: implement it with
+/// `#[chanx::async_trait]`.
+///
 /// `U` is the user type, `O` the object type (`()` without an object). A check that cannot decide
 /// (its database is down, say) returns an error: the client gets status 500, and the log the
 /// error.
 ///
 /// ```
-/// use async_trait::async_trait;
 /// use chanx::auth::{AuthError, Permission};
 /// use chanx::Scope;
 ///
@@ -25,7 +28,7 @@ use crate::Scope;
 /// /// Only the room's members may join it.
 /// struct IsMember;
 ///
-/// #[async_trait]
+/// #[chanx::async_trait]
 /// impl Permission<User, Room> for IsMember {
 ///     async fn has_object_permission(&self, user: Option<&User>, _scope: &Scope, room: &Room) -> Result<bool, AuthError> {
 ///         Ok(user.is_some_and(|user| room.members.contains(&user.id)))

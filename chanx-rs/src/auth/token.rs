@@ -2,7 +2,7 @@
 
 use std::future::Future;
 
-use futures_util::future::BoxFuture;
+use async_trait::async_trait;
 use serde_json::json;
 
 use super::{AuthError, Authenticator, Credential, CredentialSource, Permission};
@@ -11,42 +11,65 @@ use crate::messages::AuthenticationPayload;
 
 /// Finds the user a token belongs to: `Ok(None)` for a token that is not valid (status 401).
 ///
-/// Any `Fn(String) -> impl Future<Output = Option<U>>` is one; implement the trait for a
-/// lookup that can fail (a database error becomes status 500).
+/// [`TokenAuthenticator`] keeps it as a trait object, so it is an [`async_trait`](crate::async_trait)
+/// trait: implement it with `#[chanx::async_trait]` on a type holding what the lookup needs (a
+/// pool, a key); the future borrows `&self` and the token, so nothing is cloned per connection.
+/// A lookup that fails (a database error) returns an error: status 500.
+///
+/// ```
+/// use chanx::auth::{AuthError, ResolveUser};
+///
+/// struct User { name: String }
+/// /// Tokens are user names, in this toy example.
+/// struct Users { names: Vec<String> }
+///
+/// #[chanx::async_trait]
+/// impl ResolveUser<User> for Users {
+///     async fn resolve(&self, token: &str) -> Result<Option<User>, AuthError> {
+///         Ok(self.names.iter().find(|name| *name == token).map(|name| User { name: name.clone() }))
+///     }
+/// }
+/// ```
+///
+/// Any `Fn(String) -> impl Future<Output = Option<U>>` (a closure over cloned state) is one too,
+/// for lookups that cannot fail.
+#[async_trait]
 pub trait ResolveUser<U>: Send + Sync + 'static {
     /// The user of `token`.
-    fn resolve(&self, token: String) -> BoxFuture<'static, Result<Option<U>, AuthError>>;
+    async fn resolve(&self, token: &str) -> Result<Option<U>, AuthError>;
 }
 
+#[async_trait]
 impl<U, F, Fut> ResolveUser<U> for F
 where
     F: Fn(String) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Option<U>> + Send + 'static,
     U: Send + 'static,
 {
-    fn resolve(&self, token: String) -> BoxFuture<'static, Result<Option<U>, AuthError>> {
-        let found = self(token);
-        Box::pin(async move { Ok(found.await) })
+    async fn resolve(&self, token: &str) -> Result<Option<U>, AuthError> {
+        Ok(self(token.to_owned()).await)
     }
 }
 
 /// Finds the object a path parameter names: `Ok(None)` when there is none (status 404).
 ///
-/// Any `Fn(String) -> impl Future<Output = Option<O>>` is one.
+/// Like [`ResolveUser`], an [`async_trait`](crate::async_trait) trait whose future borrows
+/// `&self` and the key; any `Fn(String) -> impl Future<Output = Option<O>>` is one too.
+#[async_trait]
 pub trait ObjectLookup<O>: Send + Sync + 'static {
     /// The object whose key is `key`, the path parameter's decoded value.
-    fn lookup(&self, key: String) -> BoxFuture<'static, Result<Option<O>, AuthError>>;
+    async fn lookup(&self, key: &str) -> Result<Option<O>, AuthError>;
 }
 
+#[async_trait]
 impl<O, F, Fut> ObjectLookup<O> for F
 where
     F: Fn(String) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Option<O>> + Send + 'static,
     O: Send + 'static,
 {
-    fn lookup(&self, key: String) -> BoxFuture<'static, Result<Option<O>, AuthError>> {
-        let found = self(key);
-        Box::pin(async move { Ok(found.await) })
+    async fn lookup(&self, key: &str) -> Result<Option<O>, AuthError> {
+        Ok(self(key.to_owned()).await)
     }
 }
 
@@ -147,7 +170,7 @@ impl<U: Send + Sync + 'static, O: Send + Sync + 'static> Authenticator for Token
         let scope = ctx.scope();
         let user = match self.source.token(scope) {
             None => None,
-            Some(token) => match self.resolver.resolve(token).await? {
+            Some(token) => match self.resolver.resolve(&token).await? {
                 Some(user) => Some(user),
                 None => return Ok(refusal(401, "Invalid token.")),
             },
@@ -159,13 +182,10 @@ impl<U: Send + Sync + 'static, O: Send + Sync + 'static> Authenticator for Token
         }
         let object = match &self.object {
             None => None,
-            Some((param, lookup)) => {
-                let key = ctx.param(param).unwrap_or_default().to_owned();
-                match lookup.lookup(key).await? {
-                    Some(object) => Some(object),
-                    None => return Ok(refusal(404, "Not found.")),
-                }
-            }
+            Some((param, lookup)) => match lookup.lookup(ctx.param(param).unwrap_or_default()).await? {
+                Some(object) => Some(object),
+                None => return Ok(refusal(404, "Not found.")),
+            },
         };
         if let Some(object) = &object {
             for permission in &self.permissions {

@@ -30,6 +30,7 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 pub use group_name::{MAX_GROUP_NAME_LENGTH, safe_group_name};
 pub use memory::MemoryLayer;
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::{RedisLayer, RedisLayerBuilder, RedisStats};
 
 use crate::{Message, close_code, envelope};
@@ -376,6 +377,7 @@ impl Layer {
     /// # Ok(()) }
     /// ```
     #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     pub fn from_url(url: Option<&str>) -> Result<Self, LayerError> {
         match url.filter(|url| !url.trim().is_empty()) {
             Some(url) => Ok(Layer::new(RedisLayer::new(url)?)),

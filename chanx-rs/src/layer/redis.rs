@@ -36,7 +36,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// # async fn run() -> Result<(), chanx::layer::LayerError> {
 /// use chanx::layer::RedisLayer;
 /// let layer = RedisLayer::builder(["redis://127.0.0.1:6379"]).prefix("chat").build()?;
-/// let router = chanx::Router::new().layer(chanx::Layer::new(layer));
+/// let router = chanx::Router::new().with_layer(chanx::Layer::new(layer));
 /// # Ok(()) }
 /// ```
 #[derive(Clone, Debug)]

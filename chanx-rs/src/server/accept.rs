@@ -42,11 +42,11 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    let settings = router.get_settings();
-    let header_timeout = settings.get_handshake_timeout();
-    let request_timeout = settings.get_request_timeout();
-    let cap = settings.get_max_connections().map(|max| Arc::new(Semaphore::new(max)));
-    let per_peer = settings.get_max_connections_per_peer().map(|max| Arc::new(PeerCounts::new(max)));
+    let settings = router.settings();
+    let header_timeout = settings.handshake_timeout;
+    let request_timeout = settings.request_timeout;
+    let cap = settings.max_connections.map(|max| Arc::new(Semaphore::new(max)));
+    let per_peer = settings.max_connections_per_peer.map(|max| Arc::new(PeerCounts::new(max)));
     let metrics = router.metrics().clone();
     // Every HTTP connection holds a receiver: "all dropped" means "all finished".
     let (http, _) = watch::channel(false);
@@ -75,7 +75,7 @@ where
                     metrics.tcp_refused_max_connections();
                     if !std::mem::replace(&mut refusing, true) {
                         tracing::warn!(
-                            max_connections = settings.get_max_connections(),
+                            max_connections = settings.max_connections,
                             "too many open connections: closing new ones at once until some end"
                         );
                     }
@@ -104,7 +104,7 @@ where
     }
     drop(listener);
     tracing::info!("shutting down: no longer accepting; closing sockets (going away) and finishing HTTP requests");
-    let timeout = settings.get_shutdown_timeout();
+    let timeout = settings.shutdown_timeout;
     let http_finished = async {
         http.send_replace(true);
         tokio::time::timeout(timeout, http.closed()).await.is_ok()

@@ -52,7 +52,7 @@ impl Captured {
 /// assert_eq!(sent[0].event(), Some(&serde_json::json!({"action": "job_done", "payload": 1})));
 /// # Ok::<(), chanx::layer::LayerError>(()) });
 /// ```
-#[derive(Clone, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct CaptureLayer {
     inner: Arc<MemoryLayer>,
     records: Arc<Mutex<Vec<Captured>>>,

@@ -32,7 +32,7 @@ const FIRST_PORT: u16 = 40_000;
 /// use chanx::{Router, Settings};
 /// use tokio::io::AsyncReadExt;
 ///
-/// let router = Router::new().settings(Settings::default().handshake_timeout(std::time::Duration::from_secs(3)));
+/// let router = Router::new().with_settings(Settings::default().handshake_timeout(std::time::Duration::from_secs(3)));
 /// let (listener, connector) = MemoryListener::new();
 /// let serving = chanx::serve(listener, router).with_graceful_shutdown(std::future::pending());
 /// tokio::spawn(std::future::IntoFuture::into_future(serving));

@@ -115,6 +115,10 @@ pub struct Hasher {
     waiting: AtomicUsize,
     jobs: flume::Sender<Job>,
     /// Signalled each time a worker gives its memory back, so that a test can wait for it.
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "only the release test waits on it; the workers notify it always")
+    )]
     released: Arc<tokio::sync::Notify>,
 }
 

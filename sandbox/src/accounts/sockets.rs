@@ -9,7 +9,6 @@ use std::sync::Arc;
 use chanx::auth::{
     AuthError, BearerToken, CookieToken, CredentialSource, IsAuthenticated, ResolveUser, TokenAuthenticator,
 };
-use futures_util::future::BoxFuture;
 
 use super::User;
 use super::tokens::{ACCESS_COOKIE, TokenType, Tokens};
@@ -34,16 +33,11 @@ impl UserResolver {
     }
 }
 
+#[chanx::async_trait]
 impl ResolveUser<User> for UserResolver {
-    fn resolve(&self, token: String) -> BoxFuture<'static, Result<Option<User>, AuthError>> {
-        let claims = self.tokens.verify(&token, TokenType::Access);
-        let db = self.db.clone();
-        Box::pin(async move {
-            match claims {
-                Some(claims) => User::find_signed_in(&db, claims.user_id, claims.iat_us).await.map_err(AuthError::new),
-                None => Ok(None),
-            }
-        })
+    async fn resolve(&self, token: &str) -> Result<Option<User>, AuthError> {
+        let Some(claims) = self.tokens.verify(token, TokenType::Access) else { return Ok(None) };
+        User::find_signed_in(&self.db, claims.user_id, claims.iat_us).await.map_err(AuthError::new)
     }
 }
 

@@ -8,7 +8,6 @@
 use chanx::auth::{AuthError, ObjectLookup, Permission, TokenAuthenticator};
 use chanx::messages::{Ping, Pong};
 use chanx::{Consumer, Context, Message, Scope};
-use futures_util::future::BoxFuture;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -143,10 +142,10 @@ pub fn conversation_auth(resolver: UserResolver, db: Db) -> ConversationAuth {
 #[derive(Debug, Clone)]
 pub struct ConversationLookup(Db);
 
+#[chanx::async_trait]
 impl ObjectLookup<Conversation> for ConversationLookup {
-    fn lookup(&self, key: String) -> BoxFuture<'static, Result<Option<Conversation>, AuthError>> {
-        let db = self.0.clone();
-        Box::pin(async move { Conversation::get(&db, &key).await.map_err(AuthError::new) })
+    async fn lookup(&self, key: &str) -> Result<Option<Conversation>, AuthError> {
+        Conversation::get(&self.0, key).await.map_err(AuthError::new)
     }
 }
 
@@ -154,7 +153,7 @@ impl ObjectLookup<Conversation> for ConversationLookup {
 #[derive(Debug, Clone, Copy)]
 pub struct ConversationOwner;
 
-#[async_trait::async_trait]
+#[chanx::async_trait]
 impl Permission<User, Conversation> for ConversationOwner {
     async fn has_object_permission(
         &self,

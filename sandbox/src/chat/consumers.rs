@@ -15,7 +15,6 @@
 use chanx::auth::{AuthError, IsAuthenticated, ObjectLookup, Permission, TokenAuthenticator};
 use chanx::messages::{Ping, Pong};
 use chanx::{Consumer, Context, Message, Scope};
-use futures_util::future::BoxFuture;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -267,13 +266,11 @@ pub fn chat_auth(resolver: UserResolver, db: Db) -> ChatAuth {
 #[derive(Debug, Clone)]
 pub struct ChatLookup(Db);
 
+#[chanx::async_trait]
 impl ObjectLookup<GroupChat> for ChatLookup {
-    fn lookup(&self, key: String) -> BoxFuture<'static, Result<Option<GroupChat>, AuthError>> {
-        let db = self.0.clone();
-        Box::pin(async move {
-            let Ok(id) = key.parse::<i64>() else { return Ok(None) };
-            GroupChat::get(&db, id).await.map_err(AuthError::new)
-        })
+    async fn lookup(&self, key: &str) -> Result<Option<GroupChat>, AuthError> {
+        let Ok(id) = key.parse::<i64>() else { return Ok(None) };
+        GroupChat::get(&self.0, id).await.map_err(AuthError::new)
     }
 }
 
@@ -281,7 +278,7 @@ impl ObjectLookup<GroupChat> for ChatLookup {
 #[derive(Debug, Clone)]
 pub struct IsChatMember(Db);
 
-#[async_trait::async_trait]
+#[chanx::async_trait]
 impl Permission<User, GroupChat> for IsChatMember {
     async fn has_object_permission(&self, user: Option<&User>, _: &Scope, chat: &GroupChat) -> Result<bool, AuthError> {
         let Some(user) = user else { return Ok(false) };

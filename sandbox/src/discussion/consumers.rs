@@ -5,7 +5,6 @@
 use chanx::auth::{AuthError, IsAuthenticated, ObjectLookup, TokenAuthenticator};
 use chanx::messages::{Ping, Pong};
 use chanx::{Consumer, Context, Message};
-use futures_util::future::BoxFuture;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -168,13 +167,11 @@ pub fn topic_auth(resolver: UserResolver, db: Db) -> TopicAuth {
 #[derive(Debug, Clone)]
 pub struct TopicLookup(Db);
 
+#[chanx::async_trait]
 impl ObjectLookup<TopicRef> for TopicLookup {
-    fn lookup(&self, key: String) -> BoxFuture<'static, Result<Option<TopicRef>, AuthError>> {
-        let db = self.0.clone();
-        Box::pin(async move {
-            let Ok(id) = key.parse::<i64>() else { return Ok(None) };
-            TopicRef::get(&db, id).await.map_err(AuthError::new)
-        })
+    async fn lookup(&self, key: &str) -> Result<Option<TopicRef>, AuthError> {
+        let Ok(id) = key.parse::<i64>() else { return Ok(None) };
+        TopicRef::get(&self.0, id).await.map_err(AuthError::new)
     }
 }
 
