@@ -7,11 +7,12 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use serde_json::Value;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::layer::{LayerBody, LayerError, LayerMessage};
 use crate::metrics::{CloseReason, DropReason, Metrics};
+use crate::signal::Signal;
 use crate::{Layer, Message, Scope, close_code, envelope};
 
 /// Why a frame could not be queued for the client.
@@ -39,7 +40,7 @@ pub(crate) struct Connection {
     pub(crate) metrics: Arc<Metrics>,
     outbound: mpsc::Sender<Utf8Bytes>,
     close: Mutex<Option<(u16, String)>>,
-    close_notify: Notify,
+    close_signal: Signal,
     groups: Mutex<Groups>,
     /// Typed values set during authentication (the user, the looked-up object) or later.
     extensions: RwLock<Vec<(TypeId, Arc<dyn Any + Send + Sync>)>>,
@@ -69,7 +70,7 @@ impl Connection {
             metrics,
             outbound,
             close: Mutex::new(None),
-            close_notify: Notify::new(),
+            close_signal: Signal::default(),
             groups: Mutex::new(Groups::default()),
             extensions: RwLock::default(),
         }
@@ -98,7 +99,7 @@ impl Connection {
             *close = Some((code, reason.to_owned()));
         }
         drop(close);
-        self.close_notify.notify_one();
+        self.close_signal.raise();
         first
     }
 
@@ -107,14 +108,14 @@ impl Connection {
         self.close.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
-    /// Resolves once a close was requested, with its code and reason.
+    /// Resolves once a close was requested, with its code and reason. Polled on every turn of
+    /// the connection loop, so waiting costs an atomic load, not a lock (see [`Signal`]).
     pub(crate) async fn close_requested(&self) -> (u16, String) {
         loop {
-            let notified = self.close_notify.notified();
+            self.close_signal.raised().await;
             if let Some(close) = self.pending_close() {
                 return close;
             }
-            notified.await;
         }
     }
 

@@ -24,6 +24,7 @@ mod scope;
 mod server;
 mod settings;
 mod shutdown;
+mod signal;
 pub mod testing;
 mod validation;
 
