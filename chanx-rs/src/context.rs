@@ -2,6 +2,7 @@
 //! name, sending, closing, groups and broadcasts.
 
 use std::any::{Any, TypeId};
+use std::collections::HashMap;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -46,11 +47,30 @@ pub(crate) struct Connection {
     extensions: RwLock<Vec<(TypeId, Arc<dyn Any + Send + Sync>)>>,
 }
 
+/// The groups a connection is in. Joining and leaving cost the same however many it is in (a
+/// hash map, not a list to search); each group keeps its join number, so they list in order.
 #[derive(Debug, Default)]
 struct Groups {
-    joined: Vec<String>,
+    joined: HashMap<String, u64>,
+    joins: u64,
     /// Set once the connection has left its groups: a late `join_group` undoes itself.
     left: bool,
+}
+
+impl Groups {
+    fn insert(&mut self, group: &str) {
+        if !self.joined.contains_key(group) {
+            self.joins += 1;
+            self.joined.insert(group.to_owned(), self.joins);
+        }
+    }
+
+    /// The groups, in the order they were joined.
+    fn in_order(&self) -> Vec<String> {
+        let mut joined: Vec<(&String, u64)> = self.joined.iter().map(|(g, n)| (g, *n)).collect();
+        joined.sort_unstable_by_key(|(_, n)| *n);
+        joined.into_iter().map(|(g, _)| g.clone()).collect()
+    }
 }
 
 impl Connection {
@@ -127,8 +147,8 @@ impl Connection {
         self.layer.group_add(group, &self.channel_name).await?;
         let raced_disconnect = {
             let mut groups = self.groups();
-            if !groups.left && !groups.joined.iter().any(|g| g == group) {
-                groups.joined.push(group.to_owned());
+            if !groups.left {
+                groups.insert(group);
             }
             groups.left
         };
@@ -139,7 +159,7 @@ impl Connection {
     }
 
     pub(crate) async fn leave_group(&self, group: &str) -> Result<(), LayerError> {
-        self.groups().joined.retain(|g| g != group);
+        self.groups().joined.remove(group);
         self.layer.group_discard(group, &self.channel_name).await
     }
 
@@ -148,7 +168,9 @@ impl Connection {
         let joined = {
             let mut groups = self.groups();
             groups.left = true;
-            std::mem::take(&mut groups.joined)
+            let joined = groups.in_order();
+            groups.joined = HashMap::new();
+            joined
         };
         for group in joined {
             if let Err(err) = self.layer.group_discard(&group, &self.channel_name).await {
@@ -158,7 +180,7 @@ impl Connection {
     }
 
     pub(crate) fn joined_groups(&self) -> Vec<String> {
-        self.groups().joined.clone()
+        self.groups().in_order()
     }
 }
 
@@ -209,7 +231,11 @@ impl Context {
     /// Queues a message for this client. It never waits: if the client has stopped reading and
     /// its queue is full, the connection is closed with 1008 and [`SendError::QueueFull`] returned.
     pub fn send<M: Message>(&self, message: &M) -> Result<(), SendError> {
-        self.send_json(envelope::to_frame(message)?)
+        self.send_frame(envelope::encode(message)?)
+    }
+
+    pub(crate) fn send_frame(&self, frame: envelope::Frame) -> Result<(), SendError> {
+        self.conn.enqueue(frame.render(self.conn.camelize, self.reply_ref.as_deref()))
     }
 
     /// Queues a raw JSON frame for this client (camelized when the consumer camelizes).
