@@ -199,8 +199,15 @@ impl Frame {
 }
 
 fn push_json_str(out: &mut String, s: &str) {
-    // Serializing a str cannot fail.
-    out.push_str(&serde_json::to_string(s).unwrap_or_default());
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        // Nothing to escape, the usual case (actions, references).
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        // Serializing a str cannot fail.
+        out.push_str(&serde_json::to_string(s).unwrap_or_default());
+    }
 }
 
 /// The frame of a typed message, serialized straight to text when its shape allows (the same
@@ -227,28 +234,36 @@ impl serde_json::ser::Formatter for ValueFloats {
 /// a JSON object, or whose top-level keys repeat, are escaped, or are `action`, `version` or
 /// `ref` (which the value path replaces in place).
 fn direct_frame<M: serde::Serialize>(action: &str, message: &M) -> Option<String> {
-    let mut fields = Vec::with_capacity(64);
-    message.serialize(&mut serde_json::Serializer::with_formatter(&mut fields, ValueFloats)).ok()?;
-    let fields = String::from_utf8(fields).ok()?;
-    let inner = if fields == "null" { "" } else { fields.strip_prefix('{')?.strip_suffix('}')? };
+    // `{"action":"<action>"`, then the message's own serialization after it, in one buffer: its
+    // opening brace becomes the comma between the action and its fields.
+    let mut head = String::with_capacity(action.len() + 16);
+    head.push_str(r#"{"action":"#);
+    push_json_str(&mut head, action);
+    let mut out = head.into_bytes();
+    out.reserve(64);
+    let start = out.len();
+    message.serialize(&mut serde_json::Serializer::with_formatter(&mut out, ValueFloats)).ok()?;
+    let fields = &out[start..];
+    let inner = if fields == b"null" { &[][..] } else { fields.strip_prefix(b"{")?.strip_suffix(b"}")? };
+    let inner = std::str::from_utf8(inner).ok()?;
     let mut has_payload = false;
     let mut keys = TopKeys::default();
     for_each_top_key(inner, |key| {
         has_payload |= key == "payload";
         !matches!(key, "action" | "version" | "ref") && keys.insert_new(key)
     })?;
-    let mut out = String::with_capacity(inner.len() + action.len() + 32);
-    out.push_str(r#"{"action":"#);
-    push_json_str(&mut out, action);
-    if !inner.is_empty() {
-        out.push(',');
-        out.push_str(inner);
+    let empty = inner.is_empty();
+    if empty {
+        out.truncate(start);
+    } else {
+        out[start] = b',';
+        out.pop(); // the closing brace
     }
     if !has_payload {
-        out.push_str(r#","payload":null"#);
+        out.extend_from_slice(br#","payload":null"#);
     }
-    out.push('}');
-    Some(out)
+    out.push(b'}');
+    String::from_utf8(out).ok()
 }
 
 /// The top-level keys seen so far, to refuse duplicates (which a `Value` would merge).

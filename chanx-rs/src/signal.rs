@@ -34,11 +34,17 @@ impl Signal {
         self.raised.load(Ordering::Acquire)
     }
 
-    fn poll_raised(&self, cx: &mut Context<'_>) -> Poll<()> {
+    /// `registered`: the waker this future registered last; registering again is skipped while
+    /// the task's waker is the same (the usual case: a task keeps its waker).
+    fn poll_raised(&self, cx: &mut Context<'_>, registered: &mut Option<Waker>) -> Poll<()> {
         if self.is_raised() {
             return Poll::Ready(());
         }
+        if registered.as_ref().is_some_and(|waker| waker.will_wake(cx.waker())) {
+            return Poll::Pending;
+        }
         self.waker.register(cx.waker());
+        *registered = Some(cx.waker().clone());
         // Raised between the check and the registration: the wake may have gone to an old waker.
         if self.is_raised() { Poll::Ready(()) } else { Poll::Pending }
     }
@@ -46,7 +52,8 @@ impl Signal {
     /// Resolves once the flag is raised. Only one task may wait at a time: a second waiter
     /// takes the wake-up from the first.
     pub(crate) fn raised(&self) -> impl Future<Output = ()> + '_ {
-        std::future::poll_fn(move |cx| self.poll_raised(cx))
+        let mut registered = None;
+        std::future::poll_fn(move |cx| self.poll_raised(cx, &mut registered))
     }
 }
 
@@ -93,7 +100,8 @@ impl<F: Future> Future for Gated<F> {
         let this = self.get_mut();
         let same_task = this.task.as_ref().is_some_and(|task| task.will_wake(cx.waker()));
         if same_task {
-            if !this.gate.woken.swap(false, Ordering::AcqRel) {
+            // A plain load first: most polls find the gate closed.
+            if !this.gate.woken.load(Ordering::Acquire) || !this.gate.woken.swap(false, Ordering::AcqRel) {
                 return Poll::Pending;
             }
         } else {
