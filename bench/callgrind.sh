@@ -41,7 +41,7 @@ total() {
     until (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; do sleep 0.2; done
     $pin1 "$bin/loadgen" --drive "$scenario" "ws://127.0.0.1:$port$path@$pid" "$conns" "$ops" >/dev/null
     sleep 1
-    kill -INT "$pid"
+    kill -TERM "$pid"  # valgrind writes the profile on a fatal signal too
     wait "$pid" || true
     awk '/^(summary|totals):/ {print $2; exit}' "$out"
 }

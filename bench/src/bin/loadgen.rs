@@ -657,7 +657,8 @@ async fn group_churn(target: &Target, held: usize) -> Result<(Measured, Measured
     let join = |g: &str| text_frame(&format!(r#"{{"action":"join","payload":{{"group":"{g}"}}}}"#));
     let leave = |g: &str| text_frame(&format!(r#"{{"action":"leave","payload":{{"group":"{g}"}}}}"#));
     // 64 frames in flight: joins and leaves of 32 churn groups.
-    let burst: Vec<u8> = (0..32).flat_map(|i| [join(&format!("churn.{i}")), leave(&format!("churn.{i}"))]).flatten().collect();
+    let burst: Vec<u8> =
+        (0..32).flat_map(|i| [join(&format!("churn.{i}")), leave(&format!("churn.{i}"))]).flatten().collect();
     let pids = target.pids();
     async fn exchange(conn: &mut Conn, bytes: &[u8], replies: usize) -> Result<(), Error> {
         conn.writer.write_all(bytes).await?;
@@ -814,9 +815,14 @@ async fn run(options: Options) -> Result<(), Error> {
     if options.groups > 0 {
         let scenario = format!("groups {}", options.groups);
         let mut one = Row::new(&scenario, "join or leave, in 1 group: server CPU per op".into(), "µs", false);
-        let mut many =
-            Row::new(&scenario, format!("join or leave, in {} groups: server CPU per op", options.groups + 1), "µs", false);
-        let mut growth = Row::new(&scenario, format!("join or leave: cost in {} groups / in 1", options.groups + 1), "×", false);
+        let mut many = Row::new(
+            &scenario,
+            format!("join or leave, in {} groups: server CPU per op", options.groups + 1),
+            "µs",
+            false,
+        );
+        let mut growth =
+            Row::new(&scenario, format!("join or leave: cost in {} groups / in 1", options.groups + 1), "×", false);
         let mut per_target: Vec<Vec<(Measured, Measured)>> = options.targets.iter().map(|_| Vec::new()).collect();
         for round in 1..=options.rounds {
             for (target, results) in options.targets.iter().zip(&mut per_target) {
@@ -836,7 +842,9 @@ async fn run(options: Options) -> Result<(), Error> {
         for results in per_target {
             one.values.push(results.iter().map(|(a, _)| a.cost.server_us_per_op).collect());
             many.values.push(results.iter().map(|(_, b)| b.cost.server_us_per_op).collect());
-            growth.values.push(results.iter().map(|(a, b)| b.cost.server_us_per_op / a.cost.server_us_per_op).collect());
+            growth
+                .values
+                .push(results.iter().map(|(a, b)| b.cost.server_us_per_op / a.cost.server_us_per_op).collect());
             for row in [&mut one, &mut many, &mut growth] {
                 row.saturated.push(false);
             }
