@@ -925,9 +925,9 @@ fn to_json(names: &[&str], rows: &[Row], options: &Options, started: std::time::
             .map(|rounds| format!("[{}]", rounds.iter().map(|v| json_num(*v)).collect::<Vec<_>>().join(", ")))
             .collect();
         let saturated: Vec<String> = row.saturated.iter().map(bool::to_string).collect();
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "    {{\"scenario\": {}, \"label\": {}, \"unit\": {}, \"higher_is_better\": {}, \"values\": [{}], \"generator_saturated\": [{}]}}{}\n",
+            "    {{\"scenario\": {}, \"label\": {}, \"unit\": {}, \"higher_is_better\": {}, \"values\": [{}], \"generator_saturated\": [{}]}}{}",
             json_str(&row.scenario),
             json_str(&row.label),
             json_str(row.unit),
