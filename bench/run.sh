@@ -1,25 +1,64 @@
 #!/usr/bin/env bash
-# Builds the bench example and the raw tokio-tungstenite server in release mode, starts chanx and
-# two raw servers (tungstenite's default 128 KiB read buffer, and a 4 KiB one), all pinned to
-# CPU 0, and runs the load generator (pinned to CPU 1) against each in turn.
-# Extra arguments go to the load generator, e.g. `bench/run.sh --duration 10`.
+# Builds the bench example (chanx) and the raw tokio-tungstenite servers in release mode and runs
+# the load generator against them, servers pinned to CPU 0 and the generator to CPU 1:
+#
+#   chanx     examples/bench.rs, default Settings
+#   raw       bench/src/bin/raw_server.rs --style tuned (8 KiB read buffer, broadcast channel,
+#             one task per connection, one flush per wake-up): the baseline of the targets
+#   raw-128k  raw_server --style examples: tokio-tungstenite's examples, default 128 KiB buffer
+#
+# Two phases: 50,000 idle connections (IDLE, default 50000) spread over 4 processes of each
+# server, since this machine allows 20,000 open files per process; then every other scenario
+# against one process of each. Results: Markdown on stdout, JSON in $OUT (default
+# bench/results/) for bench/charts.py. Extra arguments go to the load generator of the second
+# phase, e.g. `bench/run.sh --duration 2 --rounds 1`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 . bench/lib.sh
 
-CHANX_ADDR=127.0.0.1:18080
-RAW_ADDR=127.0.0.1:18081
-RAW4K_ADDR=127.0.0.1:18082
-REDIS_URL="" RUST_LOG=warn $pin0 target/release/examples/bench --addr "$CHANX_ADDR" & chanx_pid=$!
-$pin0 target/release/raw_server --addr "$RAW_ADDR" & raw_pid=$!
-$pin0 target/release/raw_server --addr "$RAW4K_ADDR" --read-buffer 4096 & raw4k_pid=$!
-trap 'kill $chanx_pid $raw_pid $raw4k_pid 2>/dev/null || true' EXIT
-sleep 1
+OUT="${OUT:-bench/results}"
+IDLE="${IDLE:-50000}"
+mkdir -p "$OUT"
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
+start() { # start PORT KIND: starts one server, appends "URL@PID" to $spec
+    local port="$1" kind="$2" pid
+    case "$kind" in
+        chanx) REDIS_URL="" RUST_LOG=warn $pin0 "$bin/examples/bench" --addr "127.0.0.1:$port" & pid=$!; path=/ws/bench/ ;;
+        raw) $pin0 "$bin/raw_server" --addr "127.0.0.1:$port" & pid=$!; path=/ ;;
+        raw-128k) $pin0 "$bin/raw_server" --addr "127.0.0.1:$port" --style examples & pid=$!; path=/ ;;
+    esac
+    pids+=("$pid")
+    spec="${spec:+$spec,}ws://127.0.0.1:$port$path@$pid"
+}
 
-echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(rustc --version)"
-$pin1 target/release/loadgen \
-    --target "chanx=ws://$CHANX_ADDR/ws/bench/@$chanx_pid" \
-    --target "raw=ws://$RAW_ADDR/@$raw_pid" \
-    --target "raw-4k=ws://$RAW4K_ADDR/@$raw4k_pid" \
-    "$@"
+echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(rustc --version), load: $(cut -d' ' -f1-3 /proc/loadavg)"
+if [ "$IDLE" -gt 0 ]; then
+    targets=()
+    port=18100
+    for kind in chanx raw raw-128k; do
+        spec=""
+        for _ in 1 2 3 4; do start "$port" "$kind"; port=$((port + 1)); done
+        targets+=(--target "$kind=$spec")
+    done
+    sleep 1
+    $pin1 "$bin/loadgen" "${targets[@]}" --idle "$IDLE" --accepts 0 --echo "" --fanout "" --groups 0 \
+        --json "$OUT/idle.json"
+    kill "${pids[@]}" 2>/dev/null || true
+    pids=()
+    sleep 1
+fi
+
+targets=()
+port=18080
+for kind in chanx raw raw-128k; do
+    spec=""
+    start "$port" "$kind"
+    port=$((port + 1))
+    targets+=(--target "$kind=$spec")
+done
+sleep 1
+echo "# load before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
+$pin1 "$bin/loadgen" "${targets[@]}" --idle 0 --fanout 100,1000,10000 --json "$OUT/throughput.json" "$@"
+echo "# load after the run: $(cut -d' ' -f1-3 /proc/loadavg)"

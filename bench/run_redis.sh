@@ -8,15 +8,15 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 
 REDIS="${REDIS_URL:-redis://127.0.0.1:6379}"
-REDIS_URL="$REDIS" RUST_LOG=warn $pin0 target/release/examples/bench --addr 127.0.0.1:18083 & a_pid=$!
-REDIS_URL="$REDIS" RUST_LOG=warn $pin0 target/release/examples/bench --addr 127.0.0.1:18084 & b_pid=$!
-REDIS_URL="" RUST_LOG=warn $pin0 target/release/examples/bench --addr 127.0.0.1:18085 & m_pid=$!
+REDIS_URL="$REDIS" RUST_LOG=warn $pin0 "$bin/examples/bench" --addr 127.0.0.1:18083 & a_pid=$!
+REDIS_URL="$REDIS" RUST_LOG=warn $pin0 "$bin/examples/bench" --addr 127.0.0.1:18084 & b_pid=$!
+REDIS_URL="" RUST_LOG=warn $pin0 "$bin/examples/bench" --addr 127.0.0.1:18085 & m_pid=$!
 trap 'kill $a_pid $b_pid $m_pid 2>/dev/null || true' EXIT
 sleep 1
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(rustc --version), Redis at $REDIS"
-$pin1 target/release/loadgen \
-    --target "redis-2-processes=ws://127.0.0.1:18083/ws/bench/,ws://127.0.0.1:18084/ws/bench/@$a_pid" \
+$pin1 "$bin/loadgen" \
+    --target "redis-2-processes=ws://127.0.0.1:18083/ws/bench/@$a_pid,ws://127.0.0.1:18084/ws/bench/@$b_pid" \
     --target "memory-1-process=ws://127.0.0.1:18085/ws/bench/@$m_pid" \
-    --idle 0 --accepts 0 --echo "" --fanout 1000 \
+    --idle 0 --accepts 0 --echo "" --fanout 1000 --groups 0 \
     "$@"

@@ -1,6 +1,8 @@
 //! The benchmark consumer: `{"action":"ping"}` is answered with `{"action":"pong","payload":null}`,
 //! and `{"action":"broadcast","payload":{...}}` is sent, as is, to every connection of group
-//! `bench` (which every connection joins, the sender included).
+//! `bench` (which every connection joins, the sender included). `{"action":"join","payload":
+//! {"group":"g"}}` joins group `g` and is answered with `{"action":"joined","payload":null}`;
+//! `leave` leaves it and is answered with `left` (the benchmark times joins and leaves).
 //!
 //! Run with:
 //!
@@ -26,6 +28,39 @@ pub struct Broadcast {
     pub payload: Value,
 }
 
+/// The group a `join` or `leave` names.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+pub struct GroupRef {
+    /// A group name.
+    pub group: String,
+}
+
+/// Joins a group.
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "join")]
+pub struct Join {
+    /// The group.
+    pub payload: GroupRef,
+}
+
+/// Leaves a group.
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "leave")]
+pub struct Leave {
+    /// The group.
+    pub payload: GroupRef,
+}
+
+/// The answer to [`Join`].
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, Default, PartialEq, Eq)]
+#[message(action = "joined")]
+pub struct Joined {}
+
+/// The answer to [`Leave`].
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, Default, PartialEq, Eq)]
+#[message(action = "left")]
+pub struct Left {}
+
 /// Answers pings and relays broadcasts to everyone connected.
 pub struct BenchConsumer;
 
@@ -41,6 +76,20 @@ impl BenchConsumer {
     #[ws_handler(output = [Broadcast])]
     async fn broadcast(&self, ctx: &Context, msg: Broadcast) -> Result<(), LayerError> {
         ctx.broadcast_message(&msg).await
+    }
+
+    /// Group churn probe: joins a group.
+    #[ws_handler]
+    async fn join(&self, ctx: &Context, msg: Join) -> Result<Joined, LayerError> {
+        ctx.join_group(&msg.payload.group).await?;
+        Ok(Joined {})
+    }
+
+    /// Group churn probe: leaves a group.
+    #[ws_handler]
+    async fn leave(&self, ctx: &Context, msg: Leave) -> Result<Left, LayerError> {
+        ctx.leave_group(&msg.payload.group).await?;
+        Ok(Left {})
     }
 }
 

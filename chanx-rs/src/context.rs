@@ -2,17 +2,19 @@
 //! name, sending, closing, groups and broadcasts.
 
 use std::any::{Any, TypeId};
+use std::collections::HashMap;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use serde_json::Value;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::close::EndReason;
 use crate::layer::{LayerBody, LayerError, LayerMessage};
 use crate::metrics::{DropReason, Metrics};
+use crate::signal::Signal;
 use crate::{Layer, Message, Scope, envelope};
 
 /// Why a frame could not be queued for the client.
@@ -41,17 +43,36 @@ pub(crate) struct Connection {
     outbound: mpsc::Sender<Utf8Bytes>,
     /// The first close asked for; the connection task takes it.
     close: Mutex<Option<EndReason>>,
-    close_notify: Notify,
+    close_signal: Signal,
     groups: Mutex<Groups>,
     /// Typed values set during authentication (the user, the looked-up object) or later.
     extensions: RwLock<Vec<(TypeId, Arc<dyn Any + Send + Sync>)>>,
 }
 
+/// The groups a connection is in. Joining and leaving cost the same however many it is in (a
+/// hash map, not a list to search); each group keeps its join number, so they list in order.
 #[derive(Debug, Default)]
 struct Groups {
-    joined: Vec<String>,
+    joined: HashMap<String, u64>,
+    joins: u64,
     /// Set once the connection has left its groups: a late `join_group` undoes itself.
     left: bool,
+}
+
+impl Groups {
+    fn insert(&mut self, group: &str) {
+        if !self.joined.contains_key(group) {
+            self.joins += 1;
+            self.joined.insert(group.to_owned(), self.joins);
+        }
+    }
+
+    /// The groups, in the order they were joined.
+    fn in_order(&self) -> Vec<String> {
+        let mut joined: Vec<(&String, u64)> = self.joined.iter().map(|(g, n)| (g, *n)).collect();
+        joined.sort_unstable_by_key(|(_, n)| *n);
+        joined.into_iter().map(|(g, _)| g.clone()).collect()
+    }
 }
 
 impl Connection {
@@ -71,7 +92,7 @@ impl Connection {
             metrics,
             outbound,
             close: Mutex::new(None),
-            close_notify: Notify::new(),
+            close_signal: Signal::default(),
             groups: Mutex::new(Groups::default()),
             extensions: RwLock::default(),
         }
@@ -100,7 +121,7 @@ impl Connection {
             *close = Some(reason);
         }
         drop(close);
-        self.close_notify.notify_one();
+        self.close_signal.raise();
         first
     }
 
@@ -109,14 +130,14 @@ impl Connection {
         self.close.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
-    /// Resolves once a close was requested, with its reason.
+    /// Resolves once a close was requested, with its reason. Polled on every turn of the
+    /// connection loop, so waiting costs an atomic load, not a lock (see [`Signal`]).
     pub(crate) async fn close_requested(&self) -> EndReason {
         loop {
-            let notified = self.close_notify.notified();
+            self.close_signal.raised().await;
             if let Some(close) = self.pending_close() {
                 return close;
             }
-            notified.await;
         }
     }
 
@@ -128,8 +149,8 @@ impl Connection {
         self.layer.group_add(group, &self.channel_name).await?;
         let raced_disconnect = {
             let mut groups = self.groups();
-            if !groups.left && !groups.joined.iter().any(|g| g == group) {
-                groups.joined.push(group.to_owned());
+            if !groups.left {
+                groups.insert(group);
             }
             groups.left
         };
@@ -140,7 +161,7 @@ impl Connection {
     }
 
     pub(crate) async fn leave_group(&self, group: &str) -> Result<(), LayerError> {
-        self.groups().joined.retain(|g| g != group);
+        self.groups().joined.remove(group);
         self.layer.group_discard(group, &self.channel_name).await
     }
 
@@ -149,7 +170,9 @@ impl Connection {
         let joined = {
             let mut groups = self.groups();
             groups.left = true;
-            std::mem::take(&mut groups.joined)
+            let joined = groups.in_order();
+            groups.joined = HashMap::new();
+            joined
         };
         for group in joined {
             if let Err(err) = self.layer.group_discard(&group, &self.channel_name).await {
@@ -159,7 +182,7 @@ impl Connection {
     }
 
     pub(crate) fn joined_groups(&self) -> Vec<String> {
-        self.groups().joined.clone()
+        self.groups().in_order()
     }
 }
 
@@ -210,7 +233,11 @@ impl Context {
     /// Queues a message for this client. It never waits: if the client has stopped reading and
     /// its queue is full, the connection is closed with 1008 and [`SendError::QueueFull`] returned.
     pub fn send<M: Message>(&self, message: &M) -> Result<(), SendError> {
-        self.send_json(envelope::to_frame(message)?)
+        self.send_frame(envelope::encode(message)?)
+    }
+
+    pub(crate) fn send_frame(&self, frame: envelope::Frame) -> Result<(), SendError> {
+        self.conn.enqueue(frame.render(self.conn.camelize, self.reply_ref.as_deref()))
     }
 
     /// Queues a raw JSON frame for this client (camelized when the consumer camelizes).

@@ -20,11 +20,15 @@ use crate::{Context, Message, envelope};
 /// A boxed handler invocation.
 pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
 
+/// A frame for the client, serialized or not yet.
+#[derive(Debug)]
+pub struct Reply(pub(crate) envelope::Frame);
+
 /// What came of handling one message or event.
 #[derive(Debug)]
 pub enum Outcome {
     /// Handled; the frame (if any) goes back to this connection's client.
-    Reply(Option<Value>),
+    Reply(Option<Reply>),
     /// The handler returned an error (or panicked); the text is logged, never sent.
     Failed(String),
     /// The message did not decode into the handler's input type.
@@ -50,8 +54,9 @@ impl IntoOutcome for () {
 
 impl<M: Message> IntoOutcome for M {
     fn into_outcome(self) -> Outcome {
-        match envelope::to_frame(&self) {
-            Ok(frame) => Outcome::Reply(Some(frame)),
+        // Straight to text, not through a `Value`, for the usual shapes of message.
+        match envelope::encode(&self) {
+            Ok(frame) => Outcome::Reply(Some(Reply(frame))),
             Err(err) => Outcome::Failed(format!("could not encode the reply: {err}")),
         }
     }
@@ -141,6 +146,13 @@ impl<C: Handlers> Dispatch for C {
 
 pub(crate) const GROUP_COMPLETE_FRAME: Utf8Bytes =
     Utf8Bytes::from_static(r#"{"action":"group_complete","payload":null}"#);
+const COMPLETE_FRAME: &str = r#"{"action":"complete","payload":null}"#;
+const EVENT_COMPLETE_FRAME: &str = r#"{"action":"event_complete","payload":null}"#;
+
+/// A completion frame: static, not built again on every call (unless it echoes a `ref`).
+fn send_completion(ctx: &Context, frame: &'static str) {
+    let _ = ctx.send_frame(envelope::Frame::Static(frame));
+}
 
 fn error_frame(payload: Value) -> Value {
     // ErrorMessage always serializes.
@@ -184,8 +196,12 @@ pub(crate) async fn handle_message(
         let _ = ctx.send(&ErrorMessage::detail("Failed to process message"));
         return;
     }
-    let action = match body.get("action") {
-        Some(Value::String(action)) => action.clone(),
+    // The action as one of the consumer's own (`&'static`), so it is not copied per frame.
+    let action: std::borrow::Cow<'static, str> = match body.get("action") {
+        Some(Value::String(action)) => match known.iter().find(|known| *known == action) {
+            Some(known) => (*known).into(),
+            None => action.clone().into(),
+        },
         None | Some(Value::Null) => {
             send_invalid(
                 &ctx,
@@ -198,7 +214,7 @@ pub(crate) async fn handle_message(
             return complete(&ctx, completion);
         }
         // A non-string tag is quoted as JSON, as pydantic does; cut short like any quote.
-        Some(other) => other.to_string(),
+        Some(other) => other.to_string().into(),
     };
     let dispatched = consumer.route_message(ctx.clone(), &action, Value::Object(body));
     let Some(future) = dispatched else {
@@ -206,8 +222,8 @@ pub(crate) async fn handle_message(
         return complete(&ctx, completion);
     };
     match run_caught(future).await {
-        Outcome::Reply(Some(frame)) => {
-            let _ = ctx.send_json(frame);
+        Outcome::Reply(Some(Reply(frame))) => {
+            let _ = ctx.send_frame(frame);
         }
         Outcome::Reply(None) => {}
         Outcome::Invalid(error) => send_invalid(&ctx, &[error]),
@@ -221,7 +237,7 @@ pub(crate) async fn handle_message(
 
 fn complete(ctx: &Context, completion: bool) {
     if completion {
-        let _ = ctx.send_json(serde_json::json!({"action": "complete", "payload": null}));
+        send_completion(ctx, COMPLETE_FRAME);
     }
 }
 
@@ -256,8 +272,8 @@ pub(crate) async fn handle_event(consumer: &dyn Dispatch, ctx: Context, event_da
         return;
     };
     match run_caught(future).await {
-        Outcome::Reply(Some(frame)) => {
-            let _ = ctx.send_json(frame);
+        Outcome::Reply(Some(Reply(frame))) => {
+            let _ = ctx.send_frame(frame);
         }
         Outcome::Reply(None) => {}
         Outcome::Invalid(error) => {
@@ -267,7 +283,7 @@ pub(crate) async fn handle_event(consumer: &dyn Dispatch, ctx: Context, event_da
         Outcome::Failed(reason) => tracing::error!(%action, %reason, "Event handler error for action '{action}'"),
     }
     if completion {
-        let _ = ctx.send_json(serde_json::json!({"action": "event_complete", "payload": null}));
+        send_completion(&ctx, EVENT_COMPLETE_FRAME);
     }
 }
 

@@ -39,6 +39,14 @@ pub(crate) fn parse_text(text: &str, camelize: bool) -> Result<Inbound, Vec<Vali
         )]);
     };
     let mut errors = Vec::new();
+    // Most frames carry no envelope key: one pass over the keys spares four hashed lookups.
+    let has_envelope = body.keys().any(|k| matches!(k.as_str(), "version" | "topic" | "ref" | "seq"));
+    if !has_envelope {
+        if camelize {
+            body = decamelized(body);
+        }
+        return Ok(Inbound { envelope: Envelope::default(), body });
+    }
     if let Some(Err(e)) = body.remove("version").map(|v| check_int(&v, "version", false)) {
         errors.push(e);
     }
@@ -58,14 +66,18 @@ pub(crate) fn parse_text(text: &str, camelize: bool) -> Result<Inbound, Vec<Vali
         return Err(errors);
     }
     if camelize {
-        let mut object = Value::Object(body);
-        camelize::decamelize_keys(&mut object);
-        body = match object {
-            Value::Object(map) => map,
-            _ => Map::new(),
-        };
+        body = decamelized(body);
     }
     Ok(Inbound { envelope: Envelope { topic, reference, seq }, body })
+}
+
+fn decamelized(body: Map<String, Value>) -> Map<String, Value> {
+    let mut object = Value::Object(body);
+    camelize::decamelize_keys(&mut object);
+    match object {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
 }
 
 /// pydantic's lax integer: a JSON integer, an integral float, or a string holding an integer.
@@ -145,7 +157,178 @@ pub(crate) fn render(mut frame: Value, camelize: bool, reply_ref: Option<&str>) 
         map.insert("version".into(), Value::from(ENVELOPE_VERSION));
         map.insert("ref".into(), Value::from(reference));
     }
-    Utf8Bytes::from(frame.to_string())
+    // `to_string` writes into the buffer directly; `Display` (`frame.to_string()`) goes through a
+    // `fmt::Formatter` call per token, several times slower. The bytes are the same.
+    Utf8Bytes::from(serde_json::to_string(&frame).unwrap_or_default())
+}
+
+/// An outgoing frame, either already serialized (the usual case for a typed message: see
+/// [`encode`]) or as a `Value` (raw frames, and typed messages of unusual shapes).
+#[derive(Debug)]
+pub(crate) enum Frame {
+    Value(Value),
+    /// `{"action": ..., <fields>, "payload": ...}` serialized; none of its top-level keys is
+    /// `version` or `ref`, so the reply echo can be appended as text.
+    Json(String),
+    /// A constant frame whose keys camelizing leaves as they are (the completion frames).
+    Static(&'static str),
+}
+
+impl Frame {
+    /// Serializes the frame as [`render`] does, with the same bytes.
+    pub(crate) fn render(self, camelize: bool, reply_ref: Option<&str>) -> Utf8Bytes {
+        match self {
+            Frame::Value(frame) => render(frame, camelize, reply_ref),
+            Frame::Static(text) if reply_ref.is_none() => Utf8Bytes::from_static(text),
+            Frame::Static(text) => Frame::Json(text.to_owned()).render(false, reply_ref),
+            // Camelizing converts nested keys: do it on the value (a frame we wrote parses).
+            Frame::Json(text) if camelize => render(serde_json::from_str(&text).unwrap_or_default(), true, reply_ref),
+            Frame::Json(mut text) => {
+                if let Some(reference) = reply_ref {
+                    text.pop(); // the closing brace
+                    text.push_str(r#","version":"#);
+                    text.push_str(&ENVELOPE_VERSION.to_string());
+                    text.push_str(r#","ref":"#);
+                    push_json_str(&mut text, reference);
+                    text.push('}');
+                }
+                Utf8Bytes::from(text)
+            }
+        }
+    }
+}
+
+fn push_json_str(out: &mut String, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        // Nothing to escape, the usual case (actions, references).
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        // Serializing a str cannot fail.
+        out.push_str(&serde_json::to_string(s).unwrap_or_default());
+    }
+}
+
+/// The frame of a typed message, serialized straight to text when its shape allows (the same
+/// bytes as rendering [`to_frame`]'s value), else as that value.
+pub(crate) fn encode<M: Message>(message: &M) -> Result<Frame, serde_json::Error> {
+    match direct_frame(M::ACTION, message) {
+        Some(text) => Ok(Frame::Json(text)),
+        None => to_frame(message).map(Frame::Value),
+    }
+}
+
+/// Floats as a `Value` holds them: an `f32` is widened to `f64` before it is written (so
+/// `0.1f32` is written `0.10000000149011612`, as `to_value` then `to_string` writes it).
+struct ValueFloats;
+
+impl serde_json::ser::Formatter for ValueFloats {
+    fn write_f32<W: ?Sized + std::io::Write>(&mut self, writer: &mut W, value: f32) -> std::io::Result<()> {
+        self.write_f64(writer, f64::from(value))
+    }
+}
+
+/// `{"action": action, <the message's fields>, "payload": null when it has none}` serialized
+/// directly, or `None` when only the `Value` path gives the same bytes: a message that is not
+/// a JSON object, or whose top-level keys repeat, are escaped, or are `action`, `version` or
+/// `ref` (which the value path replaces in place).
+fn direct_frame<M: serde::Serialize>(action: &str, message: &M) -> Option<String> {
+    // `{"action":"<action>"`, then the message's own serialization after it, in one buffer: its
+    // opening brace becomes the comma between the action and its fields.
+    let mut head = String::with_capacity(action.len() + 16);
+    head.push_str(r#"{"action":"#);
+    push_json_str(&mut head, action);
+    let mut out = head.into_bytes();
+    out.reserve(64);
+    let start = out.len();
+    message.serialize(&mut serde_json::Serializer::with_formatter(&mut out, ValueFloats)).ok()?;
+    let fields = &out[start..];
+    let inner = if fields == b"null" { &[][..] } else { fields.strip_prefix(b"{")?.strip_suffix(b"}")? };
+    let inner = std::str::from_utf8(inner).ok()?;
+    let mut has_payload = false;
+    let mut keys = TopKeys::default();
+    for_each_top_key(inner, |key| {
+        has_payload |= key == "payload";
+        !matches!(key, "action" | "version" | "ref") && keys.insert_new(key)
+    })?;
+    let empty = inner.is_empty();
+    if empty {
+        out.truncate(start);
+    } else {
+        out[start] = b',';
+        out.pop(); // the closing brace
+    }
+    if !has_payload {
+        out.extend_from_slice(br#","payload":null"#);
+    }
+    out.push(b'}');
+    String::from_utf8(out).ok()
+}
+
+/// The top-level keys seen so far, to refuse duplicates (which a `Value` would merge).
+#[derive(Default)]
+struct TopKeys<'a> {
+    few: [&'a str; 8],
+    len: usize,
+    more: Vec<&'a str>,
+}
+
+impl<'a> TopKeys<'a> {
+    /// `false` when `key` was seen already.
+    fn insert_new(&mut self, key: &'a str) -> bool {
+        if self.few[..self.len].contains(&key) {
+            return false;
+        }
+        if self.len < self.few.len() {
+            self.few[self.len] = key;
+            self.len += 1;
+            return true;
+        }
+        // Many keys: kept sorted, so each check is a binary search.
+        match self.more.binary_search(&key) {
+            Ok(_) => false,
+            Err(at) => {
+                self.more.insert(at, key);
+                true
+            }
+        }
+    }
+}
+
+/// Calls `visit` with each top-level key of `inner`, the text of a JSON object without its
+/// braces as serde_json writes it; `None` when `visit` refuses a key, or a key holds an escape.
+fn for_each_top_key<'a>(inner: &'a str, mut visit: impl FnMut(&'a str) -> bool) -> Option<()> {
+    let bytes = inner.as_bytes();
+    let (mut i, mut depth, mut expect_key) = (0, 0usize, true);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                let start = i + 1;
+                let mut escaped = false;
+                i += 1;
+                while *bytes.get(i)? != b'"' {
+                    if bytes[i] == b'\\' {
+                        escaped = true;
+                        i += 1;
+                    }
+                    i += 1;
+                }
+                if depth == 0 && expect_key {
+                    if escaped || !visit(&inner[start..i]) {
+                        return None;
+                    }
+                    expect_key = false;
+                }
+            }
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => depth = depth.checked_sub(1)?,
+            b',' if depth == 0 => expect_key = true,
+            _ => {}
+        }
+        i += 1;
+    }
+    Some(())
 }
 
 #[cfg(test)]
@@ -179,6 +362,65 @@ mod tests {
         assert_eq!(error_of("[1, 2]")[0]["type"], "model_type");
         assert_eq!(error_of("\"x\"")[0]["type"], "model_type");
         assert_eq!(error_of("not json")[0]["type"], "json_invalid");
+    }
+
+    /// The direct encoding writes exactly what rendering the frame's value writes.
+    #[test]
+    fn encoded_frames_are_the_bytes_of_rendered_values() {
+        use serde::Serialize;
+        #[derive(Serialize)]
+        struct Fields {
+            payload: Value,
+            n: f32,
+            list: Vec<f64>,
+            text: String,
+        }
+        #[derive(Serialize)]
+        struct NoPayload {
+            count: u64,
+        }
+        #[derive(Serialize)]
+        struct Clash {
+            version: u8,
+        }
+        #[derive(Serialize)]
+        struct Unit;
+        fn both<M: serde::Serialize>(m: &M, reply_ref: Option<&str>, expect_direct: bool) {
+            let value = frame_from_value("act\"ion", serde_json::to_value(m).expect("value")).expect("frame");
+            let direct = direct_frame("act\"ion", m);
+            assert_eq!(direct.is_some(), expect_direct);
+            let frame = direct.map_or(Frame::Value(value.clone()), Frame::Json);
+            for camelize in [false, true] {
+                let rendered = render(value.clone(), camelize, reply_ref);
+                let frame = match &frame {
+                    Frame::Json(text) => Frame::Json(text.clone()),
+                    Frame::Value(v) => Frame::Value(v.clone()),
+                    Frame::Static(text) => Frame::Static(text),
+                };
+                assert_eq!(frame.render(camelize, reply_ref).as_str(), rendered.as_str());
+            }
+        }
+        let fields = Fields {
+            payload: json!({"a_b": [1, {"c": "\"}"}], "z": null}),
+            n: 0.1,
+            list: vec![1.5, 1e300],
+            text: "é\u{1}\"{[".into(),
+        };
+        for reply_ref in [None, Some("r\"1")] {
+            both(&fields, reply_ref, true);
+            both(&NoPayload { count: 7 }, reply_ref, true);
+            both(&Unit, reply_ref, true);
+            both(&Clash { version: 3 }, reply_ref, false);
+            both(&json!({"x": 1, "action": 2}), reply_ref, false);
+            let complete = r#"{"action":"complete","payload":null}"#;
+            for camelize in [false, true] {
+                let value = serde_json::from_str(complete).expect("json");
+                assert_eq!(
+                    Frame::Static(complete).render(camelize, reply_ref).as_str(),
+                    render(value, camelize, reply_ref).as_str()
+                );
+            }
+        }
     }
 
     #[test]

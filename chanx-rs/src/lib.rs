@@ -25,6 +25,7 @@ mod scope;
 mod server;
 mod settings;
 mod shutdown;
+mod signal;
 pub mod testing;
 mod validation;
 

@@ -1,6 +1,6 @@
 //! The in-memory channel layer: the default, for a single process.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{PoisonError, RwLock};
 
@@ -40,8 +40,9 @@ struct State {
 #[derive(Debug)]
 struct Channel {
     sender: InboxSender,
-    /// The groups this channel is in, so closing it touches only those.
-    groups: Vec<String>,
+    /// The groups this channel is in, so closing it touches only those (a set: joining and
+    /// leaving cost the same however many groups it is in).
+    groups: HashSet<String>,
 }
 
 impl State {
@@ -101,7 +102,7 @@ impl ChannelLayer for MemoryLayer {
     async fn new_channel(&self) -> Result<ChannelReceiver, LayerError> {
         let name = format!("specific.inmemory!{}", uuid::Uuid::new_v4().simple());
         let (sender, receiver) = inbox(name.clone(), self.capacity);
-        self.write().channels.insert(name, Channel { sender, groups: Vec::new() });
+        self.write().channels.insert(name, Channel { sender, groups: HashSet::new() });
         Ok(receiver)
     }
 
@@ -131,18 +132,25 @@ impl ChannelLayer for MemoryLayer {
     async fn group_add(&self, group: &str, channel: &str) -> Result<(), LayerError> {
         let mut state = self.write();
         let entry = state.channels.get_mut(channel).ok_or_else(|| LayerError::ChannelNotFound(channel.to_owned()))?;
-        if !entry.groups.iter().any(|g| g == group) {
-            entry.groups.push(group.to_owned());
+        if !entry.groups.contains(group) {
+            entry.groups.insert(group.to_owned());
         }
         let sender = entry.sender.clone();
-        state.groups.entry(group.to_owned()).or_default().insert(channel.to_owned(), sender);
+        match state.groups.get_mut(group) {
+            Some(members) => {
+                members.insert(channel.to_owned(), sender);
+            }
+            None => {
+                state.groups.insert(group.to_owned(), HashMap::from([(channel.to_owned(), sender)]));
+            }
+        }
         Ok(())
     }
 
     async fn group_discard(&self, group: &str, channel: &str) -> Result<(), LayerError> {
         let mut state = self.write();
         if let Some(entry) = state.channels.get_mut(channel) {
-            entry.groups.retain(|g| g != group);
+            entry.groups.remove(group);
         }
         state.discard(group, channel);
         Ok(())

@@ -18,13 +18,12 @@ mod memory;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 pub use group_name::{MAX_GROUP_NAME_LENGTH, safe_group_name};
@@ -33,6 +32,7 @@ pub use memory::MemoryLayer;
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::{RedisLayer, RedisLayerBuilder, RedisStats};
 
+use crate::signal::Signal;
 use crate::{Message, close_code, envelope};
 
 /// What a layer failed to do.
@@ -214,27 +214,16 @@ impl InboxSender {
 
 /// Set once an inbox dropped a message; the connection waits for it beside its other work.
 #[derive(Debug, Default)]
-pub(crate) struct Overflow {
-    overflowed: AtomicBool,
-    notify: Notify,
-}
+pub(crate) struct Overflow(Signal);
 
 impl Overflow {
     fn signal(&self) {
-        if !self.overflowed.swap(true, Ordering::AcqRel) {
-            self.notify.notify_one();
-        }
+        self.0.raise();
     }
 
     /// Resolves once a message was dropped.
     pub(crate) async fn occurred(&self) {
-        loop {
-            let notified = self.notify.notified();
-            if self.overflowed.load(Ordering::Acquire) {
-                return;
-            }
-            notified.await;
-        }
+        self.0.raised().await;
     }
 }
 
@@ -243,7 +232,7 @@ impl Overflow {
 #[derive(Debug, Default)]
 pub(crate) struct CloseRequest {
     requested: std::sync::Mutex<Option<(u16, String)>>,
-    notify: Notify,
+    signal: Signal,
 }
 
 impl CloseRequest {
@@ -251,18 +240,18 @@ impl CloseRequest {
         let mut requested = self.requested.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if requested.is_none() {
             *requested = Some((code, reason.to_owned()));
-            self.notify.notify_one();
+            drop(requested);
+            self.signal.raise();
         }
     }
 
     /// Resolves with the code and reason of the first close asked.
     pub(crate) async fn requested(&self) -> (u16, String) {
         loop {
-            let notified = self.notify.notified();
+            self.signal.raised().await;
             if let Some(close) = self.requested.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone() {
                 return close;
             }
-            notified.await;
         }
     }
 }

@@ -1,0 +1,156 @@
+//! [`Signal`]: a one-shot flag one task waits for beside its other work.
+//!
+//! The connection loop waits for several rare events (a close asked by a handler, an inbox
+//! overflow, a close asked through the layer) in a `select!` that is polled on every frame. A
+//! `tokio::sync::Notify` future takes a lock on each poll while it waits; a `Signal` costs one
+//! atomic load and an [`AtomicWaker`] registration, so waiting for rare events stays cheap.
+//! [`gated`] does the same for any future, such as the shutdown `watch`, which many connections
+//! wait for at once: it is polled again only once it has woken its task.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll, Wake, Waker};
+
+use futures_util::task::AtomicWaker;
+
+/// Raised at most once; one task at a time waits for it (the connection's own task).
+#[derive(Debug, Default)]
+pub(crate) struct Signal {
+    raised: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl Signal {
+    /// Raises the flag and wakes the waiting task; `false` when it was already raised.
+    pub(crate) fn raise(&self) -> bool {
+        let first = !self.raised.swap(true, Ordering::AcqRel);
+        self.waker.wake();
+        first
+    }
+
+    pub(crate) fn is_raised(&self) -> bool {
+        self.raised.load(Ordering::Acquire)
+    }
+
+    /// `registered`: the waker this future registered last; registering again is skipped while
+    /// the task's waker is the same (the usual case: a task keeps its waker).
+    fn poll_raised(&self, cx: &mut Context<'_>, registered: &mut Option<Waker>) -> Poll<()> {
+        if self.is_raised() {
+            return Poll::Ready(());
+        }
+        if registered.as_ref().is_some_and(|waker| waker.will_wake(cx.waker())) {
+            return Poll::Pending;
+        }
+        self.waker.register(cx.waker());
+        *registered = Some(cx.waker().clone());
+        // Raised between the check and the registration: the wake may have gone to an old waker.
+        if self.is_raised() { Poll::Ready(()) } else { Poll::Pending }
+    }
+
+    /// Resolves once the flag is raised. Only one task may wait at a time: a second waiter
+    /// takes the wake-up from the first.
+    pub(crate) fn raised(&self) -> impl Future<Output = ()> + '_ {
+        let mut registered = None;
+        std::future::poll_fn(move |cx| self.poll_raised(cx, &mut registered))
+    }
+}
+
+/// `future`, polled only when it woke its task (or the task's waker changed): a future that is
+/// pending says so by arranging a wake-up, so polls without one are skipped. For futures that
+/// are polled far more often than they make progress, in a loop's `select!`.
+pub(crate) fn gated<F: Future>(future: F) -> Gated<F> {
+    let gate = Arc::new(Gate { woken: AtomicBool::new(false), task: Mutex::new(None) });
+    Gated { inner: Box::pin(future), waker: Waker::from(gate.clone()), gate, task: None }
+}
+
+/// See [`gated`].
+pub(crate) struct Gated<F> {
+    inner: Pin<Box<F>>,
+    gate: Arc<Gate>,
+    /// The waker the inner future is polled with: it opens the gate, then wakes the task.
+    waker: Waker,
+    /// The task's waker at the last poll.
+    task: Option<Waker>,
+}
+
+struct Gate {
+    woken: AtomicBool,
+    task: Mutex<Option<Waker>>,
+}
+
+impl Wake for Gate {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        if let Some(task) = self.task.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
+            task.wake_by_ref();
+        }
+    }
+}
+
+impl<F: Future> Future for Gated<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.get_mut();
+        let same_task = this.task.as_ref().is_some_and(|task| task.will_wake(cx.waker()));
+        if same_task {
+            // A plain load first: most polls find the gate closed.
+            if !this.gate.woken.load(Ordering::Acquire) || !this.gate.woken.swap(false, Ordering::AcqRel) {
+                return Poll::Pending;
+            }
+        } else {
+            *this.gate.task.lock().unwrap_or_else(PoisonError::into_inner) = Some(cx.waker().clone());
+            this.task = Some(cx.waker().clone());
+            this.gate.woken.store(false, Ordering::Release);
+        }
+        this.inner.as_mut().poll(&mut Context::from_waker(&this.waker))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_gated_future_still_ends_when_it_is_woken() {
+        let (tx, mut rx) = tokio::sync::watch::channel(false);
+        let waiter = tokio::spawn(async move {
+            let mut polls = 0;
+            let changed = gated(async move { rx.wait_for(|v| *v).await.map(|_| ()) });
+            tokio::pin!(changed);
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(1));
+            loop {
+                tokio::select! {
+                    biased;
+                    done = &mut changed => return (done.is_ok(), polls),
+                    _ = tick.tick() => polls += 1,
+                }
+            }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        tx.send_replace(true);
+        let (done, polls) = waiter.await.expect("the waiter ends");
+        assert!(done && polls > 1);
+    }
+
+    #[tokio::test]
+    async fn a_raise_wakes_the_waiter_and_later_waits_end_at_once() {
+        let signal = std::sync::Arc::new(Signal::default());
+        let waiter = tokio::spawn({
+            let signal = signal.clone();
+            async move { signal.raised().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        assert!(signal.raise());
+        waiter.await.expect("the waiter ends");
+        assert!(!signal.raise(), "raised once");
+        signal.raised().await;
+    }
+}
