@@ -87,10 +87,11 @@ fn next_seq(topic: &str) -> i64 {
     *seq
 }
 
-/// A chat room.
+/// A chat room (`RoomTopic`).
 #[derive(Default)]
 pub struct RoomTopic;
 
+/// A chat room: `say` to get it back, `shout` to tell everyone in it.
 #[chanx::topic(pattern = "room:{name}")]
 impl Topic for RoomTopic {
     async fn authorize(&self, _ctx: &Context, params: &TopicParams) -> bool {
@@ -103,8 +104,8 @@ impl Topic for RoomTopic {
         Said { payload: msg.payload }
     }
 
-    /// Pushes the shout to everyone in the room.
-    #[ws_handler(output = [Shouted])]
+    /// Pushes the shout to everyone in the room (as `shouted`, with a `seq`, not as a reply).
+    #[ws_handler]
     async fn shout(&self, ctx: &Context, msg: Shout) -> Result<(), LayerError> {
         let topic = ctx.topic().unwrap_or_default();
         let event = Shouted { payload: ShoutedText { text: msg.payload } };
@@ -118,9 +119,10 @@ impl Topic for RoomTopic {
     }
 }
 
-/// The hub: one socket, many rooms.
+/// The hub (`HubConsumer`).
 pub struct HubConsumer;
 
+/// One socket, many rooms: `ping` it, and subscribe to `room:{name}` topics.
 #[chanx::consumer(topics = [RoomTopic])]
 impl HubConsumer {
     /// Liveness check.
