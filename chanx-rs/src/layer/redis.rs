@@ -632,7 +632,8 @@ mod tests {
         // And ours reads back, to Python, with chanx's keys and a seq.
         let LayerBody::TopicEvent { topic, event_data, .. } = expected else { unreachable!() };
         let ours = LayerBody::TopicEvent { topic, seq: Some(42), event_data };
-        let back: serde_json::Value = rmp_serde::from_slice(&rmp_serde::to_vec_named(&ours).expect("encoded")).expect("msgpack");
+        let back: serde_json::Value =
+            rmp_serde::from_slice(&rmp_serde::to_vec_named(&ours).expect("encoded")).expect("msgpack");
         assert_eq!(
             back,
             serde_json::json!({"type": "handle_topic_event", "topic": "discussion:5", "seq": 42,
