@@ -562,7 +562,7 @@ fn on_layer_message<'a>(
             Next::Event(Box::pin(dispatch::handle_event(consumer, ctx.clone(), event_data.clone(), completion)))
         }
         LayerBody::TopicEvent { topic, seq, event_data } => {
-            match topic::on_topic_event(conn, topic, *seq, event_data.clone()) {
+            match topic::on_topic_event(ctx, topic, *seq, event_data.clone()) {
                 Some(task) => Next::Event(Box::pin(task)),
                 None => Next::Continue,
             }

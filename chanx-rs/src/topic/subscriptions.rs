@@ -25,11 +25,12 @@ pub(crate) struct TopicLimits {
     pub(crate) completion: bool,
 }
 
-/// One subscription: the topic's value and the context its frames are sent through.
+/// One subscription: the topic's value, its group and its completion setting. It holds no
+/// `Context`: the connection holds its subscriptions, and a context (which holds the connection)
+/// here would make a cycle that a connection task dropped midway would leak.
 struct Subscription {
     handler: Box<dyn DynTopic>,
-    /// The topic's context, without `ref` or `seq`.
-    ctx: Context,
+    topic: Arc<str>,
     group: String,
     completion: bool,
 }
@@ -52,6 +53,9 @@ pub(crate) struct Subscriptions {
     /// The topic of a standalone route, which un-addressed frames go to.
     default_topic: OnceLock<String>,
     state: Mutex<State>,
+    /// Held while a topic's group is joined or left with the map updated, so that a subscribe
+    /// and an unsubscribe of one group cannot interleave into "subscribed, not in the group".
+    group_changes: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Subscriptions {
@@ -62,7 +66,13 @@ impl std::fmt::Debug for Subscriptions {
 
 impl Subscriptions {
     pub(crate) fn new(types: &'static [TopicType], limits: TopicLimits) -> Self {
-        Subscriptions { types, limits, default_topic: OnceLock::new(), state: Mutex::default() }
+        Subscriptions {
+            types,
+            limits,
+            default_topic: OnceLock::new(),
+            state: Mutex::default(),
+            group_changes: tokio::sync::Mutex::new(()),
+        }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -79,7 +89,7 @@ impl Subscriptions {
 
     /// Ends every subscription (the connection is over) and runs their `on_unsubscribe`; the
     /// groups are left with the connection's others.
-    pub(crate) async fn close(&self) {
+    pub(crate) async fn close(&self, ctx: &Context) {
         let ended: Vec<Arc<Subscription>> = {
             let mut state = self.state();
             state.closed = true;
@@ -87,7 +97,7 @@ impl Subscriptions {
             state.active.drain().map(|(_, sub)| sub).collect()
         };
         for sub in ended {
-            run_hook(sub.handler.on_unsubscribe(&sub.ctx), "on_unsubscribe").await;
+            run_hook(sub.handler.on_unsubscribe(&ctx.for_topic(sub.topic.clone())), "on_unsubscribe").await;
         }
     }
 }
@@ -134,7 +144,7 @@ pub(crate) async fn handle_frame(ctx: Context, topic: String, reference: Option<
     let reply = tctx.replying_to(reference);
     match body.get("action").and_then(Value::as_str) {
         Some("subscribe") => subscribe(&conn, &tctx, &reply).await,
-        Some("unsubscribe") => unsubscribe(&conn, &topic, &reply).await,
+        Some("unsubscribe") => unsubscribe(&conn, &tctx, &reply).await,
         _ => match conn.topics.get(&topic) {
             None => send_error(&reply, TopicErrorReason::NotSubscribed, format!("Not subscribed to '{topic}'")),
             Some(sub) => dispatch::handle_message(&*sub.handler, reply, body, sub.completion).await,
@@ -180,13 +190,15 @@ async fn subscribe(conn: &Arc<Connection>, tctx: &Context, reply: &Context) {
         return send_error(reply, TopicErrorReason::Unauthorized, format!("Not allowed to subscribe to '{topic}'"));
     }
     let group = super::safe_group_name(Some(kind.type_name), &[topic]);
+    let changing = subs.group_changes.lock().await;
     if let Err(err) = conn.join_group(&group).await {
         tracing::error!(%topic, %group, error = %err, "could not join a topic's group");
         let _ = reply.send(&ErrorMessage::detail("Failed to process message for subscribe"));
         return;
     }
     let completion = kind.completion.unwrap_or(subs.limits.completion);
-    let sub = Arc::new(Subscription { handler, ctx: tctx.clone(), group: group.clone(), completion });
+    let topic_name: Arc<str> = Arc::from(topic);
+    let sub = Arc::new(Subscription { handler, topic: topic_name.clone(), group: group.clone(), completion });
     let first = {
         let mut state = subs.state();
         if state.closed {
@@ -195,42 +207,43 @@ async fn subscribe(conn: &Arc<Connection>, tctx: &Context, reply: &Context) {
             // Another subscribe of the same topic won the race: confirm, keep that one.
             Some(false)
         } else {
-            state.active.insert(Arc::from(topic), sub.clone());
+            state.active.insert(topic_name, sub.clone());
             *state.groups.entry(group.clone()).or_default() += 1;
             Some(true)
         }
     };
+    if first.is_none() {
+        let _ = conn.leave_group(&group).await;
+    }
+    drop(changing);
     drop(reservation);
-    match first {
-        None => {
-            let _ = conn.leave_group(&group).await;
-        }
-        Some(first) => {
-            let _ = reply.send(&Subscribed {});
-            if first {
-                run_hook(sub.handler.on_subscribe(&sub.ctx), "on_subscribe").await;
-            }
+    if let Some(first) = first {
+        let _ = reply.send(&Subscribed {});
+        if first {
+            run_hook(sub.handler.on_subscribe(tctx), "on_subscribe").await;
         }
     }
 }
 
-async fn unsubscribe(conn: &Arc<Connection>, topic: &str, reply: &Context) {
+async fn unsubscribe(conn: &Arc<Connection>, tctx: &Context, reply: &Context) {
     let subs = &conn.topics;
+    let topic = tctx.topic().unwrap_or_default();
     let removed = {
         let mut state = subs.state();
-        state.active.remove(topic).map(|sub| {
+        state.active.remove(topic).inspect(|sub| {
             let count = state.groups.entry(sub.group.clone()).or_default();
             *count = count.saturating_sub(1);
-            let last = *count == 0;
-            if last {
+            if *count == 0 {
                 state.groups.remove(&sub.group);
             }
-            (sub, last)
         })
     };
-    if let Some((sub, last)) = removed {
-        run_hook(sub.handler.on_unsubscribe(&sub.ctx), "on_unsubscribe").await;
-        if last && let Err(err) = conn.leave_group(&sub.group).await {
+    if let Some(sub) = removed {
+        run_hook(sub.handler.on_unsubscribe(tctx), "on_unsubscribe").await;
+        let _changing = subs.group_changes.lock().await;
+        // A subscribe of the same group may have come in meanwhile: then the group stays.
+        let unused = !subs.state().groups.contains_key(&sub.group);
+        if unused && let Err(err) = conn.leave_group(&sub.group).await {
             tracing::warn!(%topic, error = %err, "could not leave a topic's group");
         }
     }
@@ -238,20 +251,20 @@ async fn unsubscribe(conn: &Arc<Connection>, topic: &str, reply: &Context) {
     let _ = reply.send(&Unsubscribed {});
 }
 
-/// The task for a `handle_topic_event` layer message, or `None` when this connection does not
-/// follow the topic (any more): the push is dropped without error, as in chanx.
+/// The task for a `handle_topic_event` layer message to the connection of `ctx`, or `None` when
+/// it does not follow the topic (any more): the push is dropped without error, as in chanx.
 pub(crate) fn on_topic_event(
-    conn: &Connection,
+    ctx: &Context,
     topic: &str,
     seq: Option<i64>,
     event_data: Value,
 ) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
-    let Some(sub) = conn.topics.get(topic) else {
+    let Some(sub) = ctx.connection().topics.get(topic) else {
         tracing::debug!(%topic, "dropping a push for a topic this connection does not follow");
         return None;
     };
+    let ctx = ctx.for_topic(sub.topic.clone()).pushing(seq);
     Some(async move {
-        let ctx = sub.ctx.pushing(seq);
         dispatch::handle_event(&*sub.handler, ctx, event_data, sub.completion).await;
     })
 }
