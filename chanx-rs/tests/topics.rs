@@ -495,3 +495,40 @@ async fn capture_layer_records_topic_broadcasts_under_chanx_group_names() {
     assert_eq!((sent[0].topic.as_str(), sent[0].seq), ("discussion:5", Some(3)));
     assert_eq!(sent[0].event, json!({"action": "new_reply", "payload": "x"}));
 }
+
+/// A topic whose authorization takes a second.
+#[derive(Default)]
+struct SlowTopic;
+
+#[chanx::topic(pattern = "slow:{id}")]
+impl Topic for SlowTopic {
+    async fn authorize(&self, _ctx: &Context, _params: &TopicParams) -> bool {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        true
+    }
+}
+
+struct SlowHub;
+
+#[chanx::consumer(topics = [SlowTopic])]
+impl SlowHub {}
+
+#[tokio::test(start_paused = true)]
+async fn subscribes_under_way_count_against_the_limit() {
+    let router = Router::new()
+        .route("/ws/slow/", |_: &Scope| SlowHub)
+        .with_settings(Settings::default().max_topics_per_connection(1));
+    let mut comm = WebsocketCommunicator::builder(&router, "/ws/slow/").timeout(Duration::from_secs(5)).connect().await;
+    for (n, topic) in ["slow:1", "slow:2"].into_iter().enumerate() {
+        comm.send_json(&json!({"version": 1, "topic": topic, "ref": n.to_string(), "action": "subscribe"})).await;
+    }
+    // The second is refused while the first is still authorizing; then the first is confirmed.
+    let refused = comm.receive_json().await;
+    assert_eq!(
+        (refused["topic"].as_str(), refused["payload"]["reason"].as_str()),
+        (Some("slow:2"), Some("too_many_topics"))
+    );
+    let confirmed = comm.receive_json().await;
+    assert_eq!((confirmed["action"].as_str(), confirmed["topic"].as_str()), (Some("subscribed"), Some("slow:1")));
+    comm.disconnect().await;
+}
