@@ -27,7 +27,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage, Utf
 
 use crate::close::EndReason;
 use crate::context::Connection;
-use crate::dispatch::{self, Dispatch, GROUP_COMPLETE_FRAME};
+use crate::dispatch::{self, Answer, Dispatch, GROUP_COMPLETE_FRAME};
 use crate::layer::{ChannelReceiver, LayerBody, LayerMessage};
 use crate::metrics::{DropReason, Metrics};
 use crate::settings::TokenBucket;
@@ -52,6 +52,9 @@ const RATE_LIMITED_FRAME: &str = r#"{"action":"error","payload":{"detail":"Rate 
 
 type Task<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
+/// A client frame being handled; it ends with the frames the loop writes for it.
+type Handler<'a> = Pin<Box<dyn Future<Output = Answer> + Send + 'a>>;
+
 /// The WebSocket protocol configuration derived from the settings.
 pub(crate) fn ws_config(settings: &Settings) -> WebSocketConfig {
     WebSocketConfig::default()
@@ -72,6 +75,60 @@ enum Flow {
 }
 
 type Sink = SplitSink<WebSocket, WsMessage>;
+
+/// The frames waiting to be written, in order. Handlers' `ctx.send`s and other tasks' go through
+/// the bounded `queue`; the frames the loop makes itself (group frames taken from the inbox,
+/// handler replies) are kept in `own`, behind everything queued before them, so that they skip
+/// the queue and the wake-up of this same task that sending through it costs.
+struct Outbox {
+    own: VecDeque<Utf8Bytes>,
+    queue: mpsc::Receiver<Utf8Bytes>,
+    /// The most frames waiting in all, as for the queue alone: a client further behind is slow.
+    capacity: usize,
+}
+
+impl Outbox {
+    fn new(queue: mpsc::Receiver<Utf8Bytes>, capacity: usize) -> Self {
+        Outbox { own: VecDeque::new(), queue, capacity: capacity.max(1) }
+    }
+
+    /// Adds a frame the loop made, after every frame queued so far. Full: the client is not
+    /// keeping up, and the frame is dropped.
+    fn push(&mut self, frame: Utf8Bytes) -> Result<(), Full> {
+        // What is in the queue was sent first: it goes first.
+        while let Ok(earlier) = self.queue.try_recv() {
+            self.own.push_back(earlier);
+        }
+        if self.own.len() >= self.capacity {
+            return Err(Full);
+        }
+        self.own.push_back(frame);
+        Ok(())
+    }
+
+    /// The next frame to write, if one is waiting.
+    fn try_next(&mut self) -> Option<Utf8Bytes> {
+        self.own.pop_front().or_else(|| self.queue.try_recv().ok())
+    }
+
+    /// Waits for the next frame to write.
+    fn poll_next(&mut self, cx: &mut task::Context<'_>) -> Poll<Option<Utf8Bytes>> {
+        match self.own.pop_front() {
+            Some(frame) => Poll::Ready(Some(frame)),
+            None => self.queue.poll_recv(cx),
+        }
+    }
+
+    /// Drops every waiting frame: nothing more can be written.
+    fn discard(&mut self) {
+        self.own.clear();
+        while self.queue.try_recv().is_ok() {}
+    }
+}
+
+/// The outbox is full: the client is not keeping up.
+#[derive(Debug, PartialEq)]
+struct Full;
 
 /// The sending half and the batch being written through it. The batch is polled in place by
 /// the loop, so a write costs neither a boxed future nor a fresh `Vec`.
@@ -94,7 +151,7 @@ impl Writer {
 
     /// Starts a batch: a ping when `ping`, then `first` and more queued frames, up to
     /// [`WRITE_BATCH`] in all.
-    fn start(&mut self, outbound: &mut mpsc::Receiver<Utf8Bytes>, first: Option<Utf8Bytes>, ping: bool) {
+    fn start(&mut self, outbox: &mut Outbox, first: Option<Utf8Bytes>, ping: bool) {
         debug_assert!(!self.busy, "one batch at a time");
         self.batch.clear();
         if ping {
@@ -102,7 +159,7 @@ impl Writer {
         }
         self.batch.extend(first.map(WsMessage::Text));
         while self.batch.len() < WRITE_BATCH {
-            let Ok(frame) = outbound.try_recv() else { break };
+            let Some(frame) = outbox.try_next() else { break };
             self.batch.push_back(WsMessage::Text(frame));
         }
         self.size = (self.batch.len(), self.batch.iter().map(WsMessage::len).sum());
@@ -129,7 +186,7 @@ pub(crate) struct Socket<'s> {
     // reading, running handlers and noticing the outbound queue fill up.
     writer: Writer,
     stream: SplitStream<WebSocket>,
-    outbound: mpsc::Receiver<Utf8Bytes>,
+    outbox: Outbox,
     conn: Arc<Connection>,
     settings: &'s Settings,
     shutdown: watch::Receiver<bool>,
@@ -148,7 +205,8 @@ impl<'s> Socket<'s> {
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         let (sink, stream) = ws.split();
-        Socket { writer: Writer::new(sink), stream, outbound, conn, settings, shutdown, end: None, broken: false }
+        let outbox = Outbox::new(outbound, settings.outbound_capacity);
+        Socket { writer: Writer::new(sink), stream, outbox, conn, settings, shutdown, end: None, broken: false }
     }
 
     /// Closes a socket before any consumer code ran.
@@ -191,11 +249,11 @@ impl<'s> Socket<'s> {
                         self.end(reason);
                     }
                 }
-                Some(frame) = self.outbound.recv(), if !self.writer.busy || self.broken => {
+                Some(frame) = poll_fn(|cx| self.outbox.poll_next(cx)), if !self.writer.busy || self.broken => {
                     if self.writable() {
                         self.on_outbound(frame);
                     } else {
-                        while self.outbound.try_recv().is_ok() {}
+                        self.outbox.discard();
                     }
                 }
             }
@@ -219,10 +277,10 @@ impl<'s> Socket<'s> {
     async fn write_batch(&mut self, first: Utf8Bytes) {
         self.complete_write().await;
         if !self.writable() {
-            while self.outbound.try_recv().is_ok() {}
+            self.outbox.discard();
             return;
         }
-        self.writer.start(&mut self.outbound, Some(first), false);
+        self.writer.start(&mut self.outbox, Some(first), false);
         self.complete_write().await;
     }
 
@@ -270,18 +328,25 @@ impl<'s> Socket<'s> {
                 written = poll_fn(|cx| self.writer.poll_write(cx, &metrics)), if self.writer.busy => {
                     self.on_written(written)
                 }
-                Some(frame) = self.outbound.recv(), if !self.writer.busy => self.on_outbound(frame),
-                Some(()) = session.handlers.next(), if !session.handlers.is_empty() => Flow::Continue,
+                Some(frame) = poll_fn(|cx| self.outbox.poll_next(cx)), if !self.writer.busy => self.on_outbound(frame),
+                Some(answer) = session.handlers.next(), if !session.handlers.is_empty() => self.on_answer(answer),
                 Some(()) = OptionFuture::from(session.event.as_mut()), if session.event.is_some() => {
                     session.event = None;
                     Flow::Continue
                 }
-                message = inbox.recv(), if session.event.is_none() => session.on_inbox(message, inbox),
+                message = inbox.recv(), if session.event.is_none() => {
+                    session.on_inbox(message, inbox, &mut self.outbox)
+                }
                 frame = self.stream.next(), if session.reading() => session.on_frame(frame, Instant::now()),
                 _ = OptionFuture::from(heartbeat.as_mut().map(Interval::tick)), if heartbeat.is_some() => {
                     self.on_heartbeat()
                 }
                 () = &mut idle, if session.idle_timeout.is_some() => session.on_idle(idle.as_mut(), Instant::now()),
+            };
+            let flow = match flow {
+                // What the step made ready goes out in this same wake-up, not in later turns.
+                Flow::Continue => poll_fn(|cx| Poll::Ready(self.advance(&mut session, cx, &metrics))).await,
+                end => end,
             };
             if let Flow::End(reason) = flow {
                 self.end(reason);
@@ -303,9 +368,15 @@ impl<'s> Socket<'s> {
             return;
         }
         // Let work in flight finish (its frames are still written while the socket is open).
+        let conn = self.conn.clone();
         let drain = async {
             let mut handlers = handlers;
-            while handlers.next().await.is_some() {}
+            while let Some(answer) = handlers.next().await {
+                for frame in answer.frames() {
+                    // A full queue closes the connection inside `enqueue`.
+                    let _ = conn.enqueue(frame);
+                }
+            }
             if let Some(event) = event {
                 event.await;
             }
@@ -320,7 +391,44 @@ impl<'s> Socket<'s> {
     /// is due).
     fn on_outbound(&mut self, frame: Utf8Bytes) -> Flow {
         let ping = std::mem::take(&mut self.writer.ping_due);
-        self.writer.start(&mut self.outbound, Some(frame), ping);
+        self.writer.start(&mut self.outbox, Some(frame), ping);
+        Flow::Continue
+    }
+
+    /// After each step: runs the handlers that can finish now, then writes what is waiting,
+    /// until something has to wait. A ping is then answered within the wake-up that read it, in
+    /// one turn of the loop instead of four (frame, handler, outbox, write), each of which polls
+    /// every branch of the `select!`. Whatever has to wait is picked up by its own branch.
+    fn advance(&mut self, session: &mut Session<'_>, cx: &mut task::Context<'_>, metrics: &Metrics) -> Flow {
+        while let Poll::Ready(Some(answer)) = session.handlers.poll_next_unpin(cx) {
+            if let Flow::End(reason) = self.on_answer(answer) {
+                return Flow::End(reason);
+            }
+        }
+        loop {
+            if self.writer.busy {
+                match self.writer.poll_write(cx, metrics) {
+                    Poll::Ready(written) => match self.on_written(written) {
+                        Flow::Continue => continue,
+                        end => return end,
+                    },
+                    Poll::Pending => return Flow::Continue,
+                }
+            }
+            match self.outbox.try_next() {
+                Some(frame) => self.on_outbound(frame),
+                None => return Flow::Continue,
+            };
+        }
+    }
+
+    /// A handler finished: its reply (and completion frame) go out after what it queued.
+    fn on_answer(&mut self, answer: Answer) -> Flow {
+        for frame in answer.frames() {
+            if self.outbox.push(frame).is_err() {
+                return Flow::End(slow_client(&self.conn));
+            }
+        }
         Flow::Continue
     }
 
@@ -329,7 +437,7 @@ impl<'s> Socket<'s> {
         if self.writer.busy {
             self.writer.ping_due = true;
         } else {
-            self.writer.start(&mut self.outbound, None, true);
+            self.writer.start(&mut self.outbox, None, true);
         }
         Flow::Continue
     }
@@ -343,7 +451,7 @@ impl<'s> Socket<'s> {
             return Flow::End(EndReason::TransportError);
         }
         if std::mem::take(&mut self.writer.ping_due) {
-            self.writer.start(&mut self.outbound, None, true);
+            self.writer.start(&mut self.outbox, None, true);
         }
         Flow::Continue
     }
@@ -364,7 +472,7 @@ impl<'s> Socket<'s> {
             // Bounded as a whole: a client that does not read cannot hold the task.
             let _ = tokio::time::timeout(deadline, async {
                 self.complete_write().await;
-                while let Ok(frame) = self.outbound.try_recv() {
+                while let Some(frame) = self.outbox.try_next() {
                     self.write_batch(frame).await;
                 }
                 if !self.writable() {
@@ -392,7 +500,7 @@ struct Session<'a> {
     completion: bool,
     max_in_flight: usize,
     /// Client frames being handled, at most `max_in_flight`.
-    handlers: FuturesUnordered<Task<'a>>,
+    handlers: FuturesUnordered<Handler<'a>>,
     /// The channel event being handled; the inbox is not read meanwhile.
     event: Option<Task<'a>>,
     rate_limit: Option<TokenBucket>,
@@ -477,10 +585,10 @@ impl<'a> Session<'a> {
     /// A layer message (`None`: the layer dropped the channel), and those already waiting
     /// behind it, up to a write batch, so that group messages are written together. Stops at a
     /// channel event, which becomes the next sequential task, and at a close request.
-    fn on_inbox(&mut self, message: Option<LayerMessage>, inbox: &mut ChannelReceiver) -> Flow {
+    fn on_inbox(&mut self, message: Option<LayerMessage>, inbox: &mut ChannelReceiver, outbox: &mut Outbox) -> Flow {
         let Some(mut message) = message else { return Flow::End(EndReason::LayerClosed) };
         for taken in 1.. {
-            match on_layer_message(self.consumer, self.ctx, &self.conn, message, self.completion) {
+            match on_layer_message(self.consumer, self.ctx, &self.conn, message, self.completion, outbox) {
                 Next::Continue => {}
                 Next::Event(task) => {
                     self.event = Some(task);
@@ -546,15 +654,16 @@ fn on_layer_message<'a>(
     conn: &Connection,
     message: LayerMessage,
     completion: bool,
+    outbox: &mut Outbox,
 ) -> Next<'a> {
     match message.body() {
         LayerBody::GroupMessage { message: frame, exclude_current, from_channel } => {
             if *exclude_current && from_channel.as_deref() == Some(ctx.channel_name()) {
                 return Next::Continue;
             }
-            // A full queue closes the connection inside `enqueue`.
-            if conn.enqueue(message.group_frame(frame, conn.camelize)).is_ok() && completion {
-                let _ = conn.enqueue(GROUP_COMPLETE_FRAME);
+            let frame = message.group_frame(frame, conn.camelize);
+            if outbox.push(frame).is_err() || (completion && outbox.push(GROUP_COMPLETE_FRAME).is_err()) {
+                return Next::Close(slow_client(conn));
             }
             Next::Continue
         }
@@ -575,6 +684,14 @@ fn on_layer_message<'a>(
     }
 }
 
+/// The outbox is full: the client is not keeping up. Counted as [`Connection::enqueue`] counts
+/// a full queue.
+fn slow_client(conn: &Connection) -> EndReason {
+    conn.metrics.dropped(DropReason::QueueFull);
+    tracing::warn!(channel = %conn.channel_name, "outbound queue full; disconnecting a slow client");
+    EndReason::SlowClient
+}
+
 fn close_frame((code, reason): (u16, &str)) -> CloseFrame {
     CloseFrame { code: CloseCode::from(code), reason: Utf8Bytes::from(reason) }
 }
@@ -587,7 +704,7 @@ mod tests {
 
     use super::*;
     use crate::close_code;
-    use crate::dispatch::{HandlerFuture, Outcome};
+    use crate::dispatch::{HandlerFuture, Outcome, Reply};
     use crate::layer::inbox;
     use crate::{Layer, RateLimit, Scope};
 
@@ -608,13 +725,35 @@ mod tests {
         }
     }
 
-    /// One connection's shared state, its context and the far end of its outbound queue.
-    fn connection(capacity: usize) -> (Context, Arc<Connection>, mpsc::Receiver<Utf8Bytes>) {
+    /// A consumer that answers every frame with a pong, after sending a frame through its context.
+    struct Pinger;
+
+    const PONG: &str = r#"{"action":"pong","payload":null}"#;
+
+    impl Dispatch for Pinger {
+        fn message_actions(&self) -> &'static [&'static str] {
+            &["ping"]
+        }
+
+        fn route_message<'a>(&'a self, ctx: Context, _: &str, _: Value) -> Option<HandlerFuture<'a>> {
+            Some(Box::pin(async move {
+                ctx.send_json(json!({"action": "before"})).expect("queued");
+                Outcome::Reply(Some(Reply(envelope::Frame::Static(PONG))))
+            }))
+        }
+
+        fn route_event<'a>(&'a self, _: Context, _: &str, _: Value) -> Option<HandlerFuture<'a>> {
+            None
+        }
+    }
+
+    /// One connection's shared state, its context and the outbox its frames wait in.
+    fn connection(capacity: usize) -> (Context, Arc<Connection>, Outbox) {
         let (outbound, queued) = mpsc::channel(capacity);
         let scope = Scope::builder("/ws/").build();
         let conn = Connection::new("specific.test!1".into(), scope, Layer::memory(), false, outbound, Arc::default());
         let conn = Arc::new(conn);
-        (Context::new(conn.clone()), conn, queued)
+        (Context::new(conn.clone()), conn, Outbox::new(queued, capacity))
     }
 
     fn text(frame: &str) -> Option<Result<WsMessage, WsError>> {
@@ -633,8 +772,8 @@ mod tests {
         LayerMessage::new(LayerBody::ChannelEvent { event_data: json!({"action": "long"}) })
     }
 
-    fn drain(queued: &mut mpsc::Receiver<Utf8Bytes>) -> Vec<Utf8Bytes> {
-        std::iter::from_fn(|| queued.try_recv().ok()).collect()
+    fn drain(outbox: &mut Outbox) -> Vec<Utf8Bytes> {
+        std::iter::from_fn(|| outbox.try_next()).collect()
     }
 
     /// A socket over an in-memory pipe, and the client at its other end.
@@ -645,7 +784,7 @@ mod tests {
         let client = WebSocketStream::from_raw_socket(client, Role::Client, None).await;
         let (ctx, conn, queued) = connection(settings.outbound_capacity);
         let (_, shutdown) = watch::channel(false);
-        (Socket::new(ws, queued, conn, settings, shutdown), ctx, client)
+        (Socket::new(ws, queued.queue, conn, settings, shutdown), ctx, client)
     }
 
     #[tokio::test]
@@ -745,7 +884,7 @@ mod tests {
             sender.try_deliver(message).expect("delivered");
         }
         let first = receiver.recv().await;
-        assert_eq!(session.on_inbox(first, &mut receiver), Flow::Continue);
+        assert_eq!(session.on_inbox(first, &mut receiver, &mut queued), Flow::Continue);
         assert_eq!(drain(&mut queued).len(), 2, "the group messages before the event are written together");
         assert!(session.event.is_some(), "the event is the next task");
         assert!(receiver.try_recv().is_some(), "the message after the event waits for it");
@@ -760,10 +899,10 @@ mod tests {
             sender.try_deliver(group_message(n)).expect("delivered");
         }
         let first = receiver.recv().await;
-        assert_eq!(session.on_inbox(first, &mut receiver), Flow::Continue);
+        assert_eq!(session.on_inbox(first, &mut receiver, &mut queued), Flow::Continue);
         assert_eq!(drain(&mut queued).len(), WRITE_BATCH);
         let next = receiver.recv().await;
-        assert_eq!(session.on_inbox(next, &mut receiver), Flow::Continue);
+        assert_eq!(session.on_inbox(next, &mut receiver, &mut queued), Flow::Continue);
         let rest = drain(&mut queued);
         assert_eq!(rest.len(), 6);
         assert!(rest[5].as_str().contains(&(WRITE_BATCH + 5).to_string()), "{rest:?}");
@@ -780,21 +919,21 @@ mod tests {
         let close = LayerBody::CloseConnection { code, reason: "revoked".into() };
         sender.try_deliver(LayerMessage::new(close)).expect("delivered");
         let first = receiver.recv().await;
-        let flow = session.on_inbox(first, &mut receiver);
+        let flow = session.on_inbox(first, &mut receiver, &mut queued);
         assert_eq!(flow, Flow::End(EndReason::Group { code, reason: "revoked".into() }));
         assert_eq!(drain(&mut queued).len(), 1, "what was sent before the close is written first");
-        assert_eq!(session.on_inbox(None, &mut receiver), Flow::End(EndReason::LayerClosed));
+        assert_eq!(session.on_inbox(None, &mut receiver, &mut queued), Flow::End(EndReason::LayerClosed));
         assert_eq!(EndReason::LayerClosed.close_frame(), Some((close_code::INTERNAL_ERROR, "channel layer closed")));
     }
 
     #[tokio::test]
     async fn a_close_request_while_an_event_runs_ends_it_now() {
-        let (ctx, conn, _queued) = connection(8);
+        let (ctx, conn, mut queued) = connection(8);
         let mut session = Session::new(&Fake, &ctx, conn, &Settings::default(), false, 4);
         let (sender, mut receiver) = inbox("specific.test!1", 8);
         sender.try_deliver(event()).expect("delivered");
         let first = receiver.recv().await;
-        session.on_inbox(first, &mut receiver);
+        session.on_inbox(first, &mut receiver, &mut queued);
         assert!(session.event.is_some());
         // A server code from another process is not passed on.
         let flow = session.on_close_during_event(close_code::GOING_AWAY, "revoked");
@@ -807,7 +946,7 @@ mod tests {
         let settings = Settings::default();
         let (mut socket, ctx, mut client) = socket(&settings).await;
         ctx.send_json(json!({"action": "a"})).expect("queued");
-        let first = socket.outbound.recv().await.expect("queued");
+        let first = poll_fn(|cx| socket.outbox.poll_next(cx)).await.expect("queued");
         assert_eq!(socket.on_outbound(first), Flow::Continue);
         assert_eq!(socket.on_heartbeat(), Flow::Continue);
         assert!(socket.writer.busy && socket.writer.ping_due, "the ping waits for the batch in flight");
@@ -936,6 +1075,55 @@ mod tests {
             .collect();
         assert_eq!(texts, (0..100).collect::<Vec<_>>(), "every frame, in order");
         assert!(matches!(frames.last(), Some(WsMessage::Close(Some(frame))) if u16::from(frame.code) == 4403));
+    }
+
+    /// The step that reads a frame and the `advance` after it run the handler and write its
+    /// answer, with no turn of the loop in between; what the handler sent through its context
+    /// goes first.
+    #[tokio::test]
+    async fn a_frame_is_answered_in_the_wake_up_that_read_it() {
+        let settings = Settings::default();
+        let (mut socket, ctx, mut client) = socket(&settings).await;
+        client.send(WsMessage::text(r#"{"action":"ping"}"#)).await.expect("sent");
+        let mut session = Session::new(&Pinger, &ctx, socket.conn.clone(), &settings, false, 4);
+        let frame = socket.stream.next().await;
+        assert_eq!(session.on_frame(frame, Instant::now()), Flow::Continue);
+        let metrics = socket.conn.metrics.clone();
+        let flow = poll_fn(|cx| Poll::Ready(socket.advance(&mut session, cx, &metrics))).await;
+        assert_eq!(flow, Flow::Continue);
+        assert!(session.handlers.is_empty() && !socket.writer.busy, "handled and written");
+        assert_eq!(metrics.snapshot().frames_sent, 2);
+        for expected in [r#"{"action":"before"}"#, PONG] {
+            let frame = client.next().await;
+            assert!(matches!(&frame, Some(Ok(WsMessage::Text(t))) if t.as_str() == expected), "{frame:?}");
+        }
+    }
+
+    /// Frames the loop makes itself wait behind those queued before them, and count against
+    /// the same bound as the queue.
+    #[tokio::test]
+    async fn the_loops_own_frames_go_after_what_was_queued_and_are_bounded() {
+        let (ctx, _conn, mut outbox) = connection(3);
+        ctx.send_json(json!({"action": "queued"})).expect("queued");
+        outbox.push(Utf8Bytes::from_static("own")).expect("room");
+        ctx.send_json(json!({"action": "later"})).expect("queued");
+        assert_eq!(outbox.push(Utf8Bytes::from_static("full")), Err(Full), "three waiting: the client is behind");
+        let frames = drain(&mut outbox);
+        let frames: Vec<&str> = frames.iter().map(Utf8Bytes::as_str).collect();
+        assert_eq!(frames, [r#"{"action":"queued"}"#, "own", r#"{"action":"later"}"#]);
+    }
+
+    #[tokio::test]
+    async fn group_messages_for_a_client_that_is_behind_end_it_as_slow() {
+        let (ctx, conn, mut queued) = connection(1);
+        let mut session = Session::new(&Fake, &ctx, conn.clone(), &Settings::default(), false, 4);
+        let (sender, mut receiver) = inbox("specific.test!1", 8);
+        for n in 0..2 {
+            sender.try_deliver(group_message(n)).expect("delivered");
+        }
+        let first = receiver.recv().await;
+        assert_eq!(session.on_inbox(first, &mut receiver, &mut queued), Flow::End(EndReason::SlowClient));
+        assert_eq!(conn.metrics.snapshot().frames_dropped_queue_full, 1);
     }
 
     #[tokio::test]

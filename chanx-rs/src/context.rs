@@ -277,7 +277,13 @@ impl Context {
     }
 
     pub(crate) fn send_frame(&self, frame: envelope::Frame) -> Result<(), SendError> {
-        self.conn.enqueue(frame.render(self.conn.camelize, &self.echo))
+        self.conn.enqueue(self.render(frame))
+    }
+
+    /// `frame` as this connection writes it: camelized when the consumer camelizes, with the
+    /// `ref` of the client frame being answered.
+    pub(crate) fn render(&self, frame: envelope::Frame) -> Utf8Bytes {
+        frame.render(self.conn.camelize, &self.echo)
     }
 
     /// Queues a raw JSON frame for this client (camelized when the consumer camelizes).

@@ -183,18 +183,36 @@ async fn run_caught(future: HandlerFuture<'_>) -> Outcome {
     }
 }
 
-/// Handles one decoded client frame: route by action, run, answer, complete.
+/// What is left to write once a client frame is handled: the handler's reply and the
+/// completion frame, in that order, after whatever the handler queued through its [`Context`].
+/// Returned rather than queued so that the connection loop writes them itself, with no trip
+/// through the outbound queue and no wake-up of its own task.
+#[derive(Debug, Default)]
+pub(crate) struct Answer {
+    reply: Option<Utf8Bytes>,
+    complete: Option<Utf8Bytes>,
+}
+
+impl Answer {
+    /// The frames, in the order they are written.
+    pub(crate) fn frames(self) -> impl Iterator<Item = Utf8Bytes> {
+        self.reply.into_iter().chain(self.complete)
+    }
+}
+
+/// Handles one decoded client frame: route by action, run, answer, complete. Error frames go
+/// through `ctx` (they are rare); the reply and the completion frame are returned.
 pub(crate) async fn handle_message(
     consumer: &dyn Dispatch,
     ctx: Context,
     body: serde_json::Map<String, Value>,
     completion: bool,
-) {
+) -> Answer {
     let known = consumer.message_actions();
     if known.is_empty() {
         tracing::error!("No message handlers registered on this consumer");
         let _ = ctx.send(&ErrorMessage::detail("Failed to process message"));
-        return;
+        return Answer::default();
     }
     // The action as one of the consumer's own (`&'static`), so it is not copied per frame.
     let action: std::borrow::Cow<'static, str> = match body.get("action") {
@@ -211,7 +229,7 @@ pub(crate) async fn handle_message(
                     "Unable to extract tag using discriminator 'action'",
                 )],
             );
-            return complete(&ctx, completion);
+            return complete(&ctx, None, completion);
         }
         // A non-string tag is quoted as JSON, as pydantic does; cut short like any quote.
         Some(other) => other.to_string().into(),
@@ -219,26 +237,26 @@ pub(crate) async fn handle_message(
     let dispatched = consumer.route_message(ctx.clone(), &action, Value::Object(body));
     let Some(future) = dispatched else {
         send_invalid(&ctx, &[unknown_action(&action, known)]);
-        return complete(&ctx, completion);
+        return complete(&ctx, None, completion);
     };
-    match run_caught(future).await {
-        Outcome::Reply(Some(Reply(frame))) => {
-            let _ = ctx.send_frame(frame);
+    let reply = match run_caught(future).await {
+        Outcome::Reply(Some(Reply(frame))) => Some(ctx.render(frame)),
+        Outcome::Reply(None) => None,
+        Outcome::Invalid(error) => {
+            send_invalid(&ctx, &[error]);
+            None
         }
-        Outcome::Reply(None) => {}
-        Outcome::Invalid(error) => send_invalid(&ctx, &[error]),
         Outcome::Failed(reason) => {
             tracing::error!(%action, %reason, "Handler error for action '{action}'");
             let _ = ctx.send(&ErrorMessage::detail(format!("Failed to process message for {action}")));
+            None
         }
-    }
-    complete(&ctx, completion);
+    };
+    complete(&ctx, reply, completion)
 }
 
-fn complete(ctx: &Context, completion: bool) {
-    if completion {
-        send_completion(ctx, COMPLETE_FRAME);
-    }
+fn complete(ctx: &Context, reply: Option<Utf8Bytes>, completion: bool) -> Answer {
+    Answer { reply, complete: completion.then(|| ctx.render(envelope::Frame::Static(COMPLETE_FRAME))) }
 }
 
 /// The error for an action no handler takes; a long action is quoted cut short.

@@ -42,7 +42,14 @@ pub(crate) fn to_payload(errors: &[ValidationError]) -> Value {
 
 /// Decodes `value` into `T`, turning the first failure into a pydantic-style error located
 /// under `prefix` (the action, as chanx's discriminated unions do).
+///
+/// Valid input, the usual case, is decoded from a borrow of `value` with serde alone; only when
+/// that fails is it decoded again with `serde_path_to_error`, which builds the error's `loc` but
+/// copies every map key it passes on the way.
 pub(crate) fn decode_value<T: serde::de::DeserializeOwned>(value: Value, prefix: &str) -> Result<T, ValidationError> {
+    if let Ok(decoded) = <T as serde::Deserialize>::deserialize(&value) {
+        return Ok(decoded);
+    }
     serde_path_to_error::deserialize(value).map_err(|err| {
         let mut loc: Vec<Value> = vec![Value::from(prefix)];
         for segment in err.path().iter() {

@@ -130,14 +130,22 @@ async fn run_hook<T>(hook: impl std::future::Future<Output = T>, name: &str) -> 
 }
 
 /// Handles a client frame addressed to `topic` (or to the route's default topic).
-pub(crate) async fn handle_frame(ctx: Context, topic: String, reference: Option<String>, body: Map<String, Value>) {
+/// Subscription frames and errors are sent through the context; a handler's answer is returned
+/// for the connection loop to write, as for the consumer's own frames.
+pub(crate) async fn handle_frame(
+    ctx: Context,
+    topic: String,
+    reference: Option<String>,
+    body: Map<String, Value>,
+) -> dispatch::Answer {
     let conn = ctx.connection().clone();
     let limits = conn.topics.limits;
     if topic.len() > limits.max_topic_length {
         // Not echoed: the client's own `ref` is enough to match this answer.
         let reply = ctx.replying_to(reference);
         let detail = format!("A topic is at most {} bytes", limits.max_topic_length);
-        return send_error(&reply, TopicErrorReason::TopicTooLong, detail);
+        send_error(&reply, TopicErrorReason::TopicTooLong, detail);
+        return dispatch::Answer::default();
     }
     let topic: Arc<str> = topic.into();
     let tctx = ctx.for_topic(topic.clone());
@@ -147,9 +155,10 @@ pub(crate) async fn handle_frame(ctx: Context, topic: String, reference: Option<
         Some("unsubscribe") => unsubscribe(&conn, &tctx, &reply).await,
         _ => match conn.topics.get(&topic) {
             None => send_error(&reply, TopicErrorReason::NotSubscribed, format!("Not subscribed to '{topic}'")),
-            Some(sub) => dispatch::handle_message(&*sub.handler, reply, body, sub.completion).await,
+            Some(sub) => return dispatch::handle_message(&*sub.handler, reply, body, sub.completion).await,
         },
     }
+    dispatch::Answer::default()
 }
 
 /// Subscribes a standalone route's connection to the topic its path names, at connect time:
