@@ -1,5 +1,7 @@
 // Two signed-in people use the forum in headless Chromium: a question, an answer, a vote and an
-// accepted answer each appear in the other's window without a reload. Run by tests/browser.rs.
+// accepted answer each appear in the other's window without a reload, and the topic list, which
+// follows every question it shows over its one socket, counts the new answer. Run by
+// tests/browser.rs.
 //
 // usage: node discussion.cjs BASE_URL   (same environment as chat.cjs)
 'use strict';
@@ -41,6 +43,15 @@ async function register(page, email) {
     await item.waitFor({ timeout: 10000 });
     if (await bob.locator('#topicList b').count() !== 0) problems.push('a title was rendered as HTML');
 
+    step('ada\'s second tab lists the questions and follows each over the list\'s socket');
+    const adaList = await ada.context().newPage();
+    adaList.on('pageerror', (error) => problems.push(`ada's list: ${error.message}`));
+    await adaList.goto(`${base}/discussion/`);
+    const topicId = new URL(topicUrl).pathname.split('/')[2];
+    const listed = adaList.locator(`#topicList [data-topic-id="${topicId}"]`);
+    await adaList.locator(`#topicList [data-topic-id="${topicId}"][data-following="true"]`).waitFor({ timeout: 15000 });
+    if (await listed.locator('.new-answers').isVisible()) problems.push('"New answers" shown before any answer');
+
     step('bob answers; the answer appears on ada\'s page');
     await item.click();
     await bob.waitForURL(topicUrl);
@@ -50,6 +61,11 @@ async function register(page, email) {
     await bob.locator('#answerForm button').click();
     await ada.locator('.reply .text', { hasText: 'With backoff.' }).waitFor({ timeout: 10000 });
     console.error(`measured: forum answer, click in one window to shown in the other: ${Date.now() - started} ms`);
+
+    step('ada\'s list counts the answer and marks the question');
+    await listed.locator('.reply-count', { hasText: '1' }).waitFor({ timeout: 10000 });
+    await listed.locator('.new-answers:not([hidden])').waitFor({ timeout: 10000 });
+    await adaList.screenshot({ path: `${shots}/browser-discussion-list.png`, fullPage: true });
 
     step('bob votes the question up; ada sees the count');
     await bob.locator('.vote-buttons[data-target-type=topic] .vote-btn[data-vote="1"]').click();
