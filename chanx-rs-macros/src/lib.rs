@@ -20,6 +20,13 @@ pub fn consumer(args: TokenStream, input: TokenStream) -> TokenStream {
     consumer::expand(args.into(), input.into()).into()
 }
 
+/// Turns an `impl` block into a topic: `#[topic(pattern = "room:{name}")]`, with its own
+/// `#[ws_handler]` and `#[event_handler]` methods, on `impl RoomTopic` or `impl Topic for RoomTopic`.
+#[proc_macro_attribute]
+pub fn topic(args: TokenStream, input: TokenStream) -> TokenStream {
+    consumer::expand_topic(args.into(), input.into()).into()
+}
+
 /// Marks a consumer method as the handler of a client message. Only valid inside `#[consumer]`.
 #[proc_macro_attribute]
 pub fn ws_handler(_args: TokenStream, input: TokenStream) -> TokenStream {

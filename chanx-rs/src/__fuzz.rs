@@ -33,7 +33,8 @@ pub fn parse_frame(text: &str, camelize: bool) -> Result<ParsedFrame, Vec<Valida
 
 /// Serializes an outgoing frame as a consumer does (camelized when asked, `ref` echoed).
 pub fn render_frame(frame: Value, camelize: bool, reply_ref: Option<&str>) -> String {
-    crate::envelope::render(frame, camelize, reply_ref).as_str().to_owned()
+    let echo = crate::envelope::Echo { reference: reply_ref.map(Into::into), ..Default::default() };
+    crate::envelope::render(frame, camelize, &echo).as_str().to_owned()
 }
 
 /// The message type [`map_validation_error`] decodes into: a string, an integer, a list, an

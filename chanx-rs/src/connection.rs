@@ -32,7 +32,7 @@ use crate::layer::{ChannelReceiver, LayerBody, LayerMessage};
 use crate::metrics::{DropReason, Metrics};
 use crate::settings::TokenBucket;
 use crate::validation::ValidationError;
-use crate::{Context, Settings, envelope, shutdown};
+use crate::{Context, Settings, envelope, shutdown, topic};
 
 /// Any byte stream a WebSocket can run over: TCP after an HTTP upgrade, or an in-memory pipe in
 /// the test communicator. Boxed so each consumer's connection code is compiled once.
@@ -449,9 +449,20 @@ impl<'a> Session<'a> {
         match frame {
             WsMessage::Text(text) => match envelope::parse_text(&text, self.conn.camelize) {
                 Ok(inbound) => {
-                    let ctx = self.ctx.replying_to(inbound.envelope.reference);
-                    let handler = dispatch::handle_message(self.consumer, ctx, inbound.body, self.completion);
-                    self.handlers.push(Box::pin(handler));
+                    let envelope = inbound.envelope;
+                    // Frames for a topic (or, on a standalone topic route, every frame) go to it.
+                    match envelope.topic.or_else(|| self.conn.topics.default_topic()) {
+                        Some(topic) => {
+                            let handler =
+                                topic::handle_frame(self.ctx.clone(), topic, envelope.reference, inbound.body);
+                            self.handlers.push(Box::pin(handler));
+                        }
+                        None => {
+                            let ctx = self.ctx.replying_to(envelope.reference);
+                            let handler = dispatch::handle_message(self.consumer, ctx, inbound.body, self.completion);
+                            self.handlers.push(Box::pin(handler));
+                        }
+                    }
                 }
                 Err(errors) => dispatch::send_invalid(self.ctx, &errors),
             },
@@ -549,6 +560,12 @@ fn on_layer_message<'a>(
         }
         LayerBody::ChannelEvent { event_data } => {
             Next::Event(Box::pin(dispatch::handle_event(consumer, ctx.clone(), event_data.clone(), completion)))
+        }
+        LayerBody::TopicEvent { topic, seq, event_data } => {
+            match topic::on_topic_event(conn, topic, *seq, event_data.clone()) {
+                Some(task) => Next::Event(Box::pin(task)),
+                None => Next::Continue,
+            }
         }
         LayerBody::CloseConnection { code, reason } => {
             let reason = EndReason::group(*code, reason);

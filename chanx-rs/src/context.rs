@@ -12,9 +12,11 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::close::EndReason;
+use crate::envelope::Echo;
 use crate::layer::{LayerBody, LayerError, LayerMessage};
 use crate::metrics::{DropReason, Metrics};
 use crate::signal::Signal;
+use crate::topic::Subscriptions;
 use crate::{Layer, Message, Scope, envelope};
 
 /// Why a frame could not be queued for the client.
@@ -45,6 +47,8 @@ pub(crate) struct Connection {
     close: Mutex<Option<EndReason>>,
     close_signal: Signal,
     groups: Mutex<Groups>,
+    /// The topics it hosts and follows.
+    pub(crate) topics: Subscriptions,
     /// Typed values set during authentication (the user, the looked-up object) or later.
     extensions: RwLock<Vec<(TypeId, Arc<dyn Any + Send + Sync>)>>,
 }
@@ -94,8 +98,18 @@ impl Connection {
             close: Mutex::new(None),
             close_signal: Signal::default(),
             groups: Mutex::new(Groups::default()),
+            topics: Subscriptions::new(
+                &[],
+                crate::topic::TopicLimits { max_topics: 0, max_topic_length: 0, completion: false },
+            ),
             extensions: RwLock::default(),
         }
+    }
+
+    /// The same connection, hosting these topics.
+    pub(crate) fn with_topics(mut self, topics: Subscriptions) -> Self {
+        self.topics = topics;
+        self
     }
 
     /// Queues a serialized frame. A full queue means the client stopped reading: close it.
@@ -190,19 +204,45 @@ impl Connection {
 ///
 /// Frames sent through a context that handles a client frame carrying a `ref` echo that `ref`
 /// (and `version`), as chanx 2.13 does, so clients can match replies to requests.
+///
+/// In a [topic](crate::Topic)'s handlers and hooks, every frame sent also carries the topic (and
+/// a push carries the `seq` it was broadcast with), as chanx's topic frames do.
 #[derive(Clone, Debug)]
 pub struct Context {
     conn: Arc<Connection>,
-    reply_ref: Option<Arc<str>>,
+    echo: Echo,
 }
 
 impl Context {
     pub(crate) fn new(conn: Arc<Connection>) -> Self {
-        Context { conn, reply_ref: None }
+        Context { conn, echo: Echo::default() }
     }
 
+    /// This context answering the frame with `reference` (same topic, no `seq`).
     pub(crate) fn replying_to(&self, reference: Option<String>) -> Self {
-        Context { conn: self.conn.clone(), reply_ref: reference.map(Arc::from) }
+        let echo = Echo { topic: self.echo.topic.clone(), reference: reference.map(Arc::from), seq: None };
+        Context { conn: self.conn.clone(), echo }
+    }
+
+    /// This connection's context for `topic`'s frames: no `ref`, no `seq`.
+    pub(crate) fn for_topic(&self, topic: Arc<str>) -> Self {
+        Context { conn: self.conn.clone(), echo: Echo { topic: Some(topic), reference: None, seq: None } }
+    }
+
+    /// This context for a topic push broadcast with `seq`.
+    pub(crate) fn pushing(&self, seq: Option<i64>) -> Self {
+        let echo = Echo { topic: self.echo.topic.clone(), reference: None, seq };
+        Context { conn: self.conn.clone(), echo }
+    }
+
+    pub(crate) fn connection(&self) -> &Arc<Connection> {
+        &self.conn
+    }
+
+    /// The topic this context belongs to: `Some` in a [topic](crate::Topic)'s handlers and
+    /// hooks, such as `"room:lobby"`; `None` in the consumer's own.
+    pub fn topic(&self) -> Option<&str> {
+        self.echo.topic.as_deref()
     }
 
     /// This connection's unique channel name: give it to [`Layer::send_event`] to reach it.
@@ -237,12 +277,12 @@ impl Context {
     }
 
     pub(crate) fn send_frame(&self, frame: envelope::Frame) -> Result<(), SendError> {
-        self.conn.enqueue(frame.render(self.conn.camelize, self.reply_ref.as_deref()))
+        self.conn.enqueue(frame.render(self.conn.camelize, &self.echo))
     }
 
     /// Queues a raw JSON frame for this client (camelized when the consumer camelizes).
     pub fn send_json(&self, frame: Value) -> Result<(), SendError> {
-        self.conn.enqueue(envelope::render(frame, self.conn.camelize, self.reply_ref.as_deref()))
+        self.conn.enqueue(envelope::render(frame, self.conn.camelize, &self.echo))
     }
 
     /// Closes the connection with `code` once the frames already queued are written.

@@ -147,15 +147,48 @@ pub(crate) fn frame_from_value(action: &str, fields: Value) -> Result<Value, ser
     Ok(Value::Object(frame))
 }
 
-/// Serializes an outgoing frame: keys camelized when asked, then the `version`/`ref` echo of the
-/// request this frame answers (chanx 2.13), appended after the message keys.
-pub(crate) fn render(mut frame: Value, camelize: bool, reply_ref: Option<&str>) -> Utf8Bytes {
+/// The envelope keys an outgoing frame carries after its message keys: the `topic` it belongs
+/// to, the `ref` of the request it answers (chanx 2.13 echoes it on plain replies too), the
+/// `seq` of the topic push it renders. With any of them, `version` comes first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Echo {
+    pub(crate) topic: Option<std::sync::Arc<str>>,
+    pub(crate) reference: Option<std::sync::Arc<str>>,
+    pub(crate) seq: Option<i64>,
+}
+
+impl Echo {
+    /// No envelope: a frame that answers nothing and belongs to no topic.
+    pub(crate) const NONE: &'static Echo = &Echo { topic: None, reference: None, seq: None };
+
+    /// Only a `ref`, as on the reply to a plain frame.
+    #[cfg(test)]
+    pub(crate) fn reply(reference: &str) -> Echo {
+        Echo { reference: Some(reference.into()), ..Echo::default() }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.topic.is_none() && self.reference.is_none() && self.seq.is_none()
+    }
+}
+
+/// Serializes an outgoing frame: keys camelized when asked, then the envelope `echo` (chanx's
+/// `content | envelope`), appended after the message keys and never camelized.
+pub(crate) fn render(mut frame: Value, camelize: bool, echo: &Echo) -> Utf8Bytes {
     if camelize {
         camelize::camelize_keys(&mut frame);
     }
-    if let (Some(reference), Value::Object(map)) = (reply_ref, &mut frame) {
+    if let (false, Value::Object(map)) = (echo.is_empty(), &mut frame) {
         map.insert("version".into(), Value::from(ENVELOPE_VERSION));
-        map.insert("ref".into(), Value::from(reference));
+        if let Some(topic) = &echo.topic {
+            map.insert("topic".into(), Value::from(&**topic));
+        }
+        if let Some(reference) = &echo.reference {
+            map.insert("ref".into(), Value::from(&**reference));
+        }
+        if let Some(seq) = echo.seq {
+            map.insert("seq".into(), Value::from(seq));
+        }
     }
     // `to_string` writes into the buffer directly; `Display` (`frame.to_string()`) goes through a
     // `fmt::Formatter` call per token, several times slower. The bytes are the same.
@@ -167,8 +200,8 @@ pub(crate) fn render(mut frame: Value, camelize: bool, reply_ref: Option<&str>) 
 #[derive(Debug)]
 pub(crate) enum Frame {
     Value(Value),
-    /// `{"action": ..., <fields>, "payload": ...}` serialized; none of its top-level keys is
-    /// `version` or `ref`, so the reply echo can be appended as text.
+    /// `{"action": ..., <fields>, "payload": ...}` serialized; none of its top-level keys is an
+    /// envelope key, so the echo can be appended as text.
     Json(String),
     /// A constant frame whose keys camelizing leaves as they are (the completion frames).
     Static(&'static str),
@@ -176,20 +209,30 @@ pub(crate) enum Frame {
 
 impl Frame {
     /// Serializes the frame as [`render`] does, with the same bytes.
-    pub(crate) fn render(self, camelize: bool, reply_ref: Option<&str>) -> Utf8Bytes {
+    pub(crate) fn render(self, camelize: bool, echo: &Echo) -> Utf8Bytes {
         match self {
-            Frame::Value(frame) => render(frame, camelize, reply_ref),
-            Frame::Static(text) if reply_ref.is_none() => Utf8Bytes::from_static(text),
-            Frame::Static(text) => Frame::Json(text.to_owned()).render(false, reply_ref),
+            Frame::Value(frame) => render(frame, camelize, echo),
+            Frame::Static(text) if echo.is_empty() => Utf8Bytes::from_static(text),
+            Frame::Static(text) => Frame::Json(text.to_owned()).render(false, echo),
             // Camelizing converts nested keys: do it on the value (a frame we wrote parses).
-            Frame::Json(text) if camelize => render(serde_json::from_str(&text).unwrap_or_default(), true, reply_ref),
+            Frame::Json(text) if camelize => render(serde_json::from_str(&text).unwrap_or_default(), true, echo),
             Frame::Json(mut text) => {
-                if let Some(reference) = reply_ref {
+                if !echo.is_empty() {
                     text.pop(); // the closing brace
                     text.push_str(r#","version":"#);
                     text.push_str(&ENVELOPE_VERSION.to_string());
-                    text.push_str(r#","ref":"#);
-                    push_json_str(&mut text, reference);
+                    if let Some(topic) = &echo.topic {
+                        text.push_str(r#","topic":"#);
+                        push_json_str(&mut text, topic);
+                    }
+                    if let Some(reference) = &echo.reference {
+                        text.push_str(r#","ref":"#);
+                        push_json_str(&mut text, reference);
+                    }
+                    if let Some(seq) = echo.seq {
+                        text.push_str(r#","seq":"#);
+                        text.push_str(&seq.to_string());
+                    }
                     text.push('}');
                 }
                 Utf8Bytes::from(text)
@@ -231,8 +274,8 @@ impl serde_json::ser::Formatter for ValueFloats {
 
 /// `{"action": action, <the message's fields>, "payload": null when it has none}` serialized
 /// directly, or `None` when only the `Value` path gives the same bytes: a message that is not
-/// a JSON object, or whose top-level keys repeat, are escaped, or are `action`, `version` or
-/// `ref` (which the value path replaces in place).
+/// a JSON object, or whose top-level keys repeat, are escaped, or are `action` or an envelope key
+/// (which the value path replaces in place).
 fn direct_frame<M: serde::Serialize>(action: &str, message: &M) -> Option<String> {
     // `{"action":"<action>"`, then the message's own serialization after it, in one buffer: its
     // opening brace becomes the comma between the action and its fields.
@@ -250,7 +293,7 @@ fn direct_frame<M: serde::Serialize>(action: &str, message: &M) -> Option<String
     let mut keys = TopKeys::default();
     for_each_top_key(inner, |key| {
         has_payload |= key == "payload";
-        !matches!(key, "action" | "version" | "ref") && keys.insert_new(key)
+        !matches!(key, "action" | "version" | "topic" | "ref" | "seq") && keys.insert_new(key)
     })?;
     let empty = inner.is_empty();
     if empty {
@@ -385,19 +428,19 @@ mod tests {
         }
         #[derive(Serialize)]
         struct Unit;
-        fn both<M: serde::Serialize>(m: &M, reply_ref: Option<&str>, expect_direct: bool) {
+        fn both<M: serde::Serialize>(m: &M, echo: &Echo, expect_direct: bool) {
             let value = frame_from_value("act\"ion", serde_json::to_value(m).expect("value")).expect("frame");
             let direct = direct_frame("act\"ion", m);
             assert_eq!(direct.is_some(), expect_direct);
             let frame = direct.map_or(Frame::Value(value.clone()), Frame::Json);
             for camelize in [false, true] {
-                let rendered = render(value.clone(), camelize, reply_ref);
+                let rendered = render(value.clone(), camelize, echo);
                 let frame = match &frame {
                     Frame::Json(text) => Frame::Json(text.clone()),
                     Frame::Value(v) => Frame::Value(v.clone()),
                     Frame::Static(text) => Frame::Static(text),
                 };
-                assert_eq!(frame.render(camelize, reply_ref).as_str(), rendered.as_str());
+                assert_eq!(frame.render(camelize, echo).as_str(), rendered.as_str());
             }
         }
         let fields = Fields {
@@ -406,18 +449,21 @@ mod tests {
             list: vec![1.5, 1e300],
             text: "é\u{1}\"{[".into(),
         };
-        for reply_ref in [None, Some("r\"1")] {
-            both(&fields, reply_ref, true);
-            both(&NoPayload { count: 7 }, reply_ref, true);
-            both(&Unit, reply_ref, true);
-            both(&Clash { version: 3 }, reply_ref, false);
-            both(&json!({"x": 1, "action": 2}), reply_ref, false);
+        let topic_push = Echo { topic: Some("room:a\"b".into()), reference: None, seq: Some(-42) };
+        let topic_reply = Echo { topic: Some("room:lobby".into()), reference: Some("9".into()), seq: None };
+        for echo in [Echo::NONE, &Echo::reply("r\"1"), &topic_push, &topic_reply] {
+            both(&fields, echo, true);
+            both(&NoPayload { count: 7 }, echo, true);
+            both(&Unit, echo, true);
+            both(&Clash { version: 3 }, echo, false);
+            both(&json!({"x": 1, "action": 2}), echo, false);
+            both(&json!({"x": 1, "topic": 2}), echo, false);
             let complete = r#"{"action":"complete","payload":null}"#;
             for camelize in [false, true] {
                 let value = serde_json::from_str(complete).expect("json");
                 assert_eq!(
-                    Frame::Static(complete).render(camelize, reply_ref).as_str(),
-                    render(value, camelize, reply_ref).as_str()
+                    Frame::Static(complete).render(camelize, echo).as_str(),
+                    render(value, camelize, echo).as_str()
                 );
             }
         }
@@ -425,7 +471,17 @@ mod tests {
 
     #[test]
     fn replies_echo_version_and_ref() {
-        let text = render(json!({"action": "pong", "payload": null}), false, Some("7"));
+        let text = render(json!({"action": "pong", "payload": null}), false, &Echo::reply("7"));
         assert_eq!(text.as_str(), r#"{"action":"pong","payload":null,"version":1,"ref":"7"}"#);
+    }
+
+    #[test]
+    fn topic_frames_append_version_topic_ref_and_seq_in_chanx_order() {
+        let echo = Echo { topic: Some("room:lobby".into()), reference: Some("2".into()), seq: Some(3) };
+        let text = render(json!({"action": "said", "payload": "hi"}), false, &echo);
+        assert_eq!(
+            text.as_str(),
+            r#"{"action":"said","payload":"hi","version":1,"topic":"room:lobby","ref":"2","seq":3}"#
+        );
     }
 }

@@ -101,6 +101,10 @@ pub struct ConsumerInfo {
     pub passthrough: Vec<MessageInfo>,
     /// Messages sent outside any handler (`emits = [...]`).
     pub emits: Vec<MessageInfo>,
+    /// For a [topic](crate::Topic): its pattern, such as `room:{name}`.
+    pub pattern: Option<&'static str>,
+    /// The topics a consumer hosts (`topics = [...]`), in order.
+    pub topics: Vec<ConsumerInfo>,
 }
 
 impl ConsumerInfo {
@@ -130,7 +134,33 @@ impl ConsumerInfo {
             handlers: Vec::new(),
             passthrough: Vec::new(),
             emits: Vec::new(),
+            pattern: None,
+            topics: Vec::new(),
         }
+    }
+
+    /// What `#[topic]` records: a topic's name is its type name in snake_case, `Topic` kept
+    /// (`RoomTopic` → `room_topic`), as chanx names it.
+    #[doc(hidden)]
+    pub fn new_topic(
+        type_name: &'static str,
+        name: Option<&'static str>,
+        description: Option<&'static str>,
+        tags: &'static [&'static str],
+        pattern: &'static str,
+    ) -> Self {
+        let mut info = ConsumerInfo::new(type_name, Some(name.unwrap_or(type_name)), description, tags, &[]);
+        if name.is_none() {
+            info.name = crate::camelize::decamelize(type_name);
+        }
+        info.pattern = Some(pattern);
+        info
+    }
+
+    #[doc(hidden)]
+    pub fn with_topic(mut self, topic: ConsumerInfo) -> Self {
+        self.topics.push(topic);
+        self
     }
 
     #[doc(hidden)]

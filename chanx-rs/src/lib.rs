@@ -27,6 +27,7 @@ mod settings;
 mod shutdown;
 mod signal;
 pub mod testing;
+mod topic;
 mod validation;
 
 #[cfg(feature = "axum")]
@@ -38,7 +39,7 @@ pub mod axum;
 /// [`ObjectLookup`](auth::ObjectLookup)) with `async fn`, re-exported so that implementing them
 /// needs no dependency of your own. See `docs/architecture.md`, "Async traits".
 pub use async_trait::async_trait;
-pub use chanx_macros::{Message, consumer};
+pub use chanx_macros::{Message, consumer, topic};
 #[doc(inline)]
 pub use close::close_code;
 pub use consumer::Consumer;
@@ -57,12 +58,13 @@ pub use router::Router;
 pub use scope::{Scope, ScopeBuilder};
 pub use server::{Listener, Serve, serve, shutdown_signal};
 pub use settings::{RateLimit, Settings};
+pub use topic::{Topic, TopicErrorReason, TopicParams};
 pub use validation::ValidationError;
 
 /// What most consumers need, in one import.
 pub mod prelude {
     pub use crate::messages::{Ping, Pong};
-    pub use crate::{Consumer, Context, Layer, Message, Router, Scope, Settings, consumer};
+    pub use crate::{Consumer, Context, Layer, Message, Router, Scope, Settings, Topic, TopicParams, consumer, topic};
 }
 
 #[cfg(feature = "fuzzing")]
@@ -76,5 +78,6 @@ pub mod __private {
     pub use crate::dispatch::{
         HandlerFuture, HandlesEvent, IntoOutcome, Outcome, assert_message, boxed, decode, passthrough, str_eq,
     };
+    pub use crate::topic::{TopicType, assert_topic, same_shape};
     pub use serde_json::Value;
 }

@@ -144,3 +144,31 @@ pub struct GroupComplete {}
 #[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, Default, PartialEq, Eq)]
 #[message(action = "event_complete")]
 pub struct EventComplete {}
+
+/// `{"action": "subscribe", "payload": null}` with a `topic` (and a `ref`), client → server:
+/// follow a topic. See [`Topic`](crate::Topic).
+///
+/// ```
+/// assert_eq!(chanx::to_frame(&chanx::messages::Subscribe {})?, serde_json::json!({"action": "subscribe", "payload": null}));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, Default, PartialEq, Eq)]
+#[message(action = "subscribe")]
+pub struct Subscribe {}
+
+/// `{"action": "unsubscribe", "payload": null}` with a `topic` (and a `ref`), client → server.
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, Default, PartialEq, Eq)]
+#[message(action = "unsubscribe")]
+pub struct Unsubscribe {}
+
+/// `{"action": "subscribed", "payload": null, "version": 1, "topic": ..., "ref": ...}`: the
+/// connection follows the topic (sent again for a second `subscribe`).
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, Default, PartialEq, Eq)]
+#[message(action = "subscribed")]
+pub struct Subscribed {}
+
+/// `{"action": "unsubscribed", "payload": null, "version": 1, "topic": ..., "ref": ...}`: the
+/// connection no longer follows the topic (also the answer when it did not).
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, Default, PartialEq, Eq)]
+#[message(action = "unsubscribed")]
+pub struct Unsubscribed {}

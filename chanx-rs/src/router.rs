@@ -226,6 +226,50 @@ impl Router {
         self
     }
 
+    /// Serves one topic on a route of its own, as chanx's `Topic.as_consumer()`: a connection
+    /// follows the topic its path names from the start (the server pushes `subscribed`, with
+    /// no `ref`, once [`Topic::authorize`](crate::Topic::authorize) agrees), every frame goes to
+    /// that topic without naming it, and replies carry `topic`. It is the same topic, and the
+    /// same group, as a consumer hosting the type serves: pushes reach both kinds of route.
+    ///
+    /// ```
+    /// # use chanx::{Router, Topic};
+    /// # #[derive(Default)] struct RoomTopic;
+    /// # #[chanx::topic(pattern = "room:{name}")] impl RoomTopic {}
+    /// let router = Router::new().topic::<RoomTopic>("/ws/rooms/{name}/");
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// At start-up, when the pattern has a placeholder the path does not (chanx would fail at
+    /// each connection instead), and as [`route`](Self::route).
+    pub fn topic<T: crate::Topic>(self, path: &str) -> Self {
+        self.topic_authenticated::<T, crate::auth::AllowAll>(path, crate::auth::AllowAll)
+    }
+
+    /// [`topic`](Self::topic), with connections authenticated by `authenticator` first (the
+    /// topic's `authorize` then sees the user in [`Context::extension`](crate::Context::extension)).
+    ///
+    /// # Panics
+    ///
+    /// As [`topic`](Self::topic).
+    pub fn topic_authenticated<T: crate::Topic, A: Authenticator>(self, path: &str, authenticator: A) -> Self {
+        let route_params = crate::asyncapi::path_parameters(path);
+        for name in crate::topic::parameter_names(T::PATTERN) {
+            if !route_params.iter().any(|p| p == name) {
+                panic!(
+                    "the route {path:?} cannot serve {}: its pattern {:?} needs the parameter {{{name}}}, which the \
+                     path does not have",
+                    T::TYPE_NAME,
+                    T::PATTERN
+                );
+            }
+        }
+        self.route_authenticated::<crate::topic::Standalone<T, A>, _>(path, authenticator, |_: &Scope| {
+            crate::topic::Standalone::new()
+        })
+    }
+
     /// Includes every route of `other` under `prefix` (its layer, settings, metrics and shutdown
     /// are not used).
     pub fn nest(mut self, prefix: &str, other: Router) -> Self {

@@ -34,6 +34,8 @@ pub struct Settings {
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) rate_limit: Option<RateLimit>,
     pub(crate) shutdown_timeout: Duration,
+    pub(crate) max_topics_per_connection: usize,
+    pub(crate) max_topic_length: usize,
 }
 
 impl Default for Settings {
@@ -58,6 +60,8 @@ impl Default for Settings {
             idle_timeout: Some(Duration::from_secs(60)),
             rate_limit: None,
             shutdown_timeout: Duration::from_secs(30),
+            max_topics_per_connection: 128,
+            max_topic_length: 256,
         }
     }
 }
@@ -253,6 +257,24 @@ impl Settings {
     /// Defaults to 30 s.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// How many topics one connection may follow at once. A `subscribe` beyond it is answered
+    /// with the error reason `too_many_topics` (the socket stays open). Defaults to 128.
+    ///
+    /// ```
+    /// let settings = chanx::Settings::default().max_topics_per_connection(16);
+    /// ```
+    pub fn max_topics_per_connection(mut self, n: usize) -> Self {
+        self.max_topics_per_connection = n;
+        self
+    }
+
+    /// The longest topic a client may address, in bytes. A frame for a longer topic is
+    /// answered with the error reason `topic_too_long` (the socket stays open). Defaults to 256.
+    pub fn max_topic_length(mut self, bytes: usize) -> Self {
+        self.max_topic_length = bytes;
         self
     }
 

@@ -16,6 +16,8 @@ pub(crate) struct Consumer {
     pub(crate) type_name: String,
     pub(crate) docs: Option<String>,
     pub(crate) handlers: Vec<Handler>,
+    /// `#[topic]` rather than `#[consumer]`.
+    pub(crate) is_topic: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -49,7 +51,7 @@ pub(crate) struct Handler {
 }
 
 impl Consumer {
-    pub(crate) fn from_item(cx: &Ctxt, mut item: ItemImpl, args: ConsumerArgs) -> Consumer {
+    pub(crate) fn from_item(cx: &Ctxt, mut item: ItemImpl, args: ConsumerArgs, is_topic: bool) -> Consumer {
         let is_trait_impl = item.trait_.is_some();
         let type_name = type_name(&item.self_ty);
         let docs = doc_string(&item.attrs);
@@ -60,7 +62,7 @@ impl Consumer {
                 handlers.push(handler);
             }
         }
-        Consumer { item, is_trait_impl, args, type_name, docs, handlers }
+        Consumer { item, is_trait_impl, args, type_name, docs, handlers, is_topic }
     }
 }
 

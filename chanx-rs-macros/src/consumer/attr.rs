@@ -22,6 +22,10 @@ pub(crate) struct ConsumerArgs {
     pub(crate) send_completion: Option<LitBool>,
     pub(crate) ordered: Option<LitBool>,
     pub(crate) authenticator: Option<Type>,
+    /// The topics a consumer hosts (`topics = [RoomTopic]`).
+    pub(crate) topics: Vec<Type>,
+    /// A topic's pattern (`#[topic(pattern = "room:{name}")]`).
+    pub(crate) pattern: Option<LitStr>,
 }
 
 /// `#[ws_handler(action = "op", summary = "...", description = "...", tags = ["a"], output = [A, B])]`
@@ -51,12 +55,51 @@ pub(crate) fn parse_consumer_args(cx: &Ctxt, args: TokenStream) -> ConsumerArgs 
                 "send_completion" => out.send_completion = Some(input.parse()?),
                 "ordered" => out.ordered = Some(input.parse()?),
                 "authenticator" => out.authenticator = Some(input.parse()?),
+                "topics" => out.topics = parse_list(input)?,
                 other => {
                     return Err(syn::Error::new(
                         key.span(),
                         format!(
                             "unknown `consumer` argument `{other}`; expected one of name, description, tags, \
-                             groups, extra_groups, passthrough, emits, camelize, send_completion, ordered, authenticator"
+                             groups, extra_groups, passthrough, emits, camelize, send_completion, ordered, \
+                             authenticator, topics"
+                        ),
+                    ));
+                }
+            }
+            if !input.is_empty() {
+                input.parse::<Token![,]>()?;
+            }
+        }
+        Ok(())
+    };
+    if let Err(err) = parser.parse2(args) {
+        cx.push(err);
+    }
+    out
+}
+
+/// `#[topic(pattern = "room:{name}", name = "room", description = "...", tags = ["a"], emits = [Msg],
+/// send_completion = true)]`
+pub(crate) fn parse_topic_args(cx: &Ctxt, args: TokenStream) -> ConsumerArgs {
+    let mut out = ConsumerArgs::default();
+    let parser = |input: ParseStream<'_>| {
+        while !input.is_empty() {
+            let key: Ident = input.parse()?;
+            input.parse::<Token![=]>()?;
+            match key.to_string().as_str() {
+                "pattern" => out.pattern = Some(input.parse()?),
+                "name" => out.name = Some(input.parse()?),
+                "description" => out.description = Some(input.parse()?),
+                "tags" => out.tags = parse_list(input)?,
+                "emits" => out.emits = parse_list(input)?,
+                "send_completion" => out.send_completion = Some(input.parse()?),
+                other => {
+                    return Err(syn::Error::new(
+                        key.span(),
+                        format!(
+                            "unknown `topic` argument `{other}`; expected one of pattern, name, description, tags, \
+                             emits, send_completion (a topic's camelCase follows its host consumer)"
                         ),
                     ));
                 }

@@ -28,7 +28,17 @@ pub(crate) fn consumer(c: &Consumer) -> TokenStream {
             }
         }
     });
-    let duplicates = duplicate_checks(c, &ws).chain(duplicate_checks(c, &events));
+    let duplicates = duplicate_checks(c, &ws).chain(duplicate_checks(c, &events)).chain(duplicate_patterns(c));
+    let topics = &c.args.topics;
+    let topics_const = (!topics.is_empty()).then(|| {
+        quote! {
+            const TOPICS: &'static [::chanx::__private::TopicType] = &[#(::chanx::__private::TopicType::of::<#topics>()),*];
+        }
+    });
+    let topic_assertions = topics.iter().map(|ty| {
+        let span = syn::spanned::Spanned::span(ty);
+        quote_spanned!(span=> ::chanx::__private::assert_topic::<#ty>();)
+    });
     let assertions = c.handlers.iter().flat_map(|h| {
         let tys = std::iter::once(input(h)).chain(h.outputs.iter());
         tys.map(assert_message).collect::<Vec<_>>()
@@ -47,6 +57,7 @@ pub(crate) fn consumer(c: &Consumer) -> TokenStream {
         impl ::chanx::__private::Handlers for #self_ty {
             const GROUPS: &'static [&'static str] = &[#(#groups),*];
             const MESSAGE_ACTIONS: &'static [&'static str] = &[#(#message_actions),*];
+            #topics_const
 
             fn info() -> ::chanx::ConsumerInfo {
                 #info
@@ -81,6 +92,7 @@ pub(crate) fn consumer(c: &Consumer) -> TokenStream {
         const _: () = {
             #(#assertions)*
             #(#list_assertions)*
+            #(#topic_assertions)*
             #(#duplicates)*
         };
     }
@@ -89,7 +101,8 @@ pub(crate) fn consumer(c: &Consumer) -> TokenStream {
 /// The user's methods in an inherent impl, and the `Consumer` impl (hooks and settings).
 fn split_impls(c: &Consumer) -> (TokenStream, TokenStream) {
     let self_ty = &c.item.self_ty;
-    let consts = settings_consts(c);
+    let consts = if c.is_topic { topic_consts(c) } else { settings_consts(c) };
+    let trait_name = if c.is_topic { quote!(::chanx::Topic) } else { quote!(::chanx::Consumer) };
     if c.is_trait_impl {
         let handler_names: Vec<_> = c.handlers.iter().map(|h| &h.method).collect();
         let (handlers, hooks): (Vec<&ImplItem>, Vec<&ImplItem>) = c
@@ -105,7 +118,34 @@ fn split_impls(c: &Consumer) -> (TokenStream, TokenStream) {
         )
     } else {
         let item = &c.item;
-        (quote!(#item), quote!(impl ::chanx::Consumer for #self_ty { #consts }))
+        (quote!(#item), quote!(impl #trait_name for #self_ty { #consts }))
+    }
+}
+
+/// A topic's constants, and `new` as `Default::default()` unless the block has its own.
+fn topic_consts(c: &Consumer) -> TokenStream {
+    let pattern = &c.args.pattern;
+    let type_name = &c.type_name;
+    let completion = c
+        .args
+        .send_completion
+        .as_ref()
+        .map(|b| quote!(const SEND_COMPLETION: ::core::option::Option<bool> = ::core::option::Option::Some(#b);));
+    let has_new =
+        c.is_trait_impl && c.item.items.iter().any(|item| matches!(item, ImplItem::Fn(f) if f.sig.ident == "new"));
+    let new = (!has_new).then(|| {
+        let span = syn::spanned::Spanned::span(&c.item.self_ty);
+        quote_spanned! {span=>
+            fn new(_ctx: &::chanx::Context, _params: &::chanx::TopicParams) -> Self {
+                <Self as ::core::default::Default>::default()
+            }
+        }
+    });
+    quote! {
+        const PATTERN: &'static str = #pattern;
+        const TYPE_NAME: &'static str = #type_name;
+        #completion
+        #new
     }
 }
 
@@ -190,8 +230,16 @@ fn info(c: &Consumer, ws: &[&Handler], events: &[&Handler]) -> TokenStream {
     let event_infos = events.iter().map(|h| handler(h, quote!(::chanx::HandlerKind::Event)));
     let passthrough = c.args.passthrough.iter().map(|ty| quote!(::chanx::MessageInfo::of::<#ty>()));
     let emits = c.args.emits.iter().map(|ty| quote!(::chanx::MessageInfo::of::<#ty>()));
+    let topics = c.args.topics.iter().map(|ty| quote!(<#ty as ::chanx::__private::Handlers>::info()));
+    let constructor = match &c.args.pattern {
+        Some(pattern) if c.is_topic => {
+            quote!(::chanx::ConsumerInfo::new_topic(#type_name, #name, #description, &[#(#tags),*], #pattern))
+        }
+        _ => quote!(::chanx::ConsumerInfo::new(#type_name, #name, #description, &[#(#tags),*], &[#(#groups),*])),
+    };
     quote! {
-        ::chanx::ConsumerInfo::new(#type_name, #name, #description, &[#(#tags),*], &[#(#groups),*])
+        #constructor
+            #(.with_topic(#topics))*
             #(.with_handler(#ws_infos))*
             #(.with_handler(#event_infos))*
             #(.with_passthrough(#passthrough))*
@@ -217,8 +265,9 @@ fn duplicate_checks<'a>(c: &'a Consumer, handlers: &'a [&'a Handler]) -> impl It
             };
             let mut names = [first.method.to_string(), second.method.to_string()];
             names.sort();
+            let what = if c.is_topic { "topic" } else { "consumer" };
             let msg = format!(
-                "{} has two #[{kind}] methods for one action: {}() and {}(). Actions must be unique within a consumer.",
+                "{} has two #[{kind}] methods for one action: {}() and {}(). Actions must be unique within a {what}.",
                 c.type_name, names[0], names[1]
             );
             quote_spanned! {second.span=>
@@ -232,4 +281,28 @@ fn duplicate_checks<'a>(c: &'a Consumer, handlers: &'a [&'a Handler]) -> impl It
 fn assert_message(ty: &Type) -> TokenStream {
     let span = syn::spanned::Spanned::span(ty);
     quote_spanned!(span=> ::chanx::__private::assert_message::<#ty>();)
+}
+
+/// Two hosted topics with patterns that match the same topics: a compile-time error pointed at
+/// the second (the patterns are constants of other types, so a constant compares them).
+fn duplicate_patterns(c: &Consumer) -> impl Iterator<Item = TokenStream> + '_ {
+    let topics = &c.args.topics;
+    topics.iter().enumerate().flat_map(move |(i, first)| {
+        topics[i + 1..].iter().map(move |second| {
+            let name = |ty: &Type| quote!(#ty).to_string().replace(' ', "");
+            let msg = format!(
+                "{} hosts two topics with the same pattern: {} and {}. A topic string must name one topic type.",
+                c.type_name,
+                name(first),
+                name(second)
+            );
+            let span = syn::spanned::Spanned::span(second);
+            quote_spanned! {span=>
+                const _: () = if ::chanx::__private::same_shape(
+                    <#first as ::chanx::Topic>::PATTERN,
+                    <#second as ::chanx::Topic>::PATTERN,
+                ) { ::core::panic!(#msg) };
+            }
+        })
+    })
 }

@@ -10,10 +10,32 @@ pub(crate) fn check(cx: &Ctxt, consumer: &Consumer) {
     if !item.generics.params.is_empty() {
         cx.error_spanned_by(&item.generics, "`#[consumer]` does not support generic consumers");
     }
+    let (what, trait_name) = if consumer.is_topic { ("topic", "Topic") } else { ("consumer", "Consumer") };
     if let Some((_, path, _)) = &item.trait_ {
-        let is_consumer = path.segments.last().is_some_and(|s| s.ident == "Consumer");
-        if !is_consumer {
-            cx.error_spanned_by(path, "`#[consumer]` goes on `impl Consumer for X` or on an inherent `impl X`");
+        let is_ours = path.segments.last().is_some_and(|s| s.ident == trait_name);
+        if !is_ours {
+            cx.error_spanned_by(
+                path,
+                format!("`#[{what}]` goes on `impl {trait_name} for X` or on an inherent `impl X`"),
+            );
+        }
+    }
+    if consumer.is_topic {
+        match &consumer.args.pattern {
+            Some(pattern) => {
+                if let Err(problem) = check_pattern(&pattern.value()) {
+                    cx.error_spanned_by(pattern, format!("invalid topic pattern: {problem}"));
+                }
+            }
+            None => cx.error_spanned_by(
+                &item.self_ty,
+                "a topic needs a pattern, as in `#[topic(pattern = \"room:{name}\")]`",
+            ),
+        }
+    }
+    for (i, topic) in consumer.args.topics.iter().enumerate() {
+        if consumer.args.topics[..i].iter().any(|t| super::ast::same_type(t, topic)) {
+            cx.error_spanned_by(topic, "this topic is listed twice");
         }
     }
     if consumer.is_trait_impl && consumer.args.camelize.is_some() {
@@ -66,6 +88,66 @@ pub(crate) fn check(cx: &Ctxt, consumer: &Consumer) {
         }
         if let Some(Type::Reference(r)) = &handler.input {
             cx.error_spanned_by(r, "take the message by value, not by reference");
+        }
+    }
+}
+
+/// chanx's placeholders are `{name}` of word characters, each matching a run without `:`.
+/// Stricter than chanx, which reads a malformed brace as literal text: a stray `{` or `}`, an
+/// empty or non-word name, a name used twice, or two placeholders with nothing between them
+/// (whose split would be ambiguous) are refused here, at compile time.
+pub(crate) fn check_pattern(pattern: &str) -> Result<(), String> {
+    if pattern.is_empty() {
+        return Err("it is empty".into());
+    }
+    let mut names: Vec<&str> = Vec::new();
+    let mut rest = pattern;
+    let mut previous_was_param = false;
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix('{') {
+            let Some(close) = after.find('}') else {
+                return Err(format!("`{{` without a closing `}}` in {pattern:?}"));
+            };
+            let name = &after[..close];
+            if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
+                return Err(format!(
+                    "`{{{name}}}` is not a placeholder: write `{{name}}` with letters, digits and `_` only"
+                ));
+            }
+            if previous_was_param {
+                return Err(format!(
+                    "`{{{name}}}` follows another placeholder directly; separate them with text such as `:`"
+                ));
+            }
+            if names.contains(&name) {
+                return Err(format!("the placeholder `{{{name}}}` appears twice"));
+            }
+            names.push(name);
+            previous_was_param = true;
+            rest = &after[close + 1..];
+        } else {
+            let next = rest.find('{').unwrap_or(rest.len());
+            if rest[..next].contains('}') {
+                return Err(format!("`}}` without an opening `{{` in {pattern:?}"));
+            }
+            previous_was_param = false;
+            rest = &rest[next..];
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_pattern;
+
+    #[test]
+    fn patterns_are_checked() {
+        assert_eq!(check_pattern("room:{name}"), Ok(()));
+        assert_eq!(check_pattern("chat:{org}:{room}"), Ok(()));
+        assert_eq!(check_pattern("lobby"), Ok(()));
+        for bad in ["", "room:{name", "room:name}", "room:{}", "room:{na-me}", "{a}{b}", "{a}:{a}"] {
+            assert!(check_pattern(bad).is_err(), "{bad:?}");
         }
     }
 }

@@ -39,7 +39,7 @@ use serde_json::{Map, Value, json};
 
 pub use model::{
     Action, Channel, Components, CorrelationId, Document, Info, MessageObject, Operation, Parameter, Reference, Reply,
-    SecurityScheme, Server, Tag,
+    SecurityScheme, Server, Tag, TopicExtension,
 };
 
 use crate::auth::{Credential, Location};
@@ -371,11 +371,31 @@ impl Builder {
         key
     }
 
+    /// The channels of one route: its consumer's own, and one per hosted topic at the same
+    /// address with `x-topic` (chanx's `expand_topic_routes`); a standalone topic route is the
+    /// topic's channel alone.
     fn add_route(&mut self, path: &str, consumer: &ConsumerInfo, credentials: &[Credential]) {
-        let mut channel_name = consumer.name.clone();
+        if consumer.pattern.is_some() {
+            return self.add_channel(path, &consumer.name, consumer, credentials);
+        }
+        // chanx keeps the host's channel only when it has something of its own to document.
+        let own = consumer.topics.is_empty()
+            || !consumer.handlers.is_empty()
+            || !consumer.passthrough.is_empty()
+            || !consumer.emits.is_empty();
+        if own {
+            self.add_channel(path, &consumer.name, consumer, credentials);
+        }
+        for topic in &consumer.topics {
+            self.add_channel(path, &format!("{}_{}", consumer.name, topic.name), topic, credentials);
+        }
+    }
+
+    fn add_channel(&mut self, path: &str, name: &str, consumer: &ConsumerInfo, credentials: &[Credential]) {
+        let mut channel_name = name.to_owned();
         let mut n = 2;
         while self.channels.contains_key(&channel_name) {
-            channel_name = format!("{}_{n}", consumer.name);
+            channel_name = format!("{name}_{n}");
             n += 1;
         }
         let channel_ref = || Reference::to(format!("#/channels/{channel_name}"));
@@ -457,6 +477,11 @@ impl Builder {
                 })
                 .collect(),
             tags: tags(consumer.tags),
+            topic: consumer.pattern.map(|pattern| TopicExtension {
+                name: consumer.name.clone(),
+                pattern: pattern.to_owned(),
+                parameters: crate::topic::parameter_names(pattern).into_iter().map(str::to_owned).collect(),
+            }),
         };
         for (key, operation) in operations {
             let key = if self.operations.contains_key(&key) { format!("{channel_name}_{key}") } else { key };
@@ -591,7 +616,7 @@ fn camelize_document(document: &mut Document) {
 }
 
 /// The `{name}` segments of a route.
-fn path_parameters(path: &str) -> Vec<String> {
+pub(crate) fn path_parameters(path: &str) -> Vec<String> {
     path.split('{').skip(1).filter_map(|rest| rest.split_once('}')).map(|(name, _)| name.to_owned()).collect()
 }
 

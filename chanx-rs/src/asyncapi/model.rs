@@ -127,6 +127,33 @@ pub struct Channel {
     /// The consumer's tags.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<Tag>,
+    /// For a topic's channel, chanx's `x-topic` extension, which chanx's client generator turns
+    /// into a typed topic handle.
+    #[serde(rename = "x-topic", skip_serializing_if = "Option::is_none")]
+    pub topic: Option<TopicExtension>,
+}
+
+/// chanx's `x-topic` channel extension: `{"name": "room_topic", "pattern": "room:{name}",
+/// "parameters": ["name"]}`.
+///
+/// ```
+/// # use chanx::{Router, asyncapi::AsyncApi};
+/// # #[derive(Default)] struct RoomTopic;
+/// # #[chanx::topic(pattern = "room:{name}")] impl RoomTopic {}
+/// let doc = AsyncApi::new("Rooms", "1.0.0").document(&Router::new().topic::<RoomTopic>("/ws/rooms/{name}/"));
+/// let topic = doc.channels["room_topic"].topic.as_ref().expect("a topic channel");
+/// assert_eq!((topic.name.as_str(), topic.pattern.as_str()), ("room_topic", "room:{name}"));
+/// assert_eq!(topic.parameters, ["name"]);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct TopicExtension {
+    /// The topic's name: its type name in snake_case (the generated handle's method name).
+    pub name: String,
+    /// The pattern, such as `room:{name}`.
+    pub pattern: String,
+    /// The pattern's placeholders, in order.
+    pub parameters: Vec<String>,
 }
 
 /// A path parameter of a channel.

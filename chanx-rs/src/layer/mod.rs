@@ -8,6 +8,7 @@
 //! |---|---|
 //! | `broadcast_message` | `{"type": "handle_group_message", "message": {...}, "exclude_current": bool, "from_channel": "..."}` |
 //! | `send_event`, `broadcast_event` | `{"type": "handle_channel_event", "event_data": {...}}` |
+//! | `Topic::broadcast` | `{"type": "handle_topic_event", "topic": "room:lobby", "seq": 1, "event_data": {...}}` |
 //! | `close_group` | `{"type": "handle_close_connection", "code": 4403, "reason": "..."}` |
 //!
 //! [`Layer`] is the cheap, cloneable handle users hold; [`MemoryLayer`] is the default, for one
@@ -97,6 +98,18 @@ pub enum LayerBody {
         /// The event's frame: `{"action": ..., "payload": ...}`.
         event_data: Value,
     },
+    /// An event for the subscribers of a topic ([`Topic::broadcast`](crate::Topic::broadcast)),
+    /// handled by the topic's `#[event_handler]` for its action; dropped by a connection that
+    /// does not follow `topic`.
+    #[serde(rename = "handle_topic_event")]
+    TopicEvent {
+        /// The topic, such as `room:lobby`.
+        topic: String,
+        /// The caller's sequence number, sent to the client as `seq`.
+        seq: Option<i64>,
+        /// The event's frame: `{"action": ..., "payload": ...}`.
+        event_data: Value,
+    },
     /// Closes the receiving connection with this code and reason, once the frames already
     /// queued for its client are written ([`Layer::close_group`]).
     ///
@@ -143,7 +156,9 @@ impl LayerMessage {
 
     /// The serialized frame of a group message, computed once per rendering.
     pub(crate) fn group_frame(&self, frame: &Value, camelize: bool) -> Utf8Bytes {
-        self.0.rendered[usize::from(camelize)].get_or_init(|| envelope::render(frame.clone(), camelize, None)).clone()
+        self.0.rendered[usize::from(camelize)]
+            .get_or_init(|| envelope::render(frame.clone(), camelize, envelope::Echo::NONE))
+            .clone()
     }
 }
 

@@ -34,6 +34,29 @@ impl Captured {
             _ => None,
         }
     }
+
+    /// The topic, event and `seq` of a [`Topic::broadcast`](crate::Topic::broadcast), if this is one.
+    pub fn topic_broadcast(&self) -> Option<CapturedTopicBroadcast> {
+        match &self.body {
+            LayerBody::TopicEvent { topic, seq, event_data } => {
+                Some(CapturedTopicBroadcast { topic: topic.clone(), event: event_data.clone(), seq: *seq })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// One captured [`Topic::broadcast`](crate::Topic::broadcast), as chanx's
+/// `capture_topic_broadcasts` records it.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct CapturedTopicBroadcast {
+    /// The topic, such as `room:lobby`.
+    pub topic: String,
+    /// The event's frame.
+    pub event: Value,
+    /// The `seq` it was sent with.
+    pub seq: Option<i64>,
 }
 
 /// Records every [`send`](ChannelLayer::send) and [`group_send`](ChannelLayer::group_send) made
@@ -78,6 +101,33 @@ impl CaptureLayer {
     /// The events captured so far (`send_event` and `broadcast_event`), with their targets.
     pub fn events(&self) -> Vec<(Target, Value)> {
         self.captured().into_iter().filter_map(|c| c.event().cloned().map(|e| (c.target, e))).collect()
+    }
+
+    /// The topic broadcasts captured so far, in order.
+    ///
+    /// ```
+    /// use chanx::{Topic, testing::CaptureLayer};
+    /// # #[derive(chanx::Message, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+    /// # #[message(action = "shouted")] struct Shouted { payload: String }
+    /// #[derive(Default)]
+    /// struct RoomTopic;
+    /// #[chanx::topic(pattern = "room:{name}")]
+    /// impl RoomTopic {
+    ///     #[event_handler]
+    ///     async fn shouted(&self, event: Shouted) -> Shouted {
+    ///         event
+    ///     }
+    /// }
+    /// # tokio::runtime::Builder::new_current_thread().build().expect("rt").block_on(async {
+    /// let capture = CaptureLayer::suppressing();
+    /// RoomTopic::broadcast(&capture.layer(), "room:lobby", &Shouted { payload: "hi".into() }, Some(1)).await?;
+    /// let sent = capture.topic_broadcasts();
+    /// assert_eq!((sent[0].topic.as_str(), sent[0].seq), ("room:lobby", Some(1)));
+    /// assert_eq!(capture.captured()[0].target, chanx::testing::Target::Group("RoomTopic.room-lobby".into()));
+    /// # Ok::<(), chanx::layer::LayerError>(()) });
+    /// ```
+    pub fn topic_broadcasts(&self) -> Vec<CapturedTopicBroadcast> {
+        self.captured().iter().filter_map(Captured::topic_broadcast).collect()
     }
 
     /// A [`Layer`] handle over this capture.

@@ -107,6 +107,7 @@ impl CommunicatorBuilder<'_> {
             camelize,
             close_code: None,
             close_reason: None,
+            refs: 0,
         }
     }
 }
@@ -150,6 +151,23 @@ pub struct WebsocketCommunicator {
     camelize: bool,
     close_code: Option<Option<u16>>,
     close_reason: Option<String>,
+    /// The last `ref` [`subscribe`](Self::subscribe) and [`unsubscribe`](Self::unsubscribe) used.
+    refs: u64,
+}
+
+/// A frame of a topic, received with [`WebsocketCommunicator::receive_topic_message`]: the
+/// message, and the envelope keys it came with.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct TopicMessage<M> {
+    /// The message, decoded without its envelope keys.
+    pub message: M,
+    /// The topic it belongs to.
+    pub topic: String,
+    /// The `ref` of the request it answers; `None` for a push.
+    pub reference: Option<String>,
+    /// The `seq` of a push broadcast with one.
+    pub seq: Option<i64>,
 }
 
 impl WebsocketCommunicator {
@@ -173,8 +191,97 @@ impl WebsocketCommunicator {
     /// Sends a typed message (camelized when the consumer camelizes).
     pub async fn send_message<M: Message>(&mut self, message: &M) {
         let frame = envelope::to_frame(message).unwrap_or_else(|e| panic!("could not encode {}: {e}", M::ACTION));
-        let text = envelope::render(frame, self.camelize, None);
+        let text = envelope::render(frame, self.camelize, envelope::Echo::NONE);
         self.send_raw(WsMessage::Text(text)).await;
+    }
+
+    /// Follows `topic`: sends `{"version": 1, "topic": topic, "ref": ..., "action": "subscribe"}`
+    /// and returns the next frame (`subscribed`, or an error). The refs are `"1"`, `"2"`… in the
+    /// order of this communicator's `subscribe` and `unsubscribe` calls.
+    ///
+    /// ```
+    /// # use chanx::{Router, Topic, testing::WebsocketCommunicator};
+    /// # use serde_json::json;
+    /// #[derive(Default)]
+    /// struct RoomTopic;
+    /// #[chanx::topic(pattern = "room:{name}")]
+    /// impl RoomTopic {}
+    ///
+    /// struct Hub;
+    /// #[chanx::consumer(topics = [RoomTopic])]
+    /// impl Hub {}
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().expect("rt").block_on(async {
+    /// let router = Router::new().route("/ws/hub/", |_: &chanx::Scope| Hub);
+    /// let mut comm = WebsocketCommunicator::connect(&router, "/ws/hub/").await;
+    /// assert_eq!(
+    ///     comm.subscribe("room:lobby").await,
+    ///     json!({"action": "subscribed", "payload": null, "version": 1, "topic": "room:lobby", "ref": "1"})
+    /// );
+    /// assert_eq!(comm.unsubscribe("room:lobby").await["action"], "unsubscribed");
+    /// comm.disconnect().await;
+    /// # });
+    /// ```
+    pub async fn subscribe(&mut self, topic: &str) -> Value {
+        self.topic_action(topic, "subscribe").await
+    }
+
+    /// Stops following `topic`; returns the next frame (`unsubscribed`). Refs as
+    /// [`subscribe`](Self::subscribe)'s.
+    pub async fn unsubscribe(&mut self, topic: &str) -> Value {
+        self.topic_action(topic, "unsubscribe").await
+    }
+
+    async fn topic_action(&mut self, topic: &str, action: &str) -> Value {
+        self.refs += 1;
+        let frame = serde_json::json!({"version": 1, "topic": topic, "ref": self.refs.to_string(), "action": action});
+        self.send_json(&frame).await;
+        self.receive_json().await
+    }
+
+    /// Sends a typed message to `topic`'s handlers, with `ref` when given (camelized when the
+    /// consumer camelizes; the envelope keys never are).
+    pub async fn send_to_topic<M: Message>(&mut self, topic: &str, message: &M, reference: Option<&str>) {
+        let frame = envelope::to_frame(message).unwrap_or_else(|e| panic!("could not encode {}: {e}", M::ACTION));
+        let echo = envelope::Echo { topic: Some(topic.into()), reference: reference.map(Into::into), seq: None };
+        let text = envelope::render(frame, self.camelize, &echo);
+        self.send_raw(WsMessage::Text(text)).await;
+    }
+
+    /// The next frame as a topic's message `M`, completion frames skipped: its envelope keys
+    /// taken off (and kept in the result), keys decamelized when the consumer camelizes.
+    ///
+    /// # Panics
+    ///
+    /// When nothing arrives, the frame has no `topic`, or it is not an `M`; the message quotes
+    /// the frame.
+    pub async fn receive_topic_message<M: Message>(&mut self) -> TopicMessage<M> {
+        let received = loop {
+            let frame = self.receive_json().await;
+            if !frame["action"].as_str().is_some_and(|a| COMPLETION_ACTIONS.contains(&a)) {
+                break frame;
+            }
+        };
+        let mut frame = received.clone();
+        let Some(map) = frame.as_object_mut() else { panic!("receive_topic_message: {received} is not an object") };
+        let Some(Value::String(topic)) = map.remove("topic") else {
+            panic!("receive_topic_message: {received} carries no topic")
+        };
+        let reference = map.remove("ref").and_then(|r| r.as_str().map(str::to_owned));
+        let seq = map.remove("seq").and_then(|s| s.as_i64());
+        map.remove("version");
+        if self.camelize {
+            camelize::decamelize_keys(&mut frame);
+        }
+        assert_eq!(
+            frame["action"],
+            M::ACTION,
+            "receive_topic_message: expected a {:?} frame, got {received}",
+            M::ACTION
+        );
+        let message = serde_json::from_value(frame)
+            .unwrap_or_else(|e| panic!("receive_topic_message: {received} is not a valid {}: {e}", M::ACTION));
+        TopicMessage { message, topic, reference, seq }
     }
 
     /// Sends a JSON value as a text frame, unchanged.

@@ -9,6 +9,6 @@ mod capture;
 mod communicator;
 mod listener;
 
-pub use capture::{CaptureLayer, Captured, Target};
-pub use communicator::{CommunicatorBuilder, ReceiveError, WebsocketCommunicator};
+pub use capture::{CaptureLayer, Captured, CapturedTopicBroadcast, Target};
+pub use communicator::{CommunicatorBuilder, ReceiveError, TopicMessage, WebsocketCommunicator};
 pub use listener::{MemoryConnector, MemoryListener};

@@ -1,0 +1,262 @@
+//! Topics: many resources over one socket, as chanx 2.10–2.13 multiplexes them.
+//!
+//! A topic is a type declared with [`#[topic(pattern = "room:{name}")]`](crate::topic) the way a
+//! consumer is declared: its own `#[ws_handler]`s and `#[event_handler]`s, an
+//! [`authorize`](Topic::authorize) hook and [`on_subscribe`](Topic::on_subscribe) /
+//! [`on_unsubscribe`](Topic::on_unsubscribe). A consumer hosts topics
+//! (`#[consumer(topics = [RoomTopic])]`); a client then sends `subscribe` with a `topic`, and the
+//! topic's handlers answer the frames addressed to it. [`Topic::broadcast`] pushes an event to
+//! every subscriber, from anywhere and from any process sharing the layer (Python chanx
+//! included). [`Router::topic`](crate::Router::topic) mounts one topic on its own route.
+//!
+//! The frames, errors and group names are chanx's (docs/topics.md, docs/protocol.md).
+
+mod pattern;
+mod standalone;
+mod subscriptions;
+
+use std::future::Future;
+
+use crate::consumer::Handlers;
+use crate::layer::{LayerBody, LayerError, LayerMessage, safe_group_name};
+use crate::{Context, HandlesEvent, Layer, Message, envelope};
+
+pub use pattern::same_shape;
+pub(crate) use pattern::{fill, parameter_names};
+pub(crate) use standalone::Standalone;
+pub(crate) use subscriptions::{Subscriptions, TopicLimits, handle_frame, on_topic_event, subscribe_default};
+
+/// A subscribable stream on a consumer's connection, declared with
+/// [`#[topic]`](crate::topic). One value is made per subscription, with [`new`](Topic::new)
+/// (which `#[topic]` writes as `Default::default()` unless the `impl Topic` block has its own).
+///
+/// ```
+/// use chanx::{Context, Topic, TopicParams};
+/// # #[derive(chanx::Message, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+/// # #[message(action = "say")] struct Say { payload: String }
+/// # #[derive(chanx::Message, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+/// # #[message(action = "said")] struct Said { payload: String }
+///
+/// /// A chat room.
+/// #[derive(Default)]
+/// struct RoomTopic;
+///
+/// #[chanx::topic(pattern = "room:{name}")]
+/// impl Topic for RoomTopic {
+///     async fn authorize(&self, _ctx: &Context, params: &TopicParams) -> bool {
+///         !params.get("name").is_some_and(|name| name.starts_with("private"))
+///     }
+///
+///     #[ws_handler]
+///     async fn say(&self, msg: Say) -> Said {
+///         Said { payload: msg.payload }
+///     }
+/// }
+///
+/// assert_eq!(RoomTopic::PATTERN, "room:{name}");
+/// assert_eq!(RoomTopic::group_name("room:lobby"), "RoomTopic.room-lobby");
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a chanx topic",
+    note = "add `#[chanx::topic(pattern = \"...\")]` to an impl block of `{Self}`"
+)]
+pub trait Topic: Handlers {
+    /// The topics this type serves: `{name}` placeholders match a run of characters without `:`.
+    const PATTERN: &'static str;
+    /// The type's name, the namespace of its group names (`RoomTopic.room-lobby`), as chanx
+    /// uses the class name. Written by `#[topic]`.
+    const TYPE_NAME: &'static str;
+    /// Whether this topic's frames are followed by completion frames; `None` follows
+    /// [`Settings::send_completion`](crate::Settings::send_completion), never the host
+    /// consumer's own setting (as in chanx). `#[topic(send_completion = true)]`.
+    const SEND_COMPLETION: Option<bool> = None;
+
+    /// Makes the value of one subscription, before [`authorize`](Topic::authorize).
+    fn new(ctx: &Context, params: &TopicParams) -> Self;
+
+    /// Whether this connection may subscribe; runs on every `subscribe` that is not already
+    /// subscribed. `ctx` has the connection's user ([`Context::extension`]) and path parameters
+    /// ([`Context::param`]); `params` the topic's own. Defaults to `true`. A refusal answers
+    /// the `unauthorized` error frame and leaves the socket open.
+    fn authorize(&self, ctx: &Context, params: &TopicParams) -> impl Future<Output = bool> + Send {
+        let _ = (ctx, params);
+        async { true }
+    }
+
+    /// Runs once subscribed (group joined, `subscribed` sent); its frames carry no `ref`.
+    fn on_subscribe(&self, ctx: &Context) -> impl Future<Output = ()> + Send {
+        let _ = ctx;
+        async {}
+    }
+
+    /// Runs on `unsubscribe` and when the connection ends, before the topic's group is left.
+    fn on_unsubscribe(&self, ctx: &Context) -> impl Future<Output = ()> + Send {
+        let _ = ctx;
+        async {}
+    }
+
+    /// The group of `topic`'s subscribers: `safe_group_name(topic, namespace = type name)`, as
+    /// chanx names it, so processes in other languages reach the same subscribers.
+    fn group_name(topic: &str) -> String {
+        safe_group_name(Some(Self::TYPE_NAME), &[topic])
+    }
+
+    /// Pushes `event` to every connection subscribed to `topic`, in every process sharing the
+    /// layer: chanx's `handle_topic_event` message to [`group_name`](Topic::group_name). Each
+    /// subscriber's `#[event_handler]` for the event turns it into its client's frame, which
+    /// carries `topic` and `seq` (and no `ref`). A connection that is no longer subscribed
+    /// drops it without error. `seq` is the caller's numbering, for gaps to be noticed; chanx
+    /// keeps no history to replay.
+    ///
+    /// Only events this topic has an `#[event_handler]` for type-check.
+    fn broadcast<E: Message>(
+        layer: &Layer,
+        topic: &str,
+        event: &E,
+        seq: Option<i64>,
+    ) -> impl Future<Output = Result<(), LayerError>> + Send
+    where
+        Self: HandlesEvent<E>,
+    {
+        let group = Self::group_name(topic);
+        let body = envelope::to_frame(event).map(|event_data| LayerBody::TopicEvent {
+            topic: topic.to_owned(),
+            seq,
+            event_data,
+        });
+        async move { layer.group_send(&group, LayerMessage::new(body?)).await }
+    }
+}
+
+/// The parameters of a topic, matched against its pattern: `name` → `lobby` for `room:lobby`
+/// and `room:{name}`.
+///
+/// ```
+/// # use chanx::{Context, Topic, TopicParams};
+/// # #[derive(Default)] struct ChatTopic;
+/// #[chanx::topic(pattern = "chat:{org}:{room}")]
+/// impl Topic for ChatTopic {
+///     async fn authorize(&self, _ctx: &Context, params: &TopicParams) -> bool {
+///         params.topic() == "chat:acme:ops" && params.get("org") == Some("acme") && params.get("nope").is_none()
+///     }
+/// }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicParams {
+    topic: String,
+    params: Vec<(&'static str, String)>,
+}
+
+impl TopicParams {
+    /// The value of the placeholder `name`.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.params.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The whole topic, such as `room:lobby`.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Every placeholder and its value, in the pattern's order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.params.iter().map(|(n, v)| (*n, v.as_str()))
+    }
+}
+
+/// Why a topic frame was refused: the `reason` of its error frame
+/// (`{"reason": ..., "detail": ...}`). The first three are chanx's, with its detail texts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TopicErrorReason {
+    /// No hosted topic's pattern matches: `"Unknown topic 'nope:1'"`.
+    UnknownTopic,
+    /// [`Topic::authorize`] refused: `"Not allowed to subscribe to 'room:private'"`.
+    Unauthorized,
+    /// A frame for a topic the connection is not subscribed to: `"Not subscribed to 'room:x'"`.
+    NotSubscribed,
+    /// chanx-rs only: the connection is subscribed to
+    /// [`Settings::max_topics_per_connection`](crate::Settings::max_topics_per_connection) topics.
+    TooManyTopics,
+    /// chanx-rs only: the topic is longer than
+    /// [`Settings::max_topic_length`](crate::Settings::max_topic_length) bytes.
+    TopicTooLong,
+}
+
+impl TopicErrorReason {
+    /// The `reason` on the wire.
+    ///
+    /// ```
+    /// assert_eq!(chanx::TopicErrorReason::UnknownTopic.as_str(), "unknown_topic");
+    /// assert_eq!(chanx::TopicErrorReason::TooManyTopics.as_str(), "too_many_topics");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TopicErrorReason::UnknownTopic => "unknown_topic",
+            TopicErrorReason::Unauthorized => "unauthorized",
+            TopicErrorReason::NotSubscribed => "not_subscribed",
+            TopicErrorReason::TooManyTopics => "too_many_topics",
+            TopicErrorReason::TopicTooLong => "topic_too_long",
+        }
+    }
+}
+
+/// A hosted topic type, type-erased: what `#[consumer(topics = [...])]` lists.
+#[doc(hidden)]
+#[derive(Clone, Copy)]
+pub struct TopicType {
+    pub(crate) pattern: &'static str,
+    pub(crate) type_name: &'static str,
+    pub(crate) completion: Option<bool>,
+    pub(crate) create: fn(&Context, &TopicParams) -> Box<dyn DynTopic>,
+}
+
+impl std::fmt::Debug for TopicType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TopicType").field("type_name", &self.type_name).field("pattern", &self.pattern).finish()
+    }
+}
+
+impl TopicType {
+    /// The entry of `T`.
+    pub const fn of<T: Topic>() -> Self {
+        TopicType { pattern: T::PATTERN, type_name: T::TYPE_NAME, completion: T::SEND_COMPLETION, create: create::<T> }
+    }
+
+    /// The parameters of `topic` if this type serves it.
+    pub(crate) fn parse(&self, topic: &str) -> Option<TopicParams> {
+        let params = pattern::parse(self.pattern, topic)?;
+        Some(TopicParams { topic: topic.to_owned(), params })
+    }
+}
+
+fn create<T: Topic>(ctx: &Context, params: &TopicParams) -> Box<dyn DynTopic> {
+    Box::new(T::new(ctx, params))
+}
+
+/// Fails to compile, at the user's type, when a hosted type is not a topic.
+pub const fn assert_topic<T: Topic>() {}
+
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What the connection needs of a subscription's topic value: its handlers and hooks, boxed so
+/// the connection code is compiled once.
+pub(crate) trait DynTopic: crate::dispatch::Dispatch {
+    fn authorize<'a>(&'a self, ctx: &'a Context, params: &'a TopicParams) -> BoxFuture<'a, bool>;
+    fn on_subscribe<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, ()>;
+    fn on_unsubscribe<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, ()>;
+}
+
+impl<T: Topic> DynTopic for T {
+    fn authorize<'a>(&'a self, ctx: &'a Context, params: &'a TopicParams) -> BoxFuture<'a, bool> {
+        Box::pin(Topic::authorize(self, ctx, params))
+    }
+
+    fn on_subscribe<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, ()> {
+        Box::pin(Topic::on_subscribe(self, ctx))
+    }
+
+    fn on_unsubscribe<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, ()> {
+        Box::pin(Topic::on_unsubscribe(self, ctx))
+    }
+}

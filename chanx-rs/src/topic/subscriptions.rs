@@ -1,0 +1,257 @@
+//! One connection's subscriptions, and the handling of the frames and pushes addressed to them.
+//!
+//! Subscribing, unsubscribing, and finding the subscription of a frame or push are hash-map
+//! operations: they cost the same however many topics the connection follows.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+
+use futures_util::FutureExt;
+use serde_json::{Map, Value, json};
+
+use super::{DynTopic, TopicErrorReason, TopicType};
+use crate::Context;
+use crate::context::Connection;
+use crate::dispatch::{self, panic_text};
+use crate::messages::{ErrorMessage, Subscribed, Unsubscribed};
+
+/// The bounds on one connection's topics.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TopicLimits {
+    pub(crate) max_topics: usize,
+    pub(crate) max_topic_length: usize,
+    /// The global completion setting, which topics follow unless they set their own.
+    pub(crate) completion: bool,
+}
+
+/// One subscription: the topic's value and the context its frames are sent through.
+struct Subscription {
+    handler: Box<dyn DynTopic>,
+    /// The topic's context, without `ref` or `seq`.
+    ctx: Context,
+    group: String,
+    completion: bool,
+}
+
+#[derive(Default)]
+struct State {
+    active: HashMap<Arc<str>, Arc<Subscription>>,
+    /// Subscribes under way (authorizing, joining), counted against the limit.
+    pending: usize,
+    /// How many subscriptions share each group (two topics may clean to one group name).
+    groups: HashMap<String, usize>,
+    /// The connection has ended: a subscribe finishing now undoes itself.
+    closed: bool,
+}
+
+/// The topics a connection hosts and follows.
+pub(crate) struct Subscriptions {
+    types: &'static [TopicType],
+    limits: TopicLimits,
+    /// The topic of a standalone route, which un-addressed frames go to.
+    default_topic: OnceLock<String>,
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for Subscriptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscriptions").field("types", &self.types).field("limits", &self.limits).finish()
+    }
+}
+
+impl Subscriptions {
+    pub(crate) fn new(types: &'static [TopicType], limits: TopicLimits) -> Self {
+        Subscriptions { types, limits, default_topic: OnceLock::new(), state: Mutex::default() }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn default_topic(&self) -> Option<String> {
+        self.default_topic.get().cloned()
+    }
+
+    fn get(&self, topic: &str) -> Option<Arc<Subscription>> {
+        self.state().active.get(topic).cloned()
+    }
+
+    /// Ends every subscription (the connection is over) and runs their `on_unsubscribe`; the
+    /// groups are left with the connection's others.
+    pub(crate) async fn close(&self) {
+        let ended: Vec<Arc<Subscription>> = {
+            let mut state = self.state();
+            state.closed = true;
+            state.groups.clear();
+            state.active.drain().map(|(_, sub)| sub).collect()
+        };
+        for sub in ended {
+            run_hook(sub.handler.on_unsubscribe(&sub.ctx), "on_unsubscribe").await;
+        }
+    }
+}
+
+/// A subscribe counted against the limit until it ends, however it ends (a cancelled future too).
+struct Reservation<'a>(&'a Subscriptions);
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        let mut state = self.0.state();
+        state.pending = state.pending.saturating_sub(1);
+    }
+}
+
+/// Sends chanx's topic error frame: `{"reason": ..., "detail": ...}`.
+fn send_error(ctx: &Context, reason: TopicErrorReason, detail: String) {
+    tracing::warn!(topic = ctx.topic(), reason = reason.as_str(), %detail, "Topic error");
+    let _ = ctx.send(&ErrorMessage { payload: json!({"reason": reason.as_str(), "detail": detail}) });
+}
+
+/// Runs a user hook, logging a panic instead of ending the connection.
+async fn run_hook<T>(hook: impl std::future::Future<Output = T>, name: &str) -> Option<T> {
+    match AssertUnwindSafe(hook).catch_unwind().await {
+        Ok(out) => Some(out),
+        Err(panic) => {
+            tracing::error!(panic = %panic_text(&*panic), hook = name, "a topic hook panicked");
+            None
+        }
+    }
+}
+
+/// Handles a client frame addressed to `topic` (or to the route's default topic).
+pub(crate) async fn handle_frame(ctx: Context, topic: String, reference: Option<String>, body: Map<String, Value>) {
+    let conn = ctx.connection().clone();
+    let limits = conn.topics.limits;
+    if topic.len() > limits.max_topic_length {
+        // Not echoed: the client's own `ref` is enough to match this answer.
+        let reply = ctx.replying_to(reference);
+        let detail = format!("A topic is at most {} bytes", limits.max_topic_length);
+        return send_error(&reply, TopicErrorReason::TopicTooLong, detail);
+    }
+    let topic: Arc<str> = topic.into();
+    let tctx = ctx.for_topic(topic.clone());
+    let reply = tctx.replying_to(reference);
+    match body.get("action").and_then(Value::as_str) {
+        Some("subscribe") => subscribe(&conn, &tctx, &reply).await,
+        Some("unsubscribe") => unsubscribe(&conn, &topic, &reply).await,
+        _ => match conn.topics.get(&topic) {
+            None => send_error(&reply, TopicErrorReason::NotSubscribed, format!("Not subscribed to '{topic}'")),
+            Some(sub) => dispatch::handle_message(&*sub.handler, reply, body, sub.completion).await,
+        },
+    }
+}
+
+/// Subscribes a standalone route's connection to the topic its path names, at connect time:
+/// `subscribed` goes out with no `ref`.
+pub(crate) async fn subscribe_default(ctx: &Context, topic: String) {
+    let conn = ctx.connection().clone();
+    let _ = conn.topics.default_topic.set(topic.clone());
+    let tctx = ctx.for_topic(topic.into());
+    subscribe(&conn, &tctx, &tctx).await;
+}
+
+async fn subscribe(conn: &Arc<Connection>, tctx: &Context, reply: &Context) {
+    let subs = &conn.topics;
+    let topic = tctx.topic().unwrap_or_default();
+    let reservation = {
+        let mut state = subs.state();
+        if state.active.contains_key(topic) {
+            drop(state);
+            // Confirmed again; on_subscribe does not run twice.
+            let _ = reply.send(&Subscribed {});
+            return;
+        }
+        if state.active.len() + state.pending >= subs.limits.max_topics {
+            drop(state);
+            let detail = format!("A connection follows at most {} topics", subs.limits.max_topics);
+            return send_error(reply, TopicErrorReason::TooManyTopics, detail);
+        }
+        state.pending += 1;
+        Reservation(subs)
+    };
+    let Some((kind, params)) = subs.types.iter().find_map(|t| t.parse(topic).map(|p| (t, p))) else {
+        return send_error(reply, TopicErrorReason::UnknownTopic, format!("Unknown topic '{topic}'"));
+    };
+    let Some(handler) = run_hook(async { (kind.create)(tctx, &params) }, "new").await else {
+        return send_error(reply, TopicErrorReason::Unauthorized, format!("Not allowed to subscribe to '{topic}'"));
+    };
+    if run_hook(handler.authorize(tctx, &params), "authorize").await != Some(true) {
+        return send_error(reply, TopicErrorReason::Unauthorized, format!("Not allowed to subscribe to '{topic}'"));
+    }
+    let group = super::safe_group_name(Some(kind.type_name), &[topic]);
+    if let Err(err) = conn.join_group(&group).await {
+        tracing::error!(%topic, %group, error = %err, "could not join a topic's group");
+        let _ = reply.send(&ErrorMessage::detail("Failed to process message for subscribe"));
+        return;
+    }
+    let completion = kind.completion.unwrap_or(subs.limits.completion);
+    let sub = Arc::new(Subscription { handler, ctx: tctx.clone(), group: group.clone(), completion });
+    let first = {
+        let mut state = subs.state();
+        if state.closed {
+            None
+        } else if state.active.contains_key(topic) {
+            // Another subscribe of the same topic won the race: confirm, keep that one.
+            Some(false)
+        } else {
+            state.active.insert(Arc::from(topic), sub.clone());
+            *state.groups.entry(group.clone()).or_default() += 1;
+            Some(true)
+        }
+    };
+    drop(reservation);
+    match first {
+        None => {
+            let _ = conn.leave_group(&group).await;
+        }
+        Some(first) => {
+            let _ = reply.send(&Subscribed {});
+            if first {
+                run_hook(sub.handler.on_subscribe(&sub.ctx), "on_subscribe").await;
+            }
+        }
+    }
+}
+
+async fn unsubscribe(conn: &Arc<Connection>, topic: &str, reply: &Context) {
+    let subs = &conn.topics;
+    let removed = {
+        let mut state = subs.state();
+        state.active.remove(topic).map(|sub| {
+            let count = state.groups.entry(sub.group.clone()).or_default();
+            *count = count.saturating_sub(1);
+            let last = *count == 0;
+            if last {
+                state.groups.remove(&sub.group);
+            }
+            (sub, last)
+        })
+    };
+    if let Some((sub, last)) = removed {
+        run_hook(sub.handler.on_unsubscribe(&sub.ctx), "on_unsubscribe").await;
+        if last && let Err(err) = conn.leave_group(&sub.group).await {
+            tracing::warn!(%topic, error = %err, "could not leave a topic's group");
+        }
+    }
+    // Answered whether or not it was subscribed, as chanx does.
+    let _ = reply.send(&Unsubscribed {});
+}
+
+/// The task for a `handle_topic_event` layer message, or `None` when this connection does not
+/// follow the topic (any more): the push is dropped without error, as in chanx.
+pub(crate) fn on_topic_event(
+    conn: &Connection,
+    topic: &str,
+    seq: Option<i64>,
+    event_data: Value,
+) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
+    let Some(sub) = conn.topics.get(topic) else {
+        tracing::debug!(%topic, "dropping a push for a topic this connection does not follow");
+        return None;
+    };
+    Some(async move {
+        let ctx = sub.ctx.pushing(seq);
+        dispatch::handle_event(&*sub.handler, ctx, event_data, sub.completion).await;
+    })
+}
