@@ -70,7 +70,10 @@ async fn topic_pushes_cross_between_python_chanx_and_chanx_rs_both_ways() {
     let mut client = Client::connect(addr, "/ws/hub/").await;
     client.send_json(&json!({"version": 1, "topic": "room:lobby", "ref": "1", "action": "subscribe"})).await;
     let subscribed = client.receive_json().await;
-    assert_eq!(subscribed, json!({"action": "subscribed", "payload": null, "version": 1, "topic": "room:lobby", "ref": "1"}));
+    assert_eq!(
+        subscribed,
+        json!({"action": "subscribed", "payload": null, "version": 1, "topic": "room:lobby", "ref": "1"})
+    );
 
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/chanx_topic_peer.py");
     let mut child = tokio::process::Command::new(python)
