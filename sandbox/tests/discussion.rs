@@ -376,7 +376,7 @@ async fn the_list_follows_the_topics_it_shows(app: TestApp) {
         "version": 1,
         "topic": followed,
     });
-    assert_eq!(list.receive_json().await, expected);
+    assert_eq!(events(&mut list).await, [expected]);
     assert!(list.receive_nothing().await, "nothing of a topic the list does not follow");
 
     assert_eq!(
