@@ -191,3 +191,48 @@ async fn a_connection_whose_inbox_overflows_with_messages_from_redis_is_closed_w
     assert!(layer.stats().undeliverable >= 1, "{:?}", layer.stats());
     assert_eq!(metrics.snapshot().inbox_overflow_closes, 1);
 }
+
+/// A room whose pushes are job reports.
+#[derive(Default)]
+struct RoomTopic;
+
+#[chanx::topic(pattern = "room:{name}")]
+impl RoomTopic {
+    #[event_handler]
+    async fn job_done(&self, event: JobDone) -> chanx_workspace::messages::JobStatus {
+        chanx_workspace::messages::JobStatus { payload: format!("job {} done", event.payload) }
+    }
+}
+
+struct Hub;
+
+#[chanx::consumer(topics = [RoomTopic])]
+impl Hub {}
+
+#[tokio::test]
+async fn topic_pushes_cross_instances_and_reach_only_subscribers() {
+    use chanx::Topic;
+    use chanx::testing::WebsocketCommunicator;
+    let Some(url) = test_redis_url().await else { return };
+    let prefix = unique_prefix("topics");
+    let layer = || Layer::new(RedisLayer::builder([url.as_str()]).prefix(&prefix).build().expect("layer"));
+    let one = Router::new().route("/ws/hub/", |_: &Scope| Hub).with_layer(layer());
+    let two = Router::new().route("/ws/hub/", |_: &Scope| Hub).with_layer(layer());
+    let mut ada = WebsocketCommunicator::connect(&one, "/ws/hub/").await;
+    let mut bob = WebsocketCommunicator::connect(&two, "/ws/hub/").await;
+    assert_eq!(ada.subscribe("room:1").await["action"], "subscribed");
+    assert_eq!(bob.subscribe("room:2").await["action"], "subscribed");
+
+    // Pushed through instance two's layer, to the subscribers of room:1 (on instance one).
+    RoomTopic::broadcast(two.layer(), "room:1", &JobDone { payload: 7 }, Some(1)).await.expect("published");
+    assert_eq!(
+        ada.receive_json().await,
+        json!({"action": "job_status", "payload": "job 7 done", "version": 1, "topic": "room:1", "seq": 1})
+    );
+    assert_eq!(ada.receive_json().await["action"], "event_complete");
+    RoomTopic::broadcast(one.layer(), "room:2", &JobDone { payload: 8 }, Some(1)).await.expect("published");
+    assert_eq!(bob.receive_topic_message::<chanx_workspace::messages::JobStatus>().await.topic, "room:2");
+    assert!(ada.receive_nothing().await, "room:2's push did not reach room:1");
+    ada.disconnect().await;
+    bob.disconnect().await;
+}

@@ -78,6 +78,6 @@ pub mod __private {
     pub use crate::dispatch::{
         HandlerFuture, HandlesEvent, IntoOutcome, Outcome, assert_message, boxed, decode, passthrough, str_eq,
     };
-    pub use crate::topic::{TopicType, assert_topic, same_shape};
+    pub use crate::topic::{TopicType, same_shape, topic_info};
     pub use serde_json::Value;
 }

@@ -29,6 +29,9 @@ mod layers_guide {}
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/asyncapi.md")]
 mod asyncapi_guide {}
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/topics.md")]
+mod topics_guide {}
 
 /// The `--addr HOST:PORT` argument of an example, or `default`.
 pub fn addr_arg(default: &str) -> String {

@@ -35,10 +35,7 @@ pub(crate) fn consumer(c: &Consumer) -> TokenStream {
             const TOPICS: &'static [::chanx::__private::TopicType] = &[#(::chanx::__private::TopicType::of::<#topics>()),*];
         }
     });
-    let topic_assertions = topics.iter().map(|ty| {
-        let span = syn::spanned::Spanned::span(ty);
-        quote_spanned!(span=> ::chanx::__private::assert_topic::<#ty>();)
-    });
+
     let assertions = c.handlers.iter().flat_map(|h| {
         let tys = std::iter::once(input(h)).chain(h.outputs.iter());
         tys.map(assert_message).collect::<Vec<_>>()
@@ -92,7 +89,6 @@ pub(crate) fn consumer(c: &Consumer) -> TokenStream {
         const _: () = {
             #(#assertions)*
             #(#list_assertions)*
-            #(#topic_assertions)*
             #(#duplicates)*
         };
     }
@@ -230,7 +226,10 @@ fn info(c: &Consumer, ws: &[&Handler], events: &[&Handler]) -> TokenStream {
     let event_infos = events.iter().map(|h| handler(h, quote!(::chanx::HandlerKind::Event)));
     let passthrough = c.args.passthrough.iter().map(|ty| quote!(::chanx::MessageInfo::of::<#ty>()));
     let emits = c.args.emits.iter().map(|ty| quote!(::chanx::MessageInfo::of::<#ty>()));
-    let topics = c.args.topics.iter().map(|ty| quote!(<#ty as ::chanx::__private::Handlers>::info()));
+    let topics = c.args.topics.iter().map(|ty| {
+        let span = syn::spanned::Spanned::span(ty);
+        quote_spanned!(span=> ::chanx::__private::topic_info::<#ty>())
+    });
     let constructor = match &c.args.pattern {
         Some(pattern) if c.is_topic => {
             quote!(::chanx::ConsumerInfo::new_topic(#type_name, #name, #description, &[#(#tags),*], #pattern))

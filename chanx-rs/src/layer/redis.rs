@@ -617,6 +617,31 @@ mod tests {
     }
 
     #[test]
+    fn topic_events_decode_as_python_chanx_sends_them() {
+        // TopicCls.broadcast("discussion:5", event, seq=None), as a Python process writes it.
+        let python = serde_json::json!({"type": "handle_topic_event", "topic": "discussion:5", "seq": null,
+                                        "event_data": {"action": "new_reply", "payload": "hi"}});
+        let bytes = rmp_serde::to_vec_named(&python).expect("encoded");
+        let body = decode_message(&bytes).expect("decoded by the layer");
+        let expected = LayerBody::TopicEvent {
+            topic: "discussion:5".into(),
+            seq: None,
+            event_data: serde_json::json!({"action": "new_reply", "payload": "hi"}),
+        };
+        assert_eq!(body, expected);
+        // And ours reads back, to Python, with chanx's keys and a seq.
+        let LayerBody::TopicEvent { topic, event_data, .. } = expected else { unreachable!() };
+        let ours = LayerBody::TopicEvent { topic, seq: Some(42), event_data };
+        let back: serde_json::Value =
+            rmp_serde::from_slice(&rmp_serde::to_vec_named(&ours).expect("encoded")).expect("msgpack");
+        assert_eq!(
+            back,
+            serde_json::json!({"type": "handle_topic_event", "topic": "discussion:5", "seq": 42,
+                               "event_data": {"action": "new_reply", "payload": "hi"}})
+        );
+    }
+
+    #[test]
     fn hostile_messages_are_refused_or_decoded_in_bounds() {
         // 200 nested arrays: refused before the decoder's recursion grows the stack further.
         let mut nested = vec![130, 164, b't', b'y', b'p', b'e', 180];

@@ -234,8 +234,10 @@ fn create<T: Topic>(ctx: &Context, params: &TopicParams) -> Box<dyn DynTopic> {
     Box::new(T::new(ctx, params))
 }
 
-/// Fails to compile, at the user's type, when a hosted type is not a topic.
-pub const fn assert_topic<T: Topic>() {}
+/// The metadata of a hosted topic (failing to compile, at the user's type, when it is none).
+pub fn topic_info<T: Topic>() -> crate::ConsumerInfo {
+    T::info()
+}
 
 type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 

@@ -1,0 +1,8 @@
+struct NotATopic;
+
+struct HubConsumer;
+
+#[chanx::consumer(topics = [NotATopic])]
+impl HubConsumer {}
+
+fn main() {}
