@@ -74,6 +74,7 @@ document.addEventListener('DOMContentLoaded', () => {
         sandbox.showStatus(state);
         connected = state === 'connected';
         if (connected) for (const id of followed) subscribe(id);
+        else for (const item of list.querySelectorAll('[data-following]')) delete item.dataset.following;
       },
       onMessage({ action, payload, topic }) {
         if (topic) {
