@@ -103,7 +103,7 @@ fn matches<'p>(
 
 /// `pattern` with each placeholder replaced by the parameter of that name, or the first name
 /// `param` has no value for.
-pub(crate) fn fill<'p>(pattern: &'p str, mut param: impl FnMut(&str) -> Option<String>) -> Result<String, &'p str> {
+pub(crate) fn fill(pattern: &str, mut param: impl FnMut(&str) -> Option<String>) -> Result<String, &str> {
     let mut out = String::with_capacity(pattern.len() + 16);
     for piece in pieces(pattern) {
         match piece {
