@@ -122,8 +122,101 @@ const _: () = {
 };
 // END docs/architecture.md expansion
 
+#[derive(Default)]
+struct RoomTopic;
+
+// BEGIN docs/architecture.md topic expansion
+#[doc = " A chat room."]
+impl RoomTopic {
+    async fn ping(&self, ctx: &Context, _msg: Ping) -> Pong {
+        let _ = ctx.topic();
+        Pong {}
+    }
+}
+impl ::chanx::Topic for RoomTopic {
+    const PATTERN: &'static str = "room:{name}";
+    const TYPE_NAME: &'static str = "RoomTopic";
+    fn new(_ctx: &::chanx::Context, _params: &::chanx::TopicParams) -> Self {
+        <Self as ::core::default::Default>::default()
+    }
+}
+impl ::chanx::__private::Handlers for RoomTopic {
+    const GROUPS: &'static [&'static str] = &[];
+    const MESSAGE_ACTIONS: &'static [&'static str] = &[<Ping as ::chanx::Message>::ACTION];
+    fn info() -> ::chanx::ConsumerInfo {
+        ::chanx::ConsumerInfo::new_topic(
+            "RoomTopic",
+            ::core::option::Option::None,
+            ::core::option::Option::Some("A chat room."),
+            &[],
+            "room:{name}",
+        )
+        .with_handler(
+            ::chanx::HandlerInfo::new(
+                ::chanx::HandlerKind::Message,
+                "ping",
+                "ping",
+                ::chanx::MessageInfo::of::<Ping>(),
+            )
+            .with_docs(::core::option::Option::None, ::core::option::Option::None, &[])
+            .with_output(::chanx::MessageInfo::of::<Pong>()),
+        )
+    }
+    #[allow(unused_variables)]
+    fn dispatch_message<'a>(
+        &'a self,
+        ctx: ::chanx::Context,
+        action: &str,
+        body: ::chanx::__private::Value,
+    ) -> ::core::option::Option<::chanx::__private::HandlerFuture<'a>> {
+        if action == <Ping as ::chanx::Message>::ACTION {
+            return ::core::option::Option::Some(::chanx::__private::boxed(async move {
+                match ::chanx::__private::decode::<Ping>(body) {
+                    ::core::result::Result::Ok(message) => {
+                        ::chanx::__private::IntoOutcome::into_outcome(self.ping(&ctx, message).await)
+                    }
+                    ::core::result::Result::Err(invalid) => invalid,
+                }
+            }));
+        }
+        ::core::option::Option::None
+    }
+    #[allow(unused_variables)]
+    fn dispatch_event<'a>(
+        &'a self,
+        ctx: ::chanx::Context,
+        action: &str,
+        body: ::chanx::__private::Value,
+    ) -> ::core::option::Option<::chanx::__private::HandlerFuture<'a>> {
+        ::core::option::Option::None
+    }
+}
+const _: () = {
+    ::chanx::__private::assert_message::<Ping>();
+    ::chanx::__private::assert_message::<Pong>();
+};
+// END docs/architecture.md topic expansion
+
+/// Hosts the hand-expanded topic.
+struct HubConsumer;
+
+#[chanx::consumer(topics = [RoomTopic])]
+impl HubConsumer {}
+
 fn router() -> Router {
-    Router::new().route("/ws/chat/", |_: &Scope| ChatConsumer)
+    Router::new().route("/ws/chat/", |_: &Scope| ChatConsumer).route("/ws/hub/", |_: &Scope| HubConsumer)
+}
+
+#[tokio::test]
+async fn the_hand_expanded_topic_answers_its_subscribers() {
+    let router = router();
+    let mut client = WebsocketCommunicator::builder(&router, "/ws/hub/").send_completion(false).connect().await;
+    assert_eq!(client.subscribe("room:lobby").await["action"], "subscribed");
+    client.send_to_topic("room:lobby", &Ping {}, Some("1")).await;
+    let pong = client.receive_topic_message::<Pong>().await;
+    assert_eq!((pong.message, pong.topic.as_str(), pong.reference.as_deref()), (Pong {}, "room:lobby", Some("1")));
+    assert_eq!(<RoomTopic as chanx::Topic>::group_name("room:lobby"), "RoomTopic.room-lobby");
+    client.disconnect().await;
 }
 
 #[tokio::test]
@@ -162,4 +255,8 @@ fn this_file_holds_the_documented_expansion() {
     let documented = region(doc, "<!-- expansion:output -->\n```rust\n", "```\n");
     let compiled = region(this, "// BEGIN docs/architecture.md expansion\n", "// END docs/architecture.md expansion");
     assert_eq!(compiled, documented, "copy the block of docs/architecture.md between the markers of this file");
+    let documented = region(doc, "<!-- expansion:topic-output -->\n```rust\n", "```\n");
+    let compiled =
+        region(this, "// BEGIN docs/architecture.md topic expansion\n", "// END docs/architecture.md topic expansion");
+    assert_eq!(compiled, documented, "copy the topic block of docs/architecture.md between the markers of this file");
 }

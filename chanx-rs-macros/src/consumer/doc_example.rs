@@ -7,6 +7,8 @@ use quote::ToTokens;
 
 const INPUT_MARK: &str = "<!-- expansion:input -->\n```rust\n";
 const OUTPUT_MARK: &str = "<!-- expansion:output -->\n```rust\n";
+const TOPIC_INPUT_MARK: &str = "<!-- expansion:topic-input -->\n```rust\n";
+const TOPIC_OUTPUT_MARK: &str = "<!-- expansion:topic-output -->\n```rust\n";
 const FENCE_END: &str = "```\n";
 
 fn doc_path() -> PathBuf {
@@ -20,8 +22,9 @@ fn block(doc: &str, mark: &str) -> std::ops::Range<usize> {
     start..start + len
 }
 
-/// Expands the `#[chanx::consumer(...)]` impl of `source`, formatted as the workspace formats code.
-fn expand_block(source: &str) -> String {
+/// Expands the `#[chanx::consumer(...)]` (or `#[chanx::topic(...)]`) impl of `source`, formatted
+/// as the workspace formats code.
+fn expand_block(source: &str, macro_name: &str) -> String {
     let file = syn::parse_file(source).expect("the input block parses");
     let mut item = file
         .items
@@ -31,13 +34,17 @@ fn expand_block(source: &str) -> String {
             _ => None,
         })
         .expect("the input block has an impl");
-    let at = item.attrs.iter().position(|a| a.path().segments.last().is_some_and(|s| s.ident == "consumer"));
-    let attr = item.attrs.remove(at.expect("the impl has #[chanx::consumer]"));
+    let at = item.attrs.iter().position(|a| a.path().segments.last().is_some_and(|s| s.ident == macro_name));
+    let attr = item.attrs.remove(at.unwrap_or_else(|| panic!("the impl has #[chanx::{macro_name}]")));
     let args = match attr.meta {
         syn::Meta::List(list) => list.tokens,
         _ => proc_macro2::TokenStream::new(),
     };
-    let tokens = super::expand(args, item.into_token_stream());
+    let tokens = if macro_name == "topic" {
+        super::expand_topic(args, item.into_token_stream())
+    } else {
+        super::expand(args, item.into_token_stream())
+    };
     rustfmt(&tokens.to_string())
 }
 
@@ -58,10 +65,19 @@ fn rustfmt(code: &str) -> String {
 
 #[test]
 fn the_documented_expansion_is_what_the_macro_emits() {
+    check_documented(INPUT_MARK, OUTPUT_MARK, "consumer");
+}
+
+#[test]
+fn the_documented_topic_expansion_is_what_the_macro_emits() {
+    check_documented(TOPIC_INPUT_MARK, TOPIC_OUTPUT_MARK, "topic");
+}
+
+fn check_documented(input: &str, output: &str, macro_name: &str) {
     let path = doc_path();
     let doc = std::fs::read_to_string(&path).expect("docs/architecture.md is readable");
-    let expanded = expand_block(&doc[block(&doc, INPUT_MARK)]);
-    let output = block(&doc, OUTPUT_MARK);
+    let expanded = expand_block(&doc[block(&doc, input)], macro_name);
+    let output = block(&doc, output);
     if doc[output.clone()] == expanded {
         return;
     }
