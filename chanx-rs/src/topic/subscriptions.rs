@@ -52,6 +52,9 @@ pub(crate) struct Subscriptions {
     /// The topic of a standalone route, which un-addressed frames go to.
     default_topic: OnceLock<String>,
     state: Mutex<State>,
+    /// Held while a topic's group is joined or left and the outcome recorded: an unsubscribe
+    /// still in its `on_unsubscribe` must not leave a group a newer subscription has joined.
+    group_gate: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Subscriptions {
@@ -62,7 +65,13 @@ impl std::fmt::Debug for Subscriptions {
 
 impl Subscriptions {
     pub(crate) fn new(types: &'static [TopicType], limits: TopicLimits) -> Self {
-        Subscriptions { types, limits, default_topic: OnceLock::new(), state: Mutex::default() }
+        Subscriptions {
+            types,
+            limits,
+            default_topic: OnceLock::new(),
+            state: Mutex::default(),
+            group_gate: tokio::sync::Mutex::new(()),
+        }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -180,6 +189,7 @@ async fn subscribe(conn: &Arc<Connection>, tctx: &Context, reply: &Context) {
         return send_error(reply, TopicErrorReason::Unauthorized, format!("Not allowed to subscribe to '{topic}'"));
     }
     let group = super::safe_group_name(Some(kind.type_name), &[topic]);
+    let gate = subs.group_gate.lock().await;
     if let Err(err) = conn.join_group(&group).await {
         tracing::error!(%topic, %group, error = %err, "could not join a topic's group");
         let _ = reply.send(&ErrorMessage::detail("Failed to process message for subscribe"));
@@ -201,15 +211,14 @@ async fn subscribe(conn: &Arc<Connection>, tctx: &Context, reply: &Context) {
         }
     };
     drop(reservation);
-    match first {
-        None => {
-            let _ = conn.leave_group(&group).await;
-        }
-        Some(first) => {
-            let _ = reply.send(&Subscribed {});
-            if first {
-                run_hook(sub.handler.on_subscribe(&sub.ctx), "on_subscribe").await;
-            }
+    if first.is_none() {
+        let _ = conn.leave_group(&group).await;
+    }
+    drop(gate);
+    if let Some(first) = first {
+        let _ = reply.send(&Subscribed {});
+        if first {
+            run_hook(sub.handler.on_subscribe(&sub.ctx), "on_subscribe").await;
         }
     }
 }
@@ -221,16 +230,19 @@ async fn unsubscribe(conn: &Arc<Connection>, topic: &str, reply: &Context) {
         state.active.remove(topic).map(|sub| {
             let count = state.groups.entry(sub.group.clone()).or_default();
             *count = count.saturating_sub(1);
-            let last = *count == 0;
-            if last {
+            if *count == 0 {
                 state.groups.remove(&sub.group);
             }
-            (sub, last)
+            sub
         })
     };
-    if let Some((sub, last)) = removed {
+    if let Some(sub) = removed {
         run_hook(sub.handler.on_unsubscribe(&sub.ctx), "on_unsubscribe").await;
-        if last && let Err(err) = conn.leave_group(&sub.group).await {
+        // Decided after the hook: a subscription made meanwhile (this topic again, or one whose
+        // group name is the same) keeps the group.
+        let _gate = subs.group_gate.lock().await;
+        let still_used = subs.state().groups.contains_key(&sub.group);
+        if !still_used && let Err(err) = conn.leave_group(&sub.group).await {
             tracing::warn!(%topic, error = %err, "could not leave a topic's group");
         }
     }

@@ -1,0 +1,91 @@
+//! Topics under a hostile or hurried client: frames that race each other on one connection.
+//! Each test is a sequence a real client can send, and what it must then be able to rely on.
+
+use std::time::Duration;
+
+use chanx::testing::WebsocketCommunicator;
+use chanx::{Context, Message, Router, Scope, Topic};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "news")]
+struct News {
+    payload: String,
+}
+
+/// A feed whose `on_unsubscribe` takes a while (writing a "last seen" mark, say).
+#[derive(Default)]
+struct FeedTopic;
+
+#[chanx::topic(pattern = "feed:{name}")]
+impl Topic for FeedTopic {
+    async fn on_unsubscribe(&self, _ctx: &Context) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    #[event_handler]
+    async fn news(&self, event: News) -> News {
+        event
+    }
+}
+
+struct Hub;
+
+#[chanx::consumer(topics = [FeedTopic])]
+impl Hub {}
+
+fn router() -> Router {
+    Router::new().route("/ws/hub/", |_: &Scope| Hub)
+}
+
+/// Unsubscribing and subscribing again at once (a client switching back to a feed) leaves the
+/// connection subscribed, and it still gets the feed's pushes: the slow unsubscribe must not
+/// take the renewed subscription's group away.
+#[tokio::test(start_paused = true)]
+async fn resubscribing_while_an_unsubscribe_is_under_way_keeps_the_pushes_coming() {
+    let router = router();
+    let mut comm = WebsocketCommunicator::connect(&router, "/ws/hub/").await;
+    comm.subscribe("feed:a").await;
+    comm.send_json(&json!({"version": 1, "topic": "feed:a", "ref": "u", "action": "unsubscribe"})).await;
+    comm.send_json(&json!({"version": 1, "topic": "feed:a", "ref": "s", "action": "subscribe"})).await;
+    let mut answers = vec![comm.receive_json().await, comm.receive_json().await];
+    answers.sort_by_key(|frame| frame["ref"].as_str().map(str::to_owned));
+    assert_eq!(
+        answers,
+        [
+            json!({"action": "subscribed", "payload": null, "version": 1, "topic": "feed:a", "ref": "s"}),
+            json!({"action": "unsubscribed", "payload": null, "version": 1, "topic": "feed:a", "ref": "u"}),
+        ]
+    );
+    FeedTopic::broadcast(router.layer(), "feed:a", &News { payload: "still here".into() }, Some(1))
+        .await
+        .expect("sent");
+    assert_eq!(
+        comm.receive_json().await,
+        json!({"action": "news", "payload": "still here", "version": 1, "topic": "feed:a", "seq": 1})
+    );
+    comm.disconnect().await;
+}
+
+/// Two topics whose group names clean to the same name (`feed:a b` and `feed:a-b` are both
+/// `FeedTopic.feed-a-b`) share the group: leaving one, however slowly, keeps the other's pushes.
+#[tokio::test(start_paused = true)]
+async fn leaving_a_topic_keeps_another_topic_that_shares_its_group() {
+    let router = router();
+    let mut comm = WebsocketCommunicator::connect(&router, "/ws/hub/").await;
+    comm.subscribe("feed:a b").await;
+    comm.send_json(&json!({"version": 1, "topic": "feed:a b", "ref": "u", "action": "unsubscribe"})).await;
+    comm.send_json(&json!({"version": 1, "topic": "feed:a-b", "ref": "s", "action": "subscribe"})).await;
+    let mut answers = vec![comm.receive_json().await, comm.receive_json().await];
+    answers.sort_by_key(|frame| frame["ref"].as_str().map(str::to_owned));
+    assert_eq!(answers[0]["action"], "subscribed");
+    assert_eq!(answers[1]["action"], "unsubscribed");
+    FeedTopic::broadcast(router.layer(), "feed:a-b", &News { payload: "hi".into() }, None).await.expect("sent");
+    assert_eq!(
+        comm.receive_json().await,
+        json!({"action": "news", "payload": "hi", "version": 1, "topic": "feed:a-b"})
+    );
+    comm.disconnect().await;
+}
