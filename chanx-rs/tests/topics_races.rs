@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use chanx::testing::WebsocketCommunicator;
-use chanx::{Context, Message, Router, Scope, Topic};
+use chanx::{Context, Message, Router, Scope, Settings, Topic};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -37,7 +37,7 @@ struct Hub;
 impl Hub {}
 
 fn router() -> Router {
-    Router::new().route("/ws/hub/", |_: &Scope| Hub)
+    Router::new().route("/ws/hub/", |_: &Scope| Hub).topic::<FeedTopic>("/ws/feeds/{name}/")
 }
 
 /// Unsubscribing and subscribing again at once (a client switching back to a feed) leaves the
@@ -86,6 +86,27 @@ async fn leaving_a_topic_keeps_another_topic_that_shares_its_group() {
     assert_eq!(
         comm.receive_json().await,
         json!({"action": "news", "payload": "hi", "version": 1, "topic": "feed:a-b"})
+    );
+    comm.disconnect().await;
+}
+
+/// The topic length limit holds for a standalone route's topic too: a path naming a longer
+/// topic is not subscribed at connect time (the same `topic_too_long` its frames would get), so
+/// no connection ever follows a topic longer than the limit.
+#[tokio::test]
+async fn a_standalone_route_whose_topic_is_too_long_is_not_subscribed() {
+    let router = router().with_settings(Settings::default().max_topic_length(16));
+    let long = "x".repeat(20);
+    let mut comm = WebsocketCommunicator::connect(&router, &format!("/ws/feeds/{long}/")).await;
+    assert_eq!(
+        comm.receive_json().await,
+        json!({"action": "error", "payload": {"reason": "topic_too_long", "detail": "A topic is at most 16 bytes"}})
+    );
+    comm.send_json(&json!({"action": "news", "payload": "x", "ref": "1"})).await;
+    assert_eq!(
+        comm.receive_json().await,
+        json!({"action": "error", "payload": {"reason": "topic_too_long", "detail": "A topic is at most 16 bytes"},
+               "version": 1, "ref": "1"})
     );
     comm.disconnect().await;
 }
