@@ -50,7 +50,7 @@ async fn resubscribing_while_an_unsubscribe_is_under_way_keeps_the_pushes_coming
     comm.subscribe("feed:a").await;
     comm.send_json(&json!({"version": 1, "topic": "feed:a", "ref": "u", "action": "unsubscribe"})).await;
     comm.send_json(&json!({"version": 1, "topic": "feed:a", "ref": "s", "action": "subscribe"})).await;
-    let mut answers = vec![comm.receive_json().await, comm.receive_json().await];
+    let mut answers = [comm.receive_json().await, comm.receive_json().await];
     answers.sort_by_key(|frame| frame["ref"].as_str().map(str::to_owned));
     assert_eq!(
         answers,
@@ -78,7 +78,7 @@ async fn leaving_a_topic_keeps_another_topic_that_shares_its_group() {
     comm.subscribe("feed:a b").await;
     comm.send_json(&json!({"version": 1, "topic": "feed:a b", "ref": "u", "action": "unsubscribe"})).await;
     comm.send_json(&json!({"version": 1, "topic": "feed:a-b", "ref": "s", "action": "subscribe"})).await;
-    let mut answers = vec![comm.receive_json().await, comm.receive_json().await];
+    let mut answers = [comm.receive_json().await, comm.receive_json().await];
     answers.sort_by_key(|frame| frame["ref"].as_str().map(str::to_owned));
     assert_eq!(answers[0]["action"], "subscribed");
     assert_eq!(answers[1]["action"], "unsubscribed");

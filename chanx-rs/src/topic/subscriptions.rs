@@ -235,13 +235,12 @@ async fn unsubscribe(conn: &Arc<Connection>, topic: &str, reply: &Context) {
     let subs = &conn.topics;
     let removed = {
         let mut state = subs.state();
-        state.active.remove(topic).map(|sub| {
+        state.active.remove(topic).inspect(|sub| {
             let count = state.groups.entry(sub.group.clone()).or_default();
             *count = count.saturating_sub(1);
             if *count == 0 {
                 state.groups.remove(&sub.group);
             }
-            sub
         })
     };
     if let Some(sub) = removed {
