@@ -110,3 +110,46 @@ async fn a_standalone_route_whose_topic_is_too_long_is_not_subscribed() {
     );
     comm.disconnect().await;
 }
+
+/// A vault refuses `vault:a-b`; `vault:a b` is allowed, and its group name is the same
+/// (`VaultTopic.vault-a-b`).
+#[derive(Default)]
+struct VaultTopic;
+
+#[chanx::topic(pattern = "vault:{name}")]
+impl Topic for VaultTopic {
+    async fn authorize(&self, _ctx: &Context, params: &chanx::TopicParams) -> bool {
+        params.get("name") != Some("a-b")
+    }
+
+    #[event_handler]
+    async fn news(&self, event: News) -> News {
+        event
+    }
+}
+
+struct VaultHub;
+
+#[chanx::consumer(topics = [VaultTopic])]
+impl VaultHub {}
+
+/// Picking a topic whose group name is that of a refused topic gets none of the refused
+/// topic's pushes: a connection receives only the pushes of the exact topics it subscribed.
+#[tokio::test(start_paused = true)]
+async fn a_topic_sharing_a_refused_topics_group_name_does_not_receive_its_pushes() {
+    let router = Router::new().route("/ws/vault/", |_: &Scope| VaultHub);
+    let mut comm = WebsocketCommunicator::connect(&router, "/ws/vault/").await;
+    assert_eq!(comm.subscribe("vault:a-b").await["payload"]["reason"], "unauthorized");
+    assert_eq!(comm.subscribe("vault:a b").await["action"], "subscribed");
+    assert_eq!(VaultTopic::group_name("vault:a b"), VaultTopic::group_name("vault:a-b"));
+    VaultTopic::broadcast(router.layer(), "vault:a-b", &News { payload: "secret".into() }, None).await.expect("sent");
+    VaultTopic::broadcast(router.layer(), "vault:a b", &News { payload: "public".into() }, None).await.expect("sent");
+    assert_eq!(
+        comm.receive_all_json(Duration::from_millis(200)).await,
+        [
+            json!({"action": "news", "payload": "public", "version": 1, "topic": "vault:a b"}),
+            json!({"action": "event_complete", "payload": null, "version": 1, "topic": "vault:a b"}),
+        ]
+    );
+    comm.disconnect().await;
+}
