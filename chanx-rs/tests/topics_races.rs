@@ -153,3 +153,19 @@ async fn a_topic_sharing_a_refused_topics_group_name_does_not_receive_its_pushes
     );
     comm.disconnect().await;
 }
+
+/// A frame for a subscribed topic that has no `#[ws_handler]` at all gets chanx's processing
+/// error, with the topic's envelope and no completion frame.
+#[tokio::test(start_paused = true)]
+async fn a_frame_for_a_topic_without_handlers_is_a_processing_error() {
+    let router = router();
+    let mut comm = WebsocketCommunicator::connect(&router, "/ws/hub/").await;
+    comm.subscribe("feed:a").await;
+    comm.send_json(&json!({"version": 1, "topic": "feed:a", "ref": "2", "action": "news", "payload": "x"})).await;
+    assert_eq!(
+        comm.receive_all_json(Duration::from_millis(200)).await,
+        [json!({"action": "error", "payload": {"detail": "Failed to process message"},
+                "version": 1, "topic": "feed:a", "ref": "2"})]
+    );
+    comm.disconnect().await;
+}
