@@ -272,7 +272,8 @@ impl Settings {
     }
 
     /// The longest topic a client may address, in bytes. A frame for a longer topic is
-    /// answered with the error reason `topic_too_long` (the socket stays open). Defaults to 256.
+    /// answered with the error reason `topic_too_long` (the socket stays open), and so is a
+    /// connection to a standalone topic route whose path names one. Defaults to 256.
     pub fn max_topic_length(mut self, bytes: usize) -> Self {
         self.max_topic_length = bytes;
         self

@@ -25,7 +25,9 @@ document.addEventListener('DOMContentLoaded', () => {
       link.href = `/discussion/${topic.id}/`;
       const badge = node('span', 'badge answered', 'Answered');
       badge.hidden = !topic.hasAcceptedAnswer;
-      summary.append(link, ' ', badge, node('div', 'muted', `asked by ${topic.author.email} · ${topic.formattedCreatedAt}`));
+      const fresh = node('span', 'badge new-answers', 'New answers');
+      fresh.hidden = true;
+      summary.append(link, ' ', badge, ' ', fresh, node('div', 'muted', `asked by ${topic.author.email} · ${topic.formattedCreatedAt}`));
       item.append(stats, summary);
       return item;
     }
@@ -34,19 +36,53 @@ document.addEventListener('DOMContentLoaded', () => {
     document.getElementById('loadMore')?.addEventListener('click', async (event) => {
       try {
         const page = await sandbox.api(`/api/discussion/?limit=20&offset=${loaded}`);
-        for (const topic of page.results) if (!find(topic.id)) list.append(card(topic));
+        for (const topic of page.results) {
+          if (!find(topic.id)) list.append(card(topic));
+          follow(topic.id);
+        }
         loaded += page.results.length;
         if (!page.next) event.target.remove();
       } catch (error) {
         sandbox.notify(error.message, 'error');
       }
     });
-    sandbox.live('/ws/discussion/', {
-      onStatus: sandbox.showStatus,
-      onMessage({ action, payload }) {
-        if (action === 'topic_created') {
+    // The list's one socket also follows every question the list shows, each as the chanx topic
+    // `discussion:{id}`, so that new answers raise its count as they are posted. The server
+    // forgets subscriptions with the socket: they are sent again on each (re)connection.
+    const followed = new Set([...list.querySelectorAll('[data-topic-id]')].map((item) => Number(item.dataset.topicId)));
+    let connected = false;
+    let ref = 0;
+    const subscribe = (id) => socket.socket.send(JSON.stringify({ action: 'subscribe', version: 1, topic: `discussion:${id}`, ref: String(++ref) }));
+    function follow(id) {
+      if (followed.has(id)) return;
+      followed.add(id);
+      if (connected) subscribe(id);
+    }
+    function onTopicFrame({ action, topic }) {
+      const item = find(topic.slice('discussion:'.length));
+      if (!item) return;
+      if (action === 'subscribed') item.dataset.following = 'true';
+      else if (action === 'unsubscribed' || action === 'error') delete item.dataset.following;
+      else if (action === 'reply_created') {
+        const count = item.querySelector('.reply-count');
+        count.textContent = Number(count.textContent) + 1;
+        item.querySelector('.new-answers').hidden = false;
+      }
+    }
+    const socket = sandbox.live('/ws/discussion/', {
+      onStatus(state) {
+        sandbox.showStatus(state);
+        connected = state === 'connected';
+        if (connected) for (const id of followed) subscribe(id);
+        else for (const item of list.querySelectorAll('[data-following]')) delete item.dataset.following;
+      },
+      onMessage({ action, payload, topic }) {
+        if (topic) {
+          onTopicFrame({ action, topic });
+        } else if (action === 'topic_created') {
           list.querySelector('.empty')?.remove();
           if (!find(payload.id)) list.prepend(card(payload));
+          follow(payload.id);
           sandbox.notify(`New topic: "${payload.title}" by ${payload.author.email}`, 'info');
         } else if (action === 'vote_updated' && payload.targetType === 'topic') {
           const score = find(payload.targetId)?.querySelector('.vote-score');

@@ -2,7 +2,8 @@
 //! register, create a chat, add a member, talk live both ways, reconnect after a server restart
 //! and remove the member; in `browser/assistant.cjs` an anonymous visitor watches the offline
 //! assistant's answer stream in; in `browser/discussion.cjs` two people see each other's question,
-//! answer, vote and accepted answer appear; in `browser/asyncapi.cjs` the offline AsyncAPI page
+//! answer, vote and accepted answer appear, and the topic list, following each topic it shows over
+//! its one socket, counts new answers, again after a server restart; in `browser/asyncapi.cjs` the offline AsyncAPI page
 //! renders its descriptions' Markdown. Needs Node.js, playwright-core
 //! (`npm install --prefix target/ci-node playwright-core`, or `CHANX_TEST_NODE_MODULES`) and
 //! Chromium (`/usr/bin/chromium`, or `CHANX_TEST_CHROMIUM`); `.ci/run` installs them.

@@ -20,6 +20,7 @@ crate::on_both_databases!(
     one_vote_per_user_per_post,
     accepting_an_answer_follows_the_rules,
     replies_reach_their_topic_only,
+    the_list_follows_the_topics_it_shows,
     the_sockets_refuse_strangers,
     the_pages_show_members_everything_and_visitors_nothing,
 );
@@ -337,6 +338,53 @@ async fn replies_reach_their_topic_only(app: TestApp) {
         viewer.disconnect().await;
     }
     elsewhere.disconnect().await;
+    list.disconnect().await;
+}
+
+/// The list page follows each topic it shows over its one socket: chanx's topic
+/// `discussion:{pk}` brings that topic's new answers, and only those.
+async fn the_list_follows_the_topics_it_shows(app: TestApp) {
+    let (ada, bob) = (app.user("ada@example.com").await, app.user("bob@example.com").await);
+    let id = topic(&app, &ada, "Followed").await["id"].as_i64().expect("id");
+    let other = topic(&app, &ada, "Not followed").await["id"].as_i64().expect("id");
+    let mut list = app.member_socket("/ws/discussion/", &ada).await;
+    let followed = format!("discussion:{id}");
+    assert_eq!(
+        list.subscribe(&followed).await,
+        json!({"action": "subscribed", "payload": null, "version": 1, "topic": followed, "ref": "1"})
+    );
+    for (missing, reference) in [("discussion:999999", "2"), ("discussion:abc", "3")] {
+        let detail = format!("Not allowed to subscribe to '{missing}'");
+        assert_eq!(
+            list.subscribe(missing).await,
+            json!({
+                "action": "error", "payload": {"reason": "unauthorized", "detail": detail},
+                "version": 1, "topic": missing, "ref": reference
+            })
+        );
+    }
+
+    let created = reply(&app, id, &bob, "An answer to follow").await;
+    reply(&app, other, &bob, "An answer elsewhere").await;
+    let expected = json!({
+        "action": "reply_created",
+        "payload": {
+            "id": created["id"], "content": "An answer to follow", "author": {"id": bob.id, "email": "bob@example.com"},
+            "voteCount": 0, "isAccepted": false, "createdAt": created["createdAt"],
+            "formattedCreatedAt": created["formattedCreatedAt"], "topicId": id, "topicTitle": "Followed",
+        },
+        "version": 1,
+        "topic": followed,
+    });
+    assert_eq!(events(&mut list).await, [expected]);
+    assert!(list.receive_nothing().await, "nothing of a topic the list does not follow");
+
+    assert_eq!(
+        list.unsubscribe(&followed).await,
+        json!({"action": "unsubscribed", "payload": null, "version": 1, "topic": followed, "ref": "4"})
+    );
+    reply(&app, id, &bob, "An answer after").await;
+    assert!(list.receive_nothing().await, "nothing once unfollowed");
     list.disconnect().await;
 }
 

@@ -142,9 +142,7 @@ pub(crate) async fn handle_frame(
     let limits = conn.topics.limits;
     if topic.len() > limits.max_topic_length {
         // Not echoed: the client's own `ref` is enough to match this answer.
-        let reply = ctx.replying_to(reference);
-        let detail = format!("A topic is at most {} bytes", limits.max_topic_length);
-        send_error(&reply, TopicErrorReason::TopicTooLong, detail);
+        send_too_long(limits, &ctx.replying_to(reference));
         return dispatch::Answer::default();
     }
     let topic: Arc<str> = topic.into();
@@ -161,11 +159,21 @@ pub(crate) async fn handle_frame(
     dispatch::Answer::default()
 }
 
+/// Answers a topic over the length limit.
+fn send_too_long(limits: TopicLimits, reply: &Context) {
+    let detail = format!("A topic is at most {} bytes", limits.max_topic_length);
+    send_error(reply, TopicErrorReason::TopicTooLong, detail);
+}
+
 /// Subscribes a standalone route's connection to the topic its path names, at connect time:
-/// `subscribed` goes out with no `ref`.
+/// `subscribed` goes out with no `ref`. A path naming a topic over the length limit is refused
+/// as its frames will be, so no connection follows a topic longer than the limit.
 pub(crate) async fn subscribe_default(ctx: &Context, topic: String) {
     let conn = ctx.connection().clone();
     let _ = conn.topics.default_topic.set(topic.clone());
+    if topic.len() > conn.topics.limits.max_topic_length {
+        return send_too_long(conn.topics.limits, ctx);
+    }
     let tctx = ctx.for_topic(topic.into());
     subscribe(&conn, &tctx, &tctx).await;
 }

@@ -1,10 +1,14 @@
 //! The forum's sockets: `/ws/discussion/` (the topic list) and `/ws/discussion/{pk}/` (one
 //! topic). Both are for signed-in users and server-push: the only client action is `ping`. Both
 //! join the user's group too (see [`crate::sessions`]), which closes them when the access ends.
+//!
+//! The list's socket also hosts [`DiscussionTopic`], chanx's topic `discussion:{pk}`: the list
+//! page subscribes to each question it shows and hears of its new answers over that one socket,
+//! rather than opening a socket per question.
 
 use chanx::auth::{AuthError, IsAuthenticated, ObjectLookup, TokenAuthenticator};
 use chanx::messages::{Ping, Pong};
-use chanx::{Consumer, Context, Message};
+use chanx::{Consumer, Context, Message, Topic, TopicParams};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +24,11 @@ pub const LIST_GROUP: &str = "discussion_updates";
 /// The group of a topic's sockets.
 pub fn topic_group(topic: i64) -> String {
     format!("discussion_topic_{topic}")
+}
+
+/// The chanx topic that follows forum topic `topic` ([`DiscussionTopic`]).
+pub fn followed_topic(topic: i64) -> String {
+    format!("discussion:{topic}")
 }
 
 // ---- events ----
@@ -177,14 +186,45 @@ impl ObjectLookup<TopicRef> for TopicLookup {
 
 // ---- consumers ----
 
+/// One forum topic followed from the list's socket: `discussion:{pk}`, for a topic that exists.
+/// Its subscribers get `reply_created` for each new answer, with `topic` in the frame.
+#[derive(Default)]
+pub struct DiscussionTopic;
+
+#[chanx::topic(pattern = "discussion:{pk}")]
+impl Topic for DiscussionTopic {
+    /// The socket's user is signed in (the list's authenticator); the topic must exist. The host
+    /// put the database in the connection's extensions.
+    async fn authorize(&self, ctx: &Context, params: &TopicParams) -> bool {
+        let (Some(db), Some(id)) = (ctx.extension::<Db>(), params.get("pk").and_then(|pk| pk.parse::<i64>().ok()))
+        else {
+            return false;
+        };
+        match TopicRef::get(&db, id).await {
+            Ok(found) => found.is_some(),
+            Err(err) => {
+                tracing::warn!(error = %err, topic = params.topic(), "could not check a followed topic");
+                false
+            }
+        }
+    }
+
+    /// A reply was posted.
+    #[event_handler]
+    async fn handle_new_reply(&self, event: NewReplyEvent) -> ReplyCreated {
+        ReplyCreated { payload: event.payload }
+    }
+}
+
 /// The topic list, live.
 pub struct DiscussionListConsumer {
     /// Where users are, to check the user again once the socket is in its groups.
     pub db: Db,
 }
 
-/// Live updates of the forum's topic list: new topics, votes, accepted answers.
-#[chanx::consumer(name = "discussionList", tags = ["discussion"])]
+/// Live updates of the forum's topic list: new topics, votes, accepted answers; and, for each
+/// topic the list follows (`discussion:{pk}`), its new answers.
+#[chanx::consumer(name = "discussionList", tags = ["discussion"], topics = [DiscussionTopic])]
 impl Consumer for DiscussionListConsumer {
     type Authenticator = UserAuth;
 
@@ -193,6 +233,8 @@ impl Consumer for DiscussionListConsumer {
     }
 
     async fn post_authentication(&self, ctx: &Context) {
+        // For DiscussionTopic::authorize, which sees the connection, not this consumer.
+        ctx.insert_extension(self.db.clone());
         sessions::still_signed_in(ctx, &self.db).await;
     }
 

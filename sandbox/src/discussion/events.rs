@@ -5,7 +5,7 @@ use chanx::Layer;
 
 use super::consumers::*;
 use super::model::{Target, TopicSummary};
-use crate::broadcast::broadcast;
+use crate::broadcast::{broadcast, broadcast_topic};
 
 /// A topic was asked: every topic list gets `topic_created`.
 pub async fn topic_created(layer: &Layer, topic: &TopicSummary) {
@@ -13,11 +13,13 @@ pub async fn topic_created(layer: &Layer, topic: &TopicSummary) {
     broadcast::<DiscussionListConsumer, _>(layer, LIST_GROUP, &event).await;
 }
 
-/// A reply was posted: the topic's pages get `reply_created`.
+/// A reply was posted: the topic's pages and the lists following the topic get `reply_created`.
 pub async fn reply_created(layer: &Layer, reply: NewReply) {
     let group = topic_group(reply.topic_id);
+    let followed = followed_topic(reply.topic_id);
     let event = NewReplyEvent { payload: reply };
     broadcast::<DiscussionTopicConsumer, _>(layer, &group, &event).await;
+    broadcast_topic::<DiscussionTopic, _>(layer, &followed, &event).await;
 }
 
 /// A vote changed a count: the topic's pages and every topic list get `vote_updated`.

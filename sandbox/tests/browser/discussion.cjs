@@ -1,13 +1,18 @@
 // Two signed-in people use the forum in headless Chromium: a question, an answer, a vote and an
-// accepted answer each appear in the other's window without a reload. Run by tests/browser.rs.
+// accepted answer each appear in the other's window without a reload, and the topic list, which
+// follows every question it shows over its one socket, counts new answers, also once it has
+// reconnected after a server restart. Run by tests/browser.rs.
 //
-// usage: node discussion.cjs BASE_URL   (same environment as chat.cjs)
+// usage: node discussion.cjs BASE_URL   (same environment and RESTART protocol as chat.cjs)
 'use strict';
 const { chromium } = require('playwright-core');
+const readline = require('node:readline');
 
 const base = process.argv[2];
 const shots = process.env.CHANX_TEST_SCREENSHOTS || '.';
 const step = (text) => console.error(`step: ${text}`);
+const stdin = readline.createInterface({ input: process.stdin });
+const restarted = () => new Promise((resolve) => stdin.once('line', resolve));
 
 async function register(page, email) {
   await page.goto(`${base}/login?next=/discussion/`);
@@ -41,6 +46,15 @@ async function register(page, email) {
     await item.waitFor({ timeout: 10000 });
     if (await bob.locator('#topicList b').count() !== 0) problems.push('a title was rendered as HTML');
 
+    step('ada\'s second tab lists the questions and follows each over the list\'s socket');
+    const adaList = await ada.context().newPage();
+    adaList.on('pageerror', (error) => problems.push(`ada's list: ${error.message}`));
+    await adaList.goto(`${base}/discussion/`);
+    const topicId = new URL(topicUrl).pathname.split('/')[2];
+    const listed = adaList.locator(`#topicList [data-topic-id="${topicId}"]`);
+    await adaList.locator(`#topicList [data-topic-id="${topicId}"][data-following="true"]`).waitFor({ timeout: 15000 });
+    if (await listed.locator('.new-answers').isVisible()) problems.push('"New answers" shown before any answer');
+
     step('bob answers; the answer appears on ada\'s page');
     await item.click();
     await bob.waitForURL(topicUrl);
@@ -51,6 +65,11 @@ async function register(page, email) {
     await ada.locator('.reply .text', { hasText: 'With backoff.' }).waitFor({ timeout: 10000 });
     console.error(`measured: forum answer, click in one window to shown in the other: ${Date.now() - started} ms`);
 
+    step('ada\'s list counts the answer and marks the question');
+    await listed.locator('.reply-count', { hasText: '1' }).waitFor({ timeout: 10000 });
+    await listed.locator('.new-answers:not([hidden])').waitFor({ timeout: 10000 });
+    await adaList.screenshot({ path: `${shots}/browser-discussion-list.png`, fullPage: true });
+
     step('bob votes the question up; ada sees the count');
     await bob.locator('.vote-buttons[data-target-type=topic] .vote-btn[data-vote="1"]').click();
     await ada.locator('.vote-buttons[data-target-type=topic] .vote-score-display', { hasText: '1' }).waitFor({ timeout: 10000 });
@@ -60,10 +79,22 @@ async function register(page, email) {
     await bob.locator('.reply.accepted .accepted-badge:not([hidden])').waitFor({ timeout: 10000 });
     await ada.locator('.reply .accept-btn', { hasText: 'Unaccept' }).waitFor({ timeout: 10000 });
     await bob.screenshot({ path: `${shots}/browser-discussion.png`, fullPage: true });
+
+    step('the server restarts; ada\'s list follows its questions again and counts the next answer');
+    console.log('RESTART');
+    await restarted();
+    const following = adaList.locator(`#topicList [data-topic-id="${topicId}"][data-following="true"]`);
+    await adaList.locator('#connectionStatus[data-state=connected]').waitFor({ timeout: 20000 });
+    await following.waitFor({ timeout: 15000 });
+    await bob.locator('#connectionStatus[data-state=connected]').waitFor({ timeout: 20000 });
+    await bob.locator('#newAnswerContent').fill('Or with a fresh socket.');
+    await bob.locator('#answerForm button').click();
+    await listed.locator('.reply-count', { hasText: '2' }).waitFor({ timeout: 10000 });
   } catch (error) {
     problems.push(String(error && error.stack || error));
   } finally {
     await browser.close();
+    stdin.close();
   }
   if (problems.length) {
     console.error(problems.join('\n'));
