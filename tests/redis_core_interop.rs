@@ -1,11 +1,10 @@
 //! A chanx-rs process joins a Django Channels deployment on its default layer,
-//! `channels_redis.core.RedisChannelLayer`: a real Django Channels consumer (driven by Channels'
-//! own `WebsocketCommunicator`, on the real layer) and a chanx-rs server on
-//! [`RedisCoreLayer`] share a group through the machine's Redis, and broadcasts, typed events
-//! and direct sends to one connection's channel cross both ways; then the same over two sharded
-//! Redis servers; and a channel at capacity is counted. The Python comes from
-//! `CHANX_TEST_PYTHON` (a virtual environment with `channels` and `channels_redis`; `.ci/run`
-//! makes one).
+//! `channels_redis.core.RedisChannelLayer`: a real Django Channels consumer served by daphne (the
+//! Channels ASGI server) and a chanx-rs server on [`RedisCoreLayer`] share a group through the
+//! machine's Redis, and broadcasts, typed events and direct sends to one connection's channel
+//! cross both ways; then the same over two sharded Redis servers; and messages past a channel's
+//! capacity are counted. The Python comes from `CHANX_TEST_PYTHON` (a virtual environment with
+//! `channels`, `channels_redis` and `daphne`; `.ci/run` makes one).
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -18,12 +17,14 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout};
 
-/// A Django project in one file: settings with the core layer as `CHANNEL_LAYERS["default"]`,
-/// a consumer handling chanx's layer messages (`handle_group_message`, `handle_channel_event`)
-/// as a chanx consumer does, and a driver that runs it through Channels' `WebsocketCommunicator`
-/// and obeys one JSON command per line of stdin, answering one JSON line on stdout.
+/// A Django project in one file, served by daphne on a free port (printed once listening):
+/// settings with the core layer as `CHANNEL_LAYERS["default"]`, and a consumer that speaks as
+/// the tests' chanx-rs `Member` does. It handles chanx's layer messages (`handle_group_message`,
+/// `handle_channel_event`) as a chanx consumer does; `say` broadcasts to `lobby`, `broadcast_job`
+/// sends a typed event to `lobby`, and `notify` sends one to a single channel name.
 const DJANGO: &str = r#"
-import asyncio, json, sys
+import json, sys
+import daphne.server  # installs Twisted's asyncio reactor, before anything else touches it
 import django
 from django.conf import settings
 
@@ -38,27 +39,37 @@ settings.configure(
 django.setup()
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from channels.layers import get_channel_layer
-from channels.testing import WebsocketCommunicator
+from channels.routing import ProtocolTypeRouter, URLRouter
+from django.urls import path
+
+
+def job_done(job):
+    return {"type": "handle_channel_event", "event_data": {"action": "job_done", "payload": job}}
 
 
 class Member(AsyncJsonWebsocketConsumer):
     async def connect(self):
         await self.channel_layer.group_add("lobby", self.channel_name)
         await self.accept()
-        await self.send_json({"action": "you_are", "payload": self.channel_name})
 
     async def disconnect(self, code):
         await self.channel_layer.group_discard("lobby", self.channel_name)
 
     async def receive_json(self, content):
-        if content["action"] == "say":
+        action, payload = content["action"], content.get("payload")
+        if action == "whoami":
+            await self.send_json({"action": "you_are", "payload": self.channel_name})
+        elif action == "say":
             await self.channel_layer.group_send("lobby", {
                 "type": "handle_group_message",
                 "message": content,
                 "exclude_current": False,
                 "from_channel": self.channel_name,
             })
+        elif action == "broadcast_job":
+            await self.channel_layer.group_send("lobby", job_done(payload))
+        elif action == "notify":
+            await self.channel_layer.send(payload["channel"], job_done(payload["job"]))
 
     async def handle_group_message(self, event):
         await self.send_json(event["message"])
@@ -69,47 +80,25 @@ class Member(AsyncJsonWebsocketConsumer):
             await self.send_json({"action": "job_status", "payload": f"job {data['payload']} done"})
 
 
-async def main():
-    layer = get_channel_layer()
-    client = WebsocketCommunicator(Member.as_asgi(), "/ws/member/")
-    connected, _ = await client.connect()
-    assert connected
-    print(json.dumps(await client.receive_json_from(timeout=10)), flush=True)
-    loop = asyncio.get_running_loop()
-    while True:
-        command = json.loads(await loop.run_in_executor(None, sys.stdin.readline))
-        op = command["op"]
-        if op == "client_send":
-            await client.send_json_to(command["frame"])
-            answer = {"ok": True}
-        elif op == "client_receive":
-            answer = await client.receive_json_from(timeout=10)
-        elif op == "client_quiet":
-            answer = {"nothing": await client.receive_nothing(timeout=0.5)}
-        elif op == "group_send":
-            await layer.group_send(command["group"], command["message"])
-            answer = {"ok": True}
-        elif op == "send":
-            await layer.send(command["channel"], command["message"])
-            answer = {"ok": True}
-        elif op == "exit":
-            await client.disconnect()
-            await layer.flush()
-            print(json.dumps({"ok": True}), flush=True)
-            return
-        print(json.dumps(answer), flush=True)
-
-asyncio.run(main())
+application = ProtocolTypeRouter({"websocket": URLRouter([path("ws/member/", Member.as_asgi())])})
+server = daphne.server.Server(
+    application=application,
+    endpoints=["tcp:port=0:interface=127.0.0.1"],
+    signal_handlers=False,
+    verbosity=0,
+    ready_callable=lambda: print(json.dumps({"port": server.listening_addresses[0][1]}), flush=True),
+)
+server.run()
 "#;
 
 fn python() -> Option<String> {
     match std::env::var("CHANX_TEST_PYTHON") {
         Ok(python) if !python.is_empty() => Some(python),
-        _ => skip_or_fail("CHANX_TEST_PYTHON is not set (a Python with channels and channels_redis)"),
+        _ => skip_or_fail("CHANX_TEST_PYTHON is not set (a Python with channels, channels_redis and daphne)"),
     }
 }
 
-/// A Python process answering one JSON line per command.
+/// A Python process answering in JSON lines.
 struct Python {
     child: Child,
     stdin: ChildStdin,
@@ -143,13 +132,6 @@ impl Python {
         self.stdin.flush().await.expect("flush");
         self.line().await
     }
-
-    async fn exit(mut self) {
-        assert_eq!(self.ask(json!({"op": "exit"})).await, json!({"ok": true}));
-        let status =
-            tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await.expect("exits").expect("status");
-        assert!(status.success(), "python exited with {status}");
-    }
 }
 
 fn job_status(job: u32) -> Value {
@@ -160,52 +142,59 @@ fn job_done_event(job: u32) -> Value {
     json!({"type": "handle_channel_event", "event_data": {"action": "job_done", "payload": job}})
 }
 
-/// A chanx-rs server on the core layer over `urls`, and the Django process, in group `lobby`.
+/// A client of `addr`'s `/ws/member/` in group `lobby`, and its connection's channel name.
+async fn member(addr: std::net::SocketAddr, query: &str) -> (Client, String) {
+    let mut client = Client::connect(addr, &format!("/ws/member/{query}")).await;
+    client.send_json(&json!({"action": "whoami"})).await;
+    let channel = client.receive_json().await["payload"].as_str().expect("channel").to_owned();
+    // A process-specific channel name of channels_redis's shape.
+    let (process, local) = channel.strip_prefix("specific.").and_then(|c| c.split_once('!')).expect(&channel);
+    assert!(process.len() == 32 && local.len() == 32, "{channel}");
+    (client, channel)
+}
+
+/// A chanx-rs server on the core layer over `urls`, and a Django one, each with a client in `lobby`.
 async fn exchange(python: &str, urls: &[String], prefix: &str) {
     let layer = Layer::new(RedisCoreLayer::builder(urls.iter().cloned()).prefix(prefix).build().expect("layer"));
     let addr = spawn_server(Router::new().route("/ws/member/", |_: &Scope| Member).with_layer(layer.clone())).await;
-    let mut rust = Client::connect(addr, "/ws/member/?groups=lobby").await;
-    rust.send_json(&json!({"action": "whoami"})).await;
-    let rust_channel = rust.receive_json().await["payload"].as_str().expect("channel").to_owned();
+    let (mut rust, rust_channel) = member(addr, "?groups=lobby").await;
 
-    let mut django = Python::start(python, DJANGO, &[json!(urls).to_string(), prefix.to_owned()]);
-    let django_channel = django.line().await["payload"].as_str().expect("channel").to_owned();
-    // Both are process-specific channel names of channels_redis's shape.
-    for channel in [&rust_channel, &django_channel] {
-        let (process, local) = channel.strip_prefix("specific.").and_then(|c| c.split_once('!')).expect(channel);
-        assert!(process.len() == 32 && local.len() == 32, "{channel}");
-    }
+    let mut django_server = Python::start(python, DJANGO, &[json!(urls).to_string(), prefix.to_owned()]);
+    let port = django_server.line().await["port"].as_u64().and_then(|port| u16::try_from(port).ok()).expect("a port");
+    let (mut django, django_channel) = member(([127, 0, 0, 1], port).into(), "").await;
 
     // A chanx-rs consumer's broadcast reaches the Django consumer in the group, and itself.
-    rust.send_json(&json!({"action": "say", "payload": "hello from Rust"})).await;
     let said = json!({"action": "say", "payload": "hello from Rust"});
+    rust.send_json(&said).await;
     assert_eq!(rust.receive_json().await, said);
-    assert_eq!(django.ask(json!({"op": "client_receive"})).await, said);
+    assert_eq!(django.receive_json().await, said);
 
     // The Django consumer's broadcast reaches the chanx-rs consumer.
     let said = json!({"action": "say", "payload": "hello from Django"});
-    django.ask(json!({"op": "client_send", "frame": said})).await;
-    assert_eq!(django.ask(json!({"op": "client_receive"})).await, said);
+    django.send_json(&said).await;
+    assert_eq!(django.receive_json().await, said);
     assert_eq!(rust.receive_json().await, said);
 
     // Typed events to the group, from each side, run each consumer's handler.
     layer.broadcast_event(["lobby"], &JobDone { payload: 1 }).await.expect("sent");
     assert_eq!(rust.receive_json().await, job_status(1));
-    assert_eq!(django.ask(json!({"op": "client_receive"})).await, job_status(1));
-    django.ask(json!({"op": "group_send", "group": "lobby", "message": job_done_event(2)})).await;
-    assert_eq!(django.ask(json!({"op": "client_receive"})).await, job_status(2));
+    assert_eq!(django.receive_json().await, job_status(1));
+    django.send_json(&json!({"action": "broadcast_job", "payload": 2})).await;
+    assert_eq!(django.receive_json().await, job_status(2));
     assert_eq!(rust.receive_json().await, job_status(2));
 
     // `send_event` to one connection's channel name reaches that connection only, both ways.
     layer.send_event(&django_channel, &JobDone { payload: 3 }).await.expect("sent");
-    assert_eq!(django.ask(json!({"op": "client_receive"})).await, job_status(3));
-    django.ask(json!({"op": "send", "channel": rust_channel, "message": job_done_event(4)})).await;
-    // Job 3 went to Django's connection only: the next frame here is job 4.
+    assert_eq!(django.receive_json().await, job_status(3));
+    django.send_json(&json!({"action": "notify", "payload": {"channel": rust_channel, "job": 4}})).await;
+    // Job 3 went to Django's connection only: the next frame here is job 4 ...
     assert_eq!(rust.receive_json().await, job_status(4));
-    assert_eq!(django.ask(json!({"op": "client_quiet"})).await, json!({"nothing": true}), "job 4 was for Rust only");
+    // ... and job 4 to ours only: Django's next frame is the answer to what it sends next.
+    django.send_json(&json!({"action": "whoami"})).await;
+    assert_eq!(django.receive_json().await["action"], "you_are");
 
-    django.exit().await;
     rust.close().await;
+    django.close().await;
 }
 
 #[tokio::test]
