@@ -718,6 +718,9 @@ impl Inner {
     }
 }
 
+/// What `BZPOPMIN` answers: the key, the member (the stored message) and its score.
+type BlockingPop = (Vec<u8>, Vec<u8>, Vec<u8>);
+
 /// One shard's receiving loop: pops this process's set and delivers, reconnecting with backoff.
 async fn receiver(index: usize, client: redis::Client, layer: Weak<Inner>) {
     let Some(key) = layer.upgrade().map(|layer| layer.own_key()) else { return };
@@ -757,7 +760,7 @@ async fn receiver(index: usize, client: redis::Client, layer: Weak<Inner>) {
                 // A flat list of member, score, member, score...
                 Ok(flat) if !flat.is_empty() => flat.into_iter().step_by(2).collect(),
                 Ok(_) => {
-                    let blocked: redis::RedisResult<Option<(Vec<u8>, Vec<u8>, Vec<u8>)>> =
+                    let blocked: redis::RedisResult<Option<BlockingPop>> =
                         redis::cmd("BZPOPMIN").arg(&key).arg(BLOCK_SECONDS).query_async(&mut connection).await;
                     match blocked {
                         Ok(Some((_, message, _))) => vec![message],
@@ -894,7 +897,7 @@ impl ChannelLayer for RedisCoreLayer {
             .cmd("ZRANGE")
             .arg(&key)
             .arg(0)
-            .arg(inner.max_group_size)
+            .arg(inner.max_group_size - 1)
             .cmd("ZCARD")
             .arg(&key);
         let (members, size): (Vec<Vec<u8>>, usize) =
@@ -912,7 +915,7 @@ impl ChannelLayer for RedisCoreLayer {
         // Members grouped by the set they are read from: one per process, or per plain channel.
         let mut sets: Vec<(Target, Vec<&str>)> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
-        for member in members.iter().take(inner.max_group_size) {
+        for member in &members {
             let Some(channel) = std::str::from_utf8(member).ok().filter(|name| valid_channel_name(name)) else {
                 tracing::warn!(group, "a group member that is not a channel name skipped");
                 continue;
