@@ -11,7 +11,9 @@
 //! ```
 //!
 //! then connect to `ws://127.0.0.1:8080/ws/bench/`. With `REDIS_URL` set, group `bench` spans
-//! every process using that Redis.
+//! every process using that Redis: over pub/sub (channels_redis's `RedisPubSubChannelLayer`), or
+//! with `REDIS_LAYER=core` beside it over channels_redis's default `RedisChannelLayer` (prefix
+//! `asgi`), so that a Django Channels process can join the group too.
 
 use chanx::layer::LayerError;
 use chanx::messages::{Ping, Pong};
@@ -104,9 +106,11 @@ async fn main() -> std::io::Result<()> {
     let addr = chanx_workspace::addr_arg("127.0.0.1:8080");
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     tracing::info!("bench consumer on ws://{}/ws/bench/", listener.local_addr()?);
-    // Several processes share groups through Redis when REDIS_URL is set.
-    let redis_url = std::env::var("REDIS_URL").ok();
-    let layer = chanx::Layer::from_url(redis_url.as_deref()).map_err(std::io::Error::other)?;
+    // Several processes share groups through Redis when REDIS_URL is set; REDIS_LAYER picks
+    // the Redis layer (`pubsub`, the default, or `core`).
+    let (redis_url, redis_layer) = (std::env::var("REDIS_URL").ok(), std::env::var("REDIS_LAYER").ok());
+    let layer =
+        chanx::Layer::from_url_and_kind(redis_url.as_deref(), redis_layer.as_deref()).map_err(std::io::Error::other)?;
     chanx::serve(listener, router().with_layer(layer)).await
 }
 

@@ -155,6 +155,27 @@ def redis_message():
         write("redis_message", name, data)
 
 
+def redis_core_message():
+    """Messages as channels_redis's RedisChannelLayer stores them, after the random prefix."""
+    event = {"type": "handle_channel_event", "event_data": {"action": "ping", "payload": None}}
+    group = {"type": "handle_group_message", "message": {"action": "said", "payload": "hi"},
+             "exclude_current": False, "from_channel": None}
+    direct = dict(event, __asgi_channel__="specific.0123!4567")
+    header = b"\x83\xa4type\xb4handle_channel_event\xb0__asgi_channel__\x91\xa3a!b\xaaevent_data"
+    for name, data in {
+        "direct": msgpack(direct),
+        "group": msgpack(dict(group, __asgi_channel__=["specific.0123!1", "specific.0123!2"])),
+        "no-recipient": msgpack(event),
+        "recipient-not-a-string": msgpack(dict(event, __asgi_channel__=[1, "a!b"])),
+        # A megabyte of recipients: one lookup each.
+        "many-recipients": msgpack(dict(event, __asgi_channel__=["specific.0123!%d" % i for i in range(40_000)])),
+        "deep-arrays": header + b"\x91" * (MIB - len(header)),
+        "array-4g": header + b"\xdd\xff\xff\xff\xff",
+        "recipients-4g": b"\x81\xb0__asgi_channel__\xdd\xff\xff\xff\xff",
+    }.items():
+        write("redis_core_message", name, data)
+
+
 def b64(data):
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
@@ -232,7 +253,7 @@ def route():
 
 if __name__ == "__main__":
     shutil.rmtree(ROOT, ignore_errors=True)
-    for make in (camelize, frame, redis_message, jwt, cookie, route):
+    for make in (camelize, frame, redis_message, redis_core_message, jwt, cookie, route):
         make()
     for folder in sorted(ROOT.iterdir()):
         files = list(folder.iterdir())

@@ -124,12 +124,23 @@ pub fn match_route(patterns: &[&str], path: &str) -> Option<(usize, Vec<(String,
 
 /// Decodes a message received from Redis as the Redis layer does (msgpack from another process).
 pub fn decode_redis_message(payload: &[u8]) -> Result<crate::layer::LayerBody, String> {
-    crate::layer::redis::decode_message(payload).map_err(|err| err.to_string())
+    crate::layer::msgpack::decode_message(payload).map_err(|err| err.to_string())
 }
 
 /// Encodes a layer message as the Redis layer publishes it.
 pub fn encode_redis_message(body: &crate::layer::LayerBody) -> Result<Vec<u8>, String> {
     rmp_serde::to_vec_named(body).map_err(|err| err.to_string())
+}
+
+/// Decodes a message popped from Redis as the core layer does (after its random prefix): the
+/// channels named by its `__asgi_channel__`, and its body.
+pub fn decode_redis_core_message(message: &[u8]) -> Result<(Vec<String>, crate::layer::LayerBody), String> {
+    crate::layer::redis_core::decode_core_message(message).map_err(|err| err.to_string())
+}
+
+/// Encodes a layer message for `channels` as the core layer stores it, without the random prefix.
+pub fn encode_redis_core_message(body: &crate::layer::LayerBody, channels: &[&str]) -> Result<Vec<u8>, String> {
+    crate::layer::redis_core::encode_core_message(body, channels).map_err(|err| err.to_string())
 }
 
 /// Verifies an HS256 token with this secret (no `exp` required); its claims.

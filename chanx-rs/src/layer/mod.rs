@@ -12,12 +12,17 @@
 //! | `close_group` | `{"type": "handle_close_connection", "code": 4403, "reason": "..."}` |
 //!
 //! [`Layer`] is the cheap, cloneable handle users hold; [`MemoryLayer`] is the default, for one
-//! process; `RedisLayer` (feature `redis`) is for many, and speaks channels_redis's wire format.
+//! process; `RedisLayer` and `RedisCoreLayer` (feature `redis`) are for many, and speak the wire
+//! formats of channels_redis's `RedisPubSubChannelLayer` and `RedisChannelLayer`.
 
 mod group_name;
 mod memory;
 #[cfg(feature = "redis")]
+pub(crate) mod msgpack;
+#[cfg(feature = "redis")]
 pub(crate) mod redis;
+#[cfg(feature = "redis")]
+pub(crate) mod redis_core;
 
 use std::sync::{Arc, OnceLock};
 
@@ -32,6 +37,9 @@ pub use memory::MemoryLayer;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::{RedisLayer, RedisLayerBuilder, RedisStats};
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use redis_core::{RedisCoreLayer, RedisCoreLayerBuilder, RedisCoreStats};
 
 use crate::signal::Signal;
 use crate::{Message, close_code, envelope};
@@ -46,10 +54,21 @@ pub enum LayerError {
     /// No connection has this channel name (it may have disconnected).
     #[error("no channel named {0:?}")]
     ChannelNotFound(String),
-    /// The receiving connection's inbox is full; the message was dropped, and the connection is
-    /// closed with [`close_code::INBOX_OVERFLOW`] so that its client reconnects and re-syncs.
-    #[error("the inbox of channel {0:?} is full; the message was dropped and the connection closed")]
+    /// A channel name must be shorter than 100 characters of `A-Z a-z 0-9 . _ -`, optionally
+    /// followed by `!` and more of them (Django Channels' rule, checked by `RedisCoreLayer`).
+    #[error(
+        "invalid channel name {0:?}: use under 100 characters of A-Z, a-z, 0-9, '.', '_' and '-', with at most one '!'"
+    )]
+    InvalidChannelName(String),
+    /// The receiving channel is full; the message was dropped. In one process (the in-memory
+    /// and pub/sub layers) the connection is also closed with [`close_code::INBOX_OVERFLOW`] so
+    /// that its client reconnects and re-syncs; with [`RedisCoreLayer`](crate::layer::RedisCoreLayer)
+    /// the channel's messages waiting in Redis reached its capacity (its process is not reading).
+    #[error("channel {0:?} is full; the message was dropped")]
     ChannelFull(String),
+    /// [`Layer::from_url_and_kind`] knows `pubsub` and `core`.
+    #[error("unknown Redis layer {0:?}: use \"pubsub\" (RedisPubSubChannelLayer) or \"core\" (RedisChannelLayer)")]
+    UnknownLayerKind(String),
     /// [`Layer::close_group`] takes 1000 or an application code, 3000–4999 (see
     /// [`close_code::is_application_close_code`]).
     #[error(
@@ -384,6 +403,39 @@ impl Layer {
     #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     pub fn from_url(url: Option<&str>) -> Result<Self, LayerError> {
         match url.filter(|url| !url.trim().is_empty()) {
+            Some(url) => Ok(Layer::new(RedisLayer::new(url)?)),
+            None => Ok(Layer::memory()),
+        }
+    }
+
+    /// The Redis layer named by `kind` on `url` when `url` is given, else an in-memory one: what
+    /// `REDIS_URL` and `REDIS_LAYER` select in the examples. `kind` is `pubsub` (the default,
+    /// when `None` or empty: [`RedisLayer`], as channels_redis's `RedisPubSubChannelLayer`) or
+    /// `core` ([`RedisCoreLayer`], as channels_redis's `RedisChannelLayer`, the layer Django
+    /// Channels documents); both with prefix `asgi`. Any other kind is
+    /// [`LayerError::UnknownLayerKind`].
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), chanx::layer::LayerError> {
+    /// let url = std::env::var("REDIS_URL").ok();
+    /// let kind = std::env::var("REDIS_LAYER").ok();
+    /// let layer = chanx::Layer::from_url_and_kind(url.as_deref(), kind.as_deref())?;
+    /// // Nothing is checked without a URL, but a misspelt kind always is.
+    /// let wrong = chanx::Layer::from_url_and_kind(None, Some("cor"));
+    /// assert!(matches!(wrong, Err(chanx::layer::LayerError::UnknownLayerKind(kind)) if kind == "cor"));
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn from_url_and_kind(url: Option<&str>, kind: Option<&str>) -> Result<Self, LayerError> {
+        let core = match kind.map(str::trim).unwrap_or_default() {
+            "" | "pubsub" => false,
+            "core" => true,
+            other => return Err(LayerError::UnknownLayerKind(other.to_owned())),
+        };
+        match url.filter(|url| !url.trim().is_empty()) {
+            Some(url) if core => Ok(Layer::new(RedisCoreLayer::new(url)?)),
             Some(url) => Ok(Layer::new(RedisLayer::new(url)?)),
             None => Ok(Layer::memory()),
         }

@@ -24,7 +24,8 @@ use futures_util::StreamExt;
 use redis::aio::MultiplexedConnection;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{ChannelLayer, ChannelReceiver, InboxSender, LayerBody, LayerError, LayerMessage, inbox};
+use super::msgpack::{decode_message, encode_body};
+use super::{ChannelLayer, ChannelReceiver, InboxSender, LayerError, LayerMessage, inbox};
 
 const DEFAULT_CAPACITY: usize = 256;
 const DEFAULT_MAX_MESSAGE_SIZE: usize = 1 << 20;
@@ -270,7 +271,7 @@ impl Inner {
 
     /// Publishes to `name`; the number of subscribed Redis clients.
     async fn publish(&self, name: &str, message: &LayerMessage) -> Result<usize, LayerError> {
-        let payload = rmp_serde::to_vec_named(message.body()).map_err(backend)?;
+        let payload = encode_body(message.body()).map_err(backend)?;
         if payload.len() > self.max_message_size {
             return Err(backend(format!(
                 "a message of {} bytes is over the layer's limit of {} bytes; not published",
@@ -339,58 +340,6 @@ impl Inner {
             None => send(name),
         }
     }
-}
-
-/// Nesting deeper than this in a message from Redis is refused, as serde_json refuses JSON nested
-/// deeper than 128: decoding recurses once per level, on a runtime worker's stack.
-const MAX_DEPTH: usize = 128;
-
-/// Why a message from Redis could not be decoded.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum DecodeError {
-    /// Not msgpack, or nested deeper than [`MAX_DEPTH`].
-    #[error("not a msgpack value: {0}")]
-    Msgpack(#[from] rmp_serde::decode::Error),
-    /// msgpack, but not a layer message.
-    #[error("not a layer message: {0}")]
-    Shape(#[from] serde_json::Error),
-}
-
-/// Decodes a message another process published. The payload is already in memory; decoding it
-/// takes time linear in its length, and nesting is bounded by [`MAX_DEPTH`].
-///
-/// The two messages every group send and event use are taken apart by hand: decoding into
-/// [`LayerBody`] directly would first copy the whole message into serde's buffer for internally
-/// tagged enums, doubling the work. Other messages go through `LayerBody`'s own decoding.
-pub(crate) fn decode_message(payload: &[u8]) -> Result<LayerBody, DecodeError> {
-    let mut decoder = rmp_serde::Deserializer::from_read_ref(payload);
-    decoder.set_max_depth(MAX_DEPTH);
-    let value: serde_json::Value = serde::Deserialize::deserialize(&mut decoder)?;
-    let serde_json::Value::Object(mut map) = value else {
-        return Ok(serde_json::from_value(value)?);
-    };
-    match map.get("type").and_then(serde_json::Value::as_str) {
-        Some("handle_channel_event") => {
-            if let Some(event_data) = map.remove("event_data") {
-                return Ok(LayerBody::ChannelEvent { event_data });
-            }
-        }
-        Some("handle_group_message") => {
-            let exclude_current = map.get("exclude_current").and_then(serde_json::Value::as_bool);
-            let from_channel = match map.get("from_channel") {
-                None | Some(serde_json::Value::Null) => Some(None),
-                Some(serde_json::Value::String(channel)) => Some(Some(channel.clone())),
-                Some(_) => None,
-            };
-            if let (Some(exclude_current), Some(from_channel), Some(message)) =
-                (exclude_current, from_channel, map.remove("message"))
-            {
-                return Ok(LayerBody::GroupMessage { message, exclude_current, from_channel });
-            }
-        }
-        _ => {}
-    }
-    Ok(serde_json::from_value(serde_json::Value::Object(map))?)
 }
 
 /// One shard's subscriber connection: applies subscribe commands, delivers messages, and
@@ -569,6 +518,7 @@ impl ChannelLayer for RedisLayer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::layer::LayerBody;
 
     #[test]
     fn names_and_shards_match_channels_redis() {
