@@ -9,7 +9,7 @@ use crate::ctxt::Ctxt;
 
 /// `#[consumer(name = "chat", description = "...", tags = ["a"], groups = ["g"], extra_groups = ["x"],
 /// passthrough = [Ev], emits = [Msg], camelize = true, send_completion = true, ordered = true,
-/// authenticator = Auth)]`
+/// authenticator = Auth, layer = "jobs")]`
 #[derive(Default)]
 pub(crate) struct ConsumerArgs {
     pub(crate) name: Option<LitStr>,
@@ -22,6 +22,7 @@ pub(crate) struct ConsumerArgs {
     pub(crate) send_completion: Option<LitBool>,
     pub(crate) ordered: Option<LitBool>,
     pub(crate) authenticator: Option<Type>,
+    pub(crate) layer: Option<LitStr>,
 }
 
 /// `#[ws_handler(action = "op", summary = "...", description = "...", tags = ["a"], output = [A, B])]`
@@ -51,12 +52,14 @@ pub(crate) fn parse_consumer_args(cx: &Ctxt, args: TokenStream) -> ConsumerArgs 
                 "send_completion" => out.send_completion = Some(input.parse()?),
                 "ordered" => out.ordered = Some(input.parse()?),
                 "authenticator" => out.authenticator = Some(input.parse()?),
+                "layer" => out.layer = Some(input.parse()?),
                 other => {
                     return Err(syn::Error::new(
                         key.span(),
                         format!(
                             "unknown `consumer` argument `{other}`; expected one of name, description, tags, \
-                             groups, extra_groups, passthrough, emits, camelize, send_completion, ordered, authenticator"
+                             groups, extra_groups, passthrough, emits, camelize, send_completion, ordered, authenticator, \
+                             layer"
                         ),
                     ));
                 }
