@@ -361,7 +361,8 @@ impl Router {
         self.docs.iter().flat_map(|d| ["", "asyncapi.json", "asyncapi.yaml"].map(|f| format!("{}{f}", d.0))).collect()
     }
 
-    /// The channel layer, to send events from HTTP handlers and background tasks.
+    /// The default channel layer (named [`DEFAULT_LAYER`]), to send events from HTTP handlers and
+    /// background tasks to the consumers that name no other ([`named_layer`](Self::named_layer)).
     pub fn layer(&self) -> &Layer {
         &self.layer
     }

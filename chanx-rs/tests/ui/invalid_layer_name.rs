@@ -10,14 +10,4 @@ impl JobsConsumer {
     }
 }
 
-struct ResultsConsumer;
-
-#[chanx::consumer(layer = "results")]
-impl chanx::Consumer for ResultsConsumer {
-    #[ws_handler]
-    async fn ping(&self, _msg: Ping) -> Pong {
-        Pong {}
-    }
-}
-
 fn main() {}
