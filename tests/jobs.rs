@@ -197,6 +197,23 @@ async fn a_job_the_worker_fails_ends_with_an_error_status() {
 }
 
 #[tokio::test]
+async fn a_job_the_queue_refuses_ends_with_an_error_status() {
+    let Some(app) = App::new("refused").await else { return };
+    let (_server, addr) = app.server().await;
+    let mut ada = connect(addr).await;
+    // The stream disappears under the running server: JetStream refuses the publish.
+    let client = async_nats::connect(app.nats_url.as_str()).await.expect("NATS");
+    async_nats::jetstream::new(client).delete_stream(&app.stream).await.expect("stream deleted");
+    ada.send_json(&json!({"action": "job", "payload": {"type": "default", "content": "x"}})).await;
+    assert_eq!(status(&mut ada).await.0, "queuing");
+    assert_eq!(
+        status(&mut ada).await,
+        ("error".to_owned(), "The job could not be queued; try again later".to_owned(), None)
+    );
+    ada.close().await;
+}
+
+#[tokio::test]
 async fn a_separate_program_broadcasts_into_the_running_app() {
     let Some(app) = App::new("announce").await else { return };
     let (_server, addr) = app.server().await;
