@@ -18,7 +18,8 @@
 //! cargo run --release --example hub -- --addr 127.0.0.1:8000
 //! ```
 //!
-//! With `REDIS_URL` set, rooms span every process (chanx-rs or Python chanx) using that Redis.
+//! With `REDIS_URL` set, rooms span every process (chanx-rs or Python chanx) using that Redis;
+//! `REDIS_LAYER=core` speaks channels_redis's default `RedisChannelLayer` instead of its pub/sub one.
 //! Export the document with `cargo run --example hub -- --asyncapi hub.asyncapi.json`.
 
 use std::collections::HashMap;
@@ -157,9 +158,11 @@ async fn main() -> std::io::Result<()> {
     tracing::info!(
         "hub on ws://{local}/ws/hub/, rooms on ws://{local}/ws/rooms/{{name}}/, documentation on http://{local}/asyncapi/"
     );
-    // Rooms span every process using the same Redis when REDIS_URL is set.
-    let redis_url = std::env::var("REDIS_URL").ok();
-    let layer = chanx::Layer::from_url(redis_url.as_deref()).map_err(std::io::Error::other)?;
+    // Rooms span every process using the same Redis when REDIS_URL is set; REDIS_LAYER=core picks
+    // channels_redis's default layer (RedisChannelLayer) instead of its pub/sub one.
+    let (redis_url, redis_layer) = (std::env::var("REDIS_URL").ok(), std::env::var("REDIS_LAYER").ok());
+    let layer =
+        chanx::Layer::from_url_and_kind(redis_url.as_deref(), redis_layer.as_deref()).map_err(std::io::Error::other)?;
     chanx::serve(listener, router().with_layer(layer).asyncapi("/asyncapi/", spec())).await
 }
 

@@ -95,7 +95,15 @@ pub(crate) fn service<A: Clone + Send + Sync + 'static>(
 ///
 /// The client address reaches [`Scope::peer_addr`](crate::Scope::peer_addr) when the app is
 /// served with `into_make_service_with_connect_info::<SocketAddr>()`.
+///
+/// # Panics
+///
+/// When [`Router::check`] fails (a consumer names a channel layer the router lacks), as axum
+/// panics on an invalid route: a route table is fixed at start-up.
 pub fn routes<S: Clone + Send + Sync + 'static>(router: Router) -> axum::Router<S> {
+    if let Err(err) = router.check() {
+        panic!("{err}");
+    }
     let mut paths: Vec<String> = router.paths().into_iter().map(str::to_owned).collect();
     paths.extend(router.docs_paths());
     let router = Arc::new(router);

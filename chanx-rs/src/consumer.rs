@@ -115,6 +115,13 @@ pub trait Consumer: Handlers {
     /// up to [`Settings::max_in_flight`] at once (`#[consumer(ordered = true)]` or
     /// `const ORDERED: bool = true;`). Channel events are always handled in order.
     const ORDERED: bool = false;
+    /// The name of the router's channel layer this consumer's connections use: their channel,
+    /// their groups and their broadcasts (`#[consumer(layer = "jobs")]`, chanx's
+    /// `channel_layer_alias`, or `const LAYER: &'static str = "jobs";`). Defaults to
+    /// [`DEFAULT_LAYER`](crate::layer::DEFAULT_LAYER), the router's
+    /// [`layer`](crate::Router::layer); others are added with
+    /// [`Router::with_named_layer`](crate::Router::with_named_layer).
+    const LAYER: &'static str = crate::layer::DEFAULT_LAYER;
 
     /// The groups to join once authenticated. Defaults to `groups = [...]` of `#[consumer]`.
     fn groups(&self, ctx: &Context) -> Vec<String> {

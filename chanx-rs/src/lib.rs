@@ -54,7 +54,7 @@ pub use info::{ConsumerInfo, HandlerInfo, HandlerKind};
 pub use layer::Layer;
 pub use message::{Message, MessageInfo};
 pub use metrics::Metrics;
-pub use router::Router;
+pub use router::{Router, RouterError};
 pub use scope::{Scope, ScopeBuilder};
 pub use server::{Listener, Serve, serve, shutdown_signal};
 pub use settings::{RateLimit, Settings};

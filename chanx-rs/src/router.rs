@@ -1,5 +1,6 @@
 //! [`Router`]: which consumer serves which path, with `{param}` segments and nested includes.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use tracing::Instrument;
 use crate::asyncapi::AsyncApi;
 use crate::auth::{Authenticator, Credential, Location};
 use crate::connection::WebSocket;
+use crate::layer::DEFAULT_LAYER;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
 use crate::{Consumer, ConsumerInfo, Layer, Scope, Settings, consumer};
@@ -34,6 +36,8 @@ pub(crate) trait Endpoint: Send + Sync + 'static {
         ready: Option<oneshot::Sender<()>>,
     ) -> Pin<Box<dyn Future<Output = ()> + Send>>;
     fn info(&self) -> ConsumerInfo;
+    /// The name of the router's layer the consumer uses ([`Consumer::LAYER`]).
+    fn layer_name(&self) -> &'static str;
     fn camelize(&self, settings: &Settings) -> bool;
     /// The credentials the route's authenticator reads.
     fn credentials(&self) -> Vec<Credential>;
@@ -66,6 +70,10 @@ where
 
     fn info(&self) -> ConsumerInfo {
         C::info()
+    }
+
+    fn layer_name(&self) -> &'static str {
+        C::LAYER
     }
 
     fn camelize(&self, settings: &Settings) -> bool {
@@ -137,6 +145,8 @@ pub struct Router {
     routes: Vec<Route>,
     matcher: matchit::Router<usize>,
     layer: Layer,
+    /// The layers consumers choose by name, besides the default one.
+    named_layers: BTreeMap<String, Layer>,
     settings: Arc<Settings>,
     metrics: Arc<Metrics>,
     shutdown: Shutdown,
@@ -163,6 +173,7 @@ impl Router {
             routes: Vec::new(),
             matcher: matchit::Router::new(),
             layer: Layer::memory(),
+            named_layers: BTreeMap::new(),
             settings: Arc::default(),
             metrics: Arc::default(),
             shutdown: Shutdown::default(),
@@ -270,8 +281,8 @@ impl Router {
         })
     }
 
-    /// Includes every route of `other` under `prefix` (its layer, settings, metrics and shutdown
-    /// are not used).
+    /// Includes every route of `other` under `prefix` (its layers, settings, metrics and shutdown
+    /// are not used: its consumers use this router's layers, by name).
     pub fn nest(mut self, prefix: &str, other: Router) -> Self {
         for route in other.routes {
             let path = format!("{}/{}", prefix.trim_end_matches('/'), route.path.trim_start_matches('/'));
@@ -281,10 +292,83 @@ impl Router {
     }
 
     /// Uses this channel layer (by default, a new in-memory one); read back with
-    /// [`layer`](Self::layer).
+    /// [`layer`](Self::layer). It is the layer named [`DEFAULT_LAYER`], which every consumer
+    /// uses unless it names another with `#[consumer(layer = "...")]`.
     pub fn with_layer(mut self, layer: Layer) -> Self {
         self.layer = layer;
         self
+    }
+
+    /// Adds a channel layer under `name`, for the consumers that choose it with
+    /// `#[consumer(layer = "name")]` (chanx's `channel_layer_alias`): one app can keep its chat on
+    /// one Redis prefix and its job results on another, or one consumer in memory. The name
+    /// [`DEFAULT_LAYER`] replaces the default layer, as [`with_layer`](Self::with_layer) does. Read
+    /// back with [`named_layer`](Self::named_layer); [`check`](Self::check), run by
+    /// [`serve`](crate::serve), refuses a router whose consumers name a layer it lacks.
+    ///
+    /// ```
+    /// use chanx::{Layer, Router, Scope, messages::{Ping, Pong}};
+    ///
+    /// struct Jobs;
+    ///
+    /// #[chanx::consumer(layer = "jobs")]
+    /// impl Jobs {
+    ///     #[ws_handler]
+    ///     async fn ping(&self, _msg: Ping) -> Pong {
+    ///         Pong {}
+    ///     }
+    /// }
+    ///
+    /// let router = Router::new().route("/ws/jobs/", |_: &Scope| Jobs);
+    /// assert!(router.check().is_err(), "no layer is named jobs yet");
+    /// let router = router.with_named_layer("jobs", Layer::memory());
+    /// assert!(router.check().is_ok());
+    /// assert!(router.named_layer("jobs").is_some());
+    /// ```
+    pub fn with_named_layer(mut self, name: impl Into<String>, layer: Layer) -> Self {
+        let name = name.into();
+        if name == DEFAULT_LAYER {
+            self.layer = layer;
+        } else {
+            self.named_layers.insert(name, layer);
+        }
+        self
+    }
+
+    /// Adds each `(name, layer)`, as [`with_named_layer`](Self::with_named_layer) does: the
+    /// layers of a configuration read by [`layer::from_config`](crate::layer::from_config).
+    pub fn with_named_layers<N: Into<String>>(self, layers: impl IntoIterator<Item = (N, Layer)>) -> Self {
+        layers.into_iter().fold(self, |router, (name, layer)| router.with_named_layer(name, layer))
+    }
+
+    /// The layer named `name` ([`DEFAULT_LAYER`] is the default layer), to send events to the
+    /// consumers using it from HTTP handlers and background tasks.
+    pub fn named_layer(&self, name: &str) -> Option<&Layer> {
+        if name == DEFAULT_LAYER { Some(&self.layer) } else { self.named_layers.get(name) }
+    }
+
+    /// The names of this router's layers, [`DEFAULT_LAYER`] first.
+    pub fn layer_names(&self) -> Vec<&str> {
+        std::iter::once(DEFAULT_LAYER).chain(self.named_layers.keys().map(String::as_str)).collect()
+    }
+
+    /// Checks that the router can serve every route: each consumer's layer
+    /// ([`Consumer::LAYER`]) is one of the router's. [`serve`](crate::serve) and
+    /// `chanx::axum::serve` return this error before accepting anything, `chanx::axum::routes`
+    /// and the test communicator panic with it; call it yourself to fail earlier.
+    pub fn check(&self) -> Result<(), RouterError> {
+        for route in &self.routes {
+            let layer = route.endpoint.layer_name();
+            if self.named_layer(layer).is_none() {
+                return Err(RouterError::UnknownLayer {
+                    path: route.path.clone(),
+                    consumer: route.endpoint.info().type_name,
+                    layer,
+                    available: self.layer_names().into_iter().map(str::to_owned).collect(),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Uses these settings (by default, [`Settings::default`]); read back with
@@ -321,7 +405,8 @@ impl Router {
         self.docs.iter().flat_map(|d| ["", "asyncapi.json", "asyncapi.yaml"].map(|f| format!("{}{f}", d.0))).collect()
     }
 
-    /// The channel layer, to send events from HTTP handlers and background tasks.
+    /// The default channel layer (named [`DEFAULT_LAYER`]), to send events from HTTP handlers and
+    /// background tasks to the consumers that name no other ([`named_layer`](Self::named_layer)).
     pub fn layer(&self) -> &Layer {
         &self.layer
     }
@@ -411,14 +496,37 @@ impl Router {
         Some((&self.routes[*index], params))
     }
 
-    pub(crate) fn shared(&self) -> Shared {
-        Shared {
-            layer: self.layer.clone(),
+    /// What a connection of `route` shares with the others: `None` when its consumer names a
+    /// layer the router lacks (which [`check`](Self::check) reports at start-up).
+    pub(crate) fn shared(&self, route: &Route) -> Option<Shared> {
+        Some(Shared {
+            layer: self.named_layer(route.endpoint.layer_name())?.clone(),
             settings: self.settings.clone(),
             metrics: self.metrics.clone(),
             shutdown: self.shutdown.subscribe(),
-        }
+        })
     }
+}
+
+/// Why a [`Router`] cannot serve its routes ([`Router::check`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RouterError {
+    /// A consumer names a layer (`#[consumer(layer = "...")]`) that the router does not have.
+    #[error(
+        "the consumer {consumer} at {path:?} uses the channel layer {layer:?}, which this router does not have \
+         (it has {available:?}): add it with Router::with_named_layer({layer:?}, layer)"
+    )]
+    UnknownLayer {
+        /// The route's path pattern.
+        path: String,
+        /// The consumer's Rust type name.
+        consumer: &'static str,
+        /// The layer it names.
+        layer: &'static str,
+        /// The names of the router's layers.
+        available: Vec<String>,
+    },
 }
 
 #[cfg(test)]

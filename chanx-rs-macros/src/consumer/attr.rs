@@ -9,7 +9,7 @@ use crate::ctxt::Ctxt;
 
 /// `#[consumer(name = "chat", description = "...", tags = ["a"], groups = ["g"], extra_groups = ["x"],
 /// passthrough = [Ev], emits = [Msg], camelize = true, send_completion = true, ordered = true,
-/// authenticator = Auth)]`
+/// authenticator = Auth, layer = "jobs")]`
 #[derive(Default)]
 pub(crate) struct ConsumerArgs {
     pub(crate) name: Option<LitStr>,
@@ -26,6 +26,8 @@ pub(crate) struct ConsumerArgs {
     pub(crate) topics: Vec<Type>,
     /// A topic's pattern (`#[topic(pattern = "room:{name}")]`).
     pub(crate) pattern: Option<LitStr>,
+    /// The channel layer a consumer uses, by name (`layer = "jobs"`).
+    pub(crate) layer: Option<LitStr>,
 }
 
 /// `#[ws_handler(action = "op", summary = "...", description = "...", tags = ["a"], output = [A, B])]`
@@ -56,13 +58,14 @@ pub(crate) fn parse_consumer_args(cx: &Ctxt, args: TokenStream) -> ConsumerArgs 
                 "ordered" => out.ordered = Some(input.parse()?),
                 "authenticator" => out.authenticator = Some(input.parse()?),
                 "topics" => out.topics = parse_list(input)?,
+                "layer" => out.layer = Some(input.parse()?),
                 other => {
                     return Err(syn::Error::new(
                         key.span(),
                         format!(
                             "unknown `consumer` argument `{other}`; expected one of name, description, tags, \
                              groups, extra_groups, passthrough, emits, camelize, send_completion, ordered, \
-                             authenticator, topics"
+                             authenticator, topics, layer"
                         ),
                     ));
                 }

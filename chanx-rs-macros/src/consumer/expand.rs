@@ -170,8 +170,9 @@ fn settings_consts(c: &Consumer) -> TokenStream {
         .as_ref()
         .map(|b| quote!(const SEND_COMPLETION: ::core::option::Option<bool> = ::core::option::Option::Some(#b);));
     let ordered = c.args.ordered.as_ref().map(|b| quote!(const ORDERED: bool = #b;));
+    let layer = c.args.layer.as_ref().map(|name| quote!(const LAYER: &'static str = #name;));
     let authenticator = authenticator_type(c);
-    quote!(#camelize #completion #ordered #authenticator)
+    quote!(#camelize #completion #ordered #layer #authenticator)
 }
 
 fn input(h: &Handler) -> &Type {

@@ -56,6 +56,23 @@ pub(crate) fn check(cx: &Ctxt, consumer: &Consumer) {
             "on `impl Consumer for X`, write `const ORDERED: bool = true;` in the block instead",
         );
     }
+    if let Some(layer) = &consumer.args.layer {
+        if consumer.is_trait_impl {
+            cx.error_spanned_by(
+                layer,
+                "on `impl Consumer for X`, write `const LAYER: &'static str = \"..\";` in the block instead",
+            );
+        }
+        let name = layer.value();
+        let valid = (1..=64).contains(&name.len())
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if !valid {
+            cx.error_spanned_by(
+                layer,
+                "a layer name is 1-64 characters of A-Z, a-z, 0-9, '.', '_' and '-', as in `layer = \"jobs\"`",
+            );
+        }
+    }
     for handler in &consumer.handlers {
         let attr = handler.kind.attr_name();
         let example = match handler.kind {

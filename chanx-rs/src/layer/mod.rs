@@ -19,6 +19,7 @@ mod group_name;
 mod memory;
 #[cfg(feature = "redis")]
 pub(crate) mod msgpack;
+mod named;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
 #[cfg(feature = "redis")]
@@ -34,6 +35,14 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 pub use group_name::{MAX_GROUP_NAME_LENGTH, safe_group_name};
 pub use memory::MemoryLayer;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use named::{LayerConfigError, from_config, from_urls};
+
+/// The name of a router's default layer ([`Router::layer`](crate::Router::layer)), which a
+/// consumer uses unless it names another with `#[consumer(layer = "...")]`; "default", as Django
+/// Channels names the first entry of `CHANNEL_LAYERS`.
+pub const DEFAULT_LAYER: &str = "default";
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::{RedisLayer, RedisLayerBuilder, RedisStats};

@@ -31,7 +31,16 @@ pub(crate) fn handle<B>(router: &Router, mut request: Request<B>, peer: Option<S
     let Some(key) = upgrade_key(&request) else {
         return plain(StatusCode::UPGRADE_REQUIRED, "This path only accepts WebSocket connections");
     };
-    let shared = router.shared();
+    let Some(shared) = router.shared(route) else {
+        // `serve` checks the router before accepting (Router::check); a router served some other
+        // way unchecked gets here.
+        tracing::error!(
+            path,
+            layer = route.endpoint.layer_name(),
+            "the route's consumer names a layer the router lacks"
+        );
+        return plain(StatusCode::INTERNAL_SERVER_ERROR, "This route's channel layer is not configured");
+    };
     if let Some(origin) = request.headers().get(header::ORIGIN) {
         let host = request.headers().get(header::HOST).and_then(|h| h.to_str().ok());
         let allowed = origin.to_str().is_ok_and(|origin| shared.settings.allows_origin(origin, host));

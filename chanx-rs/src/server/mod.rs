@@ -31,6 +31,10 @@ use crate::Router;
 /// request head within [`Settings::handshake_timeout`](crate::Settings::handshake_timeout), and
 /// at most [`Settings::max_connections`](crate::Settings::max_connections) are open at once.
 ///
+/// It fails at once, before accepting anything, with an [`io::ErrorKind::InvalidInput`] error
+/// holding the [`RouterError`](crate::RouterError) when [`Router::check`] does: a consumer names a
+/// channel layer the router lacks.
+///
 /// `listener` is any [`Listener`]: a [`TcpListener`] (each accepted socket gets `TCP_NODELAY`),
 /// a Unix socket, or, in tests, a [`MemoryListener`](crate::testing::MemoryListener).
 ///
@@ -124,8 +128,13 @@ impl<L: Listener> IntoFuture for Serve<L> {
     fn into_future(self) -> Self::IntoFuture {
         // Registered now, not when first polled, so that an early signal is not lost.
         let signal = self.signal.unwrap_or_else(|| Box::pin(shutdown_signal()));
+        // A route whose consumer names a missing layer fails here, before anything is accepted.
+        let checked = self.router.check().map_err(|err| io::Error::new(io::ErrorKind::InvalidInput, err));
         let router = Arc::new(self.router);
         let listener = self.listener;
+        if let Err(err) = checked {
+            return Box::pin(std::future::ready(Err(err)));
+        }
         #[cfg(feature = "axum")]
         if let Some(app) = self.app {
             return Box::pin(async move {

@@ -70,7 +70,8 @@ impl CommunicatorBuilder<'_> {
     ///
     /// # Panics
     ///
-    /// When no route matches the path, naming the routes there are.
+    /// When no route matches the path, naming the routes there are, and when the router cannot
+    /// serve its routes ([`Router::check`]: a consumer names a layer the router lacks).
     pub async fn connect(self) -> WebsocketCommunicator {
         let (path, query) = self.path.split_once('?').unwrap_or((&self.path, ""));
         let Some((route, params)) = self.router.find(path) else {
@@ -83,7 +84,10 @@ impl CommunicatorBuilder<'_> {
         for (name, value) in &self.headers {
             scope = scope.header(name, value);
         }
-        let mut shared = self.router.shared();
+        if let Err(err) = self.router.check() {
+            panic!("{err}");
+        }
+        let mut shared = self.router.shared(route).expect("checked: every route's layer exists");
         let settings: Settings = shared.settings.as_ref().clone().send_completion(self.send_completion);
         let camelize = route.endpoint.camelize(&settings);
         let (client_io, server_io) = tokio::io::duplex(64 * 1024);
