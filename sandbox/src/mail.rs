@@ -34,7 +34,8 @@ pub enum Mailer {
     Console,
     /// `SMTP_URL` is set: sent through this server, from `EMAIL_FROM`.
     Smtp {
-        /// The SMTP client (lettre's pooled transport).
+        /// The SMTP client (lettre's; one connection per message: reset mail is rare, and without
+        /// a pool building it needs no runtime, so `Config` can check `SMTP_URL` anywhere).
         transport: AsyncSmtpTransport<Tokio1Executor>,
         /// The sender.
         from: Mailbox,
@@ -139,5 +140,74 @@ impl Mailer {
                 tracing::error!(error = %err, "could not send mail");
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// A log writer into a shared buffer.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// What `mailer` logs while sending one reset mail.
+    async fn logged(mailer: Mailer) -> String {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let mail = Mail {
+            to: "ada@example.com".into(),
+            subject: "Password reset".into(),
+            body: "Choose a new password: http://localhost:8000/account/password/reset/Nw/abc-123/".into(),
+        };
+        mailer.send(mail).await.expect("sent");
+        let bytes = captured.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    #[tokio::test]
+    async fn the_console_backend_logs_the_link_and_production_never_does() {
+        let console = logged(Mailer::Console).await;
+        assert!(console.contains("to=ada@example.com"), "{console}");
+        assert!(console.contains("http://localhost:8000/account/password/reset/Nw/abc-123/"), "{console}");
+        let disabled = logged(Mailer::Disabled).await;
+        assert!(disabled.contains("mail not sent: set SMTP_URL"), "{disabled}");
+        assert!(!disabled.contains("/account/password/reset/"), "{disabled}");
+    }
+
+    #[test]
+    fn production_without_smtp_sends_nothing_and_a_bad_server_is_a_start_up_error() {
+        let key = "0123456789abcdef0123456789abcdef";
+        let production = |more: &[(&str, &str)]| {
+            let vars: Vec<(String, String)> = [("SANDBOX_ENV", "production"), ("SECRET_KEY", key)]
+                .iter()
+                .chain(more)
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            Config::from_lookup(move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+        };
+        let config = production(&[]).expect("valid");
+        assert!(matches!(Mailer::from_config(&config), Ok(Mailer::Disabled)));
+        let smtp = production(&[("SMTP_URL", "smtps://user:pw@mail.example.com:465")]).expect("valid");
+        assert!(matches!(Mailer::from_config(&smtp), Ok(Mailer::Smtp { .. })));
+        let bad_url = production(&[("SMTP_URL", "ftp://user:hunter2@mail.example.com")]);
+        let err = bad_url.expect_err("refused").to_string();
+        assert!(err.contains("SMTP_URL") && !err.contains("hunter2"), "{err}");
+        let bad_from = production(&[("SMTP_URL", "smtp://localhost:25"), ("EMAIL_FROM", "not an address")]);
+        assert!(bad_from.expect_err("refused").to_string().contains("EMAIL_FROM"));
     }
 }
