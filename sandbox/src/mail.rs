@@ -5,6 +5,7 @@
 //! address must take as long as one for an unknown address, and an SMTP server that is slow or
 //! down must not hold requests.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use lettre::message::Mailbox;
@@ -36,7 +37,7 @@ pub enum Mailer {
     Smtp {
         /// The SMTP client (lettre's; one connection per message: reset mail is rare, and without
         /// a pool building it needs no runtime, so `Config` can check `SMTP_URL` anywhere).
-        transport: AsyncSmtpTransport<Tokio1Executor>,
+        transport: Arc<AsyncSmtpTransport<Tokio1Executor>>,
         /// The sender.
         from: Mailbox,
     },
@@ -92,7 +93,8 @@ impl Mailer {
                     // The URL may hold a password: the error says what is wrong, never the URL.
                     .map_err(|err| MailConfigError::SmtpUrl(err.to_string()))?
                     .timeout(Some(SMTP_TIMEOUT))
-                    .build();
+                    .build()
+                    .into();
                 let from = config.email_from.parse().map_err(|err: lettre::address::AddressError| {
                     MailConfigError::From(format!("{:?}: {err}", config.email_from))
                 })?;
@@ -145,7 +147,7 @@ impl Mailer {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Arc, Mutex};
+    use std::sync::Mutex;
 
     use super::*;
 

@@ -69,10 +69,6 @@ fn check_new_password(problems: &mut Problems, new1: &str, new2: &str, email: &s
     }
 }
 
-fn hash_error(err: super::AuthenticateError) -> ApiError {
-    err.into()
-}
-
 /// `POST /api/accounts/password/change`.
 #[derive(Debug, Deserialize)]
 pub(super) struct PasswordChange {
@@ -103,14 +99,14 @@ pub(super) async fn password_change(
     ]);
     check_new_password(&mut problems, &form.new_password1, &form.new_password2, &user.email);
     problems.into_result()?;
-    if !User::check_password(&db, &hasher, user.id, &form.old_password).await.map_err(hash_error)? {
+    if !User::check_password(&db, &hasher, user.id, &form.old_password).await? {
         return Err(ApiError::field(
             "oldPassword",
             "password_incorrect",
             "Your old password was entered incorrectly. Please enter it again.",
         ));
     }
-    if !User::set_password(&db, &hasher, user.id, &form.new_password1, None).await.map_err(hash_error)? {
+    if !User::set_password(&db, &hasher, user.id, &form.new_password1, None).await? {
         return Err(ApiError::InvalidToken);
     }
     crate::sessions::end_all(&db, &tokens, &layer, user.id).await?;
@@ -141,13 +137,13 @@ pub(super) async fn password_reset(
     problems.into_result()?;
     let email = normalize_email(&form.email)
         .ok_or_else(|| ApiError::field("email", "invalid", "Enter a valid email address."))?;
-    if let Some(user) = User::find_by_email(&db, &email).await? {
-        if let Some(state) = User::reset_state(&db, user.id).await? {
-            let (uid, token) = resets.make(&state, unix_now());
-            let link = format!("{}{}", config.server_url.trim_end_matches('/'), reset_page_path(&uid, &token));
-            mailer.send_later(reset_mail(&state.email, &config.server_url, &link, resets.ttl()));
-            tracing::info!(user = user.id, "password reset link sent");
-        }
+    if let Some(user) = User::find_by_email(&db, &email).await?
+        && let Some(state) = User::reset_state(&db, user.id).await?
+    {
+        let (uid, token) = resets.make(&state, unix_now());
+        let link = format!("{}{}", config.server_url.trim_end_matches('/'), reset_page_path(&uid, &token));
+        mailer.send_later(reset_mail(&state.email, &config.server_url, &link, resets.ttl()));
+        tracing::info!(user = user.id, "password reset link sent");
     }
     Ok(Json(json!({"detail": "Password reset e-mail has been sent."})))
 }
@@ -217,9 +213,7 @@ pub(super) async fn password_reset_confirm(
     check_new_password(&mut problems, &form.new_password1, &form.new_password2, &state.email);
     problems.into_result()?;
     // Only over the hash the link signed: of two uses at once, the second finds it changed.
-    let set = User::set_password(&db, &hasher, state.user_id, &form.new_password1, Some(&state.password_hash))
-        .await
-        .map_err(hash_error)?;
+    let set = User::set_password(&db, &hasher, state.user_id, &form.new_password1, Some(&state.password_hash)).await?;
     if !set {
         return Err(invalid());
     }
