@@ -67,6 +67,7 @@ impl Sandbox {
             assistant: crate::throttle::Throttle::per_minute(config.assistant_per_minute),
             chats: crate::throttle::Throttle::per_hour(config.chats_per_hour),
             invitations: crate::throttle::Throttle::per_hour(config.invitations_per_hour),
+            reset_mails: crate::throttle::Throttle::per_hour(config.reset_mails_per_hour),
         });
         let hasher = Arc::new(crate::accounts::password::Hasher::new(config.password_hashing));
         let resets = Arc::new(crate::accounts::reset::ResetTokens::new(&secret, config.password_reset_ttl));

@@ -117,6 +117,9 @@ pub struct Config {
     pub email_from: String,
     /// `PASSWORD_RESET_MINUTES` (default 60, at most a day): how long a reset link works.
     pub password_reset_ttl: Duration,
+    /// `RESET_MAILS_PER_HOUR` (default 5): reset mails one account may be sent; past it a request
+    /// gets the same answer and no mail.
+    pub reset_mails_per_hour: u32,
     /// `CONNECTIONS_PER_ADDRESS` (default 64, `0` for no cap; no cap with `TRUST_PROXY=1`, where
     /// every connection comes from the proxy): TCP connections one client address may hold open.
     pub connections_per_address: Option<usize>,
@@ -251,6 +254,7 @@ impl Config {
             smtp_url: get("SMTP_URL").map(Secret),
             email_from: get("EMAIL_FROM").unwrap_or_else(|| "Chanx Sandbox <noreply@localhost>".into()),
             password_reset_ttl: clamped(number("PASSWORD_RESET_MINUTES", 60)?, 60, MAX_WAIT),
+            reset_mails_per_hour: u32::try_from(number("RESET_MAILS_PER_HOUR", 5)?).unwrap_or(u32::MAX),
             openai: OpenAiConfig {
                 api_key: get("OPENAI_API_KEY").map(Secret),
                 base_url: get("OPENAI_BASE_URL").unwrap_or_else(|| "https://api.openai.com/v1".into()),

@@ -15,6 +15,7 @@ crate::on_both_databases!(
     changing_the_password_needs_the_current_one_and_ends_every_other_session,
     a_reset_link_is_mailed_only_to_known_addresses_and_works_once,
     a_reset_link_stops_working_once_its_user_logs_in,
+    reset_mails_to_one_account_are_limited_without_saying_so,
     the_current_user_updates_their_names_with_put_and_patch,
     the_account_pages_need_a_session_and_hide_a_dead_link,
 );
@@ -190,6 +191,24 @@ async fn a_reset_link_stops_working_once_its_user_logs_in(app: TestApp) {
     let body = json!({"uid": uid, "token": token, "newPassword1": NEW_PASSWORD, "newPassword2": NEW_PASSWORD});
     let late = app.post("/api/accounts/password/reset/confirm", None, body).await;
     assert_eq!(refusal(&late), ("token".into(), "invalid".into()));
+}
+
+async fn reset_mails_to_one_account_are_limited_without_saying_so(app: TestApp) {
+    let mut sink = SmtpSink::start().await;
+    let app = generous(app, &[("SMTP_URL", sink.url.clone()), ("RESET_MAILS_PER_HOUR", "2".into())]);
+    app.user("ada@example.com").await;
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        let asked = app.post("/api/accounts/password/reset", None, json!({"email": "ada@example.com"})).await;
+        answers.push((asked.status, asked.json()));
+    }
+    assert!(answers.iter().all(|answer| *answer == answers[0]), "the same answer every time: {answers:?}");
+    for _ in 0..2 {
+        assert_eq!(sink.next().await.recipients, ["ada@example.com"]);
+    }
+    // The refused ones were never handed to the mailer; a short wait shows nothing else comes.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(sink.is_empty(), "two mails, not four");
 }
 
 async fn the_current_user_updates_their_names_with_put_and_patch(app: TestApp) {

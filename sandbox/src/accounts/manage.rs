@@ -23,7 +23,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::mail::{Mail, Mailer};
 use crate::rest::{ApiError, ApiResult, ErrorItem, Json};
-use crate::throttle::AuthAttempt;
+use crate::throttle::{AuthAttempt, Throttles};
 use crate::timestamp::unix_now;
 
 /// The longest first or last name, in characters (Django's `max_length=150`).
@@ -129,6 +129,7 @@ pub(super) async fn password_reset(
     State(config): State<Arc<Config>>,
     State(resets): State<Arc<ResetTokens>>,
     State(mailer): State<Mailer>,
+    State(throttles): State<Arc<Throttles>>,
     _: AuthAttempt,
     Json(form): Json<ResetRequest>,
 ) -> ApiResult<Json<Value>> {
@@ -140,6 +141,11 @@ pub(super) async fn password_reset(
     if let Some(user) = User::find_by_email(&db, &email).await?
         && let Some(state) = User::reset_state(&db, user.id).await?
     {
+        // Over the account's budget, the answer stays the same: it must not tell what exists.
+        if throttles.reset_mails.spend(user.id).is_err() {
+            tracing::warn!(user = user.id, "password reset mail not sent: RESET_MAILS_PER_HOUR spent");
+            return Ok(Json(json!({"detail": "Password reset e-mail has been sent."})));
+        }
         let (uid, token) = resets.make(&state, unix_now());
         let link = format!("{}{}", config.server_url.trim_end_matches('/'), reset_page_path(&uid, &token));
         mailer.send_later(reset_mail(&state.email, &config.server_url, &link, resets.ttl()));
