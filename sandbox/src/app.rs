@@ -67,13 +67,22 @@ impl Sandbox {
             assistant: crate::throttle::Throttle::per_minute(config.assistant_per_minute),
             chats: crate::throttle::Throttle::per_hour(config.chats_per_hour),
             invitations: crate::throttle::Throttle::per_hour(config.invitations_per_hour),
+            reset_mails: crate::throttle::Throttle::per_hour(config.reset_mails_per_hour),
         });
         let hasher = Arc::new(crate::accounts::password::Hasher::new(config.password_hashing));
+        let resets = Arc::new(crate::accounts::reset::ResetTokens::new(&secret, config.password_reset_ttl));
+        // `Config::from_lookup` checked `SMTP_URL` and `EMAIL_FROM`; only a configuration changed
+        // by hand since can fail here, and then no mail is better than mail to the log.
+        let mailer = crate::mail::Mailer::from_config(&config).unwrap_or_else(|err| {
+            tracing::error!(error = %err, "mail is disabled");
+            crate::mail::Mailer::Disabled
+        });
         let config = Arc::new(config);
         let sockets = sockets(&db, &config, &layer, &tokens, &assistant);
         let asyncapi = Arc::new(crate::docs::Rendered::new(&config, &sockets));
         let pages = Arc::new(Pages::new());
-        let state = AppState { db, config, layer, tokens, pages, asyncapi, assistant, throttles, hasher };
+        let state =
+            AppState { db, config, layer, tokens, pages, asyncapi, assistant, throttles, hasher, resets, mailer };
         Sandbox { state, sockets }
     }
 
@@ -87,6 +96,7 @@ impl Sandbox {
         });
         Router::new()
             .merge(crate::accounts::routes::routes())
+            .merge(crate::accounts::pages::routes())
             .merge(crate::chat::api::routes())
             .merge(crate::chat::pages::routes())
             .merge(crate::assistants::api::routes())

@@ -109,6 +109,17 @@ pub struct Config {
     pub chats_per_hour: u32,
     /// `CHAT_INVITATIONS_PER_HOUR` (default 100): members one user may add to chats.
     pub invitations_per_hour: u32,
+    /// `SMTP_URL` (`smtp://user:password@host:587?tls=required`, `smtps://…:465`): sends mail
+    /// (password-reset links) through this server. Unset: logged in development, not sent in
+    /// production.
+    pub smtp_url: Option<Secret>,
+    /// `EMAIL_FROM` (default `Chanx Sandbox <noreply@localhost>`): the sender of that mail.
+    pub email_from: String,
+    /// `PASSWORD_RESET_MINUTES` (default 60, at most a day): how long a reset link works.
+    pub password_reset_ttl: Duration,
+    /// `RESET_MAILS_PER_HOUR` (default 5): reset mails one account may be sent; past it a request
+    /// gets the same answer and no mail.
+    pub reset_mails_per_hour: u32,
     /// `CONNECTIONS_PER_ADDRESS` (default 64, `0` for no cap; no cap with `TRUST_PROXY=1`, where
     /// every connection comes from the proxy): TCP connections one client address may hold open.
     pub connections_per_address: Option<usize>,
@@ -139,6 +150,9 @@ pub enum ConfigError {
     /// A count that does not parse.
     #[error("{0} must be a whole number (0 or more)")]
     NotACount(&'static str),
+    /// `SMTP_URL` or `EMAIL_FROM` cannot be used.
+    #[error(transparent)]
+    Mail(#[from] crate::mail::MailConfigError),
 }
 
 /// Keys that were published with the source (the built-in development key of earlier versions):
@@ -211,7 +225,7 @@ impl Config {
             ..hashing_default
         };
         let trust_proxy = get("TRUST_PROXY").is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
-        Ok(Config {
+        let config = Config {
             mode,
             database_url: get("DATABASE_URL").unwrap_or_else(|| "sqlite://sandbox.sqlite3".into()),
             redis_url: get("REDIS_URL"),
@@ -237,6 +251,10 @@ impl Config {
                     Err(_) => return Err(ConfigError::NotACount("CONNECTIONS_PER_ADDRESS")),
                 },
             },
+            smtp_url: get("SMTP_URL").map(Secret),
+            email_from: get("EMAIL_FROM").unwrap_or_else(|| "Chanx Sandbox <noreply@localhost>".into()),
+            password_reset_ttl: clamped(number("PASSWORD_RESET_MINUTES", 60)?, 60, MAX_WAIT),
+            reset_mails_per_hour: u32::try_from(number("RESET_MAILS_PER_HOUR", 5)?).unwrap_or(u32::MAX),
             openai: OpenAiConfig {
                 api_key: get("OPENAI_API_KEY").map(Secret),
                 base_url: get("OPENAI_BASE_URL").unwrap_or_else(|| "https://api.openai.com/v1".into()),
@@ -245,7 +263,10 @@ impl Config {
                 timeout: clamped(number("OPENAI_TIMEOUT_SECONDS", 30)?, 1, MAX_WAIT),
                 answer_deadline: clamped(number("OPENAI_ANSWER_SECONDS", 120)?, 1, MAX_WAIT),
             },
-        })
+        };
+        // A mail server that cannot be used is a start-up error, not a reset link lost later.
+        crate::mail::Mailer::from_config(&config)?;
+        Ok(config)
     }
 
     /// Where the development key is kept: beside the SQLite database file

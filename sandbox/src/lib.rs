@@ -26,6 +26,7 @@ pub mod csrf;
 pub mod db;
 pub mod discussion;
 pub mod docs;
+pub mod mail;
 pub mod rest;
 pub mod sessions;
 pub mod state;

@@ -17,6 +17,7 @@ use chanx::layer::safe_group_name;
 use chanx::{Context, Layer};
 
 use crate::accounts::User;
+use crate::accounts::tokens::Tokens;
 use crate::db::Db;
 
 /// The close code of a socket whose user's access ended (logout, deactivation, deletion).
@@ -51,6 +52,16 @@ pub async fn close_user_sockets(layer: &Layer, user_id: i64) {
     if let Err(err) = layer.close_group(&user_group(user_id), SESSION_ENDED, SESSION_ENDED_REASON).await {
         tracing::error!(error = %err, user = user_id, "could not close the user's sockets");
     }
+}
+
+/// Ends every session of user `user_id` (a password change or reset): every refresh token is
+/// revoked, every access token issued until now stops working, and their open sockets are closed
+/// with [`SESSION_ENDED`], as a deactivation does.
+pub async fn end_all(db: &Db, tokens: &Tokens, layer: &Layer, user_id: i64) -> Result<(), sqlx::Error> {
+    tokens.revoke_user(db, user_id).await?;
+    User::end_sessions(db, user_id).await?;
+    close_user_sockets(layer, user_id).await;
+    Ok(())
 }
 
 /// The group of the signed-in user of `ctx`, for a consumer's `groups()`; none for a visitor.

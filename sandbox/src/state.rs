@@ -13,11 +13,13 @@ use axum::extract::FromRef;
 use chanx::Layer;
 
 use crate::accounts::password::Hasher;
+use crate::accounts::reset::ResetTokens;
 use crate::accounts::tokens::Tokens;
 use crate::assistants::generation::Assistant;
 use crate::config::Config;
 use crate::db::Db;
 use crate::docs::Rendered;
+use crate::mail::Mailer;
 use crate::throttle::Throttles;
 use crate::web::Pages;
 
@@ -42,6 +44,10 @@ pub struct AppState {
     pub throttles: Arc<Throttles>,
     /// The password hashing threads and their queue.
     pub hasher: Arc<Hasher>,
+    /// Signs and checks password-reset links.
+    pub resets: Arc<ResetTokens>,
+    /// Where mail goes.
+    pub mailer: Mailer,
 }
 
 /// Makes `$part` a sub-state: `State<$part>` extracts `AppState::$field`.
@@ -65,4 +71,6 @@ sub_state! {
     assistant: Assistant,
     throttles: Arc<Throttles>,
     hasher: Arc<Hasher>,
+    resets: Arc<ResetTokens>,
+    mailer: Mailer,
 }

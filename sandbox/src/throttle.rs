@@ -171,6 +171,9 @@ pub struct Throttles {
     pub chats: Throttle<i64>,
     /// Members added to chats, per user who adds them (`CHAT_INVITATIONS_PER_HOUR`).
     pub invitations: Throttle<i64>,
+    /// Password-reset mails, per account they go to (`RESET_MAILS_PER_HOUR`): the address budget
+    /// alone would let many addresses flood one inbox.
+    pub reset_mails: Throttle<i64>,
 }
 
 #[cfg(test)]

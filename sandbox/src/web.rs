@@ -40,6 +40,9 @@ impl Pages {
         for (name, source) in [
             ("base.html", include_str!("../templates/base.html")),
             ("login.html", include_str!("../templates/login.html")),
+            ("accounts/account.html", include_str!("../templates/accounts/account.html")),
+            ("accounts/password_reset.html", include_str!("../templates/accounts/password_reset.html")),
+            ("accounts/password_reset_confirm.html", include_str!("../templates/accounts/password_reset_confirm.html")),
             ("not_found.html", include_str!("../templates/not_found.html")),
             ("chat/home.html", include_str!("../templates/chat/home.html")),
             ("chat/group_chat.html", include_str!("../templates/chat/group_chat.html")),
@@ -263,6 +266,7 @@ async fn static_file(axum::extract::Path(file): axum::extract::Path<String>) -> 
         "app.css" => (include_str!("../static/app.css"), "text/css; charset=utf-8"),
         "app.js" => (include_str!("../static/app.js"), "text/javascript; charset=utf-8"),
         "login.js" => (include_str!("../static/login.js"), "text/javascript; charset=utf-8"),
+        "account.js" => (include_str!("../static/account.js"), "text/javascript; charset=utf-8"),
         "chat.js" => (include_str!("../static/chat.js"), "text/javascript; charset=utf-8"),
         "discussion.js" => (include_str!("../static/discussion.js"), "text/javascript; charset=utf-8"),
         "assistant.js" => (include_str!("../static/assistant.js"), "text/javascript; charset=utf-8"),

@@ -3,8 +3,10 @@
 //! and remove the member; in `browser/assistant.cjs` an anonymous visitor watches the offline
 //! assistant's answer stream in; in `browser/discussion.cjs` two people see each other's question,
 //! answer, vote and accepted answer appear, and the topic list, following each topic it shows over
-//! its one socket, counts new answers, again after a server restart; in `browser/asyncapi.cjs` the offline AsyncAPI page
-//! renders its descriptions' Markdown. Needs Node.js, playwright-core
+//! its one socket, counts new answers, again after a server restart; in `browser/asyncapi.cjs` the
+//! offline AsyncAPI page renders its descriptions' Markdown; in `browser/account.cjs` a person sets
+//! their names, changes their password, and resets it with the link mailed to the test's SMTP sink.
+//! Needs Node.js, playwright-core
 //! (`npm install --prefix target/ci-node playwright-core`, or `CHANX_TEST_NODE_MODULES`) and
 //! Chromium (`/usr/bin/chromium`, or `CHANX_TEST_CHROMIUM`); `.ci/run` installs them.
 
@@ -18,6 +20,8 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::smtp_sink::SmtpSink;
+
 /// A running server: its sockets (to shut them down) and the handle to stop it.
 struct Running {
     sockets: chanx::Router,
@@ -25,12 +29,18 @@ struct Running {
     task: JoinHandle<std::io::Result<()>>,
 }
 
-async fn start(db_url: &str, listener: TcpListener) -> Running {
+async fn start(db_url: &str, smtp_url: &str, listener: TcpListener) -> Running {
     let db = Db::connect(db_url).await.expect("database");
     db.migrate().await.expect("migrations");
     // As `cargo run -p sandbox` does: the generated key, kept beside the database, so that
     // sessions survive the restart.
-    let mut config = Config::from_lookup(|name| (name == "DATABASE_URL").then(|| db_url.to_owned())).expect("config");
+    // Mail goes to the test's SMTP sink, which hands reset links to the script.
+    let mut config = Config::from_lookup(|name| match name {
+        "DATABASE_URL" => Some(db_url.to_owned()),
+        "SMTP_URL" => Some(smtp_url.to_owned()),
+        _ => None,
+    })
+    .expect("config");
     config.load_secret_key().expect("key file");
     let sandbox = Sandbox::new(db, config).expect("app");
     let (stop, stopped) = oneshot::channel::<()>();
@@ -88,6 +98,11 @@ async fn two_people_see_the_forum_change_live() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_manages_their_account_and_resets_a_forgotten_password() {
+    run_in_browser("account.cjs").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_asyncapi_page_renders_descriptions_as_markdown_offline() {
     run_in_browser("asyncapi.cjs").await;
 }
@@ -110,7 +125,8 @@ async fn run_in_browser(script: &str) {
     let db_url = format!("sqlite://{}", dir.join("browser.sqlite3").display());
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("port");
     let addr = listener.local_addr().expect("addr");
-    let mut server = start(&db_url, listener).await;
+    let mut sink = SmtpSink::start().await;
+    let mut server = start(&db_url, &sink.url, listener).await;
 
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser").join(script);
     // Screenshots of the last run, for people to look at: target/browser-*.png.
@@ -136,8 +152,13 @@ async fn run_in_browser(script: &str) {
                 "RESTART" => {
                     server.stop().await;
                     let listener = TcpListener::bind(addr).await.expect("the same port again");
-                    server = start(&db_url, listener).await;
+                    server = start(&db_url, &sink.url, listener).await;
                     stdin.write_all(b"RESTARTED\n").await.expect("write");
+                }
+                "MAIL" => {
+                    let mail = sink.next().await;
+                    let link = mail.text.split_whitespace().find(|word| word.contains("/account/password/reset/"));
+                    stdin.write_all(format!("{}\n", link.unwrap_or("no link")).as_bytes()).await.expect("write");
                 }
                 "OK" => return true,
                 _ => {}

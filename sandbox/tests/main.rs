@@ -2,6 +2,7 @@
 
 mod support;
 
+mod account_management;
 mod accounts;
 mod admin;
 mod assistants;
@@ -9,9 +10,11 @@ mod browser;
 mod chat_api;
 mod chat_pages;
 mod chat_sockets;
+mod cli;
 mod discussion;
 mod fake_openai;
 mod hostile_input;
 mod server;
 mod server_limits;
 mod sessions;
+mod smtp_sink;

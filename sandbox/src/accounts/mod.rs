@@ -1,7 +1,10 @@
 //! Accounts: users identified by email, password login with JWT cookies or Bearer headers, and
 //! the extractors that give handlers the current user.
 
+mod manage;
+pub mod pages;
 pub mod password;
+pub mod reset;
 pub mod routes;
 pub mod secret_key;
 pub mod sockets;
@@ -267,6 +270,75 @@ impl User {
     pub async fn delete(db: &Db, id: i64) -> Result<(), sqlx::Error> {
         sqlx::query("DELETE FROM users WHERE id = $1").bind(id).execute(db.pool()).await?;
         Ok(())
+    }
+
+    /// The state a password-reset link of active user `id` signs ([`reset::AccountState`]).
+    pub async fn reset_state(db: &Db, id: i64) -> Result<Option<reset::AccountState>, sqlx::Error> {
+        let row: Option<(i64, String, String, Option<String>)> =
+            sqlx::query_as("SELECT id, email, password, last_login FROM users WHERE id = $1 AND is_active = 1")
+                .bind(id)
+                .fetch_optional(db.pool())
+                .await?;
+        Ok(row.map(|(user_id, email, password_hash, last_login)| reset::AccountState {
+            user_id,
+            email,
+            password_hash,
+            last_login,
+        }))
+    }
+
+    /// Whether `password` is the password of active user `id`.
+    pub async fn check_password(db: &Db, hasher: &Hasher, id: i64, password: &str) -> Result<bool, AuthenticateError> {
+        let hash: Option<(String,)> = sqlx::query_as("SELECT password FROM users WHERE id = $1 AND is_active = 1")
+            .bind(id)
+            .fetch_optional(db.pool())
+            .await?;
+        Ok(hasher.verify(password.to_owned(), hash.map(|(hash,)| hash)).await?)
+    }
+
+    /// Sets the password of active user `id` to `password` (hashed here); with `replacing`, only
+    /// if the stored hash is still that one, so that of two uses of one reset link, one wins.
+    /// Whether it was set. Ending the user's sessions is the caller's:
+    /// [`sessions::end_all`](crate::sessions::end_all).
+    pub async fn set_password(
+        db: &Db,
+        hasher: &Hasher,
+        id: i64,
+        password: &str,
+        replacing: Option<&str>,
+    ) -> Result<bool, AuthenticateError> {
+        let hash = hasher.hash(password.to_owned()).await?;
+        let done = match replacing {
+            Some(old) => {
+                sqlx::query("UPDATE users SET password = $1 WHERE id = $2 AND is_active = 1 AND password = $3")
+                    .bind(hash)
+                    .bind(id)
+                    .bind(old)
+                    .execute(db.pool())
+                    .await?
+            }
+            None => {
+                sqlx::query("UPDATE users SET password = $1 WHERE id = $2 AND is_active = 1")
+                    .bind(hash)
+                    .bind(id)
+                    .execute(db.pool())
+                    .await?
+            }
+        };
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Sets the names of active user `id`; the user as saved, `None` if there is no such user.
+    pub async fn update_names(
+        db: &Db,
+        id: i64,
+        first_name: &str,
+        last_name: &str,
+    ) -> Result<Option<User>, sqlx::Error> {
+        let sql = format!(
+            "UPDATE users SET first_name = $1, last_name = $2 WHERE id = $3 AND is_active = 1 RETURNING {USER_COLUMNS}"
+        );
+        sqlx::query_as(&sql).bind(first_name).bind(last_name).bind(id).fetch_optional(db.pool()).await
     }
 
     /// The user of a valid access token, issued since their last logout.

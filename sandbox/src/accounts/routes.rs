@@ -1,4 +1,5 @@
-//! `/api/accounts/…`: registration, login, refresh, logout, the current user.
+//! `/api/accounts/…`: registration, login, refresh, logout, the current user; and (in
+//! [`super::manage`]) password change, password reset, and updating the current user.
 
 use std::sync::Arc;
 
@@ -8,12 +9,14 @@ use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+
+use super::manage;
 use chanx::Layer;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::password::Hasher;
-use super::tokens::{ACCESS_COOKIE, REFRESH_COOKIE, Rotation, TokenType, Tokens, bearer, cookie};
+use super::tokens::{ACCESS_COOKIE, Issued, REFRESH_COOKIE, Rotation, TokenType, Tokens, bearer, cookie};
 use super::{CreateUserError, NewUser, User};
 use crate::db::Db;
 use crate::rest::{ApiError, ApiResult, ErrorItem, Json};
@@ -29,7 +32,10 @@ pub fn routes() -> Router<AppState> {
         ("/api/accounts/logout", post(logout)),
         ("/api/accounts/token/refresh", post(refresh)),
         ("/api/accounts/token/verify", post(verify)),
-        ("/api/accounts/user", get(current_user)),
+        ("/api/accounts/user", get(current_user).put(manage::update_user).patch(manage::update_user)),
+        ("/api/accounts/password/change", post(manage::password_change)),
+        ("/api/accounts/password/reset", post(manage::password_reset)),
+        ("/api/accounts/password/reset/confirm", post(manage::password_reset_confirm)),
     ] {
         router = router.route(path, route.clone()).route(&format!("{path}/"), route);
     }
@@ -70,14 +76,26 @@ fn unix_to_rfc3339(seconds: u64) -> String {
         .unwrap_or_default()
 }
 
-/// Signs in `user`: both tokens, as cookies and (the access token) in the body.
-async fn start_session(tokens: &Tokens, db: &Db, user: User, status: StatusCode) -> ApiResult<Response> {
-    let access = tokens.access(user.id).map_err(ApiError::Internal)?;
-    let refresh = tokens.refresh(db, user.id).await.map_err(ApiError::Internal)?;
+/// A new login of user `user_id`: its access and refresh tokens, and the `Set-Cookie` headers
+/// carrying them.
+async fn new_login(tokens: &Tokens, db: &Db, user_id: i64) -> ApiResult<(Issued, Issued, HeaderMap)> {
+    let access = tokens.access(user_id).map_err(ApiError::Internal)?;
+    let refresh = tokens.refresh(db, user_id).await.map_err(ApiError::Internal)?;
     let mut headers = HeaderMap::new();
     for value in [tokens.cookie(ACCESS_COOKIE, &access), tokens.cookie(REFRESH_COOKIE, &refresh)] {
         headers.append(SET_COOKIE, value.parse().map_err(|_| ApiError::Internal("cookie header".into()))?);
     }
+    Ok((access, refresh, headers))
+}
+
+/// The `Set-Cookie` headers of a new login of user `user_id`.
+pub(super) async fn session_cookies(tokens: &Tokens, db: &Db, user_id: i64) -> ApiResult<HeaderMap> {
+    new_login(tokens, db, user_id).await.map(|(_, _, headers)| headers)
+}
+
+/// Signs in `user`: both tokens, as cookies and (the access token) in the body.
+async fn start_session(tokens: &Tokens, db: &Db, user: User, status: StatusCode) -> ApiResult<Response> {
+    let (access, refresh, headers) = new_login(tokens, db, user.id).await?;
     let body = Session {
         access_expiration: unix_to_rfc3339(access.exp),
         refresh_expiration: unix_to_rfc3339(refresh.exp),
