@@ -19,6 +19,7 @@ mod group_name;
 mod memory;
 #[cfg(feature = "redis")]
 pub(crate) mod msgpack;
+#[cfg(feature = "redis")]
 mod named;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
