@@ -72,7 +72,7 @@ pub enum LayerError {
     InvalidChannelName(String),
     /// The receiving channel is full; the message was dropped. In one process (the in-memory
     /// and pub/sub layers) the connection is also closed with [`close_code::INBOX_OVERFLOW`] so
-    /// that its client reconnects and re-syncs; with [`RedisCoreLayer`](crate::layer::RedisCoreLayer)
+    /// that its client reconnects and re-syncs; with [`RedisCoreLayer`]
     /// the channel's messages waiting in Redis reached its capacity (its process is not reading).
     #[error("channel {0:?} is full; the message was dropped")]
     ChannelFull(String),
