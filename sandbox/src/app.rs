@@ -75,7 +75,7 @@ impl Sandbox {
         // by hand since can fail here, and then no mail is better than mail to the log.
         let mailer = crate::mail::Mailer::from_config(&config).unwrap_or_else(|err| {
             tracing::error!(error = %err, "mail is disabled");
-            crate::mail::Mailer::Disabled
+            crate::mail::Mailer::new(crate::mail::MailBackend::Disabled)
         });
         let config = Arc::new(config);
         let sockets = sockets(&db, &config, &layer, &tokens, &assistant);

@@ -12,10 +12,12 @@ use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
+use tokio::sync::watch;
+
 use crate::config::{Config, Mode};
 
 /// The longest an SMTP exchange may take.
-const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
+pub const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One plain-text message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,9 +30,17 @@ pub struct Mail {
     pub body: String,
 }
 
+/// Sends mail through its [`MailBackend`], and knows how many background sends are still under way
+/// (so a shutdown can let them finish, and a test can tell "not sent" from "not sent yet").
+#[derive(Clone, Debug)]
+pub struct Mailer {
+    backend: MailBackend,
+    in_flight: Arc<watch::Sender<usize>>,
+}
+
 /// Where mail goes.
 #[derive(Clone)]
-pub enum Mailer {
+pub enum MailBackend {
     /// Development without `SMTP_URL`: each message is logged, link included, at `info`.
     Console,
     /// `SMTP_URL` is set: sent through this server, from `EMAIL_FROM`.
@@ -46,12 +56,14 @@ pub enum Mailer {
     Disabled,
 }
 
-impl std::fmt::Debug for Mailer {
+impl std::fmt::Debug for MailBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Mailer::Console => f.write_str("Mailer::Console"),
-            Mailer::Smtp { from, .. } => f.debug_struct("Mailer::Smtp").field("from", from).finish_non_exhaustive(),
-            Mailer::Disabled => f.write_str("Mailer::Disabled"),
+            MailBackend::Console => f.write_str("MailBackend::Console"),
+            MailBackend::Smtp { from, .. } => {
+                f.debug_struct("MailBackend::Smtp").field("from", from).finish_non_exhaustive()
+            }
+            MailBackend::Disabled => f.write_str("MailBackend::Disabled"),
         }
     }
 }
@@ -84,10 +96,11 @@ impl Mailer {
     ///
     /// ```
     /// let config = sandbox::Config::from_lookup(|_| None).expect("defaults");
-    /// assert!(matches!(sandbox::mail::Mailer::from_config(&config), Ok(sandbox::mail::Mailer::Console)));
+    /// let mailer = sandbox::mail::Mailer::from_config(&config).expect("valid");
+    /// assert!(matches!(mailer.backend(), sandbox::mail::MailBackend::Console));
     /// ```
     pub fn from_config(config: &Config) -> Result<Self, MailConfigError> {
-        match &config.smtp_url {
+        let backend = match &config.smtp_url {
             Some(url) => {
                 let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())
                     // The URL may hold a password: the error says what is wrong, never the URL.
@@ -98,21 +111,42 @@ impl Mailer {
                 let from = config.email_from.parse().map_err(|err: lettre::address::AddressError| {
                     MailConfigError::From(format!("{:?}: {err}", config.email_from))
                 })?;
-                Ok(Mailer::Smtp { transport, from })
+                MailBackend::Smtp { transport, from }
             }
-            None if config.mode == Mode::Production => Ok(Mailer::Disabled),
-            None => Ok(Mailer::Console),
-        }
+            None if config.mode == Mode::Production => MailBackend::Disabled,
+            None => MailBackend::Console,
+        };
+        Ok(Mailer::new(backend))
+    }
+
+    /// A mailer sending through `backend`.
+    ///
+    /// ```
+    /// let mailer = sandbox::mail::Mailer::new(sandbox::mail::MailBackend::Disabled);
+    /// assert!(matches!(mailer.backend(), sandbox::mail::MailBackend::Disabled));
+    /// ```
+    pub fn new(backend: MailBackend) -> Self {
+        Mailer { backend, in_flight: Arc::new(watch::Sender::new(0)) }
+    }
+
+    /// Where this mailer's mail goes.
+    ///
+    /// ```
+    /// let mailer = sandbox::mail::Mailer::new(sandbox::mail::MailBackend::Console);
+    /// assert!(matches!(mailer.backend(), sandbox::mail::MailBackend::Console));
+    /// ```
+    pub fn backend(&self) -> &MailBackend {
+        &self.backend
     }
 
     /// Sends `mail` now.
     pub async fn send(&self, mail: Mail) -> Result<(), SendError> {
-        match self {
-            Mailer::Console => {
+        match &self.backend {
+            MailBackend::Console => {
                 tracing::info!(to = %mail.to, subject = %mail.subject, "mail (console backend):\n{}", mail.body);
                 Ok(())
             }
-            Mailer::Smtp { transport, from } => {
+            MailBackend::Smtp { transport, from } => {
                 let to: Mailbox = mail
                     .to
                     .parse()
@@ -127,7 +161,7 @@ impl Mailer {
                 transport.send(message).await?;
                 Ok(())
             }
-            Mailer::Disabled => {
+            MailBackend::Disabled => {
                 tracing::warn!(subject = %mail.subject, "mail not sent: set SMTP_URL to send mail in production");
                 Ok(())
             }
@@ -137,11 +171,31 @@ impl Mailer {
     /// Sends `mail` in the background; a failure is logged.
     pub fn send_later(&self, mail: Mail) {
         let mailer = self.clone();
+        self.in_flight.send_modify(|count| *count += 1);
         tokio::spawn(async move {
             if let Err(err) = mailer.send(mail).await {
                 tracing::error!(error = %err, "could not send mail");
             }
+            mailer.in_flight.send_modify(|count| *count -= 1);
         });
+    }
+
+    /// Waits until every mail handed to [`send_later`](Self::send_later) so far has been sent (or
+    /// has failed): a graceful shutdown waits here, bounded, so that a reset link asked for just
+    /// before it is not lost.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let mailer = sandbox::mail::Mailer::new(sandbox::mail::MailBackend::Console);
+    /// let mail = sandbox::mail::Mail { to: "ada@example.com".into(), subject: "Hi".into(), body: "Hello".into() };
+    /// mailer.send_later(mail);
+    /// mailer.settled().await;
+    /// # });
+    /// ```
+    pub async fn settled(&self) {
+        let mut in_flight = self.in_flight.subscribe();
+        // The sender lives in `self`, so the channel cannot close while we wait.
+        let _ = in_flight.wait_for(|count| *count == 0).await;
     }
 }
 
@@ -183,10 +237,10 @@ mod tests {
 
     #[tokio::test]
     async fn the_console_backend_logs_the_link_and_production_never_does() {
-        let console = logged(Mailer::Console).await;
+        let console = logged(Mailer::new(MailBackend::Console)).await;
         assert!(console.contains("to=ada@example.com"), "{console}");
         assert!(console.contains("http://localhost:8000/account/password/reset/Nw/abc-123/"), "{console}");
-        let disabled = logged(Mailer::Disabled).await;
+        let disabled = logged(Mailer::new(MailBackend::Disabled)).await;
         assert!(disabled.contains("mail not sent: set SMTP_URL"), "{disabled}");
         assert!(!disabled.contains("/account/password/reset/"), "{disabled}");
     }
@@ -203,9 +257,9 @@ mod tests {
             Config::from_lookup(move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
         };
         let config = production(&[]).expect("valid");
-        assert!(matches!(Mailer::from_config(&config), Ok(Mailer::Disabled)));
+        assert!(matches!(Mailer::from_config(&config).map(|m| m.backend().clone()), Ok(MailBackend::Disabled)));
         let smtp = production(&[("SMTP_URL", "smtps://user:pw@mail.example.com:465")]).expect("valid");
-        assert!(matches!(Mailer::from_config(&smtp), Ok(Mailer::Smtp { .. })));
+        assert!(matches!(Mailer::from_config(&smtp).map(|m| m.backend().clone()), Ok(MailBackend::Smtp { .. })));
         let bad_url = production(&[("SMTP_URL", "ftp://user:hunter2@mail.example.com")]);
         let err = bad_url.expect_err("refused").to_string();
         assert!(err.contains("SMTP_URL") && !err.contains("hunter2"), "{err}");

@@ -166,6 +166,10 @@ async fn serve(mut config: Config, args: ServeArgs) -> Result<(), Box<dyn std::e
     tracing::info!("serving on http://{local}/ (chat at http://{local}/chat/, AsyncAPI at http://{local}/asyncapi/)");
     // Until Ctrl-C or SIGTERM, then a graceful shutdown.
     app.serve(listener).await?;
+    // Reset links asked for just before the shutdown still go out, within an SMTP exchange's time.
+    if tokio::time::timeout(sandbox::mail::SMTP_TIMEOUT, app.state.mailer.settled()).await.is_err() {
+        tracing::warn!("stopped with mail still being sent");
+    }
     tracing::info!("stopped");
     Ok(())
 }
