@@ -175,7 +175,7 @@ async fn lists_search_filter_and_page(app: TestApp) {
     assert_eq!(listed(&app.get("/admin/chats/?described=yes", Some(&root)).await), [chat.id.to_string()]);
     let anonymous = Conversation::create(app.db(), None, "Hello").await.expect("conversation");
     Conversation::create(app.db(), Some(root.id), "Mine").await.expect("conversation");
-    assert_eq!(listed(&app.get("/admin/conversations/?anonymous=yes", Some(&root)).await), [anonymous.id.clone()]);
+    assert_eq!(listed(&app.get("/admin/conversations/?anonymous=yes", Some(&root)).await), [anonymous.id]);
     let topic = app.post("/api/discussion/", Some(&root), json!({"title": "Why?", "content": "Because"})).await.json()
         ["id"]
         .clone();
@@ -400,7 +400,8 @@ async fn staff_change_conversations_topics_and_replies(app: TestApp) {
     let reply =
         app.post(&format!("/api/discussion/{topic}/replies/"), Some(&ada), json!({"content": "A"})).await.json()["id"]
             .clone();
-    let cases: [(String, Vec<(&str, &str)>, Vec<(&str, &str)>); 3] = [
+    type Fields = Vec<(&'static str, &'static str)>;
+    let cases: [(String, Fields, Fields); 3] = [
         (format!("/admin/conversations/{}/", conversation.id), vec![("title", "Renamed")], vec![("title", " ")]),
         (
             format!("/admin/topics/{topic}/"),
