@@ -173,16 +173,17 @@ impl ListQuery {
     }
 }
 
-/// The search text as the list uses it: trimmed and at most [`MAX_SEARCH`] characters.
+/// The search text as the list uses it: trimmed and at most [`MAX_SEARCH`] characters (it is
+/// matched case-insensitively).
 ///
 /// ```
 /// use sandbox::admin::lists::search_text;
 ///
-/// assert_eq!(search_text(Some("  Ada ")), "ada");
+/// assert_eq!(search_text(Some("  Ada ")), "Ada");
 /// assert_eq!(search_text(Some(&"x".repeat(500))).len(), 100);
 /// ```
 pub fn search_text(q: Option<&str>) -> String {
-    q.unwrap_or("").trim().chars().take(MAX_SEARCH).collect::<String>().to_lowercase()
+    q.unwrap_or("").trim().chars().take(MAX_SEARCH).collect()
 }
 
 /// A `LIKE … ESCAPE '\'` pattern matching any text that contains `text` literally.
@@ -268,7 +269,7 @@ pub(super) async fn list(
         "SELECT {} FROM {} WHERE {filter_sql} ORDER BY {} LIMIT $3 OFFSET $4",
         model.select, model.from, model.order
     );
-    let pattern = contains_pattern(&q);
+    let pattern = contains_pattern(&q.to_lowercase());
     let total: Result<(i64,), _> = sqlx::query_as(&count_sql).bind(&q).bind(&pattern).fetch_one(db.pool()).await;
     let total = match total {
         Ok((total,)) => total,
