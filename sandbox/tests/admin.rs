@@ -20,6 +20,7 @@ crate::on_both_databases!(
     staff_add_and_change_chats,
     staff_manage_chat_members_and_removal_ends_their_access,
     staff_change_conversations_topics_and_replies,
+    staff_add_conversations_topics_and_replies,
     every_admin_form_refuses_members_and_cross_site_posts,
 );
 
@@ -462,6 +463,9 @@ async fn every_admin_form_refuses_members_and_cross_site_posts(app: TestApp) {
         format!("/admin/conversations/{}/", conversation.id),
         format!("/admin/topics/{topic}/"),
         format!("/admin/replies/{reply}/"),
+        "/admin/conversations/add/".to_owned(),
+        "/admin/topics/add/".to_owned(),
+        "/admin/replies/add/".to_owned(),
     ];
     let before = app.count("SELECT COUNT(*) FROM users").await;
     for path in &forms {
@@ -485,9 +489,82 @@ async fn every_admin_form_refuses_members_and_cross_site_posts(app: TestApp) {
     assert_eq!(app.count("SELECT COUNT(*) FROM users").await, before, "nobody was added");
     assert_eq!(app.count("SELECT COUNT(*) FROM group_chats").await, 1);
     assert_eq!(app.count("SELECT COUNT(*) FROM chat_members").await, 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM assistant_conversations").await, 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM discussion_topics").await, 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM discussion_replies").await, 1);
     let chat = GroupChat::get(app.db(), chat.id).await.expect("query").expect("chat");
     assert_eq!(chat.title, "Lab");
     let shown = app.get(&format!("/api/discussion/{topic}/"), Some(&member)).await.json();
     assert_eq!(shown["title"], "Q");
     assert_eq!(app.get("/api/accounts/user", Some(&member)).await.status, StatusCode::OK, "still active");
+}
+
+async fn staff_add_conversations_topics_and_replies(app: TestApp) {
+    let staff = account(&app, "staff@example.com", true, false).await;
+    let ada = app.user("ada@example.com").await;
+    for kind in ["conversations", "topics", "replies"] {
+        assert_eq!(app.get(&format!("/admin/{kind}/add/"), Some(&staff)).await.status, StatusCode::OK, "{kind}");
+    }
+    assert_eq!(app.get("/admin/secrets/add/", Some(&staff)).await.status, StatusCode::NOT_FOUND);
+
+    let added = app.form("/admin/conversations/add/", Some(&staff), &[("user", ""), ("title", "Anonymous talk")]).await;
+    assert_eq!(added.status, StatusCode::FOUND);
+    let id = added.location().trim_start_matches("/admin/conversations/").trim_end_matches('/').to_owned();
+    let conversation = Conversation::get(app.db(), &id).await.expect("query").expect("added");
+    assert_eq!((conversation.user_id, conversation.title.as_str()), (None, "Anonymous talk"));
+    let owned =
+        app.form("/admin/conversations/add/", Some(&staff), &[("user", "ada@example.com"), ("title", "")]).await;
+    assert_eq!(owned.status, StatusCode::FOUND);
+    assert_eq!(app.get("/api/assistants/conversations/", Some(&ada)).await.json()["count"], 1);
+
+    // A new topic is announced to open topic lists, as one asked in the app is.
+    let mut list = app.member_socket("/ws/discussion/", &ada).await;
+    let topic = app
+        .form(
+            "/admin/topics/add/",
+            Some(&staff),
+            &[("user", "ada@example.com"), ("title", "Asked for Ada"), ("content", "?")],
+        )
+        .await;
+    assert_eq!(topic.status, StatusCode::FOUND);
+    let topic_id = topic.location().trim_start_matches("/admin/topics/").trim_end_matches('/').to_owned();
+    let announced = list.receive_json().await;
+    assert_eq!(
+        (announced["action"].as_str(), announced["payload"]["title"].as_str()),
+        (Some("topic_created"), Some("Asked for Ada"))
+    );
+    list.disconnect().await;
+    let reply = app
+        .form(
+            "/admin/replies/add/",
+            Some(&staff),
+            &[("topic", &topic_id), ("user", "ada@example.com"), ("content", " An answer ")],
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::FOUND);
+    let replies = app.get(&format!("/api/discussion/{topic_id}/replies/"), Some(&ada)).await.json();
+    assert_eq!(replies["results"][0]["content"], "An answer");
+    assert_eq!(replies["results"][0]["author"]["email"], "ada@example.com");
+
+    let long_title = "t".repeat(256);
+    for (kind, fields, error) in [
+        ("conversations", vec![("user", "nobody@example.com"), ("title", "x")], "No active user"),
+        ("conversations", vec![("user", ""), ("title", long_title.as_str())], "no more than 255"),
+        ("topics", vec![("user", "ada@example.com"), ("title", " "), ("content", "?")], "may not be blank"),
+        ("topics", vec![("user", ""), ("title", "t"), ("content", "?")], "author"),
+        ("replies", vec![("topic", "999999"), ("user", "ada@example.com"), ("content", "x")], "No such topic"),
+        ("replies", vec![("topic", "abc"), ("user", "ada@example.com"), ("content", "x")], "No such topic"),
+        (
+            "replies",
+            vec![("topic", topic_id.as_str()), ("user", "ada@example.com"), ("content", "")],
+            "may not be blank",
+        ),
+    ] {
+        let refused = app.form(&format!("/admin/{kind}/add/"), Some(&staff), &fields).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{kind}: {error}");
+        assert!(refused.text.contains(error), "{kind}: {error}: {}", refused.text);
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM assistant_conversations").await, 2);
+    assert_eq!(app.count("SELECT COUNT(*) FROM discussion_topics").await, 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM discussion_replies").await, 1);
 }

@@ -664,10 +664,177 @@ pub(super) async fn record_change(
     let saved = match kind.as_str() {
         "conversations" => Conversation::set_title(&db, &id, form.title.trim()).await,
         "topics" => crate::discussion::model::TopicRef::edit(&db, number, form.title.trim(), &form.content).await,
-        _ => crate::discussion::model::Reply::edit(&db, number, &form.content).await,
+        _ => crate::discussion::model::Reply::edit(&db, number, form.content.trim()).await,
     };
     match saved {
         Ok(()) => redirect_with(&format!("/admin/{kind}/{id}/"), "success", "Saved."),
         Err(err) => failed(&err),
+    }
+}
+
+/// The add forms of conversations, topics and replies.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct NewRecordForm {
+    /// The owner's (conversations, optional) or author's email.
+    #[serde(default)]
+    user: String,
+    /// The topic a reply answers.
+    #[serde(default)]
+    topic: String,
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    content: String,
+}
+
+fn new_record_page<'a>(
+    viewer: &'a Option<User>,
+    kind: &str,
+    form: &NewRecordForm,
+    errors: Vec<String>,
+) -> FormPage<'a> {
+    let cut = |text: &str, max: usize| text.chars().take(max).collect::<String>();
+    let (heading, back, fields) = match kind {
+        "conversations" => (
+            "Add conversation",
+            "/admin/conversations/",
+            vec![
+                Field::new("user", "Owner's email (empty: anonymous)", "email", cut(&form.user, 254)),
+                Field::new("title", "Title", "text", cut(&form.title, MAX_CONVERSATION_TITLE)),
+            ],
+        ),
+        "topics" => (
+            "Add topic",
+            "/admin/topics/",
+            vec![
+                Field::new("user", "Author's email", "email", cut(&form.user, 254)),
+                Field::new("title", "Title", "text", cut(&form.title, MAX_TITLE)),
+                Field::new("content", "Content", "textarea", cut(&form.content, MAX_CONTENT)),
+            ],
+        ),
+        _ => (
+            "Add reply",
+            "/admin/replies/",
+            vec![
+                Field::new("topic", "Topic id", "text", cut(&form.topic, 20)),
+                Field::new("user", "Author's email", "email", cut(&form.user, 254)),
+                Field::new("content", "Content", "textarea", cut(&form.content, MAX_CONTENT)),
+            ],
+        ),
+    };
+    FormPage {
+        heading: heading.into(),
+        action: format!("/admin/{kind}/add/"),
+        back,
+        fields,
+        errors,
+        extra: context! {},
+        viewer,
+    }
+}
+
+fn addable(kind: &str) -> bool {
+    matches!(kind, "conversations" | "topics" | "replies")
+}
+
+/// `GET /admin/{conversations,topics,replies}/add/`.
+pub(super) async fn record_add_form(
+    State(pages): State<Arc<Pages>>,
+    Viewer(viewer): Viewer,
+    flash: Flash,
+    Path(kind): Path<String>,
+) -> Response {
+    if let Err(refusal) = staff(viewer.clone()) {
+        return refusal.into_response();
+    }
+    if !addable(&kind) {
+        return crate::web::not_found_page();
+    }
+    new_record_page(&viewer, &kind, &NewRecordForm::default(), Vec::new()).render(&pages, &flash)
+}
+
+/// Why an add form was not saved: a sentence for the form, or a failure.
+enum NotAdded {
+    Invalid(String),
+    Failed(sqlx::Error),
+}
+
+impl From<sqlx::Error> for NotAdded {
+    fn from(err: sqlx::Error) -> Self {
+        NotAdded::Failed(err)
+    }
+}
+
+impl From<crate::discussion::service::Refusal> for NotAdded {
+    fn from(refusal: crate::discussion::service::Refusal) -> Self {
+        use crate::discussion::service::Refusal;
+        match refusal {
+            Refusal::Invalid(field, _, text) => NotAdded::Invalid(format!("{field}: {text}")),
+            Refusal::NotFound => NotAdded::Invalid("No such topic.".into()),
+            Refusal::Db(err) => NotAdded::Failed(err),
+        }
+    }
+}
+
+/// Saves an add form through the apps' own operations (a new topic or reply is announced as one
+/// from the app is); the new record's change form.
+async fn add_record(db: &Db, layer: &Layer, kind: &str, form: &NewRecordForm) -> Result<String, NotAdded> {
+    let email = form.user.trim();
+    let user = match email {
+        "" => None,
+        email => Some(
+            User::find_by_email(db, email)
+                .await?
+                .ok_or_else(|| NotAdded::Invalid("No active user has this email.".into()))?,
+        ),
+    };
+    match (kind, user) {
+        ("conversations", user) => {
+            if form.title.chars().count() > MAX_CONVERSATION_TITLE {
+                return Err(NotAdded::Invalid(format!(
+                    "title: Ensure this field has no more than {MAX_CONVERSATION_TITLE} characters."
+                )));
+            }
+            let conversation = Conversation::create(db, user.map(|u| u.id), form.title.trim()).await?;
+            Ok(conversation.id)
+        }
+        ("topics", Some(author)) => {
+            let id = crate::discussion::service::ask(db, layer, &author, &form.title, &form.content).await?;
+            Ok(id.to_string())
+        }
+        ("replies", Some(author)) => {
+            let topic = match form.topic.trim().parse::<i64>() {
+                Ok(id) => crate::discussion::model::TopicRef::get(db, id).await?,
+                Err(_) => None,
+            };
+            let topic = topic.ok_or_else(|| NotAdded::Invalid("No such topic.".into()))?;
+            let reply = crate::discussion::service::reply(db, layer, &topic, &author, &form.content).await?;
+            Ok(reply.id.to_string())
+        }
+        _ => Err(NotAdded::Invalid("Enter the author's email.".into())),
+    }
+}
+
+/// `POST /admin/{conversations,topics,replies}/add/`.
+pub(super) async fn record_add(
+    State(db): State<Db>,
+    State(pages): State<Arc<Pages>>,
+    State(layer): State<Layer>,
+    Viewer(viewer): Viewer,
+    Path(kind): Path<String>,
+    Form(form): Form<NewRecordForm>,
+) -> Response {
+    if let Err(refusal) = staff(viewer.clone()) {
+        return refusal.into_response();
+    }
+    if !addable(&kind) {
+        return crate::web::not_found_page();
+    }
+    match add_record(&db, &layer, &kind, &form).await {
+        Ok(id) => redirect_with(&format!("/admin/{kind}/{id}/"), "success", "Added."),
+        Err(NotAdded::Invalid(error)) => {
+            new_record_page(&viewer, &kind, &form, vec![error]).render(&pages, &Flash::default())
+        }
+        Err(NotAdded::Failed(err)) => failed(&err),
     }
 }

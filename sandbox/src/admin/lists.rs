@@ -47,8 +47,6 @@ struct Model {
     order: &'static str,
     columns: &'static [&'static str],
     filters: &'static [Filter],
-    /// Whether it has an add form.
-    addable: bool,
 }
 
 static MODELS: &[Model] = &[
@@ -68,7 +66,6 @@ static MODELS: &[Model] = &[
             Filter { name: "staff", label: "Staff", yes: "u.is_staff = 1", no: "u.is_staff = 0" },
             Filter { name: "superuser", label: "Superuser", yes: "u.is_superuser = 1", no: "u.is_superuser = 0" },
         ],
-        addable: true,
     },
     Model {
         kind: "chats",
@@ -85,7 +82,6 @@ static MODELS: &[Model] = &[
             yes: "COALESCE(g.description, '') <> ''",
             no: "COALESCE(g.description, '') = ''",
         }],
-        addable: true,
     },
     Model {
         kind: "conversations",
@@ -102,7 +98,6 @@ static MODELS: &[Model] = &[
             yes: "c.user_id IS NULL",
             no: "c.user_id IS NOT NULL",
         }],
-        addable: false,
     },
     Model {
         kind: "topics",
@@ -119,7 +114,6 @@ static MODELS: &[Model] = &[
             yes: "t.accepted_answer_id IS NOT NULL",
             no: "t.accepted_answer_id IS NULL",
         }],
-        addable: false,
     },
     Model {
         kind: "replies",
@@ -135,7 +129,6 @@ static MODELS: &[Model] = &[
             yes: "t.accepted_answer_id = r.id",
             no: "(t.accepted_answer_id IS NULL OR t.accepted_answer_id <> r.id)",
         }],
-        addable: false,
     },
 ];
 
@@ -310,7 +303,7 @@ pub(super) async fn list(
     let keep = keep.finish();
     let ctx = context! {
         kind => model.kind, title => model.title, columns => model.columns, rows, filters => shown, q,
-        page, last_page, total, keep, addable => model.addable,
+        page, last_page, total, keep
     };
     pages.render("admin/list.html", &viewer, &flash, ctx)
 }

@@ -44,6 +44,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/chats/{id}/", get(forms::chat_form).post(forms::chat_change))
         .route("/admin/chats/{id}/members/", post(forms::member_add))
         .route("/admin/chats/{id}/members/{member}/remove/", post(forms::member_remove))
+        .route("/admin/{kind}/add/", get(forms::record_add_form).post(forms::record_add))
         .route("/admin/{kind}/{id}/", get(forms::record_form).post(forms::record_change))
 }
 
