@@ -4,6 +4,7 @@
 use axum::http::StatusCode;
 use sandbox::accounts::User;
 use sandbox::assistants::model::Conversation;
+use sandbox::chat::model::GroupChat;
 use serde_json::{Value, json};
 
 use crate::support::TestApp;
@@ -13,6 +14,7 @@ crate::on_both_databases!(
     topics_stay_newest_first_whatever_their_votes,
     the_forum_home_shows_twenty_topics_and_marks_the_answered,
     conversations_list_the_most_recently_active_first,
+    the_chat_list_still_answers_after_an_event,
 );
 
 async fn post(app: &TestApp, path: &str, user: &User, body: Value) -> Value {
@@ -111,4 +113,20 @@ async fn conversations_list_the_most_recently_active_first(app: TestApp) {
     assert_eq!(page.status, StatusCode::OK);
     let (old_at, new_at) = (page.text.find("Old talk").expect("old"), page.text.find("New Conversation").expect("new"));
     assert!(old_at < new_at, "the sidebar follows the same order");
+}
+
+/// `test_group_consumer`: the chat list socket is still usable after an event reached it.
+async fn the_chat_list_still_answers_after_an_event(app: TestApp) {
+    let (ada, bob) = (app.user("ada@example.com").await, app.user("bob@example.com").await);
+    let (chat, _) = GroupChat::create(app.db(), &ada, "Lab", None).await.expect("chat");
+    let mut list = app.member_socket("/ws/chat/group/", &bob).await;
+    let added =
+        app.post(&format!("/api/chat/{}/members/", chat.id), Some(&ada), json!({"email": "bob@example.com"})).await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.text);
+    let event = list.receive_json().await;
+    assert_eq!((event["action"].as_str(), event["payload"]["id"].as_i64()), (Some("added_to_group"), Some(chat.id)));
+    list.send_json(&json!({"action": "ping"})).await;
+    let wait = std::time::Duration::from_secs(3);
+    assert_eq!(list.receive_all_messages("complete", wait).await, [json!({"action": "pong", "payload": null})]);
+    list.disconnect().await;
 }
