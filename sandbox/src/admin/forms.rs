@@ -556,13 +556,19 @@ struct Editable {
 }
 
 async fn editable(db: &Db, kind: &str, id: &str) -> Result<Option<Editable>, sqlx::Error> {
-    let sql = match kind {
-        "conversations" => "SELECT title, '' AS content FROM assistant_conversations WHERE id = $1",
-        "topics" => "SELECT title, content FROM discussion_topics WHERE CAST(id AS TEXT) = $1",
-        "replies" => "SELECT '' AS title, content FROM discussion_replies WHERE CAST(id AS TEXT) = $1",
+    let query = match kind {
+        "conversations" => {
+            return sqlx::query_as("SELECT title, '' AS content FROM assistant_conversations WHERE id = $1")
+                .bind(id)
+                .fetch_optional(db.pool())
+                .await;
+        }
+        "topics" => "SELECT title, content FROM discussion_topics WHERE id = $1",
+        "replies" => "SELECT '' AS title, content FROM discussion_replies WHERE id = $1",
         _ => return Ok(None),
     };
-    sqlx::query_as(sql).bind(id).fetch_optional(db.pool()).await
+    let Ok(id) = id.parse::<i64>() else { return Ok(None) };
+    sqlx::query_as(query).bind(id).fetch_optional(db.pool()).await
 }
 
 fn record_fields(kind: &str, title: &str, content: &str) -> Vec<Field> {
