@@ -134,7 +134,7 @@ static MODELS: &[Model] = &[
 
 /// A list's query string; anything else in it is ignored.
 #[derive(Debug, Default, Deserialize)]
-pub struct ListQuery {
+pub(super) struct ListQuery {
     q: Option<String>,
     page: Option<String>,
     active: Option<String>,

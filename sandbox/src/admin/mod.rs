@@ -1,7 +1,7 @@
 //! `/admin/`: staff-only pages to manage users and to browse or delete the apps' records.
 //!
 //! Staff may browse everything, search and filter each model's list ([`lists`]), and add and
-//! change chats, conversations, topics and replies ([`forms`]) or delete them; only superusers
+//! change chats, conversations, topics and replies (`forms.rs`) or delete them; only superusers
 //! add and change accounts (active, staff, password; deactivate, reactivate, delete), and nobody
 //! can lock themselves out. Every form is a POST, which the CSRF guard ([`crate::csrf`]) checks.
 
