@@ -50,6 +50,8 @@ impl Pages {
             ("assistants/home.html", include_str!("../templates/assistants/home.html")),
             ("assistants/chat.html", include_str!("../templates/assistants/chat.html")),
             ("admin/index.html", include_str!("../templates/admin/index.html")),
+            ("admin/list.html", include_str!("../templates/admin/list.html")),
+            ("admin/form.html", include_str!("../templates/admin/form.html")),
             ("discussion/home.html", include_str!("../templates/discussion/home.html")),
             ("discussion/new_topic.html", include_str!("../templates/discussion/new_topic.html")),
             ("discussion/topic_detail.html", include_str!("../templates/discussion/topic_detail.html")),

@@ -5,7 +5,9 @@
 //! answer, vote and accepted answer appear, and the topic list, following each topic it shows over
 //! its one socket, counts new answers, again after a server restart; in `browser/asyncapi.cjs` the
 //! offline AsyncAPI page renders its descriptions' Markdown; in `browser/account.cjs` a person sets
-//! their names, changes their password, and resets it with the link mailed to the test's SMTP sink.
+//! their names, changes their password, and resets it with the link mailed to the test's SMTP sink;
+//! in `browser/admin.cjs` a superuser finds a user by search and deactivates him in his change
+//! form while his open page loses its socket.
 //! Needs Node.js, playwright-core
 //! (`npm install --prefix target/ci-node playwright-core`, or `CHANX_TEST_NODE_MODULES`) and
 //! Chromium (`/usr/bin/chromium`, or `CHANX_TEST_CHROMIUM`); `.ci/run` installs them.
@@ -14,6 +16,8 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
+use sandbox::accounts::password::{HashLimits, Hasher};
+use sandbox::accounts::{NewUser, User};
 use sandbox::{Config, Db, Sandbox};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
@@ -103,6 +107,11 @@ async fn a_person_manages_their_account_and_resets_a_forgotten_password() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_superuser_deactivates_a_user_from_the_admin_and_his_page_goes_offline() {
+    run_in_browser("admin.cjs").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_asyncapi_page_renders_descriptions_as_markdown_offline() {
     run_in_browser("asyncapi.cjs").await;
 }
@@ -159,6 +168,19 @@ async fn run_in_browser(script: &str) {
                     let mail = sink.next().await;
                     let link = mail.text.split_whitespace().find(|word| word.contains("/account/password/reset/"));
                     stdin.write_all(format!("{}\n", link.unwrap_or("no link")).as_bytes()).await.expect("write");
+                }
+                "SUPERUSER" => {
+                    let db = Db::connect(&db_url).await.expect("database");
+                    let hasher = Hasher::new(HashLimits::default());
+                    let root = NewUser {
+                        email: "root@example.com".into(),
+                        password: "a root password".into(),
+                        is_staff: true,
+                        is_superuser: true,
+                    };
+                    User::create(&db, &hasher, root).await.expect("superuser");
+                    db.close().await;
+                    stdin.write_all(b"READY\n").await.expect("write");
                 }
                 "OK" => return true,
                 _ => {}

@@ -80,6 +80,50 @@ impl Account {
     }
 }
 
+impl Account {
+    /// Account `id`, active or not.
+    pub async fn get(db: &Db, id: i64) -> Result<Option<Account>, sqlx::Error> {
+        sqlx::query_as(
+            "SELECT id, email, is_active, is_staff, is_superuser, date_joined, last_login FROM users WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(db.pool())
+        .await
+    }
+
+    /// Sets account `id`'s active and staff flags and, when given, its password (hashed here),
+    /// active or not; whether it was active before, `None` when there is no such account. Ending
+    /// the sessions a change ends is the caller's ([`crate::sessions`]).
+    pub async fn change(
+        db: &Db,
+        hasher: &Hasher,
+        id: i64,
+        is_active: bool,
+        is_staff: bool,
+        password: Option<&str>,
+    ) -> Result<Option<bool>, AuthenticateError> {
+        let hash = match password {
+            Some(password) => Some(hasher.hash(password.to_owned()).await?),
+            None => None,
+        };
+        let mut tx = db.pool().begin().await?;
+        let before: Option<(i64,)> =
+            sqlx::query_as("SELECT is_active FROM users WHERE id = $1").bind(id).fetch_optional(&mut *tx).await?;
+        let Some((was_active,)) = before else { return Ok(None) };
+        sqlx::query("UPDATE users SET is_active = $1, is_staff = $2 WHERE id = $3")
+            .bind(i64::from(is_active))
+            .bind(i64::from(is_staff))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(hash) = hash {
+            sqlx::query("UPDATE users SET password = $1 WHERE id = $2").bind(hash).bind(id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(Some(was_active != 0))
+    }
+}
+
 const USER_COLUMNS: &str = "id, email, first_name, last_name, is_staff, is_superuser";
 
 /// A new account's fields.

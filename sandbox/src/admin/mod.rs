@@ -1,7 +1,12 @@
 //! `/admin/`: staff-only pages to manage users and to browse or delete the apps' records.
 //!
-//! Staff may browse everything and delete chats, conversations and topics; only superusers change
-//! accounts (deactivate, reactivate, delete), and nobody can lock themselves out.
+//! Staff may browse everything, search and filter each model's list ([`lists`]), and add and
+//! change chats, conversations, topics and replies (`forms.rs`) or delete them; only superusers
+//! add and change accounts (active, staff, password; deactivate, reactivate, delete), and nobody
+//! can lock themselves out. Every form is a POST, which the CSRF guard ([`crate::csrf`]) checks.
+
+mod forms;
+pub mod lists;
 
 use std::sync::Arc;
 
@@ -32,6 +37,15 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/users/{id}/active/", post(toggle_active))
         .route("/admin/users/{id}/delete/", post(delete_user))
         .route("/admin/{kind}/{id}/delete/", post(delete_record))
+        .route("/admin/{kind}/", get(lists::list))
+        .route("/admin/users/add/", get(forms::user_add_form).post(forms::user_add))
+        .route("/admin/users/{id}/", get(forms::user_form).post(forms::user_change))
+        .route("/admin/chats/add/", get(forms::chat_add_form).post(forms::chat_add))
+        .route("/admin/chats/{id}/", get(forms::chat_form).post(forms::chat_change))
+        .route("/admin/chats/{id}/members/", post(forms::member_add))
+        .route("/admin/chats/{id}/members/{member}/remove/", post(forms::member_remove))
+        .route("/admin/{kind}/add/", get(forms::record_add_form).post(forms::record_add))
+        .route("/admin/{kind}/{id}/", get(forms::record_form).post(forms::record_change))
 }
 
 /// How many rows each table shows, newest first.
