@@ -1,5 +1,5 @@
 //! `/api/accounts/…`: registration, login, refresh, logout, the current user; and (in
-//! [`super::manage`]) password change, password reset, and updating the current user.
+//! `super::manage`) password change, password reset, and updating the current user.
 
 use std::sync::Arc;
 
