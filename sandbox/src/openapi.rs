@@ -14,8 +14,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::{OpenApi, ToSchema};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -86,7 +86,10 @@ fn add_error_responses(openapi: &mut utoipa::openapi::OpenApi) {
     let error = |description: &str| {
         ResponseBuilder::new()
             .description(description)
-            .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorEnvelope"))).build())
+            .content(
+                "application/json",
+                ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorEnvelope"))).build(),
+            )
             .build()
     };
     for item in openapi.paths.paths.values_mut() {
@@ -140,11 +143,8 @@ impl Rendered {
         let document = document();
         Rendered {
             json: serde_json::to_string_pretty(&document).unwrap_or_default(),
-            // The same document through utoipa's own YAML writer.
-            yaml: serde_json::from_value::<utoipa::openapi::OpenApi>(document)
-                .ok()
-                .and_then(|openapi| openapi.to_yaml().ok())
-                .unwrap_or_default(),
+            // The YAML writer utoipa itself uses.
+            yaml: serde_norway::to_string(&document).unwrap_or_default(),
         }
     }
 }

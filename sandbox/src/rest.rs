@@ -279,7 +279,9 @@ impl Page {
 }
 
 impl utoipa::IntoParams for Page {
-    fn into_params(_: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>) -> Vec<utoipa::openapi::path::Parameter> {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
         use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
         use utoipa::openapi::{ObjectBuilder, Required, Type};
         let param = |name: &str, description: String, minimum: i64| {
@@ -292,7 +294,11 @@ impl utoipa::IntoParams for Page {
                 .build()
         };
         vec![
-            param("limit", format!("Items per page (default {}, at most {}).", Page::DEFAULT_LIMIT, Page::MAX_LIMIT), 1),
+            param(
+                "limit",
+                format!("Items per page (default {}, at most {}).", Page::DEFAULT_LIMIT, Page::MAX_LIMIT),
+                1,
+            ),
             param("offset", "Items skipped (default 0).".into(), 0),
         ]
     }

@@ -313,6 +313,11 @@ pub(super) async fn update_user(
     request_body = ProfileUpdate,
     responses((status = 200, description = "The user", body = UserOut)),
 )]
-pub(super) async fn patch_user(db: State<Db>, method: Method, user: User, form: Json<ProfileUpdate>) -> ApiResult<Json<UserOut>> {
+pub(super) async fn patch_user(
+    db: State<Db>,
+    method: Method,
+    user: User,
+    form: Json<ProfileUpdate>,
+) -> ApiResult<Json<UserOut>> {
     update_user(db, method, user, form).await
 }

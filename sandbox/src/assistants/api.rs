@@ -3,13 +3,13 @@
 //! One access rule everywhere (REST, socket, pages): an anonymous conversation is open to anyone
 //! who knows its id; an owned one to its owner only, and is a 404 for anyone else.
 
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::generation::{Assistant, ClaimError};
 use super::model::{AssistantMessage, Conversation, MessageType};
@@ -304,7 +304,13 @@ async fn stop(
     responses((status = 200, description = "A page of messages", body = Paginated<AssistantMessage>)),
     security((), ("jwtCookieAuth" = []), ("jwtBearerAuth" = [])),
 )]
-async fn anonymous_list_messages(db: State<Db>, viewer: Viewer, id: Ids<String>, page: Page, base: BaseUrl) -> ApiResult<Json<Paginated<AssistantMessage>>> {
+async fn anonymous_list_messages(
+    db: State<Db>,
+    viewer: Viewer,
+    id: Ids<String>,
+    page: Page,
+    base: BaseUrl,
+) -> ApiResult<Json<Paginated<AssistantMessage>>> {
     list_messages(db, viewer, id, page, base).await
 }
 
@@ -318,7 +324,11 @@ async fn anonymous_list_messages(db: State<Db>, viewer: Viewer, id: Ids<String>,
     responses((status = 200, description = "The message", body = AssistantMessage)),
     security((), ("jwtCookieAuth" = []), ("jwtBearerAuth" = [])),
 )]
-async fn anonymous_get_message(db: State<Db>, viewer: Viewer, ids: Ids<(String, i64)>) -> ApiResult<Json<AssistantMessage>> {
+async fn anonymous_get_message(
+    db: State<Db>,
+    viewer: Viewer,
+    ids: Ids<(String, i64)>,
+) -> ApiResult<Json<AssistantMessage>> {
     get_message(db, viewer, ids).await
 }
 
@@ -333,7 +343,14 @@ async fn anonymous_get_message(db: State<Db>, viewer: Viewer, ids: Ids<(String, 
     responses((status = 201, description = "The saved message", body = AssistantMessage)),
     security((), ("jwtCookieAuth" = []), ("jwtBearerAuth" = [])),
 )]
-async fn anonymous_post_message(db: State<Db>, assistant: State<Assistant>, budget: AssistantRequest, viewer: Viewer, id: Ids<String>, form: Json<MessageForm>) -> ApiResult<Response> {
+async fn anonymous_post_message(
+    db: State<Db>,
+    assistant: State<Assistant>,
+    budget: AssistantRequest,
+    viewer: Viewer,
+    id: Ids<String>,
+    form: Json<MessageForm>,
+) -> ApiResult<Response> {
     post_message(db, assistant, budget, viewer, id, form).await
 }
 
@@ -347,7 +364,12 @@ async fn anonymous_post_message(db: State<Db>, assistant: State<Assistant>, budg
     responses((status = 200, description = "Whether an answer was stopped", body = crate::openapi::Stopped)),
     security((), ("jwtCookieAuth" = []), ("jwtBearerAuth" = [])),
 )]
-async fn anonymous_stop(db: State<Db>, assistant: State<Assistant>, viewer: Viewer, id: Ids<String>) -> ApiResult<Response> {
+async fn anonymous_stop(
+    db: State<Db>,
+    assistant: State<Assistant>,
+    viewer: Viewer,
+    id: Ids<String>,
+) -> ApiResult<Response> {
     stop(db, assistant, viewer, id).await
 }
 
@@ -361,6 +383,11 @@ async fn anonymous_stop(db: State<Db>, assistant: State<Assistant>, viewer: View
     request_body = TitleForm,
     responses((status = 200, description = "The conversation", body = Conversation)),
 )]
-async fn patch_conversation(db: State<Db>, user: User, id: Ids<String>, form: Json<TitleForm>) -> ApiResult<Json<Conversation>> {
+async fn patch_conversation(
+    db: State<Db>,
+    user: User,
+    id: Ids<String>,
+    form: Json<TitleForm>,
+) -> ApiResult<Json<Conversation>> {
     rename_conversation(db, user, id, form).await
 }

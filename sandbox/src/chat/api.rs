@@ -6,13 +6,13 @@
 
 use std::sync::Arc;
 
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chanx::Layer;
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::events;
 use super::model::{ChatMessage, GroupChat, Member, Role, validate_chat};
@@ -430,6 +430,12 @@ async fn remove_member(
     request_body = MessageForm,
     responses((status = 200, description = "The message", body = ChatMessage)),
 )]
-async fn patch_message(db: State<Db>, layer: State<Layer>, user: User, ids: Ids<(i64, i64)>, form: Json<MessageForm>) -> ApiResult<Json<ChatMessage>> {
+async fn patch_message(
+    db: State<Db>,
+    layer: State<Layer>,
+    user: User,
+    ids: Ids<(i64, i64)>,
+    form: Json<MessageForm>,
+) -> ApiResult<Json<ChatMessage>> {
     edit_message(db, layer, user, ids, form).await
 }
