@@ -157,7 +157,73 @@ impl Default for Rendered {
 
 /// `/api/schema/` and its pages.
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(schema))
+    OpenApiRouter::new()
+        .routes(routes!(schema))
+        .routes(routes!(swagger_ui))
+        .routes(routes!(redoc))
+        .routes(routes!(asset))
+}
+
+/// Swagger UI: every file it loads is the app's own, so it works with no network.
+const SWAGGER_PAGE: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Chanx Example API Documentation - Swagger UI</title>
+<link rel="stylesheet" href="/api/schema/assets/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/api/schema/assets/swagger-ui-bundle.js"></script>
+<script src="/api/schema/assets/swagger-init.js"></script></body></html>
+"#;
+
+/// ReDoc, reading the document from `spec-url`.
+const REDOC_PAGE: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Chanx Example API Documentation - ReDoc</title></head>
+<body><redoc spec-url="/api/schema/?format=json"></redoc>
+<script src="/api/schema/assets/redoc.standalone.js"></script></body></html>
+"#;
+
+/// No script but the app's own files; both UIs inject their styles, ReDoc starts a worker from a blob.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; worker-src 'self' blob:";
+
+fn page(html: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CONTENT_SECURITY_POLICY, CSP)], html).into_response()
+}
+
+#[utoipa::path(get, path = "/api/schema/swg/", operation_id = "swaggerUi", tag = "schema", summary = "Swagger UI on this document",
+    responses((status = 200, description = "An HTML page", content_type = "text/html")),
+    security((), ("jwtCookieAuth" = []), ("jwtBearerAuth" = [])))]
+async fn swagger_ui() -> Response {
+    page(SWAGGER_PAGE)
+}
+
+#[utoipa::path(get, path = "/api/schema/redoc/", operation_id = "redoc", tag = "schema", summary = "ReDoc on this document",
+    responses((status = 200, description = "An HTML page", content_type = "text/html")),
+    security((), ("jwtCookieAuth" = []), ("jwtBearerAuth" = [])))]
+async fn redoc() -> Response {
+    page(REDOC_PAGE)
+}
+
+/// The vendored files of the two pages (see `sandbox/assets/vendor/README.md`).
+const ASSETS: [(&str, &str, &[u8]); 4] = [
+    (
+        "swagger-ui-bundle.js",
+        "text/javascript",
+        include_bytes!("../assets/vendor/swagger-ui-dist/swagger-ui-bundle.js"),
+    ),
+    ("swagger-ui.css", "text/css", include_bytes!("../assets/vendor/swagger-ui-dist/swagger-ui.css")),
+    ("swagger-init.js", "text/javascript", include_bytes!("../assets/swagger-init.js")),
+    ("redoc.standalone.js", "text/javascript", include_bytes!("../assets/vendor/redoc/redoc.standalone.js")),
+];
+
+#[utoipa::path(get, path = "/api/schema/assets/{file}", operation_id = "schemaAsset", tag = "schema", summary = "A file of the Swagger UI and ReDoc pages",
+    params(("file" = String, Path, description = "`swagger-ui-bundle.js`, `swagger-ui.css`, `swagger-init.js` or `redoc.standalone.js`")),
+    responses((status = 200, description = "The file"), (status = 404, description = "No such file")),
+    security((), ("jwtCookieAuth" = []), ("jwtBearerAuth" = [])))]
+async fn asset(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
+    match ASSETS.iter().find(|(name, _, _)| *name == file) {
+        Some((_, kind, bytes)) => {
+            ([(header::CONTENT_TYPE, *kind), (header::CACHE_CONTROL, "public, max-age=3600")], *bytes).into_response()
+        }
+        None => crate::rest::ApiError::NotFound.into_response(),
+    }
 }
 
 /// `{"detail": "…"}`: what the account and answer endpoints say on success.
