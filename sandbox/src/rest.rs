@@ -374,6 +374,7 @@ impl<T> Paginated<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn pagination_links() {
