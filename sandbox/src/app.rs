@@ -81,8 +81,21 @@ impl Sandbox {
         let sockets = sockets(&db, &config, &layer, &tokens, &assistant);
         let asyncapi = Arc::new(crate::docs::Rendered::new(&config, &sockets));
         let pages = Arc::new(Pages::new());
-        let state =
-            AppState { db, config, layer, tokens, pages, asyncapi, assistant, throttles, hasher, resets, mailer };
+        let openapi = Arc::new(crate::openapi::Rendered::new());
+        let state = AppState {
+            db,
+            config,
+            layer,
+            tokens,
+            pages,
+            asyncapi,
+            openapi,
+            assistant,
+            throttles,
+            hasher,
+            resets,
+            mailer,
+        };
         Sandbox { state, sockets }
     }
 
@@ -94,18 +107,17 @@ impl Sandbox {
                 request.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or("-");
             tracing::info_span!("http", method = %request.method(), path = request.uri().path(), request_id = id)
         });
+        // Every `/api/` route comes with its OpenAPI operation; the rest are pages.
+        let (api, _) = crate::openapi::api();
         Router::new()
-            .merge(crate::accounts::routes::routes())
+            .merge(api)
+            .merge(crate::accounts::routes::trailing_slash_aliases())
             .merge(crate::accounts::pages::routes())
-            .merge(crate::chat::api::routes())
             .merge(crate::chat::pages::routes())
-            .merge(crate::assistants::api::routes())
             .merge(crate::assistants::pages::routes())
-            .merge(crate::discussion::api::routes())
             .merge(crate::discussion::pages::routes())
             .merge(crate::admin::routes())
             .merge(crate::web::routes())
-            .merge(crate::docs::routes())
             .fallback(not_found)
             .method_not_allowed_fallback(method_not_allowed)
             .layer(DefaultBodyLimit::max(crate::rest::MAX_BODY))

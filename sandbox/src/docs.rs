@@ -4,14 +4,14 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use chanx::asyncapi::AsyncApi;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::config::Config;
 use crate::state::AppState;
@@ -46,9 +46,9 @@ impl Rendered {
     }
 }
 
-/// The routes.
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/asyncapi/schema/", get(schema)).route("/api/asyncapi/docs/", get(page))
+/// The routes, in the OpenAPI document too.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(schema)).routes(routes!(page))
 }
 
 #[derive(Debug, Deserialize)]
@@ -56,6 +56,22 @@ struct Format {
     format: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/asyncapi/schema/",
+    operation_id = "asyncapiSchema",
+    tag = "schema",
+    summary = "The AsyncAPI 3 document of the WebSocket consumers",
+    params(("format" = Option<String>, Query, description = "`json` (the default) or `yaml`")),
+    responses(
+        (status = 200, description = "The AsyncAPI document", content(
+            (Object = "application/json"),
+            (String = "application/yaml"),
+        )),
+        (status = 400, description = "An unknown format"),
+    ),
+    security((), ("jwtCookieAuth" = []), ("jwtBearerAuth" = [])),
+)]
 async fn schema(State(asyncapi): State<Arc<Rendered>>, Query(query): Query<Format>) -> Response {
     match query.format.as_deref().unwrap_or("json") {
         "json" => ([(header::CONTENT_TYPE, "application/json")], asyncapi.json.clone()).into_response(),
@@ -65,6 +81,15 @@ async fn schema(State(asyncapi): State<Arc<Rendered>>, Query(query): Query<Forma
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/asyncapi/docs/",
+    operation_id = "asyncapiDocs",
+    tag = "schema",
+    summary = "The AsyncAPI document as a page",
+    responses((status = 200, description = "An HTML page", content_type = "text/html")),
+    security((), ("jwtCookieAuth" = []), ("jwtBearerAuth" = [])),
+)]
 async fn page(State(asyncapi): State<Arc<Rendered>>) -> Response {
     ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], asyncapi.html.clone()).into_response()
 }

@@ -27,6 +27,7 @@ pub mod db;
 pub mod discussion;
 pub mod docs;
 pub mod mail;
+pub mod openapi;
 pub mod rest;
 pub mod sessions;
 pub mod state;

@@ -11,12 +11,12 @@ use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::config::Config;
 
 /// One problem, for one field (`attr`) or the whole request.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize)]
 pub struct ErrorItem {
     /// A stable machine-readable code: `required`, `blank`, `max_length`, `not_found`…
     pub code: String,
@@ -24,6 +24,28 @@ pub struct ErrorItem {
     pub detail: String,
     /// The field in camelCase, or null.
     pub attr: Option<String>,
+}
+
+/// The body of every error answer: `{"type", "errors"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct ErrorEnvelope {
+    /// What kind of failure.
+    #[serde(rename = "type")]
+    pub kind: ErrorKind,
+    /// One or more problems.
+    pub errors: Vec<ErrorItem>,
+}
+
+/// The kind of an [`ErrorEnvelope`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// 400 with field errors.
+    ValidationError,
+    /// Any other 4xx.
+    ClientError,
+    /// 5xx.
+    ServerError,
 }
 
 /// Every way a REST request can fail.
@@ -89,28 +111,28 @@ impl ApiError {
     pub fn body(&self) -> Value {
         let item = |code: &str, detail: &str| vec![ErrorItem { code: code.into(), detail: detail.into(), attr: None }];
         let (kind, errors) = match self {
-            ApiError::Validation(errors) => ("validation_error", errors.clone()),
-            ApiError::Malformed(detail) => ("client_error", item("parse_error", detail)),
+            ApiError::Validation(errors) => (ErrorKind::ValidationError, errors.clone()),
+            ApiError::Malformed(detail) => (ErrorKind::ClientError, item("parse_error", detail)),
             ApiError::NotAuthenticated => {
-                ("client_error", item("not_authenticated", "Authentication credentials were not provided."))
+                (ErrorKind::ClientError, item("not_authenticated", "Authentication credentials were not provided."))
             }
             ApiError::InvalidToken => {
-                ("client_error", item("token_not_valid", "Given token not valid for any token type"))
+                (ErrorKind::ClientError, item("token_not_valid", "Given token not valid for any token type"))
             }
-            ApiError::PermissionDenied(detail) => ("client_error", item("permission_denied", detail)),
-            ApiError::NotFound => ("client_error", item("not_found", "Not found.")),
-            ApiError::MethodNotAllowed => ("client_error", item("method_not_allowed", "Method not allowed.")),
-            ApiError::Conflict(detail) => ("client_error", item("conflict", detail)),
+            ApiError::PermissionDenied(detail) => (ErrorKind::ClientError, item("permission_denied", detail)),
+            ApiError::NotFound => (ErrorKind::ClientError, item("not_found", "Not found.")),
+            ApiError::MethodNotAllowed => (ErrorKind::ClientError, item("method_not_allowed", "Method not allowed.")),
+            ApiError::Conflict(detail) => (ErrorKind::ClientError, item("conflict", detail)),
             ApiError::TooLarge => {
-                ("client_error", item("too_large", &format!("The body is over the limit of {MAX_BODY} bytes.")))
+                (ErrorKind::ClientError, item("too_large", &format!("The body is over the limit of {MAX_BODY} bytes.")))
             }
             ApiError::Throttled(wait) => {
                 let detail = format!("Request was throttled. Expected available in {} seconds.", wait.as_secs().max(1));
-                ("client_error", item("throttled", &detail))
+                (ErrorKind::ClientError, item("throttled", &detail))
             }
-            ApiError::Internal(_) => ("server_error", item("error", "A server error occurred.")),
+            ApiError::Internal(_) => (ErrorKind::ServerError, item("error", "A server error occurred.")),
         };
-        json!({ "type": kind, "errors": errors })
+        serde_json::to_value(ErrorEnvelope { kind, errors }).unwrap_or_default()
     }
 }
 
@@ -256,6 +278,32 @@ impl Page {
     pub const MAX_LIMIT: i64 = 100;
 }
 
+impl utoipa::IntoParams for Page {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::{ObjectBuilder, Required, Type};
+        let param = |name: &str, description: String, minimum: i64| {
+            ParameterBuilder::new()
+                .name(name)
+                .parameter_in(ParameterIn::Query)
+                .required(Required::False)
+                .description(Some(description))
+                .schema(Some(ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(minimum))))
+                .build()
+        };
+        vec![
+            param(
+                "limit",
+                format!("Items per page (default {}, at most {}).", Page::DEFAULT_LIMIT, Page::MAX_LIMIT),
+                1,
+            ),
+            param("offset", "Items skipped (default 0).".into(), 0),
+        ]
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for Page {
     type Rejection = ApiError;
 
@@ -292,7 +340,7 @@ where
 }
 
 /// A page of results: `{count, next, previous, results}`, with absolute `next`/`previous` links.
-#[derive(Debug, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Serialize)]
 pub struct Paginated<T> {
     /// Items in the whole list.
     pub count: i64,
@@ -326,6 +374,7 @@ impl<T> Paginated<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn pagination_links() {

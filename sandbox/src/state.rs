@@ -38,6 +38,8 @@ pub struct AppState {
     pub pages: Arc<Pages>,
     /// The AsyncAPI document of the consumers, rendered once.
     pub asyncapi: Arc<Rendered>,
+    /// The OpenAPI document, rendered once.
+    pub openapi: Arc<crate::openapi::Rendered>,
     /// The AI assistant: its model and the answers being written.
     pub assistant: Assistant,
     /// Request budgets per client.
@@ -68,6 +70,7 @@ sub_state! {
     tokens: Arc<Tokens>,
     pages: Arc<Pages>,
     asyncapi: Arc<Rendered>,
+    openapi: Arc<crate::openapi::Rendered>,
     assistant: Assistant,
     throttles: Arc<Throttles>,
     hasher: Arc<Hasher>,

@@ -116,6 +116,11 @@ async fn the_asyncapi_page_renders_descriptions_as_markdown_offline() {
     run_in_browser("asyncapi.cjs").await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn swagger_ui_and_redoc_render_the_rest_api_with_no_network() {
+    run_in_browser("openapi.cjs").await;
+}
+
 /// Serves a fresh sandbox and runs `tests/browser/{script}` against it, restarting the server
 /// when the script asks.
 async fn run_in_browser(script: &str) {

@@ -14,6 +14,7 @@ mod cli;
 mod discussion;
 mod fake_openai;
 mod hostile_input;
+mod openapi;
 mod parity;
 mod server;
 mod server_limits;

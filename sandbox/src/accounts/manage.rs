@@ -70,7 +70,7 @@ fn check_new_password(problems: &mut Problems, new1: &str, new2: &str, email: &s
 }
 
 /// `POST /api/accounts/password/change`.
-#[derive(Debug, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Deserialize)]
 pub(super) struct PasswordChange {
     #[serde(default)]
     old_password: String,
@@ -82,6 +82,15 @@ pub(super) struct PasswordChange {
 
 /// Changes the signed-in user's password, given the current one; every session of the user ends,
 /// and this browser gets a new one (its cookies).
+#[utoipa::path(
+    post,
+    path = "/api/accounts/password/change",
+    operation_id = "changePassword",
+    tag = "accounts",
+    summary = "Change the password (with the current one); signs out other sessions",
+    request_body = PasswordChange,
+    responses((status = 200, description = "Changed; new tokens are set as cookies", body = crate::openapi::Detail)),
+)]
 pub(super) async fn password_change(
     State(db): State<Db>,
     State(hasher): State<Arc<Hasher>>,
@@ -116,7 +125,7 @@ pub(super) async fn password_change(
 }
 
 /// `POST /api/accounts/password/reset`.
-#[derive(Debug, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Deserialize)]
 pub(super) struct ResetRequest {
     #[serde(default)]
     email: String,
@@ -124,6 +133,16 @@ pub(super) struct ResetRequest {
 
 /// Mails a reset link to `email` if it is an active account's; answers the same either way, as
 /// fast (the mail goes out in the background).
+#[utoipa::path(
+    post,
+    path = "/api/accounts/password/reset",
+    operation_id = "requestPasswordReset",
+    tag = "accounts",
+    summary = "Mail a reset link; the same answer whether or not the address is known",
+    request_body = ResetRequest,
+    responses((status = 200, description = "Sent if the account exists", body = crate::openapi::Detail)),
+    security((), ("jwtCookieAuth" = []), ("jwtBearerAuth" = [])),
+)]
 pub(super) async fn password_reset(
     State(db): State<Db>,
     State(config): State<Arc<Config>>,
@@ -170,7 +189,7 @@ pub(super) fn reset_mail(to: &str, site: &str, link: &str, ttl: std::time::Durat
 }
 
 /// `POST /api/accounts/password/reset/confirm`.
-#[derive(Debug, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Deserialize)]
 pub(super) struct ResetConfirm {
     #[serde(default)]
     uid: String,
@@ -196,6 +215,16 @@ pub(super) async fn live_link(
 
 /// Sets a new password with a reset link; the link then stops working, and every session of the
 /// user ends.
+#[utoipa::path(
+    post,
+    path = "/api/accounts/password/reset/confirm",
+    operation_id = "confirmPasswordReset",
+    tag = "accounts",
+    summary = "Set a new password with a reset link's uid and token",
+    request_body = ResetConfirm,
+    responses((status = 200, description = "Reset", body = crate::openapi::Detail)),
+    security((), ("jwtCookieAuth" = []), ("jwtBearerAuth" = [])),
+)]
 pub(super) async fn password_reset_confirm(
     State(db): State<Db>,
     State(hasher): State<Arc<Hasher>>,
@@ -230,13 +259,22 @@ pub(super) async fn password_reset_confirm(
 
 /// `PUT` (every field) or `PATCH` (some) `/api/accounts/user`. The email cannot change here (it
 /// is read-only, as in drf-auth-kit): a body naming it is answered as if it did not.
-#[derive(Debug, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Deserialize)]
 pub(super) struct ProfileUpdate {
     first_name: Option<String>,
     last_name: Option<String>,
 }
 
 /// Updates the signed-in user's names.
+#[utoipa::path(
+    put,
+    path = "/api/accounts/user",
+    operation_id = "replaceUser",
+    tag = "accounts",
+    summary = "Replace the user's names (both required)",
+    request_body = ProfileUpdate,
+    responses((status = 200, description = "The user", body = UserOut)),
+)]
 pub(super) async fn update_user(
     State(db): State<Db>,
     method: Method,
@@ -264,4 +302,22 @@ pub(super) async fn update_user(
     let last = form.last_name.as_deref().map_or(user.last_name.as_str(), str::trim);
     let saved = User::update_names(&db, user.id, first, last).await?.ok_or(ApiError::InvalidToken)?;
     Ok(Json(saved.into()))
+}
+
+#[utoipa::path(
+    patch,
+    path = "/api/accounts/user",
+    operation_id = "updateUser",
+    tag = "accounts",
+    summary = "Change some of the user's names",
+    request_body = ProfileUpdate,
+    responses((status = 200, description = "The user", body = UserOut)),
+)]
+pub(super) async fn patch_user(
+    db: State<Db>,
+    method: Method,
+    user: User,
+    form: Json<ProfileUpdate>,
+) -> ApiResult<Json<UserOut>> {
+    update_user(db, method, user, form).await
 }

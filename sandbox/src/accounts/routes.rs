@@ -9,6 +9,8 @@ use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::manage;
 use chanx::Layer;
@@ -23,27 +25,42 @@ use crate::rest::{ApiError, ApiResult, ErrorItem, Json};
 use crate::state::AppState;
 use crate::throttle::{AuthAttempt, TokenRequest};
 
-/// The routes, each with and without a trailing slash.
-pub fn routes() -> Router<AppState> {
+/// The routes, as the original names them: without a trailing slash.
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(refresh))
+        .routes(routes!(verify))
+        .routes(routes!(current_user, manage::update_user, manage::patch_user))
+        .routes(routes!(manage::password_change))
+        .routes(routes!(manage::password_reset))
+        .routes(routes!(manage::password_reset_confirm))
+}
+
+/// The same routes with a trailing slash (drf-auth-kit's patterns end in `/?`); the document
+/// names each once, without it.
+pub fn trailing_slash_aliases() -> Router<AppState> {
     let mut router = Router::new();
     for (path, route) in [
-        ("/api/accounts/registration", post(register)),
-        ("/api/accounts/login", post(login)),
-        ("/api/accounts/logout", post(logout)),
-        ("/api/accounts/token/refresh", post(refresh)),
-        ("/api/accounts/token/verify", post(verify)),
-        ("/api/accounts/user", get(current_user).put(manage::update_user).patch(manage::update_user)),
-        ("/api/accounts/password/change", post(manage::password_change)),
-        ("/api/accounts/password/reset", post(manage::password_reset)),
-        ("/api/accounts/password/reset/confirm", post(manage::password_reset_confirm)),
+        ("/api/accounts/registration/", post(register)),
+        ("/api/accounts/login/", post(login)),
+        ("/api/accounts/logout/", post(logout)),
+        ("/api/accounts/token/refresh/", post(refresh)),
+        ("/api/accounts/token/verify/", post(verify)),
+        ("/api/accounts/user/", get(current_user).put(manage::update_user).patch(manage::patch_user)),
+        ("/api/accounts/password/change/", post(manage::password_change)),
+        ("/api/accounts/password/reset/", post(manage::password_reset)),
+        ("/api/accounts/password/reset/confirm/", post(manage::password_reset_confirm)),
     ] {
-        router = router.route(path, route.clone()).route(&format!("{path}/"), route);
+        router = router.route(path, route);
     }
     router
 }
 
 /// The public view of a user.
-#[derive(Debug, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Serialize)]
 pub struct UserOut {
     id: i64,
     email: String,
@@ -58,7 +75,7 @@ impl From<User> for UserOut {
 }
 
 /// What login and registration answer.
-#[derive(Debug, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Serialize)]
 struct Session {
     access: String,
     /// Empty: the refresh token travels only in its HttpOnly cookie.
@@ -106,7 +123,7 @@ async fn start_session(tokens: &Tokens, db: &Db, user: User, status: StatusCode)
     Ok((status, headers, Json(body)).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Deserialize)]
 struct Registration {
     #[serde(default)]
     email: String,
@@ -116,6 +133,16 @@ struct Registration {
     password2: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/accounts/registration",
+    operation_id = "register",
+    tag = "accounts",
+    summary = "Create an account and sign in",
+    request_body = Registration,
+    responses((status = 201, description = "Signed in; the tokens are also set as cookies", body = Session)),
+    security((), ("jwtCookieAuth" = []), ("jwtBearerAuth" = [])),
+)]
 async fn register(
     State(db): State<Db>,
     State(hasher): State<Arc<Hasher>>,
@@ -149,7 +176,7 @@ async fn register(
     start_session(&tokens, &db, user, StatusCode::CREATED).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Deserialize)]
 struct Login {
     #[serde(default)]
     email: String,
@@ -157,6 +184,16 @@ struct Login {
     password: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/accounts/login",
+    operation_id = "login",
+    tag = "accounts",
+    summary = "Sign in with email and password",
+    request_body = Login,
+    responses((status = 200, description = "Signed in; the tokens are also set as cookies", body = Session)),
+    security((), ("jwtCookieAuth" = []), ("jwtBearerAuth" = [])),
+)]
 async fn login(
     State(db): State<Db>,
     State(hasher): State<Arc<Hasher>>,
@@ -183,7 +220,7 @@ async fn login(
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Default, Deserialize)]
 struct RefreshBody {
     #[serde(default)]
     refresh: Option<String>,
@@ -220,6 +257,16 @@ fn cleared_cookies(tokens: &Tokens) -> HeaderMap {
 /// by us and unexpired, rotated or not, has its whole family revoked; without one, an access
 /// token names the user. Both cookies are cleared in every case, so a browser is signed out even
 /// when its tokens had expired or were revoked, and the next page load cannot sign it back in.
+#[utoipa::path(
+    post,
+    path = "/api/accounts/logout",
+    operation_id = "logout",
+    tag = "accounts",
+    summary = "Sign out: revoke the refresh token and clear the cookies",
+    request_body = inline(Option<RefreshBody>),
+    responses((status = 200, description = "Signed out", body = crate::openapi::Detail)),
+    security((), ("jwtCookieAuth" = []), ("jwtBearerAuth" = [])),
+)]
 async fn logout(
     State(db): State<Db>,
     State(tokens): State<Arc<Tokens>>,
@@ -268,6 +315,16 @@ async fn logout(
 /// old refresh token stops working. Both go in cookies; the refresh token is in the body too when
 /// it came in the body (an API client without cookies). A refused token clears the cookies,
 /// unless another tab renewed with it a moment ago.
+#[utoipa::path(
+    post,
+    path = "/api/accounts/token/refresh",
+    operation_id = "refreshToken",
+    tag = "accounts",
+    summary = "New tokens for the refresh token (cookie or body), rotating it",
+    request_body = inline(Option<RefreshBody>),
+    responses((status = 200, description = "New tokens, also set as cookies", body = crate::openapi::Refreshed)),
+    security((), ("jwtCookieAuth" = []), ("jwtBearerAuth" = [])),
+)]
 async fn refresh(
     State(db): State<Db>,
     State(tokens): State<Arc<Tokens>>,
@@ -306,12 +363,22 @@ async fn refresh(
     Ok((out, Json(body)).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Deserialize)]
 struct VerifyBody {
     #[serde(default)]
     token: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/accounts/token/verify",
+    operation_id = "verifyToken",
+    tag = "accounts",
+    summary = "Whether a token is valid",
+    request_body = VerifyBody,
+    responses((status = 200, description = "Valid", body = crate::openapi::Empty)),
+    security((), ("jwtCookieAuth" = []), ("jwtBearerAuth" = [])),
+)]
 async fn verify(
     State(db): State<Db>,
     State(tokens): State<Arc<Tokens>>,
@@ -323,6 +390,14 @@ async fn verify(
     if valid { Ok(Json(json!({}))) } else { Err(ApiError::InvalidToken) }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/accounts/user",
+    operation_id = "currentUser",
+    tag = "accounts",
+    summary = "The signed-in user",
+    responses((status = 200, description = "The user", body = UserOut)),
+)]
 async fn current_user(user: User) -> Json<UserOut> {
     Json(user.into())
 }

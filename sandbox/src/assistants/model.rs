@@ -9,7 +9,7 @@ use crate::rest::Page;
 use crate::timestamp;
 
 /// A conversation; without a user it is anonymous, open to anyone who knows its id.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
 pub struct Conversation {
     /// A UUID.
     pub id: String,
@@ -52,7 +52,7 @@ impl Conversation {
 }
 
 /// Who wrote a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum MessageType {
     /// The person.
@@ -71,7 +71,7 @@ impl MessageType {
 }
 
 /// A message as the API and the events show it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct AssistantMessage {
     /// The id.
     pub id: i64,

@@ -6,13 +6,13 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
 use chanx::Layer;
 use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::events;
 use super::model::{ChatMessage, GroupChat, Member, Role, validate_chat};
@@ -24,17 +24,14 @@ use crate::state::AppState;
 use crate::throttle::Throttles;
 
 /// The routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/chat/", get(list_chats).post(create_chat))
-        .route("/api/chat/{pk}/", get(get_chat).put(replace_chat).patch(update_chat).delete(delete_chat))
-        .route("/api/chat/{chat}/messages/", get(list_messages).post(post_message))
-        .route(
-            "/api/chat/{chat}/messages/{pk}/",
-            get(get_message).put(edit_message).patch(edit_message).delete(delete_message),
-        )
-        .route("/api/chat/{chat}/members/", get(list_members).post(add_member))
-        .route("/api/chat/{chat}/members/{pk}/", delete(remove_member))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_chats, create_chat))
+        .routes(routes!(get_chat, replace_chat, update_chat, delete_chat))
+        .routes(routes!(list_messages, post_message))
+        .routes(routes!(get_message, edit_message, patch_message, delete_message))
+        .routes(routes!(list_members, add_member))
+        .routes(routes!(remove_member))
 }
 
 impl From<Refusal> for ApiError {
@@ -66,6 +63,15 @@ async fn nested_member(db: &Db, chat: i64, user: &User) -> ApiResult<Member> {
         .ok_or_else(|| ApiError::PermissionDenied("You are not a member of this group chat.".into()))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/chat/",
+    operation_id = "listChats",
+    tag = "chat",
+    summary = "The chats the user belongs to",
+    params(crate::rest::Page),
+    responses((status = 200, description = "A page of chats", body = Paginated<GroupChat>)),
+)]
 async fn list_chats(
     State(db): State<Db>,
     user: User,
@@ -76,7 +82,7 @@ async fn list_chats(
     Ok(Json(Paginated::new(&base.0, page, count, chats)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Deserialize)]
 struct ChatForm {
     title: Option<String>,
     #[serde(default, deserialize_with = "present")]
@@ -88,6 +94,15 @@ fn present<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Option<Option<Stri
     Option::<String>::deserialize(de).map(Some)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/chat/",
+    operation_id = "createChat",
+    tag = "chat",
+    summary = "Create a chat; the user becomes its owner",
+    request_body = ChatForm,
+    responses((status = 201, description = "The new chat", body = GroupChat)),
+)]
 async fn create_chat(
     State(db): State<Db>,
     State(layer): State<Layer>,
@@ -101,6 +116,15 @@ async fn create_chat(
     Ok(created(chat))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/chat/{pk}/",
+    operation_id = "getChat",
+    tag = "chat",
+    summary = "One chat the user belongs to",
+    params(("pk" = i64, Path, description = "The chat's id")),
+    responses((status = 200, description = "The chat", body = GroupChat)),
+)]
 async fn get_chat(State(db): State<Db>, user: User, Ids(pk): Ids<i64>) -> ApiResult<Json<GroupChat>> {
     Ok(Json(visible_chat(&db, pk, &user).await?.0))
 }
@@ -133,6 +157,16 @@ async fn change_chat(
     Ok(Json(chat))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/chat/{pk}/",
+    operation_id = "replaceChat",
+    tag = "chat",
+    summary = "Replace a chat's title and description (owner)",
+    params(("pk" = i64, Path, description = "The chat's id")),
+    request_body = ChatForm,
+    responses((status = 200, description = "The chat", body = GroupChat)),
+)]
 async fn replace_chat(
     State(db): State<Db>,
     State(layer): State<Layer>,
@@ -143,6 +177,16 @@ async fn replace_chat(
     change_chat(&db, &layer, user, pk, form, false).await
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/chat/{pk}/",
+    operation_id = "updateChat",
+    tag = "chat",
+    summary = "Change some of a chat's fields (owner)",
+    params(("pk" = i64, Path, description = "The chat's id")),
+    request_body = ChatForm,
+    responses((status = 200, description = "The chat", body = GroupChat)),
+)]
 async fn update_chat(
     State(db): State<Db>,
     State(layer): State<Layer>,
@@ -153,6 +197,15 @@ async fn update_chat(
     change_chat(&db, &layer, user, pk, form, true).await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/chat/{pk}/",
+    operation_id = "deleteChat",
+    tag = "chat",
+    summary = "Delete a chat (owner)",
+    params(("pk" = i64, Path, description = "The chat's id")),
+    responses((status = 204, description = "Deleted")),
+)]
 async fn delete_chat(
     State(db): State<Db>,
     State(layer): State<Layer>,
@@ -167,6 +220,15 @@ async fn delete_chat(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/chat/{chat}/messages/",
+    operation_id = "listChatMessages",
+    tag = "chat",
+    summary = "A chat's messages, newest first",
+    params(("chat" = i64, Path, description = "The chat's id"), crate::rest::Page),
+    responses((status = 200, description = "A page of messages", body = Paginated<ChatMessage>)),
+)]
 async fn list_messages(
     State(db): State<Db>,
     user: User,
@@ -179,11 +241,21 @@ async fn list_messages(
     Ok(Json(Paginated::new(&base.0, page, count, messages)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Deserialize)]
 struct MessageForm {
     content: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/chat/{chat}/messages/",
+    operation_id = "postChatMessage",
+    tag = "chat",
+    summary = "Send a message to a chat",
+    params(("chat" = i64, Path, description = "The chat's id")),
+    request_body = MessageForm,
+    responses((status = 201, description = "The message", body = ChatMessage)),
+)]
 async fn post_message(
     State(db): State<Db>,
     State(layer): State<Layer>,
@@ -197,6 +269,15 @@ async fn post_message(
     Ok(created(message))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/chat/{chat}/messages/{pk}/",
+    operation_id = "getChatMessage",
+    tag = "chat",
+    summary = "One message of a chat",
+    params(("chat" = i64, Path, description = "The chat's id"), ("pk" = i64, Path, description = "The message's id")),
+    responses((status = 200, description = "The message", body = ChatMessage)),
+)]
 async fn get_message(
     State(db): State<Db>,
     user: User,
@@ -216,6 +297,16 @@ async fn own_message(db: &Db, user: &User, chat: i64, pk: i64) -> ApiResult<Chat
     Ok(message)
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/chat/{chat}/messages/{pk}/",
+    operation_id = "editChatMessage",
+    tag = "chat",
+    summary = "Edit one's own message (PUT)",
+    params(("chat" = i64, Path, description = "The chat's id"), ("pk" = i64, Path, description = "The message's id")),
+    request_body = MessageForm,
+    responses((status = 200, description = "The message", body = ChatMessage)),
+)]
 async fn edit_message(
     State(db): State<Db>,
     State(layer): State<Layer>,
@@ -232,6 +323,15 @@ async fn edit_message(
     Ok(Json(edited))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/chat/{chat}/messages/{pk}/",
+    operation_id = "deleteChatMessage",
+    tag = "chat",
+    summary = "Delete one's own message",
+    params(("chat" = i64, Path, description = "The chat's id"), ("pk" = i64, Path, description = "The message's id")),
+    responses((status = 204, description = "Deleted")),
+)]
 async fn delete_message(
     State(db): State<Db>,
     State(layer): State<Layer>,
@@ -244,17 +344,36 @@ async fn delete_message(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/chat/{chat}/members/",
+    operation_id = "listChatMembers",
+    tag = "chat",
+    summary = "A chat's members",
+    params(("chat" = i64, Path, description = "The chat's id")),
+    responses((status = 200, description = "The members", body = Vec<Member>)),
+)]
 async fn list_members(State(db): State<Db>, user: User, Ids(chat): Ids<i64>) -> ApiResult<Json<Vec<Member>>> {
     nested_member(&db, chat, &user).await?;
     Ok(Json(Member::list(&db, chat).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Deserialize)]
 struct MemberForm {
     email: Option<String>,
     chat_role: Option<i64>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/chat/{chat}/members/",
+    operation_id = "addChatMember",
+    tag = "chat",
+    summary = "Add a user by email (owners and admins)",
+    params(("chat" = i64, Path, description = "The chat's id")),
+    request_body = MemberForm,
+    responses((status = 201, description = "The new member", body = Member)),
+)]
 async fn add_member(
     State(db): State<Db>,
     State(layer): State<Layer>,
@@ -280,6 +399,15 @@ async fn add_member(
     Ok(created(member))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/chat/{chat}/members/{pk}/",
+    operation_id = "removeChatMember",
+    tag = "chat",
+    summary = "Remove a member (owners and admins)",
+    params(("chat" = i64, Path, description = "The chat's id"), ("pk" = i64, Path, description = "The member's id")),
+    responses((status = 204, description = "Removed")),
+)]
 async fn remove_member(
     State(db): State<Db>,
     State(layer): State<Layer>,
@@ -289,4 +417,25 @@ async fn remove_member(
     nested_member(&db, chat, &user).await?;
     service::remove_member(&db, &layer, chat, &user, pk).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// PATCH is PUT here: every field is optional.
+#[utoipa::path(
+    patch,
+    path = "/api/chat/{chat}/messages/{pk}/",
+    operation_id = "patchChatMessage",
+    tag = "chat",
+    summary = "Edit one's own message (PATCH)",
+    params(("chat" = i64, Path, description = "The chat's id"), ("pk" = i64, Path, description = "The message's id")),
+    request_body = MessageForm,
+    responses((status = 200, description = "The message", body = ChatMessage)),
+)]
+async fn patch_message(
+    db: State<Db>,
+    layer: State<Layer>,
+    user: User,
+    ids: Ids<(i64, i64)>,
+    form: Json<MessageForm>,
+) -> ApiResult<Json<ChatMessage>> {
+    edit_message(db, layer, user, ids, form).await
 }

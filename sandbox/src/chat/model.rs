@@ -52,7 +52,7 @@ impl Role {
 }
 
 /// A chat as lists and events show it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, sqlx::FromRow)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, sqlx::FromRow)]
 pub struct GroupChat {
     /// The id.
     pub id: i64,
@@ -67,7 +67,7 @@ pub struct GroupChat {
 }
 
 /// A membership as member lists and events show it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, sqlx::FromRow)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, sqlx::FromRow)]
 pub struct Member {
     /// The membership's id.
     pub id: i64,
@@ -87,7 +87,7 @@ impl Member {
 }
 
 /// A message as lists and events show it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ChatMessage {
     /// The id.
     pub id: i64,

@@ -6,14 +6,14 @@
 //! Each handler reads the request, finds what it names and checks who may act on it; the change
 //! itself, with its broadcast, is in [`super::service`].
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use chanx::Layer;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::model::{self, MAX_CONTENT, MAX_TITLE, Reply, ReplyRef, Target, TopicDetail, TopicRef, TopicSummary};
 use super::service::{self, Refusal};
@@ -23,19 +23,16 @@ use crate::rest::{ApiError, ApiResult, BaseUrl, Ids, Json, Page, Paginated, crea
 use crate::state::AppState;
 
 /// The routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/discussion/", get(list_topics).post(create_topic))
-        .route("/api/discussion/{pk}/", get(get_topic).put(edit_topic).patch(edit_topic).delete(delete_topic))
-        .route("/api/discussion/{pk}/vote/", post(vote_topic))
-        .route("/api/discussion/{pk}/accept-answer/", post(accept_answer))
-        .route("/api/discussion/{pk}/unaccept-answer/", post(unaccept_answer))
-        .route("/api/discussion/{pk}/replies/", get(list_replies).post(create_reply))
-        .route(
-            "/api/discussion/{pk}/replies/{reply}/",
-            get(get_reply).put(edit_reply).patch(edit_reply).delete(delete_reply),
-        )
-        .route("/api/discussion/{pk}/replies/{reply}/vote/", post(vote_reply))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_topics, create_topic))
+        .routes(routes!(get_topic, edit_topic, patch_topic, delete_topic))
+        .routes(routes!(vote_topic))
+        .routes(routes!(accept_answer))
+        .routes(routes!(unaccept_answer))
+        .routes(routes!(list_replies, create_reply))
+        .routes(routes!(get_reply, edit_reply, patch_reply, delete_reply))
+        .routes(routes!(vote_reply))
 }
 
 impl From<Refusal> for ApiError {
@@ -58,6 +55,15 @@ async fn topic(db: &Db, pk: i64) -> ApiResult<TopicRef> {
     TopicRef::get(db, pk).await?.ok_or(ApiError::NotFound)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/discussion/",
+    operation_id = "listTopics",
+    tag = "discussion",
+    summary = "The forum's topics, newest first",
+    params(crate::rest::Page),
+    responses((status = 200, description = "A page of topics", body = Paginated<TopicSummary>)),
+)]
 async fn list_topics(
     State(db): State<Db>,
     _user: User,
@@ -68,12 +74,21 @@ async fn list_topics(
     Ok(Json(Paginated::new(&base.0, page, count, topics)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Deserialize)]
 struct TopicForm {
     title: Option<String>,
     content: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/discussion/",
+    operation_id = "createTopic",
+    tag = "discussion",
+    summary = "Ask a question",
+    request_body = TopicForm,
+    responses((status = 201, description = "The new topic", body = TopicDetail)),
+)]
 async fn create_topic(
     State(db): State<Db>,
     State(layer): State<Layer>,
@@ -95,6 +110,15 @@ async fn create_topic(
 }
 
 /// Opening a topic counts a view.
+#[utoipa::path(
+    get,
+    path = "/api/discussion/{pk}/",
+    operation_id = "getTopic",
+    tag = "discussion",
+    summary = "One topic with its replies (counts a view)",
+    params(("pk" = i64, Path, description = "The topic's id")),
+    responses((status = 200, description = "The topic", body = TopicDetail)),
+)]
 async fn get_topic(State(db): State<Db>, user: User, Ids(pk): Ids<i64>) -> ApiResult<Json<TopicDetail>> {
     topic(&db, pk).await?;
     TopicRef::viewed(&db, pk).await?;
@@ -109,6 +133,16 @@ async fn own_topic(db: &Db, pk: i64, user: &User) -> ApiResult<TopicRef> {
     Ok(topic)
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/discussion/{pk}/",
+    operation_id = "editTopic",
+    tag = "discussion",
+    summary = "Edit one's own topic (PUT)",
+    params(("pk" = i64, Path, description = "The topic's id")),
+    request_body = TopicForm,
+    responses((status = 200, description = "The topic", body = TopicDetail)),
+)]
 async fn edit_topic(
     State(db): State<Db>,
     user: User,
@@ -119,13 +153,22 @@ async fn edit_topic(
     Ok(Json(service::edit_topic(&db, &topic, &user, form.title, form.content).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/discussion/{pk}/",
+    operation_id = "deleteTopic",
+    tag = "discussion",
+    summary = "Delete one's own topic",
+    params(("pk" = i64, Path, description = "The topic's id")),
+    responses((status = 204, description = "Deleted")),
+)]
 async fn delete_topic(State(db): State<Db>, user: User, Ids(pk): Ids<i64>) -> ApiResult<StatusCode> {
     let topic = own_topic(&db, pk, &user).await?;
     service::delete_topic(&db, &topic).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Deserialize)]
 struct VoteForm {
     vote: Option<Value>,
 }
@@ -140,6 +183,16 @@ fn vote_value(form: VoteForm) -> ApiResult<i64> {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/discussion/{pk}/vote/",
+    operation_id = "voteOnTopic",
+    tag = "discussion",
+    summary = "Vote on a topic",
+    params(("pk" = i64, Path, description = "The topic's id")),
+    request_body = VoteForm,
+    responses((status = 200, description = "The vote and the new count", body = crate::openapi::VoteResult)),
+)]
 async fn vote_topic(
     State(db): State<Db>,
     State(layer): State<Layer>,
@@ -153,6 +206,16 @@ async fn vote_topic(
     Ok(Json(json!({"vote": vote, "vote_count": count})))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/discussion/{pk}/replies/{reply}/vote/",
+    operation_id = "voteOnReply",
+    tag = "discussion",
+    summary = "Vote on a reply",
+    params(("pk" = i64, Path, description = "The topic's id"), ("reply" = i64, Path, description = "The reply's id")),
+    request_body = VoteForm,
+    responses((status = 200, description = "The vote and the new count", body = crate::openapi::VoteResult)),
+)]
 async fn vote_reply(
     State(db): State<Db>,
     State(layer): State<Layer>,
@@ -166,11 +229,21 @@ async fn vote_reply(
     Ok(Json(json!({"vote": vote, "vote_count": count})))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Deserialize)]
 struct AcceptForm {
     reply_id: Option<Value>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/discussion/{pk}/accept-answer/",
+    operation_id = "acceptAnswer",
+    tag = "discussion",
+    summary = "Accept a reply as the answer (the topic's author)",
+    params(("pk" = i64, Path, description = "The topic's id")),
+    request_body = AcceptForm,
+    responses((status = 200, description = "Accepted", body = crate::openapi::Detail)),
+)]
 async fn accept_answer(
     State(db): State<Db>,
     State(layer): State<Layer>,
@@ -195,6 +268,15 @@ async fn accept_answer(
     Ok(Json(json!({"detail": "Answer accepted successfully."})))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/discussion/{pk}/unaccept-answer/",
+    operation_id = "unacceptAnswer",
+    tag = "discussion",
+    summary = "Withdraw the accepted answer",
+    params(("pk" = i64, Path, description = "The topic's id")),
+    responses((status = 200, description = "Withdrawn", body = crate::openapi::Detail)),
+)]
 async fn unaccept_answer(
     State(db): State<Db>,
     State(layer): State<Layer>,
@@ -209,6 +291,15 @@ async fn unaccept_answer(
     Ok(Json(json!({"detail": "Answer unaccepted successfully."})))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/discussion/{pk}/replies/",
+    operation_id = "listReplies",
+    tag = "discussion",
+    summary = "A topic's replies",
+    params(("pk" = i64, Path, description = "The topic's id"), crate::rest::Page),
+    responses((status = 200, description = "A page of replies", body = Paginated<Reply>)),
+)]
 async fn list_replies(
     State(db): State<Db>,
     user: User,
@@ -221,11 +312,21 @@ async fn list_replies(
     Ok(Json(Paginated::new(&base.0, page, count, replies)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(utoipa::ToSchema, Debug, Deserialize)]
 struct ReplyForm {
     content: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/discussion/{pk}/replies/",
+    operation_id = "createReply",
+    tag = "discussion",
+    summary = "Reply to a topic",
+    params(("pk" = i64, Path, description = "The topic's id")),
+    request_body = ReplyForm,
+    responses((status = 201, description = "The reply", body = Reply)),
+)]
 async fn create_reply(
     State(db): State<Db>,
     State(layer): State<Layer>,
@@ -239,6 +340,15 @@ async fn create_reply(
     Ok(created(reply))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/discussion/{pk}/replies/{reply}/",
+    operation_id = "getReply",
+    tag = "discussion",
+    summary = "One reply",
+    params(("pk" = i64, Path, description = "The topic's id"), ("reply" = i64, Path, description = "The reply's id")),
+    responses((status = 200, description = "The reply", body = Reply)),
+)]
 async fn get_reply(State(db): State<Db>, user: User, Ids((pk, reply)): Ids<(i64, i64)>) -> ApiResult<Json<Reply>> {
     let topic = topic(&db, pk).await?;
     Reply::get(&db, &topic, reply, user.id).await?.map(Json).ok_or(ApiError::NotFound)
@@ -253,6 +363,16 @@ async fn own_reply(db: &Db, pk: i64, reply: i64, user: &User) -> ApiResult<Topic
     Ok(topic)
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/discussion/{pk}/replies/{reply}/",
+    operation_id = "editReply",
+    tag = "discussion",
+    summary = "Edit one's own reply (PUT)",
+    params(("pk" = i64, Path, description = "The topic's id"), ("reply" = i64, Path, description = "The reply's id")),
+    request_body = ReplyForm,
+    responses((status = 200, description = "The reply", body = Reply)),
+)]
 async fn edit_reply(
     State(db): State<Db>,
     user: User,
@@ -264,8 +384,47 @@ async fn edit_reply(
     Ok(Json(service::edit_reply(&db, &topic, reply, &user, &form.content.unwrap_or_default()).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/discussion/{pk}/replies/{reply}/",
+    operation_id = "deleteReply",
+    tag = "discussion",
+    summary = "Delete one's own reply",
+    params(("pk" = i64, Path, description = "The topic's id"), ("reply" = i64, Path, description = "The reply's id")),
+    responses((status = 204, description = "Deleted")),
+)]
 async fn delete_reply(State(db): State<Db>, user: User, Ids((pk, reply)): Ids<(i64, i64)>) -> ApiResult<Response> {
     own_reply(&db, pk, reply, &user).await?;
     service::delete_reply(&db, reply).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// PATCH is PUT here: every field is optional.
+#[utoipa::path(
+    patch,
+    path = "/api/discussion/{pk}/",
+    operation_id = "patchTopic",
+    tag = "discussion",
+    summary = "Edit one's own topic (PATCH)",
+    params(("pk" = i64, Path, description = "The topic's id")),
+    request_body = TopicForm,
+    responses((status = 200, description = "The topic", body = TopicDetail)),
+)]
+async fn patch_topic(db: State<Db>, user: User, pk: Ids<i64>, form: Json<TopicForm>) -> ApiResult<Json<TopicDetail>> {
+    edit_topic(db, user, pk, form).await
+}
+
+/// PATCH is PUT here: every field is optional.
+#[utoipa::path(
+    patch,
+    path = "/api/discussion/{pk}/replies/{reply}/",
+    operation_id = "patchReply",
+    tag = "discussion",
+    summary = "Edit one's own reply (PATCH)",
+    params(("pk" = i64, Path, description = "The topic's id"), ("reply" = i64, Path, description = "The reply's id")),
+    request_body = ReplyForm,
+    responses((status = 200, description = "The reply", body = Reply)),
+)]
+async fn patch_reply(db: State<Db>, user: User, ids: Ids<(i64, i64)>, form: Json<ReplyForm>) -> ApiResult<Json<Reply>> {
+    edit_reply(db, user, ids, form).await
 }

@@ -9,7 +9,7 @@ use crate::rest::Page;
 use crate::timestamp;
 
 /// A user as discussion payloads show them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Author {
     /// The user's id.
     pub id: i64,
@@ -18,7 +18,7 @@ pub struct Author {
 }
 
 /// A topic in lists and in `topic_created`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct TopicSummary {
     /// The id.
     pub id: i64,
@@ -41,7 +41,7 @@ pub struct TopicSummary {
 }
 
 /// A topic with its content and replies, as the viewer sees it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize)]
 pub struct TopicDetail {
     /// The id.
     pub id: i64,
@@ -72,7 +72,7 @@ pub struct TopicDetail {
 }
 
 /// A reply, as the viewer sees it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(utoipa::ToSchema, Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Reply {
     /// The id.
     pub id: i64,
@@ -97,7 +97,7 @@ pub struct Reply {
 }
 
 /// What can be voted on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(utoipa::ToSchema, Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Target {
     /// A topic.
