@@ -382,7 +382,7 @@ pub trait ChannelLayer: Send + Sync + 'static {
 /// #     tokio::runtime::Builder::new_current_thread().build().expect("runtime").block_on(f) }
 /// ```
 #[derive(Clone)]
-pub struct Layer(Arc<dyn ChannelLayer>);
+pub struct Layer(Arc<dyn ChannelLayer>, Arc<crate::topic::HistoryStore>);
 
 impl std::fmt::Debug for Layer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -393,7 +393,12 @@ impl std::fmt::Debug for Layer {
 impl Layer {
     /// Wraps a backend.
     pub fn new(layer: impl ChannelLayer) -> Self {
-        Layer(Arc::new(layer))
+        Layer(Arc::new(layer), Arc::default())
+    }
+
+    /// The history of this layer's history topics (kept in this process).
+    pub(crate) fn history(&self) -> &crate::topic::HistoryStore {
+        &self.1
     }
 
     /// A new in-memory layer, for one process.
