@@ -136,7 +136,7 @@ async fn missed_pushes_come_after_the_answer_then_live_ones() {
     let first = comm.subscribe_since("room:a", 0, "").await;
     comm.reconnect().await;
     for n in 1..=3 {
-        RoomTopic::broadcast(router.layer(), "room:a", &Said { payload: n }, Some(99)).await.unwrap();
+        RoomTopic::broadcast(router.layer(), "room:a", &Said { payload: n }, Some(99)).await.expect("published");
     }
     comm.send_json(&json!({
         "version": 1, "topic": "room:a", "ref": "r", "action": "subscribe",
@@ -155,7 +155,7 @@ async fn missed_pushes_come_after_the_answer_then_live_ones() {
             json!({"action": "said", "payload": n, "version": 1, "topic": "room:a", "seq": n})
         );
     }
-    RoomTopic::broadcast(router.layer(), "room:a", &Said { payload: 4 }, None).await.unwrap();
+    RoomTopic::broadcast(router.layer(), "room:a", &Said { payload: 4 }, None).await.expect("published");
     assert_eq!(seq_of(&comm.receive_json().await), 4);
     assert!(comm.receive_nothing().await);
     comm.disconnect().await;
@@ -165,12 +165,12 @@ async fn missed_pushes_come_after_the_answer_then_live_ones() {
 async fn a_plain_subscribe_is_unchanged_but_pushes_carry_the_server_seq() {
     let router = router();
     let mut comm = connect(&router).await;
-    RoomTopic::broadcast(router.layer(), "room:b", &Said { payload: 1 }, None).await.unwrap();
+    RoomTopic::broadcast(router.layer(), "room:b", &Said { payload: 1 }, None).await.expect("published");
     assert_eq!(
         comm.subscribe("room:b").await,
         json!({"action": "subscribed", "payload": null, "version": 1, "topic": "room:b", "ref": "1"})
     );
-    RoomTopic::broadcast(router.layer(), "room:b", &Said { payload: 2 }, Some(7)).await.unwrap();
+    RoomTopic::broadcast(router.layer(), "room:b", &Said { payload: 2 }, Some(7)).await.expect("published");
     assert_eq!(seq_of(&comm.receive_json().await), 2, "no replay, and the history's seq");
     comm.disconnect().await;
 }
@@ -181,15 +181,15 @@ async fn a_client_back_after_its_history_expired_is_told_to_reload() {
     let mut comm = connect(&router).await;
     let first = comm.subscribe_since("short:x", 0, "").await;
     comm.reconnect().await;
-    ShortTopic::broadcast(router.layer(), "short:x", &Said { payload: 1 }, None).await.unwrap();
+    ShortTopic::broadcast(router.layer(), "short:x", &Said { payload: 1 }, None).await.expect("published");
     sleep(Duration::from_secs(6)).await;
-    ShortTopic::broadcast(router.layer(), "short:x", &Said { payload: 2 }, None).await.unwrap();
+    ShortTopic::broadcast(router.layer(), "short:x", &Said { payload: 2 }, None).await.expect("published");
     let answer = comm.subscribe_since("short:x", first.seq, &first.epoch).await;
     assert!(!answer.recovered, "push 1 expired: {answer:?}");
     assert_eq!((answer.seq, answer.epoch.as_str()), (2, first.epoch.as_str()));
     assert!(comm.receive_nothing().await, "nothing is replayed when not recovered");
     // Live pushes follow from the answer's seq.
-    ShortTopic::broadcast(router.layer(), "short:x", &Said { payload: 3 }, None).await.unwrap();
+    ShortTopic::broadcast(router.layer(), "short:x", &Said { payload: 3 }, None).await.expect("published");
     assert_eq!(seq_of(&comm.receive_json().await), 3);
     comm.disconnect().await;
 }
@@ -198,7 +198,7 @@ async fn a_client_back_after_its_history_expired_is_told_to_reload() {
 async fn another_epoch_or_a_hostile_since_is_not_recovered() {
     let router = router();
     let mut comm = connect(&router).await;
-    RoomTopic::broadcast(router.layer(), "room:c", &Said { payload: 1 }, None).await.unwrap();
+    RoomTopic::broadcast(router.layer(), "room:c", &Said { payload: 1 }, None).await.expect("published");
     let other = comm.subscribe_since("room:c", 0, "an-epoch-of-a-lost-history").await;
     assert!(!other.recovered);
     assert_eq!(other.seq, 1);
@@ -227,7 +227,7 @@ async fn a_topic_without_history_ignores_since() {
     }))
     .await;
     assert_eq!(comm.receive_json().await["payload"], Value::Null);
-    PlainTopic::broadcast(router.layer(), "plain:p", &Said { payload: 1 }, Some(41)).await.unwrap();
+    PlainTopic::broadcast(router.layer(), "plain:p", &Said { payload: 1 }, Some(41)).await.expect("published");
     assert_eq!(seq_of(&comm.receive_json().await), 41, "the caller's seq, as before");
     comm.disconnect().await;
 }

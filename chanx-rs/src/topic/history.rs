@@ -67,7 +67,7 @@ impl History {
 /// ```
 /// let answer: chanx::Recovery = serde_json::from_value(serde_json::json!(
 ///     {"recovered": true, "seq": 42, "epoch": "0f3a"}
-/// )).unwrap();
+/// )).expect("a recovery");
 /// assert!(answer.recovered && answer.seq == 42);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -251,9 +251,12 @@ impl HistoryStore {
     }
 }
 
+/// A live push: its `seq` (if any) and its event.
+pub(crate) type Push = (Option<i64>, Value);
+
 /// The live pushes held back while a subscription replays history. `None` once live.
 #[derive(Default)]
-pub(crate) struct Seam(Mutex<Option<Vec<(Option<i64>, Value)>>>);
+pub(crate) struct Seam(Mutex<Option<Vec<Push>>>);
 
 /// What to do with a live push.
 pub(crate) enum Admit {
@@ -269,7 +272,7 @@ impl Seam {
         Seam(Mutex::new(Some(Vec::new())))
     }
 
-    fn lock(&self) -> MutexGuard<'_, Option<Vec<(Option<i64>, Value)>>> {
+    fn lock(&self) -> MutexGuard<'_, Option<Vec<Push>>> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -286,7 +289,7 @@ impl Seam {
 
     /// The pushes held so far, without those at or before `replayed` (already delivered). When
     /// none are held, the seam opens: later pushes are delivered live, after these.
-    pub(crate) fn release(&self, replayed: u64) -> Vec<(Option<i64>, Value)> {
+    pub(crate) fn release(&self, replayed: u64) -> Vec<Push> {
         let mut state = self.lock();
         let held = state.as_mut().map(std::mem::take).unwrap_or_default();
         if held.is_empty() {
@@ -307,7 +310,10 @@ mod tests {
     }
 
     async fn push(store: &HistoryStore, history: History, n: u64) -> u64 {
-        store.publish("g", history, "t", json!({"action": "a", "payload": n}), |_| async { Ok(()) }).await.unwrap()
+        store
+            .publish("g", history, "t", json!({"action": "a", "payload": n}), |_| async { Ok(()) })
+            .await
+            .expect("published")
     }
 
     #[tokio::test(start_paused = true)]
@@ -370,12 +376,13 @@ mod tests {
 
     #[test]
     fn since_is_bounded() {
-        let body =
-            |since: Value| json!({"action": "subscribe", "payload": {"since": since}}).as_object().cloned().unwrap();
+        let body = |since: Value| {
+            json!({"action": "subscribe", "payload": {"since": since}}).as_object().cloned().expect("an object")
+        };
         assert_eq!(Since::of(&body(json!({"seq": 3, "epoch": "e"}))), Some(since(3, "e")));
-        let long = Since::of(&body(json!({"seq": -1, "epoch": "x".repeat(65)}))).unwrap();
+        let long = Since::of(&body(json!({"seq": -1, "epoch": "x".repeat(65)}))).expect("a since");
         assert_eq!(long, Since { seq: None, epoch: None });
-        let plain = json!({"action": "subscribe", "payload": null}).as_object().cloned().unwrap();
+        let plain = json!({"action": "subscribe", "payload": null}).as_object().cloned().expect("an object");
         assert_eq!(Since::of(&plain), None);
     }
 }
