@@ -259,7 +259,9 @@ fn create<T: Topic>(ctx: &Context, params: &TopicParams) -> Box<dyn DynTopic> {
 
 /// The metadata of a hosted topic (failing to compile, at the user's type, when it is none).
 pub fn topic_info<T: Topic>() -> crate::ConsumerInfo {
-    T::info()
+    let mut info = T::info();
+    info.history = T::HISTORY;
+    info
 }
 
 type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
