@@ -23,8 +23,11 @@ struct RoomTopic;
 
 #[chanx::topic(pattern = "room:{name}", history(size = 1000, ttl = "5m"))]
 impl RoomTopic {
+    /// Takes 20 ms a push, so that a replay of missed pushes lasts long enough for live ones to
+    /// arrive during it: the seam must hold them back, or they would overtake the replay.
     #[event_handler]
     async fn said(&self, event: Said) -> Said {
+        sleep(Duration::from_millis(20)).await;
         event
     }
 }

@@ -25,6 +25,11 @@ use crate::layer::{LayerBody, LayerError, LayerMessage};
 /// 32 hex digits) and is answered `recovered: false` without being looked at.
 const MAX_EPOCH_LENGTH: usize = 64;
 
+/// The most live pushes one recovering subscription holds while it replays; past it the
+/// connection is closed as for an overflowing inbox (1013: reconnect to re-sync), rather than
+/// growing without bound or losing a push silently.
+const MAX_HELD: usize = 4096;
+
 /// How many appends between two sweeps of the logs whose pushes all expired.
 const SWEEP_EVERY: u64 = 1024;
 
@@ -264,6 +269,8 @@ pub(crate) enum Admit {
     Deliver(Value),
     /// Held until the replay is over.
     Held,
+    /// Too many held: the subscription cannot keep up, and the connection must end.
+    Overflow,
 }
 
 impl Seam {
@@ -279,6 +286,7 @@ impl Seam {
     /// A live push: delivered, or held while replaying.
     pub(crate) fn admit(&self, seq: Option<i64>, event_data: Value) -> Admit {
         match &mut *self.lock() {
+            Some(held) if held.len() >= MAX_HELD => Admit::Overflow,
             Some(held) => {
                 held.push((seq, event_data));
                 Admit::Held
@@ -372,6 +380,15 @@ mod tests {
         assert_eq!(released, [Some(5)]);
         assert!(seam.release(5).is_empty());
         assert!(matches!(seam.admit(Some(6), json!(6)), Admit::Deliver(_)));
+    }
+
+    #[test]
+    fn a_seam_holds_a_bounded_number_of_pushes() {
+        let seam = Seam::holding();
+        for seq in 0..MAX_HELD {
+            assert!(matches!(seam.admit(i64::try_from(seq).ok(), Value::Null), Admit::Held));
+        }
+        assert!(matches!(seam.admit(None, Value::Null), Admit::Overflow));
     }
 
     #[test]

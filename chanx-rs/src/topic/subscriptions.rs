@@ -310,8 +310,14 @@ pub(crate) fn on_topic_event(
         tracing::debug!(%topic, "dropping a push for a topic this connection does not follow");
         return None;
     };
-    let Admit::Deliver(event_data) = sub.seam.admit(seq, event_data) else {
-        return None;
+    let event_data = match sub.seam.admit(seq, event_data) {
+        Admit::Deliver(event_data) => event_data,
+        Admit::Held => return None,
+        Admit::Overflow => {
+            tracing::warn!(%topic, "too many pushes held while replaying history; closing the connection");
+            ctx.connection().request_close(crate::close::EndReason::InboxOverflow);
+            return None;
+        }
     };
     let ctx = ctx.for_topic(sub.topic.clone()).pushing(seq);
     Some(async move {
