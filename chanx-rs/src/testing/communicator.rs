@@ -254,7 +254,7 @@ impl WebsocketCommunicator {
 
     /// Follows a [history](crate::History) topic from `seq` of `epoch`: sends `subscribe` with
     /// `payload: {"since": {"seq": seq, "epoch": epoch}}` and returns the answer's
-    /// [`Recovery`] (`recovered`, the latest `seq`, the `epoch`). The missed pushes follow, in
+    /// [`Recovery`](crate::Recovery) (`recovered`, the latest `seq`, the `epoch`). The missed pushes follow, in
     /// order, then live ones. `since(0, "")` is a first subscribe that learns the epoch.
     ///
     /// # Panics
