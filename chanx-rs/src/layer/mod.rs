@@ -393,10 +393,12 @@ impl std::fmt::Debug for Layer {
 impl Layer {
     /// Wraps a backend.
     pub fn new(layer: impl ChannelLayer) -> Self {
-        Layer(Arc::new(layer), Arc::default())
+        let history = crate::topic::HistoryStore::for_backend(&layer);
+        Layer(Arc::new(layer), Arc::new(history))
     }
 
-    /// The history of this layer's history topics (kept in this process).
+    /// The history of this layer's history topics: in Redis for a `RedisLayer`, else in
+    /// this process.
     pub(crate) fn history(&self) -> &crate::topic::HistoryStore {
         &self.1
     }

@@ -90,8 +90,8 @@ pub struct Recovery {
 /// fields mean it sent something that cannot be ours.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Since {
-    seq: Option<u64>,
-    epoch: Option<String>,
+    pub(crate) seq: Option<u64>,
+    pub(crate) epoch: Option<String>,
 }
 
 impl Since {
@@ -150,22 +150,84 @@ fn new_epoch() -> String {
 /// The pushes replayed to a recovering subscription: `(seq, event_data)` in order.
 pub(crate) type Missed = Vec<(u64, Value)>;
 
+/// The history of every history topic reached through one [`Layer`](crate::Layer): in Redis
+/// for a [`RedisLayer`](crate::layer::RedisLayer), shared by all its processes, else kept in
+/// this process. Both are read through the same [`Seam`].
+#[derive(Debug)]
+pub(crate) enum HistoryStore {
+    /// In this process.
+    Memory(MemoryHistory),
+    /// In Redis, beside the layer's pub/sub (`layer/redis_history.rs`).
+    #[cfg(feature = "redis")]
+    Redis(crate::layer::RedisLayer),
+}
+
+impl HistoryStore {
+    /// The store for a layer's backend: Redis's own for a `RedisLayer`, else in memory.
+    pub(crate) fn for_backend(backend: &dyn std::any::Any) -> Self {
+        #[cfg(feature = "redis")]
+        if let Some(redis) = backend.downcast_ref::<crate::layer::RedisLayer>() {
+            return HistoryStore::Redis(redis.clone());
+        }
+        let _ = backend;
+        HistoryStore::Memory(MemoryHistory::default())
+    }
+
+    /// Numbers `event_data`, publishes it to `group` (with `send` when in memory) and keeps it:
+    /// the push is kept only if it was published, and the `seq` is used only then.
+    pub(crate) async fn publish<F, Fut>(
+        &self,
+        group: &str,
+        history: History,
+        topic: &str,
+        event_data: Value,
+        send: F,
+    ) -> Result<u64, LayerError>
+    where
+        F: FnOnce(LayerMessage) -> Fut,
+        Fut: std::future::Future<Output = Result<(), LayerError>>,
+    {
+        match self {
+            HistoryStore::Memory(memory) => memory.publish(group, history, topic, event_data, send).await,
+            #[cfg(feature = "redis")]
+            HistoryStore::Redis(redis) => redis.history_publish(group, history, topic, event_data).await,
+        }
+    }
+
+    /// What a client that stopped at `since` missed on `group`, and the answer to send it.
+    /// When Redis cannot be read, the answer is `recovered: false` (the client reloads) and the
+    /// failure is logged.
+    pub(crate) async fn since(&self, group: &str, history: History, since: &Since) -> (Recovery, Missed) {
+        match self {
+            HistoryStore::Memory(memory) => memory.since(group, history, since).await,
+            #[cfg(feature = "redis")]
+            HistoryStore::Redis(redis) => match redis.history_since(group, history, since).await {
+                Ok(answer) => answer,
+                Err(err) => {
+                    tracing::warn!(%group, error = %err, "could not read a topic's history from Redis");
+                    (Recovery { recovered: false, seq: 0, epoch: String::new() }, Vec::new())
+                }
+            },
+        }
+    }
+}
+
 /// The history of every history topic reached through one [`Layer`](crate::Layer), kept in
 /// this process. Logs are keyed by the topic's group name; each has its own lock, held across
 /// numbering, publishing and keeping a push, so pushes reach every subscriber in `seq` order.
 #[derive(Default)]
-pub(crate) struct HistoryStore {
+pub(crate) struct MemoryHistory {
     logs: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Log>>>>,
     appends: AtomicU64,
 }
 
-impl std::fmt::Debug for HistoryStore {
+impl std::fmt::Debug for MemoryHistory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HistoryStore").finish_non_exhaustive()
+        f.debug_struct("MemoryHistory").finish_non_exhaustive()
     }
 }
 
-impl HistoryStore {
+impl MemoryHistory {
     fn logs(&self) -> MutexGuard<'_, HashMap<String, Arc<tokio::sync::Mutex<Log>>>> {
         self.logs.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -317,7 +379,7 @@ mod tests {
         Since { seq: Some(seq), epoch: Some(epoch.to_owned()) }
     }
 
-    async fn push(store: &HistoryStore, history: History, n: u64) -> u64 {
+    async fn push(store: &MemoryHistory, history: History, n: u64) -> u64 {
         store
             .publish("g", history, "t", json!({"action": "a", "payload": n}), |_| async { Ok(()) })
             .await
@@ -326,7 +388,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn numbers_keeps_and_recovers_by_seq_and_epoch() {
-        let store = HistoryStore::default();
+        let store = MemoryHistory::default();
         let history = History::new(3, Duration::from_secs(60));
         let (first, _) = store.since("g", history, &since(0, "")).await;
         assert_eq!((first.recovered, first.seq), (false, 0));
@@ -347,7 +409,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn pushes_expire_after_their_ttl() {
-        let store = HistoryStore::default();
+        let store = MemoryHistory::default();
         let history = History::new(100, Duration::from_secs(10));
         push(&store, history, 1).await;
         let epoch = store.since("g", history, &since(0, "")).await.0.epoch;
@@ -361,7 +423,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_publish_is_neither_kept_nor_numbered() {
-        let store = HistoryStore::default();
+        let store = MemoryHistory::default();
         let history = History::new(10, Duration::from_secs(10));
         let failed = store
             .publish("g", history, "t", json!({}), |_| async { Err(LayerError::ChannelNotFound("c".into())) })

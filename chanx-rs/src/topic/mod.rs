@@ -11,7 +11,7 @@
 //!
 //! The frames, errors and group names are chanx's (docs/topics.md, docs/protocol.md).
 
-mod history;
+pub(crate) mod history;
 mod pattern;
 mod standalone;
 mod subscriptions;

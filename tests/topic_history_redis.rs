@@ -1,0 +1,209 @@
+//! Topic history kept in Redis (docs/topics.md, "History and recovery"): two layers on one Redis
+//! stand for two processes. They number a topic's pushes in one sequence, a client recovers on
+//! either the pushes published through the other, a flushed Redis starts a new epoch, and a push
+//! during a Redis restart is an error the caller sees and a counted failure, never a silent loss.
+
+use std::time::Duration;
+
+use chanx::layer::{LayerError, RedisLayer};
+use chanx::testing::WebsocketCommunicator;
+use chanx::{Layer, Message, Router, Scope, Topic};
+use chanx_workspace::{OwnRedis, free_port, test_redis_url, unique_prefix};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "said")]
+struct Said {
+    payload: u64,
+}
+
+/// A room that keeps its last 100 pushes for 5 minutes.
+#[derive(Default)]
+struct RoomTopic;
+
+#[chanx::topic(pattern = "room:{name}", history(size = 100, ttl = "5m"))]
+impl RoomTopic {
+    #[event_handler]
+    async fn said(&self, event: Said) -> Said {
+        event
+    }
+}
+
+struct Hub;
+
+#[chanx::consumer(topics = [RoomTopic])]
+impl Hub {}
+
+/// One "process": a router on its own Redis layer with `prefix`.
+fn process(url: &str, prefix: &str) -> (Router, RedisLayer) {
+    let layer = RedisLayer::builder([url]).prefix(prefix).build().expect("layer");
+    (Router::new().route("/ws/hub/", |_: &Scope| Hub).with_layer(Layer::new(layer.clone())), layer)
+}
+
+async fn connect(router: &Router) -> WebsocketCommunicator {
+    WebsocketCommunicator::builder(router, "/ws/hub/")
+        .send_completion(false)
+        .timeout(Duration::from_secs(10))
+        .connect()
+        .await
+}
+
+async fn said(layer: &Layer, room: &str, n: u64) -> Result<(), LayerError> {
+    RoomTopic::broadcast(layer, room, &Said { payload: n }, None).await
+}
+
+/// The `(seq, payload)` of the next push.
+async fn next_push(comm: &mut WebsocketCommunicator) -> (u64, u64) {
+    let frame: Value = comm.receive_json().await;
+    assert_eq!(frame["action"], "said", "{frame}");
+    let seq = frame["seq"].as_u64().unwrap_or_else(|| panic!("a push without a seq: {frame}"));
+    (seq, frame["payload"].as_u64().unwrap_or_default())
+}
+
+async fn redis_conn(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url).expect("client").get_multiplexed_async_connection().await.expect("connected")
+}
+
+#[tokio::test]
+async fn two_processes_share_one_numbering_and_a_client_recovers_on_the_other() {
+    let Some(url) = test_redis_url().await else { return };
+    let prefix = unique_prefix("history.shared");
+    let ((one, _), (two, _)) = (process(&url, &prefix), process(&url, &prefix));
+    let mut ada = connect(&one).await;
+    let mut bob = connect(&two).await;
+    let first = ada.subscribe_since("room:lobby", 0, "").await;
+    assert_eq!((first.recovered, first.seq), (false, 0));
+    let seen_by_bob = bob.subscribe_since("room:lobby", 0, "").await;
+    assert_eq!(seen_by_bob.epoch, first.epoch, "one epoch for the topic, whichever process is asked");
+
+    // Pushed through both processes in turn: one sequence, and every subscriber gets each push.
+    for n in 1..=6 {
+        let layer = if n % 2 == 0 { two.layer() } else { one.layer() };
+        said(layer, "room:lobby", n).await.expect("published");
+        assert_eq!(next_push(&mut ada).await, (n, n));
+        assert_eq!(next_push(&mut bob).await, (n, n));
+    }
+
+    // Ada's socket drops; pushes 7 to 10 go out through both processes meanwhile. She comes
+    // back on the other process and gets each once, in order, then live pushes.
+    ada.disconnect().await;
+    for n in 7..=10 {
+        let layer = if n % 2 == 0 { two.layer() } else { one.layer() };
+        said(layer, "room:lobby", n).await.expect("published");
+    }
+    let mut ada = connect(&two).await;
+    let answer = ada.subscribe_since("room:lobby", 6, &first.epoch).await;
+    assert!(answer.recovered && answer.seq == 10 && answer.epoch == first.epoch, "{answer:?}");
+    for n in 7..=10 {
+        assert_eq!(next_push(&mut ada).await, (n, n));
+    }
+    said(one.layer(), "room:lobby", 11).await.expect("published");
+    assert_eq!(next_push(&mut ada).await, (11, 11));
+    assert!(ada.receive_nothing().await, "no push twice");
+    let metrics = two.metrics().snapshot();
+    assert_eq!((metrics.topic_recoveries, metrics.topic_recoveries_failed), (1, 1));
+    ada.disconnect().await;
+    bob.disconnect().await;
+}
+
+#[tokio::test]
+async fn seqs_past_every_msgpack_width_reach_the_other_process_intact() {
+    let Some(url) = test_redis_url().await else { return };
+    let prefix = unique_prefix("history.widths");
+    let ((one, _), (two, _)) = (process(&url, &prefix), process(&url, &prefix));
+    let mut bob = connect(&two).await;
+    assert_eq!(bob.subscribe_since("room:w", 0, "").await.seq, 0);
+    let mut conn = redis_conn(&url).await;
+    said(one.layer(), "room:w", 0).await.expect("published");
+    assert_eq!(next_push(&mut bob).await.0, 1);
+    let keys: Vec<String> =
+        redis::cmd("KEYS").arg(format!("{prefix}*:seq")).query_async(&mut conn).await.expect("keys");
+    let [seq_key] = keys.as_slice() else { panic!("one seq key: {keys:?}") };
+    // The script writes the seq as rmp does, in the smallest msgpack integer: around each width.
+    for start in [126u64, 254, 65_534, 4_294_967_294] {
+        let () = redis::cmd("SET").arg(seq_key).arg(start).query_async(&mut conn).await.expect("set");
+        for n in start + 1..=start + 2 {
+            said(one.layer(), "room:w", n).await.expect("published");
+            assert_eq!(next_push(&mut bob).await, (n, n));
+        }
+    }
+    bob.disconnect().await;
+}
+
+#[tokio::test]
+async fn a_flushed_history_is_a_new_epoch_and_not_recovered() {
+    let Some(url) = test_redis_url().await else { return };
+    let prefix = unique_prefix("history.flush");
+    let (one, _) = process(&url, &prefix);
+    let mut ada = connect(&one).await;
+    let first = ada.subscribe_since("room:f", 0, "").await;
+    for n in 1..=3 {
+        said(one.layer(), "room:f", n).await.expect("published");
+        assert_eq!(next_push(&mut ada).await.0, n);
+    }
+    ada.reconnect().await;
+    said(one.layer(), "room:f", 4).await.expect("published");
+    // Redis loses the topic's keys (as FLUSHALL or a restart without persistence would).
+    let mut conn = redis_conn(&url).await;
+    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}*")).query_async(&mut conn).await.expect("keys");
+    assert_eq!(keys.len(), 3, "seq, log and epoch: {keys:?}");
+    let () = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await.expect("deleted");
+
+    let answer = ada.subscribe_since("room:f", 3, &first.epoch).await;
+    assert!(!answer.recovered, "{answer:?}");
+    assert_ne!(answer.epoch, first.epoch);
+    assert_eq!(answer.seq, 0, "numbering starts again in the new epoch");
+    assert!(ada.receive_nothing().await, "nothing replayed when not recovered");
+    said(one.layer(), "room:f", 5).await.expect("published");
+    assert_eq!(next_push(&mut ada).await, (1, 5));
+    assert_eq!(one.metrics().snapshot().topic_recoveries_failed, 2);
+    ada.disconnect().await;
+}
+
+#[tokio::test]
+async fn a_push_during_a_redis_restart_is_an_error_and_counted_and_recovery_says_so() {
+    let port = free_port();
+    let Some(redis) = OwnRedis::start(port) else { return };
+    redis.wait_ready().await;
+    let (one, layer) = process(&redis.url(), &unique_prefix("history.restart"));
+    let mut ada = connect(&one).await;
+    let first = ada.subscribe_since("room:r", 0, "").await;
+    said(one.layer(), "room:r", 1).await.expect("published before the outage");
+    assert_eq!(next_push(&mut ada).await, (1, 1));
+
+    redis.kill();
+    let during = said(one.layer(), "room:r", 2).await;
+    assert!(matches!(during, Err(LayerError::Backend(_))), "{during:?}");
+    assert!(layer.stats().publish_failed >= 1, "{:?}", layer.stats());
+
+    // Redis comes back without its data: the client is told to reload, nothing is replayed.
+    let redis = OwnRedis::start(port).expect("restarted");
+    redis.wait_ready().await;
+    let resubscribed = tokio::time::timeout(Duration::from_secs(15), async {
+        while layer.stats().reconnects == 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    resubscribed.await.expect("the layer's subscriber reconnected");
+    ada.reconnect().await;
+    let answer = ada.subscribe_since("room:r", 1, &first.epoch).await;
+    assert!(!answer.recovered && answer.epoch != first.epoch, "{answer:?}");
+    // Once the subscriber has resubscribed, pushes flow in the new epoch from seq 1.
+    let resumed = tokio::time::timeout(Duration::from_secs(15), async {
+        let mut n = 3;
+        loop {
+            said(one.layer(), "room:r", n).await.expect("published after the restart");
+            if let Ok(frame) = tokio::time::timeout(Duration::from_millis(300), ada.receive_json()).await {
+                return (n, frame);
+            }
+            n += 1;
+        }
+    });
+    let (n, frame) = resumed.await.expect("pushes resumed after the restart");
+    assert_eq!(frame["payload"], n);
+    assert_eq!(frame["seq"], n - 2, "pushes 3..{n} are seq 1..");
+    ada.disconnect().await;
+    drop(redis);
+}
