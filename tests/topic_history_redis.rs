@@ -109,23 +109,37 @@ async fn two_processes_share_one_numbering_and_a_client_recovers_on_the_other() 
 }
 
 #[tokio::test]
-async fn seqs_past_every_msgpack_width_reach_the_other_process_intact() {
+async fn a_history_push_is_published_in_the_bytes_of_any_topic_push_at_every_msgpack_width() {
+    use futures_util::StreamExt;
     let Some(url) = test_redis_url().await else { return };
     let prefix = unique_prefix("history.widths");
     let ((one, _), (two, _)) = (process(&url, &prefix), process(&url, &prefix));
     let mut bob = connect(&two).await;
     assert_eq!(bob.subscribe_since("room:w", 0, "").await.seq, 0);
+    // A raw subscriber on the group's channel sees the bytes each publish puts on the wire.
+    let group = RoomTopic::group_name("room:w");
+    let mut raw = redis::Client::open(url.as_str()).expect("client").get_async_pubsub().await.expect("pubsub");
+    raw.subscribe(format!("{prefix}__group__{group}")).await.expect("subscribed");
+    let mut wire = raw.into_on_message();
     let mut conn = redis_conn(&url).await;
     said(one.layer(), "room:w", 0).await.expect("published");
     assert_eq!(next_push(&mut bob).await.0, 1);
-    let keys: Vec<String> =
-        redis::cmd("KEYS").arg(format!("{prefix}*:seq")).query_async(&mut conn).await.expect("keys");
+    let _ = wire.next().await;
+    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}*:seq")).query_async(&mut conn).await.expect("keys");
     let [seq_key] = keys.as_slice() else { panic!("one seq key: {keys:?}") };
-    // The script writes the seq as rmp does, in the smallest msgpack integer: around each width.
+    // Around each width of a msgpack integer, the script's bytes are the layer's own.
     for start in [126u64, 254, 65_534, 4_294_967_294] {
         let () = redis::cmd("SET").arg(seq_key).arg(start).query_async(&mut conn).await.expect("set");
         for n in start + 1..=start + 2 {
             said(one.layer(), "room:w", n).await.expect("published");
+            assert_eq!(next_push(&mut bob).await, (n, n));
+            let scripted: Vec<u8> = wire.next().await.expect("a message").get_payload().expect("bytes");
+            let event_data = serde_json::json!({"action": "said", "payload": n});
+            let seq = Some(i64::try_from(n).expect("an i64"));
+            let body = chanx::layer::LayerBody::TopicEvent { topic: "room:w".into(), seq, event_data };
+            one.layer().group_send(&group, chanx::layer::LayerMessage::new(body)).await.expect("sent");
+            let layers: Vec<u8> = wire.next().await.expect("a message").get_payload().expect("bytes");
+            assert_eq!(scripted, layers, "seq {n}");
             assert_eq!(next_push(&mut bob).await, (n, n));
         }
     }
