@@ -125,7 +125,8 @@ async fn a_history_push_is_published_in_the_bytes_of_any_topic_push_at_every_msg
     said(one.layer(), "room:w", 0).await.expect("published");
     assert_eq!(next_push(&mut bob).await.0, 1);
     let _ = wire.next().await;
-    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}*:seq")).query_async(&mut conn).await.expect("keys");
+    let keys: Vec<String> =
+        redis::cmd("KEYS").arg(format!("{prefix}*:seq")).query_async(&mut conn).await.expect("keys");
     let [seq_key] = keys.as_slice() else { panic!("one seq key: {keys:?}") };
     // Around each width of a msgpack integer, the script's bytes are the layer's own.
     for start in [126u64, 254, 65_534, 4_294_967_294] {
@@ -220,4 +221,112 @@ async fn a_push_during_a_redis_restart_is_an_error_and_counted_and_recovery_says
     assert_eq!(frame["seq"], n - 2, "pushes 3..{n} are seq 1..");
     ada.disconnect().await;
     drop(redis);
+}
+
+/// A room that keeps only 5 pushes, for 300 ms.
+#[derive(Default)]
+struct TinyTopic;
+
+#[chanx::topic(pattern = "tiny:{name}", history(size = 5, ttl = "300ms"))]
+impl TinyTopic {
+    #[event_handler]
+    async fn said(&self, event: Said) -> Said {
+        event
+    }
+}
+
+struct TinyHub;
+
+#[chanx::consumer(topics = [TinyTopic])]
+impl TinyHub {}
+
+#[tokio::test]
+async fn more_than_size_pushes_ago_or_after_ttl_is_not_recovered() {
+    let Some(url) = test_redis_url().await else { return };
+    let prefix = unique_prefix("history.bounds");
+    let layer = Layer::new(RedisLayer::builder([url.as_str()]).prefix(&prefix).build().expect("layer"));
+    let router = Router::new().route("/ws/hub/", |_: &Scope| TinyHub).with_layer(layer);
+    let mut ada = connect(&router).await;
+    let first = ada.subscribe_since("tiny:a", 0, "").await;
+    ada.reconnect().await;
+    for n in 1..=12 {
+        TinyTopic::broadcast(router.layer(), "tiny:a", &Said { payload: n }, None).await.expect("published");
+    }
+    // The stream's cap is approximate, but no more than `size` pushes are ever replayed.
+    let gone = ada.subscribe_since("tiny:a", 6, &first.epoch).await;
+    assert!(!gone.recovered && gone.seq == 12 && gone.epoch == first.epoch, "{gone:?}");
+    assert!(ada.receive_nothing().await);
+    ada.reconnect().await;
+    let kept = ada.subscribe_since("tiny:a", 7, &first.epoch).await;
+    assert!(kept.recovered, "{kept:?}");
+    for n in 8..=12 {
+        assert_eq!(next_push(&mut ada).await, (n, n));
+    }
+    ada.reconnect().await;
+    // Idle for the ttl: Redis expires the topic's keys, and the epoch with them.
+    let mut conn = redis_conn(&url).await;
+    let expired = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let keys: Vec<String> =
+                redis::cmd("KEYS").arg(format!("{prefix}*")).query_async(&mut conn).await.expect("keys");
+            if keys.is_empty() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    expired.await.expect("the history expired");
+    let after = ada.subscribe_since("tiny:a", 12, &first.epoch).await;
+    assert!(!after.recovered && after.epoch != first.epoch && after.seq == 0, "{after:?}");
+    ada.disconnect().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_clients_flapping_between_two_processes_receive_every_push_once_and_in_order() {
+    const PUSHES: u64 = 60; // 10 a second for 6 seconds
+    let Some(url) = test_redis_url().await else { return };
+    let prefix = unique_prefix("history.flapping");
+    let routers = [process(&url, &prefix).0, process(&url, &prefix).0];
+    let mut clients = Vec::new();
+    for client in 0..20u64 {
+        let routers = routers.clone();
+        let mut at = usize::from(client % 2 == 1);
+        let mut comm = connect(&routers[at]).await;
+        let first = comm.subscribe_since("room:flap", 0, "").await;
+        assert!(!first.recovered && first.seq == 0, "{first:?}");
+        clients.push(tokio::spawn(async move {
+            let (mut received, mut last, mut recoveries) = (Vec::new(), 0, 0);
+            loop {
+                // Connected for 1 to 2 seconds, then dropped for about half a second.
+                let until = tokio::time::Instant::now() + Duration::from_millis(1000 + 250 * (client % 5));
+                while let Ok(frame) = tokio::time::timeout_at(until, comm.receive_json()).await {
+                    let seq = frame["seq"].as_u64().unwrap_or_else(|| panic!("a push without a seq: {frame}"));
+                    assert_eq!(seq, last + 1, "client {client}: a gap or a duplicate after {last}: {frame}");
+                    last = seq;
+                    received.push(seq);
+                    if last == PUSHES {
+                        comm.disconnect().await;
+                        return (received, recoveries);
+                    }
+                }
+                comm.disconnect().await;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                // Back on the other process.
+                at = 1 - at;
+                comm = connect(&routers[at]).await;
+                let answer = comm.subscribe_since("room:flap", last, &first.epoch).await;
+                assert!(answer.recovered, "client {client} could not recover from {last}: {answer:?}");
+                recoveries += 1;
+            }
+        }));
+    }
+    for n in 1..=PUSHES {
+        said(routers[usize::from(n % 2 == 0)].layer(), "room:flap", n).await.expect("published");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for client in clients {
+        let (received, recoveries) = client.await.expect("a client");
+        assert_eq!(received, (1..=PUSHES).collect::<Vec<_>>());
+        assert!(recoveries >= 2, "each client dropped several times, not {recoveries}");
+    }
 }
