@@ -330,3 +330,60 @@ async fn twenty_clients_flapping_between_two_processes_receive_every_push_once_a
         assert!(recoveries >= 2, "each client dropped several times, not {recoveries}");
     }
 }
+
+/// A room without history, to compare with.
+#[derive(Default)]
+struct PlainTopic;
+
+#[chanx::topic(pattern = "plain:{name}")]
+impl PlainTopic {
+    #[event_handler]
+    async fn said(&self, event: Said) -> Said {
+        event
+    }
+}
+
+struct BothHub;
+
+#[chanx::consumer(topics = [RoomTopic, PlainTopic])]
+impl BothHub {}
+
+/// Not a check: prints pushes a second, published one after another through one process and
+/// received by a subscriber on another, with and without history, in the same run.
+/// `cargo test --release --test topic_history_redis measure -- --ignored --nocapture`
+#[tokio::test]
+#[ignore = "a measurement, not a check"]
+async fn measure_the_cost_of_history_on_redis_pushes() {
+    const PUSHES: u64 = 5000;
+    let Some(url) = test_redis_url().await else { return };
+    let prefix = unique_prefix("history.measure");
+    let router = |url: &str| {
+        let layer = Layer::new(RedisLayer::builder([url]).prefix(&prefix).build().expect("layer"));
+        Router::new().route("/ws/hub/", |_: &Scope| BothHub).with_layer(layer)
+    };
+    let (one, two) = (router(&url), router(&url));
+    let mut comm = connect(&two).await;
+    comm.subscribe("plain:m").await;
+    comm.subscribe_since("room:m", 0, "").await;
+    for history in [false, true, false, true] {
+        let started = std::time::Instant::now();
+        let receiver = tokio::spawn(async move {
+            for _ in 0..PUSHES {
+                comm.receive_json().await;
+            }
+            comm
+        });
+        for n in 1..=PUSHES {
+            let event = Said { payload: n };
+            match history {
+                true => RoomTopic::broadcast(one.layer(), "room:m", &event, None).await,
+                false => PlainTopic::broadcast(one.layer(), "plain:m", &event, Some(1)).await,
+            }
+            .expect("published");
+        }
+        comm = receiver.await.expect("the receiver");
+        let rate = PUSHES as f64 / started.elapsed().as_secs_f64();
+        println!("history {history}: {rate:.0} pushes/s ({PUSHES} sequential broadcasts, one subscriber on another process)");
+    }
+    comm.disconnect().await;
+}
