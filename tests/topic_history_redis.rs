@@ -174,6 +174,20 @@ async fn a_flushed_history_is_a_new_epoch_and_not_recovered() {
     said(one.layer(), "room:f", 5).await.expect("published");
     assert_eq!(next_push(&mut ada).await, (1, 5));
     assert_eq!(one.metrics().snapshot().topic_recoveries_failed, 2);
+
+    // A seq the topic never reached, or garbage: not recovered, and the topic's real state.
+    for since in [serde_json::json!({"seq": u64::MAX, "epoch": answer.epoch}), serde_json::json!({"seq": -1})] {
+        ada.reconnect().await;
+        let frame = serde_json::json!({"version": 1, "topic": "room:f", "ref": "9", "action": "subscribe", "payload": {"since": since}});
+        ada.send_json(&frame).await;
+        let reply = ada.receive_json().await;
+        assert_eq!(
+            reply["payload"],
+            serde_json::json!({"recovered": false, "seq": 1, "epoch": answer.epoch}),
+            "{reply}"
+        );
+        assert!(ada.receive_nothing().await);
+    }
     ada.disconnect().await;
 }
 
@@ -383,7 +397,9 @@ async fn measure_the_cost_of_history_on_redis_pushes() {
         }
         comm = receiver.await.expect("the receiver");
         let rate = PUSHES as f64 / started.elapsed().as_secs_f64();
-        println!("history {history}: {rate:.0} pushes/s ({PUSHES} sequential broadcasts, one subscriber on another process)");
+        println!(
+            "history {history}: {rate:.0} pushes/s ({PUSHES} sequential broadcasts, one subscriber on another process)"
+        );
     }
     comm.disconnect().await;
 }

@@ -55,7 +55,7 @@ return seq
 "#;
 
 /// The epoch (made when missing), the last `seq`, the Redis time in ms and, when the client's
-/// epoch is the topic's, at most `size` entries after its `seq`. KEYS: seq, log, epoch. ARGV: a
+/// epoch is the topic's and its `seq` is behind, at most `size` entries after its `seq`. KEYS: seq, log, epoch. ARGV: a
 /// fresh epoch, ttl in ms, the client's seq, its epoch, size.
 const SINCE: &str = r#"
 if redis.call('SET', KEYS[3], ARGV[1], 'NX', 'PX', ARGV[2]) then
@@ -68,7 +68,7 @@ local latest = tonumber(redis.call('GET', KEYS[1]) or '0')
 local now = redis.call('TIME')
 local ms = now[1] * 1000 + math.floor(now[2] / 1000)
 local entries = {}
-if epoch == ARGV[4] then
+if epoch == ARGV[4] and tonumber(ARGV[3]) < latest then
   entries = redis.call('XRANGE', KEYS[2], '(' .. ARGV[3] .. '-0', '+', 'COUNT', ARGV[5])
 end
 return {epoch, latest, ms, entries}
@@ -197,11 +197,13 @@ impl RedisLayer {
         let channel = inner.group_channel(group);
         let keys = inner.history_keys(group);
         let asked = since.seq.unwrap_or(u64::MAX);
+        // No epoch of ours is empty: a malformed `since` reads nothing.
+        let epoch_asked = since.epoch.as_deref().filter(|_| since.seq.is_some()).unwrap_or_default();
         let args = [
             new_epoch().into_bytes(),
             ttl_ms(history),
             asked.to_string().into_bytes(),
-            since.epoch.clone().unwrap_or_default().into_bytes(),
+            epoch_asked.as_bytes().to_vec(),
             history.size().to_string().into_bytes(),
         ];
         type Entries = Vec<(String, Vec<(String, Vec<u8>)>)>;
