@@ -391,7 +391,9 @@ impl std::fmt::Debug for Layer {
 }
 
 impl Layer {
-    /// Wraps a backend.
+    /// Wraps a backend. The history of history topics is kept in Redis, shared by every
+    /// process, when the backend is a `RedisLayer` (feature `redis`),
+    /// else in this process (docs/topics.md, "History in Redis").
     pub fn new(layer: impl ChannelLayer) -> Self {
         let history = crate::topic::HistoryStore::for_backend(&layer);
         Layer(Arc::new(layer), Arc::new(history))

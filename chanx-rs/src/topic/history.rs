@@ -3,7 +3,8 @@
 //! subscription.
 //!
 //! A topic opts in with `#[topic(history(size = 1000, ttl = "5m"))]`. Every push then goes
-//! through the layer's [`HistoryStore`], which numbers it (+1 per push per topic) and keeps it,
+//! through the layer's [`HistoryStore`] (in this process, or in Redis for a `RedisLayer`: see
+//! `layer/redis_history.rs`), which numbers it (+1 per push per topic) and keeps it,
 //! atomically with publishing it: a push is in history if and only if it was published. A
 //! `subscribe` with `payload: {"since": {"seq": N, "epoch": "…"}}` joins the topic's group
 //! first, holds the live pushes that arrive meanwhile, reads history after `N`, sends
