@@ -142,7 +142,7 @@ mod with_history {
     use super::{Shouted, ShoutedEvent};
 
     #[derive(Default)]
-    pub struct RoomTopic;
+    pub(crate) struct RoomTopic;
 
     #[chanx::topic(pattern = "room:{name}", history(size = 100, ttl = "5m"))]
     impl chanx::Topic for RoomTopic {
@@ -152,7 +152,7 @@ mod with_history {
         }
     }
 
-    pub struct HubConsumer;
+    pub(crate) struct HubConsumer;
 
     #[chanx::consumer(topics = [RoomTopic])]
     impl chanx::Consumer for HubConsumer {}
