@@ -6,7 +6,9 @@
 //! - `RoomTopic`, pattern `room:{name}`: rooms whose name starts with `private` are refused;
 //!   `say` (a string) is answered with `said` (the same string, with the request's `ref`);
 //!   `shout` (a string) pushes `shouted` with `{"text": ...}` to everyone in the room, with a
-//!   `seq` counting 1, 2, 3… per room in this process.
+//!   `seq` counting 1, 2, 3… per room, assigned by the room's history: the last 1,000 shouts
+//!   are kept for 5 minutes, and a client that reconnects subscribes with
+//!   `"payload": {"since": {"seq": N, "epoch": "…"}}` to get the ones it missed.
 //! - `/ws/rooms/{name}/`: `RoomTopic` on its own route: connecting subscribes `room:{name}`, and
 //!   frames need no `topic`.
 //! - The AsyncAPI document is at `/asyncapi/asyncapi.json` (the page at `/asyncapi/`); chanx's
@@ -21,9 +23,6 @@
 //! With `REDIS_URL` set, rooms span every process (chanx-rs or Python chanx) using that Redis;
 //! `REDIS_LAYER=core` speaks channels_redis's default `RedisChannelLayer` instead of its pub/sub one.
 //! Export the document with `cargo run --example hub -- --asyncapi hub.asyncapi.json`.
-
-use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
 
 use chanx::layer::LayerError;
 use chanx::messages::{Ping, Pong};
@@ -70,30 +69,12 @@ pub struct Shouted {
     pub payload: ShoutedText,
 }
 
-/// The most rooms whose shouts are counted at once; past it, counting starts over (a demo's
-/// counter must not grow without bound on room names chosen by clients).
-const MAX_COUNTED_ROOMS: usize = 10_000;
-
-/// The next `seq` of each room's shouts, in this process.
-static SHOUTS: Mutex<Option<HashMap<String, i64>>> = Mutex::new(None);
-
-fn next_seq(topic: &str) -> i64 {
-    let mut shouts = SHOUTS.lock().unwrap_or_else(PoisonError::into_inner);
-    let counts = shouts.get_or_insert_with(HashMap::new);
-    if counts.len() >= MAX_COUNTED_ROOMS && !counts.contains_key(topic) {
-        counts.clear();
-    }
-    let seq = counts.entry(topic.to_owned()).or_insert(0);
-    *seq += 1;
-    *seq
-}
-
 /// A chat room (`RoomTopic`).
 #[derive(Default)]
 pub struct RoomTopic;
 
 /// A chat room: `say` to get it back, `shout` to tell everyone in it.
-#[chanx::topic(pattern = "room:{name}")]
+#[chanx::topic(pattern = "room:{name}", history(size = 1000, ttl = "5m"))]
 impl Topic for RoomTopic {
     async fn authorize(&self, _ctx: &Context, params: &TopicParams) -> bool {
         !params.get("name").is_some_and(|name| name.starts_with("private"))
@@ -105,12 +86,12 @@ impl Topic for RoomTopic {
         Said { payload: msg.payload }
     }
 
-    /// Pushes the shout to everyone in the room (as `shouted`, with a `seq`, not as a reply).
+    /// Pushes the shout to everyone in the room (as `shouted`, numbered by the room's history).
     #[ws_handler]
     async fn shout(&self, ctx: &Context, msg: Shout) -> Result<(), LayerError> {
         let topic = ctx.topic().unwrap_or_default();
         let event = Shouted { payload: ShoutedText { text: msg.payload } };
-        RoomTopic::broadcast(ctx.layer(), topic, &event, Some(next_seq(topic))).await
+        RoomTopic::broadcast(ctx.layer(), topic, &event, None).await
     }
 
     /// A shout reaches a subscriber's client as it was sent.
@@ -227,5 +208,23 @@ mod tests {
         }
         hub.disconnect().await;
         alone.disconnect().await;
+    }
+
+    #[tokio::test]
+    async fn a_client_back_from_a_dropped_socket_gets_the_shouts_it_missed() {
+        let router = router();
+        let mut reader = WebsocketCommunicator::connect(&router, "/ws/hub/").await;
+        let first = reader.subscribe_since("room:recovery-test", 0, "").await;
+        reader.reconnect().await;
+        let mut shouter = WebsocketCommunicator::connect(&router, "/ws/rooms/recovery-test/").await;
+        shouter.receive_json().await; // subscribed
+        shouter.send_message(&Shout { payload: "while you were away".into() }).await;
+        assert_eq!(shouter.receive_topic_message::<Shouted>().await.seq, Some(1));
+        let back = reader.subscribe_since("room:recovery-test", first.seq, &first.epoch).await;
+        assert!(back.recovered && back.seq == 1, "{back:?}");
+        let missed = reader.receive_topic_message::<Shouted>().await;
+        assert_eq!((missed.message.payload.text.as_str(), missed.seq), ("while you were away", Some(1)));
+        reader.disconnect().await;
+        shouter.disconnect().await;
     }
 }

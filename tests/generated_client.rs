@@ -144,7 +144,7 @@ async fn chanx_generated_client_multiplexes_rooms_on_a_running_hub() {
     assert_eq!(seen("say_after_unsubscribe"), protocol("error", not_subscribed.clone()));
 
     // And what went over the wire, frame for frame, in order: replies matched by the `ref`s the
-    // client numbers per connection, pushes with the room's `seq` (1, 2 in this process) and no
+    // client numbers per connection, pushes with the `seq` the room's history assigns (1, 2) and no
     // `ref`, reaching both routes' subscribers; the un-addressed `pong` with no envelope.
     let last = lines.last().expect("the frames line");
     let room = |frame: Value, key: &str, value: Value| {

@@ -105,6 +105,8 @@ pub struct ConsumerInfo {
     pub pattern: Option<&'static str>,
     /// The topics a consumer hosts (`topics = [...]`), in order.
     pub topics: Vec<ConsumerInfo>,
+    /// For a [topic](crate::Topic) that keeps history: how much ([`Topic::HISTORY`](crate::Topic::HISTORY)).
+    pub history: Option<crate::History>,
 }
 
 impl ConsumerInfo {
@@ -136,6 +138,7 @@ impl ConsumerInfo {
             emits: Vec::new(),
             pattern: None,
             topics: Vec::new(),
+            history: None,
         }
     }
 

@@ -58,7 +58,7 @@ pub use router::{Router, RouterError};
 pub use scope::{Scope, ScopeBuilder};
 pub use server::{Listener, Serve, serve, shutdown_signal};
 pub use settings::{RateLimit, Settings};
-pub use topic::{Topic, TopicErrorReason, TopicParams};
+pub use topic::{History, Recovery, Topic, TopicErrorReason, TopicParams};
 pub use validation::ValidationError;
 
 /// What most consumers need, in one import.

@@ -49,6 +49,8 @@ pub struct Metrics {
     tcp_closed: AtomicU64,
     tcp_refused_max: AtomicU64,
     tcp_refused_per_peer: AtomicU64,
+    topic_recovered: AtomicU64,
+    topic_not_recovered: AtomicU64,
 }
 
 /// The counter a connection's end adds to: what [`EndReason::metric`](crate::close::EndReason::metric)
@@ -181,6 +183,11 @@ impl Metrics {
         add(&self.tcp_refused_per_peer, 1);
     }
 
+    /// A subscribe with `since` to a history topic: recovered or not.
+    pub(crate) fn recovery(&self, recovered: bool) {
+        add(if recovered { &self.topic_recovered } else { &self.topic_not_recovered }, 1);
+    }
+
     pub(crate) fn received(&self, bytes: usize) {
         add(&self.frames_received, 1);
         add(&self.bytes_received, bytes as u64);
@@ -269,6 +276,8 @@ impl Metrics {
             tcp_connections_open: tcp_opened.saturating_sub(read(&self.tcp_closed)),
             tcp_refused_max_connections: read(&self.tcp_refused_max),
             tcp_refused_per_peer: read(&self.tcp_refused_per_peer),
+            topic_recoveries: read(&self.topic_recovered),
+            topic_recoveries_failed: read(&self.topic_not_recovered),
         }
     }
 }
@@ -340,6 +349,12 @@ pub struct MetricsSnapshot {
     /// TCP connections closed right after the accept because their address had
     /// [`Settings::max_connections_per_peer`](crate::Settings::max_connections_per_peer) open.
     pub tcp_refused_per_peer: u64,
+    /// Subscribes with `since` to a history topic answered `recovered: true` (every missed
+    /// push replayed).
+    pub topic_recoveries: u64,
+    /// Subscribes with `since` answered `recovered: false` (history too short, expired, or of
+    /// another epoch): the client reloads its state.
+    pub topic_recoveries_failed: u64,
 }
 
 impl MetricsSnapshot {
@@ -416,6 +431,15 @@ impl MetricsSnapshot {
             &[
                 ("{reason=\"max_connections\"}", self.tcp_refused_max_connections),
                 ("{reason=\"max_connections_per_peer\"}", self.tcp_refused_per_peer),
+            ],
+        );
+        metric(
+            "topic_recoveries_total",
+            "counter",
+            "Subscribes asking to recover a history topic, by result.",
+            &[
+                ("{result=\"recovered\"}", self.topic_recoveries),
+                ("{result=\"not_recovered\"}", self.topic_recoveries_failed),
             ],
         );
         // One `reason` label per disconnect counter, named where the counter is (`Disconnect::series`).

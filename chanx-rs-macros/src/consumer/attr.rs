@@ -28,6 +28,77 @@ pub(crate) struct ConsumerArgs {
     pub(crate) pattern: Option<LitStr>,
     /// The channel layer a consumer uses, by name (`layer = "jobs"`).
     pub(crate) layer: Option<LitStr>,
+    /// A topic's history (`history(size = 1000, ttl = "5m")`).
+    pub(crate) history: Option<TopicHistory>,
+}
+
+/// `history(size = 1000, ttl = "5m")`: how many pushes a topic keeps, and for how long.
+pub(crate) struct TopicHistory {
+    pub(crate) size: syn::LitInt,
+    pub(crate) ttl_millis: u64,
+}
+
+/// Parses the inside of `history(...)`: both keys, a size of at least 1, a ttl such as
+/// `"500ms"`, `"30s"`, `"5m"` or `"1h"`.
+fn parse_history(input: ParseStream<'_>, span: proc_macro2::Span) -> syn::Result<TopicHistory> {
+    let content;
+    syn::parenthesized!(content in input);
+    let (mut size, mut ttl) = (None, None);
+    while !content.is_empty() {
+        let key: Ident = content.parse()?;
+        content.parse::<Token![=]>()?;
+        match key.to_string().as_str() {
+            "size" => {
+                let lit: syn::LitInt = content.parse()?;
+                if lit.base10_parse::<usize>().map_or(true, |n| n == 0) {
+                    return Err(syn::Error::new(lit.span(), "a history `size` is a number of pushes, at least 1"));
+                }
+                size = Some(lit);
+            }
+            "ttl" => {
+                let lit: LitStr = content.parse()?;
+                let millis = parse_duration_millis(&lit.value()).ok_or_else(|| {
+                    syn::Error::new(
+                        lit.span(),
+                        "a history `ttl` is a duration such as \"500ms\", \"30s\", \"5m\" or \"1h\"",
+                    )
+                })?;
+                ttl = Some(millis);
+            }
+            other => {
+                return Err(syn::Error::new(
+                    key.span(),
+                    format!(
+                        "unknown `history` argument `{other}`; expected size, ttl, as in `history(size = 1000, ttl = \"5m\")`"
+                    ),
+                ));
+            }
+        }
+        if !content.is_empty() {
+            content.parse::<Token![,]>()?;
+        }
+    }
+    match (size, ttl) {
+        (Some(size), Some(ttl_millis)) => Ok(TopicHistory { size, ttl_millis }),
+        _ => Err(syn::Error::new(
+            span,
+            "`history` takes both `size` and `ttl`, as in `history(size = 1000, ttl = \"5m\")`",
+        )),
+    }
+}
+
+/// `"500ms"`, `"30s"`, `"5m"`, `"1h"` in milliseconds; `None` for anything else or zero.
+fn parse_duration_millis(text: &str) -> Option<u64> {
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(split);
+    let unit_millis = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        _ => return None,
+    };
+    number.parse::<u64>().ok()?.checked_mul(unit_millis).filter(|millis| *millis > 0)
 }
 
 /// `#[ws_handler(action = "op", summary = "...", description = "...", tags = ["a"], output = [A, B])]`
@@ -89,6 +160,13 @@ pub(crate) fn parse_topic_args(cx: &Ctxt, args: TokenStream) -> ConsumerArgs {
     let parser = |input: ParseStream<'_>| {
         while !input.is_empty() {
             let key: Ident = input.parse()?;
+            if key == "history" {
+                out.history = Some(parse_history(input, key.span())?);
+                if !input.is_empty() {
+                    input.parse::<Token![,]>()?;
+                }
+                continue;
+            }
             input.parse::<Token![=]>()?;
             match key.to_string().as_str() {
                 "pattern" => out.pattern = Some(input.parse()?),
@@ -102,7 +180,7 @@ pub(crate) fn parse_topic_args(cx: &Ctxt, args: TokenStream) -> ConsumerArgs {
                         key.span(),
                         format!(
                             "unknown `topic` argument `{other}`; expected one of pattern, name, description, tags, \
-                             emits, send_completion (a topic's camelCase follows its host consumer)"
+                             emits, send_completion, history (a topic's camelCase follows its host consumer)"
                         ),
                     ));
                 }

@@ -127,6 +127,12 @@ fn topic_consts(c: &Consumer) -> TokenStream {
         .send_completion
         .as_ref()
         .map(|b| quote!(const SEND_COMPLETION: ::core::option::Option<bool> = ::core::option::Option::Some(#b);));
+    let history = c.args.history.as_ref().map(|h| {
+        let (size, millis) = (&h.size, h.ttl_millis);
+        quote!(const HISTORY: ::core::option::Option<::chanx::History> = ::core::option::Option::Some(
+            ::chanx::History::new(#size, ::core::time::Duration::from_millis(#millis))
+        );)
+    });
     let has_new =
         c.is_trait_impl && c.item.items.iter().any(|item| matches!(item, ImplItem::Fn(f) if f.sig.ident == "new"));
     let new = (!has_new).then(|| {
@@ -141,6 +147,7 @@ fn topic_consts(c: &Consumer) -> TokenStream {
         const PATTERN: &'static str = #pattern;
         const TYPE_NAME: &'static str = #type_name;
         #completion
+        #history
         #new
     }
 }

@@ -39,7 +39,7 @@ use serde_json::{Map, Value, json};
 
 pub use model::{
     Action, Channel, Components, CorrelationId, Document, Info, MessageObject, Operation, Parameter, Reference, Reply,
-    SecurityScheme, Server, Tag, TopicExtension,
+    SecurityScheme, Server, Tag, TopicExtension, TopicHistory,
 };
 
 use crate::auth::{Credential, Location};
@@ -481,6 +481,7 @@ impl Builder {
                 name: consumer.name.clone(),
                 pattern: pattern.to_owned(),
                 parameters: crate::topic::parameter_names(pattern).into_iter().map(str::to_owned).collect(),
+                history: consumer.history.map(TopicHistory::of),
             }),
         };
         for (key, operation) in operations {

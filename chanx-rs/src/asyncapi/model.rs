@@ -154,6 +154,64 @@ pub struct TopicExtension {
     pub pattern: String,
     /// The pattern's placeholders, in order.
     pub parameters: Vec<String>,
+    /// chanx-rs only, for a topic that keeps history: what it keeps and how a client recovers
+    /// (chanx's generator ignores it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<TopicHistory>,
+}
+
+/// The `history` of an `x-topic`: `{"size": 1000, "ttlSeconds": 300, "subscribePayload": {...},
+/// "subscribedPayload": {...}}`, the two JSON Schemas being the `payload` of a recovering
+/// `subscribe` and of its `subscribed` answer.
+///
+/// ```
+/// # use chanx::{Router, asyncapi::AsyncApi};
+/// # #[derive(Default)] struct RoomTopic;
+/// # #[chanx::topic(pattern = "room:{name}", history(size = 1000, ttl = "5m"))] impl RoomTopic {}
+/// let doc = AsyncApi::new("Rooms", "1.0.0").document(&Router::new().topic::<RoomTopic>("/ws/rooms/{name}/"));
+/// let history = doc.channels["room_topic"].topic.as_ref().and_then(|t| t.history.as_ref()).expect("history");
+/// assert_eq!((history.size, history.ttl_seconds), (1000, 300));
+/// assert_eq!(history.subscribed_payload["required"], serde_json::json!(["recovered", "seq", "epoch"]));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct TopicHistory {
+    /// The most pushes kept.
+    pub size: usize,
+    /// How long a push is kept, in seconds (rounded up).
+    pub ttl_seconds: u64,
+    /// The schema of a recovering `subscribe`'s payload: `{"since": {"seq", "epoch"}}`.
+    pub subscribe_payload: serde_json::Value,
+    /// The schema of the `subscribed` answer's payload: a [`Recovery`](crate::Recovery).
+    pub subscribed_payload: serde_json::Value,
+}
+
+impl TopicHistory {
+    pub(crate) fn of(history: crate::History) -> Self {
+        let position = serde_json::json!({
+            "seq": {"type": "integer", "minimum": 0, "description": "The last seq received; 0 for none."},
+            "epoch": {"type": "string", "maxLength": 64, "description": "The epoch of that seq; empty for none."},
+        });
+        TopicHistory {
+            size: history.size(),
+            ttl_seconds: history.ttl().as_millis().div_ceil(1000).try_into().unwrap_or(u64::MAX),
+            subscribe_payload: serde_json::json!({
+                "type": "object",
+                "properties": {"since": {"type": "object", "properties": position, "required": ["seq", "epoch"]}},
+                "required": ["since"],
+            }),
+            subscribed_payload: serde_json::json!({
+                "type": "object",
+                "properties": {
+                    "recovered": {"type": "boolean", "description": "Whether every missed push follows."},
+                    "seq": {"type": "integer", "minimum": 0, "description": "The topic's latest seq."},
+                    "epoch": {"type": "string", "description": "The topic's history generation."},
+                },
+                "required": ["recovered", "seq", "epoch"],
+            }),
+        }
+    }
 }
 
 /// A path parameter of a channel.

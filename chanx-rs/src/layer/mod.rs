@@ -382,7 +382,7 @@ pub trait ChannelLayer: Send + Sync + 'static {
 /// #     tokio::runtime::Builder::new_current_thread().build().expect("runtime").block_on(f) }
 /// ```
 #[derive(Clone)]
-pub struct Layer(Arc<dyn ChannelLayer>);
+pub struct Layer(Arc<dyn ChannelLayer>, Arc<crate::topic::HistoryStore>);
 
 impl std::fmt::Debug for Layer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -391,9 +391,18 @@ impl std::fmt::Debug for Layer {
 }
 
 impl Layer {
-    /// Wraps a backend.
+    /// Wraps a backend. The history of history topics is kept in Redis, shared by every
+    /// process, when the backend is a `RedisLayer` (feature `redis`),
+    /// else in this process (docs/topics.md, "History in Redis").
     pub fn new(layer: impl ChannelLayer) -> Self {
-        Layer(Arc::new(layer))
+        let history = crate::topic::HistoryStore::for_backend(&layer);
+        Layer(Arc::new(layer), Arc::new(history))
+    }
+
+    /// The history of this layer's history topics: in Redis for a `RedisLayer`, else in
+    /// this process.
+    pub(crate) fn history(&self) -> &crate::topic::HistoryStore {
+        &self.1
     }
 
     /// A new in-memory layer, for one process.

@@ -24,6 +24,9 @@ use futures_util::StreamExt;
 use redis::aio::MultiplexedConnection;
 use tokio::sync::{mpsc, oneshot};
 
+#[path = "redis_history.rs"]
+mod history;
+
 use super::msgpack::{decode_message, encode_body};
 use super::{ChannelLayer, ChannelReceiver, InboxSender, LayerError, LayerMessage, inbox};
 
@@ -51,6 +54,7 @@ struct Inner {
     shards: Vec<Shard>,
     local: RwLock<Local>,
     stats: Counters,
+    scripts: history::Scripts,
 }
 
 /// What this process holds: its connections' inboxes, and which of them are in which group.
@@ -181,6 +185,7 @@ impl RedisLayerBuilder {
             shards,
             local: RwLock::default(),
             stats: Counters::default(),
+            scripts: history::Scripts::default(),
         });
         for (client, receiver) in receivers {
             tokio::spawn(subscriber(client, receiver, Arc::downgrade(&inner)));
@@ -279,31 +284,42 @@ impl Inner {
                 self.max_message_size
             )));
         }
+        let published = self.on_publisher(name, |mut conn| async move {
+            redis::cmd("PUBLISH").arg(name).arg(payload).query_async::<usize>(&mut conn).await
+        });
+        published.await.map_err(|err| self.publish_failed(name, err))
+    }
+
+    /// Runs `command` on the command connection of `name`'s shard, connecting first if needed;
+    /// after an error, the next command reconnects.
+    async fn on_publisher<T, F, Fut>(&self, name: &str, command: F) -> redis::RedisResult<T>
+    where
+        F: FnOnce(MultiplexedConnection) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
         let shard = self.shard(name);
-        let published = async {
-            let mut slot = shard.publisher.lock().await;
-            let mut conn = match slot.as_ref() {
-                Some(conn) => conn.clone(),
-                None => {
-                    let conn = shard.client.get_multiplexed_async_connection().await?;
-                    *slot = Some(conn.clone());
-                    conn
-                }
-            };
-            drop(slot);
-            let result: redis::RedisResult<usize> =
-                redis::cmd("PUBLISH").arg(name).arg(payload).query_async(&mut conn).await;
-            if result.is_err() {
-                // Reconnect on the next publish.
-                *shard.publisher.lock().await = None;
+        let mut slot = shard.publisher.lock().await;
+        let conn = match slot.as_ref() {
+            Some(conn) => conn.clone(),
+            None => {
+                let conn = shard.client.get_multiplexed_async_connection().await?;
+                *slot = Some(conn.clone());
+                conn
             }
-            result
         };
-        published.await.map_err(|err| {
-            self.stats.publish_failed.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(channel = name, error = %err, "could not publish to Redis; the message is lost");
-            backend(err)
-        })
+        drop(slot);
+        let result = command(conn).await;
+        if result.is_err() {
+            *shard.publisher.lock().await = None;
+        }
+        result
+    }
+
+    /// Counts and logs a message that could not be published, and returns the caller's error.
+    fn publish_failed(&self, name: &str, err: impl std::fmt::Display) -> LayerError {
+        self.stats.publish_failed.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(channel = name, error = %err, "could not publish to Redis; the message is lost");
+        backend(err)
     }
 
     /// Hands a message received on `name` to the local channel or group members it is for.

@@ -112,8 +112,23 @@ impl CommunicatorBuilder<'_> {
             close_code: None,
             close_reason: None,
             refs: 0,
+            again: Again {
+                router: self.router.clone(),
+                path: self.path.clone(),
+                headers: self.headers.clone(),
+                send_completion: self.send_completion,
+            },
         }
     }
+}
+
+/// What [`WebsocketCommunicator::reconnect`] connects with again.
+#[derive(Debug, Clone)]
+struct Again {
+    router: Router,
+    path: String,
+    headers: Vec<(String, String)>,
+    send_completion: bool,
 }
 
 /// A test client for a consumer, with no TCP port: it speaks real WebSocket frames over an
@@ -157,6 +172,7 @@ pub struct WebsocketCommunicator {
     close_reason: Option<String>,
     /// The last `ref` [`subscribe`](Self::subscribe) and [`unsubscribe`](Self::unsubscribe) used.
     refs: u64,
+    again: Again,
 }
 
 /// A frame of a topic, received with [`WebsocketCommunicator::receive_topic_message`]: the
@@ -234,6 +250,89 @@ impl WebsocketCommunicator {
     /// [`subscribe`](Self::subscribe)'s.
     pub async fn unsubscribe(&mut self, topic: &str) -> Value {
         self.topic_action(topic, "unsubscribe").await
+    }
+
+    /// Follows a [history](crate::History) topic from `seq` of `epoch`: sends `subscribe` with
+    /// `payload: {"since": {"seq": seq, "epoch": epoch}}` and returns the answer's
+    /// [`Recovery`](crate::Recovery) (`recovered`, the latest `seq`, the `epoch`). The missed pushes follow, in
+    /// order, then live ones. `since(0, "")` is a first subscribe that learns the epoch.
+    ///
+    /// # Panics
+    ///
+    /// When the answer is not `subscribed` with a recovery payload; the message quotes it.
+    ///
+    /// ```
+    /// # use chanx::{Router, Topic, testing::WebsocketCommunicator};
+    /// # #[derive(chanx::Message, serde::Serialize, serde::Deserialize, schemars::JsonSchema, Debug)]
+    /// # #[message(action = "said")] struct Said { payload: String }
+    /// #[derive(Default)]
+    /// struct RoomTopic;
+    /// #[chanx::topic(pattern = "room:{name}", history(size = 100, ttl = "5m"))]
+    /// impl RoomTopic {
+    ///     #[event_handler]
+    ///     async fn said(&self, event: Said) -> Said { event }
+    /// }
+    /// # struct Hub;
+    /// # #[chanx::consumer(topics = [RoomTopic])] impl Hub {}
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().expect("rt").block_on(async {
+    /// let router = Router::new().route("/ws/hub/", |_: &chanx::Scope| Hub);
+    /// let mut comm = WebsocketCommunicator::connect(&router, "/ws/hub/").await;
+    /// let first = comm.subscribe_since("room:lobby", 0, "").await;
+    /// assert!(!first.recovered);
+    /// comm.reconnect().await;                       // a dropped socket: this push is missed
+    /// RoomTopic::broadcast(router.layer(), "room:lobby", &Said { payload: "hi".into() }, None).await.unwrap();
+    /// let again = comm.subscribe_since("room:lobby", first.seq, &first.epoch).await;
+    /// assert!(again.recovered && again.seq == 1);
+    /// assert_eq!(comm.receive_topic_message::<Said>().await.seq, Some(1));
+    /// comm.disconnect().await;
+    /// # });
+    /// ```
+    pub async fn subscribe_since(&mut self, topic: &str, seq: u64, epoch: &str) -> crate::Recovery {
+        self.refs += 1;
+        let frame = serde_json::json!({
+            "version": 1, "topic": topic, "ref": self.refs.to_string(), "action": "subscribe",
+            "payload": {"since": {"seq": seq, "epoch": epoch}},
+        });
+        self.send_json(&frame).await;
+        let answer = self.receive_json().await;
+        if answer["action"] != "subscribed" {
+            panic!("expected `subscribed` with a recovery payload, got {answer}");
+        }
+        match serde_json::from_value(answer["payload"].clone()) {
+            Ok(recovery) => recovery,
+            Err(err) => panic!("the `subscribed` answer has no recovery payload ({err}): {answer}"),
+        }
+    }
+
+    /// Connects again with the same path, headers and settings, then drops the old connection
+    /// the way a network does (no closing handshake) and waits until the server has noticed
+    /// (groups left, `on_unsubscribe` and `disconnect` run). The server forgets subscriptions
+    /// with the socket, so pushes are missed until the next subscribe: subscribe again, with
+    /// [`subscribe_since`](Self::subscribe_since) to recover them.
+    ///
+    /// # Panics
+    ///
+    /// When the old connection does not finish in time, or the new one cannot connect.
+    pub async fn reconnect(&mut self) {
+        let again = self.again.clone();
+        let task = self.task.take();
+        let mut builder = WebsocketCommunicator::builder(&again.router, &again.path)
+            .timeout(self.timeout)
+            .nothing_window(self.nothing_window)
+            .send_completion(again.send_completion);
+        for (name, value) in &again.headers {
+            builder = builder.header(name, value);
+        }
+        // Dropping the client side ends the server's stream without a close frame.
+        let old = std::mem::replace(self, builder.connect().await);
+        drop(old);
+        if let Some(task) = task {
+            match tokio::time::timeout(self.timeout * 5, task).await {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => panic!("the consumer's connection task failed: {err}"),
+                Err(_) => panic!("the dropped connection did not finish within {:?}", self.timeout * 5),
+            }
+        }
     }
 
     async fn topic_action(&mut self, topic: &str, action: &str) -> Value {

@@ -11,6 +11,7 @@
 //!
 //! The frames, errors and group names are chanx's (docs/topics.md, docs/protocol.md).
 
+pub(crate) mod history;
 mod pattern;
 mod standalone;
 mod subscriptions;
@@ -21,6 +22,8 @@ use crate::consumer::Handlers;
 use crate::layer::{LayerBody, LayerError, LayerMessage, safe_group_name};
 use crate::{Context, HandlesEvent, Layer, Message, envelope};
 
+pub(crate) use history::HistoryStore;
+pub use history::{History, Recovery};
 pub use pattern::same_shape;
 pub(crate) use pattern::{fill, parameter_names};
 pub(crate) use standalone::Standalone;
@@ -70,6 +73,10 @@ pub trait Topic: Handlers {
     /// [`Settings::send_completion`](crate::Settings::send_completion), never the host
     /// consumer's own setting (as in chanx). `#[topic(send_completion = true)]`.
     const SEND_COMPLETION: Option<bool> = None;
+    /// The history this topic keeps, for clients to recover what they missed
+    /// (docs/topics.md, "History and recovery"); `None`, the default, keeps none.
+    /// `#[topic(history(size = 1000, ttl = "5m"))]`.
+    const HISTORY: Option<History> = None;
 
     /// Makes the value of one subscription, before [`authorize`](Topic::authorize).
     fn new(ctx: &Context, params: &TopicParams) -> Self;
@@ -105,8 +112,9 @@ pub trait Topic: Handlers {
     /// layer: chanx's `handle_topic_event` message to [`group_name`](Topic::group_name). Each
     /// subscriber's `#[event_handler]` for the event turns it into its client's frame, which
     /// carries `topic` and `seq` (and no `ref`). A connection that is no longer subscribed
-    /// drops it without error. `seq` is the caller's numbering, for gaps to be noticed; chanx
-    /// keeps no history to replay.
+    /// drops it without error. `seq` is the caller's numbering, for gaps to be noticed, unless
+    /// the topic keeps [`HISTORY`](Topic::HISTORY): then `seq` is ignored, and the push is
+    /// numbered and kept by the layer's history, atomically with being published.
     ///
     /// Only events this topic has an `#[event_handler]` for type-check.
     fn broadcast<E: Message>(
@@ -119,12 +127,20 @@ pub trait Topic: Handlers {
         Self: HandlesEvent<E>,
     {
         let group = Self::group_name(topic);
-        let body = envelope::to_frame(event).map(|event_data| LayerBody::TopicEvent {
-            topic: topic.to_owned(),
-            seq,
-            event_data,
-        });
-        async move { layer.group_send(&group, LayerMessage::new(body?)).await }
+        let event_data = envelope::to_frame(event);
+        async move {
+            let event_data = event_data?;
+            match Self::HISTORY {
+                Some(history) => {
+                    let send = |message| layer.group_send(&group, message);
+                    layer.history().publish(&group, history, topic, event_data, send).await.map(drop)
+                }
+                None => {
+                    let body = LayerBody::TopicEvent { topic: topic.to_owned(), seq, event_data };
+                    layer.group_send(&group, LayerMessage::new(body)).await
+                }
+            }
+        }
     }
 }
 
@@ -208,6 +224,7 @@ pub struct TopicType {
     pub(crate) pattern: &'static str,
     pub(crate) type_name: &'static str,
     pub(crate) completion: Option<bool>,
+    pub(crate) history: Option<History>,
     pub(crate) create: fn(&Context, &TopicParams) -> Box<dyn DynTopic>,
 }
 
@@ -220,7 +237,13 @@ impl std::fmt::Debug for TopicType {
 impl TopicType {
     /// The entry of `T`.
     pub const fn of<T: Topic>() -> Self {
-        TopicType { pattern: T::PATTERN, type_name: T::TYPE_NAME, completion: T::SEND_COMPLETION, create: create::<T> }
+        TopicType {
+            pattern: T::PATTERN,
+            type_name: T::TYPE_NAME,
+            completion: T::SEND_COMPLETION,
+            history: T::HISTORY,
+            create: create::<T>,
+        }
     }
 
     /// The parameters of `topic` if this type serves it.
@@ -236,7 +259,9 @@ fn create<T: Topic>(ctx: &Context, params: &TopicParams) -> Box<dyn DynTopic> {
 
 /// The metadata of a hosted topic (failing to compile, at the user's type, when it is none).
 pub fn topic_info<T: Topic>() -> crate::ConsumerInfo {
-    T::info()
+    let mut info = T::info();
+    info.history = T::HISTORY;
+    info
 }
 
 type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;

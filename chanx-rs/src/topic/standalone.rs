@@ -26,7 +26,7 @@ impl<T: Topic, A: Authenticator> Handlers for Standalone<T, A> {
     const TOPICS: &'static [TopicType] = &[TopicType::of::<T>()];
 
     fn info() -> ConsumerInfo {
-        T::info()
+        super::topic_info::<T>()
     }
 
     fn dispatch_message<'a>(&'a self, _: Context, _: &str, _: serde_json::Value) -> Option<HandlerFuture<'a>> {

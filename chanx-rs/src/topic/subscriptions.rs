@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use futures_util::FutureExt;
 use serde_json::{Map, Value, json};
 
+use super::history::{Admit, Seam, Since};
 use super::{DynTopic, TopicErrorReason, TopicType};
 use crate::Context;
 use crate::context::Connection;
@@ -33,6 +34,8 @@ struct Subscription {
     topic: Arc<str>,
     group: String,
     completion: bool,
+    /// Holds live pushes while a subscribe with `since` replays history.
+    seam: Seam,
 }
 
 #[derive(Default)]
@@ -149,7 +152,7 @@ pub(crate) async fn handle_frame(
     let tctx = ctx.for_topic(topic.clone());
     let reply = tctx.replying_to(reference);
     match body.get("action").and_then(Value::as_str) {
-        Some("subscribe") => subscribe(&conn, &tctx, &reply).await,
+        Some("subscribe") => subscribe(&conn, &tctx, &reply, Since::of(&body)).await,
         Some("unsubscribe") => unsubscribe(&conn, &tctx, &reply).await,
         _ => match conn.topics.get(&topic) {
             None => send_error(&reply, TopicErrorReason::NotSubscribed, format!("Not subscribed to '{topic}'")),
@@ -175,10 +178,10 @@ pub(crate) async fn subscribe_default(ctx: &Context, topic: String) {
         return send_too_long(conn.topics.limits, ctx);
     }
     let tctx = ctx.for_topic(topic.into());
-    subscribe(&conn, &tctx, &tctx).await;
+    subscribe(&conn, &tctx, &tctx, None).await;
 }
 
-async fn subscribe(conn: &Arc<Connection>, tctx: &Context, reply: &Context) {
+async fn subscribe(conn: &Arc<Connection>, tctx: &Context, reply: &Context, since: Option<Since>) {
     let subs = &conn.topics;
     let topic = tctx.topic().unwrap_or_default();
     let reservation = {
@@ -215,7 +218,10 @@ async fn subscribe(conn: &Arc<Connection>, tctx: &Context, reply: &Context) {
     }
     let completion = kind.completion.unwrap_or(subs.limits.completion);
     let topic_name: Arc<str> = Arc::from(topic);
-    let sub = Arc::new(Subscription { handler, topic: topic_name.clone(), group: group.clone(), completion });
+    // Recovery: live pushes are held from the moment the subscription is found by them.
+    let recovery = kind.history.zip(since);
+    let seam = if recovery.is_some() { Seam::holding() } else { Seam::default() };
+    let sub = Arc::new(Subscription { handler, topic: topic_name.clone(), group: group.clone(), completion, seam });
     let first = {
         let mut state = subs.state();
         if state.closed {
@@ -235,7 +241,31 @@ async fn subscribe(conn: &Arc<Connection>, tctx: &Context, reply: &Context) {
     drop(changing);
     drop(reservation);
     if let Some(first) = first {
-        let _ = reply.send(&Subscribed {});
+        match recovery.filter(|_| first) {
+            Some((kept, since)) => {
+                let (answer, missed) = conn.layer.history().since(&group, kept, &since).await;
+                conn.metrics.recovery(answer.recovered);
+                let _ = reply.send_json(json!({"action": "subscribed", "payload": answer}));
+                let mut replayed = answer.seq;
+                for (seq, event_data) in missed {
+                    replayed = seq;
+                    let push = tctx.pushing(i64::try_from(seq).ok());
+                    dispatch::handle_event(&*sub.handler, push, event_data, completion).await;
+                }
+                loop {
+                    let held = sub.seam.release(replayed);
+                    if held.is_empty() {
+                        break;
+                    }
+                    for (seq, event_data) in held {
+                        dispatch::handle_event(&*sub.handler, tctx.pushing(seq), event_data, completion).await;
+                    }
+                }
+            }
+            None => {
+                let _ = reply.send(&Subscribed {});
+            }
+        }
         if first {
             run_hook(sub.handler.on_subscribe(tctx), "on_subscribe").await;
         }
@@ -279,6 +309,15 @@ pub(crate) fn on_topic_event(
     let Some(sub) = ctx.connection().topics.get(topic) else {
         tracing::debug!(%topic, "dropping a push for a topic this connection does not follow");
         return None;
+    };
+    let event_data = match sub.seam.admit(seq, event_data) {
+        Admit::Deliver(event_data) => event_data,
+        Admit::Held => return None,
+        Admit::Overflow => {
+            tracing::warn!(%topic, "too many pushes held while replaying history; closing the connection");
+            ctx.connection().request_close(crate::close::EndReason::InboxOverflow);
+            return None;
+        }
     };
     let ctx = ctx.for_topic(sub.topic.clone()).pushing(seq);
     Some(async move {
