@@ -130,8 +130,8 @@ struct Log {
 }
 
 impl Log {
-    fn new(now: Instant) -> Self {
-        Log { epoch: new_epoch().into(), last_seq: 0, entries: VecDeque::new(), touched: now, ttl: Duration::ZERO }
+    fn new(epoch: Arc<str>, now: Instant) -> Self {
+        Log { epoch, last_seq: 0, entries: VecDeque::new(), touched: now, ttl: Duration::ZERO }
     }
 
     fn prune(&mut self, history: History, now: Instant) {
@@ -216,10 +216,25 @@ impl HistoryStore {
 /// The history of every history topic reached through one [`Layer`](crate::Layer), kept in
 /// this process. Logs are keyed by the topic's group name; each has its own lock, held across
 /// numbering, publishing and keeping a push, so pushes reach every subscriber in `seq` order.
-#[derive(Default)]
+///
+/// Only a publish makes a log: a recovering subscribe to a topic that has none is answered from
+/// `fresh_epoch`, the epoch the topic's first log will take, so peers cannot grow the map by
+/// subscribing to topics nobody publishes to. The sweep draws a new `fresh_epoch` whenever it
+/// drops a log, so a log made again after a sweep never reuses an epoch a client may hold.
 pub(crate) struct MemoryHistory {
     logs: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Log>>>>,
+    fresh_epoch: Mutex<Arc<str>>,
     appends: AtomicU64,
+}
+
+impl Default for MemoryHistory {
+    fn default() -> Self {
+        MemoryHistory {
+            logs: Mutex::default(),
+            fresh_epoch: Mutex::new(new_epoch().into()),
+            appends: AtomicU64::new(0),
+        }
+    }
 }
 
 impl std::fmt::Debug for MemoryHistory {
@@ -233,11 +248,19 @@ impl MemoryHistory {
         self.logs.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    fn fresh_epoch(&self) -> Arc<str> {
+        self.fresh_epoch.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// `group`'s log, made on its first publish.
     fn log(&self, group: &str) -> Arc<tokio::sync::Mutex<Log>> {
-        self.logs()
-            .entry(group.to_owned())
-            .or_insert_with(|| Arc::new(tokio::sync::Mutex::new(Log::new(Instant::now()))))
-            .clone()
+        let mut logs = self.logs();
+        if let Some(log) = logs.get(group) {
+            return log.clone();
+        }
+        let log = Arc::new(tokio::sync::Mutex::new(Log::new(self.fresh_epoch(), Instant::now())));
+        logs.insert(group.to_owned(), log.clone());
+        log
     }
 
     /// Numbers `event_data`, publishes it to `group` with `send`, and keeps it: the push is kept
@@ -276,10 +299,14 @@ impl MemoryHistory {
     }
 
     /// What a client that stopped at `since` missed on `group`, and the answer to send it. A
-    /// log is made (with a fresh epoch) when the topic has none yet, so the epoch a first
-    /// subscriber learns is the one later pushes are numbered under.
+    /// topic without a log has had no push: the answer carries the epoch its first log will
+    /// take, so a first subscriber learns the epoch later pushes are numbered under.
     pub(crate) async fn since(&self, group: &str, history: History, since: &Since) -> (Recovery, Missed) {
-        let log = self.log(group);
+        let Some(log) = self.logs().get(group).cloned() else {
+            let epoch = self.fresh_epoch();
+            let recovered = since.epoch.as_deref() == Some(&*epoch) && since.seq == Some(0);
+            return (Recovery { recovered, seq: 0, epoch: epoch.to_string() }, Vec::new());
+        };
         let mut log = log.lock().await;
         let now = Instant::now();
         log.touched = now;
@@ -306,16 +333,20 @@ impl MemoryHistory {
 
     /// Drops the logs nobody published to or read for their time to live, whose pushes all
     /// expired: their topic's next push starts a new epoch, which recovering clients are told.
-    /// This bounds the logs a peer can make by subscribing to many topics.
     fn sweep(&self) {
         let now = Instant::now();
-        self.logs().retain(|_, log| match log.try_lock() {
+        let mut logs = self.logs();
+        let before = logs.len();
+        logs.retain(|_, log| match log.try_lock() {
             Ok(log) => {
                 let fresh = |at: Instant| now.saturating_duration_since(at) <= log.ttl;
                 fresh(log.touched) || log.entries.back().is_some_and(|e| fresh(e.at))
             }
             Err(_) => true,
         });
+        if logs.len() < before {
+            *self.fresh_epoch.lock().unwrap_or_else(PoisonError::into_inner) = new_epoch().into();
+        }
     }
 }
 
@@ -420,6 +451,31 @@ mod tests {
         assert!(!gone.recovered);
         let (kept, missed) = store.since("g", history, &since(1, &epoch)).await;
         assert!(kept.recovered && missed.len() == 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn subscribers_make_no_logs_and_a_log_made_again_has_a_new_epoch() {
+        let store = MemoryHistory::default();
+        let history = History::new(10, Duration::from_secs(10));
+        // A peer asking for many topics nobody publishes to leaves nothing behind.
+        for n in 0..1000 {
+            store.since(&format!("g{n}"), history, &since(0, "")).await;
+        }
+        assert!(store.logs().is_empty());
+        // The first subscriber learns the epoch the first push is numbered under, and recovers it.
+        let (first, _) = store.since("g", history, &since(0, "")).await;
+        push(&store, history, 1).await;
+        let (answer, missed) = store.since("g", history, &since(0, &first.epoch)).await;
+        assert!(answer.recovered && missed.len() == 1, "{answer:?}");
+        // Unused past its ttl, the log is swept at a later publish; made again, it is a new epoch.
+        tokio::time::advance(Duration::from_secs(11)).await;
+        for _ in 0..SWEEP_EVERY {
+            store.publish("other", history, "t", json!({}), |_| async { Ok(()) }).await.expect("published");
+        }
+        assert!(!store.logs().contains_key("g"));
+        push(&store, history, 1).await;
+        let (again, _) = store.since("g", history, &since(1, &first.epoch)).await;
+        assert!(!again.recovered && again.epoch != first.epoch, "{again:?}");
     }
 
     #[tokio::test]
