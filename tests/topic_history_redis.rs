@@ -295,6 +295,42 @@ async fn more_than_size_pushes_ago_or_after_ttl_is_not_recovered() {
     ada.disconnect().await;
 }
 
+#[tokio::test]
+async fn recovering_readers_do_not_keep_an_epoch_alive_past_its_pushes() {
+    let Some(url) = test_redis_url().await else { return };
+    let prefix = unique_prefix("history.readers");
+    let layer = Layer::new(RedisLayer::builder([url.as_str()]).prefix(&prefix).build().expect("layer"));
+    let router = Router::new().route("/ws/hub/", |_: &Scope| TinyHub).with_layer(layer);
+    let mut ada = connect(&router).await;
+    let first = ada.subscribe_since("tiny:a", 0, "").await;
+    for n in 1..=3 {
+        TinyTopic::broadcast(router.layer(), "tiny:a", &Said { payload: n }, None).await.expect("published");
+    }
+    // Ada keeps coming back while nobody pushes, until Redis has expired the topic's numbering.
+    let mut conn = redis_conn(&url).await;
+    let seq_key = format!("{prefix}*seq");
+    let expired = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            ada.reconnect().await;
+            ada.subscribe_since("tiny:a", 0, &first.epoch).await;
+            let keys: Vec<String> = redis::cmd("KEYS").arg(&seq_key).query_async(&mut conn).await.expect("keys");
+            if keys.is_empty() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    expired.await.expect("the numbering expired");
+    // Numbering starts again: under a new epoch, so seq 3 of the old one recovers nothing.
+    for n in 1..=5 {
+        TinyTopic::broadcast(router.layer(), "tiny:a", &Said { payload: n }, None).await.expect("published");
+    }
+    ada.reconnect().await;
+    let stale = ada.subscribe_since("tiny:a", 3, &first.epoch).await;
+    assert!(!stale.recovered && stale.epoch != first.epoch, "{stale:?}");
+    ada.disconnect().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_clients_flapping_between_two_processes_receive_every_push_once_and_in_order() {
     const PUSHES: u64 = 60; // 10 a second for 6 seconds

@@ -57,11 +57,11 @@ return seq
 /// The epoch (made when missing), the last `seq`, the Redis time in ms and, when the client's
 /// epoch is the topic's and its `seq` is behind, at most `size` entries after its `seq`. KEYS: seq, log, epoch. ARGV: a
 /// fresh epoch, ttl in ms, the client's seq, its epoch, size.
+// A read never extends the epoch alone: were it to outlive the seq key, numbering would start
+// again at 1 under the same epoch, and a client holding an old seq would "recover" new pushes.
 const SINCE: &str = r#"
 if redis.call('SET', KEYS[3], ARGV[1], 'NX', 'PX', ARGV[2]) then
   redis.call('DEL', KEYS[1], KEYS[2])
-else
-  redis.call('PEXPIRE', KEYS[3], ARGV[2])
 end
 local epoch = redis.call('GET', KEYS[3])
 local latest = tonumber(redis.call('GET', KEYS[1]) or '0')
