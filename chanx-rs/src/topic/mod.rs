@@ -12,6 +12,7 @@
 //! The frames, errors and group names are chanx's (docs/topics.md, docs/protocol.md).
 
 mod pattern;
+mod presence;
 mod standalone;
 mod subscriptions;
 
@@ -70,6 +71,12 @@ pub trait Topic: Handlers {
     /// [`Settings::send_completion`](crate::Settings::send_completion), never the host
     /// consumer's own setting (as in chanx). `#[topic(send_completion = true)]`.
     const SEND_COMPLETION: Option<bool> = None;
+    /// Whether this topic keeps presence: subscribers get the list of members (the entries of
+    /// [`presence`](Topic::presence)) after `subscribed` and on a `presence` request, then
+    /// `presence_join` and `presence_leave` frames (docs/topics.md, "Presence").
+    const PRESENCE: bool = false;
+    /// The most entries a presence topic lists; later subscribers follow it unlisted.
+    const MAX_PRESENCE: usize = 1_000;
 
     /// Makes the value of one subscription, before [`authorize`](Topic::authorize).
     fn new(ctx: &Context, params: &TopicParams) -> Self;
@@ -81,6 +88,28 @@ pub trait Topic: Handlers {
     fn authorize(&self, ctx: &Context, params: &TopicParams) -> impl Future<Output = bool> + Send {
         let _ = (ctx, params);
         async { true }
+    }
+
+    /// The presence entry of this connection, when [`PRESENCE`](Topic::PRESENCE) is on, built
+    /// from its context (a user's id and display name, say); `None` follows the topic unlisted.
+    ///
+    /// ```
+    /// # use chanx::{Context, Topic};
+    /// #[derive(Default)]
+    /// struct RoomTopic;
+    ///
+    /// #[chanx::topic(pattern = "room:{name}")]
+    /// impl Topic for RoomTopic {
+    ///     const PRESENCE: bool = true;
+    ///
+    ///     fn presence(&self, ctx: &Context) -> Option<impl serde::Serialize + Send> {
+    ///         Some(ctx.scope().query("name").unwrap_or("anonymous").to_owned())
+    ///     }
+    /// }
+    /// ```
+    fn presence(&self, ctx: &Context) -> Option<impl serde::Serialize + Send> {
+        let _ = ctx;
+        None::<()>
     }
 
     /// Runs once subscribed (group joined, `subscribed` sent); its frames carry no `ref`.
@@ -208,6 +237,8 @@ pub struct TopicType {
     pub(crate) pattern: &'static str,
     pub(crate) type_name: &'static str,
     pub(crate) completion: Option<bool>,
+    /// The cap on presence entries, for a topic that keeps presence.
+    pub(crate) presence: Option<usize>,
     pub(crate) create: fn(&Context, &TopicParams) -> Box<dyn DynTopic>,
 }
 
@@ -220,7 +251,13 @@ impl std::fmt::Debug for TopicType {
 impl TopicType {
     /// The entry of `T`.
     pub const fn of<T: Topic>() -> Self {
-        TopicType { pattern: T::PATTERN, type_name: T::TYPE_NAME, completion: T::SEND_COMPLETION, create: create::<T> }
+        TopicType {
+            pattern: T::PATTERN,
+            type_name: T::TYPE_NAME,
+            completion: T::SEND_COMPLETION,
+            presence: if T::PRESENCE { Some(T::MAX_PRESENCE) } else { None },
+            create: create::<T>,
+        }
     }
 
     /// The parameters of `topic` if this type serves it.
@@ -247,6 +284,7 @@ pub(crate) trait DynTopic: crate::dispatch::Dispatch {
     fn authorize<'a>(&'a self, ctx: &'a Context, params: &'a TopicParams) -> BoxFuture<'a, bool>;
     fn on_subscribe<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, ()>;
     fn on_unsubscribe<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, ()>;
+    fn presence(&self, ctx: &Context) -> Option<serde_json::Value>;
 }
 
 impl<T: Topic> DynTopic for T {
@@ -260,5 +298,12 @@ impl<T: Topic> DynTopic for T {
 
     fn on_unsubscribe<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, ()> {
         Box::pin(Topic::on_unsubscribe(self, ctx))
+    }
+
+    fn presence(&self, ctx: &Context) -> Option<serde_json::Value> {
+        let entry = Topic::presence(self, ctx)?;
+        serde_json::to_value(entry)
+            .inspect_err(|err| tracing::error!(error = %err, "a presence entry does not serialize"))
+            .ok()
     }
 }

@@ -33,6 +33,8 @@ struct Subscription {
     topic: Arc<str>,
     group: String,
     completion: bool,
+    /// Whether the topic keeps presence (the `presence` request is answered).
+    presence: bool,
 }
 
 #[derive(Default)]
@@ -97,7 +99,11 @@ impl Subscriptions {
             state.active.drain().map(|(_, sub)| sub).collect()
         };
         for sub in ended {
-            run_hook(sub.handler.on_unsubscribe(&ctx.for_topic(sub.topic.clone())), "on_unsubscribe").await;
+            let tctx = ctx.for_topic(sub.topic.clone());
+            run_hook(sub.handler.on_unsubscribe(&tctx), "on_unsubscribe").await;
+            if sub.presence {
+                super::presence::leave(&tctx, &sub.group).await;
+            }
         }
     }
 }
@@ -151,8 +157,9 @@ pub(crate) async fn handle_frame(
     match body.get("action").and_then(Value::as_str) {
         Some("subscribe") => subscribe(&conn, &tctx, &reply).await,
         Some("unsubscribe") => unsubscribe(&conn, &tctx, &reply).await,
-        _ => match conn.topics.get(&topic) {
+        action => match conn.topics.get(&topic) {
             None => send_error(&reply, TopicErrorReason::NotSubscribed, format!("Not subscribed to '{topic}'")),
+            Some(sub) if sub.presence && action == Some("presence") => super::presence::send_state(&reply, &sub.group),
             Some(sub) => return dispatch::handle_message(&*sub.handler, reply, body, sub.completion).await,
         },
     }
@@ -215,7 +222,14 @@ async fn subscribe(conn: &Arc<Connection>, tctx: &Context, reply: &Context) {
     }
     let completion = kind.completion.unwrap_or(subs.limits.completion);
     let topic_name: Arc<str> = Arc::from(topic);
-    let sub = Arc::new(Subscription { handler, topic: topic_name.clone(), group: group.clone(), completion });
+    let presence = kind.presence;
+    let sub = Arc::new(Subscription {
+        handler,
+        topic: topic_name.clone(),
+        group: group.clone(),
+        completion,
+        presence: presence.is_some(),
+    });
     let first = {
         let mut state = subs.state();
         if state.closed {
@@ -237,6 +251,14 @@ async fn subscribe(conn: &Arc<Connection>, tctx: &Context, reply: &Context) {
     if let Some(first) = first {
         let _ = reply.send(&Subscribed {});
         if first {
+            if let Some(cap) = presence {
+                let entry = run_hook(async { sub.handler.presence(tctx) }, "presence").await.flatten();
+                super::presence::join(tctx, &group, entry, cap).await;
+                // Unsubscribed or closed meanwhile, after its leave ran: do not stay listed.
+                if !subs.get(topic).is_some_and(|now| Arc::ptr_eq(&now, &sub)) {
+                    super::presence::leave(tctx, &group).await;
+                }
+            }
             run_hook(sub.handler.on_subscribe(tctx), "on_subscribe").await;
         }
     }
@@ -257,6 +279,9 @@ async fn unsubscribe(conn: &Arc<Connection>, tctx: &Context, reply: &Context) {
     };
     if let Some(sub) = removed {
         run_hook(sub.handler.on_unsubscribe(tctx), "on_unsubscribe").await;
+        if sub.presence {
+            super::presence::leave(tctx, &sub.group).await;
+        }
         let _changing = subs.group_changes.lock().await;
         // A subscribe of the same group may have come in meanwhile: then the group stays.
         let unused = !subs.state().groups.contains_key(&sub.group);
