@@ -6,7 +6,8 @@
 //! - `RoomTopic`, pattern `room:{name}`: rooms whose name starts with `private` are refused;
 //!   `say` (a string) is answered with `said` (the same string, with the request's `ref`);
 //!   `shout` (a string) pushes `shouted` with `{"text": ...}` to everyone in the room, with a
-//!   `seq` counting 1, 2, 3… per room in this process.
+//!   `seq` counting 1, 2, 3… per room in this process. It keeps presence: each member is listed
+//!   by the `name` query parameter of its connection URL (`/ws/hub/?name=ada`), or `anonymous`.
 //! - `/ws/rooms/{name}/`: `RoomTopic` on its own route: connecting subscribes `room:{name}`, and
 //!   frames need no `topic`.
 //! - The AsyncAPI document is at `/asyncapi/asyncapi.json` (the page at `/asyncapi/`); chanx's
@@ -95,6 +96,13 @@ pub struct RoomTopic;
 /// A chat room: `say` to get it back, `shout` to tell everyone in it.
 #[chanx::topic(pattern = "room:{name}")]
 impl Topic for RoomTopic {
+    const PRESENCE: bool = true;
+
+    /// Lists the member by the `name` query parameter of its connection.
+    fn presence(&self, ctx: &Context) -> Option<impl serde::Serialize + Send> {
+        Some(ctx.scope().query("name").unwrap_or("anonymous").to_owned())
+    }
+
     async fn authorize(&self, _ctx: &Context, params: &TopicParams) -> bool {
         !params.get("name").is_some_and(|name| name.starts_with("private"))
     }
