@@ -194,10 +194,13 @@ mod tests {
     #[tokio::test]
     async fn one_socket_pings_and_talks_in_a_room() {
         let router = router();
-        let mut comm = WebsocketCommunicator::connect(&router, "/ws/hub/").await;
+        let mut comm = WebsocketCommunicator::connect(&router, "/ws/hub/?name=ada").await;
         comm.send_json(&json!({"action": "ping"})).await;
         assert_eq!(comm.receive_all_messages(COMPLETE, WAIT).await, [json!({"action": "pong", "payload": null})]);
         assert_eq!(comm.subscribe("room:lobby").await["action"], "subscribed");
+        let members = comm.receive_json().await;
+        assert_eq!(members["action"], "presence_state");
+        assert_eq!(members["payload"]["members"][0]["entry"], "ada", "listed by its `name`");
         comm.send_to_topic("room:lobby", &Say { payload: "hi".into() }, Some("2")).await;
         let said = comm.receive_topic_message::<Said>().await;
         assert_eq!((said.message.payload.as_str(), said.reference.as_deref()), ("hi", Some("2")));
@@ -225,7 +228,11 @@ mod tests {
             alone.receive_json().await,
             json!({"action": "subscribed", "payload": null, "version": 1, "topic": "room:shouts-test"})
         );
+        assert_eq!(alone.receive_json().await["payload"]["members"][0]["entry"], "anonymous");
         hub.subscribe("room:shouts-test").await;
+        assert_eq!(hub.receive_json().await["payload"]["members"].as_array().map(Vec::len), Some(2));
+        let joined = alone.receive_all_messages("group_complete", WAIT).await;
+        assert_eq!((joined.len(), &joined[0]["action"]), (1, &json!("presence_join")));
         for expected in 1..=2 {
             hub.send_to_topic("room:shouts-test", &Shout { payload: "hey".into() }, None).await;
             for comm in [&mut hub, &mut alone] {
