@@ -45,12 +45,12 @@ async fn join(router: &Router, name: &str, topic: &str) -> (WebsocketCommunicato
     (comm, names(&state["payload"]["members"]))
 }
 
-/// The next frame that is not the `group_complete` following each join and leave (sent as for
-/// any group message while completion frames are on).
+/// The next frame that is not a completion frame (`group_complete` follows each join and leave
+/// as any group message, `event_complete` each push, while completion frames are on).
 async fn next(comm: &mut WebsocketCommunicator) -> Value {
     loop {
         let frame = comm.receive_json().await;
-        if frame["action"] != "group_complete" {
+        if frame["action"] != "group_complete" && frame["action"] != "event_complete" {
             return frame;
         }
     }
@@ -127,4 +127,68 @@ async fn a_topic_without_presence_sends_no_presence_frames() {
     comm.send_json(&json!({"version": 1, "topic": "plain:x", "ref": "p", "action": "presence"})).await;
     let answer = comm.receive_json().await;
     assert_eq!(answer["action"], "error", "presence is an unknown action there: {answer}");
+}
+
+/// A room that admits whoever is not on its ban list, checked at subscribe and on reauthorize.
+static BANNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+#[derive(Default)]
+struct GuardedTopic;
+
+#[chanx::topic(pattern = "guarded:{name}")]
+impl Topic for GuardedTopic {
+    const PRESENCE: bool = true;
+
+    async fn authorize(&self, ctx: &Context, _params: &chanx::TopicParams) -> bool {
+        let name = ctx.scope().query("name").unwrap_or_default().to_owned();
+        !BANNED.lock().expect("ban list").contains(&name)
+    }
+
+    fn presence(&self, ctx: &Context) -> Option<impl serde::Serialize + Send> {
+        Some(json!({"name": ctx.scope().query("name").unwrap_or("anonymous")}))
+    }
+
+    #[event_handler]
+    async fn said(&self, event: Said) -> Said {
+        event
+    }
+}
+
+#[derive(chanx::Message, serde::Serialize, serde::Deserialize, schemars::JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "said")]
+struct Said {
+    payload: String,
+}
+
+struct GuardedHub;
+
+#[chanx::consumer(topics = [GuardedTopic])]
+impl GuardedHub {}
+
+#[tokio::test]
+async fn reauthorize_unsubscribes_only_the_refused_and_no_push_follows() {
+    let router = Router::new().route("/ws/hub/", |_: &Scope| GuardedHub);
+    let (mut ada, _) = join(&router, "ada", "guarded:r").await;
+    let (mut eve, _) = join(&router, "eve", "guarded:r").await;
+    assert_eq!(next(&mut ada).await["action"], "presence_join");
+
+    BANNED.lock().expect("ban list").push("eve".into());
+    let layer = router.layer().clone();
+    GuardedTopic::reauthorize(&layer, "guarded:r").await.expect("sent");
+    GuardedTopic::broadcast(&layer, "guarded:r", &Said { payload: "after".into() }, Some(1)).await.expect("sent");
+
+    let revoked = eve.receive_json().await;
+    assert_eq!(revoked, json!({"action": "unsubscribed", "payload": null, "version": 1, "topic": "guarded:r"}));
+    assert!(eve.receive_nothing().await, "no push after the revocation frame");
+
+    // Ada still follows: she gets the push and eve's leave (in either order: the leave is sent
+    // by eve's connection, the push by the caller).
+    let mut seen = [next(&mut ada).await, next(&mut ada).await].map(|f| (f["action"].clone(), f["payload"].clone()));
+    seen.sort_by_key(|(action, _)| action.to_string());
+    assert_eq!(
+        seen,
+        [(json!("presence_leave"), seen[0].1.clone()), (json!("said"), json!("after"))],
+        "the leave and the push"
+    );
+    assert_eq!(seen[0].1["entry"]["name"], "eve");
 }

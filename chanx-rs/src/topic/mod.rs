@@ -25,7 +25,9 @@ use crate::{Context, HandlesEvent, Layer, Message, envelope};
 pub use pattern::same_shape;
 pub(crate) use pattern::{fill, parameter_names};
 pub(crate) use standalone::Standalone;
-pub(crate) use subscriptions::{Subscriptions, TopicLimits, handle_frame, on_topic_event, subscribe_default};
+pub(crate) use subscriptions::{
+    Subscriptions, TopicLimits, handle_frame, on_topic_event, reauthorize, subscribe_default,
+};
 
 /// A subscribable stream on a consumer's connection, declared with
 /// [`#[topic]`](crate::topic). One value is made per subscription, with [`new`](Topic::new)
@@ -154,6 +156,18 @@ pub trait Topic: Handlers {
             event_data,
         });
         async move { layer.group_send(&group, LayerMessage::new(body?)).await }
+    }
+
+    /// Ends access that [`authorize`](Topic::authorize) no longer grants, without closing any
+    /// socket: every connection subscribed to `topic`, in every process sharing the layer, runs
+    /// `authorize` again, and those refused are unsubscribed by the server (`on_unsubscribe`
+    /// runs, the group is left, presence sends the leave) and receive `unsubscribed` with no
+    /// `ref`. Pushes broadcast after this call reach none of them. From a handler, pass
+    /// [`ctx.layer()`](crate::Context::layer).
+    fn reauthorize(layer: &Layer, topic: &str) -> impl Future<Output = Result<(), LayerError>> + Send {
+        let group = Self::group_name(topic);
+        let body = LayerBody::TopicReauthorize { topic: topic.to_owned() };
+        async move { layer.group_send(&group, LayerMessage::new(body)).await }
     }
 }
 

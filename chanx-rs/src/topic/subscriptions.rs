@@ -310,3 +310,16 @@ pub(crate) fn on_topic_event(
         dispatch::handle_event(&*sub.handler, ctx, event_data, sub.completion).await;
     })
 }
+
+/// Runs `authorize` again for this connection's subscription to `topic`, if any, and
+/// unsubscribes it when refused ([`Topic::reauthorize`](super::Topic::reauthorize)).
+pub(crate) async fn reauthorize(ctx: Context, topic: String) {
+    let conn = ctx.connection().clone();
+    let Some(sub) = conn.topics.get(&topic) else { return };
+    let Some(params) = conn.topics.types.iter().find_map(|t| t.parse(&topic)) else { return };
+    let tctx = ctx.for_topic(sub.topic.clone());
+    if run_hook(sub.handler.authorize(&tctx, &params), "authorize").await != Some(true) {
+        tracing::info!(%topic, "a subscription is no longer authorized; unsubscribing it");
+        unsubscribe(&conn, &tctx, &tctx).await;
+    }
+}
