@@ -8,7 +8,9 @@
 //!   `shout` (a string) pushes `shouted` with `{"text": ...}` to everyone in the room, with a
 //!   `seq` counting 1, 2, 3… per room, assigned by the room's history: the last 1,000 shouts
 //!   are kept for 5 minutes, and a client that reconnects subscribes with
-//!   `"payload": {"since": {"seq": N, "epoch": "…"}}` to get the ones it missed.
+//!   `"payload": {"since": {"seq": N, "epoch": "…"}}` to get the ones it missed. It keeps
+//!   presence: each member is listed by the `name` query parameter of its connection URL
+//!   (`/ws/hub/?name=ada`), or `anonymous`.
 //! - `/ws/rooms/{name}/`: `RoomTopic` on its own route: connecting subscribes `room:{name}`, and
 //!   frames need no `topic`.
 //! - The AsyncAPI document is at `/asyncapi/asyncapi.json` (the page at `/asyncapi/`); chanx's
@@ -76,6 +78,13 @@ pub struct RoomTopic;
 /// A chat room: `say` to get it back, `shout` to tell everyone in it.
 #[chanx::topic(pattern = "room:{name}", history(size = 1000, ttl = "5m"))]
 impl Topic for RoomTopic {
+    const PRESENCE: bool = true;
+
+    /// Lists the member by the `name` query parameter of its connection.
+    fn presence(&self, ctx: &Context) -> Option<impl serde::Serialize + Send> {
+        Some(ctx.scope().query("name").unwrap_or("anonymous").to_owned())
+    }
+
     async fn authorize(&self, _ctx: &Context, params: &TopicParams) -> bool {
         !params.get("name").is_some_and(|name| name.starts_with("private"))
     }
@@ -167,10 +176,13 @@ mod tests {
     #[tokio::test]
     async fn one_socket_pings_and_talks_in_a_room() {
         let router = router();
-        let mut comm = WebsocketCommunicator::connect(&router, "/ws/hub/").await;
+        let mut comm = WebsocketCommunicator::connect(&router, "/ws/hub/?name=ada").await;
         comm.send_json(&json!({"action": "ping"})).await;
         assert_eq!(comm.receive_all_messages(COMPLETE, WAIT).await, [json!({"action": "pong", "payload": null})]);
         assert_eq!(comm.subscribe("room:lobby").await["action"], "subscribed");
+        let members = comm.receive_json().await;
+        assert_eq!(members["action"], "presence_state");
+        assert_eq!(members["payload"]["members"][0]["entry"], "ada", "listed by its `name`");
         comm.send_to_topic("room:lobby", &Say { payload: "hi".into() }, Some("2")).await;
         let said = comm.receive_topic_message::<Said>().await;
         assert_eq!((said.message.payload.as_str(), said.reference.as_deref()), ("hi", Some("2")));
@@ -198,7 +210,11 @@ mod tests {
             alone.receive_json().await,
             json!({"action": "subscribed", "payload": null, "version": 1, "topic": "room:shouts-test"})
         );
+        assert_eq!(alone.receive_json().await["payload"]["members"][0]["entry"], "anonymous");
         hub.subscribe("room:shouts-test").await;
+        assert_eq!(hub.receive_json().await["payload"]["members"].as_array().map(Vec::len), Some(2));
+        let joined = alone.receive_all_messages("group_complete", WAIT).await;
+        assert_eq!((joined.len(), &joined[0]["action"]), (1, &json!("presence_join")));
         for expected in 1..=2 {
             hub.send_to_topic("room:shouts-test", &Shout { payload: "hey".into() }, None).await;
             for comm in [&mut hub, &mut alone] {

@@ -676,6 +676,7 @@ fn on_layer_message<'a>(
                 None => Next::Continue,
             }
         }
+        LayerBody::TopicReauthorize { topic } => Next::Event(Box::pin(topic::reauthorize(ctx.clone(), topic.clone()))),
         LayerBody::CloseConnection { code, reason } => {
             let reason = EndReason::group(*code, reason);
             tracing::info!(channel = %ctx.channel_name(), ?reason, "closing the connection: asked through the layer");

@@ -139,6 +139,14 @@ pub enum LayerBody {
         /// The event's frame: `{"action": ..., "payload": ...}`.
         event_data: Value,
     },
+    /// Re-checks a topic's subscriptions ([`Topic::reauthorize`](crate::Topic::reauthorize)):
+    /// each runs [`Topic::authorize`](crate::Topic::authorize) again, and those refused are
+    /// unsubscribed by the server. chanx-rs only: a Python consumer would not handle it.
+    #[serde(rename = "handle_topic_reauthorize")]
+    TopicReauthorize {
+        /// The topic, such as `room:lobby`.
+        topic: String,
+    },
     /// Closes the receiving connection with this code and reason, once the frames already
     /// queued for its client are written ([`Layer::close_group`]).
     ///

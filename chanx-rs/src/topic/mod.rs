@@ -13,6 +13,7 @@
 
 pub(crate) mod history;
 mod pattern;
+mod presence;
 mod standalone;
 mod subscriptions;
 
@@ -27,7 +28,9 @@ pub use history::{History, Recovery};
 pub use pattern::same_shape;
 pub(crate) use pattern::{fill, parameter_names};
 pub(crate) use standalone::Standalone;
-pub(crate) use subscriptions::{Subscriptions, TopicLimits, handle_frame, on_topic_event, subscribe_default};
+pub(crate) use subscriptions::{
+    Subscriptions, TopicLimits, handle_frame, on_topic_event, reauthorize, subscribe_default,
+};
 
 /// A subscribable stream on a consumer's connection, declared with
 /// [`#[topic]`](crate::topic). One value is made per subscription, with [`new`](Topic::new)
@@ -77,6 +80,12 @@ pub trait Topic: Handlers {
     /// (docs/topics.md, "History and recovery"); `None`, the default, keeps none.
     /// `#[topic(history(size = 1000, ttl = "5m"))]`.
     const HISTORY: Option<History> = None;
+    /// Whether this topic keeps presence: subscribers get the list of members (the entries of
+    /// [`presence`](Topic::presence)) after `subscribed` and on a `presence` request, then
+    /// `presence_join` and `presence_leave` frames (docs/topics.md, "Presence").
+    const PRESENCE: bool = false;
+    /// The most entries a presence topic lists; later subscribers follow it unlisted.
+    const MAX_PRESENCE: usize = 1_000;
 
     /// Makes the value of one subscription, before [`authorize`](Topic::authorize).
     fn new(ctx: &Context, params: &TopicParams) -> Self;
@@ -88,6 +97,28 @@ pub trait Topic: Handlers {
     fn authorize(&self, ctx: &Context, params: &TopicParams) -> impl Future<Output = bool> + Send {
         let _ = (ctx, params);
         async { true }
+    }
+
+    /// The presence entry of this connection, when [`PRESENCE`](Topic::PRESENCE) is on, built
+    /// from its context (a user's id and display name, say); `None` follows the topic unlisted.
+    ///
+    /// ```
+    /// # use chanx::{Context, Topic};
+    /// #[derive(Default)]
+    /// struct RoomTopic;
+    ///
+    /// #[chanx::topic(pattern = "room:{name}")]
+    /// impl Topic for RoomTopic {
+    ///     const PRESENCE: bool = true;
+    ///
+    ///     fn presence(&self, ctx: &Context) -> Option<impl serde::Serialize + Send> {
+    ///         Some(ctx.scope().query("name").unwrap_or("anonymous").to_owned())
+    ///     }
+    /// }
+    /// ```
+    fn presence(&self, ctx: &Context) -> Option<impl serde::Serialize + Send> {
+        let _ = ctx;
+        None::<()>
     }
 
     /// Runs once subscribed (group joined, `subscribed` sent); its frames carry no `ref`.
@@ -141,6 +172,18 @@ pub trait Topic: Handlers {
                 }
             }
         }
+    }
+
+    /// Ends access that [`authorize`](Topic::authorize) no longer grants, without closing any
+    /// socket: every connection subscribed to `topic`, in every process sharing the layer, runs
+    /// `authorize` again, and those refused are unsubscribed by the server (`on_unsubscribe`
+    /// runs, the group is left, presence sends the leave) and receive `unsubscribed` with no
+    /// `ref`. Pushes broadcast after this call reach none of them. From a handler, pass
+    /// [`ctx.layer()`](crate::Context::layer).
+    fn reauthorize(layer: &Layer, topic: &str) -> impl Future<Output = Result<(), LayerError>> + Send {
+        let group = Self::group_name(topic);
+        let body = LayerBody::TopicReauthorize { topic: topic.to_owned() };
+        async move { layer.group_send(&group, LayerMessage::new(body)).await }
     }
 }
 
@@ -225,6 +268,8 @@ pub struct TopicType {
     pub(crate) type_name: &'static str,
     pub(crate) completion: Option<bool>,
     pub(crate) history: Option<History>,
+    /// The cap on presence entries, for a topic that keeps presence.
+    pub(crate) presence: Option<usize>,
     pub(crate) create: fn(&Context, &TopicParams) -> Box<dyn DynTopic>,
 }
 
@@ -242,6 +287,7 @@ impl TopicType {
             type_name: T::TYPE_NAME,
             completion: T::SEND_COMPLETION,
             history: T::HISTORY,
+            presence: if T::PRESENCE { Some(T::MAX_PRESENCE) } else { None },
             create: create::<T>,
         }
     }
@@ -272,6 +318,7 @@ pub(crate) trait DynTopic: crate::dispatch::Dispatch {
     fn authorize<'a>(&'a self, ctx: &'a Context, params: &'a TopicParams) -> BoxFuture<'a, bool>;
     fn on_subscribe<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, ()>;
     fn on_unsubscribe<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, ()>;
+    fn presence(&self, ctx: &Context) -> Option<serde_json::Value>;
 }
 
 impl<T: Topic> DynTopic for T {
@@ -285,5 +332,12 @@ impl<T: Topic> DynTopic for T {
 
     fn on_unsubscribe<'a>(&'a self, ctx: &'a Context) -> BoxFuture<'a, ()> {
         Box::pin(Topic::on_unsubscribe(self, ctx))
+    }
+
+    fn presence(&self, ctx: &Context) -> Option<serde_json::Value> {
+        let entry = Topic::presence(self, ctx)?;
+        serde_json::to_value(entry)
+            .inspect_err(|err| tracing::error!(error = %err, "a presence entry does not serialize"))
+            .ok()
     }
 }

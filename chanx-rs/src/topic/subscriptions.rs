@@ -36,6 +36,8 @@ struct Subscription {
     completion: bool,
     /// Holds live pushes while a subscribe with `since` replays history.
     seam: Seam,
+    /// Whether the topic keeps presence (the `presence` request is answered).
+    presence: bool,
 }
 
 #[derive(Default)]
@@ -100,7 +102,11 @@ impl Subscriptions {
             state.active.drain().map(|(_, sub)| sub).collect()
         };
         for sub in ended {
-            run_hook(sub.handler.on_unsubscribe(&ctx.for_topic(sub.topic.clone())), "on_unsubscribe").await;
+            let tctx = ctx.for_topic(sub.topic.clone());
+            run_hook(sub.handler.on_unsubscribe(&tctx), "on_unsubscribe").await;
+            if sub.presence {
+                super::presence::leave(&tctx, &sub.group).await;
+            }
         }
     }
 }
@@ -154,8 +160,9 @@ pub(crate) async fn handle_frame(
     match body.get("action").and_then(Value::as_str) {
         Some("subscribe") => subscribe(&conn, &tctx, &reply, Since::of(&body)).await,
         Some("unsubscribe") => unsubscribe(&conn, &tctx, &reply).await,
-        _ => match conn.topics.get(&topic) {
+        action => match conn.topics.get(&topic) {
             None => send_error(&reply, TopicErrorReason::NotSubscribed, format!("Not subscribed to '{topic}'")),
+            Some(sub) if sub.presence && action == Some("presence") => super::presence::send_state(&reply, &sub.group),
             Some(sub) => return dispatch::handle_message(&*sub.handler, reply, body, sub.completion).await,
         },
     }
@@ -221,7 +228,15 @@ async fn subscribe(conn: &Arc<Connection>, tctx: &Context, reply: &Context, sinc
     // Recovery: live pushes are held from the moment the subscription is found by them.
     let recovery = kind.history.zip(since);
     let seam = if recovery.is_some() { Seam::holding() } else { Seam::default() };
-    let sub = Arc::new(Subscription { handler, topic: topic_name.clone(), group: group.clone(), completion, seam });
+    let presence = kind.presence;
+    let sub = Arc::new(Subscription {
+        handler,
+        topic: topic_name.clone(),
+        group: group.clone(),
+        completion,
+        seam,
+        presence: presence.is_some(),
+    });
     let first = {
         let mut state = subs.state();
         if state.closed {
@@ -267,6 +282,14 @@ async fn subscribe(conn: &Arc<Connection>, tctx: &Context, reply: &Context, sinc
             }
         }
         if first {
+            if let Some(cap) = presence {
+                let entry = run_hook(async { sub.handler.presence(tctx) }, "presence").await.flatten();
+                super::presence::join(tctx, &group, entry, cap).await;
+                // Unsubscribed or closed meanwhile, after its leave ran: do not stay listed.
+                if !subs.get(topic).is_some_and(|now| Arc::ptr_eq(&now, &sub)) {
+                    super::presence::leave(tctx, &group).await;
+                }
+            }
             run_hook(sub.handler.on_subscribe(tctx), "on_subscribe").await;
         }
     }
@@ -287,6 +310,9 @@ async fn unsubscribe(conn: &Arc<Connection>, tctx: &Context, reply: &Context) {
     };
     if let Some(sub) = removed {
         run_hook(sub.handler.on_unsubscribe(tctx), "on_unsubscribe").await;
+        if sub.presence {
+            super::presence::leave(tctx, &sub.group).await;
+        }
         let _changing = subs.group_changes.lock().await;
         // A subscribe of the same group may have come in meanwhile: then the group stays.
         let unused = !subs.state().groups.contains_key(&sub.group);
@@ -323,4 +349,17 @@ pub(crate) fn on_topic_event(
     Some(async move {
         dispatch::handle_event(&*sub.handler, ctx, event_data, sub.completion).await;
     })
+}
+
+/// Runs `authorize` again for this connection's subscription to `topic`, if any, and
+/// unsubscribes it when refused ([`Topic::reauthorize`](super::Topic::reauthorize)).
+pub(crate) async fn reauthorize(ctx: Context, topic: String) {
+    let conn = ctx.connection().clone();
+    let Some(sub) = conn.topics.get(&topic) else { return };
+    let Some(params) = conn.topics.types.iter().find_map(|t| t.parse(&topic)) else { return };
+    let tctx = ctx.for_topic(sub.topic.clone());
+    if run_hook(sub.handler.authorize(&tctx, &params), "authorize").await != Some(true) {
+        tracing::info!(%topic, "a subscription is no longer authorized; unsubscribing it");
+        unsubscribe(&conn, &tctx, &tctx).await;
+    }
 }
