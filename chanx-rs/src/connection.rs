@@ -142,11 +142,13 @@ struct Writer {
     busy: bool,
     /// The heartbeat came while a batch was being written: the next batch starts with a ping.
     ping_due: bool,
+    /// The connection's, when its frames are logged.
+    frame_log: Option<Arc<crate::frame_log::FrameLog>>,
 }
 
 impl Writer {
     fn new(sink: Sink) -> Self {
-        Writer { sink, batch: VecDeque::new(), size: (0, 0), busy: false, ping_due: false }
+        Writer { sink, batch: VecDeque::new(), size: (0, 0), busy: false, ping_due: false, frame_log: None }
     }
 
     /// Starts a batch: a ping when `ping`, then `first` and more queued frames, up to
@@ -164,6 +166,12 @@ impl Writer {
         }
         self.size = (self.batch.len(), self.batch.iter().map(WsMessage::len).sum());
         self.busy = true;
+        if let Some(log) = &self.frame_log {
+            log.sent(self.batch.iter().filter_map(|frame| match frame {
+                WsMessage::Text(text) => Some(text),
+                _ => None,
+            }));
+        }
     }
 
     /// Hands the batch to the sink, then flushes once. Ready when it is written, or failed.
@@ -206,7 +214,8 @@ impl<'s> Socket<'s> {
     ) -> Self {
         let (sink, stream) = ws.split();
         let outbox = Outbox::new(outbound, settings.outbound_capacity);
-        Socket { writer: Writer::new(sink), stream, outbox, conn, settings, shutdown, end: None, broken: false }
+        let writer = Writer { frame_log: conn.frame_log.clone(), ..Writer::new(sink) };
+        Socket { writer, stream, outbox, conn, settings, shutdown, end: None, broken: false }
     }
 
     /// Closes a socket before any consumer code ran.
@@ -557,6 +566,9 @@ impl<'a> Session<'a> {
         match frame {
             WsMessage::Text(text) => match envelope::parse_text(&text, self.conn.camelize) {
                 Ok(inbound) => {
+                    if let Some(log) = &self.conn.frame_log {
+                        log.received(&text, Some(&inbound.body));
+                    }
                     let envelope = inbound.envelope;
                     // Frames for a topic (or, on a standalone topic route, every frame) go to it.
                     match envelope.topic.or_else(|| self.conn.topics.default_topic()) {
@@ -572,7 +584,12 @@ impl<'a> Session<'a> {
                         }
                     }
                 }
-                Err(errors) => dispatch::send_invalid(self.ctx, &errors),
+                Err(errors) => {
+                    if let Some(log) = &self.conn.frame_log {
+                        log.received(&text, None);
+                    }
+                    dispatch::send_invalid(self.ctx, &errors)
+                }
             },
             _ => dispatch::send_invalid(
                 self.ctx,

@@ -122,6 +122,10 @@ pub trait Consumer: Handlers {
     /// [`layer`](crate::Router::layer); others are added with
     /// [`Router::with_named_layer`](crate::Router::with_named_layer).
     const LAYER: &'static str = crate::layer::DEFAULT_LAYER;
+    /// Actions whose frames this consumer's connections leave out of the per-frame log, besides
+    /// [`Settings::log_ignored_actions`] (`const LOG_IGNORED_ACTIONS: &'static [&'static str] =
+    /// &["streaming"];` in `impl Consumer for X`). Empty by default.
+    const LOG_IGNORED_ACTIONS: &'static [&'static str] = &[];
 
     /// The groups to join once authenticated. Defaults to `groups = [...]` of `#[consumer]`.
     fn groups(&self, ctx: &Context) -> Vec<String> {
@@ -210,8 +214,10 @@ pub(crate) async fn run<C: Consumer>(
         max_topic_length: settings.max_topic_length,
         completion: settings.sends_completion(),
     };
+    let frame_log = crate::frame_log::FrameLog::new(settings, C::LOG_IGNORED_ACTIONS, inbox.name());
     let conn = Connection::new(inbox.name().to_owned(), scope, layer.clone(), camelize, outbound, metrics)
-        .with_topics(Subscriptions::new(C::TOPICS, limits));
+        .with_topics(Subscriptions::new(C::TOPICS, limits))
+        .with_frame_log(frame_log);
     let conn = Arc::new(conn);
     let ctx = Context::new(conn.clone());
     tracing::debug!(channel = %ctx.channel_name(), "connected");

@@ -51,6 +51,8 @@ pub(crate) struct Connection {
     pub(crate) topics: Subscriptions,
     /// Typed values set during authentication (the user, the looked-up object) or later.
     extensions: RwLock<Vec<(TypeId, Arc<dyn Any + Send + Sync>)>>,
+    /// Set when frames are logged.
+    pub(crate) frame_log: Option<Arc<crate::frame_log::FrameLog>>,
 }
 
 /// The groups a connection is in. Joining and leaving cost the same however many it is in (a
@@ -103,12 +105,19 @@ impl Connection {
                 crate::topic::TopicLimits { max_topics: 0, max_topic_length: 0, completion: false },
             ),
             extensions: RwLock::default(),
+            frame_log: None,
         }
     }
 
     /// The same connection, hosting these topics.
     pub(crate) fn with_topics(mut self, topics: Subscriptions) -> Self {
         self.topics = topics;
+        self
+    }
+
+    /// The same connection, logging its frames with `log` (`None`: not logging them).
+    pub(crate) fn with_frame_log(mut self, log: Option<crate::frame_log::FrameLog>) -> Self {
+        self.frame_log = log.map(Arc::new);
         self
     }
 

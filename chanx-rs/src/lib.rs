@@ -14,6 +14,7 @@ mod consumer;
 mod context;
 mod dispatch;
 mod envelope;
+mod frame_log;
 mod info;
 pub mod layer;
 mod message;

@@ -36,6 +36,9 @@ pub struct Settings {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) max_topics_per_connection: usize,
     pub(crate) max_topic_length: usize,
+    pub(crate) frame_log_level: Option<tracing::Level>,
+    pub(crate) frame_log_ignored_actions: Vec<String>,
+    pub(crate) frame_log_body_limit: Option<usize>,
 }
 
 impl Default for Settings {
@@ -62,6 +65,9 @@ impl Default for Settings {
             shutdown_timeout: Duration::from_secs(30),
             max_topics_per_connection: 128,
             max_topic_length: 256,
+            frame_log_level: None,
+            frame_log_ignored_actions: Vec::new(),
+            frame_log_body_limit: None,
         }
     }
 }
@@ -236,6 +242,50 @@ impl Settings {
     /// never times out. Defaults to 60 s; a live client answers the heartbeat pings in time.
     pub fn idle_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.idle_timeout = timeout;
+        self
+    }
+
+    /// Log every frame received and sent, as one `tracing` event at `level` with target
+    /// `chanx::frame`: fields `channel` (the connection's id), `direction` (`received` or `sent`),
+    /// `action` and `bytes`, inside the connection's `websocket` span (`path`, `request_id`).
+    /// `None` (the default) logs no frame and costs nothing per frame; with a level, a frame
+    /// costs only a level check until a subscriber enables that level for `chanx::frame`.
+    /// Frame contents are left out unless [`log_frame_bodies`](Self::log_frame_bodies) says so.
+    /// chanx's `LOG_WEBSOCKET_MESSAGE`.
+    ///
+    /// ```
+    /// let settings = chanx::Settings::default()
+    ///     .log_frames(Some(tracing::Level::DEBUG))
+    ///     .log_ignored_actions(["streaming"]);
+    /// # let _ = settings;
+    /// ```
+    pub fn log_frames(mut self, level: Option<tracing::Level>) -> Self {
+        self.frame_log_level = level;
+        self
+    }
+
+    /// Actions whose frames (either direction) are not logged by
+    /// [`log_frames`](Self::log_frames), for every consumer; each consumer adds its own with
+    /// `const LOG_IGNORED_ACTIONS` in `impl Consumer`. chanx's `LOG_IGNORED_ACTIONS`. Empty by
+    /// default.
+    pub fn log_ignored_actions<I>(mut self, actions: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: Into<String>,
+    {
+        self.frame_log_ignored_actions = actions.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Include up to `max_bytes` of each logged frame's text (cut at a character boundary) as
+    /// the `body` field. `None` (the default) logs no contents: frames carry users' data.
+    ///
+    /// ```
+    /// let settings = chanx::Settings::default().log_frames(Some(tracing::Level::TRACE)).log_frame_bodies(Some(512));
+    /// # let _ = settings;
+    /// ```
+    pub fn log_frame_bodies(mut self, max_bytes: Option<usize>) -> Self {
+        self.frame_log_body_limit = max_bytes;
         self
     }
 

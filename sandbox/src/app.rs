@@ -165,7 +165,11 @@ fn sockets(db: &Db, config: &Config, layer: &Layer, tokens: &Arc<Tokens>, assist
     let settings = chanx::Settings::default()
         .camelize(true)
         .allowed_origins(config.allowed_origins.iter().cloned())
-        .max_connections_per_peer(config.connections_per_address);
+        .max_connections_per_peer(config.connections_per_address)
+        // Every frame at DEBUG in development (chanx's LOG_WEBSOCKET_MESSAGE), none in
+        // production; the assistant's token stream would drown the rest, as in the original.
+        .log_frames((config.mode == crate::config::Mode::Development).then_some(tracing::Level::DEBUG))
+        .log_ignored_actions(["streaming"]);
     chanx::Router::new()
         .route_authenticated("/ws/chat/group/", user_auth(resolver.clone()), move |_: &chanx::Scope| {
             GroupChatConsumer { db: db.clone() }
