@@ -31,6 +31,7 @@ use crate::dispatch::{self, Answer, Dispatch, GROUP_COMPLETE_FRAME};
 use crate::layer::{ChannelReceiver, LayerBody, LayerMessage};
 use crate::metrics::{DropReason, Metrics};
 use crate::settings::TokenBucket;
+use crate::signal::PollGate;
 use crate::validation::ValidationError;
 use crate::{Context, Settings, envelope, shutdown, topic};
 
@@ -83,13 +84,15 @@ type Sink = SplitSink<WebSocket, WsMessage>;
 struct Outbox {
     own: VecDeque<Utf8Bytes>,
     queue: mpsc::Receiver<Utf8Bytes>,
+    /// Most turns of the loop find the queue as it was: its polls are skipped until it wakes us.
+    queue_gate: PollGate,
     /// The most frames waiting in all, as for the queue alone: a client further behind is slow.
     capacity: usize,
 }
 
 impl Outbox {
     fn new(queue: mpsc::Receiver<Utf8Bytes>, capacity: usize) -> Self {
-        Outbox { own: VecDeque::new(), queue, capacity: capacity.max(1) }
+        Outbox { own: VecDeque::new(), queue, queue_gate: PollGate::new(), capacity: capacity.max(1) }
     }
 
     /// Adds a frame the loop made, after every frame queued so far. Full: the client is not
@@ -115,7 +118,7 @@ impl Outbox {
     fn poll_next(&mut self, cx: &mut task::Context<'_>) -> Poll<Option<Utf8Bytes>> {
         match self.own.pop_front() {
             Some(frame) => Poll::Ready(Some(frame)),
-            None => self.queue.poll_recv(cx),
+            None => self.queue_gate.poll(cx, |cx| self.queue.poll_recv(cx)),
         }
     }
 
@@ -312,6 +315,8 @@ impl<'s> Socket<'s> {
         let overflowed = overflow.occurred();
         let close_request = inbox.close_request();
         let close_asked = close_request.requested();
+        // The inbox is polled on every turn, but most turns were woken by something else.
+        let mut inbox_gate = PollGate::new();
         tokio::pin!(idle, close_requested, shutdown, overflowed, close_asked);
         // The select only routes: each branch is one step, which says whether to go on.
         while self.end.is_none() {
@@ -334,7 +339,7 @@ impl<'s> Socket<'s> {
                     session.event = None;
                     Flow::Continue
                 }
-                message = inbox.recv(), if session.event.is_none() => {
+                message = poll_fn(|cx| inbox_gate.poll(cx, |cx| inbox.poll_recv(cx))), if session.event.is_none() => {
                     session.on_inbox(message, inbox, &mut self.outbox)
                 }
                 frame = self.stream.next(), if session.reading() => session.on_frame(frame, Instant::now()),

@@ -335,8 +335,12 @@ impl ChannelReceiver {
 
     /// The next message; `None` once the layer has dropped the channel.
     pub async fn recv(&mut self) -> Option<LayerMessage> {
-        let message = self.receiver.recv().await;
-        self.taken(message)
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// Polls for the next message, as [`recv`](Self::recv) waits for it.
+    pub(crate) fn poll_recv(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<LayerMessage>> {
+        self.receiver.poll_recv(cx).map(|message| self.taken(message))
     }
 
     /// A message already waiting, if any.
