@@ -19,7 +19,7 @@ use futures_util::stream::{FuturesUnordered, SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, watch};
-use tokio::time::{Instant, Interval, MissedTickBehavior, Sleep};
+use tokio::time::{Instant, MissedTickBehavior, Sleep};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
@@ -315,8 +315,9 @@ impl<'s> Socket<'s> {
         let overflowed = overflow.occurred();
         let close_request = inbox.close_request();
         let close_asked = close_request.requested();
-        // The inbox is polled on every turn, but most turns were woken by something else.
-        let mut inbox_gate = PollGate::new();
+        // The inbox and the timers are polled on every turn, but most turns were woken by
+        // something else: their polls are skipped until they wake the task.
+        let (mut inbox_gate, mut heartbeat_gate, mut idle_gate) = (PollGate::new(), PollGate::new(), PollGate::new());
         tokio::pin!(idle, close_requested, shutdown, overflowed, close_asked);
         // The select only routes: each branch is one step, which says whether to go on.
         while self.end.is_none() {
@@ -343,10 +344,15 @@ impl<'s> Socket<'s> {
                     session.on_inbox(message, inbox, &mut self.outbox)
                 }
                 frame = self.stream.next(), if session.reading() => session.on_frame(frame, Instant::now()),
-                _ = OptionFuture::from(heartbeat.as_mut().map(Interval::tick)), if heartbeat.is_some() => {
-                    self.on_heartbeat()
+                Some(_) = poll_fn(|cx| match heartbeat.as_mut() {
+                    Some(interval) => heartbeat_gate.poll(cx, |cx| interval.poll_tick(cx)).map(Some),
+                    None => Poll::Ready(None),
+                }), if heartbeat.is_some() => self.on_heartbeat(),
+                // The timer is only reset after it fired (the gate is open then), so the reset
+                // deadline is always registered by the next poll.
+                () = poll_fn(|cx| idle_gate.poll(cx, |cx| idle.as_mut().poll(cx))), if session.idle_timeout.is_some() => {
+                    session.on_idle(idle.as_mut(), Instant::now())
                 }
-                () = &mut idle, if session.idle_timeout.is_some() => session.on_idle(idle.as_mut(), Instant::now()),
             };
             let flow = match flow {
                 // What the step made ready goes out in this same wake-up, not in later turns.
