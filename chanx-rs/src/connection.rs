@@ -374,7 +374,8 @@ impl<'s> Socket<'s> {
                 self.broken = true;
             }
         }
-        let Session { handlers, event, .. } = session;
+        let Session { mut handlers, started, event, .. } = session;
+        handlers.extend(started);
         if handlers.is_empty() && event.is_none() {
             return;
         }
@@ -414,6 +415,18 @@ impl<'s> Socket<'s> {
         while let Poll::Ready(Some(answer)) = session.handlers.poll_next_unpin(cx) {
             if let Flow::End(reason) = self.on_answer(answer) {
                 return Flow::End(reason);
+            }
+        }
+        // Most handlers finish in their first poll: polled here, they never enter the set
+        // (which would allocate a task node for them and poll them through its queue).
+        if let Some(mut handler) = session.started.take() {
+            match handler.as_mut().poll(cx) {
+                Poll::Ready(answer) => {
+                    if let Flow::End(reason) = self.on_answer(answer) {
+                        return Flow::End(reason);
+                    }
+                }
+                Poll::Pending => session.handlers.push(handler),
             }
         }
         loop {
@@ -510,8 +523,11 @@ struct Session<'a> {
     conn: Arc<Connection>,
     completion: bool,
     max_in_flight: usize,
-    /// Client frames being handled, at most `max_in_flight`.
+    /// Client frames being handled, with `started`: at most `max_in_flight`.
     handlers: FuturesUnordered<Handler<'a>>,
+    /// The handler the last frame started, not polled yet: [`Socket::advance`] polls it in
+    /// place, and adds it to `handlers` only if it has to wait.
+    started: Option<Handler<'a>>,
     /// The channel event being handled; the inbox is not read meanwhile.
     event: Option<Task<'a>>,
     rate_limit: Option<TokenBucket>,
@@ -536,6 +552,7 @@ impl<'a> Session<'a> {
             completion,
             max_in_flight,
             handlers: FuturesUnordered::new(),
+            started: None,
             event: None,
             rate_limit: settings.rate_limit.map(TokenBucket::new),
             idle_timeout: settings.idle_timeout,
@@ -545,7 +562,19 @@ impl<'a> Session<'a> {
 
     /// Whether client frames are read: reading pauses while `max_in_flight` handlers run.
     fn reading(&self) -> bool {
-        self.handlers.len() < self.max_in_flight
+        self.in_flight() < self.max_in_flight
+    }
+
+    /// How many client frames are being handled.
+    fn in_flight(&self) -> usize {
+        self.handlers.len() + usize::from(self.started.is_some())
+    }
+
+    /// Starts handling a frame; its first poll is in [`Socket::advance`].
+    fn start(&mut self, handler: Handler<'a>) {
+        if let Some(previous) = self.started.replace(handler) {
+            self.handlers.push(previous);
+        }
     }
 
     /// A client frame, the end of the stream (`None`) or a read error, read at `now`: a frame
@@ -574,12 +603,12 @@ impl<'a> Session<'a> {
                         Some(topic) => {
                             let handler =
                                 topic::handle_frame(self.ctx.clone(), topic, envelope.reference, inbound.body);
-                            self.handlers.push(Box::pin(handler));
+                            self.start(Box::pin(handler));
                         }
                         None => {
                             let ctx = self.ctx.replying_to(envelope.reference);
                             let handler = dispatch::handle_message(self.consumer, ctx, inbound.body, self.completion);
-                            self.handlers.push(Box::pin(handler));
+                            self.start(Box::pin(handler));
                         }
                     }
                 }
@@ -758,6 +787,26 @@ mod tests {
         }
     }
 
+    /// A consumer whose handlers have to wait once before they answer a pong.
+    struct Yielder;
+
+    impl Dispatch for Yielder {
+        fn message_actions(&self) -> &'static [&'static str] {
+            &["ping"]
+        }
+
+        fn route_message<'a>(&'a self, _: Context, _: &str, _: Value) -> Option<HandlerFuture<'a>> {
+            Some(Box::pin(async {
+                tokio::task::yield_now().await;
+                Outcome::Reply(Some(Reply(envelope::Frame::Static(PONG))))
+            }))
+        }
+
+        fn route_event<'a>(&'a self, _: Context, _: &str, _: Value) -> Option<HandlerFuture<'a>> {
+            None
+        }
+    }
+
     /// One connection's shared state, its context and the outbox its frames wait in.
     fn connection(capacity: usize) -> (Context, Arc<Connection>, Outbox) {
         let (outbound, queued) = mpsc::channel(capacity);
@@ -806,7 +855,7 @@ mod tests {
         let now = Instant::now();
         assert_eq!(session.on_frame(text(r#"{"action":"ping"}"#), now), Flow::Continue);
         assert_eq!(session.on_frame(text(r#"{"action":"ping"}"#), now), Flow::Continue);
-        assert_eq!(session.handlers.len(), 1, "only the first frame starts a handler");
+        assert_eq!(session.in_flight(), 1, "only the first frame starts a handler");
         assert_eq!(drain(&mut queued), [Utf8Bytes::from_static(RATE_LIMITED_FRAME)]);
         let metrics = conn.metrics.snapshot();
         assert_eq!((metrics.frames_received, metrics.frames_dropped_rate_limited), (2, 1));
@@ -820,7 +869,7 @@ mod tests {
         assert_eq!(session.on_frame(Some(Ok(WsMessage::Pong(Default::default()))), now), Flow::Continue);
         assert_eq!(session.on_frame(text("not json"), now), Flow::Continue);
         assert_eq!(session.on_frame(Some(Ok(WsMessage::binary(vec![1]))), now), Flow::Continue);
-        assert!(session.handlers.is_empty());
+        assert_eq!(session.in_flight(), 0);
         assert_eq!(drain(&mut queued).len(), 2, "an error frame each for the bad JSON and the binary frame");
         assert_eq!(session.on_frame(Some(Ok(WsMessage::Close(None))), now), Flow::End(EndReason::ClientClosed));
         assert_eq!(session.on_frame(None, now), Flow::End(EndReason::ClientClosed));
@@ -1088,6 +1137,26 @@ mod tests {
         assert!(matches!(frames.last(), Some(WsMessage::Close(Some(frame))) if u16::from(frame.code) == 4403));
     }
 
+    /// A handler that does not finish in its first poll (in `advance`) joins the handlers in
+    /// flight, and its answer is written when it comes.
+    #[tokio::test]
+    async fn a_handler_that_has_to_wait_is_kept_until_it_answers() {
+        let settings = Settings::default();
+        let (mut socket, ctx, mut client) = socket(&settings).await;
+        client.send(WsMessage::text(r#"{"action":"ping"}"#)).await.expect("sent");
+        let mut session = Session::new(&Yielder, &ctx, socket.conn.clone(), &settings, false, 4);
+        let frame = socket.stream.next().await;
+        assert_eq!(session.on_frame(frame, Instant::now()), Flow::Continue);
+        let metrics = socket.conn.metrics.clone();
+        assert_eq!(poll_fn(|cx| Poll::Ready(socket.advance(&mut session, cx, &metrics))).await, Flow::Continue);
+        assert_eq!((session.in_flight(), session.handlers.len()), (1, 1), "polled once, then kept");
+        let answer = session.handlers.next().await.expect("it answers");
+        assert_eq!(socket.on_answer(answer), Flow::Continue);
+        assert_eq!(poll_fn(|cx| Poll::Ready(socket.advance(&mut session, cx, &metrics))).await, Flow::Continue);
+        let frame = client.next().await;
+        assert!(matches!(&frame, Some(Ok(WsMessage::Text(t))) if t.as_str() == PONG), "{frame:?}");
+    }
+
     /// The step that reads a frame and the `advance` after it run the handler and write its
     /// answer, with no turn of the loop in between; what the handler sent through its context
     /// goes first.
@@ -1102,7 +1171,7 @@ mod tests {
         let metrics = socket.conn.metrics.clone();
         let flow = poll_fn(|cx| Poll::Ready(socket.advance(&mut session, cx, &metrics))).await;
         assert_eq!(flow, Flow::Continue);
-        assert!(session.handlers.is_empty() && !socket.writer.busy, "handled and written");
+        assert!(session.in_flight() == 0 && !socket.writer.busy, "handled and written");
         assert_eq!(metrics.snapshot().frames_sent, 2);
         for expected in [r#"{"action":"before"}"#, PONG] {
             let frame = client.next().await;
