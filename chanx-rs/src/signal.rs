@@ -119,11 +119,7 @@ impl PollGate {
     }
 
     /// Runs `poll` with the gate's waker, unless the gate is closed: then `Pending` at once.
-    pub(crate) fn poll<T>(
-        &mut self,
-        cx: &mut Context<'_>,
-        poll: impl FnOnce(&mut Context<'_>) -> Poll<T>,
-    ) -> Poll<T> {
+    pub(crate) fn poll<T>(&mut self, cx: &mut Context<'_>, poll: impl FnOnce(&mut Context<'_>) -> Poll<T>) -> Poll<T> {
         let same_task = self.task.as_ref().is_some_and(|task| task.will_wake(cx.waker()));
         if same_task {
             // A plain load first: most polls find the gate closed.
