@@ -1206,6 +1206,54 @@ mod tests {
         assert_eq!(conn.metrics.snapshot().frames_dropped_queue_full, 1);
     }
 
+    /// A client that never stops sending still gets its heartbeat, and a group message that
+    /// arrives meanwhile still reaches it: the socket does not starve the gated timers or inbox.
+    #[tokio::test(start_paused = true)]
+    async fn a_flood_of_frames_starves_neither_the_heartbeat_nor_the_inbox() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        const FLOOD: usize = 20_000;
+        let settings: &'static Settings =
+            Box::leak(Box::new(Settings::default().heartbeat_interval(Some(Duration::from_secs(1)))));
+        let (mut socket, ctx, client) = socket(settings).await;
+        let (mut sink, mut frames) = client.split();
+        let layer = Layer::memory();
+        let mut receiver = layer.new_channel().await.expect("a channel");
+        layer.group_add("flood", receiver.name()).await.expect("joined");
+        let server = tokio::spawn(async move { socket.serve(&Fake, &ctx, &mut receiver, false, 4).await });
+        let sent = Arc::new(AtomicUsize::new(0));
+        let flooder = tokio::spawn({
+            let sent = sent.clone();
+            async move {
+                for _ in 0..FLOOD {
+                    if sink.send(WsMessage::Pong(Default::default())).await.is_err() {
+                        break;
+                    }
+                    sent.fetch_add(1, Ordering::Relaxed);
+                }
+                sink
+            }
+        });
+        while sent.load(Ordering::Relaxed) < 100 {
+            tokio::task::yield_now().await;
+        }
+        tokio::time::advance(Duration::from_secs(2)).await;
+        layer.group_send("flood", group_message(7)).await.expect("sent");
+        let (mut pinged, mut grouped) = (None, None);
+        while pinged.is_none() || grouped.is_none() {
+            match frames.next().await {
+                Some(Ok(WsMessage::Ping(_))) => pinged = Some(sent.load(Ordering::Relaxed)),
+                Some(Ok(WsMessage::Text(_))) => grouped = Some(sent.load(Ordering::Relaxed)),
+                Some(Ok(_)) => {}
+                other => panic!("the connection ended: {other:?}"),
+            }
+        }
+        for (what, at) in [("ping", pinged), ("group message", grouped)] {
+            assert!(at.is_some_and(|at| at < FLOOD), "the {what} waited for the flood to end: {at:?}");
+        }
+        drop(flooder.await.expect("the flooder ends"));
+        server.abort();
+    }
+
     #[tokio::test]
     async fn a_failed_write_ends_the_connection_with_nothing_more_written() {
         let settings = Settings::default();

@@ -253,6 +253,10 @@ impl InboxSender {
         // Counted before it is sent, so the receiver never counts it out first.
         if self.overflow.queued.fetch_add(1, Ordering::AcqRel) >= self.overflow.capacity {
             self.overflow.queued.fetch_sub(1, Ordering::AcqRel);
+            // An ended receiver leaves its messages counted: the connection is gone, not slow.
+            if self.sender.is_closed() {
+                return Err(DeliveryError::Closed);
+            }
             self.overflow.signal.raise();
             return Err(DeliveryError::Full);
         }
@@ -648,5 +652,44 @@ mod tests {
         }
         assert!(layer.group_send(&"x".repeat(99), message()).await.is_ok());
         assert!(layer.group_send("chat.room-5_a", message()).await.is_ok());
+    }
+
+    fn event() -> LayerMessage {
+        LayerMessage::new(LayerBody::ChannelEvent { event_data: Value::Null })
+    }
+
+    /// A connection that ended with its inbox full is gone, not slow: a sender learns it is
+    /// closed (as from a bounded channel), and no overflow is reported for it.
+    #[test]
+    fn a_full_inbox_whose_receiver_ended_is_closed() {
+        let (sender, receiver) = inbox("conn", 1);
+        sender.try_deliver(event()).expect("room for one");
+        drop(receiver);
+        assert_eq!(sender.try_deliver(event()), Err(DeliveryError::Closed));
+    }
+
+    /// Senders racing for the last places of an inbox never put more in it than its bound, and
+    /// each message read gives its place back.
+    #[test]
+    fn concurrent_senders_never_exceed_the_bound_and_reads_free_places() {
+        const CAPACITY: usize = 64;
+        let (sender, mut receiver) = inbox("conn", CAPACITY);
+        for round in 0..3 {
+            let delivered: usize = std::thread::scope(|scope| {
+                let senders: Vec<_> = (0..4)
+                    .map(|_| {
+                        let sender = sender.clone();
+                        scope.spawn(move || (0..CAPACITY).filter(|_| sender.try_deliver(event()).is_ok()).count())
+                    })
+                    .collect();
+                senders.into_iter().map(|s| s.join().expect("no panic")).sum()
+            });
+            assert_eq!(delivered, CAPACITY, "round {round}");
+            let mut read = 0;
+            while receiver.try_recv().is_some() {
+                read += 1;
+            }
+            assert_eq!(read, CAPACITY, "round {round}");
+        }
     }
 }
