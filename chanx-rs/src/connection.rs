@@ -787,6 +787,27 @@ mod tests {
         }
     }
 
+    /// A consumer whose handlers answer a pong after as many seconds as it holds.
+    struct Sleeper(u64);
+
+    impl Dispatch for Sleeper {
+        fn message_actions(&self) -> &'static [&'static str] {
+            &["ping"]
+        }
+
+        fn route_message<'a>(&'a self, _: Context, _: &str, _: Value) -> Option<HandlerFuture<'a>> {
+            let wait = Duration::from_secs(self.0);
+            Some(Box::pin(async move {
+                tokio::time::sleep(wait).await;
+                Outcome::Reply(Some(Reply(envelope::Frame::Static(PONG))))
+            }))
+        }
+
+        fn route_event<'a>(&'a self, _: Context, _: &str, _: Value) -> Option<HandlerFuture<'a>> {
+            None
+        }
+    }
+
     /// A consumer whose handlers have to wait once before they answer a pong.
     struct Yielder;
 
@@ -1252,6 +1273,88 @@ mod tests {
         }
         drop(flooder.await.expect("the flooder ends"));
         server.abort();
+    }
+
+    /// The connection future polled first by one task, then moved to another (as a server may
+    /// do): the gates follow the new task's waker, so a group message and the heartbeat that
+    /// come later still wake it.
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_moved_to_another_task_is_still_woken() {
+        let settings: &'static Settings =
+            Box::leak(Box::new(Settings::default().heartbeat_interval(Some(Duration::from_secs(1)))));
+        let (mut socket, ctx, mut client) = socket(settings).await;
+        let layer = Layer::memory();
+        let mut receiver = layer.new_channel().await.expect("a channel");
+        layer.group_add("moved", receiver.name()).await.expect("joined");
+        let mut serve = Box::pin(async move { socket.serve(&Fake, &ctx, &mut receiver, false, 4).await });
+        let waker = futures_util::task::noop_waker();
+        assert!(serve.as_mut().poll(&mut task::Context::from_waker(&waker)).is_pending(), "first poll elsewhere");
+        let server = tokio::spawn(serve);
+        tokio::task::yield_now().await;
+        layer.group_send("moved", group_message(1)).await.expect("sent");
+        let frame = client.next().await;
+        assert!(matches!(&frame, Some(Ok(WsMessage::Text(t))) if t.as_str().contains(r#""payload":1"#)), "{frame:?}");
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(matches!(client.next().await, Some(Ok(WsMessage::Ping(_)))));
+        server.abort();
+    }
+
+    /// A handler that waits after its first poll (in place) counts against the in-flight limit
+    /// until it answers, and one still waiting when the connection closes is drained: its reply
+    /// goes out before the close frame.
+    #[tokio::test(start_paused = true)]
+    async fn a_waiting_handler_holds_its_in_flight_place_and_is_drained_at_close() {
+        let settings: &'static Settings = Box::leak(Box::new(Settings::default()));
+        let (mut socket, ctx, mut client) = socket(settings).await;
+        let conn = socket.conn.clone();
+        let layer = Layer::memory();
+        let mut receiver = layer.new_channel().await.expect("a channel");
+        let closer = ctx.clone();
+        let server = tokio::spawn(async move {
+            socket.serve(&Sleeper(1), &ctx, &mut receiver, false, 1).await;
+            socket.finish().await;
+        });
+        for _ in 0..2 {
+            client.send(WsMessage::text(r#"{"action":"ping"}"#)).await.expect("sent");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(conn.metrics.snapshot().frames_received, 1, "the second frame waits for the first handler");
+        let frame = client.next().await;
+        assert!(matches!(&frame, Some(Ok(WsMessage::Text(t))) if t.as_str() == PONG), "{frame:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(conn.metrics.snapshot().frames_received, 2);
+        closer.close(4000, "bye");
+        let frame = client.next().await;
+        assert!(matches!(&frame, Some(Ok(WsMessage::Text(t))) if t.as_str() == PONG), "drained: {frame:?}");
+        assert!(
+            matches!(client.next().await, Some(Ok(WsMessage::Close(Some(frame)))) if u16::from(frame.code) == 4000)
+        );
+        server.await.expect("the connection ends");
+    }
+
+    /// A handler that never finishes does not hold a closing connection past the drain timeout.
+    #[tokio::test(start_paused = true)]
+    async fn a_handler_that_never_answers_is_cancelled_after_the_drain_timeout() {
+        let settings: &'static Settings =
+            Box::leak(Box::new(Settings::default().drain_timeout(Duration::from_secs(2))));
+        let (mut socket, ctx, mut client) = socket(settings).await;
+        let layer = Layer::memory();
+        let mut receiver = layer.new_channel().await.expect("a channel");
+        let closer = ctx.clone();
+        let server = tokio::spawn(async move {
+            socket.serve(&Sleeper(3600), &ctx, &mut receiver, false, 1).await;
+            socket.finish().await;
+        });
+        client.send(WsMessage::text(r#"{"action":"ping"}"#)).await.expect("sent");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        closer.close(4000, "bye");
+        let frame = tokio::time::timeout(Duration::from_secs(3), client.next()).await;
+        assert!(
+            matches!(&frame, Ok(Some(Ok(WsMessage::Close(Some(close))))) if u16::from(close.code) == 4000),
+            "{frame:?}"
+        );
+        assert!(client.next().await.is_none(), "the close handshake completes");
+        server.await.expect("the connection ends");
     }
 
     #[tokio::test]
