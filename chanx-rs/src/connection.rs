@@ -1227,8 +1227,9 @@ mod tests {
         assert_eq!(conn.metrics.snapshot().frames_dropped_queue_full, 1);
     }
 
-    /// A client that never stops sending still gets its heartbeat, and a group message that
-    /// arrives meanwhile still reaches it: the socket does not starve the gated timers or inbox.
+    /// A client that never stops sending still gets its heartbeat, a group message that arrives
+    /// meanwhile still reaches it, and a close is still noticed: the socket starves neither the
+    /// gated timers and inbox nor the close request.
     #[tokio::test(start_paused = true)]
     async fn a_flood_of_frames_starves_neither_the_heartbeat_nor_the_inbox() {
         use std::sync::atomic::{AtomicUsize, Ordering};
@@ -1240,6 +1241,7 @@ mod tests {
         let layer = Layer::memory();
         let mut receiver = layer.new_channel().await.expect("a channel");
         layer.group_add("flood", receiver.name()).await.expect("joined");
+        let closer = ctx.clone();
         let server = tokio::spawn(async move { socket.serve(&Fake, &ctx, &mut receiver, false, 4).await });
         let sent = Arc::new(AtomicUsize::new(0));
         let flooder = tokio::spawn({
@@ -1271,8 +1273,10 @@ mod tests {
         for (what, at) in [("ping", pinged), ("group message", grouped)] {
             assert!(at.is_some_and(|at| at < FLOOD), "the {what} waited for the flood to end: {at:?}");
         }
+        closer.close(4000, "enough");
+        server.await.expect("the close is noticed during the flood");
+        assert!(sent.load(Ordering::Relaxed) < FLOOD, "the connection ended before the flood did");
         drop(flooder.await.expect("the flooder ends"));
-        server.abort();
     }
 
     /// The connection future polled first by one task, then moved to another (as a server may
