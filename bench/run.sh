@@ -11,7 +11,9 @@
 # server, since this machine allows 20,000 open files per process; then every other scenario
 # against one process of each. Results: Markdown on stdout, JSON in $OUT (default
 # bench/results/) for bench/charts.py. Extra arguments go to the load generator of the second
-# phase, e.g. `bench/run.sh --duration 2 --rounds 1`.
+# phase, e.g. `bench/run.sh --duration 2 --rounds 1`. CHANX_BEFORE_BIN=PATH adds a fourth target
+# to the second phase, `chanx-before`: another build of the bench example (such as one of main),
+# measured in the same rounds, for a before/after comparison.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +28,7 @@ start() { # start PORT KIND: starts one server, appends "URL@PID" to $spec
     local port="$1" kind="$2" pid
     case "$kind" in
         chanx) REDIS_URL="" RUST_LOG=warn $pin0 "$bin/examples/bench" --addr "127.0.0.1:$port" & pid=$!; path=/ws/bench/ ;;
+        chanx-before) REDIS_URL="" RUST_LOG=warn $pin0 "$CHANX_BEFORE_BIN" --addr "127.0.0.1:$port" & pid=$!; path=/ws/bench/ ;;
         raw) $pin0 "$bin/raw_server" --addr "127.0.0.1:$port" & pid=$!; path=/ ;;
         raw-128k) $pin0 "$bin/raw_server" --addr "127.0.0.1:$port" --style examples & pid=$!; path=/ ;;
     esac
@@ -52,7 +55,9 @@ fi
 
 targets=()
 port=18080
-for kind in chanx raw raw-128k; do
+kinds=(chanx raw raw-128k)
+if [ -n "${CHANX_BEFORE_BIN:-}" ]; then kinds+=(chanx-before); fi
+for kind in "${kinds[@]}"; do
     spec=""
     start "$port" "$kind"
     port=$((port + 1))

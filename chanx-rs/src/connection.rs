@@ -19,7 +19,7 @@ use futures_util::stream::{FuturesUnordered, SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, watch};
-use tokio::time::{Instant, Interval, MissedTickBehavior, Sleep};
+use tokio::time::{Instant, MissedTickBehavior, Sleep};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
@@ -31,6 +31,7 @@ use crate::dispatch::{self, Answer, Dispatch, GROUP_COMPLETE_FRAME};
 use crate::layer::{ChannelReceiver, LayerBody, LayerMessage};
 use crate::metrics::{DropReason, Metrics};
 use crate::settings::TokenBucket;
+use crate::signal::PollGate;
 use crate::validation::ValidationError;
 use crate::{Context, Settings, envelope, shutdown, topic};
 
@@ -83,13 +84,15 @@ type Sink = SplitSink<WebSocket, WsMessage>;
 struct Outbox {
     own: VecDeque<Utf8Bytes>,
     queue: mpsc::Receiver<Utf8Bytes>,
+    /// Most turns of the loop find the queue as it was: its polls are skipped until it wakes us.
+    queue_gate: PollGate,
     /// The most frames waiting in all, as for the queue alone: a client further behind is slow.
     capacity: usize,
 }
 
 impl Outbox {
     fn new(queue: mpsc::Receiver<Utf8Bytes>, capacity: usize) -> Self {
-        Outbox { own: VecDeque::new(), queue, capacity: capacity.max(1) }
+        Outbox { own: VecDeque::new(), queue, queue_gate: PollGate::new(), capacity: capacity.max(1) }
     }
 
     /// Adds a frame the loop made, after every frame queued so far. Full: the client is not
@@ -115,7 +118,7 @@ impl Outbox {
     fn poll_next(&mut self, cx: &mut task::Context<'_>) -> Poll<Option<Utf8Bytes>> {
         match self.own.pop_front() {
             Some(frame) => Poll::Ready(Some(frame)),
-            None => self.queue.poll_recv(cx),
+            None => self.queue_gate.poll(cx, |cx| self.queue.poll_recv(cx)),
         }
     }
 
@@ -321,6 +324,9 @@ impl<'s> Socket<'s> {
         let overflowed = overflow.occurred();
         let close_request = inbox.close_request();
         let close_asked = close_request.requested();
+        // The inbox and the timers are polled on every turn, but most turns were woken by
+        // something else: their polls are skipped until they wake the task.
+        let (mut inbox_gate, mut heartbeat_gate, mut idle_gate) = (PollGate::new(), PollGate::new(), PollGate::new());
         tokio::pin!(idle, close_requested, shutdown, overflowed, close_asked);
         // The select only routes: each branch is one step, which says whether to go on.
         while self.end.is_none() {
@@ -343,14 +349,19 @@ impl<'s> Socket<'s> {
                     session.event = None;
                     Flow::Continue
                 }
-                message = inbox.recv(), if session.event.is_none() => {
+                message = poll_fn(|cx| inbox_gate.poll(cx, |cx| inbox.poll_recv(cx))), if session.event.is_none() => {
                     session.on_inbox(message, inbox, &mut self.outbox)
                 }
                 frame = self.stream.next(), if session.reading() => session.on_frame(frame, Instant::now()),
-                _ = OptionFuture::from(heartbeat.as_mut().map(Interval::tick)), if heartbeat.is_some() => {
-                    self.on_heartbeat()
+                Some(_) = poll_fn(|cx| match heartbeat.as_mut() {
+                    Some(interval) => heartbeat_gate.poll(cx, |cx| interval.poll_tick(cx)).map(Some),
+                    None => Poll::Ready(None),
+                }), if heartbeat.is_some() => self.on_heartbeat(),
+                // The timer is only reset after it fired (the gate is open then), so the reset
+                // deadline is always registered by the next poll.
+                () = poll_fn(|cx| idle_gate.poll(cx, |cx| idle.as_mut().poll(cx))), if session.idle_timeout.is_some() => {
+                    session.on_idle(idle.as_mut(), Instant::now())
                 }
-                () = &mut idle, if session.idle_timeout.is_some() => session.on_idle(idle.as_mut(), Instant::now()),
             };
             let flow = match flow {
                 // What the step made ready goes out in this same wake-up, not in later turns.
@@ -372,7 +383,8 @@ impl<'s> Socket<'s> {
                 self.broken = true;
             }
         }
-        let Session { handlers, event, .. } = session;
+        let Session { mut handlers, started, event, .. } = session;
+        handlers.extend(started);
         if handlers.is_empty() && event.is_none() {
             return;
         }
@@ -412,6 +424,18 @@ impl<'s> Socket<'s> {
         while let Poll::Ready(Some(answer)) = session.handlers.poll_next_unpin(cx) {
             if let Flow::End(reason) = self.on_answer(answer) {
                 return Flow::End(reason);
+            }
+        }
+        // Most handlers finish in their first poll: polled here, they never enter the set
+        // (which would allocate a task node for them and poll them through its queue).
+        if let Some(mut handler) = session.started.take() {
+            match handler.as_mut().poll(cx) {
+                Poll::Ready(answer) => {
+                    if let Flow::End(reason) = self.on_answer(answer) {
+                        return Flow::End(reason);
+                    }
+                }
+                Poll::Pending => session.handlers.push(handler),
             }
         }
         loop {
@@ -508,8 +532,11 @@ struct Session<'a> {
     conn: Arc<Connection>,
     completion: bool,
     max_in_flight: usize,
-    /// Client frames being handled, at most `max_in_flight`.
+    /// Client frames being handled, with `started`: at most `max_in_flight`.
     handlers: FuturesUnordered<Handler<'a>>,
+    /// The handler the last frame started, not polled yet: [`Socket::advance`] polls it in
+    /// place, and adds it to `handlers` only if it has to wait.
+    started: Option<Handler<'a>>,
     /// The channel event being handled; the inbox is not read meanwhile.
     event: Option<Task<'a>>,
     rate_limit: Option<TokenBucket>,
@@ -534,6 +561,7 @@ impl<'a> Session<'a> {
             completion,
             max_in_flight,
             handlers: FuturesUnordered::new(),
+            started: None,
             event: None,
             rate_limit: settings.rate_limit.map(TokenBucket::new),
             idle_timeout: settings.idle_timeout,
@@ -543,7 +571,19 @@ impl<'a> Session<'a> {
 
     /// Whether client frames are read: reading pauses while `max_in_flight` handlers run.
     fn reading(&self) -> bool {
-        self.handlers.len() < self.max_in_flight
+        self.in_flight() < self.max_in_flight
+    }
+
+    /// How many client frames are being handled.
+    fn in_flight(&self) -> usize {
+        self.handlers.len() + usize::from(self.started.is_some())
+    }
+
+    /// Starts handling a frame; its first poll is in [`Socket::advance`].
+    fn start(&mut self, handler: Handler<'a>) {
+        if let Some(previous) = self.started.replace(handler) {
+            self.handlers.push(previous);
+        }
     }
 
     /// A client frame, the end of the stream (`None`) or a read error, read at `now`: a frame
@@ -575,12 +615,12 @@ impl<'a> Session<'a> {
                         Some(topic) => {
                             let handler =
                                 topic::handle_frame(self.ctx.clone(), topic, envelope.reference, inbound.body);
-                            self.handlers.push(Box::pin(handler));
+                            self.start(Box::pin(handler));
                         }
                         None => {
                             let ctx = self.ctx.replying_to(envelope.reference);
                             let handler = dispatch::handle_message(self.consumer, ctx, inbound.body, self.completion);
-                            self.handlers.push(Box::pin(handler));
+                            self.start(Box::pin(handler));
                         }
                     }
                 }
@@ -765,6 +805,47 @@ mod tests {
         }
     }
 
+    /// A consumer whose handlers answer a pong after as many seconds as it holds.
+    struct Sleeper(u64);
+
+    impl Dispatch for Sleeper {
+        fn message_actions(&self) -> &'static [&'static str] {
+            &["ping"]
+        }
+
+        fn route_message<'a>(&'a self, _: Context, _: &str, _: Value) -> Option<HandlerFuture<'a>> {
+            let wait = Duration::from_secs(self.0);
+            Some(Box::pin(async move {
+                tokio::time::sleep(wait).await;
+                Outcome::Reply(Some(Reply(envelope::Frame::Static(PONG))))
+            }))
+        }
+
+        fn route_event<'a>(&'a self, _: Context, _: &str, _: Value) -> Option<HandlerFuture<'a>> {
+            None
+        }
+    }
+
+    /// A consumer whose handlers have to wait once before they answer a pong.
+    struct Yielder;
+
+    impl Dispatch for Yielder {
+        fn message_actions(&self) -> &'static [&'static str] {
+            &["ping"]
+        }
+
+        fn route_message<'a>(&'a self, _: Context, _: &str, _: Value) -> Option<HandlerFuture<'a>> {
+            Some(Box::pin(async {
+                tokio::task::yield_now().await;
+                Outcome::Reply(Some(Reply(envelope::Frame::Static(PONG))))
+            }))
+        }
+
+        fn route_event<'a>(&'a self, _: Context, _: &str, _: Value) -> Option<HandlerFuture<'a>> {
+            None
+        }
+    }
+
     /// One connection's shared state, its context and the outbox its frames wait in.
     fn connection(capacity: usize) -> (Context, Arc<Connection>, Outbox) {
         let (outbound, queued) = mpsc::channel(capacity);
@@ -813,7 +894,7 @@ mod tests {
         let now = Instant::now();
         assert_eq!(session.on_frame(text(r#"{"action":"ping"}"#), now), Flow::Continue);
         assert_eq!(session.on_frame(text(r#"{"action":"ping"}"#), now), Flow::Continue);
-        assert_eq!(session.handlers.len(), 1, "only the first frame starts a handler");
+        assert_eq!(session.in_flight(), 1, "only the first frame starts a handler");
         assert_eq!(drain(&mut queued), [Utf8Bytes::from_static(RATE_LIMITED_FRAME)]);
         let metrics = conn.metrics.snapshot();
         assert_eq!((metrics.frames_received, metrics.frames_dropped_rate_limited), (2, 1));
@@ -827,7 +908,7 @@ mod tests {
         assert_eq!(session.on_frame(Some(Ok(WsMessage::Pong(Default::default()))), now), Flow::Continue);
         assert_eq!(session.on_frame(text("not json"), now), Flow::Continue);
         assert_eq!(session.on_frame(Some(Ok(WsMessage::binary(vec![1]))), now), Flow::Continue);
-        assert!(session.handlers.is_empty());
+        assert_eq!(session.in_flight(), 0);
         assert_eq!(drain(&mut queued).len(), 2, "an error frame each for the bad JSON and the binary frame");
         assert_eq!(session.on_frame(Some(Ok(WsMessage::Close(None))), now), Flow::End(EndReason::ClientClosed));
         assert_eq!(session.on_frame(None, now), Flow::End(EndReason::ClientClosed));
@@ -1095,6 +1176,26 @@ mod tests {
         assert!(matches!(frames.last(), Some(WsMessage::Close(Some(frame))) if u16::from(frame.code) == 4403));
     }
 
+    /// A handler that does not finish in its first poll (in `advance`) joins the handlers in
+    /// flight, and its answer is written when it comes.
+    #[tokio::test]
+    async fn a_handler_that_has_to_wait_is_kept_until_it_answers() {
+        let settings = Settings::default();
+        let (mut socket, ctx, mut client) = socket(&settings).await;
+        client.send(WsMessage::text(r#"{"action":"ping"}"#)).await.expect("sent");
+        let mut session = Session::new(&Yielder, &ctx, socket.conn.clone(), &settings, false, 4);
+        let frame = socket.stream.next().await;
+        assert_eq!(session.on_frame(frame, Instant::now()), Flow::Continue);
+        let metrics = socket.conn.metrics.clone();
+        assert_eq!(poll_fn(|cx| Poll::Ready(socket.advance(&mut session, cx, &metrics))).await, Flow::Continue);
+        assert_eq!((session.in_flight(), session.handlers.len()), (1, 1), "polled once, then kept");
+        let answer = session.handlers.next().await.expect("it answers");
+        assert_eq!(socket.on_answer(answer), Flow::Continue);
+        assert_eq!(poll_fn(|cx| Poll::Ready(socket.advance(&mut session, cx, &metrics))).await, Flow::Continue);
+        let frame = client.next().await;
+        assert!(matches!(&frame, Some(Ok(WsMessage::Text(t))) if t.as_str() == PONG), "{frame:?}");
+    }
+
     /// The step that reads a frame and the `advance` after it run the handler and write its
     /// answer, with no turn of the loop in between; what the handler sent through its context
     /// goes first.
@@ -1109,7 +1210,7 @@ mod tests {
         let metrics = socket.conn.metrics.clone();
         let flow = poll_fn(|cx| Poll::Ready(socket.advance(&mut session, cx, &metrics))).await;
         assert_eq!(flow, Flow::Continue);
-        assert!(session.handlers.is_empty() && !socket.writer.busy, "handled and written");
+        assert!(session.in_flight() == 0 && !socket.writer.busy, "handled and written");
         assert_eq!(metrics.snapshot().frames_sent, 2);
         for expected in [r#"{"action":"before"}"#, PONG] {
             let frame = client.next().await;
@@ -1142,6 +1243,140 @@ mod tests {
         let first = receiver.recv().await;
         assert_eq!(session.on_inbox(first, &mut receiver, &mut queued), Flow::End(EndReason::SlowClient));
         assert_eq!(conn.metrics.snapshot().frames_dropped_queue_full, 1);
+    }
+
+    /// A client that never stops sending still gets its heartbeat, a group message that arrives
+    /// meanwhile still reaches it, and a close is still noticed: the socket starves neither the
+    /// gated timers and inbox nor the close request.
+    #[tokio::test(start_paused = true)]
+    async fn a_flood_of_frames_starves_neither_the_heartbeat_nor_the_inbox() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        const FLOOD: usize = 20_000;
+        let settings: &'static Settings =
+            Box::leak(Box::new(Settings::default().heartbeat_interval(Some(Duration::from_secs(1)))));
+        let (mut socket, ctx, client) = socket(settings).await;
+        let (mut sink, mut frames) = client.split();
+        let layer = Layer::memory();
+        let mut receiver = layer.new_channel().await.expect("a channel");
+        layer.group_add("flood", receiver.name()).await.expect("joined");
+        let closer = ctx.clone();
+        let server = tokio::spawn(async move { socket.serve(&Fake, &ctx, &mut receiver, false, 4).await });
+        let sent = Arc::new(AtomicUsize::new(0));
+        let flooder = tokio::spawn({
+            let sent = sent.clone();
+            async move {
+                for _ in 0..FLOOD {
+                    if sink.send(WsMessage::Pong(Default::default())).await.is_err() {
+                        break;
+                    }
+                    sent.fetch_add(1, Ordering::Relaxed);
+                }
+                sink
+            }
+        });
+        while sent.load(Ordering::Relaxed) < 100 {
+            tokio::task::yield_now().await;
+        }
+        tokio::time::advance(Duration::from_secs(2)).await;
+        layer.group_send("flood", group_message(7)).await.expect("sent");
+        let (mut pinged, mut grouped) = (None, None);
+        while pinged.is_none() || grouped.is_none() {
+            match frames.next().await {
+                Some(Ok(WsMessage::Ping(_))) => pinged = Some(sent.load(Ordering::Relaxed)),
+                Some(Ok(WsMessage::Text(_))) => grouped = Some(sent.load(Ordering::Relaxed)),
+                Some(Ok(_)) => {}
+                other => panic!("the connection ended: {other:?}"),
+            }
+        }
+        for (what, at) in [("ping", pinged), ("group message", grouped)] {
+            assert!(at.is_some_and(|at| at < FLOOD), "the {what} waited for the flood to end: {at:?}");
+        }
+        closer.close(4000, "enough");
+        server.await.expect("the close is noticed during the flood");
+        assert!(sent.load(Ordering::Relaxed) < FLOOD, "the connection ended before the flood did");
+        drop(flooder.await.expect("the flooder ends"));
+    }
+
+    /// The connection future polled first by one task, then moved to another (as a server may
+    /// do): the gates follow the new task's waker, so a group message and the heartbeat that
+    /// come later still wake it.
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_moved_to_another_task_is_still_woken() {
+        let settings: &'static Settings =
+            Box::leak(Box::new(Settings::default().heartbeat_interval(Some(Duration::from_secs(1)))));
+        let (mut socket, ctx, mut client) = socket(settings).await;
+        let layer = Layer::memory();
+        let mut receiver = layer.new_channel().await.expect("a channel");
+        layer.group_add("moved", receiver.name()).await.expect("joined");
+        let mut serve = Box::pin(async move { socket.serve(&Fake, &ctx, &mut receiver, false, 4).await });
+        let waker = futures_util::task::noop_waker();
+        assert!(serve.as_mut().poll(&mut task::Context::from_waker(&waker)).is_pending(), "first poll elsewhere");
+        let server = tokio::spawn(serve);
+        tokio::task::yield_now().await;
+        layer.group_send("moved", group_message(1)).await.expect("sent");
+        let frame = client.next().await;
+        assert!(matches!(&frame, Some(Ok(WsMessage::Text(t))) if t.as_str().contains(r#""payload":1"#)), "{frame:?}");
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(matches!(client.next().await, Some(Ok(WsMessage::Ping(_)))));
+        server.abort();
+    }
+
+    /// A handler that waits after its first poll (in place) counts against the in-flight limit
+    /// until it answers, and one still waiting when the connection closes is drained: its reply
+    /// goes out before the close frame.
+    #[tokio::test(start_paused = true)]
+    async fn a_waiting_handler_holds_its_in_flight_place_and_is_drained_at_close() {
+        let settings: &'static Settings = Box::leak(Box::new(Settings::default()));
+        let (mut socket, ctx, mut client) = socket(settings).await;
+        let conn = socket.conn.clone();
+        let layer = Layer::memory();
+        let mut receiver = layer.new_channel().await.expect("a channel");
+        let closer = ctx.clone();
+        let server = tokio::spawn(async move {
+            socket.serve(&Sleeper(1), &ctx, &mut receiver, false, 1).await;
+            socket.finish().await;
+        });
+        for _ in 0..2 {
+            client.send(WsMessage::text(r#"{"action":"ping"}"#)).await.expect("sent");
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(conn.metrics.snapshot().frames_received, 1, "the second frame waits for the first handler");
+        let frame = client.next().await;
+        assert!(matches!(&frame, Some(Ok(WsMessage::Text(t))) if t.as_str() == PONG), "{frame:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(conn.metrics.snapshot().frames_received, 2);
+        closer.close(4000, "bye");
+        let frame = client.next().await;
+        assert!(matches!(&frame, Some(Ok(WsMessage::Text(t))) if t.as_str() == PONG), "drained: {frame:?}");
+        assert!(
+            matches!(client.next().await, Some(Ok(WsMessage::Close(Some(frame)))) if u16::from(frame.code) == 4000)
+        );
+        server.await.expect("the connection ends");
+    }
+
+    /// A handler that never finishes does not hold a closing connection past the drain timeout.
+    #[tokio::test(start_paused = true)]
+    async fn a_handler_that_never_answers_is_cancelled_after_the_drain_timeout() {
+        let settings: &'static Settings =
+            Box::leak(Box::new(Settings::default().drain_timeout(Duration::from_secs(2))));
+        let (mut socket, ctx, mut client) = socket(settings).await;
+        let layer = Layer::memory();
+        let mut receiver = layer.new_channel().await.expect("a channel");
+        let closer = ctx.clone();
+        let server = tokio::spawn(async move {
+            socket.serve(&Sleeper(3600), &ctx, &mut receiver, false, 1).await;
+            socket.finish().await;
+        });
+        client.send(WsMessage::text(r#"{"action":"ping"}"#)).await.expect("sent");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        closer.close(4000, "bye");
+        let frame = tokio::time::timeout(Duration::from_secs(3), client.next()).await;
+        assert!(
+            matches!(&frame, Ok(Some(Ok(WsMessage::Close(Some(close))))) if u16::from(close.code) == 4000),
+            "{frame:?}"
+        );
+        assert!(client.next().await.is_none(), "the close handshake completes");
+        server.await.expect("the connection ends");
     }
 
     #[tokio::test]

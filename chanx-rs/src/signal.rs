@@ -5,7 +5,8 @@
 //! `tokio::sync::Notify` future takes a lock on each poll while it waits; a `Signal` costs one
 //! atomic load and an [`AtomicWaker`] registration, so waiting for rare events stays cheap.
 //! [`gated`] does the same for any future, such as the shutdown `watch`, which many connections
-//! wait for at once: it is polled again only once it has woken its task.
+//! wait for at once: it is polled again only once it has woken its task; [`PollGate`] does it
+//! for a poll function, such as an inbox's `poll_recv`.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -61,15 +62,33 @@ impl Signal {
 /// pending says so by arranging a wake-up, so polls without one are skipped. For futures that
 /// are polled far more often than they make progress, in a loop's `select!`.
 pub(crate) fn gated<F: Future>(future: F) -> Gated<F> {
-    let gate = Arc::new(Gate { woken: AtomicBool::new(false), task: Mutex::new(None) });
-    Gated { inner: Box::pin(future), waker: Waker::from(gate.clone()), gate, task: None }
+    Gated { inner: Box::pin(future), gate: PollGate::new() }
 }
 
 /// See [`gated`].
 pub(crate) struct Gated<F> {
     inner: Pin<Box<F>>,
+    gate: PollGate,
+}
+
+impl<F: Future> Future for Gated<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.get_mut();
+        let inner = &mut this.inner;
+        this.gate.poll(cx, |cx| inner.as_mut().poll(cx))
+    }
+}
+
+/// Skips the polls of something that cannot have made progress: what it returns `Pending` for
+/// has registered the gate's waker, which opens the gate before waking the task, so while the
+/// gate is closed nothing happened and the poll would be wasted. For the receivers a connection
+/// loop polls on every turn although most turns were woken by something else (an mpsc
+/// `poll_recv` looks at its queue and registers a waker each time).
+pub(crate) struct PollGate {
     gate: Arc<Gate>,
-    /// The waker the inner future is polled with: it opens the gate, then wakes the task.
+    /// The waker the gated poll sees: it opens the gate, then wakes the task.
     waker: Waker,
     /// The task's waker at the last poll.
     task: Option<Waker>,
@@ -93,23 +112,31 @@ impl Wake for Gate {
     }
 }
 
-impl<F: Future> Future for Gated<F> {
-    type Output = F::Output;
+impl PollGate {
+    pub(crate) fn new() -> Self {
+        let gate = Arc::new(Gate { woken: AtomicBool::new(false), task: Mutex::new(None) });
+        PollGate { waker: Waker::from(gate.clone()), gate, task: None }
+    }
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let this = self.get_mut();
-        let same_task = this.task.as_ref().is_some_and(|task| task.will_wake(cx.waker()));
+    /// Runs `poll` with the gate's waker, unless the gate is closed: then `Pending` at once.
+    pub(crate) fn poll<T>(&mut self, cx: &mut Context<'_>, poll: impl FnOnce(&mut Context<'_>) -> Poll<T>) -> Poll<T> {
+        let same_task = self.task.as_ref().is_some_and(|task| task.will_wake(cx.waker()));
         if same_task {
             // A plain load first: most polls find the gate closed.
-            if !this.gate.woken.load(Ordering::Acquire) || !this.gate.woken.swap(false, Ordering::AcqRel) {
+            if !self.gate.woken.load(Ordering::Acquire) || !self.gate.woken.swap(false, Ordering::AcqRel) {
                 return Poll::Pending;
             }
         } else {
-            *this.gate.task.lock().unwrap_or_else(PoisonError::into_inner) = Some(cx.waker().clone());
-            this.task = Some(cx.waker().clone());
-            this.gate.woken.store(false, Ordering::Release);
+            *self.gate.task.lock().unwrap_or_else(PoisonError::into_inner) = Some(cx.waker().clone());
+            self.task = Some(cx.waker().clone());
+            self.gate.woken.store(false, Ordering::Release);
         }
-        this.inner.as_mut().poll(&mut Context::from_waker(&this.waker))
+        let polled = poll(&mut Context::from_waker(&self.waker));
+        if polled.is_ready() {
+            // Nothing was registered: there may be more, so the next poll goes through.
+            self.gate.woken.store(true, Ordering::Release);
+        }
+        polled
     }
 }
 
@@ -137,6 +164,47 @@ mod tests {
         tx.send_replace(true);
         let (done, polls) = waiter.await.expect("the waiter ends");
         assert!(done && polls > 1);
+    }
+
+    #[tokio::test]
+    async fn a_gated_receiver_sees_every_message_and_its_end() {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u32>();
+        let reader = tokio::spawn(async move {
+            let mut gate = PollGate::new();
+            let mut got = Vec::new();
+            while let Some(n) = std::future::poll_fn(|cx| gate.poll(cx, |cx| rx.poll_recv(cx))).await {
+                got.push(n);
+            }
+            got
+        });
+        for n in 0..3 {
+            tx.send(n).expect("open");
+            tokio::task::yield_now().await;
+        }
+        tx.send(3).expect("open");
+        tx.send(4).expect("open");
+        drop(tx);
+        assert_eq!(reader.await.expect("the reader ends"), [0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn a_closed_gate_skips_the_poll_until_a_wake() {
+        let waker = futures_util::task::noop_waker();
+        let mut cx = Context::from_waker(&waker);
+        let (mut gate, mut polls) = (PollGate::new(), 0);
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+        let mut poll = |gate: &mut PollGate, cx: &mut Context<'_>| {
+            gate.poll(cx, |cx| {
+                polls += 1;
+                rx.poll_recv(cx)
+            })
+        };
+        assert!(poll(&mut gate, &mut cx).is_pending());
+        assert!(poll(&mut gate, &mut cx).is_pending());
+        tx.send(()).expect("open");
+        assert!(poll(&mut gate, &mut cx).is_ready());
+        assert!(poll(&mut gate, &mut cx).is_pending());
+        assert_eq!(polls, 3, "the second poll was skipped, the one after a message was not");
     }
 
     #[tokio::test]

@@ -26,6 +26,7 @@ pub(crate) mod redis;
 #[cfg(feature = "redis")]
 pub(crate) mod redis_core;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
@@ -212,8 +213,11 @@ impl LayerMessage {
 /// assert_eq!(sender.try_deliver(message()), Err(DeliveryError::Full));
 /// ```
 pub fn inbox(name: impl Into<String>, capacity: usize) -> (InboxSender, ChannelReceiver) {
-    let (sender, receiver) = mpsc::channel(capacity.max(1));
-    let (overflow, close) = (Arc::new(Overflow::default()), Arc::new(CloseRequest::default()));
+    // Unbounded, with a count of our own for the bound: a bounded `mpsc` takes a lock to give
+    // back each permit its receiver frees, once per member and per group message.
+    let (sender, receiver) = mpsc::unbounded_channel();
+    let overflow = Arc::new(Overflow { capacity: capacity.max(1), ..Overflow::default() });
+    let close = Arc::new(CloseRequest::default());
     let receiver = ChannelReceiver { name: name.into(), receiver, overflow: overflow.clone(), close: close.clone() };
     (InboxSender { sender, overflow, close }, receiver)
 }
@@ -238,7 +242,7 @@ pub enum DeliveryError {
 /// and re-syncs instead of showing a state with holes in it.
 #[derive(Debug, Clone)]
 pub struct InboxSender {
-    sender: mpsc::Sender<LayerMessage>,
+    sender: mpsc::UnboundedSender<LayerMessage>,
     overflow: Arc<Overflow>,
     close: Arc<CloseRequest>,
 }
@@ -254,28 +258,36 @@ impl InboxSender {
         if let LayerBody::CloseConnection { code, reason } = message.body() {
             self.close.set(*code, reason);
         }
-        self.sender.try_send(message).map_err(|err| match err {
-            mpsc::error::TrySendError::Full(_) => {
-                self.overflow.signal();
-                DeliveryError::Full
+        // Counted before it is sent, so the receiver never counts it out first.
+        if self.overflow.queued.fetch_add(1, Ordering::AcqRel) >= self.overflow.capacity {
+            self.overflow.queued.fetch_sub(1, Ordering::AcqRel);
+            // An ended receiver leaves its messages counted: the connection is gone, not slow.
+            if self.sender.is_closed() {
+                return Err(DeliveryError::Closed);
             }
-            mpsc::error::TrySendError::Closed(_) => DeliveryError::Closed,
+            self.overflow.signal.raise();
+            return Err(DeliveryError::Full);
+        }
+        self.sender.send(message).map_err(|_| {
+            self.overflow.queued.fetch_sub(1, Ordering::AcqRel);
+            DeliveryError::Closed
         })
     }
 }
 
-/// Set once an inbox dropped a message; the connection waits for it beside its other work.
+/// The inbox's bound: how many messages wait in it, and the signal raised once one was dropped
+/// because it was full. The connection waits for the signal beside its other work.
 #[derive(Debug, Default)]
-pub(crate) struct Overflow(Signal);
+pub(crate) struct Overflow {
+    queued: AtomicUsize,
+    capacity: usize,
+    signal: Signal,
+}
 
 impl Overflow {
-    fn signal(&self) {
-        self.0.raise();
-    }
-
     /// Resolves once a message was dropped.
     pub(crate) async fn occurred(&self) {
-        self.0.raised().await;
+        self.signal.raised().await;
     }
 }
 
@@ -308,23 +320,16 @@ impl CloseRequest {
     }
 }
 
-/// The receiving end of one connection's channel.
+/// The receiving end of one connection's channel, made by [`inbox`].
 #[derive(Debug)]
 pub struct ChannelReceiver {
     name: String,
-    receiver: mpsc::Receiver<LayerMessage>,
+    receiver: mpsc::UnboundedReceiver<LayerMessage>,
     overflow: Arc<Overflow>,
     close: Arc<CloseRequest>,
 }
 
 impl ChannelReceiver {
-    /// A receiver for messages sent to `name`. Prefer [`inbox`], whose sender also closes the
-    /// connection when the inbox overflows; with a bare `mpsc` sender, a full inbox loses
-    /// messages unnoticed.
-    pub fn new(name: String, receiver: mpsc::Receiver<LayerMessage>) -> Self {
-        ChannelReceiver { name, receiver, overflow: Arc::default(), close: Arc::default() }
-    }
-
     /// The overflow signal of this inbox.
     pub(crate) fn overflow(&self) -> Arc<Overflow> {
         self.overflow.clone()
@@ -342,12 +347,26 @@ impl ChannelReceiver {
 
     /// The next message; `None` once the layer has dropped the channel.
     pub async fn recv(&mut self) -> Option<LayerMessage> {
-        self.receiver.recv().await
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// Polls for the next message, as [`recv`](Self::recv) waits for it.
+    pub(crate) fn poll_recv(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<LayerMessage>> {
+        self.receiver.poll_recv(cx).map(|message| self.taken(message))
     }
 
     /// A message already waiting, if any.
     pub(crate) fn try_recv(&mut self) -> Option<LayerMessage> {
-        self.receiver.try_recv().ok()
+        let message = self.receiver.try_recv().ok();
+        self.taken(message)
+    }
+
+    /// Counts a message out of the inbox's bound.
+    fn taken(&self, message: Option<LayerMessage>) -> Option<LayerMessage> {
+        if message.is_some() {
+            self.overflow.queued.fetch_sub(1, Ordering::AcqRel);
+        }
+        message
     }
 }
 
@@ -650,5 +669,44 @@ mod tests {
         }
         assert!(layer.group_send(&"x".repeat(99), message()).await.is_ok());
         assert!(layer.group_send("chat.room-5_a", message()).await.is_ok());
+    }
+
+    fn event() -> LayerMessage {
+        LayerMessage::new(LayerBody::ChannelEvent { event_data: Value::Null })
+    }
+
+    /// A connection that ended with its inbox full is gone, not slow: a sender learns it is
+    /// closed (as from a bounded channel), and no overflow is reported for it.
+    #[test]
+    fn a_full_inbox_whose_receiver_ended_is_closed() {
+        let (sender, receiver) = inbox("conn", 1);
+        sender.try_deliver(event()).expect("room for one");
+        drop(receiver);
+        assert_eq!(sender.try_deliver(event()), Err(DeliveryError::Closed));
+    }
+
+    /// Senders racing for the last places of an inbox never put more in it than its bound, and
+    /// each message read gives its place back.
+    #[test]
+    fn concurrent_senders_never_exceed_the_bound_and_reads_free_places() {
+        const CAPACITY: usize = 64;
+        let (sender, mut receiver) = inbox("conn", CAPACITY);
+        for round in 0..3 {
+            let delivered: usize = std::thread::scope(|scope| {
+                let senders: Vec<_> = (0..4)
+                    .map(|_| {
+                        let sender = sender.clone();
+                        scope.spawn(move || (0..CAPACITY).filter(|_| sender.try_deliver(event()).is_ok()).count())
+                    })
+                    .collect();
+                senders.into_iter().map(|s| s.join().expect("no panic")).sum()
+            });
+            assert_eq!(delivered, CAPACITY, "round {round}");
+            let mut read = 0;
+            while receiver.try_recv().is_some() {
+                read += 1;
+            }
+            assert_eq!(read, CAPACITY, "round {round}");
+        }
     }
 }
