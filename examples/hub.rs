@@ -234,6 +234,7 @@ mod tests {
         reader.reconnect().await;
         let mut shouter = WebsocketCommunicator::connect(&router, "/ws/rooms/recovery-test/").await;
         shouter.receive_json().await; // subscribed
+        shouter.receive_json().await; // presence_state
         shouter.send_message(&Shout { payload: "while you were away".into() }).await;
         assert_eq!(shouter.receive_topic_message::<Shouted>().await.seq, Some(1));
         let back = reader.subscribe_since("room:recovery-test", first.seq, &first.epoch).await;

@@ -353,9 +353,21 @@ impl MemoryHistory {
 /// A live push: its `seq` (if any) and its event.
 pub(crate) type Push = (Option<i64>, Value);
 
-/// The live pushes held back while a subscription replays history. `None` once live.
+/// The live pushes of one subscription as they meet its replay of history: held back while it
+/// replays, then delivered, each `seq` at most once. A push can reach the connection after the
+/// replay already delivered it (it was in flight from the layer when history was read), so a
+/// recovering subscription keeps dropping pushes at or below the last `seq` it delivered, not
+/// only those held at the seam.
 #[derive(Default)]
-pub(crate) struct Seam(Mutex<Option<Vec<Push>>>);
+pub(crate) struct Seam(Mutex<SeamState>);
+
+#[derive(Default)]
+struct SeamState {
+    /// The pushes held while replaying; `None` once live.
+    held: Option<Vec<Push>>,
+    /// The last `seq` delivered, on a recovering subscription (`None`: no deduplication).
+    delivered: Option<i64>,
+}
 
 /// What to do with a live push.
 pub(crate) enum Admit {
@@ -363,42 +375,69 @@ pub(crate) enum Admit {
     Deliver(Value),
     /// Held until the replay is over.
     Held,
+    /// Already delivered (by the replay): dropped.
+    Duplicate,
     /// Too many held: the subscription cannot keep up, and the connection must end.
     Overflow,
 }
 
 impl Seam {
-    /// A seam holding live pushes from the start.
+    /// A seam holding live pushes from the start, for a recovering subscription.
     pub(crate) fn holding() -> Self {
-        Seam(Mutex::new(Some(Vec::new())))
+        Seam(Mutex::new(SeamState { held: Some(Vec::new()), delivered: Some(0) }))
     }
 
-    fn lock(&self) -> MutexGuard<'_, Option<Vec<Push>>> {
+    fn lock(&self) -> MutexGuard<'_, SeamState> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// A live push: delivered, or held while replaying.
+    /// A live push: delivered, held while replaying, or dropped as already delivered.
     pub(crate) fn admit(&self, seq: Option<i64>, event_data: Value) -> Admit {
-        match &mut *self.lock() {
+        let mut state = self.lock();
+        let SeamState { held, delivered } = &mut *state;
+        match held {
             Some(held) if held.len() >= MAX_HELD => Admit::Overflow,
             Some(held) => {
                 held.push((seq, event_data));
                 Admit::Held
             }
-            None => Admit::Deliver(event_data),
+            None => match (delivered.as_mut(), seq) {
+                (Some(last), Some(seq)) if seq <= *last => Admit::Duplicate,
+                (Some(last), Some(seq)) => {
+                    *last = seq;
+                    Admit::Deliver(event_data)
+                }
+                _ => Admit::Deliver(event_data),
+            },
         }
     }
 
-    /// The pushes held so far, without those at or before `replayed` (already delivered). When
-    /// none are held, the seam opens: later pushes are delivered live, after these.
+    /// The pushes held so far that are after `replayed` and after every push delivered so far,
+    /// for the caller to deliver now, in order. When none are held, the seam opens: later pushes
+    /// are delivered live, after these.
     pub(crate) fn release(&self, replayed: u64) -> Vec<Push> {
         let mut state = self.lock();
-        let held = state.as_mut().map(std::mem::take).unwrap_or_default();
-        if held.is_empty() {
-            *state = None;
-        }
         let replayed = i64::try_from(replayed).unwrap_or(i64::MAX);
-        held.into_iter().filter(|(seq, _)| seq.is_none_or(|seq| seq > replayed)).collect()
+        let mut last = state.delivered.map_or(replayed, |last| last.max(replayed));
+        let held = state.held.as_mut().map(std::mem::take).unwrap_or_default();
+        if held.is_empty() {
+            state.held = None;
+        }
+        let fresh: Vec<Push> = held
+            .into_iter()
+            .filter(|(seq, _)| match seq {
+                Some(seq) if *seq <= last => false,
+                Some(seq) => {
+                    last = *seq;
+                    true
+                }
+                None => true,
+            })
+            .collect();
+        if state.delivered.is_some() {
+            state.delivered = Some(last);
+        }
+        fresh
     }
 }
 
@@ -499,6 +538,13 @@ mod tests {
         assert_eq!(released, [Some(5)]);
         assert!(seam.release(5).is_empty());
         assert!(matches!(seam.admit(Some(6), json!(6)), Admit::Deliver(_)));
+        // A push the replay delivered, still in flight when the seam opened, is dropped too.
+        assert!(matches!(seam.admit(Some(6), json!(6)), Admit::Duplicate));
+        assert!(matches!(seam.admit(Some(7), json!(7)), Admit::Deliver(_)));
+        // A plain subscription deduplicates nothing.
+        let plain = Seam::default();
+        assert!(matches!(plain.admit(Some(1), json!(1)), Admit::Deliver(_)));
+        assert!(matches!(plain.admit(Some(1), json!(1)), Admit::Deliver(_)));
     }
 
     #[test]

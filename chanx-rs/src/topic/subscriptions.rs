@@ -339,6 +339,10 @@ pub(crate) fn on_topic_event(
     let event_data = match sub.seam.admit(seq, event_data) {
         Admit::Deliver(event_data) => event_data,
         Admit::Held => return None,
+        Admit::Duplicate => {
+            tracing::debug!(%topic, ?seq, "dropping a push the replay of history already delivered");
+            return None;
+        }
         Admit::Overflow => {
             tracing::warn!(%topic, "too many pushes held while replaying history; closing the connection");
             ctx.connection().request_close(crate::close::EndReason::InboxOverflow);
