@@ -27,7 +27,7 @@ pub use history::{History, Recovery};
 pub use pattern::same_shape;
 pub(crate) use pattern::{fill, parameter_names};
 pub(crate) use standalone::Standalone;
-pub(crate) use subscriptions::{Subscriptions, TopicLimits, handle_frame, on_topic_event, subscribe_default};
+pub(crate) use subscriptions::{Subscriptions, TopicLimits, handle_frame, on_topic_event, revoke, subscribe_default};
 
 /// A subscribable stream on a consumer's connection, declared with
 /// [`#[topic]`](crate::topic). One value is made per subscription, with [`new`](Topic::new)
