@@ -629,3 +629,56 @@ async fn the_server_ends_a_subscription_and_the_socket_stays_open() {
     assert_eq!(comm.subscribe("gate:2").await["action"], "subscribed");
     comm.disconnect().await;
 }
+
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "hold")]
+struct Hold {}
+
+/// A topic whose `hold` push keeps the connection's pushes waiting for a second.
+#[derive(Default)]
+struct HeldGateTopic;
+
+#[chanx::topic(pattern = "held:{id}")]
+impl Topic for HeldGateTopic {
+    const SEND_COMPLETION: Option<bool> = Some(false);
+
+    #[event_handler]
+    async fn hold(&self, _event: Hold) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+
+    #[event_handler]
+    async fn new_reply(&self, event: NewReply) -> ReplyCreated {
+        ReplyCreated { payload: event.payload }
+    }
+}
+
+struct HeldGateHub;
+
+#[chanx::consumer(topics = [HeldGateTopic], send_completion = false)]
+impl HeldGateHub {
+    #[ws_handler]
+    async fn revoke(&self, ctx: &Context, msg: Revoke) {
+        let _ = ctx.revoke_topic(&msg.payload).await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_push_arrives_after_the_revocation_frame() {
+    let router = Router::new().route("/ws/held/", |_: &Scope| HeldGateHub);
+    let mut comm = WebsocketCommunicator::connect(&router, "/ws/held/").await;
+    comm.subscribe("held:1").await;
+    // A push is queued behind a slow one when the subscription is revoked.
+    HeldGateTopic::broadcast(router.layer(), "held:1", &Hold {}, None).await.expect("sent");
+    HeldGateTopic::broadcast(router.layer(), "held:1", &NewReply { payload: "queued".into() }, None)
+        .await
+        .expect("sent");
+    comm.send_json(&json!({"action": "revoke", "payload": "held:1"})).await;
+    assert_eq!(
+        comm.receive_json().await,
+        json!({"action": "unsubscribed", "payload": null, "version": 1, "topic": "held:1"})
+    );
+    tokio::time::advance(Duration::from_secs(2)).await;
+    assert_eq!(comm.receive_all_json(Duration::from_millis(100)).await, Vec::<Value>::new());
+    comm.disconnect().await;
+}
