@@ -569,13 +569,35 @@ impl Topic for GateTopic {
 
 struct GateHub;
 
-#[chanx::consumer(topics = [GateTopic])]
+#[chanx::consumer(topics = [GateTopic], groups = ["gate.admins"])]
 impl GateHub {
     /// Ends the subscription the payload names, as an application whose rules changed would.
     #[ws_handler]
     async fn revoke(&self, ctx: &Context, msg: Revoke) {
         let _ = ctx.revoke_topic(&msg.payload).await;
     }
+
+    /// The same, asked from outside the connection (an HTTP handler, another process).
+    #[event_handler]
+    async fn revoke_from_outside(&self, ctx: &Context, event: Revoke) {
+        let _ = ctx.revoke_topic(&event.payload).await;
+    }
+}
+
+#[tokio::test]
+async fn an_event_from_outside_the_connection_ends_a_subscription() {
+    let router = Router::new().route("/ws/gate/", |_: &Scope| GateHub);
+    let mut comm = WebsocketCommunicator::connect(&router, "/ws/gate/").await;
+    comm.subscribe("gate:7").await;
+    router.layer().broadcast_event(["gate.admins"], &Revoke { payload: "gate:7".into() }).await.expect("sent");
+    assert_eq!(
+        comm.receive_json().await,
+        json!({"action": "unsubscribed", "payload": null, "version": 1, "topic": "gate:7"})
+    );
+    GateTopic::broadcast(router.layer(), "gate:7", &NewReply { payload: "late".into() }, None).await.expect("sent");
+    let after: Vec<Value> = comm.receive_all_json(Duration::from_millis(100)).await;
+    assert!(after.iter().all(|frame| frame.get("topic").is_none()), "a push arrived after the revocation: {after:?}");
+    comm.disconnect().await;
 }
 
 #[tokio::test]
