@@ -352,6 +352,34 @@ impl Context {
         self.conn.leave_group(group).await
     }
 
+    /// Ends this connection's subscription to `topic` on the server's initiative, leaving the
+    /// socket open: access that [`authorize`](crate::Topic::authorize) granted has ended.
+    /// The topic's `on_unsubscribe` runs, its group is left, and the client receives
+    /// `{"action": "unsubscribed", "topic": topic}` with no `ref`, the frame chanx answers an
+    /// `unsubscribe` with (docs/protocol.md). No push of the topic is delivered to this
+    /// connection once the subscription is removed. Returns whether it was subscribed;
+    /// callable from the consumer's handlers and from the topic's own.
+    ///
+    /// ```
+    /// # #[derive(chanx::Message, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+    /// # #[message(action = "leave")] struct Leave {}
+    /// #[derive(Default)]
+    /// struct RoomTopic;
+    ///
+    /// #[chanx::topic(pattern = "room:{name}")]
+    /// impl RoomTopic {
+    ///     /// The client asked to be banned: ends its subscription server-side.
+    ///     #[ws_handler]
+    ///     async fn leave(&self, ctx: &chanx::Context, _msg: Leave) {
+    ///         let topic = ctx.topic().unwrap_or_default().to_owned();
+    ///         ctx.revoke_topic(&topic).await;
+    ///     }
+    /// }
+    /// ```
+    pub async fn revoke_topic(&self, topic: &str) -> bool {
+        crate::topic::revoke(&self.for_topic(Arc::from(topic))).await
+    }
+
     /// The groups this connection is in: the consumer's groups plus those joined at runtime.
     pub fn groups(&self) -> Vec<String> {
         self.conn.joined_groups()

@@ -532,3 +532,175 @@ async fn subscribes_under_way_count_against_the_limit() {
     assert_eq!((confirmed["action"].as_str(), confirmed["topic"].as_str()), (Some("subscribed"), Some("slow:1")));
     comm.disconnect().await;
 }
+
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "leave")]
+struct Leave {}
+
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "revoke")]
+struct Revoke {
+    payload: String,
+}
+
+static GATE_UNSUBSCRIBED: AtomicUsize = AtomicUsize::new(0);
+
+/// A topic whose access the server can end: by its own handler (`leave`) or the consumer's.
+#[derive(Default)]
+struct GateTopic;
+
+#[chanx::topic(pattern = "gate:{id}")]
+impl Topic for GateTopic {
+    async fn on_unsubscribe(&self, _ctx: &Context) {
+        GATE_UNSUBSCRIBED.fetch_add(1, Ordering::SeqCst);
+    }
+
+    #[ws_handler]
+    async fn leave(&self, ctx: &Context, _msg: Leave) {
+        let topic = ctx.topic().unwrap_or_default().to_owned();
+        assert!(ctx.revoke_topic(&topic).await);
+    }
+
+    #[event_handler]
+    async fn new_reply(&self, event: NewReply) -> ReplyCreated {
+        ReplyCreated { payload: event.payload }
+    }
+}
+
+struct GateHub;
+
+#[chanx::consumer(topics = [GateTopic], groups = ["gate.admins"])]
+impl GateHub {
+    /// Ends the subscription the payload names, as an application whose rules changed would.
+    #[ws_handler]
+    async fn revoke(&self, ctx: &Context, msg: Revoke) {
+        let _ = ctx.revoke_topic(&msg.payload).await;
+    }
+
+    /// The same, asked from outside the connection (an HTTP handler, another process).
+    #[event_handler]
+    async fn revoke_from_outside(&self, ctx: &Context, event: Revoke) {
+        let _ = ctx.revoke_topic(&event.payload).await;
+    }
+}
+
+#[tokio::test]
+async fn an_event_from_outside_the_connection_ends_a_subscription() {
+    let router = Router::new().route("/ws/gate/", |_: &Scope| GateHub);
+    let mut comm = WebsocketCommunicator::connect(&router, "/ws/gate/").await;
+    comm.subscribe("gate:7").await;
+    router.layer().broadcast_event(["gate.admins"], &Revoke { payload: "gate:7".into() }).await.expect("sent");
+    assert_eq!(
+        comm.receive_json().await,
+        json!({"action": "unsubscribed", "payload": null, "version": 1, "topic": "gate:7"})
+    );
+    GateTopic::broadcast(router.layer(), "gate:7", &NewReply { payload: "late".into() }, None).await.expect("sent");
+    let after: Vec<Value> = comm.receive_all_json(Duration::from_millis(100)).await;
+    assert!(after.iter().all(|frame| frame.get("topic").is_none()), "a push arrived after the revocation: {after:?}");
+    comm.disconnect().await;
+}
+
+#[tokio::test]
+async fn the_server_ends_a_subscription_and_the_socket_stays_open() {
+    let router = Router::new().route("/ws/gate/", |_: &Scope| GateHub);
+    let mut comm = WebsocketCommunicator::connect(&router, "/ws/gate/").await;
+    comm.subscribe("gate:1").await;
+    comm.subscribe("gate:2").await;
+    let before = GATE_UNSUBSCRIBED.load(Ordering::SeqCst);
+
+    // From the consumer's handler: `unsubscribed` for the topic, with no ref.
+    comm.send_json(&json!({"action": "revoke", "payload": "gate:1"})).await;
+    assert_eq!(
+        comm.receive_json().await,
+        json!({"action": "unsubscribed", "payload": null, "version": 1, "topic": "gate:1"})
+    );
+    assert_eq!(comm.receive_json().await, json!({"action": COMPLETE, "payload": null}));
+    assert_eq!(GATE_UNSUBSCRIBED.load(Ordering::SeqCst), before + 1);
+    // Its pushes no longer arrive; the other topic's still do.
+    GateTopic::broadcast(router.layer(), "gate:1", &NewReply { payload: "late".into() }, None).await.expect("sent");
+    assert_eq!(
+        comm.receive_all_json(Duration::from_millis(100)).await,
+        Vec::<Value>::new(),
+        "a push arrived after the revocation"
+    );
+    GateTopic::broadcast(router.layer(), "gate:2", &NewReply { payload: "live".into() }, None).await.expect("sent");
+    assert_eq!(comm.receive_topic_message::<ReplyCreated>().await.topic, "gate:2");
+    assert_eq!(comm.receive_json().await["action"], EVENT_COMPLETE);
+    // Frames to the revoked topic are answered as for any topic not subscribed.
+    comm.send_json(&topic_frame("gate:1", "3", "leave", json!(null))).await;
+    assert_eq!(
+        comm.receive_json().await,
+        json!({"action": "error", "payload": {"reason": "not_subscribed", "detail": "Not subscribed to 'gate:1'"},
+               "version": 1, "topic": "gate:1", "ref": "3"})
+    );
+
+    // From the topic's own handler; revoking what is not subscribed sends nothing.
+    comm.send_json(&topic_frame("gate:2", "4", "leave", json!(null))).await;
+    assert_eq!(
+        comm.receive_json().await,
+        json!({"action": "unsubscribed", "payload": null, "version": 1, "topic": "gate:2"})
+    );
+    assert_eq!(
+        comm.receive_json().await,
+        json!({"action": COMPLETE, "payload": null, "version": 1, "topic": "gate:2", "ref": "4"})
+    );
+    comm.send_json(&json!({"action": "revoke", "payload": "gate:2"})).await;
+    assert_eq!(comm.receive_json().await, json!({"action": COMPLETE, "payload": null}), "only the completion answers");
+    assert_eq!(GATE_UNSUBSCRIBED.load(Ordering::SeqCst), before + 2);
+    // The socket is open: subscribing again works.
+    assert_eq!(comm.subscribe("gate:2").await["action"], "subscribed");
+    comm.disconnect().await;
+}
+
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "hold")]
+struct Hold {}
+
+/// A topic whose `hold` push keeps the connection's pushes waiting for a second.
+#[derive(Default)]
+struct HeldGateTopic;
+
+#[chanx::topic(pattern = "held:{id}")]
+impl Topic for HeldGateTopic {
+    const SEND_COMPLETION: Option<bool> = Some(false);
+
+    #[event_handler]
+    async fn hold(&self, _event: Hold) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+
+    #[event_handler]
+    async fn new_reply(&self, event: NewReply) -> ReplyCreated {
+        ReplyCreated { payload: event.payload }
+    }
+}
+
+struct HeldGateHub;
+
+#[chanx::consumer(topics = [HeldGateTopic], send_completion = false)]
+impl HeldGateHub {
+    #[ws_handler]
+    async fn revoke(&self, ctx: &Context, msg: Revoke) {
+        let _ = ctx.revoke_topic(&msg.payload).await;
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_push_arrives_after_the_revocation_frame() {
+    let router = Router::new().route("/ws/held/", |_: &Scope| HeldGateHub);
+    let mut comm = WebsocketCommunicator::connect(&router, "/ws/held/").await;
+    comm.subscribe("held:1").await;
+    // A push is queued behind a slow one when the subscription is revoked.
+    HeldGateTopic::broadcast(router.layer(), "held:1", &Hold {}, None).await.expect("sent");
+    HeldGateTopic::broadcast(router.layer(), "held:1", &NewReply { payload: "queued".into() }, None)
+        .await
+        .expect("sent");
+    comm.send_json(&json!({"action": "revoke", "payload": "held:1"})).await;
+    assert_eq!(
+        comm.receive_json().await,
+        json!({"action": "unsubscribed", "payload": null, "version": 1, "topic": "held:1"})
+    );
+    tokio::time::advance(Duration::from_secs(2)).await;
+    assert_eq!(comm.receive_all_json(Duration::from_millis(100)).await, Vec::<Value>::new());
+    comm.disconnect().await;
+}

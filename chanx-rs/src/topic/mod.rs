@@ -29,7 +29,7 @@ pub use pattern::same_shape;
 pub(crate) use pattern::{fill, parameter_names};
 pub(crate) use standalone::Standalone;
 pub(crate) use subscriptions::{
-    Subscriptions, TopicLimits, handle_frame, on_topic_event, reauthorize, subscribe_default,
+    Subscriptions, TopicLimits, handle_frame, on_topic_event, reauthorize, revoke, subscribe_default,
 };
 
 /// A subscribable stream on a consumer's connection, declared with

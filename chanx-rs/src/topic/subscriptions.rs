@@ -296,6 +296,26 @@ async fn subscribe(conn: &Arc<Connection>, tctx: &Context, reply: &Context, sinc
 }
 
 async fn unsubscribe(conn: &Arc<Connection>, tctx: &Context, reply: &Context) {
+    end(conn, tctx).await;
+    // Answered whether or not it was subscribed, as chanx does.
+    let _ = reply.send(&Unsubscribed {});
+}
+
+/// Ends this connection's subscription to `tctx`'s topic on the server's initiative
+/// ([`Context::revoke_topic`]): as an `unsubscribe` frame would, but answered with an
+/// `unsubscribed` push (no `ref`) only when it was subscribed. Returns whether it was.
+pub(crate) async fn revoke(tctx: &Context) -> bool {
+    let conn = tctx.connection().clone();
+    let ended = end(&conn, tctx).await;
+    if ended {
+        let _ = tctx.send(&Unsubscribed {});
+    }
+    ended
+}
+
+/// Removes the subscription of `tctx`'s topic, runs `on_unsubscribe` and leaves the group
+/// unless another subscription shares it. Returns whether it was subscribed.
+async fn end(conn: &Arc<Connection>, tctx: &Context) -> bool {
     let subs = &conn.topics;
     let topic = tctx.topic().unwrap_or_default();
     let removed = {
@@ -308,20 +328,18 @@ async fn unsubscribe(conn: &Arc<Connection>, tctx: &Context, reply: &Context) {
             }
         })
     };
-    if let Some(sub) = removed {
-        run_hook(sub.handler.on_unsubscribe(tctx), "on_unsubscribe").await;
-        if sub.presence {
-            super::presence::leave(tctx, &sub.group).await;
-        }
-        let _changing = subs.group_changes.lock().await;
-        // A subscribe of the same group may have come in meanwhile: then the group stays.
-        let unused = !subs.state().groups.contains_key(&sub.group);
-        if unused && let Err(err) = conn.leave_group(&sub.group).await {
-            tracing::warn!(%topic, error = %err, "could not leave a topic's group");
-        }
+    let Some(sub) = removed else { return false };
+    run_hook(sub.handler.on_unsubscribe(tctx), "on_unsubscribe").await;
+    if sub.presence {
+        super::presence::leave(tctx, &sub.group).await;
     }
-    // Answered whether or not it was subscribed, as chanx does.
-    let _ = reply.send(&Unsubscribed {});
+    let _changing = subs.group_changes.lock().await;
+    // A subscribe of the same group may have come in meanwhile: then the group stays.
+    let unused = !subs.state().groups.contains_key(&sub.group);
+    if unused && let Err(err) = conn.leave_group(&sub.group).await {
+        tracing::warn!(%topic, error = %err, "could not leave a topic's group");
+    }
+    true
 }
 
 /// The task for a `handle_topic_event` layer message to the connection of `ctx`, or `None` when
@@ -364,6 +382,6 @@ pub(crate) async fn reauthorize(ctx: Context, topic: String) {
     let tctx = ctx.for_topic(sub.topic.clone());
     if run_hook(sub.handler.authorize(&tctx, &params), "authorize").await != Some(true) {
         tracing::info!(%topic, "a subscription is no longer authorized; unsubscribing it");
-        unsubscribe(&conn, &tctx, &tctx).await;
+        revoke(&tctx).await;
     }
 }
