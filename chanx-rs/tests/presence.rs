@@ -192,3 +192,16 @@ async fn reauthorize_unsubscribes_only_the_refused_and_no_push_follows() {
     );
     assert_eq!(seen[0].1["entry"]["name"], "eve");
 }
+
+#[tokio::test]
+async fn each_layer_has_its_own_members() {
+    // Two apps in one process, each on its own in-memory layer, with a topic of the same name.
+    let (one, two) = (router(), router());
+    let (mut ada, members) = join(&one, "ada", "room:apart").await;
+    assert_eq!(members, [json!("ada")]);
+    let (mut bob, members) = join(&two, "bob", "room:apart").await;
+    assert_eq!(members, [json!("bob")], "bob's app does not list ada");
+    assert!(ada.receive_nothing().await, "nor does ada's hear of bob");
+    ada.disconnect().await;
+    bob.disconnect().await;
+}

@@ -409,7 +409,13 @@ pub trait ChannelLayer: Send + Sync + 'static {
 /// #     tokio::runtime::Builder::new_current_thread().build().expect("runtime").block_on(f) }
 /// ```
 #[derive(Clone)]
-pub struct Layer(Arc<dyn ChannelLayer>, Arc<crate::topic::HistoryStore>);
+pub struct Layer(Arc<dyn ChannelLayer>, Arc<TopicState>);
+
+/// What topics keep per layer, beside its backend.
+struct TopicState {
+    history: crate::topic::HistoryStore,
+    presence: crate::topic::Members,
+}
 
 impl std::fmt::Debug for Layer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -423,13 +429,18 @@ impl Layer {
     /// else in this process (docs/topics.md, "History in Redis").
     pub fn new(layer: impl ChannelLayer) -> Self {
         let history = crate::topic::HistoryStore::for_backend(&layer);
-        Layer(Arc::new(layer), Arc::new(history))
+        Layer(Arc::new(layer), Arc::new(TopicState { history, presence: crate::topic::Members::default() }))
     }
 
     /// The history of this layer's history topics: in Redis for a `RedisLayer`, else in
     /// this process.
     pub(crate) fn history(&self) -> &crate::topic::HistoryStore {
-        &self.1
+        &self.1.history
+    }
+
+    /// The presence lists of this layer's presence topics (in this process).
+    pub(crate) fn presence(&self) -> &crate::topic::Members {
+        &self.1.presence
     }
 
     /// A new in-memory layer, for one process.

@@ -27,6 +27,7 @@ pub(crate) use history::HistoryStore;
 pub use history::{History, Recovery};
 pub use pattern::same_shape;
 pub(crate) use pattern::{fill, parameter_names};
+pub(crate) use presence::Members;
 pub(crate) use standalone::Standalone;
 pub(crate) use subscriptions::{
     Subscriptions, TopicLimits, handle_frame, on_topic_event, reauthorize, revoke, subscribe_default,

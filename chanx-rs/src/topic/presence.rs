@@ -2,7 +2,7 @@
 //! [`Topic::PRESENCE`](super::Topic::PRESENCE).
 //!
 //! Each subscribed connection whose [`Topic::presence`](super::Topic::presence) hook gives an
-//! entry is listed under its channel name. The list lives in this process (the memory backend):
+//! entry is listed under its channel name. The list lives in this process, one per layer:
 //! connections of other processes sharing a Redis or NATS layer are not listed yet.
 //!
 //! Frames (each carries `topic`):
@@ -14,23 +14,26 @@
 //! see a member both in the list and in a join, so clients apply joins and leaves by `id`.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{LazyLock, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
 use serde_json::{Value, json};
 
 use crate::Context;
 use crate::layer::{LayerBody, LayerMessage};
 
-/// The entries of each topic's group, by channel name (ordered, so lists are stable).
-static MEMBERS: LazyLock<Mutex<HashMap<String, BTreeMap<String, Value>>>> = LazyLock::new(Mutex::default);
+/// The presence entries of every presence topic reached through one [`Layer`](crate::Layer), by
+/// group, then by channel name (ordered, so lists are stable). Each layer has its own, so two
+/// apps (or two test "processes") in one process do not see each other's members.
+#[derive(Default)]
+pub(crate) struct Members(Mutex<HashMap<String, BTreeMap<String, Value>>>);
 
-fn with_members<T>(f: impl FnOnce(&mut HashMap<String, BTreeMap<String, Value>>) -> T) -> T {
-    f(&mut MEMBERS.lock().unwrap_or_else(PoisonError::into_inner))
+fn with_members<T>(ctx: &Context, f: impl FnOnce(&mut HashMap<String, BTreeMap<String, Value>>) -> T) -> T {
+    f(&mut ctx.layer().presence().0.lock().unwrap_or_else(PoisonError::into_inner))
 }
 
 /// The `presence_state` frame of `group`.
-fn state_frame(group: &str) -> Value {
-    let members: Vec<Value> = with_members(|all| {
+fn state_frame(ctx: &Context, group: &str) -> Value {
+    let members: Vec<Value> = with_members(ctx, |all| {
         all.get(group)
             .map(|m| m.iter().map(|(id, entry)| json!({"id": id, "entry": entry})).collect())
             .unwrap_or_default()
@@ -40,7 +43,7 @@ fn state_frame(group: &str) -> Value {
 
 /// Sends the list of `group` to the client of `reply` (which carries the topic and `ref`).
 pub(crate) fn send_state(reply: &Context, group: &str) {
-    let _ = reply.send_json(state_frame(group));
+    let _ = reply.send_json(state_frame(reply, group));
 }
 
 /// Lists the subscriber of `tctx` with `entry` (unless the topic already has `cap` entries),
@@ -48,7 +51,7 @@ pub(crate) fn send_state(reply: &Context, group: &str) {
 pub(crate) async fn join(tctx: &Context, group: &str, entry: Option<Value>, cap: usize) -> bool {
     let me = tctx.channel_name().to_owned();
     let listed = entry.clone().is_some_and(|entry| {
-        with_members(|all| {
+        with_members(tctx, |all| {
             let members = all.entry(group.to_owned()).or_default();
             // Beyond the cap the connection follows the topic but is not listed.
             let room = members.len() < cap || members.contains_key(&me);
@@ -68,7 +71,7 @@ pub(crate) async fn join(tctx: &Context, group: &str, entry: Option<Value>, cap:
 /// Removes the subscriber of `tctx` from the list of `group` and tells the others it left.
 pub(crate) async fn leave(tctx: &Context, group: &str) {
     let me = tctx.channel_name();
-    let removed = with_members(|all| {
+    let removed = with_members(tctx, |all| {
         let members = all.get_mut(group)?;
         let entry = members.remove(me);
         if members.is_empty() {
