@@ -199,7 +199,7 @@ async fn each_layer_has_its_own_members() {
     let (one, two) = (router(), router());
     let (mut ada, members) = join(&one, "ada", "room:apart").await;
     assert_eq!(members, [json!("ada")]);
-    let (mut bob, members) = join(&two, "bob", "room:apart").await;
+    let (bob, members) = join(&two, "bob", "room:apart").await;
     assert_eq!(members, [json!("bob")], "bob's app does not list ada");
     assert!(ada.receive_nothing().await, "nor does ada's hear of bob");
     ada.disconnect().await;
