@@ -175,7 +175,15 @@ async fn the_asyncapi_document_is_served_in_three_forms(app: TestApp) {
         json.json()["channels"].as_object().map(|c| c.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
     assert_eq!(
         channels,
-        ["groupChat", "chatDetail", "chatDetailChatRoomTopic", "discussionList", "discussionListDiscussionTopic", "discussionTopic", "assistants"]
+        [
+            "groupChat",
+            "chatDetail",
+            "chatDetailChatRoomTopic",
+            "discussionList",
+            "discussionListDiscussionTopic",
+            "discussionTopic",
+            "assistants"
+        ]
     );
     assert!(app.get("/api/asyncapi/schema/?format=yaml", None).await.text.starts_with("asyncapi: 3.0.0\n"));
     let bad = app.get("/api/asyncapi/schema/?format=xml", None).await;
