@@ -527,3 +527,46 @@ async fn a_page_away_longer_than_the_history_reloads(app: TestApp) {
     assert_eq!(back.iter().map(|f| f["seq"].as_u64()).collect::<Vec<_>>(), [Some(late.seq + 1)], "{back:?}");
     adas.disconnect().await;
 }
+
+/// Behind one Redis, a page that loses its socket on one process and comes back on another
+/// recovers what it missed there: the chat's history is in Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_recovers_on_another_process_through_redis() {
+    let Some(url) = crate::server::redis_url().await else { return };
+    let prefix = format!("sandbox-test.{}.", uuid::Uuid::new_v4().simple());
+    let layer = || {
+        let redis = chanx::layer::RedisLayer::builder([url.clone()]).prefix(prefix.clone()).build().expect("layer");
+        chanx::Layer::new(redis)
+    };
+    let app = TestApp::sqlite_with(layer()).await;
+    let other = app.another_process(layer());
+    let (ada, bob) = (app.user("ada@example.com").await, app.user("bob@example.com").await);
+    let chat = chat_with(&app, "Lab", &ada, &[(&bob, Role::Member)]).await;
+    let topic = sandbox::chat::consumers::chat_topic(chat.id);
+    let (room, messages) = (format!("/ws/chat/{}/", chat.id), format!("/api/chat/{}/messages/", chat.id));
+
+    let mut here = app.member_socket(&room, &ada).await;
+    let first = here.subscribe_since(&topic, 0, "").await;
+    assert!(!first.recovered);
+    frames(&mut here).await;
+    let one = for_others(&app.post(&messages, Some(&bob), json!({"content": "one"})).await.json());
+    assert_eq!(frames(&mut here).await, [push(&topic, "member_message", &one, 1)]);
+    here.disconnect().await;
+
+    let two = for_others(&app.post(&messages, Some(&bob), json!({"content": "two"})).await.json());
+    let three = for_others(&app.post(&messages, Some(&bob), json!({"content": "three"})).await.json());
+    let mut there = chanx::testing::WebsocketCommunicator::builder(&other.sockets, &room)
+        .header("cookie", &app.cookie_for(&ada))
+        .timeout(Duration::from_secs(3))
+        .connect()
+        .await;
+    there.assert_authenticated_status_ok().await;
+    let again = there.subscribe_since(&topic, 1, &first.epoch).await;
+    assert_eq!((again.recovered, again.seq), (true, 3), "{again:?}");
+    let got: Vec<Value> = frames(&mut there).await.into_iter().filter(|f| f["action"] != "presence_state").collect();
+    assert_eq!(got, [push(&topic, "member_message", &two, 2), push(&topic, "member_message", &three, 3)]);
+    // Live across processes, numbered by the same history.
+    let four = for_others(&app.post(&messages, Some(&bob), json!({"content": "four"})).await.json());
+    assert_eq!(frames(&mut there).await, [push(&topic, "member_message", &four, 4)]);
+    there.disconnect().await;
+}
