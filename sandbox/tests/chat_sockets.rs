@@ -289,7 +289,7 @@ async fn edits_and_deletions_reach_the_chat(app: TestApp) {
 /// The frames that arrive until the socket has been quiet for a moment, completion frames left
 /// out.
 async fn frames(comm: &mut chanx::testing::WebsocketCommunicator) -> Vec<Value> {
-    let all = comm.receive_all_json(Duration::from_millis(300)).await;
+    let all = comm.receive_all_json(Duration::from_millis(500)).await;
     all.into_iter().filter(|f| !f["action"].as_str().is_some_and(|a| a.ends_with("complete"))).collect()
 }
 
