@@ -1,6 +1,7 @@
 // An anonymous visitor asks the offline assistant a question in headless Chromium and watches
-// the answer stream in: the cursor shows while it streams, the markdown is rendered, and the
-// visitor's own text, echoed by the model, stays text. Run by tests/browser.rs.
+// the answer stream in: the cursor shows while it streams, the markdown is rendered, the
+// visitor's own text, echoed by the model, stays text, and the conversation's title (made from
+// that first message) replaces "New Conversation" without a reload. Run by tests/browser.rs.
 //
 // usage: node assistant.cjs BASE_URL   (same environment as chat.cjs)
 'use strict';
@@ -25,7 +26,10 @@ const step = (text) => console.error(`step: ${text}`);
     await page.locator('#connectionStatus[data-state=connected]').waitFor({ timeout: 15000 });
 
     step('the answer streams in with a cursor');
-    await page.locator('#chatInput').fill('Hi <img src=x onerror="window.owned=1"> there');
+    const question = 'Hi <img src=x onerror="window.owned=1"> there';
+    if ((await page.locator('#conversationTitle').innerText()) !== 'New Conversation') problems.push('a new conversation has a title');
+    await page.evaluate(() => { window.notReloaded = true; });
+    await page.locator('#chatInput').fill(question);
     const started = Date.now();
     await page.locator('#chatInput').press('Enter');
     await page.locator('.message.streaming .cursor').waitFor({ timeout: 10000 });
@@ -39,6 +43,12 @@ const step = (text) => console.error(`step: ${text}`);
     const answer = await page.locator('.message.assistant:not(.welcome)').last().innerText();
     if (!answer.includes('<img src=x')) problems.push(`the echoed text is missing: ${answer}`);
     if (!(await page.locator('#sendButton').isEnabled())) problems.push('send stayed disabled');
+
+    step('the title arrives live');
+    await page.waitForFunction((title) => document.getElementById('conversationTitle').textContent === title, question, { timeout: 10000 });
+    if (!(await page.evaluate(() => window.notReloaded === true))) problems.push('the page reloaded to show the title');
+    if (!(await page.title()).startsWith(question)) problems.push(`the window title did not follow: ${await page.title()}`);
+    if (await page.locator('#messages img, h1 img').count() !== 0) problems.push('the title was rendered as HTML');
     if (!(await page.locator('#stopButton').isHidden())) problems.push('the stop button stayed visible');
 
     step('the conversation survives a reload');
