@@ -727,8 +727,8 @@ async fn titles_reach_the_open_pages_live(app: TestApp) {
         .await;
     assert_eq!(renamed.status, StatusCode::OK);
     let rename = title(&other.id, "Renamed");
-    assert_eq!(frames_until_quiet(&mut on_other).await, [rename.clone()], "once, though the page is in two groups");
-    assert_eq!(frames_until_quiet(&mut on_new).await, [rename]);
+    assert_eq!(frames_until_quiet(&mut on_other).await, vec![rename.clone()], "once, though the page is in two groups");
+    assert_eq!(frames_until_quiet(&mut on_new).await, vec![rename]);
     assert!(nothing_more(&mut bob_on_open).await, "Ada's titles reach only Ada");
 
     let path = format!("/api/assistants/anonymous/{}/messages/", open.id);
