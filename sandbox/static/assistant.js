@@ -25,6 +25,7 @@ document.addEventListener('DOMContentLoaded', () => {
   const stop = document.getElementById('stopButton');
   const shown = new Set();
   const streams = new Map(); // user message id -> {node, text}
+  const answered = new Set(); // user message ids whose answer this page streamed to its end
 
   function node(tag, className, text) {
     const element = document.createElement(tag);
@@ -133,12 +134,15 @@ document.addEventListener('DOMContentLoaded', () => {
     streaming({ content, messageId });
   }
 
-  // An answer that ended while the page was away is saved: the saved reply replaces its bubble.
+  // Saved replies of answers this page streamed are shown already; an answer that ended while
+  // the page was away is saved, and the saved reply replaces its unfinished bubble.
   function settle(messages) {
     messages.forEach((message, index) => {
       const reply = messages[index + 1];
+      if (message.messageType !== 'user' || !reply || reply.messageType !== 'assistant') return;
+      if (answered.has(message.id)) shown.add(reply.id);
       const stream = streams.get(message.id);
-      if (!stream || message.messageType !== 'user' || !reply || reply.messageType !== 'assistant') return;
+      if (!stream) return;
       stream.text = reply.content;
       shown.add(reply.id);
       finish(message.id);
@@ -161,6 +165,7 @@ document.addEventListener('DOMContentLoaded', () => {
       stream.element.classList.remove('streaming');
       stream.element.querySelector('.content').replaceChildren(markdown(stream.text));
       streams.delete(messageId);
+      answered.add(messageId);
     }
     if (error) bubble('assistant error').querySelector('.content').textContent = error;
     busy(false);
