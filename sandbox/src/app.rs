@@ -183,8 +183,8 @@ fn sockets(db: &Db, config: &Config, layer: &Layer, tokens: &Arc<Tokens>, assist
         .route_authenticated("/ws/discussion/{pk}/", topic_auth, move |_: &chanx::Scope| DiscussionTopicConsumer {
             db: topic_db.clone(),
         })
-        .route_authenticated("/ws/assistants/{id}/", assistant_auth, move |_: &chanx::Scope| ConversationConsumer {
-            assistant: assistant.clone(),
+        .route_authenticated("/ws/assistants/{id}/", assistant_auth, move |_: &chanx::Scope| {
+            ConversationConsumer::new(assistant.clone())
         })
         .with_layer(layer.clone())
         .with_settings(settings)

@@ -25,6 +25,7 @@ document.addEventListener('DOMContentLoaded', () => {
   const stop = document.getElementById('stopButton');
   const shown = new Set();
   const streams = new Map(); // user message id -> {node, text}
+  const answered = new Set(); // user message ids whose answer this page streamed to its end
 
   function node(tag, className, text) {
     const element = document.createElement(tag);
@@ -120,12 +121,51 @@ document.addEventListener('DOMContentLoaded', () => {
     box.scrollTop = box.scrollHeight;
   }
 
+  // The whole answer so far, after a reconnect or on a page opened mid-answer: it replaces what
+  // the page had of that answer; the pieces that follow continue it.
+  function answerSoFar({ content, messageId }) {
+    let stream = streams.get(messageId);
+    if (!stream) {
+      stream = { element: bubble('assistant streaming'), text: '' };
+      streams.set(messageId, stream);
+    }
+    busy(true);
+    stream.text = '';
+    streaming({ content, messageId });
+  }
+
+  // Saved replies of answers this page streamed are shown already; an answer that ended while
+  // the page was away is saved, and the saved reply replaces its unfinished bubble.
+  function settle(messages) {
+    messages.forEach((message, index) => {
+      const reply = messages[index + 1];
+      if (message.messageType !== 'user' || !reply || reply.messageType !== 'assistant') return;
+      if (answered.has(message.id)) shown.add(reply.id);
+      const stream = streams.get(message.id);
+      if (!stream) return;
+      stream.text = reply.content;
+      shown.add(reply.id);
+      finish(message.id);
+    });
+  }
+
+  function retitle({ conversationId, title }) {
+    const text = title || 'New Conversation';
+    for (const link of document.querySelectorAll('a[data-conversation]')) {
+      if (link.dataset.conversation === conversationId) link.textContent = text;
+    }
+    if (conversationId !== id) return;
+    document.getElementById('conversationTitle').textContent = text;
+    document.title = `${text} · AI Assistant`;
+  }
+
   function finish(messageId, error) {
     const stream = streams.get(messageId);
     if (stream) {
       stream.element.classList.remove('streaming');
       stream.element.querySelector('.content').replaceChildren(markdown(stream.text));
       streams.delete(messageId);
+      answered.add(messageId);
     }
     if (error) bubble('assistant error').querySelector('.content').textContent = error;
     busy(false);
@@ -134,16 +174,24 @@ document.addEventListener('DOMContentLoaded', () => {
   async function loadMessages() {
     try {
       const page = await sandbox.api(`${base}/messages/?limit=100`);
+      settle(page.results);
       for (const message of page.results) show(message);
     } catch (error) {
       sandbox.notify(`Could not load messages: ${error.message}`, 'error');
     }
   }
 
+  let connections = 0;
   const live = sandbox.live(`/ws/assistants/${id}/`, {
-    onStatus: sandbox.showStatus,
+    onStatus(state) {
+      sandbox.showStatus(state);
+      // Back after a drop: an answer that ended meanwhile is only in the saved messages.
+      if (state === 'connected' && ++connections > 1 && streams.size) loadMessages();
+    },
     onMessage({ action, payload }) {
       if (action === 'new_assistant_message') show(payload);
+      else if (action === 'answer_so_far') answerSoFar(payload);
+      else if (action === 'conversation_title') retitle(payload);
       else if (action === 'streaming') streaming(payload);
       else if (action === 'complete_streaming') finish(payload.messageId);
       else if (action === 'assistant_error') finish(Number(payload.messageId), payload.content);

@@ -10,7 +10,7 @@ use sandbox::assistants::generation::{MAX_ANSWER_BYTES, MAX_HISTORY_BYTES, MAX_H
 use sandbox::assistants::model::{AssistantMessage, Conversation, MessageType};
 use serde_json::{Value, json};
 
-use crate::fake_openai::{FIRST, FakeOpenAi, SECOND, tokens};
+use crate::fake_openai::{FIRST, FakeOpenAi, PACED, SECOND, paced_answer, tokens};
 use crate::support::TestApp;
 
 crate::on_both_databases!(
@@ -29,6 +29,9 @@ crate::on_both_databases!(
     an_endless_answer_is_cut_at_the_cap_and_kept,
     a_hostile_provider_is_cut_off_with_assistant_error,
     the_history_sent_to_the_model_is_capped,
+    titles_reach_the_open_pages_live,
+    a_page_that_reconnects_mid_answer_gets_the_whole_answer_once,
+    a_page_that_missed_the_answer_so_far_gets_the_saved_answer_at_the_end,
 );
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -39,11 +42,78 @@ async fn socket(app: &TestApp, id: &str, user: Option<&User>) -> WebsocketCommun
     comm
 }
 
-/// The frames of one answer, up to and including `end` (`complete_streaming` or `assistant_error`).
+/// The frames of one answer, up to and including `end` (`complete_streaming` or
+/// `assistant_error`), without the `conversation_title` of a first answer, which its own task
+/// sends whenever the title is ready ([`titles_reach_the_open_pages_live`] checks those).
 async fn answer(comm: &mut WebsocketCommunicator, end: &str) -> Vec<Value> {
     let frames = comm.receive_all_messages(end, WAIT).await;
     assert_eq!(frames.last().map(|f| f["action"].clone()), Some(json!(end)), "{frames:?}");
+    frames.into_iter().filter(|f| f["action"] != "conversation_title").collect()
+}
+
+/// How long a socket must stay silent for a test to conclude nothing more is coming.
+const QUIET: Duration = Duration::from_millis(300);
+
+fn is_completion(frame: &Value) -> bool {
+    matches!(frame["action"].as_str(), Some("complete" | "event_complete" | "group_complete"))
+}
+
+/// The next frame that is not a completion frame.
+async fn next_frame(comm: &mut WebsocketCommunicator) -> Value {
+    loop {
+        let frame = comm.receive_json().await;
+        if !is_completion(&frame) {
+            return frame;
+        }
+    }
+}
+
+/// The next frame and every one after it until the socket is quiet, without completion frames.
+async fn frames_until_quiet(comm: &mut WebsocketCommunicator) -> Vec<Value> {
+    let mut frames = vec![next_frame(comm).await];
+    frames.extend(comm.receive_all_json(QUIET).await.into_iter().filter(|f| !is_completion(f)));
     frames
+}
+
+/// Whether nothing but completion frames arrives until the socket is quiet.
+async fn nothing_more(comm: &mut WebsocketCommunicator) -> bool {
+    let frames = comm.receive_all_json(QUIET).await;
+    frames.iter().all(is_completion)
+}
+
+/// Frames until both `first` and `second` have come, in whichever order, and then until the
+/// socket is quiet (no completion frames).
+async fn until_both(comm: &mut WebsocketCommunicator, first: &str, second: &str) -> Vec<Value> {
+    let mut frames: Vec<Value> = Vec::new();
+    while ![first, second].iter().all(|action| frames.iter().any(|f| f["action"] == *action)) {
+        frames.push(next_frame(comm).await);
+    }
+    frames.extend(comm.receive_all_json(QUIET).await.into_iter().filter(|f| !is_completion(f)));
+    frames
+}
+
+/// The text a page shows from `frames` of one answer: an `answer_so_far` replaces what it had,
+/// a `streaming` piece is added; every frame is of message `message_id`.
+fn shown_text(frames: &[Value], message_id: &Value) -> String {
+    let mut text = String::new();
+    for frame in frames {
+        let payload = &frame["payload"];
+        match frame["action"].as_str() {
+            Some("answer_so_far") => text = payload["content"].as_str().unwrap_or_default().to_owned(),
+            Some("streaming") => text.push_str(payload["content"].as_str().unwrap_or_default()),
+            _ => continue,
+        }
+        assert_eq!(&payload["messageId"], message_id, "{frame}");
+    }
+    text
+}
+
+/// The sandbox's environment for `fake`, patient enough for a test that paces the answer by
+/// hand (the default is a 1-second idle timeout).
+fn patient(fake: &FakeOpenAi) -> Vec<(&'static str, String)> {
+    let mut env: Vec<_> = fake.env().into_iter().filter(|(name, _)| *name != "OPENAI_TIMEOUT_SECONDS").collect();
+    env.push(("OPENAI_TIMEOUT_SECONDS", "60".into()));
+    env
 }
 
 /// The frames a streamed `text` answering `user_message` arrives as.
@@ -399,6 +469,7 @@ async fn the_socket_follows_the_access_rule(app: TestApp) {
             is_complete: false,
             message_id: 1,
         },
+        offset: 0,
     };
     use chanx::Consumer;
     sandbox::assistants::consumers::ConversationConsumer::broadcast_event_to(
@@ -484,7 +555,11 @@ async fn a_visitor_who_leaves_mid_answer_still_finds_it_saved(app: TestApp) {
     let mut comm = socket(&app, &conversation.id, None).await;
     let path = format!("/api/assistants/anonymous/{}/messages/", conversation.id);
     assert_eq!(app.post(&path, None, json!({"content": "Hello"})).await.status, StatusCode::CREATED);
-    assert_eq!(comm.receive_json().await["action"], "new_assistant_message");
+    let mut first = next_frame(&mut comm).await;
+    if first["action"] == "conversation_title" {
+        first = next_frame(&mut comm).await;
+    }
+    assert_eq!(first["action"], "new_assistant_message");
     comm.disconnect().await;
     let saved = messages_saved(&app, &conversation.id, 2).await;
     assert_eq!(saved[1].content, FIRST, "the answer is written and saved with nobody watching");
@@ -615,4 +690,157 @@ async fn the_history_sent_to_the_model_is_capped(app: TestApp) {
     let long = fake.streams();
     assert_eq!(long[0]["messages"].as_array().map(Vec::len), Some(MAX_HISTORY_MESSAGES));
     assert_eq!(long[1]["messages"].as_array().map(Vec::len), Some(1 + MAX_HISTORY_BYTES / (30 * 1024)));
+}
+
+/// A generated title and a rename reach, once each, the pages showing the conversation and the
+/// owner's pages whose list shows it, and nobody else.
+async fn titles_reach_the_open_pages_live(app: TestApp) {
+    let fake = FakeOpenAi::start().await;
+    let app = app.configured(&fake.env());
+    let (ada, bob) = (app.user("ada@example.com").await, app.user("bob@example.com").await);
+    let new = Conversation::create(app.db(), Some(ada.id), "").await.expect("conversation");
+    let other = Conversation::create(app.db(), Some(ada.id), "Other").await.expect("conversation");
+    let open = Conversation::create(app.db(), None, "").await.expect("conversation");
+    let mut on_new = socket(&app, &new.id, Some(&ada)).await;
+    let mut on_other = socket(&app, &other.id, Some(&ada)).await;
+    let mut bob_on_open = socket(&app, &open.id, Some(&bob)).await;
+    let title = |id: &str, title: &str| json!({"action": "conversation_title", "payload": {"conversationId": id, "title": title}});
+
+    let path = format!("/api/assistants/conversations/{}/messages/", new.id);
+    assert_eq!(app.post(&path, Some(&ada), json!({"content": "Hello there"})).await.status, StatusCode::CREATED);
+    let frames = until_both(&mut on_new, "complete_streaming", "conversation_title").await;
+    let generated = title(&new.id, "Greetings and help");
+    assert_eq!(frames.iter().filter(|f| f["action"] == "conversation_title").collect::<Vec<_>>(), [&generated]);
+    assert_eq!(
+        frames_until_quiet(&mut on_other).await,
+        [generated],
+        "the list beside another of Ada's conversations follows"
+    );
+
+    let renamed = app
+        .call(
+            Method::PUT,
+            &format!("/api/assistants/conversations/{}/", other.id),
+            Some(&ada),
+            Some(json!({"title": "Renamed"})),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK);
+    let rename = title(&other.id, "Renamed");
+    assert_eq!(frames_until_quiet(&mut on_other).await, vec![rename.clone()], "once, though the page is in two groups");
+    assert_eq!(frames_until_quiet(&mut on_new).await, vec![rename]);
+    assert!(nothing_more(&mut bob_on_open).await, "Ada's titles reach only Ada");
+
+    let path = format!("/api/assistants/anonymous/{}/messages/", open.id);
+    assert_eq!(app.post(&path, None, json!({"content": "Hi"})).await.status, StatusCode::CREATED);
+    let frames = until_both(&mut bob_on_open, "complete_streaming", "conversation_title").await;
+    let titles: Vec<&Value> = frames.iter().filter(|f| f["action"] == "conversation_title").collect();
+    assert_eq!(titles, [&title(&open.id, "Greetings and help")], "an anonymous conversation's visitors");
+    assert!(nothing_more(&mut on_new).await, "an anonymous conversation is in nobody's list");
+    for comm in [on_new, on_other, bob_on_open] {
+        comm.disconnect().await;
+    }
+}
+
+/// A page drops its socket mid-answer and comes back: it gets the answer so far, then the live
+/// rest, and shows the whole answer with no piece missing and none twice. The provider sends
+/// each token when the test lets it, so the test knows how far the answer is without a clock.
+async fn a_page_that_reconnects_mid_answer_gets_the_whole_answer_once(app: TestApp) {
+    let fake = FakeOpenAi::start().await;
+    let app = app.configured(&patient(&fake));
+    let conversation = Conversation::create(app.db(), None, "Paced").await.expect("conversation");
+    let mut page = socket(&app, &conversation.id, None).await;
+    let mut watcher = socket(&app, &conversation.id, None).await;
+    let path = format!("/api/assistants/anonymous/{}/messages/", conversation.id);
+    let posted = app.post(&path, None, json!({"content": "paced please"})).await;
+    assert_eq!(posted.status, StatusCode::CREATED);
+    let message_id = posted.json()["id"].clone();
+    let expected = expected_stream(&posted.json(), &paced_answer());
+
+    fake.release(3);
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        seen.push(next_frame(&mut page).await);
+    }
+    assert_eq!(seen, expected[..4], "the start, live");
+    // Two more pieces go out; the page never reads them: they are lost with its socket.
+    fake.release(2);
+    for frame in &expected[..6] {
+        assert_eq!(&next_frame(&mut watcher).await, frame);
+    }
+    page.reconnect().await;
+    page.assert_authenticated_status_ok().await;
+    // One piece crosses the reconnect: it may be broadcast before or after the answer so far.
+    fake.release(1);
+    let first = next_frame(&mut page).await;
+    assert_eq!(first["action"], "answer_so_far", "the answer so far comes first: {first}");
+    let so_far = first["payload"]["content"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        [5, 6].map(|n| tokens(&paced_answer())[..n].concat()).contains(&so_far),
+        "the five pieces sent, or six: {so_far:?}"
+    );
+    // A page opened now, mid-answer, gets it too.
+    let mut opened = socket(&app, &conversation.id, None).await;
+    let opened_first = next_frame(&mut opened).await;
+    assert_eq!(opened_first["action"], "answer_so_far", "{opened_first}");
+
+    fake.release(PACED - 6);
+    let mut rest = vec![first];
+    rest.extend(page.receive_all_messages("complete_streaming", WAIT).await);
+    assert_eq!(shown_text(&rest, &message_id), paced_answer(), "{rest:?}");
+    let pieces: String = rest[1..]
+        .iter()
+        .filter(|f| f["action"] == "streaming")
+        .filter_map(|f| f["payload"]["content"].as_str())
+        .collect();
+    assert_eq!(so_far.len() + pieces.len(), paced_answer().len(), "no piece twice: {rest:?}");
+    assert_eq!(rest.last(), expected.last());
+    let mut opened_rest = vec![opened_first];
+    opened_rest.extend(opened.receive_all_messages("complete_streaming", WAIT).await);
+    assert_eq!(shown_text(&opened_rest, &message_id), paced_answer(), "{opened_rest:?}");
+    let watched = watcher.receive_all_messages("complete_streaming", WAIT).await;
+    assert_eq!(watched, expected[6..], "a socket there all along sees the plain stream");
+    let saved = messages_saved(&app, &conversation.id, 2).await;
+    assert_eq!(saved[1].content, paced_answer());
+
+    let mut after = socket(&app, &conversation.id, None).await;
+    assert!(nothing_more(&mut after).await, "no answer is being written: nothing to resume");
+    for comm in [page, watcher, opened, after] {
+        comm.disconnect().await;
+    }
+}
+
+/// A socket that joined mid-answer and whose answer so far never came (its writer had just
+/// finished) gets the saved answer before `complete_streaming`, not a hole.
+async fn a_page_that_missed_the_answer_so_far_gets_the_saved_answer_at_the_end(app: TestApp) {
+    use chanx::Consumer;
+    use sandbox::assistants::consumers::{
+        CompleteStreamingEvent, ConversationConsumer, StreamingEvent, StreamingPayload,
+    };
+    let conversation = Conversation::create(app.db(), None, "Gap").await.expect("conversation");
+    let asked =
+        AssistantMessage::create(app.db(), &conversation.id, MessageType::User, "question").await.expect("saved");
+    let reply = "the whole answer";
+    AssistantMessage::create(app.db(), &conversation.id, MessageType::Assistant, reply).await.expect("saved");
+    let mut page = socket(&app, &conversation.id, None).await;
+    let layer = &app.sandbox.state.layer;
+    let group = conversation.group();
+    let piece = StreamingEvent {
+        payload: StreamingPayload { content: "answer".into(), is_complete: false, message_id: asked.id },
+        offset: "the whole ".len(),
+    };
+    ConversationConsumer::broadcast_event_to(layer, &[group.as_str()], &piece).await.expect("sent");
+    let done = CompleteStreamingEvent {
+        payload: StreamingPayload { content: String::new(), is_complete: true, message_id: asked.id },
+        length: reply.len(),
+    };
+    ConversationConsumer::broadcast_event_to(layer, &[group.as_str()], &done).await.expect("sent");
+    assert_eq!(
+        page.receive_all_messages("complete_streaming", WAIT).await,
+        [
+            json!({"action": "answer_so_far", "payload": {"content": reply, "messageId": asked.id}}),
+            json!({"action": "complete_streaming", "payload": {"content": "", "isComplete": true, "messageId": asked.id}}),
+        ]
+    );
+    page.disconnect().await;
 }

@@ -1,8 +1,10 @@
 //! Real Chromium windows (headless) driven by playwright-core: in `browser/chat.cjs` two people
 //! register, create a chat, add a member, see each other online, talk live both ways, get the
 //! messages posted while the server had dropped one's socket (once each, without a reload),
-//! reconnect after a server restart and remove the member; in `browser/assistant.cjs` an anonymous visitor watches the offline
-//! assistant's answer stream in; in `browser/discussion.cjs` two people see each other's question,
+//! reconnect after a server restart and remove the member; in `browser/assistant.cjs` an anonymous
+//! visitor watches the offline assistant's answer stream in, its title appear, and answers whose
+//! socket dropped come back whole (resumed mid-answer, or from the saved reply); in
+//! `browser/discussion.cjs` two people see each other's question,
 //! answer, vote and accepted answer appear, and the topic list, following each topic it shows over
 //! its one socket, counts new answers, again after a server restart; in `browser/asyncapi.cjs` the
 //! offline AsyncAPI page renders its descriptions' Markdown; in `browser/account.cjs` a person sets

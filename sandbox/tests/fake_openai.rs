@@ -3,7 +3,9 @@
 //!
 //! The last user message picks the behaviour: it contains `unauthorized` (401), `cut` (the
 //! stream stops before `[DONE]`), `slow` (one token, then silence), `malformed` (a line that is
-//! not JSON) or `long` (40 tokens, 100 ms apart); a hostile provider: `endless` (1000-byte
+//! not JSON), `long` (40 tokens, 100 ms apart) or `paced` ([`PACED`] tokens, each sent when the
+//! test lets it go with [`FakeOpenAi::release`], so a test knows exactly how far the answer is
+//! without any clock); a hostile provider: `endless` (1000-byte
 //! tokens without end), `trickle` (a token every 100 ms without end), `hugeline` (one valid
 //! line of 10 MB), `hugeerror` (a 401 whose body never ends, counted in
 //! [`FakeOpenAi::error_bytes_sent`]); anything else gets a normal answer, the first or the second
@@ -29,29 +31,49 @@ pub(crate) const SECOND: &str = "Here is **more**: `code` and a list.";
 /// The title the fake names conversations with (quoted, as models like to).
 pub(crate) const TITLE: &str = "\"Greetings and help.\"";
 
+/// The tokens of a `paced` answer: ` p0`, ` p1`, …
+pub(crate) const PACED: usize = 12;
+
+/// The whole `paced` answer.
+pub(crate) fn paced_answer() -> String {
+    (0..PACED).map(|n| format!(" p{n}")).collect()
+}
+
 /// The running fake and the requests it received.
 pub(crate) struct FakeOpenAi {
     addr: SocketAddr,
     requests: Arc<Mutex<Vec<Value>>>,
     error_bytes: Arc<AtomicUsize>,
+    gate: Arc<tokio::sync::Semaphore>,
 }
 
 /// What the fake records.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 struct Log {
     requests: Arc<Mutex<Vec<Value>>>,
     error_bytes: Arc<AtomicUsize>,
+    /// One permit per `paced` token allowed out.
+    gate: Arc<tokio::sync::Semaphore>,
 }
 
 impl FakeOpenAi {
     pub(crate) async fn start() -> FakeOpenAi {
-        let log = Log::default();
+        let log = Log {
+            requests: Arc::default(),
+            error_bytes: Arc::default(),
+            gate: Arc::new(tokio::sync::Semaphore::new(0)),
+        };
         let app =
             axum::Router::new().route("/v1/chat/completions", axum::routing::post(completions)).with_state(log.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("port");
         let addr = listener.local_addr().expect("addr");
         tokio::spawn(async move { axum::serve(listener, app).await });
-        FakeOpenAi { addr, requests: log.requests, error_bytes: log.error_bytes }
+        FakeOpenAi { addr, requests: log.requests, error_bytes: log.error_bytes, gate: log.gate }
+    }
+
+    /// Lets `n` more tokens of a `paced` answer go out.
+    pub(crate) fn release(&self, n: usize) {
+        self.gate.add_permits(n);
     }
 
     /// How many bytes of the endless `hugeerror` body were handed to the connection so far.
@@ -161,6 +183,24 @@ async fn completions(State(log): State<Log>, axum::Json(body): axum::Json<Value>
         let pieces = std::iter::once(start).chain(text).chain(end).map(Ok::<_, Infallible>);
         return ([("content-type", "text/event-stream")], Body::from_stream(futures_util::stream::iter(pieces)))
             .into_response();
+    }
+    if last.contains("paced") {
+        let gate = log.gate.clone();
+        let tokens = futures_util::stream::iter(tokens(&paced_answer())).then(move |token| {
+            let gate = gate.clone();
+            async move {
+                if let Ok(permit) = gate.acquire().await {
+                    permit.forget();
+                }
+                Ok::<_, Infallible>(chunk(json!({"content": token})))
+            }
+        });
+        let end = futures_util::stream::iter([
+            Ok::<_, Infallible>(chunk(json!({}))),
+            Ok(Bytes::from_static(b"data: [DONE]\n\n")),
+        ]);
+        let body = Body::from_stream(tokens.chain(end));
+        return ([("content-type", "text/event-stream")], body).into_response();
     }
     if last.contains("malformed") {
         parts.push((now, Bytes::from_static(b"data: {this is not json\n\n")));

@@ -387,3 +387,75 @@ async fn one_answer_at_a_time_across_processes() {
     }
     assert_eq!(free, StatusCode::CREATED, "the lease is released when the answer ends");
 }
+
+/// A page that drops its socket mid-answer and comes back on another process (the layer is the
+/// machine's Redis) gets the answer so far from the writing process, then the live rest: the
+/// whole answer, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_resumes_on_another_process() {
+    let Some(url) = redis_url().await else { return };
+    let prefix = format!("sandbox-test.{}.", uuid::Uuid::new_v4().simple());
+    let layer = || {
+        let redis = chanx::layer::RedisLayer::builder([url.clone()]).prefix(prefix.clone()).build().expect("layer");
+        chanx::Layer::new(redis)
+    };
+    let fake = crate::fake_openai::FakeOpenAi::start().await;
+    // Patient: the test lets each token go by hand.
+    let mut env: Vec<_> = fake.env().into_iter().filter(|(name, _)| *name != "OPENAI_TIMEOUT_SECONDS").collect();
+    env.push(("OPENAI_TIMEOUT_SECONDS", "60".into()));
+    let writer = TestApp::sqlite().await.configured_with(&env, layer());
+    let other = writer.another_process(layer());
+    let conversation =
+        sandbox::assistants::model::Conversation::create(writer.db(), None, "Paced").await.expect("conversation");
+    let path = format!("/ws/assistants/{}/", conversation.id);
+    let mut page = writer.socket(&path, None).await;
+    page.assert_authenticated_status_ok().await;
+
+    let posted = writer
+        .post(
+            &format!("/api/assistants/anonymous/{}/messages/", conversation.id),
+            None,
+            serde_json::json!({"content": "paced please"}),
+        )
+        .await;
+    assert_eq!(posted.status, StatusCode::CREATED);
+    let message_id = posted.json()["id"].clone();
+    let answer = crate::fake_openai::paced_answer();
+    fake.release(4);
+    let mut streamed = String::new();
+    while streamed.len() < crate::fake_openai::tokens(&answer)[..4].concat().len() {
+        let frame = page.receive_json().await;
+        if frame["action"] == "streaming" {
+            streamed.push_str(frame["payload"]["content"].as_str().unwrap_or_default());
+        }
+    }
+    // The page loses its socket; two pieces go out meanwhile; it comes back on the other process.
+    page.disconnect().await;
+    fake.release(2);
+    let mut back = chanx::testing::WebsocketCommunicator::builder(&other.sockets, &path)
+        .timeout(std::time::Duration::from_secs(5))
+        .connect()
+        .await;
+    back.assert_authenticated_status_ok().await;
+    let first = loop {
+        let frame = back.receive_json().await;
+        if !matches!(frame["action"].as_str(), Some("event_complete" | "complete")) {
+            break frame;
+        }
+    };
+    assert_eq!(first["action"], "answer_so_far", "{first}");
+    assert_eq!(first["payload"]["messageId"], message_id);
+    let mut shown = first["payload"]["content"].as_str().unwrap_or_default().to_owned();
+    assert!(answer.starts_with(&shown) && shown.len() >= streamed.len(), "{shown:?}");
+    fake.release(crate::fake_openai::PACED);
+    let rest = back.receive_all_messages("complete_streaming", std::time::Duration::from_secs(5)).await;
+    for frame in &rest {
+        match frame["action"].as_str() {
+            Some("streaming") => shown.push_str(frame["payload"]["content"].as_str().unwrap_or_default()),
+            Some("answer_so_far") => shown = frame["payload"]["content"].as_str().unwrap_or_default().to_owned(),
+            _ => {}
+        }
+    }
+    assert_eq!(shown, answer, "{rest:?}");
+    back.disconnect().await;
+}

@@ -124,13 +124,15 @@ async fn get_conversation(State(db): State<Db>, user: User, Ids(id): Ids<String>
 )]
 async fn rename_conversation(
     State(db): State<Db>,
+    State(assistant): State<Assistant>,
     user: User,
     Ids(id): Ids<String>,
     Json(form): Json<TitleForm>,
 ) -> ApiResult<Json<Conversation>> {
     let conversation = own_conversation(&db, &id, &user).await?;
     let title = checked_title(form.title)?;
-    Conversation::set_title(&db, &conversation.id, &title).await?;
+    // Saved, then sent to the open pages of the conversation and of its owner's list.
+    assistant.retitle(&conversation, &title).await?;
     Ok(Json(Conversation { title, ..conversation }))
 }
 
@@ -385,9 +387,10 @@ async fn anonymous_stop(
 )]
 async fn patch_conversation(
     db: State<Db>,
+    assistant: State<Assistant>,
     user: User,
     id: Ids<String>,
     form: Json<TitleForm>,
 ) -> ApiResult<Json<Conversation>> {
-    rename_conversation(db, user, id, form).await
+    rename_conversation(db, assistant, user, id, form).await
 }

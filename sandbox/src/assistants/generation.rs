@@ -1,5 +1,9 @@
 //! Writing an answer in the background: the title, the stream of pieces broadcast to the
-//! conversation's group, stopping, failures, and saving the reply.
+//! conversation's group, the answer so far for sockets that connect mid-answer, stopping,
+//! failures, and saving the reply.
+//!
+//! The writer of an answer listens on the conversation's [`writer_group`], in whatever process it
+//! runs, for two requests sent through the layer: [`StopRequest`] and [`AnswerSoFarRequest`].
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -7,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chanx::layer::{ChannelReceiver, LayerBody};
-use chanx::{Layer, Message};
+use chanx::{Consumer, Layer, Message};
 use futures_util::StreamExt;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -130,9 +134,27 @@ pub struct Assistant {
 #[message(action = "stop_generation")]
 pub struct StopRequest {}
 
+/// Asks whichever process is writing a conversation's answer to send the answer so far to one
+/// socket (sent through the layer by a socket that just joined the conversation's group).
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "answer_so_far")]
+pub struct AnswerSoFarRequest {
+    /// The channel of the socket that asks.
+    pub reply_to: String,
+}
+
+/// What the writer of an answer is asked through the layer.
+#[derive(Debug, PartialEq)]
+enum WriterRequest {
+    /// [`StopRequest`].
+    Stop,
+    /// [`AnswerSoFarRequest`]: the channel to send it to.
+    AnswerSoFar(String),
+}
+
 /// The group the writer of a conversation's answer listens on, in whatever process it runs.
-pub fn stop_group(conversation: &str) -> String {
-    format!("assistant_stop.{conversation}")
+pub fn writer_group(conversation: &str) -> String {
+    format!("assistant_writer.{conversation}")
 }
 
 /// Another answer is being written in this conversation.
@@ -187,8 +209,8 @@ impl Assistant {
                 let (this, conversation, text) = (this.clone(), conversation.clone(), message.content.clone());
                 tokio::spawn(async move { this.name(&conversation, &text).await });
             }
-            // Stops asked for on another process arrive through the layer.
-            let group = stop_group(&conversation.id);
+            // Stops and requests for the answer so far arrive through the layer.
+            let group = writer_group(&conversation.id);
             let mut inbox = match this.layer.new_channel().await {
                 Ok(inbox) => this.layer.group_add(&group, inbox.name()).await.map(|()| inbox).ok(),
                 Err(err) => {
@@ -227,10 +249,39 @@ impl Assistant {
     /// layer; true if this process was writing it.
     pub async fn stop(&self, conversation: &str) -> bool {
         let here = self.generations.stop(conversation);
-        if let Err(err) = self.layer.broadcast_event([stop_group(conversation)], &StopRequest {}).await {
+        if let Err(err) = self.layer.broadcast_event([writer_group(conversation)], &StopRequest {}).await {
             tracing::warn!(error = %err, "the stop could not reach other processes");
         }
         here
+    }
+
+    /// Asks the writer of `conversation`'s answer, if there is one, in any process, to send
+    /// channel `reply_to` the answer so far ([`AnswerSoFarEvent`]). Nobody answers when no
+    /// answer is being written.
+    pub async fn ask_answer_so_far(&self, conversation: &str, reply_to: &str) {
+        let request = AnswerSoFarRequest { reply_to: reply_to.to_owned() };
+        if let Err(err) = self.layer.broadcast_event([writer_group(conversation)], &request).await {
+            tracing::warn!(error = %err, "the answer so far could not be asked for");
+        }
+    }
+
+    /// Saves `conversation`'s new title and sends it to the pages that show it
+    /// ([`Conversation::title_group`]).
+    pub async fn retitle(&self, conversation: &Conversation, title: &str) -> Result<(), sqlx::Error> {
+        Conversation::set_title(&self.db, &conversation.id, title).await?;
+        let event = ConversationTitleEvent {
+            payload: TitlePayload { conversation_id: conversation.id.clone(), title: title.to_owned() },
+        };
+        broadcast::<ConversationConsumer, _>(&self.layer, &conversation.title_group(), &event).await;
+        Ok(())
+    }
+
+    /// Sends `reply_to` the answer to `message_id` as written so far.
+    async fn send_answer_so_far(&self, reply_to: &str, message_id: i64, answer: &str) {
+        let event = AnswerSoFarEvent { payload: AnswerSoFarPayload { content: answer.to_owned(), message_id } };
+        if let Err(err) = ConversationConsumer::send_event(&self.layer, reply_to, &event).await {
+            tracing::warn!(error = %err, "the answer so far could not be sent");
+        }
     }
 
     /// Streams the answer and saves it; returns the last frame to send (`complete_streaming`, or
@@ -252,16 +303,34 @@ impl Assistant {
                 .await
                 .map_err(|err| LlmError::Unreachable(format!("history: {err}")))?;
             let turns = history(recent);
-            let mut tokens = tokio::select! {
-                tokens = self.model.stream(&turns) => tokens?,
-                _ = &mut *stopped => return Ok(()),
-                () = stop_requested(inbox.as_deref_mut()) => return Ok(()),
+            // Polled to the end, not dropped, while requests are answered: dropping it would
+            // send the request to the provider again.
+            let opening = self.model.stream(&turns);
+            tokio::pin!(opening);
+            let mut tokens = loop {
+                tokio::select! {
+                    tokens = &mut opening => break tokens?,
+                    _ = &mut *stopped => return Ok(()),
+                    request = writer_request(inbox.as_deref_mut()) => match request {
+                        WriterRequest::Stop => return Ok(()),
+                        WriterRequest::AnswerSoFar(reply_to) => self.send_answer_so_far(&reply_to, message.id, "").await,
+                    },
+                }
             };
             loop {
+                // `next()` is cancel-safe: a request answered meanwhile loses no piece.
                 let token = tokio::select! {
                     token = tokens.next() => token,
                     _ = &mut *stopped => return Ok(()),
-                    () = stop_requested(inbox.as_deref_mut()) => return Ok(()),
+                    request = writer_request(inbox.as_deref_mut()) => match request {
+                        WriterRequest::Stop => return Ok(()),
+                        WriterRequest::AnswerSoFar(reply_to) => {
+                            // Every piece of `answer` is broadcast already, and the next one
+                            // starts where it ends: the asker puts the two together.
+                            self.send_answer_so_far(&reply_to, message.id, &answer).await;
+                            continue;
+                        }
+                    },
                 };
                 let Some(token) = token else { return Ok(()) };
                 let mut token = token?;
@@ -269,9 +338,11 @@ impl Assistant {
                 if full {
                     token.truncate(char_boundary(&token, MAX_ANSWER_BYTES - answer.len()));
                 }
+                let offset = answer.len();
                 answer.push_str(&token);
                 let piece = StreamingEvent {
                     payload: StreamingPayload { content: token, is_complete: false, message_id: message.id },
+                    offset,
                 };
                 if !piece.payload.content.is_empty() {
                     broadcast::<ConversationConsumer, _>(&self.layer, &group, &piece).await;
@@ -295,6 +366,7 @@ impl Assistant {
                 }
                 Ending::Complete(CompleteStreamingEvent {
                     payload: StreamingPayload { content: String::new(), is_complete: true, message_id: message.id },
+                    length: answer.len(),
                 })
             }
             Err(err) => {
@@ -334,7 +406,7 @@ impl Assistant {
             }
             Err(_) => fallback_title(first),
         };
-        if let Err(err) = Conversation::set_title(&self.db, &conversation.id, &title).await {
+        if let Err(err) = self.retitle(conversation, &title).await {
             tracing::error!(error = %err, "the title could not be saved");
         }
     }
@@ -361,17 +433,31 @@ fn history(recent: Vec<AssistantMessage>) -> Vec<Turn> {
     kept
 }
 
-/// Resolves when a stop arrives through the layer; never without an inbox.
-async fn stop_requested(inbox: Option<&mut ChannelReceiver>) {
+/// The next request that arrives through the layer; never without an inbox. Anything else
+/// arriving there is skipped.
+async fn writer_request(inbox: Option<&mut ChannelReceiver>) -> WriterRequest {
     let Some(inbox) = inbox else { return std::future::pending().await };
     while let Some(message) = inbox.recv().await {
-        if matches!(message.body(), LayerBody::ChannelEvent { event_data } if event_data["action"] == StopRequest::ACTION)
+        if let LayerBody::ChannelEvent { event_data } = message.body()
+            && let Some(request) = read_request(event_data)
         {
-            return;
+            return request;
         }
     }
-    // The layer dropped the channel: no stop can come any more.
+    // The layer dropped the channel: no request can come any more.
     std::future::pending().await
+}
+
+/// What the event `event_data` asks the writer, if it is one of its requests.
+fn read_request(event_data: &serde_json::Value) -> Option<WriterRequest> {
+    match event_data["action"].as_str()? {
+        StopRequest::ACTION => Some(WriterRequest::Stop),
+        AnswerSoFarRequest::ACTION => {
+            let request: AnswerSoFarRequest = serde_json::from_value(event_data.clone()).ok()?;
+            Some(WriterRequest::AnswerSoFar(request.reply_to))
+        }
+        _ => None,
+    }
 }
 
 /// The request for a title: instructions, then the user's message itself.
@@ -445,6 +531,17 @@ mod tests {
         let huge = history(vec![message(0, "a".repeat(10)), message(2, "b".repeat(MAX_HISTORY_BYTES + 1))]);
         assert_eq!(huge.len(), 1, "the message being answered goes, whatever its size");
         assert_eq!(char_boundary("né", 2), 1);
+    }
+
+    #[test]
+    fn the_writer_reads_its_two_requests_and_nothing_else() {
+        let stop = chanx::to_frame(&StopRequest {}).expect("frame");
+        assert_eq!(read_request(&stop), Some(WriterRequest::Stop));
+        let so_far = chanx::to_frame(&AnswerSoFarRequest { reply_to: "specific.abc!1".into() }).expect("frame");
+        assert_eq!(read_request(&so_far), Some(WriterRequest::AnswerSoFar("specific.abc!1".into())));
+        assert_eq!(read_request(&serde_json::json!({"action": "answer_so_far"})), None, "no reply_to");
+        assert_eq!(read_request(&serde_json::json!({"action": "other"})), None);
+        assert_eq!(read_request(&serde_json::json!([1])), None);
     }
 
     #[test]

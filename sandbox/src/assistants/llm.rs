@@ -259,6 +259,9 @@ struct SseTokens {
     buffer: Vec<u8>,
     pending: VecDeque<String>,
     finished: bool,
+    /// How many bytes the parser has looked at, counting each look: linear time means a small
+    /// multiple of the bytes read, whatever the pieces they came in (a unit test checks it).
+    scanned: usize,
     idle: Duration,
     deadline: Duration,
     until: Instant,
@@ -295,7 +298,16 @@ fn read_line(line: &[u8]) -> Result<Line, LlmError> {
 impl SseTokens {
     /// Reads `body`, an event stream that must end by `until` (`deadline` after the request).
     fn new(body: Body, idle: Duration, deadline: Duration, until: Instant) -> Self {
-        SseTokens { body, buffer: Vec::new(), pending: VecDeque::new(), finished: false, idle, deadline, until }
+        SseTokens {
+            body,
+            buffer: Vec::new(),
+            pending: VecDeque::new(),
+            finished: false,
+            scanned: 0,
+            idle,
+            deadline,
+            until,
+        }
     }
 
     fn into_stream(self) -> TokenStream {
@@ -330,6 +342,8 @@ impl SseTokens {
     /// looked at once: the buffer never holds a newline.
     fn take_lines(&mut self, mut bytes: &[u8]) -> Result<(), LlmError> {
         while let Some(end) = bytes.iter().position(|&b| b == b'\n') {
+            // The search, then the line read whole (buffered start included).
+            self.scanned += end + 1 + self.buffer.len() + end;
             if self.buffer.len() + end > MAX_LINE_BYTES {
                 return Err(line_too_long());
             }
@@ -351,6 +365,8 @@ impl SseTokens {
                 Line::Nothing => {}
             }
         }
+        // The search that found no newline; the bytes are copied once into the buffer.
+        self.scanned += bytes.len();
         if self.buffer.len() + bytes.len() > MAX_LINE_BYTES {
             return Err(line_too_long());
         }
@@ -488,6 +504,60 @@ mod tests {
         assert!(tokens.next().await.is_none(), "the stream ends with the error");
         let pulled = pulled.load(std::sync::atomic::Ordering::SeqCst);
         assert!(pulled <= MAX_LINE_BYTES + 64 * 1024, "read {pulled} bytes of 10 MB");
+    }
+
+    #[tokio::test]
+    async fn an_endless_line_is_refused_without_reading_it_all() {
+        // A provider that sends one line forever, never a newline.
+        let start = futures_util::stream::iter([bytes::Bytes::from_static(b"data: {\"choices\": \"")]);
+        let body = start.chain(futures_util::stream::repeat(bytes::Bytes::from(vec![b'x'; 1000])));
+        let pulled = Arc::default();
+        let mut tokens = tokens_of(counted(body, &pulled));
+        assert!(matches!(tokens.next().await, Some(Err(LlmError::Malformed(why))) if why.contains("longer than")));
+        assert!(tokens.next().await.is_none(), "the stream ends with the error");
+        let pulled = pulled.load(std::sync::atomic::Ordering::SeqCst);
+        assert!(pulled <= MAX_LINE_BYTES + 1000, "read {pulled} bytes of an endless line");
+    }
+
+    /// The parser of `pieces` fed in order (no body, no clock): its tokens, or its error, and how
+    /// many bytes it looked at.
+    fn parse(pieces: impl Iterator<Item = Vec<u8>>) -> (Result<usize, LlmError>, usize, usize) {
+        let body: Body = Box::pin(futures_util::stream::empty());
+        let deadline = Duration::from_secs(1);
+        let mut parser = SseTokens::new(body, deadline, deadline, Instant::now() + deadline);
+        let mut read = 0;
+        for piece in pieces {
+            read += piece.len();
+            if let Err(err) = parser.take_lines(&piece) {
+                return (Err(err), read, parser.scanned);
+            }
+        }
+        (Ok(parser.pending.len()), read, parser.scanned)
+    }
+
+    #[test]
+    fn parsing_takes_linear_time_however_the_stream_is_cut() {
+        // 1 MB of tiny events, in pieces of 1, 3 and 7 bytes and of 64 KiB: each byte is looked
+        // at a bounded number of times (a parser that rescanned its buffer for each piece, or
+        // copied what follows each line, would look at some bytes thousands of times).
+        let event = chunk("a");
+        let events = 1024 * 1024 / event.len();
+        let stream = event.repeat(events).into_bytes();
+        for size in [1, 3, 7, 64 * 1024] {
+            let (tokens, read, scanned) = parse(stream.chunks(size).map(<[u8]>::to_vec));
+            assert_eq!(tokens, Ok(events), "pieces of {size}");
+            assert!(scanned <= 2 * read, "pieces of {size}: {scanned} bytes looked at for {read}");
+        }
+        // The longest line allowed, a byte at a time: still linear, not quadratic in its length.
+        let long = chunk(&"b".repeat(MAX_LINE_BYTES - 100)).into_bytes();
+        let (tokens, read, scanned) = parse(long.iter().map(|&b| vec![b]));
+        assert_eq!(tokens, Ok(1));
+        assert!(scanned <= 3 * read, "{scanned} bytes looked at for {read}");
+        // An endless line is refused once past the cap, having looked at each byte once.
+        let endless = std::iter::repeat_n(vec![b'x'; 7], 100 * 1024 * 1024 / 7);
+        let (refused, read, scanned) = parse(endless);
+        assert!(matches!(refused, Err(LlmError::Malformed(_))));
+        assert!(read <= MAX_LINE_BYTES + 7 && scanned <= read, "read {read}, looked at {scanned}");
     }
 
     #[tokio::test]

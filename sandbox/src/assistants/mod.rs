@@ -7,3 +7,4 @@ pub mod generation;
 pub mod llm;
 pub mod model;
 pub mod pages;
+pub mod resume;

@@ -49,6 +49,28 @@ impl Conversation {
             None => format!("anonymous_{}", self.id),
         }
     }
+
+    /// The group of the sockets of user `user_id` that show their conversation list:
+    /// `user_{uid}_conversations`.
+    ///
+    /// ```
+    /// use sandbox::assistants::model::Conversation;
+    /// assert_eq!(Conversation::list_group(7), "user_7_conversations");
+    /// ```
+    pub fn list_group(user_id: i64) -> String {
+        format!("user_{user_id}_conversations")
+    }
+
+    /// The group a change of its title goes to: every page that shows the title gets it once.
+    /// An owned conversation is shown only to its owner, whose sockets are all in their list's
+    /// group, the conversation's own page included (sending to its group as well would give
+    /// that page the change twice); an anonymous one is in nobody's list.
+    pub fn title_group(&self) -> String {
+        match self.user_id {
+            Some(user) => Conversation::list_group(user),
+            None => self.group(),
+        }
+    }
 }
 
 /// Who wrote a message.
@@ -278,6 +300,23 @@ impl AssistantMessage {
         .fetch_all(db.pool())
         .await?;
         Ok(rows.into_iter().rev().map(Into::into).collect())
+    }
+
+    /// The answer to user message `message_id`: the first assistant message after it.
+    pub async fn reply_to(
+        db: &Db,
+        conversation: &str,
+        message_id: i64,
+    ) -> Result<Option<AssistantMessage>, sqlx::Error> {
+        let row: Option<MessageRow> = sqlx::query_as(
+            "SELECT id, content, message_type, created_at FROM assistant_messages \
+             WHERE conversation_id = $1 AND id > $2 AND message_type = 'assistant' ORDER BY id LIMIT 1",
+        )
+        .bind(conversation)
+        .bind(message_id)
+        .fetch_optional(db.pool())
+        .await?;
+        Ok(row.map(Into::into))
     }
 
     /// Message `id` of the conversation.
