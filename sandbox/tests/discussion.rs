@@ -468,8 +468,12 @@ async fn the_pages_show_members_everything_and_visitors_nothing(app: TestApp) {
     assert!(!page.text.contains("<script>alert(1)"));
     assert!(!page.text.contains("accept-btn"), "only the topic's author may accept");
     assert!(app.get(&path, Some(&ada)).await.text.contains("accept-btn"));
+    let cat = app.user("cat@example.com").await;
+    let others = app.get(&path, Some(&cat)).await.text;
+    assert!(!others.contains("edit-btn") && !others.contains("delete-btn"), "only authors edit and delete");
+    assert_eq!(page.text.matches("edit-btn").count(), 1, "bob edits his answer, not the question");
     let views = app.get(&format!("/api/discussion/{id}/"), Some(&ada)).await.json()["viewCount"].clone();
-    assert_eq!(views, 3, "two page views and this one; the visitor's did not count");
+    assert_eq!(views, 4, "three page views and this one; the visitor's did not count");
     let missing = app.get("/discussion/999999/", Some(&ada)).await;
     assert_eq!((missing.status, missing.location()), (StatusCode::FOUND, "/discussion/"));
     let script = app.get("/static/discussion.js", None).await;
