@@ -581,12 +581,10 @@ async fn admin_changes_reach_open_pages_as_the_apps_do(app: TestApp) {
     let topic = app.post("/api/discussion/", Some(&ada), json!({"title": "Q", "content": "?"})).await.json()["id"]
         .as_i64()
         .expect("id");
-    let reply = app
-        .post(&format!("/api/discussion/{topic}/replies/"), Some(&ada), json!({"content": "A"}))
-        .await
-        .json()["id"]
-        .as_i64()
-        .expect("id");
+    let reply =
+        app.post(&format!("/api/discussion/{topic}/replies/"), Some(&ada), json!({"content": "A"})).await.json()["id"]
+            .as_i64()
+            .expect("id");
     let mut page = app.member_socket(&format!("/ws/discussion/{topic}/"), &bob).await;
     let mut list = app.member_socket("/ws/discussion/", &bob).await;
     let followed = format!("discussion:{topic}");
@@ -598,14 +596,14 @@ async fn admin_changes_reach_open_pages_as_the_apps_do(app: TestApp) {
     assert!(app.get(&topic_form, Some(&staff)).await.text.contains(&delete_button), "the form has a delete button");
     let saved = app.form(&topic_form, Some(&staff), &[("title", "Moderated"), ("content", "Cleaned up")]).await;
     assert_eq!(saved.status, StatusCode::FOUND);
-    let expected =
-        json!({"action": "topic_updated", "payload": {"topicId": topic, "title": "Moderated", "content": "Cleaned up"}});
+    let expected = json!({"action": "topic_updated", "payload": {"topicId": topic, "title": "Moderated", "content": "Cleaned up"}});
     assert_eq!(page.receive_all_messages("event_complete", wait).await, std::slice::from_ref(&expected));
     assert_eq!(list.receive_all_messages("event_complete", wait).await, [expected]);
 
     let reply_form = format!("/admin/replies/{reply}/");
     assert_eq!(app.form(&reply_form, Some(&staff), &[("content", "Moderated answer")]).await.status, StatusCode::FOUND);
-    let expected = json!({"action": "reply_updated", "payload": {"id": reply, "topicId": topic, "content": "Moderated answer"}});
+    let expected =
+        json!({"action": "reply_updated", "payload": {"id": reply, "topicId": topic, "content": "Moderated answer"}});
     assert_eq!(page.receive_all_messages("event_complete", wait).await, [expected]);
     assert!(app.form(&reply_form, Some(&staff), &[("content", " ")]).await.status == StatusCode::BAD_REQUEST);
     assert!(page.receive_nothing().await && list.receive_nothing().await, "a refused form sends nothing");
@@ -638,6 +636,9 @@ async fn admin_changes_reach_open_pages_as_the_apps_do(app: TestApp) {
     let changed = app.form(&format!("/admin/chats/{}/", chat.id), Some(&staff), &[("title", "Physics")]).await;
     assert_eq!(changed.status, StatusCode::FOUND);
     let told = adas_chats.receive_json().await;
-    assert_eq!((told["action"].clone(), told["payload"]["groupPk"].clone()), (json!("group_chat_updated"), json!(chat.id)));
+    assert_eq!(
+        (told["action"].clone(), told["payload"]["groupPk"].clone()),
+        (json!("group_chat_updated"), json!(chat.id))
+    );
     adas_chats.disconnect().await;
 }

@@ -511,14 +511,14 @@ async fn edits_and_deletions_reach_every_open_page(app: TestApp) {
 
     let edited = app.call(Method::PATCH, &topic_path, Some(&ada), Some(json!({"title": " Edited title "}))).await;
     assert_eq!(edited.status, StatusCode::OK);
-    let expected =
-        json!({"action": "topic_updated", "payload": {"topicId": id, "title": "Edited title", "content": "About Edit me."}});
+    let expected = json!({"action": "topic_updated", "payload": {"topicId": id, "title": "Edited title", "content": "About Edit me."}});
     assert_eq!(events(&mut page).await, std::slice::from_ref(&expected));
     assert_eq!(events(&mut list).await, [expected]);
 
     let fixed = app.call(Method::PUT, &reply_path, Some(&bob), Some(json!({"content": " Second take "}))).await;
     assert_eq!(fixed.json()["content"], "Second take");
-    let expected = json!({"action": "reply_updated", "payload": {"id": answer, "topicId": id, "content": "Second take"}});
+    let expected =
+        json!({"action": "reply_updated", "payload": {"id": answer, "topicId": id, "content": "Second take"}});
     assert_eq!(events(&mut page).await, [expected]);
     assert!(list.receive_nothing().await, "lists show no reply text");
 

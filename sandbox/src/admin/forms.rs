@@ -66,7 +66,12 @@ struct FormPage<'a> {
 
 impl<'a> FormPage<'a> {
     /// A page with no errors, no delete button and no more context.
-    fn new(viewer: &'a Option<User>, heading: impl Into<String>, action: impl Into<String>, back: &'static str) -> Self {
+    fn new(
+        viewer: &'a Option<User>,
+        heading: impl Into<String>,
+        action: impl Into<String>,
+        back: &'static str,
+    ) -> Self {
         FormPage {
             heading: heading.into(),
             action: action.into(),
@@ -294,11 +299,16 @@ async fn chat_page(
         })
         .collect();
     let id = chat.id;
-    let page = FormPage::new(viewer, format!("Change group chat {}", chat.title), format!("/admin/chats/{id}/"), "/admin/chats/")
-        .fields(fields)
-        .errors(errors)
-        .delete(format!("/admin/chats/{id}/delete/"))
-        .extra(context! { chat_id => id, members });
+    let page = FormPage::new(
+        viewer,
+        format!("Change group chat {}", chat.title),
+        format!("/admin/chats/{id}/"),
+        "/admin/chats/",
+    )
+    .fields(fields)
+    .errors(errors)
+    .delete(format!("/admin/chats/{id}/delete/"))
+    .extra(context! { chat_id => id, members });
     Ok(page.render(pages, flash))
 }
 

@@ -217,7 +217,11 @@ async fn my_votes(db: &Db, viewer: i64, target: Target, ids: &[i64]) -> Result<V
 
 impl ReplyRow {
     fn reference(self) -> ReplyRef {
-        ReplyRef { id: self.id, topic_id: self.topic_id, author: Author { id: self.author_id, email: self.author_email } }
+        ReplyRef {
+            id: self.id,
+            topic_id: self.topic_id,
+            author: Author { id: self.author_id, email: self.author_email },
+        }
     }
 
     fn reply(self, topic: &TopicRef, viewer: i64, my_vote: i64) -> Reply {
