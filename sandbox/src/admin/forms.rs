@@ -15,7 +15,7 @@ use chanx::Layer;
 use minijinja::{Value, context};
 use serde::{Deserialize, Serialize};
 
-use super::{Answer, Staff, Superuser, discussion_done, done, failed, found};
+use super::{Admin, Answer, Superuser, discussion_done, done, failed, found};
 use crate::accounts::password::{Hasher, weakness};
 use crate::accounts::tokens::Tokens;
 use crate::accounts::{Account, AuthenticateError, CreateUserError, NewUser, User};
@@ -150,13 +150,7 @@ fn user_page<'a>(viewer: &'a Option<User>, account: &Account, is_active: bool, i
 }
 
 /// `GET /admin/users/{id}/`.
-pub(super) async fn user_form(
-    State(db): State<Db>,
-    State(pages): State<Arc<Pages>>,
-    staff: Staff,
-    flash: Flash,
-    Path(id): Path<i64>,
-) -> Answer {
+pub(super) async fn user_form(Admin { db, pages, staff, flash, .. }: Admin, Path(id): Path<i64>) -> Answer {
     let account = found(Account::get(&db, id).await)?;
     Ok(user_page(&staff.viewer, &account, account.is_active, account.is_staff).render(&pages, &flash))
 }
@@ -317,13 +311,7 @@ fn chat_fields(title: &str, description: &str) -> Vec<Field> {
 }
 
 /// `GET /admin/chats/{id}/`: the chat's fields and its members.
-pub(super) async fn chat_form(
-    State(db): State<Db>,
-    State(pages): State<Arc<Pages>>,
-    staff: Staff,
-    flash: Flash,
-    Path(id): Path<i64>,
-) -> Answer {
+pub(super) async fn chat_form(Admin { db, pages, staff, flash, .. }: Admin, Path(id): Path<i64>) -> Answer {
     let chat = found(GroupChat::get(&db, id).await)?;
     let fields = chat_fields(&chat.title, chat.description.as_deref().unwrap_or(""));
     chat_page(&db, &pages, &staff.viewer, &flash, &chat, fields, Vec::new()).await
@@ -363,10 +351,7 @@ fn chat_refusal(refusal: ChatRefusal) -> Result<String, Response> {
 
 /// `POST /admin/chats/{id}/`, through the chat's own update, which tells its members' lists.
 pub(super) async fn chat_change(
-    State(db): State<Db>,
-    State(pages): State<Arc<Pages>>,
-    State(layer): State<Layer>,
-    staff: Staff,
+    Admin { db, pages, layer, staff, .. }: Admin,
     Path(id): Path<i64>,
     Form(form): Form<ChatForm>,
 ) -> Answer {
@@ -388,18 +373,12 @@ fn new_chat_page<'a>(viewer: &'a Option<User>, form: Option<&ChatForm>) -> FormP
 }
 
 /// `GET /admin/chats/add/`.
-pub(super) async fn chat_add_form(State(pages): State<Arc<Pages>>, staff: Staff, flash: Flash) -> Response {
+pub(super) async fn chat_add_form(Admin { pages, staff, flash, .. }: Admin) -> Response {
     new_chat_page(&staff.viewer, None).render(&pages, &flash)
 }
 
 /// `POST /admin/chats/add/`: a chat owned by the user with the email given.
-pub(super) async fn chat_add(
-    State(db): State<Db>,
-    State(pages): State<Arc<Pages>>,
-    State(layer): State<Layer>,
-    staff: Staff,
-    Form(form): Form<ChatForm>,
-) -> Answer {
+pub(super) async fn chat_add(Admin { db, pages, layer, staff, .. }: Admin, Form(form): Form<ChatForm>) -> Answer {
     let error = match done(User::find_by_email(&db, form.owner.trim()).await)? {
         Some(owner) => match chats::open_chat(&db, &layer, &owner, &form.title, form.description()).await {
             Ok(chat) => {
@@ -424,9 +403,7 @@ pub(super) struct MemberForm {
 
 /// `POST /admin/chats/{id}/members/`: adds a member or admin (never a second owner).
 pub(super) async fn member_add(
-    State(db): State<Db>,
-    State(layer): State<Layer>,
-    _staff: Staff,
+    Admin { db, layer, .. }: Admin,
     Path(id): Path<i64>,
     Form(form): Form<MemberForm>,
 ) -> Answer {
@@ -450,12 +427,7 @@ pub(super) async fn member_add(
 
 /// `POST /admin/chats/{id}/members/{member}/remove/`: the owner stays; the removed member's
 /// pages of the chat are told and closed, as when an owner removes them.
-pub(super) async fn member_remove(
-    State(db): State<Db>,
-    State(layer): State<Layer>,
-    _staff: Staff,
-    Path((id, member_id)): Path<(i64, i64)>,
-) -> Answer {
+pub(super) async fn member_remove(Admin { db, layer, .. }: Admin, Path((id, member_id)): Path<(i64, i64)>) -> Answer {
     let back = format!("/admin/chats/{id}/");
     let chat = found(GroupChat::get(&db, id).await)?;
     let member = found(Member::get(&db, id, member_id).await)?;
@@ -513,10 +485,7 @@ fn record_page<'a>(viewer: &'a Option<User>, kind: &str, id: &str, fields: Vec<F
 
 /// `GET /admin/{conversations,topics,replies}/{id}/`.
 pub(super) async fn record_form(
-    State(db): State<Db>,
-    State(pages): State<Arc<Pages>>,
-    staff: Staff,
-    flash: Flash,
+    Admin { db, pages, staff, flash, .. }: Admin,
     Path((kind, id)): Path<(String, String)>,
 ) -> Answer {
     let record = found(editable(&db, &kind, &id).await)?;
@@ -536,10 +505,7 @@ pub(super) struct RecordForm {
 /// `POST /admin/{conversations,topics,replies}/{id}/`. A topic or reply is saved through the
 /// forum's own edit, so every open page of it shows the change at once.
 pub(super) async fn record_change(
-    State(db): State<Db>,
-    State(pages): State<Arc<Pages>>,
-    State(layer): State<Layer>,
-    staff: Staff,
+    Admin { db, pages, layer, staff, .. }: Admin,
     Path((kind, id)): Path<(String, String)>,
     Form(form): Form<RecordForm>,
 ) -> Answer {
@@ -628,12 +594,7 @@ fn addable(kind: &str) -> bool {
 }
 
 /// `GET /admin/{conversations,topics,replies}/add/`.
-pub(super) async fn record_add_form(
-    State(pages): State<Arc<Pages>>,
-    staff: Staff,
-    flash: Flash,
-    Path(kind): Path<String>,
-) -> Response {
+pub(super) async fn record_add_form(Admin { pages, staff, flash, .. }: Admin, Path(kind): Path<String>) -> Response {
     if !addable(&kind) {
         return crate::web::not_found_page();
     }
@@ -703,10 +664,7 @@ async fn add_record(db: &Db, layer: &Layer, kind: &str, form: &NewRecordForm) ->
 
 /// `POST /admin/{conversations,topics,replies}/add/`.
 pub(super) async fn record_add(
-    State(db): State<Db>,
-    State(pages): State<Arc<Pages>>,
-    State(layer): State<Layer>,
-    staff: Staff,
+    Admin { db, pages, layer, staff, .. }: Admin,
     Path(kind): Path<String>,
     Form(form): Form<NewRecordForm>,
 ) -> Answer {

@@ -5,17 +5,13 @@
 //! conditions; the page number is clamped, and a page holds [`PAGE_SIZE`] rows. No SQL is built
 //! from the input.
 
-use std::sync::Arc;
-
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query};
 use axum::response::Response;
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use super::{Staff, failed};
-use crate::db::Db;
-use crate::web::{Flash, Pages};
+use super::{Admin, failed};
 
 /// Rows per page.
 pub const PAGE_SIZE: i64 = 25;
@@ -229,10 +225,7 @@ struct ShownRow {
 
 /// `GET /admin/{kind}/`.
 pub(super) async fn list(
-    State(db): State<Db>,
-    State(pages): State<Arc<Pages>>,
-    staff: Staff,
-    flash: Flash,
+    Admin { db, pages, staff, flash, .. }: Admin,
     Path(kind): Path<String>,
     Query(query): Query<ListQuery>,
 ) -> Response {

@@ -11,7 +11,7 @@ pub mod lists;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRef, FromRequestParts, Path, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{Html, IntoResponse, Response};
@@ -127,6 +127,38 @@ where
     }
 }
 
+/// What a staff page of the admin works with, in one extractor: the staff member asking (checked
+/// first, as [`Staff`]), the notices of the previous response, and the app's parts the handlers
+/// share. Each handler takes it, destructured, instead of the same five arguments.
+pub(super) struct Admin {
+    /// Where the records are.
+    pub(super) db: Db,
+    /// The templates.
+    pub(super) pages: Arc<Pages>,
+    /// Where the apps' events go.
+    pub(super) layer: Layer,
+    /// Who asks.
+    pub(super) staff: Staff,
+    /// The previous response's notices.
+    pub(super) flash: Flash,
+}
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let staff = Staff::from_request_parts(parts, state).await?;
+        let Ok(flash) = Flash::from_request_parts(parts, state).await;
+        Ok(Admin {
+            db: Db::from_ref(state),
+            pages: Arc::<Pages>::from_ref(state),
+            layer: Layer::from_ref(state),
+            staff,
+            flash,
+        })
+    }
+}
+
 /// A superuser asking, as an extractor: accounts are theirs to add and change.
 #[derive(Debug)]
 pub(super) struct Superuser(pub(super) Staff);
@@ -183,7 +215,7 @@ fn failed(err: &sqlx::Error) -> Response {
     crate::web::server_error_page()
 }
 
-async fn index(State(db): State<Db>, State(pages): State<Arc<Pages>>, staff: Staff, flash: Flash) -> Answer {
+async fn index(Admin { db, pages, staff, flash, .. }: Admin) -> Answer {
     let users = done(Account::newest(&db, ROWS).await)?;
     let chats = done(GroupChat::admin_rows(&db, ROWS).await)?;
     let conversations = done(Conversation::admin_rows(&db, ROWS).await)?;
@@ -228,10 +260,8 @@ async fn delete_user(
 /// `POST /admin/{chats,conversations,topics,replies}/{id}/delete/`, through each app's own
 /// operation, so that open pages hear of it as when the owner deletes.
 async fn delete_record(
-    State(db): State<Db>,
-    State(layer): State<Layer>,
+    Admin { db, layer, .. }: Admin,
     State(assistant): State<Assistant>,
-    _staff: Staff,
     Path((kind, id)): Path<(String, String)>,
 ) -> Answer {
     let number = id.parse::<i64>().ok();
