@@ -15,7 +15,7 @@ use chanx::Layer;
 use minijinja::{Value, context};
 use serde::{Deserialize, Serialize};
 
-use super::{Admin, Answer, Superuser, discussion_done, done, failed, found};
+use super::{Admin, Answer, Stop, Superuser, discussion_done, done, failed, found};
 use crate::accounts::password::{Hasher, weakness};
 use crate::accounts::tokens::Tokens;
 use crate::accounts::{Account, AuthenticateError, CreateUserError, NewUser, User};
@@ -190,9 +190,9 @@ pub(super) async fn user_change(
     };
     let was_active = match Account::change(&db, &hasher, id, is_active, is_staff, password.as_deref()).await {
         Ok(Some(was_active)) => was_active,
-        Ok(None) => return Err(crate::web::not_found_page()),
-        Err(AuthenticateError::Db(err)) => return Err(failed(&err)),
-        Err(AuthenticateError::Hash(err)) => return Err(crate::rest::ApiError::from(err).into_response()),
+        Ok(None) => return Err(crate::web::not_found_page().into()),
+        Err(AuthenticateError::Db(err)) => return Err(failed(&err).into()),
+        Err(AuthenticateError::Hash(err)) => return Err(crate::rest::ApiError::from(err).into_response().into()),
     };
     // As the deactivate button and a password change do: a new password ends every session, a
     // deactivation ends the refresh tokens (a reactivation must not revive them) and the sockets.
@@ -257,7 +257,7 @@ pub(super) async fn user_add(
             }
             Err(err) => {
                 tracing::error!(error = %err, "adding a user failed");
-                return Err(crate::web::server_error_page());
+                return Err(crate::web::server_error_page().into());
             }
         }
     };
@@ -341,10 +341,10 @@ impl ChatForm {
 }
 
 /// A chat operation's refusal as a sentence for the form, or the answer for a failure.
-fn chat_refusal(refusal: ChatRefusal) -> Result<String, Response> {
+fn chat_refusal(refusal: ChatRefusal) -> Result<String, Stop> {
     match refusal {
-        ChatRefusal::Db(err) => Err(failed(&err)),
-        ChatRefusal::ChatNotFound => Err(crate::web::not_found_page()),
+        ChatRefusal::Db(err) => Err(failed(&err).into()),
+        ChatRefusal::ChatNotFound => Err(crate::web::not_found_page().into()),
         other => Ok(other.to_string()),
     }
 }
@@ -669,13 +669,13 @@ pub(super) async fn record_add(
     Form(form): Form<NewRecordForm>,
 ) -> Answer {
     if !addable(&kind) {
-        return Err(crate::web::not_found_page());
+        return Err(crate::web::not_found_page().into());
     }
     match add_record(&db, &layer, &kind, &form).await {
         Ok(id) => Ok(redirect_with(&format!("/admin/{kind}/{id}/"), "success", "Added.")),
         Err(NotAdded::Invalid(error)) => {
             Ok(new_record_page(&staff.viewer, &kind, &form).errors([error]).render(&pages, &Flash::default()))
         }
-        Err(NotAdded::Failed(err)) => Err(failed(&err)),
+        Err(NotAdded::Failed(err)) => Err(failed(&err).into()),
     }
 }

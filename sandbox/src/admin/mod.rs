@@ -180,34 +180,50 @@ where
 
 impl Superuser {
     /// Checks that account `id`, which the superuser asks to change, exists and is not theirs.
-    async fn on(&self, db: &Db, id: i64) -> Result<(), Response> {
+    async fn on(&self, db: &Db, id: i64) -> Result<(), Stop> {
         if self.0.me.id == id {
-            return Err(Refused::OwnAccount.into_response());
+            return Err(Refused::OwnAccount.into_response().into());
         }
         match User::exists(db, id).await {
             Ok(true) => Ok(()),
-            Ok(false) => Err(Refused::NoSuchUser.into_response()),
-            Err(err) => Err(failed(&err)),
+            Ok(false) => Err(Refused::NoSuchUser.into_response().into()),
+            Err(err) => Err(failed(&err).into()),
         }
     }
 }
 
-/// What an admin handler answers: the page, or the response that ended it early (a refusal, a
-/// missing record, a failed query), which `?` returns.
-type Answer = Result<Response, Response>;
+/// A response that ends an admin handler early (a refusal, a missing record, a failed query),
+/// which `?` carries out of the helpers; boxed, since a response is large to move around.
+#[derive(Debug)]
+pub(super) struct Stop(Box<Response>);
+
+impl From<Response> for Stop {
+    fn from(response: Response) -> Self {
+        Stop(Box::new(response))
+    }
+}
+
+impl IntoResponse for Stop {
+    fn into_response(self) -> Response {
+        *self.0
+    }
+}
+
+/// What an admin handler answers: the page, or the [`Stop`] that ended it early.
+type Answer = Result<Response, Stop>;
 
 /// The record a lookup found, or the answer for a missing one (404) or a failed query.
-fn found<T>(lookup: Result<Option<T>, sqlx::Error>) -> Result<T, Response> {
+fn found<T>(lookup: Result<Option<T>, sqlx::Error>) -> Result<T, Stop> {
     match lookup {
         Ok(Some(record)) => Ok(record),
-        Ok(None) => Err(crate::web::not_found_page()),
-        Err(err) => Err(failed(&err)),
+        Ok(None) => Err(crate::web::not_found_page().into()),
+        Err(err) => Err(failed(&err).into()),
     }
 }
 
 /// The value of a query that must not fail, or the answer for its failure.
-fn done<T>(result: Result<T, sqlx::Error>) -> Result<T, Response> {
-    result.map_err(|err| failed(&err))
+fn done<T>(result: Result<T, sqlx::Error>) -> Result<T, Stop> {
+    result.map_err(|err| failed(&err).into())
 }
 
 fn failed(err: &sqlx::Error) -> Response {
@@ -271,8 +287,8 @@ async fn delete_record(
             let chat = found(GroupChat::get(&db, id).await)?;
             match crate::chat::service::delete_chat(&db, &layer, &chat).await {
                 Ok(()) => {}
-                Err(crate::chat::service::Refusal::Db(err)) => return Err(failed(&err)),
-                Err(_) => return Err(missing()),
+                Err(crate::chat::service::Refusal::Db(err)) => return Err(failed(&err).into()),
+                Err(_) => return Err(missing().into()),
             }
         }
         ("conversations", _) => {
@@ -289,17 +305,17 @@ async fn delete_record(
             let topic = found(TopicRef::get(&db, reply.topic_id).await)?;
             discussion_done(crate::discussion::service::delete_reply(&db, &layer, &topic, reply.id).await)?;
         }
-        _ => return Err(missing()),
+        _ => return Err(missing().into()),
     }
     Ok(redirect_with("/admin/", "success", "Deleted."))
 }
 
 /// A forum operation's outcome as an admin answer: a record gone meanwhile is a 404.
-fn discussion_done<T>(result: Result<T, crate::discussion::service::Refusal>) -> Result<T, Response> {
+fn discussion_done<T>(result: Result<T, crate::discussion::service::Refusal>) -> Result<T, Stop> {
     use crate::discussion::service::Refusal;
     match result {
         Ok(value) => Ok(value),
-        Err(Refusal::Db(err)) => Err(failed(&err)),
-        Err(Refusal::NotFound | Refusal::Invalid(..)) => Err(crate::web::not_found_page()),
+        Err(Refusal::Db(err)) => Err(failed(&err).into()),
+        Err(Refusal::NotFound | Refusal::Invalid(..)) => Err(crate::web::not_found_page().into()),
     }
 }
