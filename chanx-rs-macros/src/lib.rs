@@ -15,6 +15,13 @@ pub fn derive_message(input: TokenStream) -> TokenStream {
 }
 
 /// Turns an `impl` block with `#[ws_handler]` and `#[event_handler]` methods into a consumer.
+///
+/// Arguments, all optional: `name`, `description`, `tags = [..]`, `groups = [..]`
+/// (`extra_groups`), `passthrough = [Event]`, `emits = [Message]`, `camelize`, `send_completion`,
+/// `ordered`, `authenticator = Type`, `topics = [Topic]`, `layer = "name"`, and
+/// `log_ignored = ["streaming"]`: the actions whose frames this consumer leaves out of the
+/// per-frame log (`Consumer::LOG_IGNORED_ACTIONS`), each a non-empty action without spaces,
+/// listed once.
 #[proc_macro_attribute]
 pub fn consumer(args: TokenStream, input: TokenStream) -> TokenStream {
     consumer::expand(args.into(), input.into()).into()

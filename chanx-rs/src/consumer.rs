@@ -123,8 +123,9 @@ pub trait Consumer: Handlers {
     /// [`Router::with_named_layer`](crate::Router::with_named_layer).
     const LAYER: &'static str = crate::layer::DEFAULT_LAYER;
     /// Actions whose frames this consumer's connections leave out of the per-frame log, besides
-    /// [`Settings::log_ignored_actions`] (`const LOG_IGNORED_ACTIONS: &'static [&'static str] =
-    /// &["streaming"];` in `impl Consumer for X`). Empty by default.
+    /// [`Settings::log_ignored_actions`] (`#[consumer(log_ignored = ["streaming"])]`, or
+    /// `const LOG_IGNORED_ACTIONS: &'static [&'static str] = &["streaming"];` in
+    /// `impl Consumer for X`). Empty by default.
     const LOG_IGNORED_ACTIONS: &'static [&'static str] = &[];
 
     /// The groups to join once authenticated. Defaults to `groups = [...]` of `#[consumer]`.

@@ -50,6 +50,38 @@ impl Consumer for Assistant {
     }
 }
 
+/// The same assistant with its ignore list in the attribute, on an inherent impl.
+struct AttributeAssistant;
+
+#[chanx::consumer(log_ignored = ["streaming", "pong"])]
+impl AttributeAssistant {
+    #[ws_handler]
+    async fn ping(&self, _msg: Ping) -> Pong {
+        Pong {}
+    }
+
+    #[ws_handler(output = [Streaming])]
+    async fn ask(&self, ctx: &Context, msg: Ask) -> Answer {
+        Assistant.ask(ctx, msg).await
+    }
+}
+
+/// And on `impl Consumer for X`, beside a hook: the same constant, which the connection reads
+/// whichever form set it.
+struct TraitAttributeConsumer;
+
+#[chanx::consumer(log_ignored = ["streaming"])]
+impl Consumer for TraitAttributeConsumer {
+    fn groups(&self, _ctx: &Context) -> Vec<String> {
+        vec!["assistants".into()]
+    }
+
+    #[ws_handler]
+    async fn ping(&self, _msg: Ping) -> Pong {
+        Pong {}
+    }
+}
+
 /// One logged frame: the fields of a `chanx::frame` event.
 #[derive(Debug, Default, Clone, PartialEq)]
 struct Logged {
@@ -95,10 +127,19 @@ impl Capture {
 
 /// Connects, asks once and pings once with `settings`, and returns what was logged.
 async fn conversation(settings: Settings) -> Capture {
+    conversation_with(settings, |_: &Scope| Assistant).await
+}
+
+/// As [`conversation`], with the consumer `factory` makes.
+async fn conversation_with<C>(settings: Settings, factory: fn(&Scope) -> C) -> Capture
+where
+    C: Consumer,
+    C::Authenticator: Default,
+{
     let capture = Capture::default();
     let subscriber = tracing_subscriber::registry().with(capture.clone());
     let _guard = tracing::subscriber::set_default(subscriber);
-    let router = Router::new().route("/assistant/", |_: &Scope| Assistant).with_settings(settings);
+    let router = Router::new().route("/assistant/", factory).with_settings(settings);
     let mut comm = WebsocketCommunicator::builder(&router, "/assistant/").send_completion(false).connect().await;
     comm.send_message(&Ask { payload: "you".into() }).await;
     assert_eq!(comm.receive_message::<Streaming>().await.payload, "he");
@@ -144,4 +185,16 @@ async fn bodies_are_logged_only_when_asked_and_cut_to_the_limit() {
     let logged = capture.0.lock().expect("not poisoned").clone();
     assert_eq!(logged[0].body.as_deref(), Some(r#"{"action":"a"#), "{logged:?}");
     assert!(logged.iter().all(|l| l.body.as_ref().is_some_and(|b| b.len() <= 12)), "{logged:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_consumer_attribute_silences_the_actions_it_lists() {
+    let settings = || Settings::default().log_frames(Some(tracing::Level::DEBUG));
+    assert_eq!(AttributeAssistant::LOG_IGNORED_ACTIONS, ["streaming", "pong"]);
+    assert_eq!(
+        conversation_with(settings(), |_: &Scope| AttributeAssistant).await.frames(),
+        pairs(&[("received", "ask"), ("sent", "answer"), ("received", "ping")]),
+        "`log_ignored` leaves out `streaming` and `pong`, and only them"
+    );
+    assert_eq!(TraitAttributeConsumer::LOG_IGNORED_ACTIONS, ["streaming"], "on `impl Consumer for X` too");
 }

@@ -167,9 +167,9 @@ fn sockets(db: &Db, config: &Config, layer: &Layer, tokens: &Arc<Tokens>, assist
         .allowed_origins(config.allowed_origins.iter().cloned())
         .max_connections_per_peer(config.connections_per_address)
         // Every frame at DEBUG in development (chanx's LOG_WEBSOCKET_MESSAGE), none in
-        // production; the assistant's token stream would drown the rest, as in the original.
-        .log_frames((config.mode == crate::config::Mode::Development).then_some(tracing::Level::DEBUG))
-        .log_ignored_actions(["streaming"]);
+        // production. The assistant's token stream, which would drown the rest, its consumer
+        // leaves out itself (`log_ignored = ["streaming"]`), as the original's settings do.
+        .log_frames((config.mode == crate::config::Mode::Development).then_some(tracing::Level::DEBUG));
     chanx::Router::new()
         .route_authenticated("/ws/chat/group/", user_auth(resolver.clone()), move |_: &chanx::Scope| {
             GroupChatConsumer { db: db.clone() }

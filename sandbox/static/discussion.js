@@ -52,13 +52,16 @@ document.addEventListener('DOMContentLoaded', () => {
     const followed = new Set([...list.querySelectorAll('[data-topic-id]')].map((item) => Number(item.dataset.topicId)));
     let connected = false;
     let ref = 0;
-    const subscribe = (id) => socket.socket.send(JSON.stringify({ action: 'subscribe', version: 1, topic: `discussion:${id}`, ref: String(++ref) }));
+    const send = (action, id) => socket.socket.send(JSON.stringify({ action, version: 1, topic: `discussion:${id}`, ref: String(++ref) }));
     function follow(id) {
       if (followed.has(id)) return;
       followed.add(id);
-      if (connected) subscribe(id);
+      if (connected) send('subscribe', id);
     }
-    function onTopicFrame({ action, topic }) {
+    function unfollow(id) {
+      if (followed.delete(id) && connected) send('unsubscribe', id);
+    }
+    function onTopicFrame({ action, topic, payload }) {
       const item = find(topic.slice('discussion:'.length));
       if (!item) return;
       if (action === 'subscribed') item.dataset.following = 'true';
@@ -67,18 +70,22 @@ document.addEventListener('DOMContentLoaded', () => {
         const count = item.querySelector('.reply-count');
         count.textContent = Number(count.textContent) + 1;
         item.querySelector('.new-answers').hidden = false;
+      } else if (action === 'reply_deleted') {
+        // The new count, not a decrement: right even after a missed frame.
+        item.querySelector('.reply-count').textContent = payload.replyCount;
+        if (payload.wasAccepted) item.querySelector('.answered').hidden = true;
       }
     }
     const socket = sandbox.live('/ws/discussion/', {
       onStatus(state) {
         sandbox.showStatus(state);
         connected = state === 'connected';
-        if (connected) for (const id of followed) subscribe(id);
+        if (connected) for (const id of followed) send('subscribe', id);
         else for (const item of list.querySelectorAll('[data-following]')) delete item.dataset.following;
       },
       onMessage({ action, payload, topic }) {
         if (topic) {
-          onTopicFrame({ action, topic });
+          onTopicFrame({ action, topic, payload });
         } else if (action === 'topic_created') {
           list.querySelector('.empty')?.remove();
           if (!find(payload.id)) list.prepend(card(payload));
@@ -92,6 +99,16 @@ document.addEventListener('DOMContentLoaded', () => {
           if (!item) return;
           item.querySelector('.answered').hidden = action === 'answer_unaccepted';
           list.prepend(item);
+        } else if (action === 'topic_updated') {
+          const title = find(payload.topicId)?.querySelector('.title');
+          if (title) title.textContent = payload.title;
+        } else if (action === 'topic_deleted') {
+          const item = find(payload.topicId);
+          unfollow(payload.topicId);
+          if (!item) return;
+          item.remove();
+          loaded -= 1;
+          sandbox.notify(`Topic deleted: "${payload.topicTitle}"`, 'info');
         }
       },
     });
@@ -119,6 +136,17 @@ document.addEventListener('DOMContentLoaded', () => {
     }
     document.querySelectorAll('.vote-buttons').forEach(showMyVote);
 
+    // The author's Edit and Delete buttons of a post, as the template renders them.
+    function ownerActions() {
+      const actions = node('div', 'row owner-actions');
+      for (const [className, text] of [['edit-btn secondary', 'Edit'], ['delete-btn danger', 'Delete']]) {
+        const button = node('button', className, text);
+        button.type = 'button';
+        actions.append(button);
+      }
+      return actions;
+    }
+
     function replyCard(reply) {
       const card = node('div', 'post reply');
       card.dataset.replyId = reply.id;
@@ -132,8 +160,91 @@ document.addEventListener('DOMContentLoaded', () => {
         accept.dataset.replyId = reply.id;
         body.append(accept);
       }
+      if (reply.author.id === me) body.append(ownerActions());
       card.append(voteButtons('reply', reply.id, reply.voteCount, '0'), body);
       return card;
+    }
+
+    const replyPath = (id) => `/api/discussion/${topicId}/replies/${id}/`;
+    const findReply = (id) => replies.querySelector(`.reply[data-reply-id="${id}"]`);
+    function countAnswers() {
+      const count = replies.querySelectorAll('.reply').length;
+      document.getElementById('answerCount').textContent = count;
+      if (count === 0 && !document.getElementById('noAnswers')) {
+        const empty = node('p', 'muted empty', 'No answers yet. Be the first to help!');
+        empty.id = 'noAnswers';
+        replies.append(empty);
+      }
+    }
+    function showTopic({ title, content }) {
+      document.getElementById('topicTitle').textContent = title;
+      document.getElementById('topicContent').textContent = content;
+      document.title = `${title} · Discussions`;
+    }
+    function removeReply(id) {
+      findReply(id)?.remove();
+      countAnswers();
+    }
+    // The topic is gone: the page says so in place of its content (its socket is closed).
+    function topicGone(title, byMe) {
+      if (document.getElementById('topicDeleted')) return;
+      for (const section of document.querySelectorAll('main section.card')) section.hidden = true;
+      const gone = node('section', 'card');
+      gone.id = 'topicDeleted';
+      const back = node('a', '', 'Back to the discussions');
+      back.href = '/discussion/';
+      gone.append(node('h1', '', 'This question was deleted'), node('p', 'muted', `"${title}" ${byMe ? 'was deleted.' : 'was deleted by its author or a moderator.'}`), back);
+      document.querySelector('main').append(gone);
+    }
+
+    // Edits in place: the post's text becomes a form until it is saved or cancelled. The page
+    // shows what the server answered; the other pages hear of it over their sockets.
+    function startEditing(post) {
+      if (post.querySelector('.edit-form')) return;
+      const isTopic = !post.classList.contains('reply');
+      const form = node('form', 'edit-form');
+      let titleInput;
+      if (isTopic) {
+        titleInput = node('input');
+        Object.assign(titleInput, { name: 'title', maxLength: 200, required: true, value: document.getElementById('topicTitle').textContent });
+        form.append(titleInput);
+      }
+      const text = node('textarea');
+      Object.assign(text, { name: 'content', rows: 5, maxLength: 20000, required: true, value: post.querySelector('.text').textContent });
+      const save = node('button', '', 'Save');
+      save.type = 'submit';
+      const cancel = node('button', 'secondary', 'Cancel');
+      cancel.type = 'button';
+      cancel.addEventListener('click', () => form.remove());
+      form.append(text, save, cancel);
+      form.addEventListener('submit', async (event) => {
+        event.preventDefault();
+        try {
+          if (isTopic) {
+            showTopic(await sandbox.api(`/api/discussion/${topicId}/`, { method: 'PATCH', body: JSON.stringify({ title: titleInput.value, content: text.value }) }));
+          } else {
+            const saved = await sandbox.api(replyPath(post.dataset.replyId), { method: 'PATCH', body: JSON.stringify({ content: text.value }) });
+            post.querySelector('.text').textContent = saved.content;
+          }
+          form.remove();
+        } catch (error) {
+          sandbox.notify(error.message, 'error');
+        }
+      });
+      post.querySelector('.owner-actions').after(form);
+    }
+
+    async function deletePost(post) {
+      const isTopic = !post.classList.contains('reply');
+      if (!confirm(isTopic ? 'Delete this question and its answers?' : 'Delete this answer?')) return;
+      if (isTopic) {
+        const title = document.getElementById('topicTitle').textContent;
+        await sandbox.api(`/api/discussion/${topicId}/`, { method: 'DELETE' });
+        topicGone(title, true);
+      } else {
+        await sandbox.api(replyPath(post.dataset.replyId), { method: 'DELETE' });
+        removeReply(Number(post.dataset.replyId));
+      }
     }
 
     function markAccepted(replyId, accepted) {
@@ -149,7 +260,11 @@ document.addEventListener('DOMContentLoaded', () => {
     document.addEventListener('click', async (event) => {
       const vote = event.target.closest('.vote-btn');
       const accept = event.target.closest('.accept-btn');
+      const edit = event.target.closest('.edit-btn');
+      const remove = event.target.closest('.delete-btn');
       try {
+        if (edit) startEditing(edit.closest('.post'));
+        if (remove) await deletePost(remove.closest('.post'));
         if (vote) {
           const box = vote.closest('.vote-buttons');
           // Clicking your current vote again withdraws it.
@@ -192,7 +307,7 @@ document.addEventListener('DOMContentLoaded', () => {
           if (replies.querySelector(`[data-reply-id="${payload.id}"]`)) return;
           document.getElementById('noAnswers')?.remove();
           replies.append(replyCard(payload));
-          document.getElementById('answerCount').textContent = replies.querySelectorAll('.reply').length;
+          countAnswers();
           if (payload.author.id !== me) sandbox.notify(`New answer by ${payload.author.email}`, 'info');
         } else if (action === 'vote_updated') {
           const box = document.querySelector(`.vote-buttons[data-target-type="${payload.targetType}"][data-target-id="${payload.targetId}"]`);
@@ -201,6 +316,15 @@ document.addEventListener('DOMContentLoaded', () => {
           markAccepted(payload.replyId, true);
         } else if (action === 'answer_unaccepted') {
           markAccepted(payload.replyId, false);
+        } else if (action === 'topic_updated' && payload.topicId === topicId) {
+          showTopic(payload);
+        } else if (action === 'reply_updated' && payload.topicId === topicId) {
+          const text = findReply(payload.id)?.querySelector('.text');
+          if (text) text.textContent = payload.content;
+        } else if (action === 'reply_deleted' && payload.topicId === topicId) {
+          removeReply(payload.id);
+        } else if (action === 'topic_deleted' && payload.topicId === topicId) {
+          topicGone(payload.topicTitle, false);
         }
       },
     });

@@ -22,6 +22,7 @@ crate::on_both_databases!(
     staff_change_conversations_topics_and_replies,
     staff_add_conversations_topics_and_replies,
     every_admin_form_refuses_members_and_cross_site_posts,
+    admin_changes_reach_open_pages_as_the_apps_do,
 );
 
 /// A signed-in browser's form post that names no origin: what a forged cross-site form whose
@@ -463,6 +464,8 @@ async fn every_admin_form_refuses_members_and_cross_site_posts(app: TestApp) {
         format!("/admin/conversations/{}/", conversation.id),
         format!("/admin/topics/{topic}/"),
         format!("/admin/replies/{reply}/"),
+        format!("/admin/replies/{reply}/delete/"),
+        format!("/admin/topics/{topic}/delete/"),
         "/admin/conversations/add/".to_owned(),
         "/admin/topics/add/".to_owned(),
         "/admin/replies/add/".to_owned(),
@@ -567,4 +570,75 @@ async fn staff_add_conversations_topics_and_replies(app: TestApp) {
     assert_eq!(app.count("SELECT COUNT(*) FROM assistant_conversations").await, 2);
     assert_eq!(app.count("SELECT COUNT(*) FROM discussion_topics").await, 1);
     assert_eq!(app.count("SELECT COUNT(*) FROM discussion_replies").await, 1);
+}
+
+/// A staff member's edit or deletion of a topic or reply goes through the forum's own operations:
+/// every open page hears of it with the frame an author's change sends. A chat's new title
+/// reaches its members' chat lists as the owner's does.
+async fn admin_changes_reach_open_pages_as_the_apps_do(app: TestApp) {
+    let staff = account(&app, "staff@example.com", true, false).await;
+    let (ada, bob) = (app.user("ada@example.com").await, app.user("bob@example.com").await);
+    let topic = app.post("/api/discussion/", Some(&ada), json!({"title": "Q", "content": "?"})).await.json()["id"]
+        .as_i64()
+        .expect("id");
+    let reply =
+        app.post(&format!("/api/discussion/{topic}/replies/"), Some(&ada), json!({"content": "A"})).await.json()["id"]
+            .as_i64()
+            .expect("id");
+    let mut page = app.member_socket(&format!("/ws/discussion/{topic}/"), &bob).await;
+    let mut list = app.member_socket("/ws/discussion/", &bob).await;
+    let followed = format!("discussion:{topic}");
+    assert_eq!(list.subscribe(&followed).await["action"], "subscribed");
+    let wait = std::time::Duration::from_secs(3);
+
+    let topic_form = format!("/admin/topics/{topic}/");
+    let delete_button = format!("&#x2f;admin&#x2f;topics&#x2f;{topic}&#x2f;delete&#x2f;"); // as HTML-escaped
+    assert!(app.get(&topic_form, Some(&staff)).await.text.contains(&delete_button), "the form has a delete button");
+    let saved = app.form(&topic_form, Some(&staff), &[("title", "Moderated"), ("content", "Cleaned up")]).await;
+    assert_eq!(saved.status, StatusCode::FOUND);
+    let expected = json!({"action": "topic_updated", "payload": {"topicId": topic, "title": "Moderated", "content": "Cleaned up"}});
+    assert_eq!(page.receive_all_messages("event_complete", wait).await, std::slice::from_ref(&expected));
+    assert_eq!(list.receive_all_messages("event_complete", wait).await, [expected]);
+
+    let reply_form = format!("/admin/replies/{reply}/");
+    assert_eq!(app.form(&reply_form, Some(&staff), &[("content", "Moderated answer")]).await.status, StatusCode::FOUND);
+    let expected =
+        json!({"action": "reply_updated", "payload": {"id": reply, "topicId": topic, "content": "Moderated answer"}});
+    assert_eq!(page.receive_all_messages("event_complete", wait).await, [expected]);
+    assert!(app.form(&reply_form, Some(&staff), &[("content", " ")]).await.status == StatusCode::BAD_REQUEST);
+    assert!(page.receive_nothing().await && list.receive_nothing().await, "a refused form sends nothing");
+
+    let deleted = app.form(&format!("/admin/replies/{reply}/delete/"), Some(&staff), &[]).await;
+    assert_eq!((deleted.status, deleted.location()), (StatusCode::FOUND, "/admin/"));
+    let gone = json!({"id": reply, "topicId": topic, "replyCount": 0, "wasAccepted": false});
+    assert_eq!(
+        page.receive_all_messages("event_complete", wait).await,
+        [json!({"action": "reply_deleted", "payload": gone})]
+    );
+    assert_eq!(
+        list.receive_all_messages("event_complete", wait).await,
+        [json!({"action": "reply_deleted", "payload": gone, "version": 1, "topic": followed})]
+    );
+    assert_eq!(app.get(&reply_form, Some(&staff)).await.status, StatusCode::NOT_FOUND);
+
+    assert_eq!(app.form(&format!("/admin/topics/{topic}/delete/"), Some(&staff), &[]).await.status, StatusCode::FOUND);
+    let expected = json!({"action": "topic_deleted", "payload": {"topicId": topic, "topicTitle": "Moderated"}});
+    assert_eq!(list.receive_all_messages("event_complete", wait).await, std::slice::from_ref(&expected));
+    assert_eq!(page.receive_json().await, expected);
+    page.assert_closed(4404).await;
+    list.disconnect().await;
+
+    let (chat, _) = GroupChat::create(app.db(), &ada, "Lab", None).await.expect("chat");
+    let mut adas_chats = app.member_socket("/ws/chat/group/", &ada).await;
+    // A frame is handled only once the list follows its chats (post_authentication).
+    adas_chats.send_json(&json!({"action": "ping"})).await;
+    adas_chats.receive_all_messages("complete", wait).await;
+    let changed = app.form(&format!("/admin/chats/{}/", chat.id), Some(&staff), &[("title", "Physics")]).await;
+    assert_eq!(changed.status, StatusCode::FOUND);
+    let told = adas_chats.receive_json().await;
+    assert_eq!(
+        (told["action"].clone(), told["payload"]["groupPk"].clone()),
+        (json!("group_chat_updated"), json!(chat.id))
+    );
+    adas_chats.disconnect().await;
 }

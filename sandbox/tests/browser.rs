@@ -6,7 +6,8 @@
 //! socket dropped come back whole (resumed mid-answer, or from the saved reply); in
 //! `browser/discussion.cjs` two people see each other's question,
 //! answer, vote and accepted answer appear, and the topic list, following each topic it shows over
-//! its one socket, counts new answers, again after a server restart; in `browser/asyncapi.cjs` the
+//! its one socket, counts new answers, again after a server restart, then see each other's edits
+//! and deletions of the question and the answer with no reload; in `browser/asyncapi.cjs` the
 //! offline AsyncAPI page renders its descriptions' Markdown; in `browser/account.cjs` a person sets
 //! their names, changes their password, and resets it with the link mailed to the test's SMTP sink;
 //! in `browser/admin.cjs` a superuser finds a user by search and deactivates him in his change

@@ -7,6 +7,7 @@ use axum::http::{Method, StatusCode};
 use chanx::messages::EVENT_COMPLETE;
 use chanx::testing::WebsocketCommunicator;
 use sandbox::accounts::User;
+use sandbox::discussion::consumers::followed_topic;
 use serde_json::{Value, json};
 
 use crate::support::TestApp;
@@ -21,6 +22,7 @@ crate::on_both_databases!(
     accepting_an_answer_follows_the_rules,
     replies_reach_their_topic_only,
     the_list_follows_the_topics_it_shows,
+    edits_and_deletions_reach_every_open_page,
     the_sockets_refuse_strangers,
     the_pages_show_members_everything_and_visitors_nothing,
 );
@@ -466,10 +468,85 @@ async fn the_pages_show_members_everything_and_visitors_nothing(app: TestApp) {
     assert!(!page.text.contains("<script>alert(1)"));
     assert!(!page.text.contains("accept-btn"), "only the topic's author may accept");
     assert!(app.get(&path, Some(&ada)).await.text.contains("accept-btn"));
+    let cat = app.user("cat@example.com").await;
+    let others = app.get(&path, Some(&cat)).await.text;
+    assert!(!others.contains("edit-btn") && !others.contains("delete-btn"), "only authors edit and delete");
+    assert_eq!(page.text.matches("edit-btn").count(), 1, "bob edits his answer, not the question");
     let views = app.get(&format!("/api/discussion/{id}/"), Some(&ada)).await.json()["viewCount"].clone();
-    assert_eq!(views, 3, "two page views and this one; the visitor's did not count");
+    assert_eq!(views, 4, "three page views and this one; the visitor's did not count");
     let missing = app.get("/discussion/999999/", Some(&ada)).await;
     assert_eq!((missing.status, missing.location()), (StatusCode::FOUND, "/discussion/"));
     let script = app.get("/static/discussion.js", None).await;
     assert!(script.status == StatusCode::OK && !script.text.contains("innerHTML"));
+}
+
+/// An edit or a deletion through the REST API reaches the open pages as it happens: the topic
+/// page hears of every one, the lists of a topic's new text and deletion, and the lists following
+/// a topic of its deleted answers; a deleted topic's page is then closed. A refused change sends
+/// nothing.
+async fn edits_and_deletions_reach_every_open_page(app: TestApp) {
+    let (ada, bob, cat) =
+        (app.user("ada@example.com").await, app.user("bob@example.com").await, app.user("cat@example.com").await);
+    let id = topic(&app, &ada, "Edit me").await["id"].as_i64().expect("id");
+    let answer = reply(&app, id, &bob, "First take").await["id"].as_i64().expect("id");
+    let mut page = app.member_socket(&format!("/ws/discussion/{id}/"), &cat).await;
+    let mut list = app.member_socket("/ws/discussion/", &cat).await;
+    let followed = followed_topic(id);
+    assert_eq!(list.subscribe(&followed).await["action"], "subscribed");
+    let topic_path = format!("/api/discussion/{id}/");
+    let reply_path = format!("/api/discussion/{id}/replies/{answer}/");
+
+    for (method, path, user, body) in [
+        (Method::PATCH, &topic_path, &bob, Some(json!({"title": "Hijacked"}))),
+        (Method::PATCH, &topic_path, &ada, Some(json!({"title": "  "}))),
+        (Method::PUT, &reply_path, &ada, Some(json!({"content": "forged"}))),
+        (Method::PUT, &reply_path, &bob, Some(json!({"content": ""}))),
+        (Method::DELETE, &reply_path, &ada, None),
+        (Method::DELETE, &topic_path, &bob, None),
+    ] {
+        let refused = app.call(method.clone(), path, Some(user), body).await;
+        assert!(refused.status.is_client_error(), "{method} {path} by {}", user.email);
+    }
+    assert!(page.receive_nothing().await && list.receive_nothing().await, "refusals broadcast nothing");
+
+    let edited = app.call(Method::PATCH, &topic_path, Some(&ada), Some(json!({"title": " Edited title "}))).await;
+    assert_eq!(edited.status, StatusCode::OK);
+    let expected = json!({"action": "topic_updated", "payload": {"topicId": id, "title": "Edited title", "content": "About Edit me."}});
+    assert_eq!(events(&mut page).await, std::slice::from_ref(&expected));
+    assert_eq!(events(&mut list).await, [expected]);
+
+    let fixed = app.call(Method::PUT, &reply_path, Some(&bob), Some(json!({"content": " Second take "}))).await;
+    assert_eq!(fixed.json()["content"], "Second take");
+    let expected =
+        json!({"action": "reply_updated", "payload": {"id": answer, "topicId": id, "content": "Second take"}});
+    assert_eq!(events(&mut page).await, [expected]);
+    assert!(list.receive_nothing().await, "lists show no reply text");
+
+    app.post(&format!("/api/discussion/{id}/accept-answer/"), Some(&ada), json!({"replyId": answer})).await;
+    events(&mut page).await;
+    events(&mut list).await;
+    assert_eq!(app.call(Method::DELETE, &reply_path, Some(&bob), None).await.status, StatusCode::NO_CONTENT);
+    let deleted = json!({"id": answer, "topicId": id, "replyCount": 0, "wasAccepted": true});
+    assert_eq!(events(&mut page).await, [json!({"action": "reply_deleted", "payload": deleted})]);
+    assert_eq!(
+        events(&mut list).await,
+        [json!({"action": "reply_deleted", "payload": deleted, "version": 1, "topic": followed})],
+        "a list following the topic counts one answer less, and shows it unanswered"
+    );
+    assert_eq!(app.call(Method::DELETE, &reply_path, Some(&bob), None).await.status, StatusCode::NOT_FOUND);
+
+    assert_eq!(app.call(Method::DELETE, &topic_path, Some(&ada), None).await.status, StatusCode::NO_CONTENT);
+    let expected = json!({"action": "topic_deleted", "payload": {"topicId": id, "topicTitle": "Edited title"}});
+    assert_eq!(events(&mut list).await, std::slice::from_ref(&expected));
+    assert_eq!(page.receive_json().await, expected);
+    page.assert_closed(4404).await;
+    let mut again = app.socket(&format!("/ws/discussion/{id}/"), Some(&cat)).await;
+    assert_eq!(again.wait_for_auth().await.status_code, 404, "nothing left to follow");
+    list.send_json(&json!({"action": "ping"})).await;
+    assert_eq!(
+        list.receive_all_messages("complete", WAIT).await,
+        [json!({"action": "pong", "payload": null})],
+        "the list stays open"
+    );
+    list.disconnect().await;
 }

@@ -9,7 +9,7 @@ use crate::ctxt::Ctxt;
 
 /// `#[consumer(name = "chat", description = "...", tags = ["a"], groups = ["g"], extra_groups = ["x"],
 /// passthrough = [Ev], emits = [Msg], camelize = true, send_completion = true, ordered = true,
-/// authenticator = Auth, layer = "jobs")]`
+/// authenticator = Auth, layer = "jobs", log_ignored = ["streaming"])]`
 #[derive(Default)]
 pub(crate) struct ConsumerArgs {
     pub(crate) name: Option<LitStr>,
@@ -30,6 +30,9 @@ pub(crate) struct ConsumerArgs {
     pub(crate) layer: Option<LitStr>,
     /// A topic's history (`history(size = 1000, ttl = "5m")`).
     pub(crate) history: Option<TopicHistory>,
+    /// The actions a consumer leaves out of the per-frame log (`log_ignored = ["streaming"]`),
+    /// with the key's span for errors; `None` when not given.
+    pub(crate) log_ignored: Option<(proc_macro2::Span, Vec<LitStr>)>,
 }
 
 /// `history(size = 1000, ttl = "5m")`: how many pushes a topic keeps, and for how long.
@@ -130,13 +133,14 @@ pub(crate) fn parse_consumer_args(cx: &Ctxt, args: TokenStream) -> ConsumerArgs 
                 "authenticator" => out.authenticator = Some(input.parse()?),
                 "topics" => out.topics = parse_list(input)?,
                 "layer" => out.layer = Some(input.parse()?),
+                "log_ignored" => out.log_ignored = Some((key.span(), parse_list(input)?)),
                 other => {
                     return Err(syn::Error::new(
                         key.span(),
                         format!(
                             "unknown `consumer` argument `{other}`; expected one of name, description, tags, \
                              groups, extra_groups, passthrough, emits, camelize, send_completion, ordered, \
-                             authenticator, topics, layer"
+                             authenticator, topics, layer, log_ignored"
                         ),
                     ));
                 }

@@ -178,8 +178,13 @@ fn settings_consts(c: &Consumer) -> TokenStream {
         .map(|b| quote!(const SEND_COMPLETION: ::core::option::Option<bool> = ::core::option::Option::Some(#b);));
     let ordered = c.args.ordered.as_ref().map(|b| quote!(const ORDERED: bool = #b;));
     let layer = c.args.layer.as_ref().map(|name| quote!(const LAYER: &'static str = #name;));
+    let log_ignored = c
+        .args
+        .log_ignored
+        .as_ref()
+        .map(|(_, actions)| quote!(const LOG_IGNORED_ACTIONS: &'static [&'static str] = &[#(#actions),*];));
     let authenticator = authenticator_type(c);
-    quote!(#camelize #completion #ordered #layer #authenticator)
+    quote!(#camelize #completion #ordered #layer #log_ignored #authenticator)
 }
 
 fn input(h: &Handler) -> &Type {

@@ -73,6 +73,9 @@ pub(crate) fn check(cx: &Ctxt, consumer: &Consumer) {
             );
         }
     }
+    if let Some((span, actions)) = &consumer.args.log_ignored {
+        check_log_ignored(cx, consumer, *span, actions);
+    }
     for handler in &consumer.handlers {
         let attr = handler.kind.attr_name();
         let example = match handler.kind {
@@ -105,6 +108,39 @@ pub(crate) fn check(cx: &Ctxt, consumer: &Consumer) {
         }
         if let Some(Type::Reference(r)) = &handler.input {
             cx.error_spanned_by(r, "take the message by value, not by reference");
+        }
+    }
+}
+
+/// `log_ignored = [...]`: actions as chanx writes them (not empty, no whitespace), each once, and
+/// not also `const LOG_IGNORED_ACTIONS` in the block.
+fn check_log_ignored(cx: &Ctxt, consumer: &Consumer, span: proc_macro2::Span, actions: &[syn::LitStr]) {
+    let declared = consumer
+        .item
+        .items
+        .iter()
+        .any(|item| matches!(item, syn::ImplItem::Const(c) if c.ident == "LOG_IGNORED_ACTIONS"));
+    if declared {
+        cx.push(syn::Error::new(
+            span,
+            "`log_ignored` and `const LOG_IGNORED_ACTIONS` both list the ignored actions; keep one",
+        ));
+    }
+    if actions.is_empty() {
+        cx.push(syn::Error::new(
+            span,
+            "`log_ignored` lists at least one action, as in `log_ignored = [\"streaming\"]`",
+        ));
+    }
+    for (i, action) in actions.iter().enumerate() {
+        let value = action.value();
+        if value.is_empty() || value.chars().any(char::is_whitespace) {
+            cx.error_spanned_by(
+                action,
+                "an ignored action is a message's action, not empty and without spaces, as in `\"streaming\"`",
+            );
+        } else if actions[..i].iter().any(|earlier| earlier.value() == value) {
+            cx.error_spanned_by(action, format!("`{value}` is listed twice"));
         }
     }
 }

@@ -1,7 +1,9 @@
 //! The admin's add and change forms. Each re-renders with its errors (400) when a field is wrong,
-//! and saves through the same model functions and events as the apps, so a change reaches open
-//! sockets as it would from the app: a deactivated user's or a new password's sockets close, a
-//! removed member's chat sockets close.
+//! and saves through the apps' own operations (`chat::service`, `discussion::service`), so a
+//! change reaches open sockets as it would from the app: an edited or deleted topic or reply
+//! changes on every open forum page, a deactivated user's or a new password's sockets close, a
+//! removed member's chat sockets close. Who may ask, the [`Staff`] and [`Superuser`] extractors
+//! decide before a handler runs.
 
 use std::sync::Arc;
 
@@ -13,15 +15,16 @@ use chanx::Layer;
 use minijinja::{Value, context};
 use serde::{Deserialize, Serialize};
 
-use super::{Refused, failed, staff, superuser_on};
+use super::{Admin, Answer, Stop, Superuser, discussion_done, done, failed, found};
 use crate::accounts::password::{Hasher, weakness};
 use crate::accounts::tokens::Tokens;
-use crate::accounts::{Account, AuthenticateError, CreateUserError, NewUser, User, Viewer};
+use crate::accounts::{Account, AuthenticateError, CreateUserError, NewUser, User};
 use crate::assistants::model::Conversation;
-use crate::chat::events;
-use crate::chat::model::{AddMemberError, GroupChat, Member, Role, validate_chat};
+use crate::chat::model::{GroupChat, Member, Role};
+use crate::chat::service::{self as chats, Refusal as ChatRefusal};
 use crate::db::Db;
-use crate::discussion::model::{MAX_CONTENT, MAX_TITLE, validate};
+use crate::discussion::model::{MAX_CONTENT, MAX_TITLE, ReplyRef, TopicRef, validate};
+use crate::discussion::service as forum;
 use crate::web::{Flash, Pages, redirect_with};
 
 /// The longest conversation title.
@@ -48,23 +51,63 @@ impl Field {
     }
 }
 
-/// A form page: its heading, where it posts, its fields, what is wrong, and more context.
+/// A form page: its heading, where it posts, its fields, what is wrong, where its record's
+/// delete button posts (change forms), and more context.
 struct FormPage<'a> {
     heading: String,
     action: String,
     back: &'static str,
     fields: Vec<Field>,
     errors: Vec<String>,
+    delete: Option<String>,
     extra: Value,
     viewer: &'a Option<User>,
 }
 
-impl FormPage<'_> {
+impl<'a> FormPage<'a> {
+    /// A page with no errors, no delete button and no more context.
+    fn new(
+        viewer: &'a Option<User>,
+        heading: impl Into<String>,
+        action: impl Into<String>,
+        back: &'static str,
+    ) -> Self {
+        FormPage {
+            heading: heading.into(),
+            action: action.into(),
+            back,
+            fields: Vec::new(),
+            errors: Vec::new(),
+            delete: None,
+            extra: context! {},
+            viewer,
+        }
+    }
+
+    fn fields(self, fields: Vec<Field>) -> Self {
+        FormPage { fields, ..self }
+    }
+
+    fn errors(self, errors: impl IntoIterator<Item = String>) -> Self {
+        FormPage { errors: errors.into_iter().collect(), ..self }
+    }
+
+    fn extra(self, extra: Value) -> Self {
+        FormPage { extra, ..self }
+    }
+
+    fn delete(self, delete: String) -> Self {
+        FormPage { delete: Some(delete), ..self }
+    }
+
+    /// 200, or 400 with the errors shown; a page with errors shows no earlier flash.
     fn render(self, pages: &Pages, flash: &Flash) -> Response {
-        let status = if self.errors.is_empty() { StatusCode::OK } else { StatusCode::BAD_REQUEST };
+        let none = Flash::default();
+        let (status, flash) =
+            if self.errors.is_empty() { (StatusCode::OK, flash) } else { (StatusCode::BAD_REQUEST, &none) };
         let ctx = context! {
             heading => self.heading, action => self.action, back => self.back, fields => self.fields,
-            errors => self.errors, ..self.extra
+            errors => self.errors, delete => self.delete, ..self.extra
         };
         pages.render_status(status, "admin/form.html", self.viewer, flash, ctx)
     }
@@ -99,31 +142,17 @@ fn user_fields(account: &Account, is_active: bool, is_staff: bool) -> Vec<Field>
     ]
 }
 
+fn user_page<'a>(viewer: &'a Option<User>, account: &Account, is_active: bool, is_staff: bool) -> FormPage<'a> {
+    let id = account.id;
+    FormPage::new(viewer, format!("Change user {}", account.email), format!("/admin/users/{id}/"), "/admin/users/")
+        .fields(user_fields(account, is_active, is_staff))
+        .extra(context! { user_id => id })
+}
+
 /// `GET /admin/users/{id}/`.
-pub(super) async fn user_form(
-    State(db): State<Db>,
-    State(pages): State<Arc<Pages>>,
-    Viewer(viewer): Viewer,
-    flash: Flash,
-    Path(id): Path<i64>,
-) -> Response {
-    if let Err(refusal) = staff(viewer.clone()) {
-        return refusal.into_response();
-    }
-    match Account::get(&db, id).await {
-        Ok(Some(account)) => FormPage {
-            heading: format!("Change user {}", account.email),
-            action: format!("/admin/users/{id}/"),
-            back: "/admin/users/",
-            fields: user_fields(&account, account.is_active, account.is_staff),
-            errors: Vec::new(),
-            extra: context! { user_id => id },
-            viewer: &viewer,
-        }
-        .render(&pages, &flash),
-        Ok(None) => crate::web::not_found_page(),
-        Err(err) => failed(&err),
-    }
+pub(super) async fn user_form(Admin { db, pages, staff, flash, .. }: Admin, Path(id): Path<i64>) -> Answer {
+    let account = found(Account::get(&db, id).await)?;
+    Ok(user_page(&staff.viewer, &account, account.is_active, account.is_staff).render(&pages, &flash))
 }
 
 /// The user change form's fields.
@@ -145,82 +174,50 @@ pub(super) async fn user_change(
     State(hasher): State<Arc<Hasher>>,
     State(tokens): State<Arc<Tokens>>,
     State(layer): State<Layer>,
-    Viewer(viewer): Viewer,
+    superuser: Superuser,
     Path(id): Path<i64>,
     Form(form): Form<UserChange>,
-) -> Response {
-    if let Err(refusal) = superuser_on(&db, viewer.clone(), id).await {
-        return refusal.into_response();
-    }
-    let account = match Account::get(&db, id).await {
-        Ok(Some(account)) => account,
-        Ok(None) => return crate::web::not_found_page(),
-        Err(err) => return failed(&err),
-    };
+) -> Answer {
+    superuser.on(&db, id).await?;
+    let account = found(Account::get(&db, id).await)?;
     let (is_active, is_staff) = (ticked(&form.is_active), ticked(&form.is_staff));
     let password = match new_password(&form.password1, &form.password2, &account.email) {
         Ok(password) => password,
         Err(error) => {
-            return FormPage {
-                heading: format!("Change user {}", account.email),
-                action: format!("/admin/users/{id}/"),
-                back: "/admin/users/",
-                fields: user_fields(&account, is_active, is_staff),
-                errors: vec![error],
-                extra: context! { user_id => id },
-                viewer: &viewer,
-            }
-            .render(&pages, &Flash::default());
+            let page = user_page(&superuser.0.viewer, &account, is_active, is_staff).errors([error]);
+            return Ok(page.render(&pages, &Flash::default()));
         }
     };
     let was_active = match Account::change(&db, &hasher, id, is_active, is_staff, password.as_deref()).await {
         Ok(Some(was_active)) => was_active,
-        Ok(None) => return crate::web::not_found_page(),
-        Err(AuthenticateError::Db(err)) => return failed(&err),
-        Err(AuthenticateError::Hash(err)) => return crate::rest::ApiError::from(err).into_response(),
+        Ok(None) => return Err(crate::web::not_found_page().into()),
+        Err(AuthenticateError::Db(err)) => return Err(failed(&err).into()),
+        Err(AuthenticateError::Hash(err)) => return Err(crate::rest::ApiError::from(err).into_response().into()),
     };
     // As the deactivate button and a password change do: a new password ends every session, a
     // deactivation ends the refresh tokens (a reactivation must not revive them) and the sockets.
-    let ended = if password.is_some() {
-        crate::sessions::end_all(&db, &tokens, &layer, id).await
+    if password.is_some() {
+        done(crate::sessions::end_all(&db, &tokens, &layer, id).await)?;
     } else if was_active && !is_active {
         let revoked = tokens.revoke_user(&db, id).await;
         crate::sessions::close_user_sockets(&layer, id).await;
-        revoked
-    } else {
-        Ok(())
-    };
-    match ended {
-        Ok(()) => redirect_with("/admin/users/", "success", format!("User {} was changed.", account.email)),
-        Err(err) => failed(&err),
+        done(revoked)?;
     }
+    Ok(redirect_with("/admin/users/", "success", format!("User {} was changed.", account.email)))
 }
 
-fn new_user_fields(email: &str, is_staff: bool) -> Vec<Field> {
-    vec![
+fn new_user_page<'a>(viewer: &'a Option<User>, email: &str, is_staff: bool) -> FormPage<'a> {
+    FormPage::new(viewer, "Add user", "/admin/users/add/", "/admin/users/").fields(vec![
         Field::new("email", "Email", "email", email),
         Field::new("password1", "Password", "password", ""),
         Field::new("password2", "Password again", "password", ""),
         Field::checkbox("is_staff", "Staff status", is_staff),
-    ]
+    ])
 }
 
-/// `GET /admin/users/add/`.
-pub(super) async fn user_add_form(State(pages): State<Arc<Pages>>, Viewer(viewer): Viewer, flash: Flash) -> Response {
-    match staff(viewer.clone()) {
-        Ok(me) if me.is_superuser => FormPage {
-            heading: "Add user".into(),
-            action: "/admin/users/add/".into(),
-            back: "/admin/users/",
-            fields: new_user_fields("", false),
-            errors: Vec::new(),
-            extra: context! {},
-            viewer: &viewer,
-        }
-        .render(&pages, &flash),
-        Ok(_) => Refused::SuperuserOnly.into_response(),
-        Err(refusal) => refusal.into_response(),
-    }
+/// `GET /admin/users/add/`: superusers only.
+pub(super) async fn user_add_form(State(pages): State<Arc<Pages>>, superuser: Superuser, flash: Flash) -> Response {
+    new_user_page(&superuser.0.viewer, "", false).render(&pages, &flash)
 }
 
 /// The add-user form's fields.
@@ -240,49 +237,32 @@ pub(super) async fn user_add(
     State(db): State<Db>,
     State(pages): State<Arc<Pages>>,
     State(hasher): State<Arc<Hasher>>,
-    Viewer(viewer): Viewer,
+    superuser: Superuser,
     Form(form): Form<NewUserForm>,
-) -> Response {
-    match staff(viewer.clone()) {
-        Ok(me) if me.is_superuser => {}
-        Ok(_) => return Refused::SuperuserOnly.into_response(),
-        Err(refusal) => return refusal.into_response(),
-    }
+) -> Answer {
     let is_staff = ticked(&form.is_staff);
     let error = if form.password1.is_empty() {
-        Some("Enter a password.".to_owned())
+        "Enter a password.".to_owned()
     } else if form.password1 != form.password2 {
-        Some("The two password fields didn't match.".to_owned())
+        "The two password fields didn't match.".to_owned()
     } else {
         let new = NewUser { email: form.email.clone(), password: form.password1, is_staff, is_superuser: false };
         match User::create(&db, &hasher, new).await {
             Ok(user) => {
-                return redirect_with(
-                    &format!("/admin/users/{}/", user.id),
-                    "success",
-                    format!("Added {}.", user.email),
-                );
+                let location = format!("/admin/users/{}/", user.id);
+                return Ok(redirect_with(&location, "success", format!("Added {}.", user.email)));
             }
             Err(err @ (CreateUserError::InvalidEmail | CreateUserError::Taken | CreateUserError::WeakPassword(_))) => {
-                Some(err.to_string())
+                err.to_string()
             }
             Err(err) => {
                 tracing::error!(error = %err, "adding a user failed");
-                return crate::web::server_error_page();
+                return Err(crate::web::server_error_page().into());
             }
         }
     };
     let email: String = form.email.chars().take(254).collect();
-    FormPage {
-        heading: "Add user".into(),
-        action: "/admin/users/add/".into(),
-        back: "/admin/users/",
-        fields: new_user_fields(&email, is_staff),
-        errors: error.into_iter().collect(),
-        extra: context! {},
-        viewer: &viewer,
-    }
-    .render(&pages, &Flash::default())
+    Ok(new_user_page(&superuser.0.viewer, &email, is_staff).errors([error]).render(&pages, &Flash::default()))
 }
 
 /// A member row of the chat form.
@@ -302,12 +282,8 @@ async fn chat_page(
     chat: &GroupChat,
     fields: Vec<Field>,
     errors: Vec<String>,
-) -> Response {
-    let members = match Member::list(db, chat.id).await {
-        Ok(members) => members,
-        Err(err) => return failed(&err),
-    };
-    let members: Vec<MemberRow> = members
+) -> Answer {
+    let members: Vec<MemberRow> = done(Member::list(db, chat.id).await)?
         .into_iter()
         .map(|m| MemberRow {
             id: m.id,
@@ -316,16 +292,18 @@ async fn chat_page(
             removable: m.role() != Role::Owner,
         })
         .collect();
-    FormPage {
-        heading: format!("Change group chat {}", chat.title),
-        action: format!("/admin/chats/{}/", chat.id),
-        back: "/admin/chats/",
-        fields,
-        errors,
-        extra: context! { chat_id => chat.id, members },
+    let id = chat.id;
+    let page = FormPage::new(
         viewer,
-    }
-    .render(pages, flash)
+        format!("Change group chat {}", chat.title),
+        format!("/admin/chats/{id}/"),
+        "/admin/chats/",
+    )
+    .fields(fields)
+    .errors(errors)
+    .delete(format!("/admin/chats/{id}/delete/"))
+    .extra(context! { chat_id => id, members });
+    Ok(page.render(pages, flash))
 }
 
 fn chat_fields(title: &str, description: &str) -> Vec<Field> {
@@ -333,24 +311,10 @@ fn chat_fields(title: &str, description: &str) -> Vec<Field> {
 }
 
 /// `GET /admin/chats/{id}/`: the chat's fields and its members.
-pub(super) async fn chat_form(
-    State(db): State<Db>,
-    State(pages): State<Arc<Pages>>,
-    Viewer(viewer): Viewer,
-    flash: Flash,
-    Path(id): Path<i64>,
-) -> Response {
-    if let Err(refusal) = staff(viewer.clone()) {
-        return refusal.into_response();
-    }
-    match GroupChat::get(&db, id).await {
-        Ok(Some(chat)) => {
-            let fields = chat_fields(&chat.title, chat.description.as_deref().unwrap_or(""));
-            chat_page(&db, &pages, &viewer, &flash, &chat, fields, Vec::new()).await
-        }
-        Ok(None) => crate::web::not_found_page(),
-        Err(err) => failed(&err),
-    }
+pub(super) async fn chat_form(Admin { db, pages, staff, flash, .. }: Admin, Path(id): Path<i64>) -> Answer {
+    let chat = found(GroupChat::get(&db, id).await)?;
+    let fields = chat_fields(&chat.title, chat.description.as_deref().unwrap_or(""));
+    chat_page(&db, &pages, &staff.viewer, &flash, &chat, fields, Vec::new()).await
 }
 
 /// The chat forms' fields.
@@ -376,94 +340,56 @@ impl ChatForm {
     }
 }
 
-/// `POST /admin/chats/{id}/`.
-pub(super) async fn chat_change(
-    State(db): State<Db>,
-    State(pages): State<Arc<Pages>>,
-    Viewer(viewer): Viewer,
-    Path(id): Path<i64>,
-    Form(form): Form<ChatForm>,
-) -> Response {
-    if let Err(refusal) = staff(viewer.clone()) {
-        return refusal.into_response();
-    }
-    let chat = match GroupChat::get(&db, id).await {
-        Ok(Some(chat)) => chat,
-        Ok(None) => return crate::web::not_found_page(),
-        Err(err) => return failed(&err),
-    };
-    if let Err((_, _, text)) = validate_chat(&form.title, form.description()) {
-        return chat_page(&db, &pages, &viewer, &Flash::default(), &chat, form.fields(), vec![text.into()]).await;
-    }
-    match GroupChat::update(&db, id, form.title.trim(), form.description()).await {
-        Ok(_) => redirect_with(&format!("/admin/chats/{id}/"), "success", "The group chat was changed."),
-        Err(err) => failed(&err),
+/// A chat operation's refusal as a sentence for the form, or the answer for a failure.
+fn chat_refusal(refusal: ChatRefusal) -> Result<String, Stop> {
+    match refusal {
+        ChatRefusal::Db(err) => Err(failed(&err).into()),
+        ChatRefusal::ChatNotFound => Err(crate::web::not_found_page().into()),
+        other => Ok(other.to_string()),
     }
 }
 
-fn new_chat_fields(form: Option<&ChatForm>) -> Vec<Field> {
+/// `POST /admin/chats/{id}/`, through the chat's own update, which tells its members' lists.
+pub(super) async fn chat_change(
+    Admin { db, pages, layer, staff, .. }: Admin,
+    Path(id): Path<i64>,
+    Form(form): Form<ChatForm>,
+) -> Answer {
+    let chat = found(GroupChat::get(&db, id).await)?;
+    match chats::update_chat(&db, &layer, id, &form.title, form.description()).await {
+        Ok(_) => Ok(redirect_with(&format!("/admin/chats/{id}/"), "success", "The group chat was changed.")),
+        Err(refusal) => {
+            let error = chat_refusal(refusal)?;
+            chat_page(&db, &pages, &staff.viewer, &Flash::default(), &chat, form.fields(), vec![error]).await
+        }
+    }
+}
+
+fn new_chat_page<'a>(viewer: &'a Option<User>, form: Option<&ChatForm>) -> FormPage<'a> {
     let mut fields = form.map_or_else(|| chat_fields("", ""), ChatForm::fields);
     let owner = form.map_or(String::new(), |f| f.owner.chars().take(254).collect());
     fields.insert(0, Field::new("owner", "Owner's email", "email", owner));
-    fields
+    FormPage::new(viewer, "Add group chat", "/admin/chats/add/", "/admin/chats/").fields(fields)
 }
 
 /// `GET /admin/chats/add/`.
-pub(super) async fn chat_add_form(State(pages): State<Arc<Pages>>, Viewer(viewer): Viewer, flash: Flash) -> Response {
-    if let Err(refusal) = staff(viewer.clone()) {
-        return refusal.into_response();
-    }
-    FormPage {
-        heading: "Add group chat".into(),
-        action: "/admin/chats/add/".into(),
-        back: "/admin/chats/",
-        fields: new_chat_fields(None),
-        errors: Vec::new(),
-        extra: context! {},
-        viewer: &viewer,
-    }
-    .render(&pages, &flash)
+pub(super) async fn chat_add_form(Admin { pages, staff, flash, .. }: Admin) -> Response {
+    new_chat_page(&staff.viewer, None).render(&pages, &flash)
 }
 
 /// `POST /admin/chats/add/`: a chat owned by the user with the email given.
-pub(super) async fn chat_add(
-    State(db): State<Db>,
-    State(pages): State<Arc<Pages>>,
-    State(layer): State<Layer>,
-    Viewer(viewer): Viewer,
-    Form(form): Form<ChatForm>,
-) -> Response {
-    if let Err(refusal) = staff(viewer.clone()) {
-        return refusal.into_response();
-    }
-    let error = match validate_chat(&form.title, form.description()) {
-        Err((_, _, text)) => text.to_owned(),
-        Ok(()) => match User::find_by_email(&db, form.owner.trim()).await {
-            Ok(Some(owner)) => match GroupChat::create(&db, &owner, form.title.trim(), form.description()).await {
-                Ok((chat, member)) => {
-                    events::member_joined(&layer, &chat, &member).await;
-                    return redirect_with(
-                        &format!("/admin/chats/{}/", chat.id),
-                        "success",
-                        "The group chat was added.",
-                    );
-                }
-                Err(err) => return failed(&err),
-            },
-            Ok(None) => "No active user has this email.".to_owned(),
-            Err(err) => return failed(&err),
+pub(super) async fn chat_add(Admin { db, pages, layer, staff, .. }: Admin, Form(form): Form<ChatForm>) -> Answer {
+    let error = match done(User::find_by_email(&db, form.owner.trim()).await)? {
+        Some(owner) => match chats::open_chat(&db, &layer, &owner, &form.title, form.description()).await {
+            Ok(chat) => {
+                let location = format!("/admin/chats/{}/", chat.id);
+                return Ok(redirect_with(&location, "success", "The group chat was added."));
+            }
+            Err(refusal) => chat_refusal(refusal)?,
         },
+        None => "No active user has this email.".to_owned(),
     };
-    FormPage {
-        heading: "Add group chat".into(),
-        action: "/admin/chats/add/".into(),
-        back: "/admin/chats/",
-        fields: new_chat_fields(Some(&form)),
-        errors: vec![error],
-        extra: context! {},
-        viewer: &viewer,
-    }
-    .render(&pages, &Flash::default())
+    Ok(new_chat_page(&staff.viewer, Some(&form)).errors([error]).render(&pages, &Flash::default()))
 }
 
 /// The add-member form's fields.
@@ -477,74 +403,38 @@ pub(super) struct MemberForm {
 
 /// `POST /admin/chats/{id}/members/`: adds a member or admin (never a second owner).
 pub(super) async fn member_add(
-    State(db): State<Db>,
-    State(layer): State<Layer>,
-    Viewer(viewer): Viewer,
+    Admin { db, layer, .. }: Admin,
     Path(id): Path<i64>,
     Form(form): Form<MemberForm>,
-) -> Response {
-    if let Err(refusal) = staff(viewer) {
-        return refusal.into_response();
-    }
+) -> Answer {
     let back = format!("/admin/chats/{id}/");
-    let chat = match GroupChat::get(&db, id).await {
-        Ok(Some(chat)) => chat,
-        Ok(None) => return crate::web::not_found_page(),
-        Err(err) => return failed(&err),
-    };
+    let chat = found(GroupChat::get(&db, id).await)?;
     let role = match form.role.parse::<i64>().ok().and_then(Role::from_code) {
         Some(role @ (Role::Admin | Role::Member)) => role,
-        _ => return redirect_with(&back, "error", "Choose the role Admin or Member."),
+        _ => return Ok(redirect_with(&back, "error", "Choose the role Admin or Member.")),
     };
-    let user = match User::find_by_email(&db, form.email.trim()).await {
-        Ok(Some(user)) => user,
-        Ok(None) => return redirect_with(&back, "error", "No active user has this email."),
-        Err(err) => return failed(&err),
+    let Some(user) = done(User::find_by_email(&db, form.email.trim()).await)? else {
+        return Ok(redirect_with(&back, "error", "No active user has this email."));
     };
-    match Member::add(&db, id, &user, role).await {
-        Ok(member) => {
-            let chat = GroupChat::get(&db, id).await.ok().flatten().unwrap_or(chat);
-            events::member_joined(&layer, &chat, &member).await;
-            redirect_with(&back, "success", format!("Added {}.", user.email))
+    match chats::join(&db, &layer, &chat, &user, role).await {
+        Ok(_) => Ok(redirect_with(&back, "success", format!("Added {}.", user.email))),
+        Err(ChatRefusal::AlreadyMember(email)) => {
+            Ok(redirect_with(&back, "error", format!("{email} is already a member.")))
         }
-        Err(AddMemberError::AlreadyMember) => {
-            redirect_with(&back, "error", format!("{} is already a member.", user.email))
-        }
-        Err(AddMemberError::Db(err)) => failed(&err),
+        Err(refusal) => Ok(redirect_with(&back, "error", chat_refusal(refusal)?)),
     }
 }
 
 /// `POST /admin/chats/{id}/members/{member}/remove/`: the owner stays; the removed member's
 /// pages of the chat are told and closed, as when an owner removes them.
-pub(super) async fn member_remove(
-    State(db): State<Db>,
-    State(layer): State<Layer>,
-    Viewer(viewer): Viewer,
-    Path((id, member_id)): Path<(i64, i64)>,
-) -> Response {
-    if let Err(refusal) = staff(viewer) {
-        return refusal.into_response();
-    }
+pub(super) async fn member_remove(Admin { db, layer, .. }: Admin, Path((id, member_id)): Path<(i64, i64)>) -> Answer {
     let back = format!("/admin/chats/{id}/");
-    let found = match GroupChat::get(&db, id).await {
-        Ok(Some(chat)) => Member::get(&db, id, member_id).await.map(|m| m.map(|m| (chat, m))),
-        Ok(None) => Ok(None),
-        Err(err) => Err(err),
-    };
-    let (chat, member) = match found {
-        Ok(Some(found)) => found,
-        Ok(None) => return crate::web::not_found_page(),
-        Err(err) => return failed(&err),
-    };
-    if member.role() == Role::Owner {
-        return redirect_with(&back, "error", "The owner cannot be removed.");
-    }
-    match Member::remove(&db, member.id).await {
-        Ok(()) => {
-            events::member_left(&layer, &chat, &member).await;
-            redirect_with(&back, "success", format!("Removed {}.", member.user))
-        }
-        Err(err) => failed(&err),
+    let chat = found(GroupChat::get(&db, id).await)?;
+    let member = found(Member::get(&db, id, member_id).await)?;
+    match chats::leave(&db, &layer, &chat, &member).await {
+        Ok(()) => Ok(redirect_with(&back, "success", format!("Removed {}.", member.user))),
+        Err(ChatRefusal::Forbidden(_)) => Ok(redirect_with(&back, "error", "The owner cannot be removed.")),
+        Err(refusal) => Ok(redirect_with(&back, "error", chat_refusal(refusal)?)),
     }
 }
 
@@ -582,48 +472,25 @@ fn record_fields(kind: &str, title: &str, content: &str) -> Vec<Field> {
     fields
 }
 
-fn record_page<'a>(
-    viewer: &'a Option<User>,
-    kind: &str,
-    id: &str,
-    fields: Vec<Field>,
-    errors: Vec<String>,
-) -> FormPage<'a> {
+fn record_page<'a>(viewer: &'a Option<User>, kind: &str, id: &str, fields: Vec<Field>) -> FormPage<'a> {
     let (what, back) = match kind {
         "conversations" => ("conversation", "/admin/conversations/"),
         "topics" => ("topic", "/admin/topics/"),
         _ => ("reply", "/admin/replies/"),
     };
-    FormPage {
-        heading: format!("Change {what} {id}"),
-        action: format!("/admin/{kind}/{id}/"),
-        back,
-        fields,
-        errors,
-        extra: context! {},
-        viewer,
-    }
+    FormPage::new(viewer, format!("Change {what} {id}"), format!("/admin/{kind}/{id}/"), back)
+        .fields(fields)
+        .delete(format!("/admin/{kind}/{id}/delete/"))
 }
 
 /// `GET /admin/{conversations,topics,replies}/{id}/`.
 pub(super) async fn record_form(
-    State(db): State<Db>,
-    State(pages): State<Arc<Pages>>,
-    Viewer(viewer): Viewer,
-    flash: Flash,
+    Admin { db, pages, staff, flash, .. }: Admin,
     Path((kind, id)): Path<(String, String)>,
-) -> Response {
-    if let Err(refusal) = staff(viewer.clone()) {
-        return refusal.into_response();
-    }
-    match editable(&db, &kind, &id).await {
-        Ok(Some(record)) => {
-            let fields = record_fields(&kind, &record.title, &record.content);
-            record_page(&viewer, &kind, &id, fields, Vec::new()).render(&pages, &flash)
-        }
-        Ok(None) => crate::web::not_found_page(),
-        Err(err) => failed(&err),
-    }
+) -> Answer {
+    let record = found(editable(&db, &kind, &id).await)?;
+    let fields = record_fields(&kind, &record.title, &record.content);
+    Ok(record_page(&staff.viewer, &kind, &id, fields).render(&pages, &flash))
 }
 
 /// The record change forms' fields.
@@ -635,23 +502,14 @@ pub(super) struct RecordForm {
     content: String,
 }
 
-/// `POST /admin/{conversations,topics,replies}/{id}/`. The change is saved; open forum pages
-/// see it on their next load.
+/// `POST /admin/{conversations,topics,replies}/{id}/`. A topic or reply is saved through the
+/// forum's own edit, so every open page of it shows the change at once.
 pub(super) async fn record_change(
-    State(db): State<Db>,
-    State(pages): State<Arc<Pages>>,
-    Viewer(viewer): Viewer,
+    Admin { db, pages, layer, staff, .. }: Admin,
     Path((kind, id)): Path<(String, String)>,
     Form(form): Form<RecordForm>,
-) -> Response {
-    if let Err(refusal) = staff(viewer.clone()) {
-        return refusal.into_response();
-    }
-    match editable(&db, &kind, &id).await {
-        Ok(Some(_)) => {}
-        Ok(None) => return crate::web::not_found_page(),
-        Err(err) => return failed(&err),
-    }
+) -> Answer {
+    found(editable(&db, &kind, &id).await)?;
     let checked = match kind.as_str() {
         "conversations" => validate("title", &form.title, MAX_CONVERSATION_TITLE),
         "topics" => {
@@ -662,20 +520,25 @@ pub(super) async fn record_change(
     if let Err((field, _, text)) = checked {
         let cut = |text: &str| text.chars().take(MAX_CONTENT).collect::<String>();
         let fields = record_fields(&kind, &cut(&form.title), &cut(&form.content));
-        return record_page(&viewer, &kind, &id, fields, vec![format!("{field}: {text}")])
-            .render(&pages, &Flash::default());
+        let page = record_page(&staff.viewer, &kind, &id, fields).errors([format!("{field}: {text}")]);
+        return Ok(page.render(&pages, &Flash::default()));
     }
     // `editable` found the record, so a number id parses.
     let number = id.parse::<i64>().unwrap_or_default();
-    let saved = match kind.as_str() {
-        "conversations" => Conversation::set_title(&db, &id, form.title.trim()).await,
-        "topics" => crate::discussion::model::TopicRef::edit(&db, number, form.title.trim(), &form.content).await,
-        _ => crate::discussion::model::Reply::edit(&db, number, form.content.trim()).await,
-    };
-    match saved {
-        Ok(()) => redirect_with(&format!("/admin/{kind}/{id}/"), "success", "Saved."),
-        Err(err) => failed(&err),
+    match kind.as_str() {
+        "conversations" => done(Conversation::set_title(&db, &id, form.title.trim()).await)?,
+        "topics" => {
+            let topic = found(TopicRef::get(&db, number).await)?;
+            let (title, content) = (Some(form.title), Some(form.content));
+            discussion_done(forum::edit_topic(&db, &layer, &topic, &staff.me, title, content).await)?;
+        }
+        _ => {
+            let reply = found(ReplyRef::find(&db, number).await)?;
+            let topic = found(TopicRef::get(&db, reply.topic_id).await)?;
+            discussion_done(forum::edit_reply(&db, &layer, &topic, reply.id, &staff.me, &form.content).await)?;
+        }
     }
+    Ok(redirect_with(&format!("/admin/{kind}/{id}/"), "success", "Saved."))
 }
 
 /// The add forms of conversations, topics and replies.
@@ -693,12 +556,7 @@ pub(super) struct NewRecordForm {
     content: String,
 }
 
-fn new_record_page<'a>(
-    viewer: &'a Option<User>,
-    kind: &str,
-    form: &NewRecordForm,
-    errors: Vec<String>,
-) -> FormPage<'a> {
+fn new_record_page<'a>(viewer: &'a Option<User>, kind: &str, form: &NewRecordForm) -> FormPage<'a> {
     let cut = |text: &str, max: usize| text.chars().take(max).collect::<String>();
     let (heading, back, fields) = match kind {
         "conversations" => (
@@ -728,15 +586,7 @@ fn new_record_page<'a>(
             ],
         ),
     };
-    FormPage {
-        heading: heading.into(),
-        action: format!("/admin/{kind}/add/"),
-        back,
-        fields,
-        errors,
-        extra: context! {},
-        viewer,
-    }
+    FormPage::new(viewer, heading, format!("/admin/{kind}/add/"), back).fields(fields)
 }
 
 fn addable(kind: &str) -> bool {
@@ -744,19 +594,11 @@ fn addable(kind: &str) -> bool {
 }
 
 /// `GET /admin/{conversations,topics,replies}/add/`.
-pub(super) async fn record_add_form(
-    State(pages): State<Arc<Pages>>,
-    Viewer(viewer): Viewer,
-    flash: Flash,
-    Path(kind): Path<String>,
-) -> Response {
-    if let Err(refusal) = staff(viewer.clone()) {
-        return refusal.into_response();
-    }
+pub(super) async fn record_add_form(Admin { pages, staff, flash, .. }: Admin, Path(kind): Path<String>) -> Response {
     if !addable(&kind) {
         return crate::web::not_found_page();
     }
-    new_record_page(&viewer, &kind, &NewRecordForm::default(), Vec::new()).render(&pages, &flash)
+    new_record_page(&staff.viewer, &kind, &NewRecordForm::default()).render(&pages, &flash)
 }
 
 /// Why an add form was not saved: a sentence for the form, or a failure.
@@ -771,13 +613,12 @@ impl From<sqlx::Error> for NotAdded {
     }
 }
 
-impl From<crate::discussion::service::Refusal> for NotAdded {
-    fn from(refusal: crate::discussion::service::Refusal) -> Self {
-        use crate::discussion::service::Refusal;
+impl From<forum::Refusal> for NotAdded {
+    fn from(refusal: forum::Refusal) -> Self {
         match refusal {
-            Refusal::Invalid(field, _, text) => NotAdded::Invalid(format!("{field}: {text}")),
-            Refusal::NotFound => NotAdded::Invalid("No such topic.".into()),
-            Refusal::Db(err) => NotAdded::Failed(err),
+            forum::Refusal::Invalid(field, _, text) => NotAdded::Invalid(format!("{field}: {text}")),
+            forum::Refusal::NotFound => NotAdded::Invalid("No such topic.".into()),
+            forum::Refusal::Db(err) => NotAdded::Failed(err),
         }
     }
 }
@@ -805,16 +646,16 @@ async fn add_record(db: &Db, layer: &Layer, kind: &str, form: &NewRecordForm) ->
             Ok(conversation.id)
         }
         ("topics", Some(author)) => {
-            let id = crate::discussion::service::ask(db, layer, &author, &form.title, &form.content).await?;
+            let id = forum::ask(db, layer, &author, &form.title, &form.content).await?;
             Ok(id.to_string())
         }
         ("replies", Some(author)) => {
             let topic = match form.topic.trim().parse::<i64>() {
-                Ok(id) => crate::discussion::model::TopicRef::get(db, id).await?,
+                Ok(id) => TopicRef::get(db, id).await?,
                 Err(_) => None,
             };
             let topic = topic.ok_or_else(|| NotAdded::Invalid("No such topic.".into()))?;
-            let reply = crate::discussion::service::reply(db, layer, &topic, &author, &form.content).await?;
+            let reply = forum::reply(db, layer, &topic, &author, &form.content).await?;
             Ok(reply.id.to_string())
         }
         _ => Err(NotAdded::Invalid("Enter the author's email.".into())),
@@ -823,24 +664,18 @@ async fn add_record(db: &Db, layer: &Layer, kind: &str, form: &NewRecordForm) ->
 
 /// `POST /admin/{conversations,topics,replies}/add/`.
 pub(super) async fn record_add(
-    State(db): State<Db>,
-    State(pages): State<Arc<Pages>>,
-    State(layer): State<Layer>,
-    Viewer(viewer): Viewer,
+    Admin { db, pages, layer, staff, .. }: Admin,
     Path(kind): Path<String>,
     Form(form): Form<NewRecordForm>,
-) -> Response {
-    if let Err(refusal) = staff(viewer.clone()) {
-        return refusal.into_response();
-    }
+) -> Answer {
     if !addable(&kind) {
-        return crate::web::not_found_page();
+        return Err(crate::web::not_found_page().into());
     }
     match add_record(&db, &layer, &kind, &form).await {
-        Ok(id) => redirect_with(&format!("/admin/{kind}/{id}/"), "success", "Added."),
+        Ok(id) => Ok(redirect_with(&format!("/admin/{kind}/{id}/"), "success", "Added.")),
         Err(NotAdded::Invalid(error)) => {
-            new_record_page(&viewer, &kind, &form, vec![error]).render(&pages, &Flash::default())
+            Ok(new_record_page(&staff.viewer, &kind, &form).errors([error]).render(&pages, &Flash::default()))
         }
-        Err(NotAdded::Failed(err)) => failed(&err),
+        Err(NotAdded::Failed(err)) => Err(failed(&err).into()),
     }
 }

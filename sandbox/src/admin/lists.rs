@@ -5,18 +5,13 @@
 //! conditions; the page number is clamped, and a page holds [`PAGE_SIZE`] rows. No SQL is built
 //! from the input.
 
-use std::sync::Arc;
-
-use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{Path, Query};
+use axum::response::Response;
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use super::{failed, staff};
-use crate::accounts::Viewer;
-use crate::db::Db;
-use crate::web::{Flash, Pages};
+use super::{Admin, failed};
 
 /// Rows per page.
 pub const PAGE_SIZE: i64 = 25;
@@ -230,16 +225,10 @@ struct ShownRow {
 
 /// `GET /admin/{kind}/`.
 pub(super) async fn list(
-    State(db): State<Db>,
-    State(pages): State<Arc<Pages>>,
-    Viewer(viewer): Viewer,
-    flash: Flash,
+    Admin { db, pages, staff, flash, .. }: Admin,
     Path(kind): Path<String>,
     Query(query): Query<ListQuery>,
 ) -> Response {
-    if let Err(refusal) = staff(viewer.clone()) {
-        return refusal.into_response();
-    }
     let Some(model) = MODELS.iter().find(|m| m.kind == kind) else { return crate::web::not_found_page() };
     let q = search_text(query.q.as_deref());
     let mut conditions = vec![format!("($1 = '' OR {} LIKE $2 ESCAPE '\\')", model.searched)];
@@ -305,5 +294,5 @@ pub(super) async fn list(
         kind => model.kind, title => model.title, columns => model.columns, rows, filters => shown, q,
         page, last_page, total, keep
     };
-    pages.render("admin/list.html", &viewer, &flash, ctx)
+    pages.render("admin/list.html", &staff.viewer, &flash, ctx)
 }

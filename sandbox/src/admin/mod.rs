@@ -11,8 +11,9 @@ pub mod lists;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{FromRef, FromRequestParts, Path, State};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use chanx::Layer;
@@ -25,7 +26,8 @@ use crate::assistants::generation::Assistant;
 use crate::assistants::model::Conversation;
 use crate::chat::model::GroupChat;
 use crate::db::Db;
-use crate::discussion::model::{TopicRef, TopicSummary};
+use crate::discussion::model::{ReplyRef, TopicRef, TopicSummary};
+use crate::rest::ApiError;
 use crate::state::AppState;
 use crate::web::{Flash, Pages, login_url, redirect, redirect_with};
 
@@ -80,8 +82,6 @@ enum Refused {
     OwnAccount,
     /// No such account.
     NoSuchUser,
-    /// The database failed.
-    Failed(sqlx::Error),
 }
 
 impl IntoResponse for Refused {
@@ -96,18 +96,134 @@ impl IntoResponse for Refused {
             Refused::SuperuserOnly => redirect_with("/admin/", "error", "Only superusers can change accounts."),
             Refused::OwnAccount => redirect_with("/admin/", "error", "You cannot change your own account here."),
             Refused::NoSuchUser => crate::web::not_found_page(),
-            Refused::Failed(err) => failed(&err),
         }
     }
 }
 
-/// The staff member asking.
-fn staff(viewer: Option<User>) -> Result<User, Refused> {
-    match viewer {
-        None => Err(Refused::SignIn),
-        Some(user) if user.is_staff || user.is_superuser => Ok(user),
-        Some(_) => Err(Refused::StaffOnly),
+/// The staff member asking, as an extractor: a visitor is sent to log in and a member who is not
+/// staff gets 403 before the handler runs, so no admin handler repeats the check. Taken before
+/// the path and the form, so that nobody else learns which records exist.
+#[derive(Debug)]
+pub(super) struct Staff {
+    /// The staff member.
+    pub(super) me: User,
+    /// The same user as the pages' layout reads it.
+    pub(super) viewer: Option<User>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Staff
+where
+    Viewer: FromRequestParts<S, Rejection = ApiError>,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        let Viewer(viewer) = Viewer::from_request_parts(parts, state).await.map_err(IntoResponse::into_response)?;
+        match viewer {
+            None => Err(Refused::SignIn.into_response()),
+            Some(me) if me.is_staff || me.is_superuser => Ok(Staff { viewer: Some(me.clone()), me }),
+            Some(_) => Err(Refused::StaffOnly.into_response()),
+        }
     }
+}
+
+/// What a staff page of the admin works with, in one extractor: the staff member asking (checked
+/// first, as [`Staff`]), the notices of the previous response, and the app's parts the handlers
+/// share. Each handler takes it, destructured, instead of the same five arguments.
+pub(super) struct Admin {
+    /// Where the records are.
+    pub(super) db: Db,
+    /// The templates.
+    pub(super) pages: Arc<Pages>,
+    /// Where the apps' events go.
+    pub(super) layer: Layer,
+    /// Who asks.
+    pub(super) staff: Staff,
+    /// The previous response's notices.
+    pub(super) flash: Flash,
+}
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let staff = Staff::from_request_parts(parts, state).await?;
+        let Ok(flash) = Flash::from_request_parts(parts, state).await;
+        Ok(Admin {
+            db: Db::from_ref(state),
+            pages: Arc::<Pages>::from_ref(state),
+            layer: Layer::from_ref(state),
+            staff,
+            flash,
+        })
+    }
+}
+
+/// A superuser asking, as an extractor: accounts are theirs to add and change.
+#[derive(Debug)]
+pub(super) struct Superuser(pub(super) Staff);
+
+impl<S: Send + Sync> FromRequestParts<S> for Superuser
+where
+    Viewer: FromRequestParts<S, Rejection = ApiError>,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        let staff = Staff::from_request_parts(parts, state).await?;
+        if !staff.me.is_superuser {
+            return Err(Refused::SuperuserOnly.into_response());
+        }
+        Ok(Superuser(staff))
+    }
+}
+
+impl Superuser {
+    /// Checks that account `id`, which the superuser asks to change, exists and is not theirs.
+    async fn on(&self, db: &Db, id: i64) -> Result<(), Stop> {
+        if self.0.me.id == id {
+            return Err(Refused::OwnAccount.into_response().into());
+        }
+        match User::exists(db, id).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Refused::NoSuchUser.into_response().into()),
+            Err(err) => Err(failed(&err).into()),
+        }
+    }
+}
+
+/// A response that ends an admin handler early (a refusal, a missing record, a failed query),
+/// which `?` carries out of the helpers; boxed, since a response is large to move around.
+#[derive(Debug)]
+pub(super) struct Stop(Box<Response>);
+
+impl From<Response> for Stop {
+    fn from(response: Response) -> Self {
+        Stop(Box::new(response))
+    }
+}
+
+impl IntoResponse for Stop {
+    fn into_response(self) -> Response {
+        *self.0
+    }
+}
+
+/// What an admin handler answers: the page, or the [`Stop`] that ended it early.
+type Answer = Result<Response, Stop>;
+
+/// The record a lookup found, or the answer for a missing one (404) or a failed query.
+fn found<T>(lookup: Result<Option<T>, sqlx::Error>) -> Result<T, Stop> {
+    match lookup {
+        Ok(Some(record)) => Ok(record),
+        Ok(None) => Err(crate::web::not_found_page().into()),
+        Err(err) => Err(failed(&err).into()),
+    }
+}
+
+/// The value of a query that must not fail, or the answer for its failure.
+fn done<T>(result: Result<T, sqlx::Error>) -> Result<T, Stop> {
+    result.map_err(|err| failed(&err).into())
 }
 
 fn failed(err: &sqlx::Error) -> Response {
@@ -115,135 +231,91 @@ fn failed(err: &sqlx::Error) -> Response {
     crate::web::server_error_page()
 }
 
-async fn index(
-    State(db): State<Db>,
-    State(pages): State<Arc<Pages>>,
-    Viewer(viewer): Viewer,
-    flash: Flash,
-) -> Response {
-    let me = match staff(viewer.clone()) {
-        Ok(me) => me,
-        Err(refusal) => return refusal.into_response(),
-    };
-    let users = Account::newest(&db, ROWS).await;
-    let chats = GroupChat::admin_rows(&db, ROWS).await;
-    let conversations = Conversation::admin_rows(&db, ROWS).await;
-    let topics = TopicSummary::admin_rows(&db, ROWS).await;
-    match (users, chats, conversations, topics) {
-        (Ok(users), Ok(chats), Ok(conversations), Ok(topics)) => {
-            let ctx = context! { me_id => me.id, is_superuser => me.is_superuser, users, chats, conversations, topics };
-            pages.render("admin/index.html", &viewer, &flash, ctx)
-        }
-        (Err(err), ..) | (_, Err(err), ..) | (_, _, Err(err), _) | (.., Err(err)) => failed(&err),
-    }
-}
-
-/// Checks that a superuser asks to change another account `id`, which exists.
-async fn superuser_on(db: &Db, viewer: Option<User>, id: i64) -> Result<(), Refused> {
-    let me = staff(viewer)?;
-    if !me.is_superuser {
-        return Err(Refused::SuperuserOnly);
-    }
-    if me.id == id {
-        return Err(Refused::OwnAccount);
-    }
-    match User::exists(db, id).await {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(Refused::NoSuchUser),
-        Err(err) => Err(Refused::Failed(err)),
-    }
+async fn index(Admin { db, pages, staff, flash, .. }: Admin) -> Answer {
+    let users = done(Account::newest(&db, ROWS).await)?;
+    let chats = done(GroupChat::admin_rows(&db, ROWS).await)?;
+    let conversations = done(Conversation::admin_rows(&db, ROWS).await)?;
+    let topics = done(TopicSummary::admin_rows(&db, ROWS).await)?;
+    let me = &staff.me;
+    let ctx = context! { me_id => me.id, is_superuser => me.is_superuser, users, chats, conversations, topics };
+    Ok(pages.render("admin/index.html", &staff.viewer, &flash, ctx))
 }
 
 async fn toggle_active(
     State(db): State<Db>,
     State(layer): State<Layer>,
     State(tokens): State<Arc<Tokens>>,
-    Viewer(viewer): Viewer,
+    superuser: Superuser,
     Path(id): Path<i64>,
-) -> Response {
-    if let Err(refusal) = superuser_on(&db, viewer, id).await {
-        return refusal.into_response();
-    }
+) -> Answer {
+    superuser.on(&db, id).await?;
     // A deactivated user's tokens stop resolving at once: every lookup requires is_active. Their
     // open sockets are closed too; on a reactivation there are none (a deactivated user cannot
     // connect), so closing either way is harmless. Their refresh tokens are revoked: otherwise
     // a reactivation would bring every login of before back, a stolen one included. (Deletion
     // needs no such step: the tokens' rows go with the user's.)
-    let toggled = User::toggle_active(&db, id).await;
-    let revoked = match toggled {
-        Ok(Some(false)) => tokens.revoke_user(&db, id).await,
-        Ok(_) => Ok(()),
-        Err(err) => Err(err),
-    };
-    match revoked {
-        Ok(()) => {
-            crate::sessions::close_user_sockets(&layer, id).await;
-            redirect_with("/admin/", "success", format!("User {id} updated."))
-        }
-        Err(err) => failed(&err),
+    if let Some(false) = done(User::toggle_active(&db, id).await)? {
+        done(tokens.revoke_user(&db, id).await)?;
     }
+    crate::sessions::close_user_sockets(&layer, id).await;
+    Ok(redirect_with("/admin/", "success", format!("User {id} updated.")))
 }
 
 async fn delete_user(
     State(db): State<Db>,
     State(layer): State<Layer>,
-    Viewer(viewer): Viewer,
+    superuser: Superuser,
     Path(id): Path<i64>,
-) -> Response {
-    if let Err(refusal) = superuser_on(&db, viewer, id).await {
-        return refusal.into_response();
-    }
-    match User::delete(&db, id).await {
-        Ok(_) => {
-            crate::sessions::close_user_sockets(&layer, id).await;
-            redirect_with("/admin/", "success", format!("User {id} and everything they owned were deleted."))
-        }
-        Err(err) => failed(&err),
-    }
+) -> Answer {
+    superuser.on(&db, id).await?;
+    done(User::delete(&db, id).await)?;
+    crate::sessions::close_user_sockets(&layer, id).await;
+    Ok(redirect_with("/admin/", "success", format!("User {id} and everything they owned were deleted.")))
 }
 
+/// `POST /admin/{chats,conversations,topics,replies}/{id}/delete/`, through each app's own
+/// operation, so that open pages hear of it as when the owner deletes.
 async fn delete_record(
-    State(db): State<Db>,
-    State(layer): State<Layer>,
+    Admin { db, layer, .. }: Admin,
     State(assistant): State<Assistant>,
-    Viewer(viewer): Viewer,
     Path((kind, id)): Path<(String, String)>,
-) -> Response {
-    if let Err(refusal) = staff(viewer) {
-        return refusal.into_response();
+) -> Answer {
+    let number = id.parse::<i64>().ok();
+    let missing = || crate::web::not_found_page();
+    match (kind.as_str(), number) {
+        ("chats", Some(id)) => {
+            let chat = found(GroupChat::get(&db, id).await)?;
+            match crate::chat::service::delete_chat(&db, &layer, &chat).await {
+                Ok(()) => {}
+                Err(crate::chat::service::Refusal::Db(err)) => return Err(failed(&err).into()),
+                Err(_) => return Err(missing().into()),
+            }
+        }
+        ("conversations", _) => {
+            let conversation = found(Conversation::get(&db, &id).await)?;
+            assistant.stop(&conversation.id).await;
+            done(Conversation::delete(&db, &conversation.id).await)?;
+        }
+        ("topics", Some(id)) => {
+            let topic = found(TopicRef::get(&db, id).await)?;
+            discussion_done(crate::discussion::service::delete_topic(&db, &layer, &topic).await)?;
+        }
+        ("replies", Some(id)) => {
+            let reply = found(ReplyRef::find(&db, id).await)?;
+            let topic = found(TopicRef::get(&db, reply.topic_id).await)?;
+            discussion_done(crate::discussion::service::delete_reply(&db, &layer, &topic, reply.id).await)?;
+        }
+        _ => return Err(missing().into()),
     }
-    let deleted = match kind.as_str() {
-        "chats" => match id.parse::<i64>().ok() {
-            Some(id) => match GroupChat::get(&db, id).await {
-                Ok(Some(chat)) => match crate::chat::service::delete_chat(&db, &layer, &chat).await {
-                    Ok(()) => Ok(true),
-                    Err(crate::chat::service::Refusal::Db(err)) => Err(err),
-                    Err(_) => Ok(false),
-                },
-                Ok(None) => Ok(false),
-                Err(err) => Err(err),
-            },
-            None => Ok(false),
-        },
-        "conversations" => match Conversation::get(&db, &id).await {
-            Ok(Some(conversation)) => {
-                assistant.stop(&conversation.id).await;
-                Conversation::delete(&db, &conversation.id).await.map(|()| true)
-            }
-            Ok(None) => Ok(false),
-            Err(err) => Err(err),
-        },
-        "topics" => match id.parse::<i64>() {
-            Ok(id) if TopicRef::get(&db, id).await.ok().flatten().is_some() => {
-                TopicRef::delete(&db, id).await.map(|()| true)
-            }
-            _ => Ok(false),
-        },
-        _ => Ok(false),
-    };
-    match deleted {
-        Ok(true) => redirect_with("/admin/", "success", "Deleted."),
-        Ok(false) => crate::web::not_found_page(),
-        Err(err) => failed(&err),
+    Ok(redirect_with("/admin/", "success", "Deleted."))
+}
+
+/// A forum operation's outcome as an admin answer: a record gone meanwhile is a 404.
+fn discussion_done<T>(result: Result<T, crate::discussion::service::Refusal>) -> Result<T, Stop> {
+    use crate::discussion::service::Refusal;
+    match result {
+        Ok(value) => Ok(value),
+        Err(Refusal::Db(err)) => Err(failed(&err).into()),
+        Err(Refusal::NotFound | Refusal::Invalid(..)) => Err(crate::web::not_found_page().into()),
     }
 }

@@ -273,7 +273,7 @@ impl ConversationConsumer {
 }
 
 /// The AI assistant: a conversation's answers, streamed as they are written.
-#[chanx::consumer(name = "assistants", tags = ["ai", "chat"])]
+#[chanx::consumer(name = "assistants", tags = ["ai", "chat"], log_ignored = ["streaming"])]
 impl Consumer for ConversationConsumer {
     type Authenticator = ConversationAuth;
 

@@ -15,7 +15,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::events;
-use super::model::{ChatMessage, GroupChat, Member, Role, validate_chat};
+use super::model::{ChatMessage, GroupChat, Member, Role};
 use super::service::{self, Refusal};
 use crate::accounts::User;
 use crate::db::Db;
@@ -151,10 +151,7 @@ async fn change_chat(
         None if partial => chat.description,
         None => None,
     };
-    validate_chat(&title, description.as_deref()).map_err(|(field, code, text)| ApiError::field(field, code, text))?;
-    let chat = GroupChat::update(db, pk, title.trim(), description.as_deref()).await?.ok_or(ApiError::NotFound)?;
-    events::chat_updated(layer, chat.id, &chat.updated_at).await;
-    Ok(Json(chat))
+    Ok(Json(service::update_chat(db, layer, pk, &title, description.as_deref()).await?))
 }
 
 #[utoipa::path(

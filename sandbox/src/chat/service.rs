@@ -1,5 +1,7 @@
-//! The chat's operations, shared by the REST API and the pages: each checks the rules, changes
-//! the database, then sends the events of the broadcast matrix.
+//! The chat's operations, shared by the REST API, the pages and the admin: each checks the rules,
+//! changes the database, then sends the events of the broadcast matrix. The admin, whose staff
+//! act on any chat, calls the ones that take no actor ([`open_chat`], [`update_chat`], [`join`],
+//! [`leave`]) after its own check.
 
 use chanx::Layer;
 
@@ -55,10 +57,43 @@ pub async fn create_chat(
     title: &str,
     description: Option<&str>,
 ) -> Result<GroupChat, Refusal> {
-    validate_chat(title, description).map_err(|(field, code, text)| Refusal::Invalid(field, code, text.into()))?;
+    checked_chat(title, description)?;
     budget.spend(owner.id).map_err(Refusal::Throttled)?;
+    open_chat(db, layer, owner, title, description).await
+}
+
+/// A chat's title and description, or why not.
+fn checked_chat(title: &str, description: Option<&str>) -> Result<(), Refusal> {
+    validate_chat(title, description).map_err(|(field, code, text)| Refusal::Invalid(field, code, text.into()))
+}
+
+/// Creates a chat owned by `owner`, with no budget spent (the admin's add form), and tells the
+/// owner's chat list.
+pub async fn open_chat(
+    db: &Db,
+    layer: &Layer,
+    owner: &User,
+    title: &str,
+    description: Option<&str>,
+) -> Result<GroupChat, Refusal> {
+    checked_chat(title, description)?;
     let (chat, member) = GroupChat::create(db, owner, title.trim(), description).await?;
     events::member_joined(layer, &chat, &member).await;
+    Ok(chat)
+}
+
+/// Replaces the title and description of chat `chat_id` (who may, the caller decided), and
+/// tells its members' chat lists.
+pub async fn update_chat(
+    db: &Db,
+    layer: &Layer,
+    chat_id: i64,
+    title: &str,
+    description: Option<&str>,
+) -> Result<GroupChat, Refusal> {
+    checked_chat(title, description)?;
+    let chat = GroupChat::update(db, chat_id, title.trim(), description).await?.ok_or(Refusal::ChatNotFound)?;
+    events::chat_updated(layer, chat.id, &chat.updated_at).await;
     Ok(chat)
 }
 
@@ -124,11 +159,18 @@ pub async fn add_member(
     let user = User::find_by_email(db, email)
         .await?
         .ok_or_else(|| Refusal::NotFound(format!("User with email {email} not found")))?;
-    let member = Member::add(db, chat_id, &user, role).await.map_err(|err| match err {
+    join(db, layer, &chat, &user, role).await
+}
+
+/// Makes `user` a member of `chat` as `role` (who may, the caller decided), and tells their chat
+/// list and the chat's pages.
+pub async fn join(db: &Db, layer: &Layer, chat: &GroupChat, user: &User, role: Role) -> Result<Member, Refusal> {
+    let member = Member::add(db, chat.id, user, role).await.map_err(|err| match err {
         AddMemberError::AlreadyMember => Refusal::AlreadyMember(user.email.clone()),
         AddMemberError::Db(err) => Refusal::Db(err),
     })?;
-    let chat = GroupChat::get(db, chat_id).await?.unwrap_or(chat);
+    // The chat again: the new member changed its member count.
+    let chat = GroupChat::get(db, chat.id).await?.unwrap_or_else(|| chat.clone());
     events::member_joined(layer, &chat, &member).await;
     Ok(member)
 }
@@ -149,10 +191,17 @@ pub async fn remove_member(
     if !me.role().can_manage() {
         return Err(Refusal::Forbidden("You don't have permission to remove members"));
     }
-    if target.role() == Role::Owner {
+    leave(db, layer, &chat, &target).await?;
+    Ok(target)
+}
+
+/// Removes `member` from `chat` (who may, the caller decided; never the owner), and tells their
+/// chat list and the chat's pages, which close theirs.
+pub async fn leave(db: &Db, layer: &Layer, chat: &GroupChat, member: &Member) -> Result<(), Refusal> {
+    if member.role() == Role::Owner {
         return Err(Refusal::Forbidden("Cannot remove the group owner"));
     }
-    Member::remove(db, target.id).await?;
-    events::member_left(layer, &chat, &target).await;
-    Ok(target)
+    Member::remove(db, member.id).await?;
+    events::member_left(layer, chat, member).await;
+    Ok(())
 }

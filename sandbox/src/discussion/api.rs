@@ -4,7 +4,7 @@
 //! (`1`, `-1`, or `0` to withdraw); only the topic's author accepts an answer, never their own.
 //!
 //! Each handler reads the request, finds what it names and checks who may act on it; the change
-//! itself, with its broadcast, is in [`super::service`].
+//! itself, with its broadcast (edits and deletions included), is in [`super::service`].
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -145,12 +145,13 @@ async fn own_topic(db: &Db, pk: i64, user: &User) -> ApiResult<TopicRef> {
 )]
 async fn edit_topic(
     State(db): State<Db>,
+    State(layer): State<Layer>,
     user: User,
     Ids(pk): Ids<i64>,
     Json(form): Json<TopicForm>,
 ) -> ApiResult<Json<TopicDetail>> {
     let topic = own_topic(&db, pk, &user).await?;
-    Ok(Json(service::edit_topic(&db, &topic, &user, form.title, form.content).await?))
+    Ok(Json(service::edit_topic(&db, &layer, &topic, &user, form.title, form.content).await?))
 }
 
 #[utoipa::path(
@@ -162,9 +163,14 @@ async fn edit_topic(
     params(("pk" = i64, Path, description = "The topic's id")),
     responses((status = 204, description = "Deleted")),
 )]
-async fn delete_topic(State(db): State<Db>, user: User, Ids(pk): Ids<i64>) -> ApiResult<StatusCode> {
+async fn delete_topic(
+    State(db): State<Db>,
+    State(layer): State<Layer>,
+    user: User,
+    Ids(pk): Ids<i64>,
+) -> ApiResult<StatusCode> {
     let topic = own_topic(&db, pk, &user).await?;
-    service::delete_topic(&db, &topic).await?;
+    service::delete_topic(&db, &layer, &topic).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -375,13 +381,14 @@ async fn own_reply(db: &Db, pk: i64, reply: i64, user: &User) -> ApiResult<Topic
 )]
 async fn edit_reply(
     State(db): State<Db>,
+    State(layer): State<Layer>,
     user: User,
     Ids((pk, reply)): Ids<(i64, i64)>,
     Json(form): Json<ReplyForm>,
 ) -> ApiResult<Json<Reply>> {
     let topic = own_reply(&db, pk, reply, &user).await?;
     checked("content", form.content.as_deref(), MAX_CONTENT)?;
-    Ok(Json(service::edit_reply(&db, &topic, reply, &user, &form.content.unwrap_or_default()).await?))
+    Ok(Json(service::edit_reply(&db, &layer, &topic, reply, &user, &form.content.unwrap_or_default()).await?))
 }
 
 #[utoipa::path(
@@ -393,9 +400,14 @@ async fn edit_reply(
     params(("pk" = i64, Path, description = "The topic's id"), ("reply" = i64, Path, description = "The reply's id")),
     responses((status = 204, description = "Deleted")),
 )]
-async fn delete_reply(State(db): State<Db>, user: User, Ids((pk, reply)): Ids<(i64, i64)>) -> ApiResult<Response> {
-    own_reply(&db, pk, reply, &user).await?;
-    service::delete_reply(&db, reply).await?;
+async fn delete_reply(
+    State(db): State<Db>,
+    State(layer): State<Layer>,
+    user: User,
+    Ids((pk, reply)): Ids<(i64, i64)>,
+) -> ApiResult<Response> {
+    let topic = own_reply(&db, pk, reply, &user).await?;
+    service::delete_reply(&db, &layer, &topic, reply).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -410,8 +422,14 @@ async fn delete_reply(State(db): State<Db>, user: User, Ids((pk, reply)): Ids<(i
     request_body = TopicForm,
     responses((status = 200, description = "The topic", body = TopicDetail)),
 )]
-async fn patch_topic(db: State<Db>, user: User, pk: Ids<i64>, form: Json<TopicForm>) -> ApiResult<Json<TopicDetail>> {
-    edit_topic(db, user, pk, form).await
+async fn patch_topic(
+    db: State<Db>,
+    layer: State<Layer>,
+    user: User,
+    pk: Ids<i64>,
+    form: Json<TopicForm>,
+) -> ApiResult<Json<TopicDetail>> {
+    edit_topic(db, layer, user, pk, form).await
 }
 
 /// PATCH is PUT here: every field is optional.
@@ -425,6 +443,12 @@ async fn patch_topic(db: State<Db>, user: User, pk: Ids<i64>, form: Json<TopicFo
     request_body = ReplyForm,
     responses((status = 200, description = "The reply", body = Reply)),
 )]
-async fn patch_reply(db: State<Db>, user: User, ids: Ids<(i64, i64)>, form: Json<ReplyForm>) -> ApiResult<Json<Reply>> {
-    edit_reply(db, user, ids, form).await
+async fn patch_reply(
+    db: State<Db>,
+    layer: State<Layer>,
+    user: User,
+    ids: Ids<(i64, i64)>,
+    form: Json<ReplyForm>,
+) -> ApiResult<Json<Reply>> {
+    edit_reply(db, layer, user, ids, form).await
 }

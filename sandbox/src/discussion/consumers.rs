@@ -73,6 +73,38 @@ pub struct AnswerUnacceptedEvent {
     pub payload: AnswerChange,
 }
 
+/// A topic's title or content was edited.
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "handle_topic_updated")]
+pub struct TopicEditedEvent {
+    /// The topic's new text.
+    pub payload: TopicEdit,
+}
+
+/// A topic was deleted, with its replies.
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "handle_topic_deleted")]
+pub struct TopicDeletedEvent {
+    /// Which topic.
+    pub payload: DeletedTopic,
+}
+
+/// A reply's content was edited.
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "handle_reply_updated")]
+pub struct ReplyEditedEvent {
+    /// The reply's new text.
+    pub payload: ReplyEdit,
+}
+
+/// A reply was deleted.
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "handle_reply_deleted")]
+pub struct ReplyDeletedEvent {
+    /// Which reply, and what its topic is left with.
+    pub payload: DeletedReply,
+}
+
 // ---- client messages ----
 
 /// A topic was asked (topic list).
@@ -162,6 +194,88 @@ pub struct AnswerChange {
     pub reply_author: String,
 }
 
+/// A topic's title or content changed (topic list and topic page).
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "topic_updated")]
+pub struct TopicUpdated {
+    /// The topic's new text.
+    pub payload: TopicEdit,
+}
+
+/// The body of the topic edit messages: the whole new text, not a diff.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+pub struct TopicEdit {
+    /// The topic's id.
+    pub topic_id: i64,
+    /// The question, as now written.
+    pub title: String,
+    /// The question's body, as now written.
+    pub content: String,
+}
+
+/// A topic was deleted (topic list and topic page; the page's socket then closes with
+/// [`TOPIC_DELETED`]).
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "topic_deleted")]
+pub struct TopicDeleted {
+    /// Which topic.
+    pub payload: DeletedTopic,
+}
+
+/// The body of the topic deletion messages.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+pub struct DeletedTopic {
+    /// The topic's id.
+    pub topic_id: i64,
+    /// Its title, for the notice.
+    pub topic_title: String,
+}
+
+/// A reply's content changed (topic page).
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "reply_updated")]
+pub struct ReplyUpdated {
+    /// The reply's new text.
+    pub payload: ReplyEdit,
+}
+
+/// The body of the reply edit messages.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+pub struct ReplyEdit {
+    /// The reply's id.
+    pub id: i64,
+    /// Its topic's id.
+    pub topic_id: i64,
+    /// The answer, as now written.
+    pub content: String,
+}
+
+/// A reply was deleted (topic page, and lists following its topic).
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "reply_deleted")]
+pub struct ReplyDeleted {
+    /// Which reply, and what its topic is left with.
+    pub payload: DeletedReply,
+}
+
+/// The body of the reply deletion messages.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+pub struct DeletedReply {
+    /// The reply's id.
+    pub id: i64,
+    /// Its topic's id.
+    pub topic_id: i64,
+    /// How many replies the topic has now: a count to show, not a difference to apply.
+    pub reply_count: i64,
+    /// Whether it was the accepted answer, which the topic then no longer has.
+    pub was_accepted: bool,
+}
+
+/// The close code of a topic page's socket once its topic is deleted.
+pub const TOPIC_DELETED: u16 = 4404;
+/// The close reason sent with [`TOPIC_DELETED`].
+pub const TOPIC_DELETED_REASON: &str = "the topic was deleted";
+
 // ---- authentication ----
 
 /// Signed-in users; for a topic socket, the topic must exist.
@@ -214,6 +328,12 @@ impl Topic for DiscussionTopic {
     async fn handle_new_reply(&self, event: NewReplyEvent) -> ReplyCreated {
         ReplyCreated { payload: event.payload }
     }
+
+    /// A reply was deleted: the topic's new count, and whether it lost its accepted answer.
+    #[event_handler]
+    async fn handle_reply_deleted(&self, event: ReplyDeletedEvent) -> ReplyDeleted {
+        ReplyDeleted { payload: event.payload }
+    }
 }
 
 /// The topic list, live.
@@ -222,8 +342,8 @@ pub struct DiscussionListConsumer {
     pub db: Db,
 }
 
-/// Live updates of the forum's topic list: new topics, votes, accepted answers; and, for each
-/// topic the list follows (`discussion:{pk}`), its new answers.
+/// Live updates of the forum's topic list: new, edited and deleted topics, votes, accepted
+/// answers; and, for each topic the list follows (`discussion:{pk}`), its new and deleted answers.
 #[chanx::consumer(name = "discussionList", tags = ["discussion"], topics = [DiscussionTopic])]
 impl Consumer for DiscussionListConsumer {
     type Authenticator = UserAuth;
@@ -267,6 +387,18 @@ impl Consumer for DiscussionListConsumer {
     async fn handle_answer_unaccepted(&self, event: AnswerUnacceptedEvent) -> AnswerUnaccepted {
         AnswerUnaccepted { payload: event.payload }
     }
+
+    /// A topic was edited.
+    #[event_handler]
+    async fn handle_topic_updated(&self, event: TopicEditedEvent) -> TopicUpdated {
+        TopicUpdated { payload: event.payload }
+    }
+
+    /// A topic was deleted.
+    #[event_handler]
+    async fn handle_topic_deleted(&self, event: TopicDeletedEvent) -> TopicDeleted {
+        TopicDeleted { payload: event.payload }
+    }
 }
 
 /// One topic, live.
@@ -275,7 +407,8 @@ pub struct DiscussionTopicConsumer {
     pub db: Db,
 }
 
-/// Live replies, votes and accepted answers of one topic.
+/// Live replies, votes and accepted answers of one topic, and its edits and deletions (a deleted
+/// topic's sockets are told, then closed with 4404).
 #[chanx::consumer(name = "discussionTopic", tags = ["discussion"])]
 impl Consumer for DiscussionTopicConsumer {
     type Authenticator = TopicAuth;
@@ -317,5 +450,34 @@ impl Consumer for DiscussionTopicConsumer {
     #[event_handler]
     async fn handle_answer_unaccepted(&self, event: AnswerUnacceptedEvent) -> AnswerUnaccepted {
         AnswerUnaccepted { payload: event.payload }
+    }
+
+    /// The topic was edited.
+    #[event_handler]
+    async fn handle_topic_updated(&self, event: TopicEditedEvent) -> TopicUpdated {
+        TopicUpdated { payload: event.payload }
+    }
+
+    /// The topic was deleted: the page is told, leaves its groups, and is closed, since there is
+    /// nothing left to follow (a reconnection would be refused with 4404 anyway).
+    #[event_handler(output = [TopicDeleted])]
+    async fn handle_topic_deleted(&self, ctx: &Context, event: TopicDeletedEvent) {
+        let _ = ctx.send(&TopicDeleted { payload: event.payload });
+        for group in ctx.groups() {
+            let _ = ctx.leave_group(&group).await;
+        }
+        ctx.close(TOPIC_DELETED, TOPIC_DELETED_REASON);
+    }
+
+    /// A reply was edited.
+    #[event_handler]
+    async fn handle_reply_updated(&self, event: ReplyEditedEvent) -> ReplyUpdated {
+        ReplyUpdated { payload: event.payload }
+    }
+
+    /// A reply was deleted.
+    #[event_handler]
+    async fn handle_reply_deleted(&self, event: ReplyDeletedEvent) -> ReplyDeleted {
+        ReplyDeleted { payload: event.payload }
     }
 }

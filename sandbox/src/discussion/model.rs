@@ -216,6 +216,14 @@ async fn my_votes(db: &Db, viewer: i64, target: Target, ids: &[i64]) -> Result<V
 }
 
 impl ReplyRow {
+    fn reference(self) -> ReplyRef {
+        ReplyRef {
+            id: self.id,
+            topic_id: self.topic_id,
+            author: Author { id: self.author_id, email: self.author_email },
+        }
+    }
+
     fn reply(self, topic: &TopicRef, viewer: i64, my_vote: i64) -> Reply {
         Reply {
             is_accepted: topic.accepted_answer == Some(self.id),
@@ -315,8 +323,8 @@ impl TopicRef {
         Ok(())
     }
 
-    /// Deletes the topic with its replies and votes.
-    pub async fn delete(db: &Db, id: i64) -> Result<(), sqlx::Error> {
+    /// Deletes the topic with its replies and votes; `false` when it was gone already.
+    pub async fn delete(db: &Db, id: i64) -> Result<bool, sqlx::Error> {
         let mut tx = db.pool().begin().await?;
         sqlx::query(
             "DELETE FROM discussion_votes WHERE target_type = 'reply' AND target_id IN (SELECT id FROM discussion_replies WHERE topic_id = $1)",
@@ -332,8 +340,9 @@ impl TopicRef {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM discussion_topics WHERE id = $1").bind(id).execute(&mut *tx).await?;
-        tx.commit().await
+        let deleted = sqlx::query("DELETE FROM discussion_topics WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(deleted.rows_affected() > 0)
     }
 
     /// Counts a view.
@@ -392,10 +401,7 @@ impl TopicDetail {
 impl Reply {
     /// A page of the topic's replies, most votes first, then oldest first.
     pub async fn list(db: &Db, topic: &TopicRef, viewer: i64, page: Page) -> Result<(i64, Vec<Reply>), sqlx::Error> {
-        let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM discussion_replies WHERE topic_id = $1")
-            .bind(topic.id)
-            .fetch_one(db.pool())
-            .await?;
+        let count = Reply::count(db, topic.id).await?;
         let sql = format!(
             "{REPLY_QUERY} WHERE r.topic_id = $1 ORDER BY r.vote_count DESC, r.created_at, r.id LIMIT $2 OFFSET $3"
         );
@@ -460,32 +466,47 @@ impl Reply {
         Ok(())
     }
 
-    /// Deletes the reply and its votes (an accepted reply stops being accepted).
-    pub async fn delete(db: &Db, id: i64) -> Result<(), sqlx::Error> {
+    /// Deletes the reply and its votes (an accepted reply stops being accepted). `None` when it
+    /// was gone already, else whether it was its topic's accepted answer.
+    pub async fn delete(db: &Db, id: i64) -> Result<Option<bool>, sqlx::Error> {
         let mut tx = db.pool().begin().await?;
         sqlx::query("DELETE FROM discussion_votes WHERE target_type = 'reply' AND target_id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("UPDATE discussion_topics SET accepted_answer_id = NULL WHERE accepted_answer_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
+        let unaccepted =
+            sqlx::query("UPDATE discussion_topics SET accepted_answer_id = NULL WHERE accepted_answer_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        let deleted = sqlx::query("DELETE FROM discussion_replies WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok((deleted.rows_affected() > 0).then_some(unaccepted.rows_affected() > 0))
+    }
+
+    /// How many replies topic `topic` has.
+    pub async fn count(db: &Db, topic: i64) -> Result<i64, sqlx::Error> {
+        let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM discussion_replies WHERE topic_id = $1")
+            .bind(topic)
+            .fetch_one(db.pool())
             .await?;
-        sqlx::query("DELETE FROM discussion_replies WHERE id = $1").bind(id).execute(&mut *tx).await?;
-        tx.commit().await
+        Ok(count)
     }
 }
 
 impl ReplyRef {
+    /// Reply `id`, whichever its topic (the admin knows replies by id alone).
+    pub async fn find(db: &Db, id: i64) -> Result<Option<ReplyRef>, sqlx::Error> {
+        let sql = format!("{REPLY_QUERY} WHERE r.id = $1");
+        let row: Option<ReplyRow> = sqlx::query_as(&sql).bind(id).fetch_optional(db.pool()).await?;
+        Ok(row.map(ReplyRow::reference))
+    }
+
     /// Reply `id` of topic `topic`.
     pub async fn get(db: &Db, topic: i64, id: i64) -> Result<Option<ReplyRef>, sqlx::Error> {
         let sql = format!("{REPLY_QUERY} WHERE r.topic_id = $1 AND r.id = $2");
         let row: Option<ReplyRow> = sqlx::query_as(&sql).bind(topic).bind(id).fetch_optional(db.pool()).await?;
-        Ok(row.map(|r| ReplyRef {
-            id: r.id,
-            topic_id: r.topic_id,
-            author: Author { id: r.author_id, email: r.author_email },
-        }))
+        Ok(row.map(ReplyRow::reference))
     }
 }
 

@@ -1,11 +1,12 @@
-//! The forum's operations, shared by the REST API and the pages: each checks what only the data
-//! can tell (a field's length, whose reply it is), changes the database, then sends the events of
-//! the broadcast matrix ([`super::events`]). Who may call them (the author of a topic, say) the
-//! handlers decide first, from the topic they looked up.
+//! The forum's operations, shared by the REST API, the pages and the admin: each checks what only
+//! the data can tell (a field's length, whose reply it is), changes the database, then sends the
+//! events of the broadcast matrix ([`super::events`]), so that every change, an edit or a
+//! deletion included, reaches open pages whoever made it. Who may call them (the author of a
+//! topic, a staff member) the handlers decide first, from the topic they looked up.
 
 use chanx::Layer;
 
-use super::consumers::{AnswerChange, NewReply};
+use super::consumers::{AnswerChange, DeletedReply, DeletedTopic, NewReply, ReplyEdit, TopicEdit};
 use super::events;
 use super::model::{self, MAX_CONTENT, MAX_TITLE, Reply, ReplyRef, Target, TopicDetail, TopicRef, TopicSummary};
 use crate::accounts::User;
@@ -41,10 +42,11 @@ pub async fn ask(db: &Db, layer: &Layer, author: &User, title: &str, content: &s
     Ok(id)
 }
 
-/// Replaces the title and content of `topic` (each one given; the other kept), and returns it as
-/// `viewer` now sees it.
+/// Replaces the title and content of `topic` (each one given; the other kept), tells the topic's
+/// pages and every topic list the new text, and returns the topic as `viewer` now sees it.
 pub async fn edit_topic(
     db: &Db,
+    layer: &Layer,
     topic: &TopicRef,
     viewer: &User,
     title: Option<String>,
@@ -56,12 +58,20 @@ pub async fn edit_topic(
     validate("title", &title, MAX_TITLE)?;
     validate("content", &content, MAX_CONTENT)?;
     TopicRef::edit(db, topic.id, title.trim(), &content).await?;
-    TopicDetail::get(db, topic.id, viewer.id).await?.ok_or(Refusal::NotFound)
+    let edited = TopicDetail::get(db, topic.id, viewer.id).await?.ok_or(Refusal::NotFound)?;
+    let edit = TopicEdit { topic_id: edited.id, title: edited.title.clone(), content: edited.content.clone() };
+    events::topic_edited(layer, edit).await;
+    Ok(edited)
 }
 
-/// Deletes `topic` with its replies and votes.
-pub async fn delete_topic(db: &Db, topic: &TopicRef) -> Result<(), Refusal> {
-    Ok(TopicRef::delete(db, topic.id).await?)
+/// Deletes `topic` with its replies and votes, tells every topic list, and tells and closes the
+/// topic's pages.
+pub async fn delete_topic(db: &Db, layer: &Layer, topic: &TopicRef) -> Result<(), Refusal> {
+    if !TopicRef::delete(db, topic.id).await? {
+        return Err(Refusal::NotFound);
+    }
+    events::topic_deleted(layer, DeletedTopic { topic_id: topic.id, topic_title: topic.title.clone() }).await;
+    Ok(())
 }
 
 /// Records `voter`'s `value` (-1, 0 to withdraw, or 1) on `target` `id` of topic `topic_id`, and
@@ -138,9 +148,11 @@ pub async fn reply(db: &Db, layer: &Layer, topic: &TopicRef, author: &User, cont
     Ok(reply)
 }
 
-/// Replaces the text of reply `reply_id` of `topic`, and returns it as `viewer` now sees it.
+/// Replaces the text of reply `reply_id` of `topic`, tells the topic's pages, and returns the
+/// reply as `viewer` now sees it.
 pub async fn edit_reply(
     db: &Db,
+    layer: &Layer,
     topic: &TopicRef,
     reply_id: i64,
     viewer: &User,
@@ -148,10 +160,16 @@ pub async fn edit_reply(
 ) -> Result<Reply, Refusal> {
     validate("content", content, MAX_CONTENT)?;
     Reply::edit(db, reply_id, content.trim()).await?;
-    Reply::get(db, topic, reply_id, viewer.id).await?.ok_or(Refusal::NotFound)
+    let edited = Reply::get(db, topic, reply_id, viewer.id).await?.ok_or(Refusal::NotFound)?;
+    events::reply_edited(layer, ReplyEdit { id: edited.id, topic_id: topic.id, content: edited.content.clone() }).await;
+    Ok(edited)
 }
 
-/// Deletes reply `reply_id` and its votes (an accepted reply stops being accepted).
-pub async fn delete_reply(db: &Db, reply_id: i64) -> Result<(), Refusal> {
-    Ok(Reply::delete(db, reply_id).await?)
+/// Deletes reply `reply_id` of `topic` and its votes (an accepted reply stops being accepted),
+/// and tells the topic's pages and the lists following it.
+pub async fn delete_reply(db: &Db, layer: &Layer, topic: &TopicRef, reply_id: i64) -> Result<(), Refusal> {
+    let was_accepted = Reply::delete(db, reply_id).await?.ok_or(Refusal::NotFound)?;
+    let reply_count = Reply::count(db, topic.id).await?;
+    events::reply_deleted(layer, DeletedReply { id: reply_id, topic_id: topic.id, reply_count, was_accepted }).await;
+    Ok(())
 }

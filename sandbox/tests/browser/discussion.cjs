@@ -1,7 +1,9 @@
 // Two signed-in people use the forum in headless Chromium: a question, an answer, a vote and an
 // accepted answer each appear in the other's window without a reload, and the topic list, which
 // follows every question it shows over its one socket, counts new answers, also once it has
-// reconnected after a server restart. Run by tests/browser.rs.
+// reconnected after a server restart. Then edits and deletions: the question's and the answer's
+// new text, a deleted answer and a deleted question show in the other windows, none reloading.
+// Run by tests/browser.rs.
 //
 // usage: node discussion.cjs BASE_URL   (same environment and RESTART protocol as chat.cjs)
 'use strict';
@@ -90,6 +92,52 @@ async function register(page, email) {
     await bob.locator('#newAnswerContent').fill('Or with a fresh socket.');
     await bob.locator('#answerForm button').click();
     await listed.locator('.reply-count', { hasText: '2' }).waitFor({ timeout: 10000 });
+
+    // No page below reloads: each keeps a mark that a reload would lose.
+    for (const page of [ada, bob, adaList]) await page.evaluate(() => { window.notReloaded = true; });
+    await ada.locator('#connectionStatus[data-state=connected]').waitFor({ timeout: 20000 });
+
+    step('ada edits her question; bob\'s page and ada\'s list show it at once');
+    await ada.locator('#topicContent ~ .owner-actions .edit-btn').click();
+    await ada.locator('.edit-form [name=title]').fill('How do sockets reconnect, <i>really</i>?');
+    await ada.locator('.edit-form [name=content]').fill('Asking for a friend, with details.');
+    // From the moment the request leaves (the click itself may wait for the button to settle).
+    const requested = ada.waitForRequest((r) => r.method() === 'PATCH').then(() => Date.now());
+    await ada.locator('.edit-form button[type=submit]').click();
+    await bob.locator('#topicTitle', { hasText: 'How do sockets reconnect, <i>really</i>?' }).waitFor({ timeout: 10000 });
+    console.error(`measured: forum edit, request sent in one window to shown in the other: ${Date.now() - await requested} ms`);
+    await bob.locator('#topicContent', { hasText: 'Asking for a friend, with details.' }).waitFor({ timeout: 10000 });
+    await listed.locator('.title', { hasText: 'How do sockets reconnect, <i>really</i>?' }).waitFor({ timeout: 10000 });
+    if (await bob.locator('#topicTitle i').count() !== 0) problems.push('an edited title was rendered as HTML');
+    if (await ada.locator('.edit-form').count() !== 0) problems.push('the edit form stayed open after saving');
+
+    step('bob edits his answer; ada sees the new text');
+    const bobsAnswer = bob.locator('.reply', { hasText: 'With backoff.' });
+    await bobsAnswer.locator('.edit-btn').click();
+    await bobsAnswer.locator('.edit-form textarea').fill('With exponential backoff.');
+    await bobsAnswer.locator('.edit-form button[type=submit]').click();
+    await ada.locator('.reply .text', { hasText: 'With exponential backoff.' }).waitFor({ timeout: 10000 });
+
+    step('bob deletes his accepted answer; ada\'s page drops it, her list counts one and shows it unanswered');
+    bob.on('dialog', (dialog) => dialog.accept());
+    ada.on('dialog', (dialog) => dialog.accept());
+    await listed.locator('.answered:not([hidden])').waitFor({ timeout: 10000 });
+    await bob.locator('.reply', { hasText: 'With exponential backoff.' }).locator('.delete-btn').click();
+    await ada.locator('.reply', { hasText: 'With exponential backoff.' }).waitFor({ state: 'detached', timeout: 10000 });
+    await ada.locator('#answerCount', { hasText: '1' }).waitFor({ timeout: 10000 });
+    await listed.locator('.reply-count', { hasText: '1' }).waitFor({ timeout: 10000 });
+    await listed.locator('.answered').waitFor({ state: 'hidden', timeout: 10000 });
+
+    step('ada deletes the question; bob\'s page says so and ada\'s list drops it');
+    await ada.locator('#topicContent ~ .owner-actions .delete-btn').click();
+    await bob.locator('#topicDeleted', { hasText: 'This question was deleted' }).waitFor({ timeout: 10000 });
+    await listed.waitFor({ state: 'detached', timeout: 10000 });
+    await ada.locator('#topicDeleted').waitFor({ timeout: 10000 });
+    await bob.locator('#connectionStatus[data-state=disconnected]').waitFor({ state: 'attached', timeout: 10000 });
+    await bob.screenshot({ path: `${shots}/browser-discussion-deleted.png`, fullPage: true });
+    for (const [name, page] of [['ada', ada], ['bob', bob], ['ada\'s list', adaList]]) {
+      if (!await page.evaluate(() => window.notReloaded === true)) problems.push(`${name}'s page reloaded`);
+    }
   } catch (error) {
     problems.push(String(error && error.stack || error));
   } finally {
