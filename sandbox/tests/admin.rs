@@ -641,4 +641,18 @@ async fn admin_changes_reach_open_pages_as_the_apps_do(app: TestApp) {
         (json!("group_chat_updated"), json!(chat.id))
     );
     adas_chats.disconnect().await;
+
+    let conversation = Conversation::create(app.db(), Some(ada.id), "Talk").await.expect("conversation");
+    let mut adas_page = app.member_socket(&format!("/ws/assistants/{}/", conversation.id), &ada).await;
+    adas_page.send_json(&json!({"action": "ping"})).await;
+    adas_page.receive_all_messages("complete", wait).await;
+    let renamed =
+        app.form(&format!("/admin/conversations/{}/", conversation.id), Some(&staff), &[("title", "Renamed")]).await;
+    assert_eq!(renamed.status, StatusCode::FOUND);
+    let told = adas_page.receive_json().await;
+    assert_eq!(
+        told,
+        json!({"action": "conversation_title", "payload": {"conversationId": conversation.id, "title": "Renamed"}})
+    );
+    adas_page.disconnect().await;
 }

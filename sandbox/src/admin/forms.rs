@@ -19,6 +19,7 @@ use super::{Admin, Answer, Stop, Superuser, discussion_done, done, failed, found
 use crate::accounts::password::{Hasher, weakness};
 use crate::accounts::tokens::Tokens;
 use crate::accounts::{Account, AuthenticateError, CreateUserError, NewUser, User};
+use crate::assistants::generation::Assistant;
 use crate::assistants::model::Conversation;
 use crate::chat::model::{GroupChat, Member, Role};
 use crate::chat::service::{self as chats, Refusal as ChatRefusal};
@@ -502,10 +503,12 @@ pub(super) struct RecordForm {
     content: String,
 }
 
-/// `POST /admin/{conversations,topics,replies}/{id}/`. A topic or reply is saved through the
-/// forum's own edit, so every open page of it shows the change at once.
+/// `POST /admin/{conversations,topics,replies}/{id}/`. Each record is saved through its app's own
+/// edit (a conversation's rename, the forum's edits), so every open page of it shows the change at
+/// once.
 pub(super) async fn record_change(
     Admin { db, pages, layer, staff, .. }: Admin,
+    State(assistant): State<Assistant>,
     Path((kind, id)): Path<(String, String)>,
     Form(form): Form<RecordForm>,
 ) -> Answer {
@@ -526,7 +529,10 @@ pub(super) async fn record_change(
     // `editable` found the record, so a number id parses.
     let number = id.parse::<i64>().unwrap_or_default();
     match kind.as_str() {
-        "conversations" => done(Conversation::set_title(&db, &id, form.title.trim()).await)?,
+        "conversations" => {
+            let conversation = found(Conversation::get(&db, &id).await)?;
+            done(assistant.retitle(&conversation, form.title.trim()).await)?;
+        }
         "topics" => {
             let topic = found(TopicRef::get(&db, number).await)?;
             let (title, content) = (Some(form.title), Some(form.content));
