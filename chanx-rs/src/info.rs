@@ -107,6 +107,31 @@ pub struct ConsumerInfo {
     pub topics: Vec<ConsumerInfo>,
     /// For a [topic](crate::Topic) that keeps history: how much ([`Topic::HISTORY`](crate::Topic::HISTORY)).
     pub history: Option<crate::History>,
+    /// For a [topic](crate::Topic) that keeps presence: its bounds and entry type.
+    pub presence: Option<PresenceInfo>,
+}
+
+/// What a presence topic lists: its bounds ([`Topic::MAX_PRESENCE`](crate::Topic::MAX_PRESENCE),
+/// [`Topic::MAX_PRESENCE_ENTRY_BYTES`](crate::Topic::MAX_PRESENCE_ENTRY_BYTES)) and the JSON
+/// Schema of its [`Topic::PresenceEntry`](crate::Topic::PresenceEntry).
+///
+/// ```
+/// # use chanx::Topic;
+/// # #[derive(Default)] struct RoomTopic;
+/// #[chanx::topic(pattern = "room:{name}", presence = String)]
+/// impl Topic for RoomTopic {}
+/// let presence = chanx::__private::topic_info::<RoomTopic>().presence.expect("a presence topic");
+/// assert_eq!(presence.max_entries, 1_000);
+/// ```
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct PresenceInfo {
+    /// The most entries listed per topic.
+    pub max_entries: usize,
+    /// The largest entry, in bytes of JSON.
+    pub max_entry_bytes: usize,
+    /// Builds the JSON Schema of an entry.
+    pub entry_schema: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
 }
 
 impl ConsumerInfo {
@@ -139,6 +164,7 @@ impl ConsumerInfo {
             pattern: None,
             topics: Vec::new(),
             history: None,
+            presence: None,
         }
     }
 

@@ -30,6 +30,8 @@ pub(crate) struct ConsumerArgs {
     pub(crate) layer: Option<LitStr>,
     /// A topic's history (`history(size = 1000, ttl = "5m")`).
     pub(crate) history: Option<TopicHistory>,
+    /// A topic's presence entry type (`presence = Member`).
+    pub(crate) presence: Option<Type>,
 }
 
 /// `history(size = 1000, ttl = "5m")`: how many pushes a topic keeps, and for how long.
@@ -154,7 +156,7 @@ pub(crate) fn parse_consumer_args(cx: &Ctxt, args: TokenStream) -> ConsumerArgs 
 }
 
 /// `#[topic(pattern = "room:{name}", name = "room", description = "...", tags = ["a"], emits = [Msg],
-/// send_completion = true)]`
+/// send_completion = true, history(size = 1000, ttl = "5m"), presence = Member)]`
 pub(crate) fn parse_topic_args(cx: &Ctxt, args: TokenStream) -> ConsumerArgs {
     let mut out = ConsumerArgs::default();
     let parser = |input: ParseStream<'_>| {
@@ -175,12 +177,13 @@ pub(crate) fn parse_topic_args(cx: &Ctxt, args: TokenStream) -> ConsumerArgs {
                 "tags" => out.tags = parse_list(input)?,
                 "emits" => out.emits = parse_list(input)?,
                 "send_completion" => out.send_completion = Some(input.parse()?),
+                "presence" => out.presence = Some(input.parse()?),
                 other => {
                     return Err(syn::Error::new(
                         key.span(),
                         format!(
                             "unknown `topic` argument `{other}`; expected one of pattern, name, description, tags, \
-                             emits, send_completion, history (a topic's camelCase follows its host consumer)"
+                             emits, send_completion, history, presence (a topic's camelCase follows its host consumer)"
                         ),
                     ));
                 }
