@@ -73,7 +73,7 @@ async fn ask(comm: &mut WebsocketCommunicator, topic: &str) -> Vec<String> {
 
 /// The next frame, within `wait`.
 async fn frame_within(comm: &mut WebsocketCommunicator, wait: Duration) -> Value {
-    tokio::time::timeout(wait, comm.receive_json()).await.unwrap_or_else(|_| panic!("no frame within {wait:?}"))
+    comm.try_receive_json(wait).await.unwrap_or_else(|err| panic!("no frame within {wait:?}: {err}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -100,7 +100,7 @@ async fn processes_list_each_others_members_and_hear_their_joins_and_leaves() {
     assert_eq!(ask(&mut dan, "room:shared").await, ["ada", "bob", "carol"]);
 
     bob.unsubscribe("room:shared").await;
-    for comm in [&mut ada, &mut carol] {
+    for comm in [&mut ada, &mut carol, &mut dan] {
         let mut frame = frame_within(comm, Duration::from_secs(5)).await;
         if frame["payload"]["entry"] == "carol" {
             frame = frame_within(comm, Duration::from_secs(5)).await; // ada first hears carol join
@@ -152,7 +152,7 @@ async fn a_member_nobody_refreshes_is_swept_once_and_a_member_redis_lost_is_list
     }
     // Swept by one of the two processes only: one leave each, not two, over several sweeps.
     for comm in [&mut ada, &mut bob] {
-        let more = tokio::time::timeout(Duration::from_millis(2500), comm.receive_json()).await;
+        let more = comm.try_receive_json(Duration::from_millis(2500)).await;
         assert!(more.is_err(), "a second leave of the ghost: {more:?}");
     }
 
@@ -243,8 +243,11 @@ async fn the_members_of_a_killed_process_leave_within_the_documented_time() {
 
     // SIGKILL: the hub runs no disconnect, no leave, nothing.
     hub.start_kill().expect("killed");
+    let killed = std::time::Instant::now();
     hub.wait().await.expect("reaped");
     let left = frame_within(&mut ada, LEAVE_WITHIN).await;
+    // Printed for docs/topics.md, never asserted: the bound above is the check.
+    eprintln!("the leave arrived {:?} after the SIGKILL", killed.elapsed());
     assert_eq!(left["action"], "presence_leave", "{left}");
     assert_eq!((&left["payload"]["id"], &left["payload"]["entry"]), (&ghost_id, &json!("ghost")));
     assert_eq!(ask(&mut ada, "room:sigkill").await, ["ada"]);
