@@ -132,6 +132,8 @@ pub struct PresenceInfo {
     pub max_entry_bytes: usize,
     /// Builds the JSON Schema of an entry.
     pub entry_schema: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
+    /// The entry type's schema name (its component's name, when it is an object).
+    pub entry_name: fn() -> std::borrow::Cow<'static, str>,
 }
 
 impl ConsumerInfo {

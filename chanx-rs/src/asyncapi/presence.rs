@@ -63,9 +63,12 @@ impl Builder {
             pydantic_style(&mut sub);
             self.schemas.entry(name).or_insert(sub);
         }
+        let is_object = schema.get("properties").is_some() || schema.get("type") == Some(&json!("object"));
+        if is_object && let Value::Object(object) = &mut schema {
+            object.entry("title").or_insert_with(|| Value::String((presence.entry_name)().into_owned()));
+        }
         pydantic_style(&mut schema);
         let title = schema.get("title").and_then(Value::as_str).map(str::to_owned);
-        let is_object = schema.get("properties").is_some() || schema.get("type") == Some(&json!("object"));
         match title.filter(|_| is_object) {
             Some(title) => {
                 let name = self.named_schema(&title, topic.type_name, schema);

@@ -333,6 +333,7 @@ pub fn topic_info<T: Topic>() -> crate::ConsumerInfo {
             max_entries: T::MAX_PRESENCE,
             max_entry_bytes: T::MAX_PRESENCE_ENTRY_BYTES,
             entry_schema: <T::PresenceEntry as schemars::JsonSchema>::json_schema,
+            entry_name: <T::PresenceEntry as schemars::JsonSchema>::schema_name,
         });
     }
     info
