@@ -116,10 +116,14 @@ pub struct ConsumerInfo {
 /// Schema of its [`Topic::PresenceEntry`](crate::Topic::PresenceEntry).
 ///
 /// ```
-/// # use chanx::Topic;
+/// # use chanx::{Context, Topic};
 /// # #[derive(Default)] struct RoomTopic;
 /// #[chanx::topic(pattern = "room:{name}", presence = String)]
-/// impl Topic for RoomTopic {}
+/// impl Topic for RoomTopic {
+///     fn presence(&self, _ctx: &Context) -> Option<String> {
+///         Some("ada".into())
+///     }
+/// }
 /// let presence = chanx::__private::topic_info::<RoomTopic>().presence.expect("a presence topic");
 /// assert_eq!(presence.max_entries, 1_000);
 /// ```
