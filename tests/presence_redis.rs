@@ -61,12 +61,9 @@ fn names(state: &Value) -> Vec<String> {
     members.iter().map(|m| m["entry"].as_str().unwrap_or_default().to_owned()).collect()
 }
 
-/// The members a `presence` request lists now.
+/// The members a `presence` request lists now, by name.
 async fn ask(comm: &mut WebsocketCommunicator, topic: &str) -> Vec<String> {
-    comm.send_json(&json!({"version": 1, "topic": topic, "ref": "p", "action": "presence"})).await;
-    let state = comm.receive_json().await;
-    assert_eq!((&state["action"], &state["ref"]), (&json!("presence_state"), &json!("p")), "{state}");
-    let mut names = names(&state);
+    let mut names: Vec<String> = comm.presence::<String>(topic).await.into_iter().map(|m| m.entry).collect();
     names.sort();
     names
 }

@@ -306,10 +306,7 @@ fn presence_topics_document_their_typed_presence_messages() {
     let schemas = &doc["components"]["schemas"];
     // The entry type is a component of its own, referenced by each topic's member schema.
     assert_eq!(schemas["LobbyMember"]["properties"]["display_name"]["type"], "string");
-    assert_eq!(
-        schemas["LobbyTopicPresenceMember"]["properties"]["entry"]["$ref"],
-        "#/components/schemas/LobbyMember"
-    );
+    assert_eq!(schemas["LobbyTopicPresenceMember"]["properties"]["entry"]["$ref"], "#/components/schemas/LobbyMember");
     assert_eq!(schemas["NamesTopicPresenceMember"]["properties"]["entry"]["type"], "string");
     assert_eq!(schemas["LobbyTopicPresenceMembers"]["properties"]["members"]["maxItems"], 50);
     for (schema, action) in [
@@ -322,7 +319,9 @@ fn presence_topics_document_their_typed_presence_messages() {
     }
     // Each topic channel receives the request and replies with its state, correlated by ref.
     let channel = &doc["channels"]["lobby_hub_lobby_topic"]["messages"];
-    for key in ["presence_request", "lobby_topic_presence_state", "lobby_topic_presence_join", "lobby_topic_presence_leave"] {
+    for key in
+        ["presence_request", "lobby_topic_presence_state", "lobby_topic_presence_join", "lobby_topic_presence_leave"]
+    {
         assert!(channel.get(key).is_some(), "{key} in {channel}");
     }
     let request = &doc["operations"]["presence"];
@@ -332,7 +331,10 @@ fn presence_topics_document_their_typed_presence_messages() {
         "#/channels/lobby_hub_lobby_topic/messages/lobby_topic_presence_state"
     );
     assert_eq!(doc["operations"]["lobby_hub_names_topic_presence"]["action"], "receive");
-    assert_eq!(doc["components"]["messages"]["presence_request"]["correlationId"]["$ref"], "#/components/correlationIds/ref");
+    assert_eq!(
+        doc["components"]["messages"]["presence_request"]["correlationId"]["$ref"],
+        "#/components/correlationIds/ref"
+    );
     // A topic without presence documents none.
     assert!(document()["components"]["messages"].get("presence_request").is_none());
 }
