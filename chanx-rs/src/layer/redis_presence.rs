@@ -138,6 +138,12 @@ fn pairs(flat: Vec<Vec<u8>>) -> Vec<Member> {
     out
 }
 
+/// The cap as a script argument: Lua numbers are doubles, and Redis reads `ZRANGE` bounds as
+/// integers, so a cap beyond 2^30 (no list is that long) is sent as 2^30.
+fn cap(limits: PresenceLimits) -> Vec<u8> {
+    limits.max_entries.clamp(1, 1 << 30).to_string().into_bytes()
+}
+
 fn ms(duration: Duration) -> Vec<u8> {
     duration.as_millis().max(1).to_string().into_bytes()
 }
@@ -167,12 +173,7 @@ impl RedisLayer {
         let channel = inner.group_channel(group);
         let keys = inner.presence_keys(group);
         let (id, entry) = member.unwrap_or_default();
-        let args = [
-            ms(inner.presence_ttl),
-            limits.max_entries.max(1).to_string().into_bytes(),
-            id.as_bytes().to_vec(),
-            entry.as_bytes().to_vec(),
-        ];
+        let args = [ms(inner.presence_ttl), cap(limits), id.as_bytes().to_vec(), entry.as_bytes().to_vec()];
         let script = &inner.presence_scripts.sync;
         let (listed, gone, members): (i64, Vec<Vec<u8>>, Vec<Vec<u8>>) = inner
             .on_publisher(&channel, |mut conn| async move { script.run(&mut conn, &keys, &args).await })
@@ -208,7 +209,7 @@ impl RedisLayer {
         let keys = inner.presence_keys(group);
         let mut args = Vec::with_capacity(2 + 2 * mine.len());
         args.push(ms(inner.presence_ttl));
-        args.push(limits.max_entries.max(1).to_string().into_bytes());
+        args.push(cap(limits));
         for (id, entry) in mine {
             args.push(id.as_bytes().to_vec());
             args.push(entry.as_bytes().to_vec());
