@@ -76,10 +76,14 @@ document.addEventListener('DOMContentLoaded', () => {
   if (page === 'chat-room') {
     const box = document.getElementById('messages');
     const template = document.getElementById('messageTemplate');
+    const online = document.getElementById('onlineMembers');
+    const me = Number(document.body.dataset.userId);
     const seen = new Set();
+    const find = (id) => box.querySelector(`[data-message-id="${id}"]`);
 
+    // Adds a message unless it is shown already; says whether it did.
     function addMessageToUI(message) {
-      if (seen.has(message.id)) return;
+      if (seen.has(message.id)) return false;
       seen.add(message.id);
       document.getElementById('loading')?.remove();
       box.querySelector('.empty')?.remove();
@@ -91,22 +95,117 @@ document.addEventListener('DOMContentLoaded', () => {
       node.querySelector('.content').textContent = message.content;
       box.appendChild(node);
       box.scrollTop = box.scrollHeight;
+      return true;
     }
-    async function loadMessages() {
-      try {
-        const page = await sandbox.api(`/api/chat/${groupId}/messages/?limit=50`);
-        document.getElementById('loading')?.remove();
-        if (page.results.length === 0 && seen.size === 0) {
-          const empty = document.createElement('p');
-          empty.className = 'muted empty';
-          empty.textContent = 'No messages yet. Start the conversation!';
-          box.appendChild(empty);
+    function editMessage(message) {
+      const node = find(message.id);
+      if (!node) return;
+      node.querySelector('.content').textContent = message.content;
+      node.querySelector('.time').textContent = `${message.formattedTime} (edited)`;
+    }
+
+    // The chat's messages come from its topic, `chat:{id}`, whose pushes are numbered (`seq`) in
+    // an `epoch`. After a lost connection the page subscribes again from the last push it saw
+    // and gets exactly what it missed; when the server no longer has all of it (`recovered:
+    // false`, also on the first subscribe), the list is reloaded through the REST API, and the
+    // pushes that arrive meanwhile wait for the reload, then apply in order.
+    const topic = `chat:${groupId}`;
+    const since = { seq: 0, epoch: '' };
+    let held = null;
+    let reloads = Promise.resolve();
+    let loaded = false;
+    let replay = null;
+    function reload() {
+      reloads = reloads.then(async () => {
+        held = [];
+        try {
+          const page = await sandbox.api(`/api/chat/${groupId}/messages/?limit=50`);
+          box.replaceChildren();
+          seen.clear();
+          for (const message of page.results.reverse()) addMessageToUI(message);
+          if (page.results.length === 0) {
+            const empty = document.createElement('p');
+            empty.className = 'muted empty';
+            empty.textContent = 'No messages yet. Start the conversation!';
+            box.appendChild(empty);
+          }
+          loaded = true;
+        } catch (error) {
+          sandbox.notify(`Could not load messages: ${error.message}`, 'error');
         }
-        for (const message of page.results.reverse()) addMessageToUI(message);
-      } catch (error) {
-        sandbox.notify(`Could not load messages: ${error.message}`, 'error');
+        const waiting = held;
+        held = null;
+        for (const frame of waiting) apply(frame);
+      });
+    }
+    function apply({ action, payload, seq }) {
+      let added = false;
+      if (action === 'member_message') added = addMessageToUI(payload);
+      else if (action === 'member_message_edited') editMessage(payload);
+      else if (action === 'member_message_deleted') find(payload.id)?.remove();
+      if (replay && added) replay.missed += 1;
+      if (replay && seq >= replay.until) {
+        const { missed } = replay;
+        replay = null;
+        if (missed) sandbox.notify(`Reconnected: ${missed} missed message${missed === 1 ? '' : 's'} shown`, 'info');
       }
     }
+    function onPush(frame) {
+      if (Number.isSafeInteger(frame.seq) && frame.seq > since.seq) since.seq = frame.seq;
+      if (held) held.push(frame);
+      else apply(frame);
+    }
+    function onSubscribed({ recovered, seq, epoch }) {
+      since.epoch = epoch;
+      if (!recovered) {
+        since.seq = seq;
+        replay = null;
+        reload();
+      } else if (seq > since.seq) {
+        replay = { until: seq, missed: 0 };
+      }
+    }
+
+    // Who is online: one entry per connection following the topic, shown once per person.
+    const connections = new Map();
+    function renderOnline() {
+      const people = new Map([...connections.values()].map((entry) => [entry.userId, entry.name]));
+      online.replaceChildren();
+      if (people.size === 0) {
+        const none = document.createElement('li');
+        none.className = 'muted empty';
+        none.textContent = '…';
+        online.appendChild(none);
+      }
+      for (const [userId, name] of [...people].sort((a, b) => a[1].localeCompare(b[1]))) {
+        const item = document.createElement('li');
+        item.dataset.userId = userId;
+        item.textContent = userId === me ? `${name} (you)` : name;
+        online.appendChild(item);
+      }
+    }
+    function onPresence(action, payload) {
+      if (action === 'presence_state') {
+        connections.clear();
+        for (const { id, entry } of payload.members) connections.set(id, entry);
+      } else if (action === 'presence_join') connections.set(payload.id, payload.entry);
+      else connections.delete(payload.id);
+      renderOnline();
+    }
+
+    function onTopicFrame(frame) {
+      const { action, payload } = frame;
+      if (action === 'subscribed') onSubscribed(payload ?? {});
+      else if (action.startsWith('presence_')) onPresence(action, payload);
+      else if (action.startsWith('member_message')) onPush(frame);
+      else if (action === 'unsubscribed' || action === 'error') {
+        // Refused or ended by the server (the user left the chat): the list stays as it is.
+        connections.clear();
+        renderOnline();
+        if (!loaded) reload();
+      }
+    }
+
     document.getElementById('messageForm').addEventListener('submit', async function sendMessage(event) {
       event.preventDefault();
       const input = document.getElementById('messageInput');
@@ -119,18 +218,28 @@ document.addEventListener('DOMContentLoaded', () => {
         sandbox.notify(error.message, 'error');
       }
     });
-    loadMessages();
-    sandbox.live(`/ws/chat/${groupId}/`, {
-      onStatus: sandbox.showStatus,
-      onMessage({ action, payload }) {
-        if (action === 'member_message') addMessageToUI(payload);
-        else if (action === 'member_message_edited') {
-          const node = box.querySelector(`[data-message-id="${payload.id}"]`);
-          if (node) {
-            node.querySelector('.content').textContent = payload.content;
-            node.querySelector('.time').textContent = `${payload.formattedTime} (edited)`;
-          }
-        } else if (action === 'member_message_deleted') box.querySelector(`[data-message-id="${payload.id}"]`)?.remove();
+    let ref = 0;
+    const socket = sandbox.live(`/ws/chat/${groupId}/`, {
+      onStatus(state) {
+        sandbox.showStatus(state);
+        if (state === 'connected') {
+          const subscribe = { action: 'subscribe', version: 1, topic, ref: String(++ref), payload: { since } };
+          socket.socket.send(JSON.stringify(subscribe));
+        } else if (state !== 'connecting') {
+          connections.clear();
+          renderOnline();
+          // No socket to say what to load: show what the API has.
+          if (!loaded) reload();
+        }
+      },
+      onMessage(frame) {
+        const { action, payload } = frame;
+        if (frame.topic === topic) onTopicFrame(frame);
+        else if (frame.topic) return;
+        // Until the topic is followed, messages come as the chat's plain frames.
+        else if (action === 'member_message') addMessageToUI(payload);
+        else if (action === 'member_message_edited') editMessage(payload);
+        else if (action === 'member_message_deleted') find(payload.id)?.remove();
         else if (action === 'member_added') sandbox.notify(`${payload.user} joined the chat`, 'info');
         else if (action === 'member_removed') sandbox.notify(`${payload.email} left the chat`, 'info');
         else if (action === 'user_removed_from_group') removedFromChat(payload);

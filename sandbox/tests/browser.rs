@@ -1,6 +1,7 @@
 //! Real Chromium windows (headless) driven by playwright-core: in `browser/chat.cjs` two people
-//! register, create a chat, add a member, talk live both ways, reconnect after a server restart
-//! and remove the member; in `browser/assistant.cjs` an anonymous visitor watches the offline
+//! register, create a chat, add a member, see each other online, talk live both ways, get the
+//! messages posted while the server had dropped one's socket (once each, without a reload),
+//! reconnect after a server restart and remove the member; in `browser/assistant.cjs` an anonymous visitor watches the offline
 //! assistant's answer stream in; in `browser/discussion.cjs` two people see each other's question,
 //! answer, vote and accepted answer appear, and the topic list, following each topic it shows over
 //! its one socket, counts new answers, again after a server restart; in `browser/asyncapi.cjs` the
@@ -186,6 +187,17 @@ async fn run_in_browser(script: &str) {
                     User::create(&db, &hasher, root).await.expect("superuser");
                     db.close().await;
                     stdin.write_all(b"READY\n").await.expect("write");
+                }
+                line if line.starts_with("DROP ") => {
+                    // The server drops every socket of that user, as an instance that sheds
+                    // connections does; the pages reconnect by themselves (1000 is not a refusal).
+                    let email = line.trim_start_matches("DROP ");
+                    let db = Db::connect(&db_url).await.expect("database");
+                    let user = User::find_by_email(&db, email).await.expect("query").expect("a registered user");
+                    db.close().await;
+                    let group = sandbox::sessions::user_group(user.id);
+                    server.sockets.layer().close_group(&group, 1000, "dropped by the server").await.expect("closed");
+                    stdin.write_all(b"DROPPED\n").await.expect("write");
                 }
                 "OK" => return true,
                 _ => {}

@@ -175,7 +175,15 @@ async fn the_asyncapi_document_is_served_in_three_forms(app: TestApp) {
         json.json()["channels"].as_object().map(|c| c.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
     assert_eq!(
         channels,
-        ["groupChat", "chatDetail", "discussionList", "discussionListDiscussionTopic", "discussionTopic", "assistants"]
+        [
+            "groupChat",
+            "chatDetail",
+            "chatDetailChatRoomTopic",
+            "discussionList",
+            "discussionListDiscussionTopic",
+            "discussionTopic",
+            "assistants"
+        ]
     );
     assert!(app.get("/api/asyncapi/schema/?format=yaml", None).await.text.starts_with("asyncapi: 3.0.0\n"));
     let bad = app.get("/api/asyncapi/schema/?format=xml", None).await;
@@ -187,7 +195,7 @@ async fn the_asyncapi_document_is_served_in_three_forms(app: TestApp) {
 
 /// The machine's Redis, or `None` with the reason printed (a failure under
 /// `CHANX_REQUIRE_SERVICES=1`).
-async fn redis_url() -> Option<String> {
+pub(crate) async fn redis_url() -> Option<String> {
     let url = std::env::var("CHANX_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let ping = async {
         let client = redis::Client::open(url.as_str())?;

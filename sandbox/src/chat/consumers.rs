@@ -3,18 +3,23 @@
 //! * `/ws/chat/group/` ([`GroupChatConsumer`]): the signed-in user's list of chats. It joins
 //!   `user_{uid}_groups` and `group_chat_{gid}_updates` for each chat, and follows additions
 //!   and removals at runtime.
-//! * `/ws/chat/{pk}/` ([`ChatDetailConsumer`]): one chat, members only. It joins `group_chat.{gid}`.
+//! * `/ws/chat/{pk}/` ([`ChatDetailConsumer`]): one chat, members only. It joins `group_chat.{gid}`,
+//!   and hosts [`ChatRoomTopic`] (`chat:{gid}`): the chat's messages with history, so that a
+//!   page that lost its socket recovers what it missed, and who is online.
 //!
 //! Both also join the user's group (`user.{uid}`, see [`crate::sessions`]), which closes them
 //! when the user's access ends, and check access again once joined.
 //!
-//! Both are server-push: the only client action is `ping`. Changes arrive as channel-layer events
-//! sent by the HTTP handlers (see [`super::events`]); each consumer turns an event into the frame
-//! its client expects.
+//! Both are server-push: the only client actions are `ping` and, on the chat socket, following
+//! the chat's topic. Changes arrive as channel-layer events sent by the HTTP handlers (see
+//! [`super::events`]); each consumer turns an event into the frame its client expects.
+
+use std::collections::HashSet;
+use std::sync::{Mutex, PoisonError};
 
 use chanx::auth::{AuthError, IsAuthenticated, ObjectLookup, Permission, TokenAuthenticator};
 use chanx::messages::{Ping, Pong};
-use chanx::{Consumer, Context, Message, Scope};
+use chanx::{Consumer, Context, Message, Scope, Topic, TopicParams};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -46,6 +51,15 @@ pub fn chat_updates(chat_id: i64) -> String {
 /// The group of a chat's open chat pages.
 pub fn chat_room(chat_id: i64) -> String {
     format!("group_chat.{chat_id}")
+}
+
+/// The topic of a chat's messages, [`ChatRoomTopic`].
+///
+/// ```
+/// assert_eq!(sandbox::chat::consumers::chat_topic(7), "chat:7");
+/// ```
+pub fn chat_topic(chat_id: i64) -> String {
+    format!("chat:{chat_id}")
 }
 
 // ---- events (server → consumer, through the channel layer) ----
@@ -290,6 +304,140 @@ fn me(ctx: &Context) -> i64 {
     ctx.extension::<User>().map_or(0, |user| user.id)
 }
 
+// ---- the chat's topic: history and presence ----
+
+/// Who is online in a chat: the presence entry of each page that follows its topic.
+#[derive(Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct OnlineMember {
+    /// The user's id (a user with two pages open is listed twice, once per connection).
+    pub user_id: i64,
+    /// Their first and last names, or their email when they set none.
+    pub name: String,
+}
+
+impl OnlineMember {
+    /// The entry of `user`.
+    ///
+    /// ```
+    /// # use sandbox::accounts::User;
+    /// # use sandbox::chat::consumers::OnlineMember;
+    /// let mut ada = User { id: 1, email: "ada@example.com".into(), first_name: String::new(),
+    ///     last_name: String::new(), is_staff: false, is_superuser: false, token_issued_us: 0 };
+    /// assert_eq!(OnlineMember::of(&ada).name, "ada@example.com");
+    /// ada.first_name = "Ada".into();
+    /// ada.last_name = "Lovelace".into();
+    /// assert_eq!(OnlineMember::of(&ada), OnlineMember { user_id: 1, name: "Ada Lovelace".into() });
+    /// ```
+    pub fn of(user: &User) -> Self {
+        let name = format!("{} {}", user.first_name.trim(), user.last_name.trim());
+        let name = name.trim();
+        OnlineMember { user_id: user.id, name: if name.is_empty() { user.email.clone() } else { name.to_owned() } }
+    }
+}
+
+/// The chats whose [`ChatRoomTopic`] a connection follows. Its own chat's messages then reach it
+/// through the topic only (numbered, recoverable), not also as plain group frames.
+#[derive(Debug, Default)]
+pub struct FollowedChats(Mutex<HashSet<i64>>);
+
+impl FollowedChats {
+    fn set(&self, chat_id: i64, following: bool) {
+        let mut chats = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if following {
+            chats.insert(chat_id);
+        } else {
+            chats.remove(&chat_id);
+        }
+    }
+
+    /// Whether the connection of `ctx` follows chat `chat_id`'s topic.
+    pub fn follows(ctx: &Context, chat_id: i64) -> bool {
+        ctx.extension::<FollowedChats>()
+            .is_some_and(|chats| chats.0.lock().unwrap_or_else(PoisonError::into_inner).contains(&chat_id))
+    }
+}
+
+/// The message as recipient `ctx` sees it: `isMine` says whether they sent it.
+fn for_recipient(ctx: &Context, mut message: ChatMessage) -> ChatMessage {
+    message.is_mine = message.sender.as_ref().is_some_and(|sender| sender.user_id == me(ctx));
+    message
+}
+
+/// A chat's messages as a topic, `chat:{pk}`, for its members: `member_message`,
+/// `member_message_edited` and `member_message_deleted` pushes, numbered and kept (the last 200
+/// for 10 minutes), so that a page that lost its socket subscribes with `since` and gets exactly
+/// what it missed; and presence, so that the page shows who is online.
+#[derive(Debug, Default)]
+pub struct ChatRoomTopic {
+    /// The chat of the topic; `None` when the topic's `pk` is not a chat id written plainly.
+    chat_id: Option<i64>,
+}
+
+/// A chat's messages, recoverable after a lost connection, and who is online in it.
+#[chanx::topic(pattern = "chat:{pk}", history(size = 200, ttl = "10m"))]
+impl Topic for ChatRoomTopic {
+    const PRESENCE: bool = true;
+
+    fn new(_ctx: &Context, params: &TopicParams) -> Self {
+        // Only the plain spelling: `chat:007` would be a group that no push reaches.
+        let pk = params.get("pk").unwrap_or_default();
+        let chat_id = pk.parse::<i64>().ok().filter(|id| id.to_string() == pk);
+        ChatRoomTopic { chat_id }
+    }
+
+    /// Members of the chat only, as for the chat's socket; the host put the database in the
+    /// connection's extensions. A database failure refuses.
+    async fn authorize(&self, ctx: &Context, _params: &TopicParams) -> bool {
+        let (Some(chat_id), Some(db), Some(user)) = (self.chat_id, ctx.extension::<Db>(), ctx.extension::<User>())
+        else {
+            return false;
+        };
+        match Member::of(&db, chat_id, user.id).await {
+            Ok(member) => member.is_some(),
+            Err(err) => {
+                tracing::warn!(error = %err, topic = ctx.topic(), "could not check a chat topic's membership");
+                false
+            }
+        }
+    }
+
+    /// Listed by user id and display name.
+    fn presence(&self, ctx: &Context) -> Option<impl serde::Serialize + Send> {
+        ctx.extension::<User>().map(|user| OnlineMember::of(&user))
+    }
+
+    async fn on_subscribe(&self, ctx: &Context) {
+        if let (Some(chat_id), Some(followed)) = (self.chat_id, ctx.extension::<FollowedChats>()) {
+            followed.set(chat_id, true);
+        }
+    }
+
+    async fn on_unsubscribe(&self, ctx: &Context) {
+        if let (Some(chat_id), Some(followed)) = (self.chat_id, ctx.extension::<FollowedChats>()) {
+            followed.set(chat_id, false);
+        }
+    }
+
+    /// A message was posted; `isMine` says whether this recipient sent it.
+    #[event_handler]
+    async fn new_chat_message(&self, ctx: &Context, event: NewChatMessage) -> MemberMessage {
+        MemberMessage { payload: for_recipient(ctx, event.payload.message_data) }
+    }
+
+    /// A message was edited.
+    #[event_handler]
+    async fn notify_message_edited(&self, ctx: &Context, event: NotifyMessageEdited) -> MemberMessageEdited {
+        MemberMessageEdited { payload: for_recipient(ctx, event.payload) }
+    }
+
+    /// A message was deleted.
+    #[event_handler]
+    async fn notify_message_deleted(&self, event: NotifyMessageDeleted) -> MemberMessageDeleted {
+        MemberMessageDeleted { payload: event.payload }
+    }
+}
+
 // ---- consumers ----
 
 /// The signed-in user's chat list, live: additions, removals and activity.
@@ -366,8 +514,10 @@ pub struct ChatDetailConsumer {
     pub db: Db,
 }
 
-/// Live messages and member changes of one chat, for its members.
-#[chanx::consumer(name = "chatDetail", tags = ["chat"])]
+/// Live messages and member changes of one chat, for its members. A page that follows the chat's
+/// topic, `chat:{pk}`, gets its messages from it instead: numbered, recoverable after a lost
+/// connection, with who is online.
+#[chanx::consumer(name = "chatDetail", tags = ["chat"], topics = [ChatRoomTopic])]
 impl Consumer for ChatDetailConsumer {
     type Authenticator = ChatAuth;
 
@@ -380,6 +530,9 @@ impl Consumer for ChatDetailConsumer {
     /// chat's deletion) in between was broadcast before the socket could hear it. So both are
     /// checked again now that it is in, and answered as the broadcast would have been.
     async fn post_authentication(&self, ctx: &Context) {
+        // For ChatRoomTopic, which sees the connection, not this consumer.
+        ctx.insert_extension(self.db.clone());
+        ctx.insert_extension(FollowedChats::default());
         if !sessions::still_signed_in(ctx, &self.db).await {
             return;
         }
@@ -428,18 +581,21 @@ impl Consumer for ChatDetailConsumer {
         ctx.close(REMOVED_FROM_CHAT, REMOVED_FROM_CHAT_REASON);
     }
 
-    /// A message was edited; `isMine` says whether this recipient sent it.
-    #[event_handler]
-    async fn notify_message_edited(&self, ctx: &Context, event: NotifyMessageEdited) -> MemberMessageEdited {
-        let mut message = event.payload;
-        message.is_mine = message.sender.as_ref().is_some_and(|sender| sender.user_id == me(ctx));
-        MemberMessageEdited { payload: message }
+    /// A message was edited; `isMine` says whether this recipient sent it. Not sent to a page
+    /// that follows the chat's topic: it gets the edit from there.
+    #[event_handler(output = [MemberMessageEdited])]
+    async fn notify_message_edited(&self, ctx: &Context, event: NotifyMessageEdited) {
+        if !follows_own_chat(ctx) {
+            let _ = ctx.send(&MemberMessageEdited { payload: for_recipient(ctx, event.payload) });
+        }
     }
 
-    /// A message was deleted.
-    #[event_handler]
-    async fn notify_message_deleted(&self, event: NotifyMessageDeleted) -> MemberMessageDeleted {
-        MemberMessageDeleted { payload: event.payload }
+    /// A message was deleted (not sent to a page that follows the chat's topic).
+    #[event_handler(output = [MemberMessageDeleted])]
+    async fn notify_message_deleted(&self, ctx: &Context, event: NotifyMessageDeleted) {
+        if !follows_own_chat(ctx) {
+            let _ = ctx.send(&MemberMessageDeleted { payload: event.payload });
+        }
     }
 
     /// The chat was deleted: every member is told, leaves, and is disconnected.
@@ -456,11 +612,17 @@ impl Consumer for ChatDetailConsumer {
         ctx.close(CHAT_DELETED, CHAT_DELETED_REASON);
     }
 
-    /// A message was posted; `isMine` says whether this recipient sent it.
-    #[event_handler]
-    async fn new_chat_message(&self, ctx: &Context, event: NewChatMessage) -> MemberMessage {
-        let mut message = event.payload.message_data;
-        message.is_mine = message.sender.as_ref().is_some_and(|sender| sender.user_id == me(ctx));
-        MemberMessage { payload: message }
+    /// A message was posted; `isMine` says whether this recipient sent it. Not sent to a page
+    /// that follows the chat's topic: it gets the message from there, numbered.
+    #[event_handler(output = [MemberMessage])]
+    async fn new_chat_message(&self, ctx: &Context, event: NewChatMessage) {
+        if !follows_own_chat(ctx) {
+            let _ = ctx.send(&MemberMessage { payload: for_recipient(ctx, event.payload.message_data) });
+        }
     }
+}
+
+/// Whether the chat socket of `ctx` follows its own chat's topic.
+fn follows_own_chat(ctx: &Context) -> bool {
+    ctx.extension::<GroupChat>().is_some_and(|chat| FollowedChats::follows(ctx, chat.id))
 }

@@ -1,10 +1,13 @@
 // Drives two real browser windows through the chat, as a new user would:
-// register, create a chat, add a second user, talk both ways live, survive a server restart,
-// and remove the second user. Run by tests/browser.rs, which starts the server.
+// register, create a chat, add a second user, see each other online, talk both ways live, get
+// what was posted while the server had dropped one's socket (once each, without a reload),
+// survive a server restart, and remove the second user. Run by tests/browser.rs, which starts
+// the server.
 //
 // usage: node chat.cjs BASE_URL   (playwright-core from NODE_PATH, Chromium from CHANX_TEST_CHROMIUM,
 // screenshots into CHANX_TEST_SCREENSHOTS)
 // stdout protocol: "RESTART" asks the test to restart the server; the test answers "RESTARTED" on stdin.
+// "DROP email" asks the server to drop that user's sockets; the test answers "DROPPED".
 'use strict';
 const { chromium } = require('playwright-core');
 const readline = require('node:readline');
@@ -13,6 +16,7 @@ const base = process.argv[2];
 const shots = process.env.CHANX_TEST_SCREENSHOTS || '.';
 const stdin = readline.createInterface({ input: process.stdin });
 const restarted = () => new Promise((resolve) => stdin.once('line', resolve));
+const answered = restarted;
 const step = (text) => console.error(`step: ${text}`);
 
 async function register(page, email) {
@@ -74,7 +78,54 @@ async function connected(page) {
     await ada.locator('.message:not(.mine) .content', { hasText: 'hi ada' }).waitFor({ timeout: 10000 });
     await ada.locator('.message.mine .content', { hasText: '<b>hello bob</b>' }).waitFor();
 
+    step('each sees who is online');
+    await ada.locator('#onlineMembers li', { hasText: 'bob@example.com' }).waitFor({ timeout: 10000 });
+    await ada.locator('#onlineMembers li', { hasText: 'ada@example.com (you)' }).waitFor();
+    await bob.locator('#onlineMembers li', { hasText: 'ada@example.com' }).waitFor({ timeout: 10000 });
+
     await bob.screenshot({ path: `${shots}/browser-chat-room.png`, fullPage: true });
+
+    step('the server drops ada\'s socket; bob posts while she is away');
+    await ada.evaluate(() => { window.sameDocument = true; });
+    const listLoads = [];
+    ada.on('request', (request) => {
+      if (request.method() === 'GET' && /\/api\/chat\/\d+\/messages\//.test(request.url())) listLoads.push(request.url());
+    });
+    console.log('DROP ada@example.com');
+    await answered();
+    await ada.locator('#connectionStatus[data-state=disconnected]').waitFor({ timeout: 10000 });
+    // Offline until bob has posted: her page cannot come back before (it retries after 1 s).
+    await ada.context().setOffline(true);
+    await bob.locator('#onlineMembers li', { hasText: 'ada@example.com' }).waitFor({ state: 'detached', timeout: 10000 });
+    const missed = ['missed one', 'missed two', 'missed three'];
+    for (const text of missed) {
+      await bob.locator('#messageInput').fill(text);
+      await bob.locator('#messageForm button').click();
+      await bob.locator('.message .content', { hasText: text }).waitFor({ timeout: 10000 });
+    }
+    if (await ada.locator('.message .content', { hasText: 'missed one' }).count() !== 0) problems.push('a message reached the page while it was offline');
+    if (await ada.locator('#connectionStatus').getAttribute('data-state') === 'connected') problems.push('the offline page was connected');
+
+    step('she comes back and sees each missed message once, without a reload');
+    started = Date.now();
+    await ada.context().setOffline(false);
+    await connected(ada);
+    await ada.locator('#notices .notice', { hasText: 'Reconnected: 3 missed messages shown' }).waitFor({ timeout: 10000 });
+    console.error(`measured: missed messages shown ${Date.now() - started} ms after the network came back (incl. the page's retry backoff)`);
+    // A live message after the recovered ones: anything the recovery sent twice would be before it.
+    await bob.locator('#messageInput').fill('welcome back');
+    await bob.locator('#messageForm button').click();
+    await ada.locator('.message .content', { hasText: 'welcome back' }).waitFor({ timeout: 10000 });
+    for (const text of [...missed, 'welcome back', '<b>hello bob</b>', 'hi ada']) {
+      const shown = await ada.locator('.message .content', { hasText: text }).count();
+      if (shown !== 1) problems.push(`"${text}" is shown ${shown} times after the recovery`);
+    }
+    const order = await ada.locator('.message .content').allTextContents();
+    if (order.slice(-4).join('|') !== [...missed, 'welcome back'].join('|')) problems.push(`messages out of order: ${order.join('|')}`);
+    if (!await ada.evaluate(() => window.sameDocument === true)) problems.push('the page was reloaded');
+    if (listLoads.length !== 0) problems.push(`the message list was fetched again: ${listLoads.join(', ')}`);
+    await bob.locator('#onlineMembers li', { hasText: 'ada@example.com' }).waitFor({ timeout: 10000 });
+    await ada.screenshot({ path: `${shots}/browser-chat-recovered.png`, fullPage: true });
 
     step('the server restarts; both pages reconnect by themselves');
     console.log('RESTART');
@@ -87,6 +138,12 @@ async function connected(page) {
     await bob.locator('#messageInput').fill('still here');
     await bob.locator('#messageForm button').click();
     await ada.locator('.message .content', { hasText: 'still here' }).waitFor({ timeout: 10000 });
+    // The restarted server kept no history (memory layer): the pages reloaded their lists.
+    for (const text of ['hi ada', 'missed two', 'still here']) {
+      const shown = await ada.locator('.message .content', { hasText: text }).count();
+      if (shown !== 1) problems.push(`"${text}" is shown ${shown} times after the restart`);
+    }
+    if (listLoads.length === 0) problems.push('the list was not reloaded after the server lost its history');
 
     step('ada removes bob; his page takes him back to his chats');
     await ada.goto(`${chatUrl}members/`);
