@@ -23,7 +23,10 @@
 //! ```
 //!
 //! With `REDIS_URL` set, rooms span every process (chanx-rs or Python chanx) using that Redis;
-//! `REDIS_LAYER=core` speaks channels_redis's default `RedisChannelLayer` instead of its pub/sub one.
+//! `REDIS_LAYER=core` speaks channels_redis's default `RedisChannelLayer` instead of its pub/sub one,
+//! and `LAYER_PREFIX` sets the key prefix (`asgi` by default). On the pub/sub layer the rooms'
+//! presence lists live in Redis too: every process lists every member, and the members of a
+//! process that is killed leave within 20 seconds.
 //! Export the document with `cargo run --example hub -- --asyncapi hub.asyncapi.json`.
 
 use chanx::layer::LayerError;
@@ -76,12 +79,10 @@ pub struct Shouted {
 pub struct RoomTopic;
 
 /// A chat room: `say` to get it back, `shout` to tell everyone in it.
-#[chanx::topic(pattern = "room:{name}", history(size = 1000, ttl = "5m"))]
+#[chanx::topic(pattern = "room:{name}", history(size = 1000, ttl = "5m"), presence = String)]
 impl Topic for RoomTopic {
-    const PRESENCE: bool = true;
-
     /// Lists the member by the `name` query parameter of its connection.
-    fn presence(&self, ctx: &Context) -> Option<impl serde::Serialize + Send> {
+    fn presence(&self, ctx: &Context) -> Option<String> {
         Some(ctx.scope().query("name").unwrap_or("anonymous").to_owned())
     }
 
@@ -148,12 +149,26 @@ async fn main() -> std::io::Result<()> {
     tracing::info!(
         "hub on ws://{local}/ws/hub/, rooms on ws://{local}/ws/rooms/{{name}}/, documentation on http://{local}/asyncapi/"
     );
-    // Rooms span every process using the same Redis when REDIS_URL is set; REDIS_LAYER=core picks
-    // channels_redis's default layer (RedisChannelLayer) instead of its pub/sub one.
-    let (redis_url, redis_layer) = (std::env::var("REDIS_URL").ok(), std::env::var("REDIS_LAYER").ok());
-    let layer =
-        chanx::Layer::from_url_and_kind(redis_url.as_deref(), redis_layer.as_deref()).map_err(std::io::Error::other)?;
+    let layer = layer_from_env().map_err(std::io::Error::other)?;
     chanx::serve(listener, router().with_layer(layer).asyncapi("/asyncapi/", spec())).await
+}
+
+/// Rooms span every process using the same Redis when `REDIS_URL` is set; `REDIS_LAYER=core`
+/// picks channels_redis's default layer (RedisChannelLayer) instead of its pub/sub one, and
+/// `LAYER_PREFIX` the key prefix (`asgi` by default, as channels_redis's).
+fn layer_from_env() -> Result<chanx::Layer, LayerError> {
+    let var = |name: &str| std::env::var(name).ok().filter(|value| !value.trim().is_empty());
+    let (url, kind) = (var("REDIS_URL"), var("REDIS_LAYER"));
+    let (Some(url), Some(prefix)) = (url.clone(), var("LAYER_PREFIX")) else {
+        return chanx::Layer::from_url_and_kind(url.as_deref(), kind.as_deref());
+    };
+    match kind.as_deref() {
+        Some("core") => Ok(chanx::Layer::new(chanx::layer::RedisCoreLayer::builder([url]).prefix(prefix).build()?)),
+        None | Some("pubsub") => {
+            Ok(chanx::Layer::new(chanx::layer::RedisLayer::builder([url]).prefix(prefix).build()?))
+        }
+        Some(other) => Err(LayerError::UnknownLayerKind(other.to_owned())),
+    }
 }
 
 #[cfg(test)]

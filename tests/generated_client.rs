@@ -132,6 +132,11 @@ async fn chanx_generated_client_multiplexes_rooms_on_a_running_hub() {
     let lines_of = |name: &str| lines.iter().filter(|line| line["step"] == name).count();
     assert_eq!(lines[0], json!({"step": "factory", "type": "HubRoomTopicClient", "topic": "room:lobby"}));
     assert_eq!(seen("subscribe"), protocol("subscribed", Value::Null));
+    // Presence frames are typed by the document's schemas, entries and all.
+    let (kind, state) = seen("presence_state");
+    assert_eq!((kind.as_str(), &state["action"]), ("RoomTopicPresenceState", &json!("presence_state")));
+    assert_eq!(state["payload"]["members"].as_array().map(Vec::len), Some(2), "{state}");
+    assert_eq!(state["payload"]["members"][0]["entry"], "anonymous");
     assert_eq!(seen("say"), ("Said".to_owned(), json!({"action": "said", "payload": "hello"})));
     assert_eq!(seen("say_standalone"), ("Said".to_owned(), json!({"action": "said", "payload": "hello alone"})));
     assert_eq!(seen("shouted").0, "Shouted");

@@ -334,7 +334,9 @@ async fn recovering_readers_do_not_keep_an_epoch_alive_past_its_pushes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twenty_clients_flapping_between_two_processes_receive_every_push_once_and_in_order() {
-    const PUSHES: u64 = 60; // 10 a second for 6 seconds
+    // 10 a second for 30 seconds, as the issue asks. Redis needs the real clock, so this test
+    // takes about 35 seconds; it checks an outcome (every seq once, in order), never a duration.
+    const PUSHES: u64 = 300;
     let Some(url) = test_redis_url().await else { return };
     let prefix = unique_prefix("history.flapping");
     let routers = [process(&url, &prefix).0, process(&url, &prefix).0];
@@ -348,8 +350,8 @@ async fn twenty_clients_flapping_between_two_processes_receive_every_push_once_a
         clients.push(tokio::spawn(async move {
             let (mut received, mut last, mut recoveries) = (Vec::new(), 0, 0);
             loop {
-                // Connected for 1 to 2 seconds, then dropped for about half a second.
-                let until = tokio::time::Instant::now() + Duration::from_millis(1000 + 250 * (client % 5));
+                // Connected for 2 to 4 seconds, then dropped for about a second.
+                let until = tokio::time::Instant::now() + Duration::from_millis(2000 + 500 * (client % 5));
                 while let Ok(frame) = tokio::time::timeout_at(until, comm.receive_json()).await {
                     let seq = frame["seq"].as_u64().unwrap_or_else(|| panic!("a push without a seq: {frame}"));
                     assert_eq!(seq, last + 1, "client {client}: a gap or a duplicate after {last}: {frame}");
@@ -361,7 +363,7 @@ async fn twenty_clients_flapping_between_two_processes_receive_every_push_once_a
                     }
                 }
                 comm.disconnect().await;
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                tokio::time::sleep(Duration::from_millis(1000)).await;
                 // Back on the other process.
                 at = 1 - at;
                 comm = connect(&routers[at]).await;
@@ -378,7 +380,7 @@ async fn twenty_clients_flapping_between_two_processes_receive_every_push_once_a
     for client in clients {
         let (received, recoveries) = client.await.expect("a client");
         assert_eq!(received, (1..=PUSHES).collect::<Vec<_>>());
-        assert!(recoveries >= 2, "each client dropped several times, not {recoveries}");
+        assert!(recoveries >= 4, "each client dropped several times, not {recoveries}");
     }
 }
 

@@ -107,6 +107,37 @@ pub struct ConsumerInfo {
     pub topics: Vec<ConsumerInfo>,
     /// For a [topic](crate::Topic) that keeps history: how much ([`Topic::HISTORY`](crate::Topic::HISTORY)).
     pub history: Option<crate::History>,
+    /// For a [topic](crate::Topic) that keeps presence: its bounds and entry type.
+    pub presence: Option<PresenceInfo>,
+}
+
+/// What a presence topic lists: its bounds ([`Topic::MAX_PRESENCE`](crate::Topic::MAX_PRESENCE),
+/// [`Topic::MAX_PRESENCE_ENTRY_BYTES`](crate::Topic::MAX_PRESENCE_ENTRY_BYTES)) and the JSON
+/// Schema of its [`Topic::PresenceEntry`](crate::Topic::PresenceEntry).
+///
+/// ```
+/// # use chanx::{Context, Topic};
+/// # #[derive(Default)] struct RoomTopic;
+/// #[chanx::topic(pattern = "room:{name}", presence = String)]
+/// impl Topic for RoomTopic {
+///     fn presence(&self, _ctx: &Context) -> Option<String> {
+///         Some("ada".into())
+///     }
+/// }
+/// let presence = chanx::__private::topic_info::<RoomTopic>().presence.expect("a presence topic");
+/// assert_eq!(presence.max_entries, 1_000);
+/// ```
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct PresenceInfo {
+    /// The most entries listed per topic.
+    pub max_entries: usize,
+    /// The largest entry, in bytes of JSON.
+    pub max_entry_bytes: usize,
+    /// Builds the JSON Schema of an entry.
+    pub entry_schema: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
+    /// The entry type's schema name (its component's name, when it is an object).
+    pub entry_name: fn() -> std::borrow::Cow<'static, str>,
 }
 
 impl ConsumerInfo {
@@ -139,6 +170,7 @@ impl ConsumerInfo {
             pattern: None,
             topics: Vec::new(),
             history: None,
+            presence: None,
         }
     }
 

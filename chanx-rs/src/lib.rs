@@ -51,7 +51,7 @@ pub use context::{Broadcast, Context, SendError};
 /// only weakens that check.
 pub use dispatch::HandlesEvent;
 pub use envelope::to_frame;
-pub use info::{ConsumerInfo, HandlerInfo, HandlerKind};
+pub use info::{ConsumerInfo, HandlerInfo, HandlerKind, PresenceInfo};
 pub use layer::Layer;
 pub use message::{Message, MessageInfo};
 pub use metrics::Metrics;

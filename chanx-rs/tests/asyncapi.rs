@@ -262,3 +262,79 @@ fn a_router_whose_consumers_all_camelize_gives_a_camelized_document() {
     assert!(doc["operations"]["handleChat"].is_object(), "{doc}");
     assert!(doc["components"]["schemas"]["ChatPayload"]["properties"]["userName"].is_object(), "{doc}");
 }
+
+/// Who is in a lobby.
+#[derive(Serialize, JsonSchema)]
+struct LobbyMember {
+    /// The member's display name.
+    display_name: String,
+}
+
+/// A lobby that lists its members.
+#[derive(Default)]
+struct LobbyTopic;
+
+#[chanx::topic(pattern = "lobby:{name}", presence = LobbyMember)]
+impl chanx::Topic for LobbyTopic {
+    const MAX_PRESENCE: usize = 50;
+
+    fn presence(&self, _ctx: &chanx::Context) -> Option<LobbyMember> {
+        Some(LobbyMember { display_name: "ada".into() })
+    }
+}
+
+/// A lobby with presence whose entries are plain strings.
+#[derive(Default)]
+struct NamesTopic;
+
+#[chanx::topic(pattern = "names:{name}", presence = String)]
+impl chanx::Topic for NamesTopic {
+    fn presence(&self, _ctx: &chanx::Context) -> Option<String> {
+        None
+    }
+}
+
+struct LobbyHub;
+
+#[chanx::consumer(topics = [LobbyTopic, NamesTopic])]
+impl LobbyHub {}
+
+#[test]
+fn presence_topics_document_their_typed_presence_messages() {
+    let router = Router::new().route("/ws/lobby/", |_: &Scope| LobbyHub);
+    let doc = as_json(AsyncApi::new("Lobby", "1.0.0").document(&router));
+    let schemas = &doc["components"]["schemas"];
+    // The entry type is a component of its own, referenced by each topic's member schema.
+    assert_eq!(schemas["LobbyMember"]["properties"]["display_name"]["type"], "string");
+    assert_eq!(schemas["LobbyTopicPresenceMember"]["properties"]["entry"]["$ref"], "#/components/schemas/LobbyMember");
+    assert_eq!(schemas["NamesTopicPresenceMember"]["properties"]["entry"]["type"], "string");
+    assert_eq!(schemas["LobbyTopicPresenceMembers"]["properties"]["members"]["maxItems"], 50);
+    for (schema, action) in [
+        ("LobbyTopicPresenceState", "presence_state"),
+        ("LobbyTopicPresenceJoin", "presence_join"),
+        ("LobbyTopicPresenceLeave", "presence_leave"),
+        ("PresenceRequest", "presence"),
+    ] {
+        assert_eq!(schemas[schema]["properties"]["action"]["const"], action, "{schema}");
+    }
+    // Each topic channel receives the request and replies with its state, correlated by ref.
+    let channel = &doc["channels"]["lobby_hub_lobby_topic"]["messages"];
+    for key in
+        ["presence_request", "lobby_topic_presence_state", "lobby_topic_presence_join", "lobby_topic_presence_leave"]
+    {
+        assert!(channel.get(key).is_some(), "{key} in {channel}");
+    }
+    let request = &doc["operations"]["presence"];
+    assert_eq!(request["action"], "receive");
+    assert_eq!(
+        request["reply"]["messages"][0]["$ref"],
+        "#/channels/lobby_hub_lobby_topic/messages/lobby_topic_presence_state"
+    );
+    assert_eq!(doc["operations"]["lobby_hub_names_topic_presence"]["action"], "receive");
+    assert_eq!(
+        doc["components"]["messages"]["presence_request"]["correlationId"]["$ref"],
+        "#/components/correlationIds/ref"
+    );
+    // A topic without presence documents none.
+    assert!(document()["components"]["messages"].get("presence_request").is_none());
+}

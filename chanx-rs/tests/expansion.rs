@@ -136,6 +136,7 @@ impl RoomTopic {
 impl ::chanx::Topic for RoomTopic {
     const PATTERN: &'static str = "room:{name}";
     const TYPE_NAME: &'static str = "RoomTopic";
+    type PresenceEntry = ();
     fn new(_ctx: &::chanx::Context, _params: &::chanx::TopicParams) -> Self {
         <Self as ::core::default::Default>::default()
     }

@@ -5,17 +5,28 @@ use chanx::testing::WebsocketCommunicator;
 use chanx::{Context, Router, Scope, Topic};
 use serde_json::{Value, json};
 
-/// A room whose members are listed by the `name` query parameter, at most three of them.
+/// A member as rooms list it.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+struct Member {
+    name: String,
+}
+
+fn member(ctx: &Context) -> Option<Member> {
+    Some(Member { name: ctx.scope().query("name").unwrap_or("anonymous").to_owned() })
+}
+
+/// A room whose members are listed by the `name` query parameter, at most three of them, each
+/// entry at most 64 bytes of JSON.
 #[derive(Default)]
 struct RoomTopic;
 
-#[chanx::topic(pattern = "room:{name}")]
+#[chanx::topic(pattern = "room:{name}", presence = Member)]
 impl Topic for RoomTopic {
-    const PRESENCE: bool = true;
     const MAX_PRESENCE: usize = 3;
+    const MAX_PRESENCE_ENTRY_BYTES: usize = 64;
 
-    fn presence(&self, ctx: &Context) -> Option<impl serde::Serialize + Send> {
-        Some(json!({"name": ctx.scope().query("name").unwrap_or("anonymous")}))
+    fn presence(&self, ctx: &Context) -> Option<Member> {
+        member(ctx)
     }
 }
 
@@ -118,6 +129,26 @@ async fn beyond_the_cap_a_subscriber_follows_unlisted() {
 }
 
 #[tokio::test]
+async fn an_entry_over_its_byte_cap_follows_unlisted() {
+    let router = router();
+    let (mut ada, _) = join(&router, "ada", "room:bytes").await;
+    // {"name":"…"} is 11 bytes of JSON around the name: 53 bytes fit in 64, 54 do not.
+    let (fits, members) = join(&router, &"f".repeat(53), "room:bytes").await;
+    assert_eq!(members.len(), 2, "an entry of exactly 64 bytes is listed");
+    assert_eq!(next(&mut ada).await["action"], "presence_join");
+    assert_eq!(ada.receive_json().await["action"], "group_complete");
+    let (mut long, members) = join(&router, &"x".repeat(54), "room:bytes").await;
+    assert_eq!(members.len(), 2, "an entry of 65 bytes is not");
+    assert!(ada.receive_nothing().await, "and no join is announced for it");
+    long.send_json(&json!({"version": 1, "topic": "room:bytes", "ref": "p", "action": "presence"})).await;
+    assert_eq!(names(&next(&mut long).await["payload"]["members"]).len(), 2, "it still reads the list");
+    long.disconnect().await;
+    fits.disconnect().await;
+    assert_eq!(next(&mut ada).await["action"], "presence_leave");
+    ada.disconnect().await;
+}
+
+#[tokio::test]
 async fn a_topic_without_presence_sends_no_presence_frames() {
     let router = router();
     let mut comm = WebsocketCommunicator::connect(&router, "/ws/hub/?name=ada").await;
@@ -135,17 +166,15 @@ static BANNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new())
 #[derive(Default)]
 struct GuardedTopic;
 
-#[chanx::topic(pattern = "guarded:{name}")]
+#[chanx::topic(pattern = "guarded:{name}", presence = Member)]
 impl Topic for GuardedTopic {
-    const PRESENCE: bool = true;
-
     async fn authorize(&self, ctx: &Context, _params: &chanx::TopicParams) -> bool {
         let name = ctx.scope().query("name").unwrap_or_default().to_owned();
         !BANNED.lock().expect("ban list").contains(&name)
     }
 
-    fn presence(&self, ctx: &Context) -> Option<impl serde::Serialize + Send> {
-        Some(json!({"name": ctx.scope().query("name").unwrap_or("anonymous")}))
+    fn presence(&self, ctx: &Context) -> Option<Member> {
+        member(ctx)
     }
 
     #[event_handler]

@@ -26,15 +26,22 @@ from hub.shared.messages import Say, Shout  # noqa: E402
 WAIT = 10
 
 
-class Room(HubRoomTopicClient):
-    """A room handle that keeps what the server pushes to it."""
+class Pushes:
+    """Keeps what the server pushes to a room handle: presence messages (typed from the
+    document's `RoomTopicPresence*` schemas) apart from the room's own pushes."""
 
     def __init__(self, connection, **params):
         super().__init__(connection, **params)
         self.pushed: asyncio.Queue = asyncio.Queue()
+        self.presence: asyncio.Queue = asyncio.Queue()
 
     async def handle_message(self, message) -> None:
-        await self.pushed.put(message)
+        queue = self.presence if message.action.startswith("presence") else self.pushed
+        await queue.put(message)
+
+
+class Room(Pushes, HubRoomTopicClient):
+    """A room handle on the hub."""
 
 
 class Recording:
@@ -75,15 +82,8 @@ class RoomRoute(Recording, BaseTopicConnection):
     incoming_message = RoomMessage
 
 
-class StandaloneRoom(RoomTopicClient):
-    """The generated handle of the room's own route, keeping what is pushed to it."""
-
-    def __init__(self, connection, **params):
-        super().__init__(connection, **params)
-        self.pushed: asyncio.Queue = asyncio.Queue()
-
-    async def handle_message(self, message) -> None:
-        await self.pushed.put(message)
+class StandaloneRoom(Pushes, RoomTopicClient):
+    """The generated handle of the room's own route."""
 
 
 def emit(step: str, message) -> None:
@@ -99,6 +99,7 @@ async def scenario(hub: Hub, route: RoomRoute) -> None:
     alone = route.topic(StandaloneRoom, name="lobby")
 
     emit("subscribe", await room.subscribe())
+    emit("presence_state", await asyncio.wait_for(room.presence.get(), WAIT))
     emit("say", await room.request(Say(payload="hello")))
     emit("say_standalone", await alone.request(Say(payload="hello alone")))
     for text in ["hey", "ho"]:

@@ -33,6 +33,8 @@ pub(crate) struct ConsumerArgs {
     /// The actions a consumer leaves out of the per-frame log (`log_ignored = ["streaming"]`),
     /// with the key's span for errors; `None` when not given.
     pub(crate) log_ignored: Option<(proc_macro2::Span, Vec<LitStr>)>,
+    /// A topic's presence entry type (`presence = Member`).
+    pub(crate) presence: Option<Type>,
 }
 
 /// `history(size = 1000, ttl = "5m")`: how many pushes a topic keeps, and for how long.
@@ -158,7 +160,7 @@ pub(crate) fn parse_consumer_args(cx: &Ctxt, args: TokenStream) -> ConsumerArgs 
 }
 
 /// `#[topic(pattern = "room:{name}", name = "room", description = "...", tags = ["a"], emits = [Msg],
-/// send_completion = true)]`
+/// send_completion = true, history(size = 1000, ttl = "5m"), presence = Member)]`
 pub(crate) fn parse_topic_args(cx: &Ctxt, args: TokenStream) -> ConsumerArgs {
     let mut out = ConsumerArgs::default();
     let parser = |input: ParseStream<'_>| {
@@ -179,12 +181,13 @@ pub(crate) fn parse_topic_args(cx: &Ctxt, args: TokenStream) -> ConsumerArgs {
                 "tags" => out.tags = parse_list(input)?,
                 "emits" => out.emits = parse_list(input)?,
                 "send_completion" => out.send_completion = Some(input.parse()?),
+                "presence" => out.presence = Some(input.parse()?),
                 other => {
                     return Err(syn::Error::new(
                         key.span(),
                         format!(
                             "unknown `topic` argument `{other}`; expected one of pattern, name, description, tags, \
-                             emits, send_completion, history (a topic's camelCase follows its host consumer)"
+                             emits, send_completion, history, presence (a topic's camelCase follows its host consumer)"
                         ),
                     ));
                 }

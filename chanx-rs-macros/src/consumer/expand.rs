@@ -143,11 +143,21 @@ fn topic_consts(c: &Consumer) -> TokenStream {
             }
         }
     });
+    let declares_entry = c.is_trait_impl
+        && c.item.items.iter().any(|item| matches!(item, ImplItem::Type(t) if t.ident == "PresenceEntry"));
+    let presence = match &c.args.presence {
+        Some(entry) => quote!(const PRESENCE: bool = true; type PresenceEntry = #entry;),
+        None if declares_entry => quote!(),
+        None => quote!(
+            type PresenceEntry = ();
+        ),
+    };
     quote! {
         const PATTERN: &'static str = #pattern;
         const TYPE_NAME: &'static str = #type_name;
         #completion
         #history
+        #presence
         #new
     }
 }

@@ -33,6 +33,17 @@ pub(crate) fn check(cx: &Ctxt, consumer: &Consumer) {
             ),
         }
     }
+    if let Some(entry) = &consumer.args.presence {
+        let builds_entries = consumer.is_trait_impl
+            && item.items.iter().any(|item| matches!(item, syn::ImplItem::Fn(f) if f.sig.ident == "presence"));
+        if !builds_entries {
+            cx.error_spanned_by(
+                entry,
+                "a topic with `presence = Entry` builds each member's entry in `impl Topic for X { fn \
+                 presence(&self, ctx: &Context) -> Option<Entry> { .. } }`",
+            );
+        }
+    }
     for (i, topic) in consumer.args.topics.iter().enumerate() {
         if consumer.args.topics[..i].iter().any(|t| super::ast::same_type(t, topic)) {
             cx.error_spanned_by(topic, "this topic is listed twice");

@@ -30,6 +30,7 @@
 //! ```
 
 mod model;
+mod presence;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -440,6 +441,39 @@ impl Builder {
             }
             channel_messages.extend(outputs);
             operations.push((handler.operation.to_owned(), operation));
+        }
+        if let Some(presence) = consumer.presence.as_ref().filter(|_| consumer.pattern.is_some()) {
+            let keys = self.presence_messages(consumer, presence);
+            self.correlated.insert(keys.request.clone());
+            self.correlated.insert(keys.state.clone());
+            operations.push((
+                "presence".to_owned(),
+                Operation {
+                    action: Action::Receive,
+                    channel: channel_ref(),
+                    description: "Asks for the topic's members; answered with `presence_state`.".to_owned(),
+                    summary: "The topic's members".to_owned(),
+                    messages: vec![message_ref(&keys.request)],
+                    reply: Some(Reply { channel: channel_ref(), messages: vec![message_ref(&keys.state)] }),
+                    tags: Vec::new(),
+                    security: security.clone(),
+                },
+            ));
+            operations.push((
+                format!("{channel_name}_presence_changes"),
+                Operation {
+                    action: Action::Send,
+                    channel: channel_ref(),
+                    description: "The members after `subscribed`, then each join and leave of another member."
+                        .to_owned(),
+                    summary: "Who follows the topic".to_owned(),
+                    messages: [&keys.state, &keys.join, &keys.leave].into_iter().map(|k| message_ref(k)).collect(),
+                    reply: None,
+                    tags: Vec::new(),
+                    security: security.clone(),
+                },
+            ));
+            channel_messages.extend([keys.request, keys.state, keys.join, keys.leave]);
         }
         let pushed: Vec<String> =
             consumer.passthrough.iter().chain(&consumer.emits).map(|m| self.message(m, consumer)).collect();

@@ -414,7 +414,7 @@ pub struct Layer(Arc<dyn ChannelLayer>, Arc<TopicState>);
 /// What topics keep per layer, beside its backend.
 struct TopicState {
     history: crate::topic::HistoryStore,
-    presence: crate::topic::Members,
+    presence: crate::topic::PresenceStore,
 }
 
 impl std::fmt::Debug for Layer {
@@ -424,12 +424,13 @@ impl std::fmt::Debug for Layer {
 }
 
 impl Layer {
-    /// Wraps a backend. The history of history topics is kept in Redis, shared by every
-    /// process, when the backend is a `RedisLayer` (feature `redis`),
-    /// else in this process (docs/topics.md, "History in Redis").
+    /// Wraps a backend. The history and presence lists of topics are kept in Redis, shared by
+    /// every process, when the backend is a `RedisLayer` (feature `redis`), else in this
+    /// process (docs/topics.md, "History in Redis" and "Presence across processes").
     pub fn new(layer: impl ChannelLayer) -> Self {
         let history = crate::topic::HistoryStore::for_backend(&layer);
-        Layer(Arc::new(layer), Arc::new(TopicState { history, presence: crate::topic::Members::default() }))
+        let presence = crate::topic::PresenceStore::for_backend(&layer);
+        Layer(Arc::new(layer), Arc::new(TopicState { history, presence }))
     }
 
     /// The history of this layer's history topics: in Redis for a `RedisLayer`, else in
@@ -438,8 +439,9 @@ impl Layer {
         &self.1.history
     }
 
-    /// The presence lists of this layer's presence topics (in this process).
-    pub(crate) fn presence(&self) -> &crate::topic::Members {
+    /// The presence lists of this layer's presence topics: in Redis for a `RedisLayer`, else
+    /// in this process.
+    pub(crate) fn presence(&self) -> &crate::topic::PresenceStore {
         &self.1.presence
     }
 

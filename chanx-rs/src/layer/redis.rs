@@ -26,6 +26,8 @@ use tokio::sync::{mpsc, oneshot};
 
 #[path = "redis_history.rs"]
 mod history;
+#[path = "redis_presence.rs"]
+mod presence;
 
 use super::msgpack::{decode_message, encode_body};
 use super::{ChannelLayer, ChannelReceiver, InboxSender, LayerError, LayerMessage, inbox};
@@ -55,6 +57,9 @@ struct Inner {
     local: RwLock<Local>,
     stats: Counters,
     scripts: history::Scripts,
+    presence_scripts: presence::Scripts,
+    /// How long a presence member stays listed without a refresh from its process.
+    presence_ttl: Duration,
 }
 
 /// What this process holds: its connections' inboxes, and which of them are in which group.
@@ -131,6 +136,7 @@ pub struct RedisLayerBuilder {
     prefix: String,
     capacity: usize,
     max_message_size: usize,
+    presence_ttl: Duration,
 }
 
 impl RedisLayerBuilder {
@@ -164,6 +170,27 @@ impl RedisLayerBuilder {
         self
     }
 
+    /// How long a topic's presence member stays listed without a refresh from its process
+    /// (15 s by default). Each process refreshes its members, and sweeps the expired members of
+    /// the topics it follows, every `ttl / 3`: the members of a process that dies without
+    /// leaving (killed, or cut off from Redis) are removed, with a `presence_leave` to every
+    /// subscriber, at most `ttl + ttl / 3` (20 s by default) after its last refresh, as long as
+    /// some live process follows the topic (docs/topics.md, "Presence across processes").
+    /// Shorter notices deaths sooner, at one Redis script per followed topic per refresh.
+    ///
+    /// ```no_run
+    /// # fn run() -> Result<(), chanx::layer::LayerError> {
+    /// use std::time::Duration;
+    /// let layer = chanx::layer::RedisLayer::builder(["redis://127.0.0.1:6379"])
+    ///     .presence_ttl(Duration::from_secs(6))
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn presence_ttl(mut self, ttl: Duration) -> Self {
+        self.presence_ttl = ttl.max(Duration::from_millis(30));
+        self
+    }
+
     /// Builds the layer and starts one subscriber task per shard. Connections are made lazily,
     /// so this only fails on a malformed URL. Call it inside a Tokio runtime.
     pub fn build(self) -> Result<RedisLayer, LayerError> {
@@ -186,6 +213,8 @@ impl RedisLayerBuilder {
             local: RwLock::default(),
             stats: Counters::default(),
             scripts: history::Scripts::default(),
+            presence_scripts: presence::Scripts::default(),
+            presence_ttl: self.presence_ttl,
         });
         for (client, receiver) in receivers {
             tokio::spawn(subscriber(client, receiver, Arc::downgrade(&inner)));
@@ -214,6 +243,7 @@ impl RedisLayer {
             prefix: "asgi".to_owned(),
             capacity: DEFAULT_CAPACITY,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            presence_ttl: presence::DEFAULT_PRESENCE_TTL,
         }
     }
 

@@ -83,11 +83,11 @@ pub(super) struct Script {
 }
 
 impl Script {
-    const fn new(source: &'static str) -> Self {
+    pub(super) const fn new(source: &'static str) -> Self {
         Script { source, sha: Mutex::new(None) }
     }
 
-    async fn run<T: redis::FromRedisValue>(
+    pub(super) async fn run<T: redis::FromRedisValue>(
         &self,
         conn: &mut redis::aio::MultiplexedConnection,
         keys: &[String],

@@ -175,6 +175,16 @@ pub struct WebsocketCommunicator {
     again: Again,
 }
 
+/// One member of a presence topic, as [`WebsocketCommunicator::presence`] reads it.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+#[non_exhaustive]
+pub struct PresenceMember<E> {
+    /// The member's connection: its channel name.
+    pub id: String,
+    /// What the topic lists it with.
+    pub entry: E,
+}
+
 /// A frame of a topic, received with [`WebsocketCommunicator::receive_topic_message`]: the
 /// message, and the envelope keys it came with.
 #[derive(Debug, Clone, PartialEq)]
@@ -301,6 +311,58 @@ impl WebsocketCommunicator {
         match serde_json::from_value(answer["payload"].clone()) {
             Ok(recovery) => recovery,
             Err(err) => panic!("the `subscribed` answer has no recovery payload ({err}): {answer}"),
+        }
+    }
+
+    /// The members of a [presence](crate::Topic::PRESENCE) topic this connection follows: sends
+    /// `presence` (with the next `ref`) and reads the `presence_state` answer, completion
+    /// frames skipped, each entry as an `E`.
+    ///
+    /// # Panics
+    ///
+    /// When the next frame is not the `presence_state` answer, or an entry is not an `E`; the
+    /// message quotes the frame.
+    ///
+    /// ```
+    /// # use chanx::{Context, Router, Topic, testing::WebsocketCommunicator};
+    /// #[derive(Default)]
+    /// struct RoomTopic;
+    /// #[chanx::topic(pattern = "room:{name}", presence = String)]
+    /// impl Topic for RoomTopic {
+    ///     fn presence(&self, ctx: &Context) -> Option<String> {
+    ///         ctx.scope().query("name").map(str::to_owned)
+    ///     }
+    /// }
+    /// # struct Hub;
+    /// # #[chanx::consumer(topics = [RoomTopic])] impl Hub {}
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().expect("rt").block_on(async {
+    /// let router = Router::new().route("/ws/hub/", |_: &chanx::Scope| Hub);
+    /// let mut comm = WebsocketCommunicator::builder(&router, "/ws/hub/?name=ada").send_completion(false).connect().await;
+    /// comm.subscribe("room:lobby").await;
+    /// comm.receive_json().await; // the presence_state after subscribing
+    /// let members = comm.presence::<String>("room:lobby").await;
+    /// assert_eq!(members.iter().map(|m| m.entry.as_str()).collect::<Vec<_>>(), ["ada"]);
+    /// assert!(members[0].id.contains("specific."), "ids are channel names");
+    /// comm.disconnect().await;
+    /// # });
+    /// ```
+    pub async fn presence<E: serde::de::DeserializeOwned>(&mut self, topic: &str) -> Vec<PresenceMember<E>> {
+        self.refs += 1;
+        let reference = self.refs.to_string();
+        let frame = serde_json::json!({"version": 1, "topic": topic, "ref": reference, "action": "presence"});
+        self.send_json(&frame).await;
+        let answer = loop {
+            let frame = self.receive_json().await;
+            if frame["action"] != "group_complete" && frame["action"] != "event_complete" {
+                break frame;
+            }
+        };
+        if answer["action"] != "presence_state" || answer["ref"] != reference.as_str() {
+            panic!("expected the `presence_state` answer with ref {reference}, got {answer}");
+        }
+        match serde_json::from_value(answer["payload"]["members"].clone()) {
+            Ok(members) => members,
+            Err(err) => panic!("the members are not {} entries ({err}): {answer}", std::any::type_name::<E>()),
         }
     }
 

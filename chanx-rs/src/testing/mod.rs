@@ -10,5 +10,5 @@ mod communicator;
 mod listener;
 
 pub use capture::{CaptureLayer, Captured, CapturedTopicBroadcast, Target};
-pub use communicator::{CommunicatorBuilder, ReceiveError, TopicMessage, WebsocketCommunicator};
+pub use communicator::{CommunicatorBuilder, PresenceMember, ReceiveError, TopicMessage, WebsocketCommunicator};
 pub use listener::{MemoryConnector, MemoryListener};

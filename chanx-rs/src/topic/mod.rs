@@ -13,7 +13,7 @@
 
 pub(crate) mod history;
 mod pattern;
-mod presence;
+pub(crate) mod presence;
 mod standalone;
 mod subscriptions;
 
@@ -27,7 +27,7 @@ pub(crate) use history::HistoryStore;
 pub use history::{History, Recovery};
 pub use pattern::same_shape;
 pub(crate) use pattern::{fill, parameter_names};
-pub(crate) use presence::Members;
+pub(crate) use presence::{PresenceLimits, PresenceStore};
 pub(crate) use standalone::Standalone;
 pub(crate) use subscriptions::{
     Subscriptions, TopicLimits, handle_frame, on_topic_event, reauthorize, revoke, subscribe_default,
@@ -84,9 +84,19 @@ pub trait Topic: Handlers {
     /// Whether this topic keeps presence: subscribers get the list of members (the entries of
     /// [`presence`](Topic::presence)) after `subscribed` and on a `presence` request, then
     /// `presence_join` and `presence_leave` frames (docs/topics.md, "Presence").
+    /// `#[topic(presence = Entry)]` turns it on and names the entry type.
     const PRESENCE: bool = false;
     /// The most entries a presence topic lists; later subscribers follow it unlisted.
     const MAX_PRESENCE: usize = 1_000;
+    /// The largest presence entry, in bytes of JSON; a connection whose entry is larger follows
+    /// the topic unlisted (and the hook's mistake is logged). Entries are often built from what
+    /// a peer sent (a name in the URL), and every subscriber receives every entry.
+    const MAX_PRESENCE_ENTRY_BYTES: usize = 1_024;
+    /// What [`presence`](Topic::presence) lists each member with, and what the AsyncAPI
+    /// document describes as the `entry` of `presence_state`, `presence_join` and
+    /// `presence_leave`. `#[topic(presence = Entry)]` writes it; `#[topic]` writes `()` for a
+    /// topic without presence.
+    type PresenceEntry: serde::Serialize + schemars::JsonSchema + Send + 'static;
 
     /// Makes the value of one subscription, before [`authorize`](Topic::authorize).
     fn new(ctx: &Context, params: &TopicParams) -> Self;
@@ -105,21 +115,27 @@ pub trait Topic: Handlers {
     ///
     /// ```
     /// # use chanx::{Context, Topic};
+    /// /// Who is in a room.
+    /// #[derive(serde::Serialize, schemars::JsonSchema)]
+    /// struct Member {
+    ///     /// The name the member gave.
+    ///     name: String,
+    /// }
+    ///
     /// #[derive(Default)]
     /// struct RoomTopic;
     ///
-    /// #[chanx::topic(pattern = "room:{name}")]
+    /// #[chanx::topic(pattern = "room:{name}", presence = Member)]
     /// impl Topic for RoomTopic {
-    ///     const PRESENCE: bool = true;
-    ///
-    ///     fn presence(&self, ctx: &Context) -> Option<impl serde::Serialize + Send> {
-    ///         Some(ctx.scope().query("name").unwrap_or("anonymous").to_owned())
+    ///     fn presence(&self, ctx: &Context) -> Option<Member> {
+    ///         Some(Member { name: ctx.scope().query("name").unwrap_or("anonymous").to_owned() })
     ///     }
     /// }
+    /// assert!(RoomTopic::PRESENCE);
     /// ```
-    fn presence(&self, ctx: &Context) -> Option<impl serde::Serialize + Send> {
+    fn presence(&self, ctx: &Context) -> Option<Self::PresenceEntry> {
         let _ = ctx;
-        None::<()>
+        None
     }
 
     /// Runs once subscribed (group joined, `subscribed` sent); its frames carry no `ref`.
@@ -269,8 +285,8 @@ pub struct TopicType {
     pub(crate) type_name: &'static str,
     pub(crate) completion: Option<bool>,
     pub(crate) history: Option<History>,
-    /// The cap on presence entries, for a topic that keeps presence.
-    pub(crate) presence: Option<usize>,
+    /// The bounds of presence entries, for a topic that keeps presence.
+    pub(crate) presence: Option<PresenceLimits>,
     pub(crate) create: fn(&Context, &TopicParams) -> Box<dyn DynTopic>,
 }
 
@@ -288,7 +304,11 @@ impl TopicType {
             type_name: T::TYPE_NAME,
             completion: T::SEND_COMPLETION,
             history: T::HISTORY,
-            presence: if T::PRESENCE { Some(T::MAX_PRESENCE) } else { None },
+            presence: if T::PRESENCE {
+                Some(PresenceLimits { max_entries: T::MAX_PRESENCE, max_entry_bytes: T::MAX_PRESENCE_ENTRY_BYTES })
+            } else {
+                None
+            },
             create: create::<T>,
         }
     }
@@ -308,6 +328,14 @@ fn create<T: Topic>(ctx: &Context, params: &TopicParams) -> Box<dyn DynTopic> {
 pub fn topic_info<T: Topic>() -> crate::ConsumerInfo {
     let mut info = T::info();
     info.history = T::HISTORY;
+    if T::PRESENCE {
+        info.presence = Some(crate::info::PresenceInfo {
+            max_entries: T::MAX_PRESENCE,
+            max_entry_bytes: T::MAX_PRESENCE_ENTRY_BYTES,
+            entry_schema: <T::PresenceEntry as schemars::JsonSchema>::json_schema,
+            entry_name: <T::PresenceEntry as schemars::JsonSchema>::schema_name,
+        });
+    }
     info
 }
 

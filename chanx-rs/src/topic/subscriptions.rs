@@ -36,8 +36,9 @@ struct Subscription {
     completion: bool,
     /// Holds live pushes while a subscribe with `since` replays history.
     seam: Seam,
-    /// Whether the topic keeps presence (the `presence` request is answered).
-    presence: bool,
+    /// The bounds of the topic's presence, when it keeps presence (the `presence` request is
+    /// answered).
+    presence: Option<super::PresenceLimits>,
 }
 
 #[derive(Default)]
@@ -104,7 +105,7 @@ impl Subscriptions {
         for sub in ended {
             let tctx = ctx.for_topic(sub.topic.clone());
             run_hook(sub.handler.on_unsubscribe(&tctx), "on_unsubscribe").await;
-            if sub.presence {
+            if sub.presence.is_some() {
                 super::presence::leave(&tctx, &sub.group).await;
             }
         }
@@ -162,7 +163,9 @@ pub(crate) async fn handle_frame(
         Some("unsubscribe") => unsubscribe(&conn, &tctx, &reply).await,
         action => match conn.topics.get(&topic) {
             None => send_error(&reply, TopicErrorReason::NotSubscribed, format!("Not subscribed to '{topic}'")),
-            Some(sub) if sub.presence && action == Some("presence") => super::presence::send_state(&reply, &sub.group),
+            Some(sub) if sub.presence.is_some() && action == Some("presence") => {
+                super::presence::send_state(&reply, &sub.group, sub.presence).await;
+            }
             Some(sub) => return dispatch::handle_message(&*sub.handler, reply, body, sub.completion).await,
         },
     }
@@ -229,14 +232,8 @@ async fn subscribe(conn: &Arc<Connection>, tctx: &Context, reply: &Context, sinc
     let recovery = kind.history.zip(since);
     let seam = if recovery.is_some() { Seam::holding() } else { Seam::default() };
     let presence = kind.presence;
-    let sub = Arc::new(Subscription {
-        handler,
-        topic: topic_name.clone(),
-        group: group.clone(),
-        completion,
-        seam,
-        presence: presence.is_some(),
-    });
+    let sub =
+        Arc::new(Subscription { handler, topic: topic_name.clone(), group: group.clone(), completion, seam, presence });
     let first = {
         let mut state = subs.state();
         if state.closed {
@@ -282,9 +279,9 @@ async fn subscribe(conn: &Arc<Connection>, tctx: &Context, reply: &Context, sinc
             }
         }
         if first {
-            if let Some(cap) = presence {
+            if let Some(limits) = presence {
                 let entry = run_hook(async { sub.handler.presence(tctx) }, "presence").await.flatten();
-                super::presence::join(tctx, &group, entry, cap).await;
+                super::presence::join(tctx, &group, entry, limits).await;
                 // Unsubscribed or closed meanwhile, after its leave ran: do not stay listed.
                 if !subs.get(topic).is_some_and(|now| Arc::ptr_eq(&now, &sub)) {
                     super::presence::leave(tctx, &group).await;
@@ -330,7 +327,7 @@ async fn end(conn: &Arc<Connection>, tctx: &Context) -> bool {
     };
     let Some(sub) = removed else { return false };
     run_hook(sub.handler.on_unsubscribe(tctx), "on_unsubscribe").await;
-    if sub.presence {
+    if sub.presence.is_some() {
         super::presence::leave(tctx, &sub.group).await;
     }
     let _changing = subs.group_changes.lock().await;

@@ -375,10 +375,8 @@ pub struct ChatRoomTopic {
 }
 
 /// A chat's messages, recoverable after a lost connection, and who is online in it.
-#[chanx::topic(pattern = "chat:{pk}", history(size = 200, ttl = "10m"))]
+#[chanx::topic(pattern = "chat:{pk}", history(size = 200, ttl = "10m"), presence = OnlineMember)]
 impl Topic for ChatRoomTopic {
-    const PRESENCE: bool = true;
-
     fn new(_ctx: &Context, params: &TopicParams) -> Self {
         // Only the plain spelling: `chat:007` would be a group that no push reaches.
         let pk = params.get("pk").unwrap_or_default();
@@ -403,7 +401,7 @@ impl Topic for ChatRoomTopic {
     }
 
     /// Listed by user id and display name.
-    fn presence(&self, ctx: &Context) -> Option<impl serde::Serialize + Send> {
+    fn presence(&self, ctx: &Context) -> Option<OnlineMember> {
         ctx.extension::<User>().map(|user| OnlineMember::of(&user))
     }
 
