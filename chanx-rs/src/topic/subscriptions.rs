@@ -348,14 +348,14 @@ pub(crate) fn on_topic_event(
     ctx: &Context,
     topic: &str,
     seq: Option<i64>,
-    event_data: Value,
+    event_data: &Value,
 ) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
     let Some(sub) = ctx.connection().topics.get(topic) else {
         tracing::debug!(%topic, "dropping a push for a topic this connection does not follow");
         return None;
     };
-    let event_data = match sub.seam.admit(seq, event_data) {
-        Admit::Deliver(event_data) => event_data,
+    match sub.seam.admit(seq, event_data) {
+        Admit::Deliver => {}
         Admit::Held => return None,
         Admit::Duplicate => {
             tracing::debug!(%topic, ?seq, "dropping a push the replay of history already delivered");
@@ -366,7 +366,9 @@ pub(crate) fn on_topic_event(
             ctx.connection().request_close(crate::close::EndReason::InboxOverflow);
             return None;
         }
-    };
+    }
+    // Copied for this member only once it is delivered: the handler takes the event by value.
+    let event_data = event_data.clone();
     let ctx = ctx.for_topic(sub.topic.clone()).pushing(seq);
     Some(async move {
         dispatch::handle_event(&*sub.handler, ctx, event_data, sub.completion).await;
