@@ -233,7 +233,13 @@ mod tests {
             for (n, seq) in seqs.into_iter().enumerate() {
                 publisher.send_json(&json!({"action": "publish", "payload": {"t": n}})).await;
                 for comm in [&mut publisher, &mut member] {
-                    let push = comm.receive_json().await;
+                    // The communicator sends completion frames (`complete`, `event_complete`): skip them.
+                    let push = loop {
+                        let frame = comm.receive_json().await;
+                        if !frame["action"].as_str().is_some_and(|a| a.ends_with("complete")) {
+                            break frame;
+                        }
+                    };
                     assert_eq!(
                         (push["action"].as_str(), push["topic"].as_str()),
                         (Some("published"), Some(topic)),
