@@ -756,13 +756,22 @@ fn on_layer_message<'a>(
             }
             Next::Continue
         }
-        LayerBody::ChannelEvent { event_data } => {
-            Next::Event(Box::pin(dispatch::handle_event(consumer, ctx.clone(), event_data.clone(), completion)))
+        // The event is borrowed from the message, which every member of a group send shares:
+        // the task holds the message (one reference count), not a copy of the event.
+        LayerBody::ChannelEvent { .. } => {
+            let ctx = ctx.clone();
+            Next::Event(Box::pin(async move {
+                if let LayerBody::ChannelEvent { event_data } = message.body() {
+                    dispatch::handle_event(consumer, ctx, event_data, completion).await;
+                }
+            }))
         }
-        LayerBody::TopicEvent { topic, seq, event_data } => match topic::on_topic_event(ctx, topic, *seq, event_data) {
-            Some(task) => Next::Event(Box::pin(task)),
-            None => Next::Continue,
-        },
+        LayerBody::TopicEvent { topic, seq, event_data } => {
+            match topic::on_topic_event(ctx, topic, *seq, event_data, &message) {
+                Some(task) => Next::Event(Box::pin(task)),
+                None => Next::Continue,
+            }
+        }
         LayerBody::TopicReauthorize { topic } => Next::Event(Box::pin(topic::reauthorize(ctx.clone(), topic.clone()))),
         LayerBody::CloseConnection { code, reason } => {
             let reason = EndReason::group(*code, reason);
@@ -808,7 +817,7 @@ mod tests {
             Some(Box::pin(async { Outcome::Reply(None) }))
         }
 
-        fn route_event<'a>(&'a self, _: Context, _: &str, _: Value) -> Option<HandlerFuture<'a>> {
+        fn route_event<'a>(&'a self, _: Context, _: &str, _: &'a Value) -> Option<HandlerFuture<'a>> {
             Some(Box::pin(std::future::pending()))
         }
     }
@@ -830,7 +839,7 @@ mod tests {
             }))
         }
 
-        fn route_event<'a>(&'a self, _: Context, _: &str, _: Value) -> Option<HandlerFuture<'a>> {
+        fn route_event<'a>(&'a self, _: Context, _: &str, _: &'a Value) -> Option<HandlerFuture<'a>> {
             None
         }
     }
@@ -851,7 +860,7 @@ mod tests {
             }))
         }
 
-        fn route_event<'a>(&'a self, _: Context, _: &str, _: Value) -> Option<HandlerFuture<'a>> {
+        fn route_event<'a>(&'a self, _: Context, _: &str, _: &'a Value) -> Option<HandlerFuture<'a>> {
             None
         }
     }
@@ -871,7 +880,7 @@ mod tests {
             }))
         }
 
-        fn route_event<'a>(&'a self, _: Context, _: &str, _: Value) -> Option<HandlerFuture<'a>> {
+        fn route_event<'a>(&'a self, _: Context, _: &str, _: &'a Value) -> Option<HandlerFuture<'a>> {
             None
         }
     }
@@ -1032,7 +1041,7 @@ mod tests {
             None
         }
 
-        fn route_event<'a>(&'a self, _: Context, action: &str, _: Value) -> Option<HandlerFuture<'a>> {
+        fn route_event<'a>(&'a self, _: Context, action: &str, _: &'a Value) -> Option<HandlerFuture<'a>> {
             let wait = action == "wait";
             Some(Box::pin(async move {
                 if wait {
