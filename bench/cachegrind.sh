@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Simulated cache misses per delivery (fan-out) and per round trip (echo), for chanx and the tuned
-# raw server: valgrind's cachegrind with --cache-sim=yes (the host's L1 and last-level cache
-# sizes, the last level as one core's L2), each server once for N operations and once for 2N, the difference divided by N, as
-# bench/callgrind.sh does for instructions. Deterministic on a loaded machine (this VM has no
-# hardware cache counters for perf).
+# raw server: valgrind's cachegrind with --cache-sim=yes (L1 as the host's; the last level as one
+# core's L2, see LL below). Each server runs once for N operations and once for 2N; the
+# difference divided by N is the cost of one operation, as bench/callgrind.sh does for
+# instructions. Deterministic on a loaded machine (this VM has no hardware cache counters for
+# perf); user space only: the kernel's footprint is not simulated.
 #
 #   bench/cachegrind.sh                     # chanx and raw: fan-out to 1,000 members, echo over 50
 #   FANOUT_MEMBERS=10000 bench/cachegrind.sh chanx raw
