@@ -20,7 +20,8 @@
 # the same pushes, the rounds alternating (HISTORY_FANOUT, default 1000 members; 0 skips it).
 # Its rows are prefixed `topic` (bench/results/history.json).
 #
-# The full run the benchmark page quotes, about 6 minutes on 2 cores:
+# The full run the benchmark page quotes, about 7 minutes on 2 cores (estimated from the scenarios' timings;
+# `--duration 2` makes it about 6):
 #
 #   bench/run.sh --duration 3 --rounds 3 --echo 50,500 --fanout 1000,10000
 set -euo pipefail
