@@ -6,6 +6,7 @@
 #
 #   bench/callgrind.sh                     # both servers, echo (50 connections) and fan-out (1,000 members)
 #   ECHO_OPS=4000 FANOUT_OPS=20 bench/callgrind.sh chanx
+#   bench/callgrind.sh history no-history  # fan-out only: chanx's topic with history, and without
 #
 # The profiles of the 2N runs stay in $OUT (default bench/results/callgrind/) for
 # `callgrind_annotate --inclusive=yes FILE`. BENCH_NO_BUILD=1 skips the build;
@@ -28,10 +29,15 @@ mkdir -p "$OUT"
 # total SERVER SCENARIO CONNS OPS: runs the server under callgrind for OPS operations; prints its
 # instruction total.
 total() {
-    local server="$1" scenario="$2" conns="$3" ops="$4" port=18190 path pid out
+    local server="$1" scenario="$2" conns="$3" ops="$4" port=18190 path pid out action=broadcast
     out="$OUT/$server.$scenario.$ops.out"
     case "$server" in
-        chanx) path=/ws/bench/
+        chanx|history|no-history)
+            case "$server" in
+                chanx) path=/ws/bench/ ;;
+                history) path=/ws/feed/history/ action=publish ;;
+                no-history) path=/ws/feed/ action=publish ;;
+            esac
             REDIS_URL="" RUST_LOG=warn $pin0 valgrind --tool=callgrind --callgrind-out-file="$out" \
                 "$CHANX_BIN" --addr "127.0.0.1:$port" 2>/dev/null & pid=$! ;;
         raw) path=/
@@ -39,7 +45,7 @@ total() {
                 "$RAW_BIN" --addr "127.0.0.1:$port" 2>/dev/null & pid=$! ;;
     esac
     until (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; do sleep 0.2; done
-    $pin1 "$bin/loadgen" --drive "$scenario" "ws://127.0.0.1:$port$path@$pid" "$conns" "$ops" >/dev/null
+    $pin1 "$bin/loadgen" --drive "$scenario" "ws://127.0.0.1:$port$path@$pid" "$conns" "$ops" "$action" >/dev/null
     sleep 1
     kill -TERM "$pid"  # valgrind writes the profile on a fatal signal too
     wait "$pid" || true
@@ -50,11 +56,14 @@ echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(valgrind --version), load: $(cut -d' ' -f
 echo "| server | instructions per round trip (echo, $ECHO_CONNS conns) | instructions per delivery (fan-out, $FANOUT_MEMBERS members) |"
 echo "|---|---:|---:|"
 for server in "${servers[@]}"; do
-    e1="$(total "$server" echo "$ECHO_CONNS" "$ECHO_OPS")"
-    e2="$(total "$server" echo "$ECHO_CONNS" $((2 * ECHO_OPS)))"
+    per_rt=null
+    if [ "$server" = chanx ] || [ "$server" = raw ]; then  # the feed routes answer no ping
+        e1="$(total "$server" echo "$ECHO_CONNS" "$ECHO_OPS")"
+        e2="$(total "$server" echo "$ECHO_CONNS" $((2 * ECHO_OPS)))"
+        per_rt=$(( (e2 - e1) / ECHO_OPS ))
+    fi
     f1="$(total "$server" fanout "$FANOUT_MEMBERS" "$FANOUT_OPS")"
     f2="$(total "$server" fanout "$FANOUT_MEMBERS" $((2 * FANOUT_OPS)))"
-    per_rt=$(( (e2 - e1) / ECHO_OPS ))
     per_delivery=$(( (f2 - f1) / (FANOUT_OPS * FANOUT_MEMBERS) ))
     echo "| $server | $per_rt | $per_delivery |"
     echo "{\"server\": \"$server\", \"instr_per_round_trip\": $per_rt, \"instr_per_delivery\": $per_delivery}" > "$OUT/$server.json"

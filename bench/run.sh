@@ -14,6 +14,16 @@
 # phase, e.g. `bench/run.sh --duration 2 --rounds 1`. CHANX_BEFORE_BIN=PATH adds a fourth target
 # to the second phase, `chanx-before`: another build of the bench example (such as one of main),
 # measured in the same rounds, for a before/after comparison.
+#
+# A third phase measures what topic history costs a fan-out: two chanx processes, one member
+# set subscribed to topic `feed.history` (history of 1,000 pushes) and one to `feed` (none),
+# the same pushes, the rounds alternating (HISTORY_FANOUT, default 1000 members; 0 skips it).
+# Its rows are prefixed `topic` (bench/results/history.json).
+#
+# The full run the benchmark page quotes, about 7 minutes on 2 cores (estimated from the scenarios' timings;
+# `--duration 2` makes it about 6):
+#
+#   bench/run.sh --duration 3 --rounds 3 --echo 50,500 --fanout 1000,10000
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +31,7 @@ cd "$(dirname "$0")/.."
 
 OUT="${OUT:-bench/results}"
 IDLE="${IDLE:-50000}"
+HISTORY_FANOUT="${HISTORY_FANOUT:-1000}"
 mkdir -p "$OUT"
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT
@@ -28,6 +39,8 @@ start() { # start PORT KIND: starts one server, appends "URL@PID" to $spec
     local port="$1" kind="$2" pid
     case "$kind" in
         chanx) REDIS_URL="" RUST_LOG=warn $pin0 "$bin/examples/bench" --addr "127.0.0.1:$port" & pid=$!; path=/ws/bench/ ;;
+        history) REDIS_URL="" RUST_LOG=warn $pin0 "$bin/examples/bench" --addr "127.0.0.1:$port" & pid=$!; path=/ws/feed/history/ ;;
+        no-history) REDIS_URL="" RUST_LOG=warn $pin0 "$bin/examples/bench" --addr "127.0.0.1:$port" & pid=$!; path=/ws/feed/ ;;
         chanx-before) REDIS_URL="" RUST_LOG=warn $pin0 "$CHANX_BEFORE_BIN" --addr "127.0.0.1:$port" & pid=$!; path=/ws/bench/ ;;
         raw) $pin0 "$bin/raw_server" --addr "127.0.0.1:$port" & pid=$!; path=/ ;;
         raw-128k) $pin0 "$bin/raw_server" --addr "127.0.0.1:$port" --style examples & pid=$!; path=/ ;;
@@ -67,3 +80,22 @@ sleep 1
 echo "# load before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
 $pin1 "$bin/loadgen" "${targets[@]}" --idle 0 --fanout 100,1000,10000 --json "$OUT/throughput.json" "$@"
 echo "# load after the run: $(cut -d' ' -f1-3 /proc/loadavg)"
+kill "${pids[@]}" 2>/dev/null || true
+pids=()
+
+if [ "$HISTORY_FANOUT" != 0 ]; then
+    sleep 1
+    targets=()
+    port=18090
+    for kind in history no-history; do
+        spec=""
+        start "$port" "$kind"
+        port=$((port + 1))
+        targets+=(--target "$kind=$spec")
+    done
+    sleep 1
+    # The scenario flags after "$@" win: only the fan-out, to the topics' subscribers.
+    $pin1 "$bin/loadgen" "${targets[@]}" "$@" --idle 0 --accepts 0 --echo "" --groups 0 \
+        --fanout "$HISTORY_FANOUT" --action publish --prefix "topic " --json "$OUT/history.json"
+    echo "# load after the history run: $(cut -d' ' -f1-3 /proc/loadavg)"
+fi

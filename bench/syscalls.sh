@@ -7,6 +7,7 @@
 #
 #   bench/syscalls.sh chanx fanout 1000 300    # 300 broadcasts to 1,000 members
 #   bench/syscalls.sh raw echo 50 200000       # 200,000 round trips over 50 connections
+#   bench/syscalls.sh history fanout 1000 300  # the same fan-out to a topic with history (no-history: without)
 #
 # CHANX_BIN runs another chanx binary (such as a build of an earlier commit); BENCH_NO_BUILD=1
 # skips the build. Needs perf with tracepoint access (root, or perf_event_paranoid <= -1).
@@ -14,11 +15,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 
-kind="$1" scenario="$2" conns="$3" ops="$4" port="${PORT:-18300}"
+kind="$1" scenario="$2" conns="$3" ops="$4" port="${PORT:-18300}" action=broadcast
 case "$kind" in
-    chanx) REDIS_URL="" RUST_LOG=warn $pin0 "${CHANX_BIN:-$bin/examples/bench}" --addr "127.0.0.1:$port" & pid=$!; path=/ws/bench/ ;;
+    chanx|history|no-history)
+        REDIS_URL="" RUST_LOG=warn $pin0 "${CHANX_BIN:-$bin/examples/bench}" --addr "127.0.0.1:$port" & pid=$!
+        case "$kind" in chanx) path=/ws/bench/ ;; history) path=/ws/feed/history/ action=publish ;; *) path=/ws/feed/ action=publish ;; esac ;;
     raw) $pin0 "$bin/raw_server" --addr "127.0.0.1:$port" 2>/dev/null & pid=$!; path=/ ;;
-    *) echo "chanx or raw" >&2; exit 2 ;;
+    *) echo "chanx, raw, history or no-history" >&2; exit 2 ;;
 esac
 trap 'kill "$pid" 2>/dev/null || true' EXIT
 until (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; do sleep 0.1; done
@@ -37,7 +40,7 @@ snap() {
     echo "$(awk '{print $14, $15}' /proc/"$pid"/stat) $v $i"
 }
 before="$(snap)"
-$pin1 "$bin/loadgen" --drive "$scenario" "ws://127.0.0.1:$port$path@$pid" "$conns" "$ops" >/dev/null
+$pin1 "$bin/loadgen" --drive "$scenario" "ws://127.0.0.1:$port$path@$pid" "$conns" "$ops" "$action" >/dev/null
 after="$(snap)"
 kill -INT "$perf"; wait "$perf" || true
 tick="$(getconf CLK_TCK)"

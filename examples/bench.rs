@@ -14,10 +14,16 @@
 //! every process using that Redis: over pub/sub (channels_redis's `RedisPubSubChannelLayer`), or
 //! with `REDIS_LAYER=core` beside it over channels_redis's default `RedisChannelLayer` (prefix
 //! `asgi`), so that a Django Channels process can join the group too.
+//!
+//! Two topics measure what history costs a fan-out (docs/benchmarks.md): `/ws/feed/` subscribes
+//! its connection to topic `feed`, which keeps no history, and `/ws/feed/history/` to
+//! `feed.history`, which keeps the last 1,000 pushes for 5 minutes. On either route
+//! `{"action":"publish","payload":{...}}` pushes `{"action":"published","payload":{...}}`, with
+//! the topic (and, on `feed.history`, the history's `seq`), to every subscriber of that topic.
 
 use chanx::layer::LayerError;
 use chanx::messages::{Ping, Pong};
-use chanx::{Context, Message, Router, Scope};
+use chanx::{Context, Message, Router, Scope, Topic};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -63,6 +69,62 @@ pub struct Joined {}
 #[message(action = "left")]
 pub struct Left {}
 
+/// A frame to push to every subscriber of the route's topic.
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "publish")]
+pub struct Publish {
+    /// Anything; it is pushed unchanged.
+    pub payload: Value,
+}
+
+/// A push of a feed topic: what [`Publish`] carried.
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "published")]
+pub struct Published {
+    /// The published payload.
+    pub payload: Value,
+}
+
+/// Topic `feed`: pushes without history (the baseline of the history rows).
+#[derive(Default)]
+pub struct FeedTopic;
+
+/// A feed without history: `publish` pushes to every subscriber.
+#[chanx::topic(pattern = "feed")]
+impl Topic for FeedTopic {
+    /// Pushes the payload to every subscriber of `feed`.
+    #[ws_handler(output = [Published])]
+    async fn publish(&self, ctx: &Context, msg: Publish) -> Result<(), LayerError> {
+        FeedTopic::broadcast(ctx.layer(), "feed", &Published { payload: msg.payload }, None).await
+    }
+
+    /// A push reaches a subscriber's client as it was published.
+    #[event_handler]
+    async fn published(&self, event: Published) -> Published {
+        event
+    }
+}
+
+/// Topic `feed.history`: the same pushes, numbered and kept by the topic's history.
+#[derive(Default)]
+pub struct HistoryFeedTopic;
+
+/// A feed with history: `publish` pushes to every subscriber, each push kept and numbered.
+#[chanx::topic(pattern = "feed.history", history(size = 1000, ttl = "5m"))]
+impl Topic for HistoryFeedTopic {
+    /// Pushes the payload to every subscriber of `feed.history`, through its history.
+    #[ws_handler(output = [Published])]
+    async fn publish(&self, ctx: &Context, msg: Publish) -> Result<(), LayerError> {
+        HistoryFeedTopic::broadcast(ctx.layer(), "feed.history", &Published { payload: msg.payload }, None).await
+    }
+
+    /// A push reaches a subscriber's client as it was published.
+    #[event_handler]
+    async fn published(&self, event: Published) -> Published {
+        event
+    }
+}
+
 /// Answers pings and relays broadcasts to everyone connected.
 pub struct BenchConsumer;
 
@@ -95,9 +157,12 @@ impl BenchConsumer {
     }
 }
 
-/// The app: one route.
+/// The app: the consumer, and each feed topic on its own route.
 pub fn router() -> Router {
-    Router::new().route("/ws/bench/", |_: &Scope| BenchConsumer)
+    Router::new()
+        .route("/ws/bench/", |_: &Scope| BenchConsumer)
+        .topic::<FeedTopic>("/ws/feed/")
+        .topic::<HistoryFeedTopic>("/ws/feed/history/")
 }
 
 #[tokio::main]
@@ -152,5 +217,40 @@ mod tests {
         assert_eq!(other.receive_all_messages(GROUP_COMPLETE, WAIT).await, [frame]);
         sender.disconnect().await;
         other.disconnect().await;
+    }
+
+    #[tokio::test]
+    async fn a_feed_pushes_to_its_subscribers_and_the_history_feed_numbers_its_pushes() {
+        let router = router();
+        for (path, topic, seqs) in
+            [("/ws/feed/", "feed", [None, None]), ("/ws/feed/history/", "feed.history", [Some(1), Some(2)])]
+        {
+            let mut publisher = WebsocketCommunicator::connect(&router, path).await;
+            let mut member = WebsocketCommunicator::connect(&router, path).await;
+            for comm in [&mut publisher, &mut member] {
+                assert_eq!(comm.receive_json().await["action"], "subscribed", "{path}");
+            }
+            for (n, seq) in seqs.into_iter().enumerate() {
+                publisher.send_json(&json!({"action": "publish", "payload": {"t": n}})).await;
+                for comm in [&mut publisher, &mut member] {
+                    // The communicator sends completion frames (`complete`, `event_complete`): skip them.
+                    let push = loop {
+                        let frame = comm.receive_json().await;
+                        if !frame["action"].as_str().is_some_and(|a| a.ends_with("complete")) {
+                            break frame;
+                        }
+                    };
+                    assert_eq!(
+                        (push["action"].as_str(), push["topic"].as_str()),
+                        (Some("published"), Some(topic)),
+                        "{push}"
+                    );
+                    assert_eq!(push["payload"], json!({"t": n}));
+                    assert_eq!(push["seq"].as_i64(), seq, "{push}");
+                }
+            }
+            publisher.disconnect().await;
+            member.disconnect().await;
+        }
     }
 }

@@ -66,7 +66,7 @@ enum ProbeKind {
 /// Decodes `body` into a fixed message type (action `probe`), as a handler's input is decoded;
 /// the validation error sent when it does not fit.
 pub fn map_validation_error(body: Value) -> Option<ValidationError> {
-    crate::validation::decode_value::<Probe>(body, "probe").err()
+    crate::validation::decode_value::<Probe>(&body, "probe").err()
 }
 
 /// The token [`CookieToken`] reads from a `Cookie` header.

@@ -365,7 +365,7 @@ impl<'s> Socket<'s> {
             };
             let flow = match flow {
                 // What the step made ready goes out in this same wake-up, not in later turns.
-                Flow::Continue => poll_fn(|cx| Poll::Ready(self.advance(&mut session, cx, &metrics))).await,
+                Flow::Continue => poll_fn(|cx| Poll::Ready(self.advance(&mut session, inbox, cx, &metrics))).await,
                 end => end,
             };
             if let Flow::End(reason) = flow {
@@ -420,11 +420,20 @@ impl<'s> Socket<'s> {
     /// until something has to wait. A ping is then answered within the wake-up that read it, in
     /// one turn of the loop instead of four (frame, handler, outbox, write), each of which polls
     /// every branch of the `select!`. Whatever has to wait is picked up by its own branch.
-    fn advance(&mut self, session: &mut Session<'_>, cx: &mut task::Context<'_>, metrics: &Metrics) -> Flow {
+    fn advance(
+        &mut self,
+        session: &mut Session<'_>,
+        inbox: &mut ChannelReceiver,
+        cx: &mut task::Context<'_>,
+        metrics: &Metrics,
+    ) -> Flow {
         while let Poll::Ready(Some(answer)) = session.handlers.poll_next_unpin(cx) {
             if let Flow::End(reason) = self.on_answer(answer) {
                 return Flow::End(reason);
             }
+        }
+        if let Flow::End(reason) = session.run_events(inbox, &mut self.outbox, cx) {
+            return Flow::End(reason);
         }
         // Most handlers finish in their first poll: polled here, they never enter the set
         // (which would allocate a task node for them and poll them through its queue).
@@ -665,6 +674,29 @@ impl<'a> Session<'a> {
         Flow::Continue
     }
 
+    /// Runs the channel event taken from the inbox, if it can finish now (a topic push's handler
+    /// returns its frame in its first poll), and goes on reading the inbox behind it, up to
+    /// [`WRITE_BATCH`] events. A burst of pushes is then handled in one turn of the loop and
+    /// written as one batch, instead of a turn (every branch of the `select!` polled) and a
+    /// write per push. Events still run one at a time, in order: the next message is taken
+    /// only once the event before it finished. One that has to wait is left to its branch.
+    /// Their frames wait for the write after the burst, so a small outbound capacity takes
+    /// fewer at a time (a quarter of it), not to close as slow a client that is not.
+    fn run_events(&mut self, inbox: &mut ChannelReceiver, outbox: &mut Outbox, cx: &mut task::Context<'_>) -> Flow {
+        for _ in 0..WRITE_BATCH.min(outbox.capacity / 4).max(1) {
+            let Some(event) = self.event.as_mut() else { return Flow::Continue };
+            if event.as_mut().poll(cx).is_pending() {
+                return Flow::Continue;
+            }
+            self.event = None;
+            let Some(message) = inbox.try_recv() else { return Flow::Continue };
+            if let Flow::End(reason) = self.on_inbox(Some(message), inbox, outbox) {
+                return Flow::End(reason);
+            }
+        }
+        Flow::Continue
+    }
+
     /// Access ended while an event runs, so the inbox is not being read: close now, not when
     /// the event ends. (Otherwise the close is taken in order from the inbox.)
     fn on_close_during_event(&mut self, code: u16, reason: &str) -> Flow {
@@ -724,11 +756,18 @@ fn on_layer_message<'a>(
             }
             Next::Continue
         }
-        LayerBody::ChannelEvent { event_data } => {
-            Next::Event(Box::pin(dispatch::handle_event(consumer, ctx.clone(), event_data.clone(), completion)))
+        // The event is borrowed from the message, which every member of a group send shares:
+        // the task holds the message (one reference count), not a copy of the event.
+        LayerBody::ChannelEvent { .. } => {
+            let ctx = ctx.clone();
+            Next::Event(Box::pin(async move {
+                if let LayerBody::ChannelEvent { event_data } = message.body() {
+                    dispatch::handle_event(consumer, ctx, event_data, completion).await;
+                }
+            }))
         }
         LayerBody::TopicEvent { topic, seq, event_data } => {
-            match topic::on_topic_event(ctx, topic, *seq, event_data.clone()) {
+            match topic::on_topic_event(ctx, topic, *seq, event_data, &message) {
                 Some(task) => Next::Event(Box::pin(task)),
                 None => Next::Continue,
             }
@@ -778,7 +817,7 @@ mod tests {
             Some(Box::pin(async { Outcome::Reply(None) }))
         }
 
-        fn route_event<'a>(&'a self, _: Context, _: &str, _: Value) -> Option<HandlerFuture<'a>> {
+        fn route_event<'a>(&'a self, _: Context, _: &str, _: &'a Value) -> Option<HandlerFuture<'a>> {
             Some(Box::pin(std::future::pending()))
         }
     }
@@ -800,7 +839,7 @@ mod tests {
             }))
         }
 
-        fn route_event<'a>(&'a self, _: Context, _: &str, _: Value) -> Option<HandlerFuture<'a>> {
+        fn route_event<'a>(&'a self, _: Context, _: &str, _: &'a Value) -> Option<HandlerFuture<'a>> {
             None
         }
     }
@@ -821,7 +860,7 @@ mod tests {
             }))
         }
 
-        fn route_event<'a>(&'a self, _: Context, _: &str, _: Value) -> Option<HandlerFuture<'a>> {
+        fn route_event<'a>(&'a self, _: Context, _: &str, _: &'a Value) -> Option<HandlerFuture<'a>> {
             None
         }
     }
@@ -841,7 +880,7 @@ mod tests {
             }))
         }
 
-        fn route_event<'a>(&'a self, _: Context, _: &str, _: Value) -> Option<HandlerFuture<'a>> {
+        fn route_event<'a>(&'a self, _: Context, _: &str, _: &'a Value) -> Option<HandlerFuture<'a>> {
             None
         }
     }
@@ -987,6 +1026,89 @@ mod tests {
         assert_eq!(drain(&mut queued).len(), 2, "the group messages before the event are written together");
         assert!(session.event.is_some(), "the event is the next task");
         assert!(receiver.try_recv().is_some(), "the message after the event waits for it");
+    }
+
+    /// A consumer whose event handlers answer a pong at once, or, for action `wait`, after
+    /// waiting once.
+    struct Events;
+
+    impl Dispatch for Events {
+        fn message_actions(&self) -> &'static [&'static str] {
+            &[]
+        }
+
+        fn route_message<'a>(&'a self, _: Context, _: &str, _: Value) -> Option<HandlerFuture<'a>> {
+            None
+        }
+
+        fn route_event<'a>(&'a self, _: Context, action: &str, _: &'a Value) -> Option<HandlerFuture<'a>> {
+            let wait = action == "wait";
+            Some(Box::pin(async move {
+                if wait {
+                    tokio::task::yield_now().await;
+                }
+                Outcome::Reply(Some(Reply(envelope::Frame::Static(PONG))))
+            }))
+        }
+    }
+
+    fn event_named(action: &str) -> LayerMessage {
+        LayerMessage::new(LayerBody::ChannelEvent { event_data: json!({ "action": action }) })
+    }
+
+    #[tokio::test]
+    async fn events_that_finish_at_once_are_run_in_one_turn_in_order() {
+        let (ctx, conn, mut queued) = connection(64);
+        let mut session = Session::new(&Events, &ctx, conn, &Settings::default(), false, 4);
+        let (sender, mut receiver) = inbox("specific.test!1", 8);
+        for message in [event(), event(), group_message(1), event()] {
+            sender.try_deliver(message).expect("delivered");
+        }
+        let first = receiver.recv().await;
+        assert_eq!(session.on_inbox(first, &mut receiver, &mut queued), Flow::Continue);
+        assert!(session.event.is_some(), "the first event is the next task");
+        let mut cx = task::Context::from_waker(task::Waker::noop());
+        assert_eq!(session.run_events(&mut receiver, &mut queued, &mut cx), Flow::Continue);
+        assert!(session.event.is_none() && receiver.try_recv().is_none(), "every message was taken");
+        let written: Vec<String> = drain(&mut queued).iter().map(|f| f.as_str().to_owned()).collect();
+        let n1 = r#"{"action":"n","payload":1}"#;
+        assert_eq!(written, [PONG, PONG, n1, PONG], "in the order they came");
+    }
+
+    #[tokio::test]
+    async fn an_event_that_waits_keeps_the_messages_behind_it_waiting() {
+        let (ctx, conn, mut queued) = connection(64);
+        let mut session = Session::new(&Events, &ctx, conn, &Settings::default(), false, 4);
+        let (sender, mut receiver) = inbox("specific.test!1", 8);
+        for message in [event_named("wait"), group_message(1)] {
+            sender.try_deliver(message).expect("delivered");
+        }
+        let first = receiver.recv().await;
+        session.on_inbox(first, &mut receiver, &mut queued);
+        let mut cx = task::Context::from_waker(task::Waker::noop());
+        assert_eq!(session.run_events(&mut receiver, &mut queued, &mut cx), Flow::Continue);
+        assert!(session.event.is_some(), "still running");
+        assert!(drain(&mut queued).is_empty(), "nothing overtook the event");
+        // It finishes in its next poll; then the group message behind it is taken.
+        assert_eq!(session.run_events(&mut receiver, &mut queued, &mut cx), Flow::Continue);
+        assert!(session.event.is_none());
+        assert_eq!(drain(&mut queued).len(), 2, "the event's pong, then the group message");
+    }
+
+    #[tokio::test]
+    async fn a_small_outbound_queue_runs_fewer_events_at_a_time() {
+        let (ctx, conn, mut queued) = connection(8);
+        let mut session = Session::new(&Events, &ctx, conn, &Settings::default(), false, 4);
+        let (sender, mut receiver) = inbox("specific.test!1", 16);
+        for _ in 0..6 {
+            sender.try_deliver(event()).expect("delivered");
+        }
+        let first = receiver.recv().await;
+        session.on_inbox(first, &mut receiver, &mut queued);
+        let mut cx = task::Context::from_waker(task::Waker::noop());
+        assert_eq!(session.run_events(&mut receiver, &mut queued, &mut cx), Flow::Continue);
+        assert_eq!(drain(&mut queued).len(), 2, "8 / 4 events in one turn");
+        assert!(session.event.is_some(), "the third is the next task");
     }
 
     #[tokio::test]
@@ -1187,11 +1309,14 @@ mod tests {
         let frame = socket.stream.next().await;
         assert_eq!(session.on_frame(frame, Instant::now()), Flow::Continue);
         let metrics = socket.conn.metrics.clone();
-        assert_eq!(poll_fn(|cx| Poll::Ready(socket.advance(&mut session, cx, &metrics))).await, Flow::Continue);
+        let (_sender, mut inbox) = inbox("specific.test!1", 8);
+        let flow = poll_fn(|cx| Poll::Ready(socket.advance(&mut session, &mut inbox, cx, &metrics))).await;
+        assert_eq!(flow, Flow::Continue);
         assert_eq!((session.in_flight(), session.handlers.len()), (1, 1), "polled once, then kept");
         let answer = session.handlers.next().await.expect("it answers");
         assert_eq!(socket.on_answer(answer), Flow::Continue);
-        assert_eq!(poll_fn(|cx| Poll::Ready(socket.advance(&mut session, cx, &metrics))).await, Flow::Continue);
+        let flow = poll_fn(|cx| Poll::Ready(socket.advance(&mut session, &mut inbox, cx, &metrics))).await;
+        assert_eq!(flow, Flow::Continue);
         let frame = client.next().await;
         assert!(matches!(&frame, Some(Ok(WsMessage::Text(t))) if t.as_str() == PONG), "{frame:?}");
     }
@@ -1208,7 +1333,8 @@ mod tests {
         let frame = socket.stream.next().await;
         assert_eq!(session.on_frame(frame, Instant::now()), Flow::Continue);
         let metrics = socket.conn.metrics.clone();
-        let flow = poll_fn(|cx| Poll::Ready(socket.advance(&mut session, cx, &metrics))).await;
+        let (_sender, mut inbox) = inbox("specific.test!1", 8);
+        let flow = poll_fn(|cx| Poll::Ready(socket.advance(&mut session, &mut inbox, cx, &metrics))).await;
         assert_eq!(flow, Flow::Continue);
         assert!(session.in_flight() == 0 && !socket.writer.busy, "handled and written");
         assert_eq!(metrics.snapshot().frames_sent, 2);

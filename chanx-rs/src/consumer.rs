@@ -57,7 +57,8 @@ pub trait Handlers: Send + Sync + Sized + 'static {
     fn dispatch_message<'a>(&'a self, ctx: Context, action: &str, body: Value) -> Option<HandlerFuture<'a>>;
 
     /// Starts the `#[event_handler]` for `action`, or `None` when there is none.
-    fn dispatch_event<'a>(&'a self, ctx: Context, action: &str, body: Value) -> Option<HandlerFuture<'a>>;
+    /// The event is borrowed from the layer message, which every member of a group shares.
+    fn dispatch_event<'a>(&'a self, ctx: Context, action: &str, body: &'a Value) -> Option<HandlerFuture<'a>>;
 
     /// The topics this consumer hosts (`topics = [...]`), in the order they are tried.
     const TOPICS: &'static [TopicType] = &[];

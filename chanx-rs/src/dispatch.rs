@@ -79,12 +79,18 @@ impl<T: IntoOutcome, E: Display> IntoOutcome for Result<T, E> {
 
 /// Decodes a message object into `M`; errors are located under the action.
 pub fn decode<M: Message>(body: Value) -> Result<M, Outcome> {
+    decode_event(&body)
+}
+
+/// [`decode`] from a borrow: an event's data is shared by every connection a group send
+/// reaches, and each decodes its own message from it without copying it first.
+pub fn decode_event<M: Message>(body: &Value) -> Result<M, Outcome> {
     validation::decode_value(body, M::ACTION).map_err(Outcome::Invalid)
 }
 
 /// The handler of a `passthrough` event: forward it to the client unchanged.
-pub fn passthrough<M: Message>(body: Value) -> Outcome {
-    match decode::<M>(body) {
+pub fn passthrough<M: Message>(body: &Value) -> Outcome {
+    match decode_event::<M>(body) {
         Ok(event) => event.into_outcome(),
         Err(invalid) => invalid,
     }
@@ -127,7 +133,7 @@ pub trait HandlesEvent<E> {}
 pub(crate) trait Dispatch: Send + Sync {
     fn message_actions(&self) -> &'static [&'static str];
     fn route_message<'a>(&'a self, ctx: Context, action: &str, body: Value) -> Option<HandlerFuture<'a>>;
-    fn route_event<'a>(&'a self, ctx: Context, action: &str, body: Value) -> Option<HandlerFuture<'a>>;
+    fn route_event<'a>(&'a self, ctx: Context, action: &str, body: &'a Value) -> Option<HandlerFuture<'a>>;
 }
 
 impl<C: Handlers> Dispatch for C {
@@ -139,7 +145,7 @@ impl<C: Handlers> Dispatch for C {
         self.dispatch_message(ctx, action, body)
     }
 
-    fn route_event<'a>(&'a self, ctx: Context, action: &str, body: Value) -> Option<HandlerFuture<'a>> {
+    fn route_event<'a>(&'a self, ctx: Context, action: &str, body: &'a Value) -> Option<HandlerFuture<'a>> {
         self.dispatch_event(ctx, action, body)
     }
 }
@@ -277,7 +283,8 @@ fn unknown_action(action: &str, known: &[&str]) -> ValidationError {
 
 /// Handles one channel event: route by action, run, answer, complete. Failures are only logged:
 /// an event is not the client's doing.
-pub(crate) async fn handle_event(consumer: &dyn Dispatch, ctx: Context, event_data: Value, completion: bool) {
+/// The event is borrowed: one group send's data serves every member it reaches.
+pub(crate) async fn handle_event(consumer: &dyn Dispatch, ctx: Context, event_data: &Value, completion: bool) {
     let action = match event_data.get("action") {
         Some(Value::String(action)) => action.clone(),
         _ => {

@@ -1,6 +1,8 @@
 //! Frames on the wire: parsing a client's text into envelope + message, and rendering outgoing
 //! messages (camelized when asked, with the 2.13 `version`/`ref` echo on replies).
 
+use std::fmt::Write as _;
+
 use serde_json::{Map, Value};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -219,8 +221,9 @@ impl Frame {
             Frame::Json(mut text) => {
                 if !echo.is_empty() {
                     text.pop(); // the closing brace
-                    text.push_str(r#","version":"#);
-                    text.push_str(&ENVELOPE_VERSION.to_string());
+                    // Numbers are written into the frame, not through a `String` each: this runs
+                    // once per subscriber of every topic push.
+                    let _ = write!(text, r#","version":{ENVELOPE_VERSION}"#);
                     if let Some(topic) = &echo.topic {
                         text.push_str(r#","topic":"#);
                         push_json_str(&mut text, topic);
@@ -230,8 +233,7 @@ impl Frame {
                         push_json_str(&mut text, reference);
                     }
                     if let Some(seq) = echo.seq {
-                        text.push_str(r#","seq":"#);
-                        text.push_str(&seq.to_string());
+                        let _ = write!(text, r#","seq":{seq}"#);
                     }
                     text.push('}');
                 }

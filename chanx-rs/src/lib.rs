@@ -77,7 +77,8 @@ pub mod __fuzz;
 pub mod __private {
     pub use crate::consumer::Handlers;
     pub use crate::dispatch::{
-        HandlerFuture, HandlesEvent, IntoOutcome, Outcome, assert_message, boxed, decode, passthrough, str_eq,
+        HandlerFuture, HandlesEvent, IntoOutcome, Outcome, assert_message, boxed, decode, decode_event, passthrough,
+        str_eq,
     };
     pub use crate::topic::{TopicType, same_shape, topic_info};
     pub use serde_json::Value;

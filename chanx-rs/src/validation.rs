@@ -46,8 +46,8 @@ pub(crate) fn to_payload(errors: &[ValidationError]) -> Value {
 /// Valid input, the usual case, is decoded from a borrow of `value` with serde alone; only when
 /// that fails is it decoded again with `serde_path_to_error`, which builds the error's `loc` but
 /// copies every map key it passes on the way.
-pub(crate) fn decode_value<T: serde::de::DeserializeOwned>(value: Value, prefix: &str) -> Result<T, ValidationError> {
-    if let Ok(decoded) = <T as serde::Deserialize>::deserialize(&value) {
+pub(crate) fn decode_value<T: serde::de::DeserializeOwned>(value: &Value, prefix: &str) -> Result<T, ValidationError> {
+    if let Ok(decoded) = <T as serde::Deserialize>::deserialize(value) {
         return Ok(decoded);
     }
     serde_path_to_error::deserialize(value).map_err(|err| {
@@ -205,7 +205,7 @@ mod tests {
     }
 
     fn settings_error(payload: Value) -> ValidationError {
-        decode_value::<Settings>(json!({ "payload": payload }), "settings").expect_err("the input is invalid")
+        decode_value::<Settings>(&json!({ "payload": payload }), "settings").expect_err("the input is invalid")
     }
 
     #[test]
@@ -232,7 +232,7 @@ mod tests {
     }
 
     fn error_of(value: Value) -> ValidationError {
-        decode_value::<Echo>(value, "echo").expect_err("the input is invalid")
+        decode_value::<Echo>(&value, "echo").expect_err("the input is invalid")
     }
 
     #[test]
@@ -259,7 +259,7 @@ mod tests {
     fn a_peer_key_in_the_location_is_quoted_in_bounds() {
         let key = "k".repeat(1 << 20);
         let value = json!({ key.clone(): "not a number" });
-        let err = decode_value::<std::collections::HashMap<String, i32>>(value, "scores").expect_err("invalid");
+        let err = decode_value::<std::collections::HashMap<String, i32>>(&value, "scores").expect_err("invalid");
         assert_eq!(err.kind, "int_parsing");
         let quoted = err.loc[1].as_str().expect("a key");
         assert!(quoted.len() <= MAX_ECHO + '…'.len_utf8() && quoted.starts_with("kkk"), "{} bytes", quoted.len());

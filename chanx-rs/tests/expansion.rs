@@ -98,11 +98,11 @@ impl ::chanx::__private::Handlers for ChatConsumer {
         &'a self,
         ctx: ::chanx::Context,
         action: &str,
-        body: ::chanx::__private::Value,
+        body: &'a ::chanx::__private::Value,
     ) -> ::core::option::Option<::chanx::__private::HandlerFuture<'a>> {
         if action == <JobDone as ::chanx::Message>::ACTION {
             return ::core::option::Option::Some(::chanx::__private::boxed(async move {
-                match ::chanx::__private::decode::<JobDone>(body) {
+                match ::chanx::__private::decode_event::<JobDone>(body) {
                     ::core::result::Result::Ok(message) => {
                         ::chanx::__private::IntoOutcome::into_outcome(self.job_done(&ctx, message).await)
                     }
@@ -187,7 +187,7 @@ impl ::chanx::__private::Handlers for RoomTopic {
         &'a self,
         ctx: ::chanx::Context,
         action: &str,
-        body: ::chanx::__private::Value,
+        body: &'a ::chanx::__private::Value,
     ) -> ::core::option::Option<::chanx::__private::HandlerFuture<'a>> {
         ::core::option::Option::None
     }

@@ -31,6 +31,14 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// Broadcasts kept in flight by the fan-out sender (counted in deliveries still owed).
 const FANOUT_WINDOW: u64 = 8;
+
+/// The fan-out window of `--drive`: `FANOUT_WINDOW` in the environment, else [`FANOUT_WINDOW`].
+/// A window of 1 makes every wake-up of a member carry one delivery, so that a profile shows the
+/// cost of a wake-up, which full speed (about 7 deliveries per write) pays more often than
+/// valgrind's slow motion (about 11).
+fn drive_window() -> u64 {
+    std::env::var("FANOUT_WINDOW").ok().and_then(|w| w.parse().ok()).filter(|w| *w > 0).unwrap_or(FANOUT_WINDOW)
+}
 /// The generator counts as saturated above this share of its cores.
 const SATURATED: f64 = 0.9;
 /// The mask of every client frame: any key will do, the server unmasks either way.
@@ -69,6 +77,10 @@ struct Options {
     groups: usize,
     rounds: usize,
     json: Option<String>,
+    /// Put before every scenario's name, so that two runs' rows (and charts) stay apart.
+    prefix: String,
+    /// The action of a fan-out frame: `broadcast` (group `bench`) or `publish` (a feed topic).
+    action: String,
 }
 
 fn main() -> Result<(), Error> {
@@ -108,6 +120,8 @@ fn parse_args(args: &[String]) -> Result<Options, Error> {
         groups: 1_000,
         rounds: 3,
         json: None,
+        prefix: String::new(),
+        action: "broadcast".to_owned(),
     };
     let list = |s: &str| s.split(',').filter(|n| !n.is_empty()).map(str::parse).collect::<Result<Vec<usize>, _>>();
     for pair in args.chunks(2) {
@@ -126,6 +140,8 @@ fn parse_args(args: &[String]) -> Result<Options, Error> {
             "--groups" => options.groups = value.parse()?,
             "--rounds" => options.rounds = value.parse::<usize>()?.max(1),
             "--json" => options.json = Some(value.clone()),
+            "--prefix" => options.prefix = value.clone(),
+            "--action" => options.action = value.clone(),
             other => return Err(format!("unknown flag {other}").into()),
         }
     }
@@ -440,11 +456,16 @@ async fn hold(args: &[String]) -> Result<(), Error> {
     }
 }
 
-/// `--drive echo URL@PID CONNS OPS` or `--drive fanout URL@PID MEMBERS BROADCASTS`: exactly that
-/// many round trips (spread over the connections) or broadcasts (each delivered to every member),
-/// then closes; prints how many operations the server did (round trips or deliveries).
+/// `--drive echo URL@PID CONNS OPS` or `--drive fanout URL@PID MEMBERS BROADCASTS [ACTION]`:
+/// exactly that many round trips (spread over the connections) or broadcasts (each delivered to
+/// every member; ACTION `broadcast` by default, `publish` for a feed topic), then closes; prints
+/// how many operations the server did (round trips or deliveries).
 async fn drive(args: &[String]) -> Result<(), Error> {
-    let [kind, url, conns, ops] = args else { return Err("--drive echo|fanout URL@PID CONNS OPS".into()) };
+    let (kind, url, conns, ops, action) = match args {
+        [kind, url, conns, ops] => (kind, url, conns, ops, "broadcast"),
+        [kind, url, conns, ops, action] => (kind, url, conns, ops, action.as_str()),
+        _ => return Err("--drive echo|fanout URL@PID CONNS OPS [ACTION]".into()),
+    };
     let endpoint = parse_endpoint(url)?;
     let (conns, ops): (usize, u64) = (conns.parse()?, ops.parse()?);
     let clients = connect_many(std::slice::from_ref(&endpoint), conns, 16).await?;
@@ -480,21 +501,27 @@ async fn drive(args: &[String]) -> Result<(), Error> {
             for mut reader in readers.into_iter().chain(std::iter::once(reader)) {
                 let delivered = delivered.clone();
                 receivers.spawn(async move {
-                    for _ in 0..ops {
-                        if reader.next().await?.is_none() {
+                    let mut received = 0;
+                    while received < ops {
+                        let Some((_, text)) = reader.next().await? else {
                             return Err(Error::from("the server closed the connection"));
+                        };
+                        // Only the broadcasts count: a topic route answers `subscribed` first.
+                        if stamp(text).is_some() {
+                            received += 1;
+                            delivered.fetch_add(1, Ordering::Relaxed);
                         }
-                        delivered.fetch_add(1, Ordering::Relaxed);
                     }
                     Ok::<_, Error>(reader)
                 });
             }
             let members = conns as u64;
+            let window = drive_window();
             for sent in 0..ops {
-                while sent * members - delivered.load(Ordering::Relaxed) >= FANOUT_WINDOW * members {
+                while sent * members - delivered.load(Ordering::Relaxed) >= window * members {
                     tokio::time::sleep(Duration::from_millis(1)).await;
                 }
-                let text = format!(r#"{{"action":"broadcast","payload":{{"t":{sent},"text":"hello, everyone"}}}}"#);
+                let text = format!(r#"{{"action":"{action}","payload":{{"t":{sent},"text":"hello, everyone"}}}}"#);
                 sink.write_all(&text_frame(&text)).await?;
             }
             let mut done = Vec::new();
@@ -582,7 +609,7 @@ fn stamp(text: &[u8]) -> Option<u64> {
 
 /// One member broadcasts, stamped with the send time, keeping `FANOUT_WINDOW` broadcasts'
 /// deliveries in flight; every member (the sender too) records each delivery's latency.
-async fn fanout(target: &Target, members: usize, duration: Duration) -> Result<Measured, Error> {
+async fn fanout(target: &Target, members: usize, duration: Duration, action: &str) -> Result<Measured, Error> {
     let mut clients = connect_many(&target.endpoints, members, 64).await?;
     // Group joins happen after the handshake; give them time.
     tokio::time::sleep(Duration::from_millis(500 + members as u64 / 20)).await;
@@ -632,7 +659,7 @@ async fn fanout(target: &Target, members: usize, duration: Duration) -> Result<M
         stalled_since = None;
         text.clear();
         let stamp = epoch.elapsed().as_nanos() as u64;
-        let _ = write!(text, r#"{{"action":"broadcast","payload":{{"t":{stamp},"text":"hello, everyone"}}}}"#);
+        let _ = write!(text, r#"{{"action":"{action}","payload":{{"t":{stamp},"text":"hello, everyone"}}}}"#);
         sink.write_all(&text_frame(&text)).await?;
         sent += 1;
     }
@@ -781,7 +808,7 @@ async fn run(options: Options) -> Result<(), Error> {
 
     // Memory first, on fresh servers: later scenarios leave allocator caches behind.
     if options.idle > 0 {
-        let scenario = format!("idle {}", options.idle);
+        let scenario = format!("{}idle {}", options.prefix, options.idle);
         let mut row = Row::new(&scenario, format!("RSS per idle connection ({} open)", options.idle), "KiB", false);
         for target in &options.targets {
             let per_conn = idle_memory(target, options.idle).await?;
@@ -793,7 +820,7 @@ async fn run(options: Options) -> Result<(), Error> {
     }
 
     if options.accepts > 0 {
-        let scenario = format!("accepts {}", options.accepts);
+        let scenario = format!("{}accepts {}", options.prefix, options.accepts);
         let results = rounds(&options, &scenario, |t| accept_rate(t, options.accepts)).await?;
         let mut rows_here = throughput_rows(&scenario, "connections accepted", "accept", &results, false);
         rows_here.truncate(2);
@@ -801,19 +828,19 @@ async fn run(options: Options) -> Result<(), Error> {
     }
 
     for &conns in &options.echo {
-        let scenario = format!("echo {conns}");
+        let scenario = format!("{}echo {conns}", options.prefix);
         let results = rounds(&options, &scenario, |t| echo(t, conns, options.duration)).await?;
         rows.extend(throughput_rows(&scenario, "round trips", "round trip", &results, true));
     }
 
     for &members in &options.fanout {
-        let scenario = format!("fan-out {members}");
-        let results = rounds(&options, &scenario, |t| fanout(t, members, options.duration)).await?;
+        let scenario = format!("{}fan-out {members}", options.prefix);
+        let results = rounds(&options, &scenario, |t| fanout(t, members, options.duration, &options.action)).await?;
         rows.extend(throughput_rows(&scenario, "deliveries", "delivery", &results, false));
     }
 
     if options.groups > 0 {
-        let scenario = format!("groups {}", options.groups);
+        let scenario = format!("{}groups {}", options.prefix, options.groups);
         let mut one = Row::new(&scenario, "join or leave, in 1 group: server CPU per op".into(), "µs", false);
         let mut many = Row::new(
             &scenario,

@@ -16,8 +16,8 @@ pub(crate) fn consumer(c: &Consumer) -> TokenStream {
     let groups = &c.args.groups;
     let message_actions = ws.iter().map(|h| action_of(input(h)));
     let info = info(c, &ws, &events);
-    let ws_arms = ws.iter().map(|h| dispatch_arm(h));
-    let event_arms = events.iter().map(|h| dispatch_arm(h));
+    let ws_arms = ws.iter().map(|h| dispatch_arm(h, quote!(decode)));
+    let event_arms = events.iter().map(|h| dispatch_arm(h, quote!(decode_event)));
     let passthrough_arms = c.args.passthrough.iter().map(|ty| {
         let action = action_of(ty);
         quote! {
@@ -76,7 +76,7 @@ pub(crate) fn consumer(c: &Consumer) -> TokenStream {
                 &'a self,
                 ctx: ::chanx::Context,
                 action: &str,
-                body: ::chanx::__private::Value,
+                body: &'a ::chanx::__private::Value,
             ) -> ::core::option::Option<::chanx::__private::HandlerFuture<'a>> {
                 #(#event_arms)*
                 #(#passthrough_arms)*
@@ -205,8 +205,10 @@ fn action_of(ty: &Type) -> TokenStream {
     quote!(<#ty as ::chanx::Message>::ACTION)
 }
 
-/// One dispatch arm: decode the message, call the method, turn its result into an outcome.
-fn dispatch_arm(h: &Handler) -> TokenStream {
+/// One dispatch arm: decode the message (with `decode`, from the client's frame, or
+/// `decode_event`, from a borrow of an event every group member shares), call the method, turn
+/// its result into an outcome.
+fn dispatch_arm(h: &Handler, decode: TokenStream) -> TokenStream {
     let ty = input(h);
     let method = &h.method;
     let action = action_of(ty);
@@ -215,7 +217,7 @@ fn dispatch_arm(h: &Handler) -> TokenStream {
     quote! {
         if action == #action {
             return ::core::option::Option::Some(::chanx::__private::boxed(async move {
-                match ::chanx::__private::decode::<#ty>(body) {
+                match ::chanx::__private::#decode::<#ty>(body) {
                     ::core::result::Result::Ok(message) => ::chanx::__private::IntoOutcome::into_outcome(#call),
                     ::core::result::Result::Err(invalid) => invalid,
                 }

@@ -358,22 +358,25 @@ pub(crate) type Push = (Option<i64>, Value);
 /// replay already delivered it (it was in flight from the layer when history was read), so a
 /// recovering subscription keeps dropping pushes at or below the last `seq` it delivered, not
 /// only those held at the seam.
+///
+/// A plain subscription (no recovery, the [`Default`]) holds and deduplicates nothing: its seam
+/// has no state, so every push of a fan-out is admitted without taking a lock.
 #[derive(Default)]
-pub(crate) struct Seam(Mutex<SeamState>);
+pub(crate) struct Seam(Option<Mutex<SeamState>>);
 
-#[derive(Default)]
 struct SeamState {
     /// The pushes held while replaying; `None` once live.
     held: Option<Vec<Push>>,
-    /// The last `seq` delivered, on a recovering subscription (`None`: no deduplication).
-    delivered: Option<i64>,
+    /// The last `seq` delivered.
+    delivered: i64,
 }
 
 /// What to do with a live push.
+#[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Admit {
     /// Deliver it now.
-    Deliver(Value),
-    /// Held until the replay is over.
+    Deliver,
+    /// Held (copied) until the replay is over.
     Held,
     /// Already delivered (by the replay): dropped.
     Duplicate,
@@ -384,41 +387,41 @@ pub(crate) enum Admit {
 impl Seam {
     /// A seam holding live pushes from the start, for a recovering subscription.
     pub(crate) fn holding() -> Self {
-        Seam(Mutex::new(SeamState { held: Some(Vec::new()), delivered: Some(0) }))
+        Seam(Some(Mutex::new(SeamState { held: Some(Vec::new()), delivered: 0 })))
     }
 
-    fn lock(&self) -> MutexGuard<'_, SeamState> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// A live push: delivered, held while replaying, or dropped as already delivered.
-    pub(crate) fn admit(&self, seq: Option<i64>, event_data: Value) -> Admit {
-        let mut state = self.lock();
+    /// A live push: delivered, held while replaying, or dropped as already delivered. Only a
+    /// held push is copied; the caller copies one it delivers (a member that drops a push, or
+    /// a plain subscription's, costs no copy here).
+    pub(crate) fn admit(&self, seq: Option<i64>, event_data: &Value) -> Admit {
+        let Some(state) = &self.0 else { return Admit::Deliver };
+        let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
         let SeamState { held, delivered } = &mut *state;
         match held {
             Some(held) if held.len() >= MAX_HELD => Admit::Overflow,
             Some(held) => {
-                held.push((seq, event_data));
+                held.push((seq, event_data.clone()));
                 Admit::Held
             }
-            None => match (delivered.as_mut(), seq) {
-                (Some(last), Some(seq)) if seq <= *last => Admit::Duplicate,
-                (Some(last), Some(seq)) => {
-                    *last = seq;
-                    Admit::Deliver(event_data)
+            None => match seq {
+                Some(seq) if seq <= *delivered => Admit::Duplicate,
+                Some(seq) => {
+                    *delivered = seq;
+                    Admit::Deliver
                 }
-                _ => Admit::Deliver(event_data),
+                None => Admit::Deliver,
             },
         }
     }
 
     /// The pushes held so far that are after `replayed` and after every push delivered so far,
     /// for the caller to deliver now, in order. When none are held, the seam opens: later pushes
-    /// are delivered live, after these.
+    /// are delivered live, after these. A plain seam holds none.
     pub(crate) fn release(&self, replayed: u64) -> Vec<Push> {
-        let mut state = self.lock();
+        let Some(state) = &self.0 else { return Vec::new() };
+        let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
         let replayed = i64::try_from(replayed).unwrap_or(i64::MAX);
-        let mut last = state.delivered.map_or(replayed, |last| last.max(replayed));
+        let mut last = state.delivered.max(replayed);
         let held = state.held.as_mut().map(std::mem::take).unwrap_or_default();
         if held.is_empty() {
             state.held = None;
@@ -434,9 +437,7 @@ impl Seam {
                 None => true,
             })
             .collect();
-        if state.delivered.is_some() {
-            state.delivered = Some(last);
-        }
+        state.delivered = last;
         fresh
     }
 }
@@ -532,28 +533,31 @@ mod tests {
     fn the_seam_drops_what_the_replay_delivered() {
         let seam = Seam::holding();
         for seq in [3, 4, 5] {
-            assert!(matches!(seam.admit(Some(seq), json!(seq)), Admit::Held));
+            assert_eq!(seam.admit(Some(seq), &json!(seq)), Admit::Held);
         }
         let released: Vec<_> = seam.release(4).into_iter().map(|(seq, _)| seq).collect();
         assert_eq!(released, [Some(5)]);
         assert!(seam.release(5).is_empty());
-        assert!(matches!(seam.admit(Some(6), json!(6)), Admit::Deliver(_)));
+        assert_eq!(seam.admit(Some(6), &json!(6)), Admit::Deliver);
         // A push the replay delivered, still in flight when the seam opened, is dropped too.
-        assert!(matches!(seam.admit(Some(6), json!(6)), Admit::Duplicate));
-        assert!(matches!(seam.admit(Some(7), json!(7)), Admit::Deliver(_)));
-        // A plain subscription deduplicates nothing.
+        assert_eq!(seam.admit(Some(6), &json!(6)), Admit::Duplicate);
+        assert_eq!(seam.admit(Some(7), &json!(7)), Admit::Deliver);
+        assert_eq!(seam.admit(None, &json!(8)), Admit::Deliver, "a push without seq is not deduplicated");
+        // A plain subscription holds and deduplicates nothing, and has no state to lock.
         let plain = Seam::default();
-        assert!(matches!(plain.admit(Some(1), json!(1)), Admit::Deliver(_)));
-        assert!(matches!(plain.admit(Some(1), json!(1)), Admit::Deliver(_)));
+        assert!(plain.0.is_none());
+        assert_eq!(plain.admit(Some(1), &json!(1)), Admit::Deliver);
+        assert_eq!(plain.admit(Some(1), &json!(1)), Admit::Deliver);
+        assert!(plain.release(5).is_empty());
     }
 
     #[test]
     fn a_seam_holds_a_bounded_number_of_pushes() {
         let seam = Seam::holding();
         for seq in 0..MAX_HELD {
-            assert!(matches!(seam.admit(i64::try_from(seq).ok(), Value::Null), Admit::Held));
+            assert_eq!(seam.admit(i64::try_from(seq).ok(), &Value::Null), Admit::Held);
         }
-        assert!(matches!(seam.admit(None, Value::Null), Admit::Overflow));
+        assert_eq!(seam.admit(None, &Value::Null), Admit::Overflow);
     }
 
     #[test]

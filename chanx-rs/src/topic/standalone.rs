@@ -33,7 +33,7 @@ impl<T: Topic, A: Authenticator> Handlers for Standalone<T, A> {
         None
     }
 
-    fn dispatch_event<'a>(&'a self, _: Context, _: &str, _: serde_json::Value) -> Option<HandlerFuture<'a>> {
+    fn dispatch_event<'a>(&'a self, _: Context, _: &str, _: &'a serde_json::Value) -> Option<HandlerFuture<'a>> {
         None
     }
 

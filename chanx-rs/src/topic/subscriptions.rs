@@ -262,7 +262,7 @@ async fn subscribe(conn: &Arc<Connection>, tctx: &Context, reply: &Context, sinc
                 for (seq, event_data) in missed {
                     replayed = seq;
                     let push = tctx.pushing(i64::try_from(seq).ok());
-                    dispatch::handle_event(&*sub.handler, push, event_data, completion).await;
+                    dispatch::handle_event(&*sub.handler, push, &event_data, completion).await;
                 }
                 loop {
                     let held = sub.seam.release(replayed);
@@ -270,7 +270,7 @@ async fn subscribe(conn: &Arc<Connection>, tctx: &Context, reply: &Context, sinc
                         break;
                     }
                     for (seq, event_data) in held {
-                        dispatch::handle_event(&*sub.handler, tctx.pushing(seq), event_data, completion).await;
+                        dispatch::handle_event(&*sub.handler, tctx.pushing(seq), &event_data, completion).await;
                     }
                 }
             }
@@ -345,14 +345,15 @@ pub(crate) fn on_topic_event(
     ctx: &Context,
     topic: &str,
     seq: Option<i64>,
-    event_data: Value,
+    event_data: &Value,
+    message: &crate::layer::LayerMessage,
 ) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
     let Some(sub) = ctx.connection().topics.get(topic) else {
         tracing::debug!(%topic, "dropping a push for a topic this connection does not follow");
         return None;
     };
-    let event_data = match sub.seam.admit(seq, event_data) {
-        Admit::Deliver(event_data) => event_data,
+    match sub.seam.admit(seq, event_data) {
+        Admit::Deliver => {}
         Admit::Held => return None,
         Admit::Duplicate => {
             tracing::debug!(%topic, ?seq, "dropping a push the replay of history already delivered");
@@ -363,10 +364,14 @@ pub(crate) fn on_topic_event(
             ctx.connection().request_close(crate::close::EndReason::InboxOverflow);
             return None;
         }
-    };
+    }
+    // The event stays in the message that every subscriber shares; the task holds a reference.
+    let message = message.clone();
     let ctx = ctx.for_topic(sub.topic.clone()).pushing(seq);
     Some(async move {
-        dispatch::handle_event(&*sub.handler, ctx, event_data, sub.completion).await;
+        if let crate::layer::LayerBody::TopicEvent { event_data, .. } = message.body() {
+            dispatch::handle_event(&*sub.handler, ctx, event_data, sub.completion).await;
+        }
     })
 }
 
