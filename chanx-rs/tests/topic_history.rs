@@ -234,3 +234,29 @@ async fn a_topic_without_history_ignores_since() {
     assert_eq!(seq_of(&comm.receive_json().await), 41, "the caller's seq, as before");
     comm.disconnect().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_unsubscribe_during_a_replay_ends_the_replay() {
+    let router = router();
+    let mut comm = connect(&router).await;
+    let first = comm.subscribe_since("room:u", 0, "").await;
+    comm.reconnect().await;
+    for n in 1..=10 {
+        RoomTopic::broadcast(router.layer(), "room:u", &Said { payload: n }, None).await.expect("published");
+    }
+    // The replay takes 20 ms a push; the client leaves after the first.
+    assert!(comm.subscribe_since("room:u", first.seq, &first.epoch).await.recovered);
+    assert_eq!(seq_of(&comm.receive_json().await), 1);
+    comm.send_json(&json!({"version": 1, "topic": "room:u", "ref": "u", "action": "unsubscribe"})).await;
+    let frames = comm.receive_all_json(Duration::from_secs(1)).await;
+    let left = frames.iter().position(|f| f["action"] == "unsubscribed").expect("unsubscribed");
+    // The push whose handler was running may still follow; no other replayed push does.
+    let after: Vec<&Value> = frames[left..].iter().filter(|f| f["action"] == "said").collect();
+    assert!(after.len() <= 1, "replayed pushes after `unsubscribed`: {frames:?}");
+    // Subscribing again replays once, in order, with nothing of the first replay mixed in.
+    comm.reconnect().await;
+    assert!(comm.subscribe_since("room:u", 0, &first.epoch).await.recovered);
+    let replayed: Vec<u64> = comm.receive_all_json(Duration::from_secs(1)).await.iter().map(seq_of).collect();
+    assert_eq!(replayed, (1..=10).collect::<Vec<_>>());
+    comm.disconnect().await;
+}

@@ -261,18 +261,21 @@ async fn subscribe(conn: &Arc<Connection>, tctx: &Context, reply: &Context, sinc
                 let (answer, missed) = conn.layer.history().since(&group, kept, &since).await;
                 conn.metrics.recovery(answer.recovered);
                 let _ = reply.send_json(json!({"action": "subscribed", "payload": answer}));
+                // An unsubscribe or revocation during the replay ends it: nothing replayed
+                // follows `unsubscribed` (but the push whose handler is running).
+                let current = || subs.get(topic).is_some_and(|now| Arc::ptr_eq(&now, &sub));
                 let mut replayed = answer.seq;
-                for (seq, event_data) in missed {
+                for (seq, event_data) in missed.into_iter().take_while(|_| current()) {
                     replayed = seq;
                     let push = tctx.pushing(i64::try_from(seq).ok());
                     dispatch::handle_event(&*sub.handler, push, event_data, completion).await;
                 }
-                loop {
+                while current() {
                     let held = sub.seam.release(replayed);
                     if held.is_empty() {
                         break;
                     }
-                    for (seq, event_data) in held {
+                    for (seq, event_data) in held.into_iter().take_while(|_| current()) {
                         dispatch::handle_event(&*sub.handler, tctx.pushing(seq), event_data, completion).await;
                     }
                 }
