@@ -193,6 +193,34 @@ async fn a_flushed_history_is_a_new_epoch_and_not_recovered() {
 }
 
 #[tokio::test]
+async fn a_recovering_subscription_follows_its_topic_into_a_new_epoch() {
+    let Some(url) = test_redis_url().await else { return };
+    let prefix = unique_prefix("history.live-epoch");
+    let (one, _) = process(&url, &prefix);
+    let mut ada = connect(&one).await;
+    let first = ada.subscribe_since("room:e", 0, "").await;
+    for n in 1..=3 {
+        said(one.layer(), "room:e", n).await.expect("published");
+        assert_eq!(next_push(&mut ada).await, (n, n));
+    }
+    // Redis loses the topic's keys while Ada stays subscribed (a flush, or the topic idle for
+    // its ttl): the next pushes are seq 1 and 2 of a new epoch, and reach her.
+    let mut conn = redis_conn(&url).await;
+    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}*")).query_async(&mut conn).await.expect("keys");
+    let () = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await.expect("deleted");
+    for n in 1..=2 {
+        said(one.layer(), "room:e", 10 + n).await.expect("published");
+        let frame = ada.try_receive_json(Duration::from_secs(5)).await;
+        let frame = frame.unwrap_or_else(|err| panic!("push {n} of the new epoch was dropped: {err}"));
+        assert_eq!((&frame["seq"], &frame["payload"]), (&serde_json::json!(n), &serde_json::json!(10 + n)));
+    }
+    ada.reconnect().await;
+    let again = ada.subscribe_since("room:e", 2, &first.epoch).await;
+    assert!(!again.recovered && again.epoch != first.epoch, "{again:?}");
+    ada.disconnect().await;
+}
+
+#[tokio::test]
 async fn a_push_during_a_redis_restart_is_an_error_and_counted_and_recovery_says_so() {
     let port = free_port();
     let Some(redis) = OwnRedis::start(port) else { return };

@@ -236,6 +236,33 @@ async fn a_topic_without_history_ignores_since() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_recovering_subscription_follows_its_topic_into_a_new_epoch() {
+    let router = router();
+    let mut comm = connect(&router).await;
+    let first = comm.subscribe_since("short:idle", 0, "").await;
+    for n in 1..=3 {
+        ShortTopic::broadcast(router.layer(), "short:idle", &Said { payload: n }, None).await.expect("published");
+        assert_eq!(seq_of(&comm.receive_json().await), n);
+    }
+    // The room goes quiet past its ttl; its log is swept (at a later publish elsewhere), so the
+    // next push starts a new epoch at seq 1. The subscription is still live and must get it.
+    sleep(Duration::from_secs(6)).await;
+    for n in 0..1024 {
+        ShortTopic::broadcast(router.layer(), "short:elsewhere", &Said { payload: n }, None).await.expect("published");
+    }
+    for n in 1..=2 {
+        ShortTopic::broadcast(router.layer(), "short:idle", &Said { payload: 10 + n }, None).await.expect("published");
+        let frame = comm.try_receive_json(Duration::from_secs(1)).await;
+        let frame = frame.unwrap_or_else(|err| panic!("push {n} of the new epoch was dropped: {err}"));
+        assert_eq!((seq_of(&frame), &frame["payload"]), (n, &json!(10 + n)));
+    }
+    comm.reconnect().await;
+    let again = comm.subscribe_since("short:idle", 2, &first.epoch).await;
+    assert!(!again.recovered && again.epoch != first.epoch, "the old epoch's client reloads: {again:?}");
+    comm.disconnect().await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn an_unsubscribe_during_a_replay_ends_the_replay() {
     let router = router();
     let mut comm = connect(&router).await;

@@ -186,6 +186,22 @@ impl RedisLayer {
         appended.map_err(|err| inner.publish_failed(&channel, err))
     }
 
+    /// The epoch `group`'s pushes are numbered under now (`Some("")` when it has none yet);
+    /// `None` when Redis cannot be read.
+    pub(crate) async fn history_epoch(&self, group: &str) -> Option<String> {
+        let inner = &self.0;
+        let channel = inner.group_channel(group);
+        let [_, _, epoch_key] = inner.history_keys(group);
+        let read = inner
+            .on_publisher(&channel, |mut conn| async move {
+                redis::cmd("GET").arg(&epoch_key).query_async::<Option<String>>(&mut conn).await
+            })
+            .await;
+        read.inspect_err(|err| tracing::warn!(%group, error = %err, "could not read a topic's epoch from Redis"))
+            .ok()
+            .map(Option::unwrap_or_default)
+    }
+
     /// The answer to a client that stopped at `since` on `group`, and what it missed.
     pub(crate) async fn history_since(
         &self,

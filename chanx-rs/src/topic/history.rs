@@ -195,6 +195,15 @@ impl HistoryStore {
         }
     }
 
+    /// The epoch `group`'s pushes are numbered under now; `None` when Redis cannot say.
+    pub(crate) async fn epoch(&self, group: &str) -> Option<String> {
+        match self {
+            HistoryStore::Memory(memory) => Some(memory.epoch(group).await.to_string()),
+            #[cfg(feature = "redis")]
+            HistoryStore::Redis(redis) => redis.history_epoch(group).await,
+        }
+    }
+
     /// What a client that stopped at `since` missed on `group`, and the answer to send it.
     /// When Redis cannot be read, the answer is `recovered: false` (the client reloads) and the
     /// failure is logged.
@@ -298,6 +307,15 @@ impl MemoryHistory {
         Ok(seq)
     }
 
+    /// The epoch of `group`'s log, or the one its first log will take.
+    async fn epoch(&self, group: &str) -> Arc<str> {
+        let log = self.logs().get(group).cloned();
+        match log {
+            Some(log) => log.lock().await.epoch.clone(),
+            None => self.fresh_epoch(),
+        }
+    }
+
     /// What a client that stopped at `since` missed on `group`, and the answer to send it. A
     /// topic without a log has had no push: the answer carries the epoch its first log will
     /// take, so a first subscriber learns the epoch later pushes are numbered under.
@@ -357,7 +375,8 @@ pub(crate) type Push = (Option<i64>, Value);
 /// replays, then delivered, each `seq` at most once. A push can reach the connection after the
 /// replay already delivered it (it was in flight from the layer when history was read), so a
 /// recovering subscription keeps dropping pushes at or below the last `seq` it delivered, not
-/// only those held at the seam.
+/// only those held at the seam — unless the topic's history was lost since (a new epoch numbers
+/// from 1 again), which [`Seam::is_duplicate`] asks the store.
 #[derive(Default)]
 pub(crate) struct Seam(Mutex<SeamState>);
 
@@ -367,6 +386,8 @@ struct SeamState {
     held: Option<Vec<Push>>,
     /// The last `seq` delivered, on a recovering subscription (`None`: no deduplication).
     delivered: Option<i64>,
+    /// The epoch the replay was read under.
+    epoch: Option<String>,
 }
 
 /// What to do with a live push.
@@ -375,8 +396,9 @@ pub(crate) enum Admit {
     Deliver(Value),
     /// Held until the replay is over.
     Held,
-    /// Already delivered (by the replay): dropped.
-    Duplicate,
+    /// At or below the last `seq` delivered: a push the replay delivered, or the first of a new
+    /// epoch; [`Seam::is_duplicate`] tells which.
+    MaybeDuplicate(Value),
     /// Too many held: the subscription cannot keep up, and the connection must end.
     Overflow,
 }
@@ -384,7 +406,28 @@ pub(crate) enum Admit {
 impl Seam {
     /// A seam holding live pushes from the start, for a recovering subscription.
     pub(crate) fn holding() -> Self {
-        Seam(Mutex::new(SeamState { held: Some(Vec::new()), delivered: Some(0) }))
+        Seam(Mutex::new(SeamState { held: Some(Vec::new()), delivered: Some(0), epoch: None }))
+    }
+
+    /// Records the epoch the replay is read under, for [`Seam::is_duplicate`].
+    pub(crate) fn replaying(&self, epoch: &str) {
+        self.lock().epoch = Some(epoch.to_owned());
+    }
+
+    /// Whether a push [`Admit::MaybeDuplicate`] returned is one the replay delivered: yes while
+    /// `group`'s epoch is still the replay's. When history was lost since, the topic numbers
+    /// from 1 again under a new epoch: the push is new, and no later one is taken for a
+    /// duplicate (pushes reach a subscriber in `seq` order, so every push the replay delivered
+    /// came before this one). Pushes of one subscription are handled one at a time, so none is
+    /// admitted meanwhile.
+    pub(crate) async fn is_duplicate(&self, store: &HistoryStore, group: &str) -> bool {
+        let replayed_under = self.lock().epoch.clone();
+        let now = store.epoch(group).await;
+        if replayed_under.is_some() && now.is_some() && replayed_under != now {
+            self.lock().delivered = None;
+            return false;
+        }
+        true
     }
 
     fn lock(&self) -> MutexGuard<'_, SeamState> {
@@ -394,7 +437,7 @@ impl Seam {
     /// A live push: delivered, held while replaying, or dropped as already delivered.
     pub(crate) fn admit(&self, seq: Option<i64>, event_data: Value) -> Admit {
         let mut state = self.lock();
-        let SeamState { held, delivered } = &mut *state;
+        let SeamState { held, delivered, .. } = &mut *state;
         match held {
             Some(held) if held.len() >= MAX_HELD => Admit::Overflow,
             Some(held) => {
@@ -402,7 +445,7 @@ impl Seam {
                 Admit::Held
             }
             None => match (delivered.as_mut(), seq) {
-                (Some(last), Some(seq)) if seq <= *last => Admit::Duplicate,
+                (Some(last), Some(seq)) if seq <= *last => Admit::MaybeDuplicate(event_data),
                 (Some(last), Some(seq)) => {
                     *last = seq;
                     Admit::Deliver(event_data)
@@ -539,12 +582,30 @@ mod tests {
         assert!(seam.release(5).is_empty());
         assert!(matches!(seam.admit(Some(6), json!(6)), Admit::Deliver(_)));
         // A push the replay delivered, still in flight when the seam opened, is dropped too.
-        assert!(matches!(seam.admit(Some(6), json!(6)), Admit::Duplicate));
+        assert!(matches!(seam.admit(Some(6), json!(6)), Admit::MaybeDuplicate(_)));
         assert!(matches!(seam.admit(Some(7), json!(7)), Admit::Deliver(_)));
         // A plain subscription deduplicates nothing.
         let plain = Seam::default();
         assert!(matches!(plain.admit(Some(1), json!(1)), Admit::Deliver(_)));
         assert!(matches!(plain.admit(Some(1), json!(1)), Admit::Deliver(_)));
+    }
+
+    #[tokio::test]
+    async fn a_push_at_or_below_the_replay_is_new_once_the_epoch_changed() {
+        let store = HistoryStore::Memory(MemoryHistory::default());
+        let HistoryStore::Memory(memory) = &store else { unreachable!() };
+        let history = History::new(10, Duration::from_secs(10));
+        push(memory, history, 1).await;
+        let (answer, _) = memory.since("g", history, &since(0, "")).await;
+        let seam = Seam::holding();
+        seam.replaying(&answer.epoch);
+        assert!(seam.release(1).is_empty());
+        assert!(matches!(seam.admit(Some(1), json!(1)), Admit::MaybeDuplicate(_)));
+        assert!(seam.is_duplicate(&store, "g").await, "same epoch: the replay delivered it");
+        // Another epoch (the history was lost): the push is new, and so are the next ones.
+        seam.replaying("a lost epoch");
+        assert!(!seam.is_duplicate(&store, "g").await);
+        assert!(matches!(seam.admit(Some(1), json!(1)), Admit::Deliver(_)));
     }
 
     #[test]

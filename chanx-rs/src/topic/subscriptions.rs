@@ -259,6 +259,7 @@ async fn subscribe(conn: &Arc<Connection>, tctx: &Context, reply: &Context, sinc
         match recovery.filter(|_| first) {
             Some((kept, since)) => {
                 let (answer, missed) = conn.layer.history().since(&group, kept, &since).await;
+                sub.seam.replaying(&answer.epoch);
                 conn.metrics.recovery(answer.recovered);
                 let _ = reply.send_json(json!({"action": "subscribed", "payload": answer}));
                 // An unsubscribe or revocation during the replay ends it: nothing replayed
@@ -357,13 +358,10 @@ pub(crate) fn on_topic_event(
         tracing::debug!(%topic, "dropping a push for a topic this connection does not follow");
         return None;
     };
-    let event_data = match sub.seam.admit(seq, event_data) {
-        Admit::Deliver(event_data) => event_data,
+    let (event_data, maybe_duplicate) = match sub.seam.admit(seq, event_data) {
+        Admit::Deliver(event_data) => (event_data, false),
         Admit::Held => return None,
-        Admit::Duplicate => {
-            tracing::debug!(%topic, ?seq, "dropping a push the replay of history already delivered");
-            return None;
-        }
+        Admit::MaybeDuplicate(event_data) => (event_data, true),
         Admit::Overflow => {
             tracing::warn!(%topic, "too many pushes held while replaying history; closing the connection");
             ctx.connection().request_close(crate::close::EndReason::InboxOverflow);
@@ -372,6 +370,10 @@ pub(crate) fn on_topic_event(
     };
     let ctx = ctx.for_topic(sub.topic.clone()).pushing(seq);
     Some(async move {
+        if maybe_duplicate && sub.seam.is_duplicate(ctx.connection().layer.history(), &sub.group).await {
+            tracing::debug!(topic = ctx.topic(), ?seq, "dropping a push the replay of history already delivered");
+            return;
+        }
         dispatch::handle_event(&*sub.handler, ctx, event_data, sub.completion).await;
     })
 }
