@@ -49,6 +49,9 @@ struct State {
     groups: HashMap<String, usize>,
     /// The connection has ended: a subscribe finishing now undoes itself.
     closed: bool,
+    /// How many `reauthorize` messages found no subscription: a subscribe whose `authorize`
+    /// was running meanwhile runs it again, since the answer may predate the change.
+    reauthorized: u64,
 }
 
 /// The topics a connection hosts and follows.
@@ -213,16 +216,31 @@ async fn subscribe(conn: &Arc<Connection>, tctx: &Context, reply: &Context, sinc
     let Some(handler) = run_hook(async { (kind.create)(tctx, &params) }, "new").await else {
         return send_error(reply, TopicErrorReason::Unauthorized, format!("Not allowed to subscribe to '{topic}'"));
     };
-    if run_hook(handler.authorize(tctx, &params), "authorize").await != Some(true) {
+    let group = super::safe_group_name(Some(kind.type_name), &[topic]);
+    // The group is joined (and counted) before `authorize` runs, so that a `reauthorize` sent
+    // while it runs reaches this connection, which then asks `authorize` again.
+    {
+        let _changing = subs.group_changes.lock().await;
+        if let Err(err) = conn.join_group(&group).await {
+            tracing::error!(%topic, %group, error = %err, "could not join a topic's group");
+            let _ = reply.send(&ErrorMessage::detail("Failed to process message for subscribe"));
+            return;
+        }
+        *subs.state().groups.entry(group.clone()).or_default() += 1;
+    }
+    let authorized = loop {
+        let seen = subs.state().reauthorized;
+        let authorized = run_hook(handler.authorize(tctx, &params), "authorize").await == Some(true);
+        if !authorized || subs.state().reauthorized == seen {
+            break authorized;
+        }
+    };
+    if !authorized {
+        let _changing = subs.group_changes.lock().await;
+        release_group(conn, &group).await;
         return send_error(reply, TopicErrorReason::Unauthorized, format!("Not allowed to subscribe to '{topic}'"));
     }
-    let group = super::safe_group_name(Some(kind.type_name), &[topic]);
     let changing = subs.group_changes.lock().await;
-    if let Err(err) = conn.join_group(&group).await {
-        tracing::error!(%topic, %group, error = %err, "could not join a topic's group");
-        let _ = reply.send(&ErrorMessage::detail("Failed to process message for subscribe"));
-        return;
-    }
     let completion = kind.completion.unwrap_or(subs.limits.completion);
     let topic_name: Arc<str> = Arc::from(topic);
     // Recovery: live pushes are held from the moment the subscription is found by them.
@@ -246,12 +264,15 @@ async fn subscribe(conn: &Arc<Connection>, tctx: &Context, reply: &Context, sinc
             Some(false)
         } else {
             state.active.insert(topic_name, sub.clone());
-            *state.groups.entry(group.clone()).or_default() += 1;
             Some(true)
         }
     };
-    if first.is_none() {
-        let _ = conn.leave_group(&group).await;
+    match first {
+        None => {
+            let _ = conn.leave_group(&group).await;
+        }
+        Some(false) => release_group(conn, &group).await,
+        Some(true) => {}
     }
     drop(changing);
     drop(reservation);
@@ -296,6 +317,24 @@ async fn subscribe(conn: &Arc<Connection>, tctx: &Context, reply: &Context, sinc
             }
             run_hook(sub.handler.on_subscribe(tctx), "on_subscribe").await;
         }
+    }
+}
+
+/// Uncounts one use of `group` by a subscribe that did not become a subscription, and leaves it
+/// when nothing else uses it. The caller holds `group_changes`.
+async fn release_group(conn: &Arc<Connection>, group: &str) {
+    let unused = {
+        let mut state = conn.topics.state();
+        let count = state.groups.entry(group.to_owned()).or_default();
+        *count = count.saturating_sub(1);
+        let unused = *count == 0;
+        if unused {
+            state.groups.remove(group);
+        }
+        unused && !state.closed
+    };
+    if unused {
+        let _ = conn.leave_group(group).await;
     }
 }
 
@@ -382,7 +421,11 @@ pub(crate) fn on_topic_event(
 /// unsubscribes it when refused ([`Topic::reauthorize`](super::Topic::reauthorize)).
 pub(crate) async fn reauthorize(ctx: Context, topic: String) {
     let conn = ctx.connection().clone();
-    let Some(sub) = conn.topics.get(&topic) else { return };
+    let Some(sub) = conn.topics.get(&topic) else {
+        // Perhaps a subscribe of it is authorizing: it will ask again.
+        conn.topics.state().reauthorized += 1;
+        return;
+    };
     let Some(params) = conn.topics.types.iter().find_map(|t| t.parse(&topic)) else { return };
     let tctx = ctx.for_topic(sub.topic.clone());
     if run_hook(sub.handler.authorize(&tctx, &params), "authorize").await != Some(true) {
