@@ -56,9 +56,33 @@ impl PlainTopic {
     }
 }
 
+/// What `HookedTopic`'s hooks ran, in order.
+static HOOKS: std::sync::Mutex<Vec<&str>> = std::sync::Mutex::new(Vec::new());
+
+/// A slow history topic whose hooks record that they ran (say, a "who is watching" table).
+#[derive(Default)]
+struct HookedTopic;
+
+#[chanx::topic(pattern = "hooked:{name}", history(size = 1000, ttl = "5m"))]
+impl Topic for HookedTopic {
+    async fn on_subscribe(&self, _ctx: &chanx::Context) {
+        HOOKS.lock().expect("hooks").push("on_subscribe");
+    }
+
+    async fn on_unsubscribe(&self, _ctx: &chanx::Context) {
+        HOOKS.lock().expect("hooks").push("on_unsubscribe");
+    }
+
+    #[event_handler]
+    async fn said(&self, event: Said) -> Said {
+        sleep(Duration::from_millis(20)).await;
+        event
+    }
+}
+
 struct Hub;
 
-#[chanx::consumer(topics = [RoomTopic, ShortTopic, PlainTopic])]
+#[chanx::consumer(topics = [RoomTopic, ShortTopic, PlainTopic, HookedTopic])]
 impl Hub {}
 
 fn router() -> Router {
@@ -286,4 +310,24 @@ async fn an_unsubscribe_during_a_replay_ends_the_replay() {
     let replayed: Vec<u64> = comm.receive_all_json(Duration::from_secs(1)).await.iter().map(seq_of).collect();
     assert_eq!(replayed, (1..=10).collect::<Vec<_>>());
     comm.disconnect().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_subscription_ended_during_its_replay_never_runs_on_subscribe_after_on_unsubscribe() {
+    let router = router();
+    let mut comm = connect(&router).await;
+    let first = comm.subscribe_since("hooked:h", 0, "").await;
+    comm.reconnect().await;
+    for n in 1..=5 {
+        HookedTopic::broadcast(router.layer(), "hooked:h", &Said { payload: n }, None).await.expect("published");
+    }
+    assert!(comm.subscribe_since("hooked:h", first.seq, &first.epoch).await.recovered);
+    comm.send_json(&json!({"version": 1, "topic": "hooked:h", "ref": "u", "action": "unsubscribe"})).await;
+    comm.receive_all_json(Duration::from_secs(1)).await;
+    comm.disconnect().await;
+    let hooks = HOOKS.lock().expect("hooks").clone();
+    // The first subscription's pair, then the second's: both hooks or neither, in that order.
+    let second = &hooks[2..];
+    assert!(second.is_empty() || second == ["on_subscribe", "on_unsubscribe"], "{hooks:?}");
+    assert_eq!(hooks[..2], ["on_subscribe", "on_unsubscribe"]);
 }

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use futures_util::FutureExt;
@@ -38,6 +39,9 @@ struct Subscription {
     seam: Seam,
     /// Whether the topic keeps presence (the `presence` request is answered).
     presence: bool,
+    /// Whether `on_subscribe` was started: set while the subscription is current, so that one
+    /// ended before (during its replay) runs neither hook, never `on_unsubscribe` first.
+    started: AtomicBool,
 }
 
 #[derive(Default)]
@@ -106,7 +110,9 @@ impl Subscriptions {
         };
         for sub in ended {
             let tctx = ctx.for_topic(sub.topic.clone());
-            run_hook(sub.handler.on_unsubscribe(&tctx), "on_unsubscribe").await;
+            if sub.started.load(Ordering::SeqCst) {
+                run_hook(sub.handler.on_unsubscribe(&tctx), "on_unsubscribe").await;
+            }
             if sub.presence {
                 super::presence::leave(&tctx, &sub.group).await;
             }
@@ -254,6 +260,7 @@ async fn subscribe(conn: &Arc<Connection>, tctx: &Context, reply: &Context, sinc
         completion,
         seam,
         presence: presence.is_some(),
+        started: AtomicBool::new(false),
     });
     let first = {
         let mut state = subs.state();
@@ -315,7 +322,15 @@ async fn subscribe(conn: &Arc<Connection>, tctx: &Context, reply: &Context, sinc
                     super::presence::leave(tctx, &group).await;
                 }
             }
-            run_hook(sub.handler.on_subscribe(tctx), "on_subscribe").await;
+            let started = {
+                let state = subs.state();
+                let current = state.active.get(topic).is_some_and(|now| Arc::ptr_eq(now, &sub));
+                sub.started.store(current, Ordering::SeqCst);
+                current
+            };
+            if started {
+                run_hook(sub.handler.on_subscribe(tctx), "on_subscribe").await;
+            }
         }
     }
 }
@@ -372,7 +387,9 @@ async fn end(conn: &Arc<Connection>, tctx: &Context) -> bool {
         })
     };
     let Some(sub) = removed else { return false };
-    run_hook(sub.handler.on_unsubscribe(tctx), "on_unsubscribe").await;
+    if sub.started.load(Ordering::SeqCst) {
+        run_hook(sub.handler.on_unsubscribe(tctx), "on_unsubscribe").await;
+    }
     if sub.presence {
         super::presence::leave(tctx, &sub.group).await;
     }
