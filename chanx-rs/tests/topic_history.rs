@@ -331,3 +331,84 @@ async fn a_subscription_ended_during_its_replay_never_runs_on_subscribe_after_on
     assert!(second.is_empty() || second == ["on_subscribe", "on_unsubscribe"], "{hooks:?}");
     assert_eq!(hooks[..2], ["on_subscribe", "on_unsubscribe"]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_replay_longer_than_the_outbound_queue_reaches_a_reading_client() {
+    let router = router();
+    // Completion frames on: each replayed push is two frames, 1,800 in all, over the queue's 1,024.
+    let mut comm = WebsocketCommunicator::builder(&router, "/ws/hub/")
+        .send_completion(true)
+        .timeout(Duration::from_secs(60))
+        .connect()
+        .await;
+    let first = comm.subscribe_since("short:long", 0, "").await;
+    comm.reconnect().await;
+    for n in 1..=900 {
+        ShortTopic::broadcast(router.layer(), "short:long", &Said { payload: n }, None).await.expect("published");
+    }
+    assert!(comm.subscribe_since("short:long", first.seq, &first.epoch).await.recovered);
+    let frames = comm.receive_all_json(Duration::from_secs(1)).await;
+    let seqs: Vec<u64> = frames.iter().filter(|f| f["action"] == "said").map(seq_of).collect();
+    assert_eq!(seqs, (1..=900).collect::<Vec<_>>(), "closed: {:?}", comm.close_reason());
+    comm.disconnect().await;
+}
+
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "line")]
+struct Line {
+    payload: String,
+}
+
+/// A log whose pushes are a kilobyte each.
+#[derive(Default)]
+struct LogTopic;
+
+#[chanx::topic(pattern = "log:{name}", history(size = 1000, ttl = "5m"))]
+impl LogTopic {
+    #[event_handler]
+    async fn line(&self, event: Line) -> Line {
+        event
+    }
+}
+
+struct LogHub;
+
+#[chanx::consumer(topics = [LogTopic])]
+impl LogHub {}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_that_reads_nothing_of_a_replay_is_closed_as_slow() {
+    let settings = chanx::Settings::default().outbound_capacity(8).close_timeout(Duration::from_millis(100));
+    let router = Router::new().route("/ws/log/", |_: &Scope| LogHub).with_settings(settings);
+    let mut comm = WebsocketCommunicator::builder(&router, "/ws/log/")
+        .send_completion(false)
+        .timeout(Duration::from_secs(60))
+        .connect()
+        .await;
+    let first = comm.subscribe_since("log:a", 0, "").await;
+    comm.reconnect().await;
+    // 900 KiB: far more than the client's pipe and the queue hold.
+    for _ in 0..900 {
+        LogTopic::broadcast(router.layer(), "log:a", &Line { payload: "x".repeat(1024) }, None).await.expect("sent");
+    }
+    comm.send_json(&json!({"version": 1, "topic": "log:a", "ref": "r", "action": "subscribe",
+                           "payload": {"since": {"seq": first.seq, "epoch": first.epoch}}}))
+        .await;
+    // The client reads nothing for 30 s (within the idle timeout, so only its reading is
+    // slow): the replay must not wait for it for ever.
+    sleep(Duration::from_secs(30)).await;
+    let mut seqs = Vec::new();
+    let end = loop {
+        match comm.try_receive_json(Duration::from_secs(5)).await {
+            Ok(frame) if frame["action"] == "line" => seqs.push(seq_of(&frame)),
+            Ok(frame) => assert_eq!(frame["action"], "subscribed", "{frame}"),
+            Err(err) => break err,
+        }
+    };
+    // 1008, unless the stalled pipe had no room for the close frame either.
+    let closed = matches!(end, chanx::testing::ReceiveError::Closed(None | Some(1008)));
+    assert!(closed, "{end:?} after {} pushes", seqs.len());
+    // What arrived before the close is in order, without a gap: the client recovers the rest.
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
+    assert!(seqs.len() < 900);
+}

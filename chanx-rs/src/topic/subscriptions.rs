@@ -294,17 +294,29 @@ async fn subscribe(conn: &Arc<Connection>, tctx: &Context, reply: &Context, sinc
                 // follows `unsubscribed` (but the push whose handler is running).
                 let current = || subs.get(topic).is_some_and(|now| Arc::ptr_eq(&now, &sub));
                 let mut replayed = answer.seq;
-                for (seq, event_data) in missed.into_iter().take_while(|_| current()) {
+                // Room for a push and its completion frame, and one more the handler may send.
+                // A stalled client is being closed: nothing more goes out, so no gap does either.
+                let room = 3;
+                let mut stalled = false;
+                for (seq, event_data) in missed {
+                    stalled = !conn.outbound_room(room).await;
+                    if stalled || !current() {
+                        break;
+                    }
                     replayed = seq;
                     let push = tctx.pushing(i64::try_from(seq).ok());
                     dispatch::handle_event(&*sub.handler, push, event_data, completion).await;
                 }
-                while current() {
+                while !stalled && current() {
                     let held = sub.seam.release(replayed);
                     if held.is_empty() {
                         break;
                     }
-                    for (seq, event_data) in held.into_iter().take_while(|_| current()) {
+                    for (seq, event_data) in held {
+                        stalled = !conn.outbound_room(room).await;
+                        if stalled || !current() {
+                            break;
+                        }
                         dispatch::handle_event(&*sub.handler, tctx.pushing(seq), event_data, completion).await;
                     }
                 }
