@@ -412,3 +412,34 @@ async fn a_client_that_reads_nothing_of_a_replay_is_closed_as_slow() {
     assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
     assert!(seqs.len() < 900);
 }
+
+#[tokio::test(start_paused = true)]
+async fn live_pushes_piling_up_behind_a_long_replay_close_the_connection_with_1013() {
+    let router = router();
+    let mut comm = connect(&router).await;
+    let first = comm.subscribe_since("room:busy", 0, "").await;
+    comm.reconnect().await;
+    for n in 1..=1000 {
+        RoomTopic::broadcast(router.layer(), "room:busy", &Said { payload: n }, None).await.expect("published");
+    }
+    // The replay takes 20 ms a push; meanwhile more live pushes come than a seam holds.
+    assert!(comm.subscribe_since("room:busy", first.seq, &first.epoch).await.recovered);
+    for n in 1001..=6000 {
+        RoomTopic::broadcast(router.layer(), "room:busy", &Said { payload: n }, None).await.expect("published");
+        if n % 100 == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    let mut last = 0;
+    let end = loop {
+        match comm.try_receive_json(Duration::from_secs(60)).await {
+            Ok(frame) => {
+                assert_eq!(seq_of(&frame), last + 1, "in order, without a gap: {frame}");
+                last += 1;
+            }
+            Err(err) => break err,
+        }
+    };
+    assert!(matches!(end, chanx::testing::ReceiveError::Closed(Some(1013))), "{end:?} after {last}");
+    assert!(last < 6000, "closed before the end");
+}
