@@ -220,6 +220,43 @@ async fn a_recovering_subscription_follows_its_topic_into_a_new_epoch() {
     ada.disconnect().await;
 }
 
+/// Redis loses a topic's numbering but not its epoch (an eviction under `maxmemory` takes one
+/// key, not all three): the topic starts a new epoch, rather than numbering from 1 under the old
+/// one (where a client's old `seq` would "recover" new pushes) or failing every push until the
+/// numbering passes the log's last entry.
+#[tokio::test]
+async fn a_lost_numbering_under_a_kept_epoch_is_a_new_epoch() {
+    let Some(url) = test_redis_url().await else { return };
+    for lost in [&["seq"][..], &["seq", "log"]] {
+        let prefix = unique_prefix("history.evicted");
+        let (one, _) = process(&url, &prefix);
+        let mut ada = connect(&one).await;
+        let first = ada.subscribe_since("room:v", 0, "").await;
+        for n in 1..=3 {
+            said(one.layer(), "room:v", n).await.expect("published");
+            assert_eq!(next_push(&mut ada).await, (n, n));
+        }
+        let mut conn = redis_conn(&url).await;
+        for key in lost {
+            let keys: Vec<String> =
+                redis::cmd("KEYS").arg(format!("{prefix}*:{key}")).query_async(&mut conn).await.expect("keys");
+            let () = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await.expect("deleted");
+        }
+        // Pushes go on, each reaching the subscriber that stayed.
+        for n in 4..=8 {
+            said(one.layer(), "room:v", n).await.unwrap_or_else(|err| panic!("{lost:?} lost: push {n} failed: {err}"));
+            let frame = ada.try_receive_json(Duration::from_secs(5)).await;
+            let frame = frame.unwrap_or_else(|err| panic!("{lost:?} lost: push {n} did not arrive: {err}"));
+            assert_eq!(frame["payload"], n, "{frame}");
+        }
+        // A client that stopped at seq 3 of the old numbering is told to reload.
+        ada.reconnect().await;
+        let stale = ada.subscribe_since("room:v", 3, &first.epoch).await;
+        assert!(!stale.recovered && stale.epoch != first.epoch, "{lost:?} lost: {stale:?}");
+        ada.disconnect().await;
+    }
+}
+
 #[tokio::test]
 async fn a_push_during_a_redis_restart_is_an_error_and_counted_and_recovery_says_so() {
     let port = free_port();
