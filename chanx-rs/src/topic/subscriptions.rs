@@ -53,8 +53,8 @@ struct State {
     groups: HashMap<String, usize>,
     /// The connection has ended: a subscribe finishing now undoes itself.
     closed: bool,
-    /// How many `reauthorize` messages found no subscription: a subscribe whose `authorize`
-    /// was running meanwhile runs it again, since the answer may predate the change.
+    /// How many `reauthorize` messages or revocations found no subscription: a subscribe whose
+    /// `authorize` was running meanwhile runs it again, since the answer may predate the change.
     reauthorized: u64,
 }
 
@@ -379,6 +379,9 @@ pub(crate) async fn revoke(tctx: &Context) -> bool {
     let ended = end(&conn, tctx).await;
     if ended {
         let _ = tctx.send(&Unsubscribed {});
+    } else {
+        // Perhaps a subscribe of it is authorizing: it will ask again.
+        conn.topics.state().reauthorized += 1;
     }
     ended
 }
