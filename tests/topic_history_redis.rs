@@ -193,6 +193,71 @@ async fn a_flushed_history_is_a_new_epoch_and_not_recovered() {
 }
 
 #[tokio::test]
+async fn a_recovering_subscription_follows_its_topic_into_a_new_epoch() {
+    let Some(url) = test_redis_url().await else { return };
+    let prefix = unique_prefix("history.live-epoch");
+    let (one, _) = process(&url, &prefix);
+    let mut ada = connect(&one).await;
+    let first = ada.subscribe_since("room:e", 0, "").await;
+    for n in 1..=3 {
+        said(one.layer(), "room:e", n).await.expect("published");
+        assert_eq!(next_push(&mut ada).await, (n, n));
+    }
+    // Redis loses the topic's keys while Ada stays subscribed (a flush, or the topic idle for
+    // its ttl): the next pushes are seq 1 and 2 of a new epoch, and reach her.
+    let mut conn = redis_conn(&url).await;
+    let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{prefix}*")).query_async(&mut conn).await.expect("keys");
+    let () = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await.expect("deleted");
+    for n in 1..=2 {
+        said(one.layer(), "room:e", 10 + n).await.expect("published");
+        let frame = ada.try_receive_json(Duration::from_secs(5)).await;
+        let frame = frame.unwrap_or_else(|err| panic!("push {n} of the new epoch was dropped: {err}"));
+        assert_eq!((&frame["seq"], &frame["payload"]), (&serde_json::json!(n), &serde_json::json!(10 + n)));
+    }
+    ada.reconnect().await;
+    let again = ada.subscribe_since("room:e", 2, &first.epoch).await;
+    assert!(!again.recovered && again.epoch != first.epoch, "{again:?}");
+    ada.disconnect().await;
+}
+
+/// Redis loses a topic's numbering but not its epoch (an eviction under `maxmemory` takes one
+/// key, not all three): the topic starts a new epoch, rather than numbering from 1 under the old
+/// one (where a client's old `seq` would "recover" new pushes) or failing every push until the
+/// numbering passes the log's last entry.
+#[tokio::test]
+async fn a_lost_numbering_under_a_kept_epoch_is_a_new_epoch() {
+    let Some(url) = test_redis_url().await else { return };
+    for lost in [&["seq"][..], &["seq", "log"]] {
+        let prefix = unique_prefix("history.evicted");
+        let (one, _) = process(&url, &prefix);
+        let mut ada = connect(&one).await;
+        let first = ada.subscribe_since("room:v", 0, "").await;
+        for n in 1..=3 {
+            said(one.layer(), "room:v", n).await.expect("published");
+            assert_eq!(next_push(&mut ada).await, (n, n));
+        }
+        let mut conn = redis_conn(&url).await;
+        for key in lost {
+            let keys: Vec<String> =
+                redis::cmd("KEYS").arg(format!("{prefix}*:{key}")).query_async(&mut conn).await.expect("keys");
+            let () = redis::cmd("DEL").arg(&keys).query_async(&mut conn).await.expect("deleted");
+        }
+        // Pushes go on, each reaching the subscriber that stayed.
+        for n in 4..=8 {
+            said(one.layer(), "room:v", n).await.unwrap_or_else(|err| panic!("{lost:?} lost: push {n} failed: {err}"));
+            let frame = ada.try_receive_json(Duration::from_secs(5)).await;
+            let frame = frame.unwrap_or_else(|err| panic!("{lost:?} lost: push {n} did not arrive: {err}"));
+            assert_eq!(frame["payload"], n, "{frame}");
+        }
+        // A client that stopped at seq 3 of the old numbering is told to reload.
+        ada.reconnect().await;
+        let stale = ada.subscribe_since("room:v", 3, &first.epoch).await;
+        assert!(!stale.recovered && stale.epoch != first.epoch, "{lost:?} lost: {stale:?}");
+        ada.disconnect().await;
+    }
+}
+
+#[tokio::test]
 async fn a_push_during_a_redis_restart_is_an_error_and_counted_and_recovery_says_so() {
     let port = free_port();
     let Some(redis) = OwnRedis::start(port) else { return };
@@ -307,15 +372,14 @@ async fn recovering_readers_do_not_keep_an_epoch_alive_past_its_pushes() {
     for n in 1..=3 {
         TinyTopic::broadcast(router.layer(), "tiny:a", &Said { payload: n }, None).await.expect("published");
     }
-    // Ada keeps coming back while nobody pushes, until Redis has expired the topic's numbering.
-    let mut conn = redis_conn(&url).await;
-    let seq_key = format!("{prefix}*seq");
+    // Ada keeps coming back while nobody pushes, until Redis has expired the topic's history:
+    // her reads alone do not keep its epoch (a read that finds none makes a new one, seq 0).
     let expired = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             ada.reconnect().await;
-            ada.subscribe_since("tiny:a", 0, &first.epoch).await;
-            let keys: Vec<String> = redis::cmd("KEYS").arg(&seq_key).query_async(&mut conn).await.expect("keys");
-            if keys.is_empty() {
+            let answer = ada.subscribe_since("tiny:a", 0, &first.epoch).await;
+            if answer.epoch != first.epoch {
+                assert_eq!(answer.seq, 0, "{answer:?}");
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -34,6 +34,10 @@ pub enum SendError {
     QueueFull,
 }
 
+/// How long a burst the server makes itself ([`Connection::outbound_room`]) waits for a client
+/// that reads nothing before it is taken for slow.
+pub(crate) const STALLED_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The state of one connection shared by its handlers.
 #[derive(Debug)]
 pub(crate) struct Connection {
@@ -119,6 +123,35 @@ impl Connection {
     pub(crate) fn with_frame_log(mut self, log: Option<crate::frame_log::FrameLog>) -> Self {
         self.frame_log = log.map(Arc::new);
         self
+    }
+
+    /// Waits until the outbound queue has room for `frames` more (at most its capacity), for a
+    /// burst the server makes itself (a replay of history) to wait for the writer rather than
+    /// fill the queue faster than any client reads and be closed as slow. The room is held
+    /// while waiting, so it is there when this returns `true`. A client that frees none for
+    /// [`STALLED_AFTER`] is slow: it is closed as for a full queue, and this returns `false`.
+    pub(crate) async fn outbound_room(&self, frames: usize) -> bool {
+        let frames = frames.min(self.outbound.max_capacity());
+        let mut held = Vec::with_capacity(frames);
+        let room = async {
+            while held.len() < frames {
+                match self.outbound.reserve().await {
+                    Ok(permit) => held.push(permit),
+                    Err(_) => return false,
+                }
+            }
+            true
+        };
+        match tokio::time::timeout(STALLED_AFTER, room).await {
+            Ok(room) => room,
+            Err(_) => {
+                self.metrics.dropped(DropReason::QueueFull);
+                if self.request_close(EndReason::SlowClient) {
+                    tracing::warn!(channel = %self.channel_name, "outbound queue full for {STALLED_AFTER:?}; disconnecting a slow client");
+                }
+                false
+            }
+        }
     }
 
     /// Queues a serialized frame. A full queue means the client stopped reading: close it.

@@ -56,9 +56,33 @@ impl PlainTopic {
     }
 }
 
+/// What `HookedTopic`'s hooks ran, in order.
+static HOOKS: std::sync::Mutex<Vec<&str>> = std::sync::Mutex::new(Vec::new());
+
+/// A slow history topic whose hooks record that they ran (say, a "who is watching" table).
+#[derive(Default)]
+struct HookedTopic;
+
+#[chanx::topic(pattern = "hooked:{name}", history(size = 1000, ttl = "5m"))]
+impl Topic for HookedTopic {
+    async fn on_subscribe(&self, _ctx: &chanx::Context) {
+        HOOKS.lock().expect("hooks").push("on_subscribe");
+    }
+
+    async fn on_unsubscribe(&self, _ctx: &chanx::Context) {
+        HOOKS.lock().expect("hooks").push("on_unsubscribe");
+    }
+
+    #[event_handler]
+    async fn said(&self, event: Said) -> Said {
+        sleep(Duration::from_millis(20)).await;
+        event
+    }
+}
+
 struct Hub;
 
-#[chanx::consumer(topics = [RoomTopic, ShortTopic, PlainTopic])]
+#[chanx::consumer(topics = [RoomTopic, ShortTopic, PlainTopic, HookedTopic])]
 impl Hub {}
 
 fn router() -> Router {
@@ -233,4 +257,189 @@ async fn a_topic_without_history_ignores_since() {
     PlainTopic::broadcast(router.layer(), "plain:p", &Said { payload: 1 }, Some(41)).await.expect("published");
     assert_eq!(seq_of(&comm.receive_json().await), 41, "the caller's seq, as before");
     comm.disconnect().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_recovering_subscription_follows_its_topic_into_a_new_epoch() {
+    let router = router();
+    let mut comm = connect(&router).await;
+    let first = comm.subscribe_since("short:idle", 0, "").await;
+    for n in 1..=3 {
+        ShortTopic::broadcast(router.layer(), "short:idle", &Said { payload: n }, None).await.expect("published");
+        assert_eq!(seq_of(&comm.receive_json().await), n);
+    }
+    // The room goes quiet past its ttl; its log is swept (at a later publish elsewhere), so the
+    // next push starts a new epoch at seq 1. The subscription is still live and must get it.
+    sleep(Duration::from_secs(6)).await;
+    for n in 0..1024 {
+        ShortTopic::broadcast(router.layer(), "short:elsewhere", &Said { payload: n }, None).await.expect("published");
+    }
+    for n in 1..=2 {
+        ShortTopic::broadcast(router.layer(), "short:idle", &Said { payload: 10 + n }, None).await.expect("published");
+        let frame = comm.try_receive_json(Duration::from_secs(1)).await;
+        let frame = frame.unwrap_or_else(|err| panic!("push {n} of the new epoch was dropped: {err}"));
+        assert_eq!((seq_of(&frame), &frame["payload"]), (n, &json!(10 + n)));
+    }
+    comm.reconnect().await;
+    let again = comm.subscribe_since("short:idle", 2, &first.epoch).await;
+    assert!(!again.recovered && again.epoch != first.epoch, "the old epoch's client reloads: {again:?}");
+    comm.disconnect().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unsubscribe_during_a_replay_ends_the_replay() {
+    let router = router();
+    let mut comm = connect(&router).await;
+    let first = comm.subscribe_since("room:u", 0, "").await;
+    comm.reconnect().await;
+    for n in 1..=10 {
+        RoomTopic::broadcast(router.layer(), "room:u", &Said { payload: n }, None).await.expect("published");
+    }
+    // The replay takes 20 ms a push; the client leaves after the first.
+    assert!(comm.subscribe_since("room:u", first.seq, &first.epoch).await.recovered);
+    assert_eq!(seq_of(&comm.receive_json().await), 1);
+    comm.send_json(&json!({"version": 1, "topic": "room:u", "ref": "u", "action": "unsubscribe"})).await;
+    let frames = comm.receive_all_json(Duration::from_secs(1)).await;
+    let left = frames.iter().position(|f| f["action"] == "unsubscribed").expect("unsubscribed");
+    // The push whose handler was running may still follow; no other replayed push does.
+    let after: Vec<&Value> = frames[left..].iter().filter(|f| f["action"] == "said").collect();
+    assert!(after.len() <= 1, "replayed pushes after `unsubscribed`: {frames:?}");
+    // Subscribing again replays once, in order, with nothing of the first replay mixed in.
+    comm.reconnect().await;
+    assert!(comm.subscribe_since("room:u", 0, &first.epoch).await.recovered);
+    let replayed: Vec<u64> = comm.receive_all_json(Duration::from_secs(1)).await.iter().map(seq_of).collect();
+    assert_eq!(replayed, (1..=10).collect::<Vec<_>>());
+    comm.disconnect().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_subscription_ended_during_its_replay_never_runs_on_subscribe_after_on_unsubscribe() {
+    let router = router();
+    let mut comm = connect(&router).await;
+    let first = comm.subscribe_since("hooked:h", 0, "").await;
+    comm.reconnect().await;
+    for n in 1..=5 {
+        HookedTopic::broadcast(router.layer(), "hooked:h", &Said { payload: n }, None).await.expect("published");
+    }
+    assert!(comm.subscribe_since("hooked:h", first.seq, &first.epoch).await.recovered);
+    comm.send_json(&json!({"version": 1, "topic": "hooked:h", "ref": "u", "action": "unsubscribe"})).await;
+    comm.receive_all_json(Duration::from_secs(1)).await;
+    comm.disconnect().await;
+    let hooks = HOOKS.lock().expect("hooks").clone();
+    // The first subscription's pair, then the second's: both hooks or neither, in that order.
+    let second = &hooks[2..];
+    assert!(second.is_empty() || second == ["on_subscribe", "on_unsubscribe"], "{hooks:?}");
+    assert_eq!(hooks[..2], ["on_subscribe", "on_unsubscribe"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_replay_longer_than_the_outbound_queue_reaches_a_reading_client() {
+    let router = router();
+    // Completion frames on: each replayed push is two frames, 1,800 in all, over the queue's 1,024.
+    let mut comm = WebsocketCommunicator::builder(&router, "/ws/hub/")
+        .send_completion(true)
+        .timeout(Duration::from_secs(60))
+        .connect()
+        .await;
+    let first = comm.subscribe_since("short:long", 0, "").await;
+    comm.reconnect().await;
+    for n in 1..=900 {
+        ShortTopic::broadcast(router.layer(), "short:long", &Said { payload: n }, None).await.expect("published");
+    }
+    assert!(comm.subscribe_since("short:long", first.seq, &first.epoch).await.recovered);
+    let frames = comm.receive_all_json(Duration::from_secs(1)).await;
+    let seqs: Vec<u64> = frames.iter().filter(|f| f["action"] == "said").map(seq_of).collect();
+    assert_eq!(seqs, (1..=900).collect::<Vec<_>>(), "closed: {:?}", comm.close_reason());
+    comm.disconnect().await;
+}
+
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "line")]
+struct Line {
+    payload: String,
+}
+
+/// A log whose pushes are a kilobyte each.
+#[derive(Default)]
+struct LogTopic;
+
+#[chanx::topic(pattern = "log:{name}", history(size = 1000, ttl = "5m"))]
+impl LogTopic {
+    #[event_handler]
+    async fn line(&self, event: Line) -> Line {
+        event
+    }
+}
+
+struct LogHub;
+
+#[chanx::consumer(topics = [LogTopic])]
+impl LogHub {}
+
+#[tokio::test(start_paused = true)]
+async fn a_client_that_reads_nothing_of_a_replay_is_closed_as_slow() {
+    let settings = chanx::Settings::default().outbound_capacity(8).close_timeout(Duration::from_millis(100));
+    let router = Router::new().route("/ws/log/", |_: &Scope| LogHub).with_settings(settings);
+    let mut comm = WebsocketCommunicator::builder(&router, "/ws/log/")
+        .send_completion(false)
+        .timeout(Duration::from_secs(60))
+        .connect()
+        .await;
+    let first = comm.subscribe_since("log:a", 0, "").await;
+    comm.reconnect().await;
+    // 900 KiB: far more than the client's pipe and the queue hold.
+    for _ in 0..900 {
+        LogTopic::broadcast(router.layer(), "log:a", &Line { payload: "x".repeat(1024) }, None).await.expect("sent");
+    }
+    comm.send_json(&json!({"version": 1, "topic": "log:a", "ref": "r", "action": "subscribe",
+                           "payload": {"since": {"seq": first.seq, "epoch": first.epoch}}}))
+        .await;
+    // The client reads nothing for 30 s (within the idle timeout, so only its reading is
+    // slow): the replay must not wait for it for ever.
+    sleep(Duration::from_secs(30)).await;
+    let mut seqs = Vec::new();
+    let end = loop {
+        match comm.try_receive_json(Duration::from_secs(5)).await {
+            Ok(frame) if frame["action"] == "line" => seqs.push(seq_of(&frame)),
+            Ok(frame) => assert_eq!(frame["action"], "subscribed", "{frame}"),
+            Err(err) => break err,
+        }
+    };
+    // 1008, unless the stalled pipe had no room for the close frame either.
+    let closed = matches!(end, chanx::testing::ReceiveError::Closed(None | Some(1008)));
+    assert!(closed, "{end:?} after {} pushes", seqs.len());
+    // What arrived before the close is in order, without a gap: the client recovers the rest.
+    assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
+    assert!(seqs.len() < 900);
+}
+
+#[tokio::test(start_paused = true)]
+async fn live_pushes_piling_up_behind_a_long_replay_close_the_connection_with_1013() {
+    let router = router();
+    let mut comm = connect(&router).await;
+    let first = comm.subscribe_since("room:busy", 0, "").await;
+    comm.reconnect().await;
+    for n in 1..=1000 {
+        RoomTopic::broadcast(router.layer(), "room:busy", &Said { payload: n }, None).await.expect("published");
+    }
+    // The replay takes 20 ms a push; meanwhile more live pushes come than a seam holds.
+    assert!(comm.subscribe_since("room:busy", first.seq, &first.epoch).await.recovered);
+    for n in 1001..=6000 {
+        RoomTopic::broadcast(router.layer(), "room:busy", &Said { payload: n }, None).await.expect("published");
+        if n % 100 == 0 {
+            tokio::task::yield_now().await;
+        }
+    }
+    let mut last = 0;
+    let end = loop {
+        match comm.try_receive_json(Duration::from_secs(60)).await {
+            Ok(frame) => {
+                assert_eq!(seq_of(&frame), last + 1, "in order, without a gap: {frame}");
+                last += 1;
+            }
+            Err(err) => break err,
+        }
+    };
+    assert!(matches!(end, chanx::testing::ReceiveError::Closed(Some(1013))), "{end:?} after {last}");
+    assert!(last < 6000, "closed before the end");
 }

@@ -169,3 +169,88 @@ async fn a_frame_for_a_topic_without_handlers_is_a_processing_error() {
     );
     comm.disconnect().await;
 }
+
+/// The `safe:` topics a ban closed.
+static BANNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn ban(topic: &str) {
+    BANNED.lock().expect("banned").push(topic.to_owned());
+}
+
+/// A topic whose `authorize` reads the access rule, then takes 100 ms more (a database round
+/// trip), so a ban can land while it runs.
+#[derive(Default)]
+struct SafeTopic;
+
+#[chanx::topic(pattern = "safe:{name}")]
+impl Topic for SafeTopic {
+    async fn authorize(&self, _ctx: &Context, params: &chanx::TopicParams) -> bool {
+        let open = !BANNED.lock().expect("banned").iter().any(|banned| banned == params.topic());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        open
+    }
+
+    #[event_handler]
+    async fn news(&self, event: News) -> News {
+        event
+    }
+}
+
+struct SafeHub;
+
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug, Clone, PartialEq)]
+#[message(action = "ban")]
+struct Ban {
+    payload: String,
+}
+
+#[chanx::consumer(topics = [SafeTopic])]
+impl SafeHub {
+    /// Closes `safe:` topics and ends this connection's subscription the payload names.
+    #[ws_handler]
+    async fn ban(&self, ctx: &Context, msg: Ban) {
+        ban(&msg.payload);
+        let _ = ctx.revoke_topic(&msg.payload).await;
+    }
+}
+
+/// `reauthorize` while a subscribe's `authorize` is still running on the old rule: the
+/// subscription must not outlive the ban, and a push broadcast after `reauthorize` returned
+/// must not reach it.
+#[tokio::test(start_paused = true)]
+async fn a_reauthorize_during_a_pending_authorize_is_not_lost() {
+    let router = Router::new().route("/ws/hub/", |_: &Scope| SafeHub);
+    let mut comm = WebsocketCommunicator::connect(&router, "/ws/hub/").await;
+    comm.send_json(&json!({"version": 1, "topic": "safe:1", "ref": "s", "action": "subscribe"})).await;
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    ban("safe:1");
+    SafeTopic::reauthorize(router.layer(), "safe:1").await.expect("sent");
+    let after = News { payload: "after the ban".into() };
+    SafeTopic::broadcast(router.layer(), "safe:1", &after, Some(1)).await.expect("sent");
+    let frames = comm.receive_all_json(Duration::from_millis(500)).await;
+    assert!(frames.iter().all(|f| f["action"] != "news"), "a push after the ban arrived: {frames:?}");
+    let last = frames.iter().rev().find(|f| f["topic"] == "safe:1").expect("an answer");
+    assert!(
+        last["action"] == "unsubscribed" || last["payload"]["reason"] == "unauthorized",
+        "still subscribed after the ban: {frames:?}"
+    );
+    comm.disconnect().await;
+}
+
+/// `revoke_topic` while the topic's subscribe is still authorizing on the old rule: the
+/// subscribe asks `authorize` again rather than completing on the stale answer.
+#[tokio::test(start_paused = true)]
+async fn a_revocation_during_a_pending_authorize_is_not_lost() {
+    let router = Router::new().route("/ws/hub/", |_: &Scope| SafeHub);
+    let mut comm = WebsocketCommunicator::builder(&router, "/ws/hub/").send_completion(false).connect().await;
+    comm.send_json(&json!({"version": 1, "topic": "safe:2", "ref": "s", "action": "subscribe"})).await;
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    comm.send_json(&json!({"action": "ban", "payload": "safe:2"})).await;
+    let frames = comm.receive_all_json(Duration::from_millis(500)).await;
+    let last = frames.iter().rev().find(|f| f["topic"] == "safe:2").expect("an answer");
+    assert!(
+        last["action"] == "unsubscribed" || last["payload"]["reason"] == "unauthorized",
+        "still subscribed after the ban: {frames:?}"
+    );
+    comm.disconnect().await;
+}

@@ -23,9 +23,14 @@ use crate::topic::history::{History, Missed, Recovery, Since};
 
 /// Numbers, keeps and publishes one push. KEYS: seq, log, epoch. ARGV: the group's channel, the
 /// encoded push before and after its `seq`, size, ttl in ms, a fresh epoch.
+// The seq key exists whenever the epoch does (a recovering read that makes the epoch sets it to
+// 0): one missing beside its epoch was lost alone (evicted), and so is the epoch's numbering.
 const APPEND: &str = r#"
 if redis.call('SET', KEYS[3], ARGV[6], 'NX', 'PX', ARGV[5]) then
   redis.call('DEL', KEYS[1], KEYS[2])
+elseif redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('SET', KEYS[3], ARGV[6], 'PX', ARGV[5])
+  redis.call('DEL', KEYS[2])
 else
   redis.call('PEXPIRE', KEYS[3], ARGV[5])
 end
@@ -59,9 +64,15 @@ return seq
 /// fresh epoch, ttl in ms, the client's seq, its epoch, size.
 // A read never extends the epoch alone: were it to outlive the seq key, numbering would start
 // again at 1 under the same epoch, and a client holding an old seq would "recover" new pushes.
+// A seq key missing beside its epoch was lost alone: a new epoch, as for a lost epoch.
 const SINCE: &str = r#"
 if redis.call('SET', KEYS[3], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  redis.call('DEL', KEYS[1], KEYS[2])
+  redis.call('DEL', KEYS[2])
+  redis.call('SET', KEYS[1], 0, 'PX', ARGV[2])
+elseif redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('SET', KEYS[3], ARGV[1], 'PX', ARGV[2])
+  redis.call('DEL', KEYS[2])
+  redis.call('SET', KEYS[1], 0, 'PX', ARGV[2])
 end
 local epoch = redis.call('GET', KEYS[3])
 local latest = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -184,6 +195,22 @@ impl RedisLayer {
             .on_publisher(&channel, |mut conn| async move { scripts.append.run::<u64>(&mut conn, &keys, &args).await })
             .await;
         appended.map_err(|err| inner.publish_failed(&channel, err))
+    }
+
+    /// The epoch `group`'s pushes are numbered under now (`Some("")` when it has none yet);
+    /// `None` when Redis cannot be read.
+    pub(crate) async fn history_epoch(&self, group: &str) -> Option<String> {
+        let inner = &self.0;
+        let channel = inner.group_channel(group);
+        let [_, _, epoch_key] = inner.history_keys(group);
+        let read = inner
+            .on_publisher(&channel, |mut conn| async move {
+                redis::cmd("GET").arg(&epoch_key).query_async::<Option<String>>(&mut conn).await
+            })
+            .await;
+        read.inspect_err(|err| tracing::warn!(%group, error = %err, "could not read a topic's epoch from Redis"))
+            .ok()
+            .map(Option::unwrap_or_default)
     }
 
     /// The answer to a client that stopped at `since` on `group`, and what it missed.

@@ -195,6 +195,15 @@ impl HistoryStore {
         }
     }
 
+    /// The epoch `group`'s pushes are numbered under now; `None` when Redis cannot say.
+    pub(crate) async fn epoch(&self, group: &str) -> Option<String> {
+        match self {
+            HistoryStore::Memory(memory) => Some(memory.epoch(group).await.to_string()),
+            #[cfg(feature = "redis")]
+            HistoryStore::Redis(redis) => redis.history_epoch(group).await,
+        }
+    }
+
     /// What a client that stopped at `since` missed on `group`, and the answer to send it.
     /// When Redis cannot be read, the answer is `recovered: false` (the client reloads) and the
     /// failure is logged.
@@ -298,6 +307,15 @@ impl MemoryHistory {
         Ok(seq)
     }
 
+    /// The epoch of `group`'s log, or the one its first log will take.
+    async fn epoch(&self, group: &str) -> Arc<str> {
+        let log = self.logs().get(group).cloned();
+        match log {
+            Some(log) => log.lock().await.epoch.clone(),
+            None => self.fresh_epoch(),
+        }
+    }
+
     /// What a client that stopped at `since` missed on `group`, and the answer to send it. A
     /// topic without a log has had no push: the answer carries the epoch its first log will
     /// take, so a first subscriber learns the epoch later pushes are numbered under.
@@ -357,7 +375,8 @@ pub(crate) type Push = (Option<i64>, Value);
 /// replays, then delivered, each `seq` at most once. A push can reach the connection after the
 /// replay already delivered it (it was in flight from the layer when history was read), so a
 /// recovering subscription keeps dropping pushes at or below the last `seq` it delivered, not
-/// only those held at the seam.
+/// only those held at the seam — unless the topic's history was lost since (a new epoch numbers
+/// from 1 again), which [`Seam::is_duplicate`] asks the store.
 ///
 /// A plain subscription (no recovery, the [`Default`]) holds and deduplicates nothing: its seam
 /// has no state, so every push of a fan-out is admitted without taking a lock.
@@ -367,8 +386,10 @@ pub(crate) struct Seam(Option<Mutex<SeamState>>);
 struct SeamState {
     /// The pushes held while replaying; `None` once live.
     held: Option<Vec<Push>>,
-    /// The last `seq` delivered.
-    delivered: i64,
+    /// The last `seq` delivered (`None`: no deduplication, once the epoch changed).
+    delivered: Option<i64>,
+    /// The epoch the replay was read under.
+    epoch: Option<String>,
 }
 
 /// What to do with a live push.
@@ -378,8 +399,9 @@ pub(crate) enum Admit {
     Deliver,
     /// Held (copied) until the replay is over.
     Held,
-    /// Already delivered (by the replay): dropped.
-    Duplicate,
+    /// At or below the last `seq` delivered: a push the replay delivered, or the first of a new
+    /// epoch; [`Seam::is_duplicate`] tells which.
+    MaybeDuplicate,
     /// Too many held: the subscription cannot keep up, and the connection must end.
     Overflow,
 }
@@ -387,29 +409,57 @@ pub(crate) enum Admit {
 impl Seam {
     /// A seam holding live pushes from the start, for a recovering subscription.
     pub(crate) fn holding() -> Self {
-        Seam(Some(Mutex::new(SeamState { held: Some(Vec::new()), delivered: 0 })))
+        Seam(Some(Mutex::new(SeamState { held: Some(Vec::new()), delivered: Some(0), epoch: None })))
+    }
+
+    fn lock(&self) -> Option<MutexGuard<'_, SeamState>> {
+        self.0.as_ref().map(|state| state.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Records the epoch the replay is read under, for [`Seam::is_duplicate`].
+    pub(crate) fn replaying(&self, epoch: &str) {
+        if let Some(mut state) = self.lock() {
+            state.epoch = Some(epoch.to_owned());
+        }
+    }
+
+    /// Whether a push [`Admit::MaybeDuplicate`] returned is one the replay delivered: yes while
+    /// `group`'s epoch is still the replay's. When history was lost since, the topic numbers
+    /// from 1 again under a new epoch: the push is new, and no later one is taken for a
+    /// duplicate (pushes reach a subscriber in `seq` order, so every push the replay delivered
+    /// came before this one). Pushes of one subscription are handled one at a time, so none is
+    /// admitted meanwhile.
+    pub(crate) async fn is_duplicate(&self, store: &HistoryStore, group: &str) -> bool {
+        let Some(replayed_under) = self.lock().and_then(|state| state.epoch.clone()) else { return true };
+        let now = store.epoch(group).await;
+        if now.is_some_and(|now| now != replayed_under) {
+            if let Some(mut state) = self.lock() {
+                state.delivered = None;
+            }
+            return false;
+        }
+        true
     }
 
     /// A live push: delivered, held while replaying, or dropped as already delivered. Only a
     /// held push is copied; the caller copies one it delivers (a member that drops a push, or
     /// a plain subscription's, costs no copy here).
     pub(crate) fn admit(&self, seq: Option<i64>, event_data: &Value) -> Admit {
-        let Some(state) = &self.0 else { return Admit::Deliver };
-        let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
-        let SeamState { held, delivered } = &mut *state;
+        let Some(mut state) = self.lock() else { return Admit::Deliver };
+        let SeamState { held, delivered, .. } = &mut *state;
         match held {
             Some(held) if held.len() >= MAX_HELD => Admit::Overflow,
             Some(held) => {
                 held.push((seq, event_data.clone()));
                 Admit::Held
             }
-            None => match seq {
-                Some(seq) if seq <= *delivered => Admit::Duplicate,
-                Some(seq) => {
-                    *delivered = seq;
+            None => match (delivered.as_mut(), seq) {
+                (Some(last), Some(seq)) if seq <= *last => Admit::MaybeDuplicate,
+                (Some(last), Some(seq)) => {
+                    *last = seq;
                     Admit::Deliver
                 }
-                None => Admit::Deliver,
+                _ => Admit::Deliver,
             },
         }
     }
@@ -418,10 +468,9 @@ impl Seam {
     /// for the caller to deliver now, in order. When none are held, the seam opens: later pushes
     /// are delivered live, after these. A plain seam holds none.
     pub(crate) fn release(&self, replayed: u64) -> Vec<Push> {
-        let Some(state) = &self.0 else { return Vec::new() };
-        let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(mut state) = self.lock() else { return Vec::new() };
         let replayed = i64::try_from(replayed).unwrap_or(i64::MAX);
-        let mut last = state.delivered.max(replayed);
+        let mut last = state.delivered.map_or(replayed, |last| last.max(replayed));
         let held = state.held.as_mut().map(std::mem::take).unwrap_or_default();
         if held.is_empty() {
             state.held = None;
@@ -437,7 +486,9 @@ impl Seam {
                 None => true,
             })
             .collect();
-        state.delivered = last;
+        if state.delivered.is_some() {
+            state.delivered = Some(last);
+        }
         fresh
     }
 }
@@ -540,7 +591,7 @@ mod tests {
         assert!(seam.release(5).is_empty());
         assert_eq!(seam.admit(Some(6), &json!(6)), Admit::Deliver);
         // A push the replay delivered, still in flight when the seam opened, is dropped too.
-        assert_eq!(seam.admit(Some(6), &json!(6)), Admit::Duplicate);
+        assert_eq!(seam.admit(Some(6), &json!(6)), Admit::MaybeDuplicate);
         assert_eq!(seam.admit(Some(7), &json!(7)), Admit::Deliver);
         assert_eq!(seam.admit(None, &json!(8)), Admit::Deliver, "a push without seq is not deduplicated");
         // A plain subscription holds and deduplicates nothing, and has no state to lock.
@@ -549,6 +600,24 @@ mod tests {
         assert_eq!(plain.admit(Some(1), &json!(1)), Admit::Deliver);
         assert_eq!(plain.admit(Some(1), &json!(1)), Admit::Deliver);
         assert!(plain.release(5).is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_push_at_or_below_the_replay_is_new_once_the_epoch_changed() {
+        let store = HistoryStore::Memory(MemoryHistory::default());
+        let HistoryStore::Memory(memory) = &store else { unreachable!() };
+        let history = History::new(10, Duration::from_secs(10));
+        push(memory, history, 1).await;
+        let (answer, _) = memory.since("g", history, &since(0, "")).await;
+        let seam = Seam::holding();
+        seam.replaying(&answer.epoch);
+        assert!(seam.release(1).is_empty());
+        assert_eq!(seam.admit(Some(1), &json!(1)), Admit::MaybeDuplicate);
+        assert!(seam.is_duplicate(&store, "g").await, "same epoch: the replay delivered it");
+        // Another epoch (the history was lost): the push is new, and so are the next ones.
+        seam.replaying("a lost epoch");
+        assert!(!seam.is_duplicate(&store, "g").await);
+        assert_eq!(seam.admit(Some(1), &json!(1)), Admit::Deliver);
     }
 
     #[test]

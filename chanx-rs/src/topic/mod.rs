@@ -144,7 +144,9 @@ pub trait Topic: Handlers {
         async {}
     }
 
-    /// Runs on `unsubscribe` and when the connection ends, before the topic's group is left.
+    /// Runs on `unsubscribe` and when the connection ends, before the topic's group is left;
+    /// only for a subscription whose [`on_subscribe`](Topic::on_subscribe) started (one ended
+    /// while it replayed history runs neither hook).
     fn on_unsubscribe(&self, ctx: &Context) -> impl Future<Output = ()> + Send {
         let _ = ctx;
         async {}

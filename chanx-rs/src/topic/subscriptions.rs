@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use futures_util::FutureExt;
@@ -39,6 +40,9 @@ struct Subscription {
     /// The bounds of the topic's presence, when it keeps presence (the `presence` request is
     /// answered).
     presence: Option<super::PresenceLimits>,
+    /// Whether `on_subscribe` was started: set while the subscription is current, so that one
+    /// ended before (during its replay) runs neither hook, never `on_unsubscribe` first.
+    started: AtomicBool,
 }
 
 #[derive(Default)]
@@ -50,6 +54,9 @@ struct State {
     groups: HashMap<String, usize>,
     /// The connection has ended: a subscribe finishing now undoes itself.
     closed: bool,
+    /// How many `reauthorize` messages or revocations found no subscription: a subscribe whose
+    /// `authorize` was running meanwhile runs it again, since the answer may predate the change.
+    reauthorized: u64,
 }
 
 /// The topics a connection hosts and follows.
@@ -104,7 +111,9 @@ impl Subscriptions {
         };
         for sub in ended {
             let tctx = ctx.for_topic(sub.topic.clone());
-            run_hook(sub.handler.on_unsubscribe(&tctx), "on_unsubscribe").await;
+            if sub.started.load(Ordering::SeqCst) {
+                run_hook(sub.handler.on_unsubscribe(&tctx), "on_unsubscribe").await;
+            }
             if sub.presence.is_some() {
                 super::presence::leave(&tctx, &sub.group).await;
             }
@@ -216,24 +225,46 @@ async fn subscribe(conn: &Arc<Connection>, tctx: &Context, reply: &Context, sinc
     let Some(handler) = run_hook(async { (kind.create)(tctx, &params) }, "new").await else {
         return send_error(reply, TopicErrorReason::Unauthorized, format!("Not allowed to subscribe to '{topic}'"));
     };
-    if run_hook(handler.authorize(tctx, &params), "authorize").await != Some(true) {
+    let group = super::safe_group_name(Some(kind.type_name), &[topic]);
+    // The group is joined (and counted) before `authorize` runs, so that a `reauthorize` sent
+    // while it runs reaches this connection, which then asks `authorize` again.
+    {
+        let _changing = subs.group_changes.lock().await;
+        if let Err(err) = conn.join_group(&group).await {
+            tracing::error!(%topic, %group, error = %err, "could not join a topic's group");
+            let _ = reply.send(&ErrorMessage::detail("Failed to process message for subscribe"));
+            return;
+        }
+        *subs.state().groups.entry(group.clone()).or_default() += 1;
+    }
+    let authorized = loop {
+        let seen = subs.state().reauthorized;
+        let authorized = run_hook(handler.authorize(tctx, &params), "authorize").await == Some(true);
+        if !authorized || subs.state().reauthorized == seen {
+            break authorized;
+        }
+    };
+    if !authorized {
+        let _changing = subs.group_changes.lock().await;
+        release_group(conn, &group).await;
         return send_error(reply, TopicErrorReason::Unauthorized, format!("Not allowed to subscribe to '{topic}'"));
     }
-    let group = super::safe_group_name(Some(kind.type_name), &[topic]);
     let changing = subs.group_changes.lock().await;
-    if let Err(err) = conn.join_group(&group).await {
-        tracing::error!(%topic, %group, error = %err, "could not join a topic's group");
-        let _ = reply.send(&ErrorMessage::detail("Failed to process message for subscribe"));
-        return;
-    }
     let completion = kind.completion.unwrap_or(subs.limits.completion);
     let topic_name: Arc<str> = Arc::from(topic);
     // Recovery: live pushes are held from the moment the subscription is found by them.
     let recovery = kind.history.zip(since);
     let seam = if recovery.is_some() { Seam::holding() } else { Seam::default() };
     let presence = kind.presence;
-    let sub =
-        Arc::new(Subscription { handler, topic: topic_name.clone(), group: group.clone(), completion, seam, presence });
+    let sub = Arc::new(Subscription {
+        handler,
+        topic: topic_name.clone(),
+        group: group.clone(),
+        completion,
+        seam,
+        presence,
+        started: AtomicBool::new(false),
+    });
     let first = {
         let mut state = subs.state();
         if state.closed {
@@ -243,12 +274,15 @@ async fn subscribe(conn: &Arc<Connection>, tctx: &Context, reply: &Context, sinc
             Some(false)
         } else {
             state.active.insert(topic_name, sub.clone());
-            *state.groups.entry(group.clone()).or_default() += 1;
             Some(true)
         }
     };
-    if first.is_none() {
-        let _ = conn.leave_group(&group).await;
+    match first {
+        None => {
+            let _ = conn.leave_group(&group).await;
+        }
+        Some(false) => release_group(conn, &group).await,
+        Some(true) => {}
     }
     drop(changing);
     drop(reservation);
@@ -256,20 +290,36 @@ async fn subscribe(conn: &Arc<Connection>, tctx: &Context, reply: &Context, sinc
         match recovery.filter(|_| first) {
             Some((kept, since)) => {
                 let (answer, missed) = conn.layer.history().since(&group, kept, &since).await;
+                sub.seam.replaying(&answer.epoch);
                 conn.metrics.recovery(answer.recovered);
                 let _ = reply.send_json(json!({"action": "subscribed", "payload": answer}));
+                // An unsubscribe or revocation during the replay ends it: nothing replayed
+                // follows `unsubscribed` (but the push whose handler is running).
+                let current = || subs.get(topic).is_some_and(|now| Arc::ptr_eq(&now, &sub));
                 let mut replayed = answer.seq;
+                // Room for a push and its completion frame, and one more the handler may send.
+                // A stalled client is being closed: nothing more goes out, so no gap does either.
+                let room = 3;
+                let mut stalled = false;
                 for (seq, event_data) in missed {
+                    stalled = !conn.outbound_room(room).await;
+                    if stalled || !current() {
+                        break;
+                    }
                     replayed = seq;
                     let push = tctx.pushing(i64::try_from(seq).ok());
                     dispatch::handle_event(&*sub.handler, push, &event_data, completion).await;
                 }
-                loop {
+                while !stalled && current() {
                     let held = sub.seam.release(replayed);
                     if held.is_empty() {
                         break;
                     }
                     for (seq, event_data) in held {
+                        stalled = !conn.outbound_room(room).await;
+                        if stalled || !current() {
+                            break;
+                        }
                         dispatch::handle_event(&*sub.handler, tctx.pushing(seq), &event_data, completion).await;
                     }
                 }
@@ -287,8 +337,34 @@ async fn subscribe(conn: &Arc<Connection>, tctx: &Context, reply: &Context, sinc
                     super::presence::leave(tctx, &group).await;
                 }
             }
-            run_hook(sub.handler.on_subscribe(tctx), "on_subscribe").await;
+            let started = {
+                let state = subs.state();
+                let current = state.active.get(topic).is_some_and(|now| Arc::ptr_eq(now, &sub));
+                sub.started.store(current, Ordering::SeqCst);
+                current
+            };
+            if started {
+                run_hook(sub.handler.on_subscribe(tctx), "on_subscribe").await;
+            }
         }
+    }
+}
+
+/// Uncounts one use of `group` by a subscribe that did not become a subscription, and leaves it
+/// when nothing else uses it. The caller holds `group_changes`.
+async fn release_group(conn: &Arc<Connection>, group: &str) {
+    let unused = {
+        let mut state = conn.topics.state();
+        let count = state.groups.entry(group.to_owned()).or_default();
+        *count = count.saturating_sub(1);
+        let unused = *count == 0;
+        if unused {
+            state.groups.remove(group);
+        }
+        unused && !state.closed
+    };
+    if unused {
+        let _ = conn.leave_group(group).await;
     }
 }
 
@@ -306,6 +382,9 @@ pub(crate) async fn revoke(tctx: &Context) -> bool {
     let ended = end(&conn, tctx).await;
     if ended {
         let _ = tctx.send(&Unsubscribed {});
+    } else {
+        // Perhaps a subscribe of it is authorizing: it will ask again.
+        conn.topics.state().reauthorized += 1;
     }
     ended
 }
@@ -326,7 +405,9 @@ async fn end(conn: &Arc<Connection>, tctx: &Context) -> bool {
         })
     };
     let Some(sub) = removed else { return false };
-    run_hook(sub.handler.on_unsubscribe(tctx), "on_unsubscribe").await;
+    if sub.started.load(Ordering::SeqCst) {
+        run_hook(sub.handler.on_unsubscribe(tctx), "on_unsubscribe").await;
+    }
     if sub.presence.is_some() {
         super::presence::leave(tctx, &sub.group).await;
     }
@@ -352,23 +433,24 @@ pub(crate) fn on_topic_event(
         tracing::debug!(%topic, "dropping a push for a topic this connection does not follow");
         return None;
     };
-    match sub.seam.admit(seq, event_data) {
-        Admit::Deliver => {}
+    let maybe_duplicate = match sub.seam.admit(seq, event_data) {
+        Admit::Deliver => false,
         Admit::Held => return None,
-        Admit::Duplicate => {
-            tracing::debug!(%topic, ?seq, "dropping a push the replay of history already delivered");
-            return None;
-        }
+        Admit::MaybeDuplicate => true,
         Admit::Overflow => {
             tracing::warn!(%topic, "too many pushes held while replaying history; closing the connection");
             ctx.connection().request_close(crate::close::EndReason::InboxOverflow);
             return None;
         }
-    }
+    };
     // The event stays in the message that every subscriber shares; the task holds a reference.
     let message = message.clone();
     let ctx = ctx.for_topic(sub.topic.clone()).pushing(seq);
     Some(async move {
+        if maybe_duplicate && sub.seam.is_duplicate(ctx.connection().layer.history(), &sub.group).await {
+            tracing::debug!(topic = ctx.topic(), ?seq, "dropping a push the replay of history already delivered");
+            return;
+        }
         if let crate::layer::LayerBody::TopicEvent { event_data, .. } = message.body() {
             dispatch::handle_event(&*sub.handler, ctx, event_data, sub.completion).await;
         }
@@ -379,7 +461,11 @@ pub(crate) fn on_topic_event(
 /// unsubscribes it when refused ([`Topic::reauthorize`](super::Topic::reauthorize)).
 pub(crate) async fn reauthorize(ctx: Context, topic: String) {
     let conn = ctx.connection().clone();
-    let Some(sub) = conn.topics.get(&topic) else { return };
+    let Some(sub) = conn.topics.get(&topic) else {
+        // Perhaps a subscribe of it is authorizing: it will ask again.
+        conn.topics.state().reauthorized += 1;
+        return;
+    };
     let Some(params) = conn.topics.types.iter().find_map(|t| t.parse(&topic)) else { return };
     let tctx = ctx.for_topic(sub.topic.clone());
     if run_hook(sub.handler.authorize(&tctx, &params), "authorize").await != Some(true) {
