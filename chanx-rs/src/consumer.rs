@@ -227,7 +227,10 @@ pub(crate) async fn run<C: Consumer>(
 
     // 3-5: authenticate, join groups, post_authentication; queued frames are written meanwhile.
     // A panicking hook ends this connection cleanly (close frame, groups left), not its task.
-    let connecting = AssertUnwindSafe(connect(&consumer, &*authenticator, &ctx, settings)).catch_unwind();
+    // Boxed: the setup's state (authenticator, group joins, a default topic's subscribe: ~4.5
+    // KiB with every feature) would otherwise stay in this future, and so in every idle
+    // connection's memory, long after it finished (docs/benchmarks.md, "Idle memory").
+    let connecting = AssertUnwindSafe(Box::pin(connect(&consumer, &*authenticator, &ctx, settings))).catch_unwind();
     let connected = match socket.drive(connecting).await {
         Ok(connected) => connected,
         Err(panic) => {
