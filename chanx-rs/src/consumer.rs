@@ -180,6 +180,13 @@ pub trait Consumer: Handlers {
     }
 }
 
+/// The upgraded socket and its scope, boxed into [`run`]: an async fn keeps room for its
+/// arguments for as long as it runs, and these two (~500 bytes) are moved out at once.
+pub(crate) struct Accepted {
+    pub(crate) ws: WebSocket,
+    pub(crate) scope: Scope,
+}
+
 /// Runs one connection from accept to disconnect.
 ///
 /// `ready` fires once steps 1–5 are over (accepted or refused), which the test communicator
@@ -187,11 +194,11 @@ pub trait Consumer: Handlers {
 pub(crate) async fn run<C: Consumer>(
     consumer: C,
     authenticator: Arc<C::Authenticator>,
-    ws: WebSocket,
-    scope: Scope,
+    accepted: Box<Accepted>,
     shared: Shared,
     ready: Option<oneshot::Sender<()>>,
 ) {
+    let Accepted { ws, scope } = *accepted;
     let Shared { layer, settings, metrics, shutdown } = shared;
     let settings = &*settings;
     if *shutdown.borrow() {
