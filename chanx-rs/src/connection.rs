@@ -403,7 +403,8 @@ impl<'s> Socket<'s> {
             }
         };
         let timeout = self.settings.drain_timeout;
-        if tokio::time::timeout(timeout, self.drive(drain)).await.is_err() {
+        // Boxed: only a connection ending with work in flight needs its state.
+        if tokio::time::timeout(timeout, Box::pin(self.drive(drain))).await.is_err() {
             tracing::warn!(?timeout, "handlers still running after the drain timeout were cancelled");
         }
     }

@@ -180,6 +180,13 @@ pub trait Consumer: Handlers {
     }
 }
 
+/// The upgraded socket and its scope, boxed into [`run`]: an async fn keeps room for its
+/// arguments for as long as it runs, and these two (~500 bytes) are moved out at once.
+pub(crate) struct Accepted {
+    pub(crate) ws: WebSocket,
+    pub(crate) scope: Scope,
+}
+
 /// Runs one connection from accept to disconnect.
 ///
 /// `ready` fires once steps 1–5 are over (accepted or refused), which the test communicator
@@ -187,11 +194,11 @@ pub trait Consumer: Handlers {
 pub(crate) async fn run<C: Consumer>(
     consumer: C,
     authenticator: Arc<C::Authenticator>,
-    ws: WebSocket,
-    scope: Scope,
+    accepted: Box<Accepted>,
     shared: Shared,
     ready: Option<oneshot::Sender<()>>,
 ) {
+    let Accepted { ws, scope } = *accepted;
     let Shared { layer, settings, metrics, shutdown } = shared;
     let settings = &*settings;
     if *shutdown.borrow() {
@@ -227,7 +234,10 @@ pub(crate) async fn run<C: Consumer>(
 
     // 3-5: authenticate, join groups, post_authentication; queued frames are written meanwhile.
     // A panicking hook ends this connection cleanly (close frame, groups left), not its task.
-    let connecting = AssertUnwindSafe(connect(&consumer, &*authenticator, &ctx, settings)).catch_unwind();
+    // Boxed: the setup's state (authenticator, group joins, a default topic's subscribe: ~4.5
+    // KiB with every feature) would otherwise stay in this future, and so in every idle
+    // connection's memory, long after it finished (docs/benchmarks.md, "Idle memory").
+    let connecting = AssertUnwindSafe(Box::pin(connect(&consumer, &*authenticator, &ctx, settings))).catch_unwind();
     let connected = match socket.drive(connecting).await {
         Ok(connected) => connected,
         Err(panic) => {
@@ -244,7 +254,8 @@ pub(crate) async fn run<C: Consumer>(
     }
     // 7: end the subscriptions (their on_unsubscribe runs before their groups are left), leave
     // everything, then tell the consumer.
-    conn.topics.close(&ctx).await;
+    // Boxed for the same reason as the setup: ~2.8 KiB of state only a disconnect needs.
+    Box::pin(conn.topics.close(&ctx)).await;
     conn.leave_all_groups().await;
     if let Err(err) = layer.close_channel(ctx.channel_name()).await {
         tracing::warn!(error = %err, "could not close the layer channel");

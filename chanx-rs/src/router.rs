@@ -65,7 +65,16 @@ where
         // plain, else a new one, so that every log line of a connection can be tied to it.
         let request_id = crate::request_id::from_header(scope.header("x-request-id"));
         let span = tracing::info_span!("websocket", path = scope.path(), request_id);
-        Box::pin(consumer::run(consumer, self.authenticator.clone(), ws, scope, shared, ready).instrument(span))
+        Box::pin(
+            consumer::run(
+                consumer,
+                self.authenticator.clone(),
+                Box::new(consumer::Accepted { ws, scope }),
+                shared,
+                ready,
+            )
+            .instrument(span),
+        )
     }
 
     fn info(&self) -> ConsumerInfo {
