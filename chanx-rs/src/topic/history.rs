@@ -605,6 +605,8 @@ mod tests {
     #[tokio::test]
     async fn a_push_at_or_below_the_replay_is_new_once_the_epoch_changed() {
         let store = HistoryStore::Memory(MemoryHistory::default());
+        // Irrefutable without the `redis` feature, which adds the other variant.
+        #[allow(irrefutable_let_patterns)]
         let HistoryStore::Memory(memory) = &store else { unreachable!() };
         let history = History::new(10, Duration::from_secs(10));
         push(memory, history, 1).await;
