@@ -7,6 +7,8 @@
 #   bench/callgrind.sh                     # both servers, echo (50 connections) and fan-out (1,000 members)
 #   ECHO_OPS=4000 FANOUT_OPS=20 bench/callgrind.sh chanx
 #   bench/callgrind.sh history no-history  # fan-out only: chanx's topic with history, and without
+#   ACCEPT_OPS=500 bench/callgrind.sh      # adds instructions per connection (accept, handshake, setup, close)
+#   ECHO_OPS=0 FANOUT_OPS=0 ACCEPT_OPS=500 bench/callgrind.sh   # that alone (0 skips a scenario)
 #
 # The profiles of the 2N runs stay in $OUT (default bench/results/callgrind/) for
 # `callgrind_annotate --inclusive=yes FILE`. BENCH_NO_BUILD=1 skips the build;
@@ -20,6 +22,7 @@ ECHO_CONNS="${ECHO_CONNS:-50}"
 ECHO_OPS="${ECHO_OPS:-3000}"
 FANOUT_MEMBERS="${FANOUT_MEMBERS:-1000}"
 FANOUT_OPS="${FANOUT_OPS:-10}"
+ACCEPT_OPS="${ACCEPT_OPS:-0}"
 CHANX_BIN="${CHANX_BIN:-$bin/examples/bench}"
 RAW_BIN="${RAW_BIN:-$bin/raw_server}"
 servers=("${@:-chanx raw}")
@@ -53,18 +56,27 @@ total() {
 }
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ), $(valgrind --version), load: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "| server | instructions per round trip (echo, $ECHO_CONNS conns) | instructions per delivery (fan-out, $FANOUT_MEMBERS members) |"
-echo "|---|---:|---:|"
+echo "| server | instructions per round trip (echo, $ECHO_CONNS conns) | instructions per delivery (fan-out, $FANOUT_MEMBERS members) | instructions per connection |"
+echo "|---|---:|---:|---:|"
 for server in "${servers[@]}"; do
     per_rt=null
-    if [ "$server" = chanx ] || [ "$server" = raw ]; then  # the feed routes answer no ping
+    if [ "$ECHO_OPS" -gt 0 ] && { [ "$server" = chanx ] || [ "$server" = raw ]; }; then  # the feed routes answer no ping
         e1="$(total "$server" echo "$ECHO_CONNS" "$ECHO_OPS")"
         e2="$(total "$server" echo "$ECHO_CONNS" $((2 * ECHO_OPS)))"
         per_rt=$(( (e2 - e1) / ECHO_OPS ))
     fi
-    f1="$(total "$server" fanout "$FANOUT_MEMBERS" "$FANOUT_OPS")"
-    f2="$(total "$server" fanout "$FANOUT_MEMBERS" $((2 * FANOUT_OPS)))"
-    per_delivery=$(( (f2 - f1) / (FANOUT_OPS * FANOUT_MEMBERS) ))
-    echo "| $server | $per_rt | $per_delivery |"
-    echo "{\"server\": \"$server\", \"instr_per_round_trip\": $per_rt, \"instr_per_delivery\": $per_delivery}" > "$OUT/$server.json"
+    per_delivery=null
+    if [ "$FANOUT_OPS" -gt 0 ]; then
+        f1="$(total "$server" fanout "$FANOUT_MEMBERS" "$FANOUT_OPS")"
+        f2="$(total "$server" fanout "$FANOUT_MEMBERS" $((2 * FANOUT_OPS)))"
+        per_delivery=$(( (f2 - f1) / (FANOUT_OPS * FANOUT_MEMBERS) ))
+    fi
+    per_conn=null
+    if [ "$ACCEPT_OPS" -gt 0 ]; then  # 64 at a time, as the accept benchmark opens them
+        a1="$(total "$server" accept 64 "$ACCEPT_OPS")"
+        a2="$(total "$server" accept 64 $((2 * ACCEPT_OPS)))"
+        per_conn=$(( (a2 - a1) / ACCEPT_OPS ))
+    fi
+    echo "| $server | $per_rt | $per_delivery | $per_conn |"
+    echo "{\"server\": \"$server\", \"instr_per_round_trip\": $per_rt, \"instr_per_delivery\": $per_delivery, \"instr_per_connection\": $per_conn}" > "$OUT/$server.json"
 done

@@ -456,18 +456,27 @@ async fn hold(args: &[String]) -> Result<(), Error> {
     }
 }
 
-/// `--drive echo URL@PID CONNS OPS` or `--drive fanout URL@PID MEMBERS BROADCASTS [ACTION]`:
-/// exactly that many round trips (spread over the connections) or broadcasts (each delivered to
-/// every member; ACTION `broadcast` by default, `publish` for a feed topic), then closes; prints
-/// how many operations the server did (round trips or deliveries).
+/// `--drive echo URL@PID CONNS OPS`, `--drive fanout URL@PID MEMBERS BROADCASTS [ACTION]` or
+/// `--drive accept URL@PID PARALLEL CONNECTIONS`: exactly that many round trips (spread over the
+/// connections), broadcasts (each delivered to every member; ACTION `broadcast` by default,
+/// `publish` for a feed topic) or connections (opened PARALLEL at a time, as the accept
+/// benchmark does, then closed), then closes; prints how many operations the server did.
 async fn drive(args: &[String]) -> Result<(), Error> {
     let (kind, url, conns, ops, action) = match args {
         [kind, url, conns, ops] => (kind, url, conns, ops, "broadcast"),
         [kind, url, conns, ops, action] => (kind, url, conns, ops, action.as_str()),
-        _ => return Err("--drive echo|fanout URL@PID CONNS OPS [ACTION]".into()),
+        _ => return Err("--drive echo|fanout|accept URL@PID CONNS OPS [ACTION]".into()),
     };
     let endpoint = parse_endpoint(url)?;
     let (conns, ops): (usize, u64) = (conns.parse()?, ops.parse()?);
+    if kind == "accept" {
+        let opened = connect_many(std::slice::from_ref(&endpoint), ops as usize, conns).await?;
+        // Let the servers finish setting each connection up before it closes.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        close_all(opened).await;
+        println!("{ops} connections");
+        return Ok(());
+    }
     let clients = connect_many(std::slice::from_ref(&endpoint), conns, 16).await?;
     tokio::time::sleep(Duration::from_millis(500 + conns as u64)).await;
     let done = match kind.as_str() {
