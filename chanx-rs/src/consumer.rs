@@ -21,11 +21,13 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::Role;
 
 use crate::HandlesEvent;
 use crate::auth::Authenticator;
 use crate::close::EndReason;
-use crate::connection::{Socket, WebSocket};
+use crate::connection::{Io, Socket, ws_config};
 use crate::context::Connection;
 use crate::dispatch::HandlerFuture;
 use crate::layer::LayerError;
@@ -180,10 +182,12 @@ pub trait Consumer: Handlers {
     }
 }
 
-/// The upgraded socket and its scope, boxed into [`run`]: an async fn keeps room for its
-/// arguments for as long as it runs, and these two (~500 bytes) are moved out at once.
+/// The upgraded stream, the bytes the client sent after its handshake (read with it), and the
+/// scope, boxed into [`run`]: an async fn keeps room for its arguments for as long as it runs,
+/// and these (~300 bytes) are moved out at once.
 pub(crate) struct Accepted {
-    pub(crate) ws: WebSocket,
+    pub(crate) io: Box<dyn Io>,
+    pub(crate) read: Vec<u8>,
     pub(crate) scope: Scope,
 }
 
@@ -198,11 +202,14 @@ pub(crate) async fn run<C: Consumer>(
     shared: Shared,
     ready: Option<oneshot::Sender<()>>,
 ) {
-    let Accepted { ws, scope } = *accepted;
+    let Accepted { io, read, scope } = *accepted;
     let Shared { layer, settings, metrics, shutdown } = shared;
     let settings = &*settings;
+    // The one-off steps before serving are boxed: an idle connection's memory is the size of
+    // this future's largest state, and their state would add ~1 KiB to it for its whole life.
+    let ws = Box::pin(WebSocketStream::from_partially_read(io, read, Role::Server, Some(ws_config(settings)))).await;
     if *shutdown.borrow() {
-        Socket::close_unstarted(ws, EndReason::Shutdown, &metrics).await;
+        Box::pin(Socket::close_unstarted(ws, EndReason::Shutdown, &metrics)).await;
         return signal(ready);
     }
     let camelize = C::CAMELIZE.unwrap_or(settings.camelizes());
@@ -212,7 +219,7 @@ pub(crate) async fn run<C: Consumer>(
         Ok(inbox) => inbox,
         Err(err) => {
             tracing::error!(error = %err, "could not open a layer channel; closing");
-            Socket::close_unstarted(ws, EndReason::LayerUnavailable, &metrics).await;
+            Box::pin(Socket::close_unstarted(ws, EndReason::LayerUnavailable, &metrics)).await;
             return signal(ready);
         }
     };

@@ -10,7 +10,7 @@ use tracing::Instrument;
 
 use crate::asyncapi::AsyncApi;
 use crate::auth::{Authenticator, Credential, Location};
-use crate::connection::WebSocket;
+use crate::connection::Io;
 use crate::layer::DEFAULT_LAYER;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
@@ -28,9 +28,12 @@ pub(crate) struct Shared {
 
 /// One routed consumer, type-erased.
 pub(crate) trait Endpoint: Send + Sync + 'static {
+    /// The connection over `io`, a stream after its handshake; `read` holds what the client
+    /// sent after the handshake, read with it.
     fn connect(
         &self,
-        ws: WebSocket,
+        io: Box<dyn Io>,
+        read: Vec<u8>,
         scope: Scope,
         shared: Shared,
         ready: Option<oneshot::Sender<()>>,
@@ -55,7 +58,8 @@ where
 {
     fn connect(
         &self,
-        ws: WebSocket,
+        io: Box<dyn Io>,
+        read: Vec<u8>,
         scope: Scope,
         shared: Shared,
         ready: Option<oneshot::Sender<()>>,
@@ -69,7 +73,7 @@ where
             consumer::run(
                 consumer,
                 self.authenticator.clone(),
-                Box::new(consumer::Accepted { ws, scope }),
+                Box::new(consumer::Accepted { io, read, scope }),
                 shared,
                 ready,
             )
@@ -406,6 +410,11 @@ impl Router {
     pub(crate) fn docs_page(&self, path: &str) -> Option<(&'static str, String)> {
         let docs = self.docs.as_ref()?;
         docs.1.page(self, &docs.0, path)
+    }
+
+    /// Whether `path` is under the AsyncAPI pages' prefix (served over HTTP, never upgraded).
+    pub(crate) fn is_docs_path(&self, path: &str) -> bool {
+        self.docs.as_ref().is_some_and(|docs| path.starts_with(docs.0.as_str()))
     }
 
     /// The paths of the AsyncAPI pages, if mounted.

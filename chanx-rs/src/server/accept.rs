@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::io;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -15,10 +15,11 @@ use hyper::body::{Body, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::Service;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use super::Listener;
+use super::upgrade::{self, Head, Prefixed};
 use crate::Router;
 use crate::metrics::OpenTcp;
 use crate::shutdown;
@@ -30,8 +31,10 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Accepts on `listener` until `signal`, serving each connection with the service
 /// `make_service` builds for its peer's address; then closes the router's WebSockets with 1001
-/// and lets HTTP requests in flight finish, both within the shutdown timeout.
-pub(crate) async fn run<L, F, S, B>(mut listener: L, router: Arc<Router>, signal: Signal, make_service: F)
+/// and lets HTTP requests in flight finish, both within the shutdown timeout. With `direct`, a
+/// connection that opens with a WebSocket handshake on one of the router's paths skips hyper
+/// ([`super::upgrade`]).
+pub(crate) async fn run<L, F, S, B>(mut listener: L, router: Arc<Router>, signal: Signal, direct: bool, make_service: F)
 where
     L: Listener,
     F: Fn(&L::Addr) -> S,
@@ -100,7 +103,13 @@ where
         refusing = false;
         let service = WithinTimeout { inner: make_service(&peer), timeout: request_timeout };
         let io = Counted { stream, _permit: permit, _peer_place: peer_place, _open: metrics.tcp_opened() };
-        tokio::spawn(serve_connection(io, peer, service, header_timeout, http.subscribe()));
+        let shutdown = http.subscribe();
+        if direct {
+            let ip = L::socket_addr(&peer);
+            tokio::spawn(serve_direct(io, peer, service, header_timeout, shutdown, router.clone(), ip));
+        } else {
+            tokio::spawn(serve_http(io, peer, service, header_timeout, shutdown));
+        }
     }
     drop(listener);
     tracing::info!("shutting down: no longer accepting; closing sockets (going away) and finishing HTTP requests");
@@ -115,8 +124,104 @@ where
     }
 }
 
-async fn serve_connection<I, A, S, B>(
+/// What the first request of a directly served connection turned out to be.
+enum Opened<I> {
+    /// An accepted handshake, answered: the router's connection over the socket, boxed.
+    WebSocket(Pin<Box<dyn Future<Output = ()> + Send>>),
+    /// Not a handshake taken here: hyper's, starting with the bytes already read.
+    Http { head: Vec<u8>, io: Counted<I> },
+    /// Refused and answered, timed out, failed, or cut short by shutdown.
+    Done,
+}
+
+/// Serves one accepted connection of [`serve`](crate::serve): a WebSocket handshake on one of
+/// `router`'s paths in this task without hyper ([`upgrade::take`]), anything else over hyper.
+///
+/// The task lives as long as the socket, so its future is kept small: a block rather than an
+/// async fn (which would keep a second copy of its arguments), the handshake's state boxed and
+/// freed once answered (docs/benchmarks.md, "Idle memory").
+#[allow(clippy::manual_async_fn)] // the block is the point: see above
+fn serve_direct<I, A, S, B>(
     io: Counted<I>,
+    peer: A,
+    service: WithinTimeout<S>,
+    header_timeout: Duration,
+    mut shutdown: watch::Receiver<bool>,
+    router: Arc<Router>,
+    ip: Option<SocketAddr>,
+) -> impl Future<Output = ()> + Send
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    A: std::fmt::Debug + Send + Sync + 'static,
+    S: Service<http::Request<Incoming>, Response = http::Response<B>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    async move {
+        match Box::pin(open(io, &peer, router, ip, header_timeout, &mut shutdown)).await {
+            Opened::WebSocket(connection) => connection.await,
+            Opened::Http { head, io } => {
+                Box::pin(serve_http(Prefixed::new(head, io), peer, service, header_timeout, shutdown)).await;
+            }
+            Opened::Done => {}
+        }
+    }
+}
+
+/// Reads the first request head of `io` and, when [`upgrade::take`] takes it, answers it, all
+/// within the handshake timeout.
+async fn open<I, A>(
+    mut io: Counted<I>,
+    peer: &A,
+    router: Arc<Router>,
+    ip: Option<SocketAddr>,
+    header_timeout: Duration,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Opened<I>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    A: std::fmt::Debug,
+{
+    let deadline = tokio::time::Instant::now() + header_timeout;
+    let head = tokio::select! {
+        head = tokio::time::timeout_at(deadline, upgrade::read_head(&mut io)) => head,
+        // Nothing was asked yet: there is nothing to finish.
+        () = shutdown::triggered(shutdown) => return Opened::Done,
+    };
+    let head = match head {
+        Ok(Ok(head)) => head,
+        Ok(Err(err)) => {
+            tracing::debug!(error = %err, ?peer, "reading the request head failed");
+            return Opened::Done;
+        }
+        Err(_) => {
+            tracing::debug!(?peer, "no complete request head within the handshake timeout");
+            return Opened::Done;
+        }
+    };
+    let (answer, rest) = match upgrade::take(&router, head, ip) {
+        Head::Http(head) => return Opened::Http { head, io },
+        Head::WebSocket { answer, rest } => (answer, rest),
+    };
+    match tokio::time::timeout_at(deadline, io.write_all(&upgrade::answer_bytes(&answer))).await {
+        Ok(Ok(())) => match answer {
+            Ok(upgrade) => return Opened::WebSocket(upgrade.connection(Box::new(io), rest)),
+            // Refused: the socket is closed after its answer.
+            Err(_) => drop(tokio::time::timeout_at(deadline, io.shutdown()).await),
+        },
+        Ok(Err(err)) => tracing::debug!(error = %err, ?peer, "writing the handshake answer failed"),
+        Err(_) => tracing::debug!(?peer, "the handshake answer was not taken within the handshake timeout"),
+    }
+    Opened::Done
+}
+
+/// Serves one connection over hyper, upgrades included, until it ends or, at shutdown, its
+/// request in flight is answered.
+async fn serve_http<I, A, S, B>(
+    io: I,
     peer: A,
     service: WithinTimeout<S>,
     header_timeout: Duration,

@@ -3,6 +3,7 @@
 mod accept;
 mod handshake;
 mod listener;
+mod upgrade;
 
 use std::future::{Future, IntoFuture};
 use std::io;
@@ -138,7 +139,8 @@ impl<L: Listener> IntoFuture for Serve<L> {
         #[cfg(feature = "axum")]
         if let Some(app) = self.app {
             return Box::pin(async move {
-                run(listener, router, signal, move |peer: &L::Addr| {
+                // The app's middleware sees every request: no handshake skips hyper.
+                run(listener, router, signal, false, move |peer: &L::Addr| {
                     crate::axum::service(app.clone(), peer.clone(), L::socket_addr(peer))
                 })
                 .await;
@@ -147,7 +149,7 @@ impl<L: Listener> IntoFuture for Serve<L> {
         }
         Box::pin(async move {
             let sockets = router.clone();
-            run(listener, router, signal, move |peer: &L::Addr| {
+            run(listener, router, signal, true, move |peer: &L::Addr| {
                 let (router, peer) = (sockets.clone(), L::socket_addr(peer));
                 service_fn(move |request| {
                     let router = router.clone();

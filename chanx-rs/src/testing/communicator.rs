@@ -10,7 +10,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::protocol::Role;
 
-use crate::connection::{Io, ws_config};
+use crate::connection::Io;
 use crate::messages::{AuthenticationPayload, COMPLETION_ACTIONS};
 use crate::{Message, Router, Scope, Settings, camelize, envelope};
 
@@ -92,13 +92,11 @@ impl CommunicatorBuilder<'_> {
         let camelize = route.endpoint.camelize(&settings);
         let (client_io, server_io) = tokio::io::duplex(64 * 1024);
         let server_io: Box<dyn Io> = Box::new(server_io);
-        let config = ws_config(&settings);
-        let server = WebSocketStream::from_raw_socket(server_io, Role::Server, Some(config)).await;
         let client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
         let endpoint = route.endpoint.clone();
         let (ready, is_ready) = tokio::sync::oneshot::channel();
         shared.settings = std::sync::Arc::new(settings);
-        let task = tokio::spawn(endpoint.connect(server, scope.build(), shared, Some(ready)));
+        let task = tokio::spawn(endpoint.connect(server_io, Vec::new(), scope.build(), shared, Some(ready)));
         // Connected means authenticated, in its groups and past post_authentication (or refused).
         if tokio::time::timeout(self.timeout * 5, is_ready).await.is_err() {
             panic!("the consumer at {path:?} did not finish connecting within {:?}", self.timeout * 5);
