@@ -541,7 +541,7 @@ async fn drive(args: &[String]) -> Result<(), Error> {
             println!("{} deliveries", ops * members);
             Vec::new()
         }
-        other => return Err(format!("--drive {other}: echo or fanout").into()),
+        other => return Err(format!("--drive {other}: echo, fanout or accept").into()),
     };
     close_all(done).await;
     Ok(())
