@@ -113,6 +113,75 @@ async fn unknown_paths_get_404_and_plain_http_gets_426() {
     assert_eq!(status, "HTTP/1.1 404 Not Found");
     let status = http_status(addr, "GET /ws/room/1/ HTTP/1.1\r\nHost: x\r\n\r\n").await;
     assert_eq!(status, "HTTP/1.1 426 Upgrade Required");
+    // The 426 says what to upgrade to, and which WebSocket version is spoken.
+    let (head, _) = http_get(addr, "/ws/room/1/").await;
+    assert!(head.contains("upgrade: websocket") && head.contains("sec-websocket-version: 13"), "{head}");
+}
+
+/// `payload` as one masked text frame, as a client sends it.
+fn client_text_frame(payload: &str) -> Vec<u8> {
+    let mask = [7, 1, 9, 3];
+    let mut frame = vec![0x81, 0x80 | u8::try_from(payload.len()).expect("short")];
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.bytes().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
+    frame
+}
+
+const HANDSHAKE_HEADERS: &str = "Host: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+    Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+
+#[tokio::test]
+async fn a_client_that_sends_frames_with_its_handshake_gets_them_answered() {
+    let addr = spawn_server(router()).await;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    // The head and a first frame in one write, not waiting for the 101.
+    let mut request = format!("GET /ws/room/9/ HTTP/1.1\r\n{HANDSHAKE_HEADERS}\r\n").into_bytes();
+    request.extend(client_text_frame(r#"{"action":"where"}"#));
+    stream.write_all(&request).await.expect("write");
+    let frame = first_text_frame(&mut stream).await;
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&frame).expect("JSON"),
+        json!({"action": "here", "payload": "/ws/room/9/ in 9"})
+    );
+}
+
+#[tokio::test]
+async fn chanx_serve_and_axum_read_a_handshake_s_target_alike() {
+    let app = chanx::axum::routes(router());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let axum_addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let chanx_addr = spawn_server(router()).await;
+    for addr in [chanx_addr, axum_addr] {
+        // A target hyper refuses is refused on both, not upgraded with a parameter `<x>`.
+        let status = http_status(addr, &format!("GET /ws/room/<x>/ HTTP/1.1\r\n{HANDSHAKE_HEADERS}\r\n")).await;
+        assert_eq!(status, "HTTP/1.1 400 Bad Request", "{addr}");
+        // The fragment is not part of the path.
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let mut request = format!("GET /ws/room/5/#top HTTP/1.1\r\n{HANDSHAKE_HEADERS}\r\n").into_bytes();
+        request.extend(client_text_frame(r#"{"action":"where"}"#));
+        stream.write_all(&request).await.expect("write");
+        let here: serde_json::Value = serde_json::from_str(&first_text_frame(&mut stream).await).expect("JSON");
+        assert_eq!(here["payload"], "/ws/room/5/ in 5", "{addr}");
+    }
+}
+
+#[tokio::test]
+async fn pipelined_plain_requests_are_all_answered_by_chanx_serve() {
+    let addr = spawn_server(router()).await;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let one = "GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n";
+    let last = "GET /ws/room/1/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    stream.write_all(format!("{one}{one}{last}").as_bytes()).await.expect("write");
+    let mut answers = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answers))
+        .await
+        .expect("in time")
+        .expect("read");
+    let answers = String::from_utf8_lossy(&answers);
+    // Each answer's status line (a body runs into the next answer's head).
+    let statuses: Vec<&str> = answers.split("HTTP/1.1 ").skip(1).map(|a| a.lines().next().unwrap_or("")).collect();
+    assert_eq!(statuses, ["404 Not Found", "404 Not Found", "426 Upgrade Required"], "{answers}");
 }
 
 #[tokio::test]
@@ -346,6 +415,23 @@ async fn a_client_that_never_finishes_its_handshake_is_dropped_at_the_handshake_
     assert!(read.is_ok(), "the server kept a half-sent handshake for 5 s");
     assert!(answer.is_empty() || answer.starts_with(b"HTTP/1.1 408"), "{:?}", String::from_utf8_lossy(&answer));
     assert_eq!(started.elapsed(), handshake_timeout);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_half_sent_handshake_is_closed_at_shutdown_not_at_its_timeout() {
+    let router = router().with_settings(Settings::default().handshake_timeout(Duration::from_secs(30)));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (connector, server) = spawn_memory_server(router, async move { drop(stopped.await) });
+    let mut stream = connector.connect().expect("connect");
+    stream.write_all(b"GET /ws/room/1/ HTTP/1.1\r\nHost: x\r\n").await.expect("write half a request");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let shutdown_at = Instant::now();
+    stop.send(()).expect("server running");
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.expect("closed");
+    assert!(answer.is_empty(), "{:?}", String::from_utf8_lossy(&answer));
+    server.await.expect("joined").expect("served");
+    assert_eq!(shutdown_at.elapsed(), Duration::ZERO);
 }
 
 /// Only for holders of the `sessionid` cookie "letmein".

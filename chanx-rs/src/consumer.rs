@@ -30,8 +30,9 @@ use crate::close::EndReason;
 use crate::connection::{Io, Socket, ws_config};
 use crate::context::Connection;
 use crate::dispatch::HandlerFuture;
-use crate::layer::LayerError;
+use crate::layer::{ChannelReceiver, LayerError};
 use crate::messages::{Authentication, AuthenticationPayload};
+use crate::metrics::OpenConnection;
 use crate::router::Shared;
 use crate::topic::{self, Subscriptions, TopicLimits, TopicType};
 use crate::{ConsumerInfo, Context, Layer, Message, Scope, Settings};
@@ -195,35 +196,77 @@ pub(crate) struct Accepted {
 ///
 /// `ready` fires once steps 1–5 are over (accepted or refused), which the test communicator
 /// waits for so that a test's first broadcast finds every connection in its groups.
-pub(crate) async fn run<C: Consumer>(
+///
+/// An idle connection's memory is this future's size for its whole life, so only what serving
+/// needs lives in it: the setup (steps 1–5) and the end (step 7) are boxed and freed when done
+/// (docs/benchmarks.md, "Idle memory"), and it is a block rather than an async fn, which would
+/// keep a second copy of its arguments.
+#[allow(clippy::manual_async_fn)] // the block is the point: see above
+pub(crate) fn run<C: Consumer>(
     consumer: C,
     authenticator: Arc<C::Authenticator>,
     accepted: Box<Accepted>,
     shared: Shared,
     ready: Option<oneshot::Sender<()>>,
-) {
-    let Accepted { io, read, scope } = *accepted;
-    let Shared { layer, settings, metrics, shutdown } = shared;
-    let settings = &*settings;
-    // The one-off steps before serving are boxed: an idle connection's memory is the size of
-    // this future's largest state, and their state would add ~1 KiB to it for its whole life.
-    let ws = Box::pin(WebSocketStream::from_partially_read(io, read, Role::Server, Some(ws_config(settings)))).await;
+) -> impl Future<Output = ()> + Send {
+    async move {
+        let settings = shared.settings.clone();
+        let Some(mut live) = Box::pin(start(&consumer, &*authenticator, *accepted, shared, &settings, ready)).await
+        else {
+            return;
+        };
+        // 6: frames and events.
+        if live.connected {
+            let max_in_flight = if C::ORDERED { 1 } else { settings.max_in_flight };
+            let completion = C::SEND_COMPLETION.unwrap_or(settings.sends_completion());
+            live.socket.serve(&consumer, &live.ctx, &mut live.inbox, completion, max_in_flight).await;
+        }
+        Box::pin(live.end(&consumer)).await;
+    }
+}
+
+/// A connection past its setup, serving or about to end.
+struct Live<'s> {
+    socket: Socket<'s>,
+    ctx: Context,
+    inbox: ChannelReceiver,
+    layer: Layer,
+    /// Counts the connection as open in the metrics while it lives.
+    _open: OpenConnection,
+    /// Accepted, in its groups and past `post_authentication`: frames are served.
+    connected: bool,
+}
+
+/// Steps 1–5: the stream, the channel, authentication, the groups, `post_authentication`.
+/// `None` when the connection ended before it had a channel (shutdown, no layer).
+async fn start<'s, C: Consumer>(
+    consumer: &C,
+    authenticator: &C::Authenticator,
+    accepted: Accepted,
+    shared: Shared,
+    settings: &'s Settings,
+    ready: Option<oneshot::Sender<()>>,
+) -> Option<Live<'s>> {
+    let Accepted { io, read, scope } = accepted;
+    let Shared { layer, settings: _, metrics, shutdown } = shared;
+    let ws = WebSocketStream::from_partially_read(io, read, Role::Server, Some(ws_config(settings))).await;
     if *shutdown.borrow() {
-        Box::pin(Socket::close_unstarted(ws, EndReason::Shutdown, &metrics)).await;
-        return signal(ready);
+        Socket::close_unstarted(ws, EndReason::Shutdown, &metrics).await;
+        signal(ready);
+        return None;
     }
     let camelize = C::CAMELIZE.unwrap_or(settings.camelizes());
-    let completion = C::SEND_COMPLETION.unwrap_or(settings.sends_completion());
     // 2: the channel.
-    let mut inbox = match layer.new_channel().await {
+    let inbox = match layer.new_channel().await {
         Ok(inbox) => inbox,
         Err(err) => {
             tracing::error!(error = %err, "could not open a layer channel; closing");
-            Box::pin(Socket::close_unstarted(ws, EndReason::LayerUnavailable, &metrics)).await;
-            return signal(ready);
+            Socket::close_unstarted(ws, EndReason::LayerUnavailable, &metrics).await;
+            signal(ready);
+            return None;
         }
     };
-    let _open = metrics.connection_opened();
+    let open = metrics.connection_opened();
     let (outbound, outbound_rx) = mpsc::channel(settings.outbound_capacity);
     let limits = TopicLimits {
         max_topics: settings.max_topics_per_connection,
@@ -234,17 +277,15 @@ pub(crate) async fn run<C: Consumer>(
     let conn = Connection::new(inbox.name().to_owned(), scope, layer.clone(), camelize, outbound, metrics)
         .with_topics(Subscriptions::new(C::TOPICS, limits))
         .with_frame_log(frame_log);
-    let conn = Arc::new(conn);
-    let ctx = Context::new(conn.clone());
+    let ctx = Context::new(Arc::new(conn));
     tracing::debug!(channel = %ctx.channel_name(), "connected");
-    let mut socket = Socket::new(ws, outbound_rx, conn.clone(), settings, shutdown);
+    let mut socket = Socket::new(ws, outbound_rx, ctx.connection().clone(), settings, shutdown);
 
     // 3-5: authenticate, join groups, post_authentication; queued frames are written meanwhile.
     // A panicking hook ends this connection cleanly (close frame, groups left), not its task.
     // Boxed: the setup's state (authenticator, group joins, a default topic's subscribe: ~4.5
-    // KiB with every feature) would otherwise stay in this future, and so in every idle
-    // connection's memory, long after it finished (docs/benchmarks.md, "Idle memory").
-    let connecting = AssertUnwindSafe(Box::pin(connect(&consumer, &*authenticator, &ctx, settings))).catch_unwind();
+    // KiB with every feature) would otherwise stay in this future until the socket is served.
+    let connecting = AssertUnwindSafe(Box::pin(connect(consumer, authenticator, &ctx, settings))).catch_unwind();
     let connected = match socket.drive(connecting).await {
         Ok(connected) => connected,
         Err(panic) => {
@@ -254,24 +295,27 @@ pub(crate) async fn run<C: Consumer>(
         }
     };
     signal(ready);
-    // 6: frames and events.
-    if connected {
-        let max_in_flight = if C::ORDERED { 1 } else { settings.max_in_flight };
-        socket.serve(&consumer, &ctx, &mut inbox, completion, max_in_flight).await;
+    Some(Live { socket, ctx, inbox, layer, _open: open, connected })
+}
+
+impl Live<'_> {
+    /// Step 7: end the subscriptions (their on_unsubscribe runs before their groups are left),
+    /// leave everything, tell the consumer, then close the socket.
+    async fn end<C: Consumer>(self, consumer: &C) {
+        // The inbox and the open count are held until the socket is closed.
+        let Live { socket, ctx, inbox: _inbox, layer, _open, connected: _ } = self;
+        let conn = ctx.connection().clone();
+        conn.topics.close(&ctx).await;
+        conn.leave_all_groups().await;
+        if let Err(err) = layer.close_channel(ctx.channel_name()).await {
+            tracing::warn!(error = %err, "could not close the layer channel");
+        }
+        if let Err(panic) = AssertUnwindSafe(consumer.disconnect(&ctx)).catch_unwind().await {
+            tracing::error!(panic = %crate::dispatch::panic_text(&*panic), "the consumer's disconnect panicked");
+        }
+        socket.finish().await;
+        tracing::debug!("Disconnecting websocket");
     }
-    // 7: end the subscriptions (their on_unsubscribe runs before their groups are left), leave
-    // everything, then tell the consumer.
-    // Boxed for the same reason as the setup: ~2.8 KiB of state only a disconnect needs.
-    Box::pin(conn.topics.close(&ctx)).await;
-    conn.leave_all_groups().await;
-    if let Err(err) = layer.close_channel(ctx.channel_name()).await {
-        tracing::warn!(error = %err, "could not close the layer channel");
-    }
-    if let Err(panic) = AssertUnwindSafe(consumer.disconnect(&ctx)).catch_unwind().await {
-        tracing::error!(panic = %crate::dispatch::panic_text(&*panic), "the consumer's disconnect panicked");
-    }
-    socket.finish().await;
-    tracing::debug!("Disconnecting websocket");
 }
 
 /// Runs the authenticator within `deadline`; its errors and panics become status 500. A refusal

@@ -15,7 +15,7 @@ use hyper::body::{Body, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::Service;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use super::Listener;
@@ -128,8 +128,9 @@ where
 enum Opened<I> {
     /// An accepted handshake, answered: the router's connection over the socket, boxed.
     WebSocket(Pin<Box<dyn Future<Output = ()> + Send>>),
-    /// Not a handshake taken here: hyper's, starting with the bytes already read.
-    Http { head: Vec<u8>, io: Counted<I> },
+    /// Not a handshake taken here: hyper's, starting with the bytes already read, with the
+    /// time it has to read each request head.
+    Http { head: Vec<u8>, io: Counted<I>, header_timeout: Duration },
     /// Refused and answered, timed out, failed, or cut short by shutdown.
     Done,
 }
@@ -162,8 +163,12 @@ where
 {
     async move {
         match Box::pin(open(io, &peer, router, ip, header_timeout, &mut shutdown)).await {
-            Opened::WebSocket(connection) => connection.await,
-            Opened::Http { head, io } => {
+            Opened::WebSocket(connection) => {
+                // No longer an HTTP connection: shutdown waits for the socket as a socket.
+                drop((shutdown, service));
+                connection.await;
+            }
+            Opened::Http { head, io, header_timeout } => {
                 Box::pin(serve_http(Prefixed::new(head, io), peer, service, header_timeout, shutdown)).await;
             }
             Opened::Done => {}
@@ -188,10 +193,10 @@ where
     let deadline = tokio::time::Instant::now() + header_timeout;
     let head = tokio::select! {
         head = tokio::time::timeout_at(deadline, upgrade::read_head(&mut io)) => head,
-        // Nothing was asked yet: there is nothing to finish.
+        // No request is complete: the connection closes unanswered, the server is going away.
         () = shutdown::triggered(shutdown) => return Opened::Done,
     };
-    let head = match head {
+    let (head, complete) = match head {
         Ok(Ok(head)) => head,
         Ok(Err(err)) => {
             tracing::debug!(error = %err, ?peer, "reading the request head failed");
@@ -203,19 +208,42 @@ where
         }
     };
     let (answer, rest) = match upgrade::take(&router, head, ip) {
-        Head::Http(head) => return Opened::Http { head, io },
+        Head::Http(head) => {
+            // A head still unfinished at the limit has only what is left of the timeout, so that
+            // a client trickling it cannot get the timeout twice.
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let header_timeout = if complete { header_timeout } else { left };
+            return Opened::Http { head, io, header_timeout };
+        }
         Head::WebSocket { answer, rest } => (answer, rest),
     };
     match tokio::time::timeout_at(deadline, io.write_all(&upgrade::answer_bytes(&answer))).await {
         Ok(Ok(())) => match answer {
             Ok(upgrade) => return Opened::WebSocket(upgrade.connection(Box::new(io), rest)),
-            // Refused: the socket is closed after its answer.
-            Err(_) => drop(tokio::time::timeout_at(deadline, io.shutdown()).await),
+            // Refused: the socket is closed after its answer, lingering (what the client sent
+            // meanwhile is read and dropped) so that unread bytes do not reset the connection
+            // before the client reads the refusal.
+            Err(_) => drop(tokio::time::timeout_at(deadline, linger(&mut io)).await),
         },
         Ok(Err(err)) => tracing::debug!(error = %err, ?peer, "writing the handshake answer failed"),
         Err(_) => tracing::debug!(?peer, "the handshake answer was not taken within the handshake timeout"),
     }
     Opened::Done
+}
+
+/// Ends the writing side of `io`, then reads until the client closes its own, at most
+/// [`upgrade::MAX_HEAD`] bytes more.
+async fn linger<I: AsyncRead + AsyncWrite + Unpin>(io: &mut I) -> io::Result<()> {
+    io.shutdown().await?;
+    let mut sink = [0; 1024];
+    let mut drained = 0;
+    while drained < upgrade::MAX_HEAD {
+        match io.read(&mut sink).await? {
+            0 => break,
+            n => drained += n,
+        }
+    }
+    Ok(())
 }
 
 /// Serves one connection over hyper, upgrades included, until it ends or, at shutdown, its
@@ -243,6 +271,8 @@ async fn serve_http<I, A, S, B>(
         .with_upgrades();
     tokio::pin!(connection);
     let result = tokio::select! {
+        // Biased: a request already read is answered even when shutdown came meanwhile.
+        biased;
         result = connection.as_mut() => result,
         () = shutdown::triggered(&mut shutdown) => {
             // Finish the request in flight, if any, then close; an idle connection closes now.

@@ -121,6 +121,13 @@ impl Refused {
     fn response(self) -> Response<Full<Bytes>> {
         let mut response = Response::new(Full::new(Bytes::from_static(self.body.as_bytes())));
         *response.status_mut() = self.status;
+        if self.status == StatusCode::UPGRADE_REQUIRED {
+            // What to upgrade to, and the one WebSocket version spoken (RFC 9110 §15.5.22,
+            // RFC 6455 §4.4).
+            let headers = response.headers_mut();
+            headers.insert(http::header::UPGRADE, HeaderValue::from_static("websocket"));
+            headers.insert(http::header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        }
         response
     }
 }
