@@ -251,9 +251,34 @@ def route():
         write("route", name, path)
 
 
+def handshake():
+    # The first byte is how the rest is cut into reads (0: all at once; 1: a byte at a time).
+    keys = "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n" \
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    good = f"GET /ws/room/7/ HTTP/1.1\r\nHost: x\r\n{keys}\r\n"
+    for name, (cut, text) in {
+        "upgrade": (0, good),
+        "upgrade-bytewise": (1, good),
+        "upgrade-bare-lf": (3, good.replace("\r\n", "\n")),
+        "upgrade-with-frames": (7, good + "\x81\x84abcd" * 100),
+        "foreign-origin": (5, good.replace("Host: x", "Host: x\r\nOrigin: http://evil.example")),
+        "fragment": (2, good.replace("/7/", "/7/#top")),
+        "refused-target": (9, good.replace("/7/", "/<7>/")),
+        "plain-get": (0, "GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n"),
+        "pipelined": (4, "GET /ws/room/1/ HTTP/1.1\r\nHost: x\r\n\r\n" * 50),
+        "with-body": (0, good.replace("Host: x", "Host: x\r\nContent-Length: 5") + "hello"),
+        "newlines-never-empty": (1, fill("X: y\r\n", MIB - 1, "GET / HTTP/1.1\r\n")),
+        "one-long-header": (0, fill("a", MIB - 1, "GET /ws/room/7/ HTTP/1.1\r\nX: ")),
+        "many-headers": (0, fill("X: y\r\n", 16 * 1024, "GET /ws/room/7/ HTTP/1.1\r\n" + keys) + "\r\n"),
+        "crs-1mib": (0, fill("\r", MIB - 1, "GET /ws/room/7/ HTTP/1.1\r\n")),
+        "long-path": (0, fill("a", 6 * 1024, "GET /ws/room/", "/ HTTP/1.1\r\n" + keys + "\r\n")),
+    }.items():
+        write("handshake", name, chr(cut) + text)
+
+
 if __name__ == "__main__":
     shutil.rmtree(ROOT, ignore_errors=True)
-    for make in (camelize, frame, redis_message, redis_core_message, jwt, cookie, route):
+    for make in (camelize, frame, redis_message, redis_core_message, jwt, cookie, route, handshake):
         make()
     for folder in sorted(ROOT.iterdir()):
         files = list(folder.iterdir())

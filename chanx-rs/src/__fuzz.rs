@@ -177,3 +177,61 @@ mod tests {
         assert_eq!(verify_jwt(b"k", &token), Ok(json!({"sub": "ada"})));
     }
 }
+
+/// What [`serve`](crate::serve) makes of the first bytes a client sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FirstRequest {
+    /// A handshake answered with 101 without hyper, for this path and these path parameters.
+    Upgraded { path: String, params: Vec<(String, String)> },
+    /// A handshake refused without hyper, with this status.
+    Refused(u16),
+    /// Left to hyper: the bytes read so far, which hyper reads as if it had read them.
+    Http(Vec<u8>),
+}
+
+/// Reads the first request head from `chunks`, delivered one read each as a network delivers
+/// them, and sorts it as `serve` does for `router`.
+pub fn first_request(router: &crate::Router, chunks: &[&[u8]]) -> FirstRequest {
+    use crate::server::upgrade::{Head, read_head, take};
+    use futures_util::FutureExt;
+    let mut reader = Chunks { chunks, at: (0, 0) };
+    let Some(Ok((head, _))) = read_head(&mut reader).now_or_never() else {
+        unreachable!("reading from memory neither waits nor fails")
+    };
+    match take(router, head, None) {
+        Head::Http(head) => FirstRequest::Http(head),
+        Head::WebSocket { answer: Ok(upgrade), .. } => FirstRequest::Upgraded {
+            path: upgrade.scope().path().to_owned(),
+            params: upgrade.scope().params().to_vec(),
+        },
+        Head::WebSocket { answer: Err(refused), .. } => FirstRequest::Refused(refused.status.as_u16()),
+    }
+}
+
+/// A reader giving one chunk per read (what the buffer has no room for at the next), then the
+/// end.
+struct Chunks<'a> {
+    chunks: &'a [&'a [u8]],
+    /// The chunk being read, and how much of it was.
+    at: (usize, usize),
+}
+
+impl tokio::io::AsyncRead for Chunks<'_> {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let (chunk, read) = &mut this.at;
+        if let Some(bytes) = this.chunks.get(*chunk) {
+            let n = (bytes.len() - *read).min(buf.remaining());
+            buf.put_slice(&bytes[*read..*read + n]);
+            *read += n;
+            if *read == bytes.len() {
+                this.at = (*chunk + 1, 0);
+            }
+        }
+        std::task::Poll::Ready(Ok(()))
+    }
+}

@@ -191,6 +191,37 @@ fn cases() -> Vec<Case> {
             },
         },
         Case {
+            parser: "handshake head, a byte per read",
+            input: "`X: y` lines that never end the head",
+            prepare: |n| {
+                let router = handshake_router();
+                let head = format!("GET /ws/room/1/ HTTP/1.1\r\n{}", "X: y\r\n".repeat(n / 6));
+                Box::new(move || {
+                    let reads: Vec<&[u8]> = head.as_bytes().chunks(1).collect();
+                    match __fuzz::first_request(&router, black_box(&reads)) {
+                        __fuzz::FirstRequest::Http(read) => read.len(),
+                        _ => 0,
+                    }
+                })
+            },
+        },
+        Case {
+            parser: "handshake head, one read",
+            input: "a handshake with one long header value",
+            prepare: |n| {
+                let router = handshake_router();
+                let head = format!(
+                    "GET /ws/room/1/ HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+                     Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nX: {}\r\n\r\n",
+                    "a".repeat(n.saturating_sub(160))
+                );
+                Box::new(move || match __fuzz::first_request(&router, black_box(&[head.as_bytes()])) {
+                    __fuzz::FirstRequest::Upgraded { params, .. } => params.len(),
+                    _ => 0,
+                })
+            },
+        },
+        Case {
             parser: "Redis message decode",
             input: "msgpack list of empty maps (1 byte each)",
             prepare: |n| {
@@ -225,6 +256,22 @@ fn cases() -> Vec<Case> {
             },
         },
     ]
+}
+
+/// A consumer for the handshake rows: only its route matters.
+struct Room;
+
+#[chanx::consumer]
+impl Room {
+    #[ws_handler]
+    async fn ping(&self, _msg: chanx::messages::Ping) -> chanx::messages::Pong {
+        chanx::messages::Pong {}
+    }
+}
+
+/// The router the handshake rows sort heads for.
+fn handshake_router() -> chanx::Router {
+    chanx::Router::new().route("/ws/room/{room}/", |_: &chanx::Scope| Room)
 }
 
 /// A token of about `n` bytes signed with [`SECRET`].

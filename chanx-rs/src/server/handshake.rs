@@ -94,6 +94,12 @@ pub(crate) struct Upgrade {
 }
 
 impl Upgrade {
+    /// The scope the connection will have.
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
     /// The connection's consumer over `io`, the stream after the handshake; `read` holds the
     /// bytes the client sent after its request head, read with it.
     pub(crate) fn connection(self, io: Box<dyn Io>, read: Vec<u8>) -> Pin<Box<dyn Future<Output = ()> + Send>> {

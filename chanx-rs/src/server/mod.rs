@@ -3,7 +3,7 @@
 mod accept;
 mod handshake;
 mod listener;
-mod upgrade;
+pub(crate) mod upgrade;
 
 use std::future::{Future, IntoFuture};
 use std::io;

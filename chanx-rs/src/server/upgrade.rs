@@ -78,6 +78,11 @@ fn head_end(bytes: &[u8], from: usize) -> Option<usize> {
 /// Sorts the first request head of a connection: a WebSocket handshake on one of `router`'s
 /// paths (decided as hyper's path decides it), or hyper's.
 pub(crate) fn take(router: &Router, head: Vec<u8>, peer: Option<SocketAddr>) -> Head {
+    // Empty lines before the request line (which httparse skips) are hyper's: [`read_head`]
+    // stops at the first empty line, so what was read would depend on how the bytes arrived.
+    if head.first().is_some_and(|&b| b == b'\r' || b == b'\n') {
+        return Head::Http(head);
+    }
     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut parsed = httparse::Request::new(&mut slots);
     let Ok(httparse::Status::Complete(len)) = parsed.parse(&head) else {
