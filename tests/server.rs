@@ -247,6 +247,19 @@ async fn a_foreign_origin_is_refused_with_403() {
     assert_eq!(upgrade_status(addr, "").await, upgraded);
     assert_eq!(metrics.snapshot().handshakes_refused_origin, 2);
 
+    // The refusal is a whole answer: its status, a `Date`, its text, then the end of the stream.
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request = format!("GET /ws/room/1/ HTTP/1.1\r\n{HANDSHAKE_HEADERS}Origin: http://evil.example\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer))
+        .await
+        .expect("in time")
+        .expect("read");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 403 Forbidden\r\n") && answer.contains("\r\ndate: "), "{answer}");
+    assert!(answer.ends_with("\r\n\r\nOrigin not allowed"), "{answer}");
+
     // A real client from a foreign page gets the refusal as an HTTP error.
     let refused = Client::connect_with(addr, "/ws/room/1/", &[("origin", "http://evil.example")]).await;
     assert!(matches!(refused, Err(tokio_tungstenite::tungstenite::Error::Http(ref r)) if r.status() == 403));

@@ -143,10 +143,13 @@ pub(crate) fn answer_bytes(answer: &Result<Upgrade, Refused>) -> Vec<u8> {
         }
         Err(refused) => {
             let reason = refused.status.canonical_reason().unwrap_or("");
+            // With a `Date`, as hyper's answers have (RFC 9110 §6.6.1: required on a 4xx or 5xx).
             let head = format!(
-                "HTTP/1.1 {} {reason}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                "HTTP/1.1 {} {reason}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\n\
+                 connection: close\r\ndate: {}\r\n\r\n",
                 refused.status.as_u16(),
-                refused.body.len()
+                refused.body.len(),
+                httpdate::fmt_http_date(std::time::SystemTime::now()),
             );
             out.extend_from_slice(head.as_bytes());
             out.extend_from_slice(refused.body.as_bytes());
