@@ -34,16 +34,11 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// and lets HTTP requests in flight finish, both within the shutdown timeout. With `direct`, a
 /// connection that opens with a WebSocket handshake on one of the router's paths skips hyper
 /// ([`super::upgrade`]).
-pub(crate) async fn run<L, F, S, B>(mut listener: L, router: Arc<Router>, signal: Signal, direct: bool, make_service: F)
+pub(crate) async fn run<L, F, S>(mut listener: L, router: Arc<Router>, signal: Signal, direct: bool, make_service: F)
 where
     L: Listener,
     F: Fn(&L::Addr) -> S,
-    S: Service<http::Request<Incoming>, Response = http::Response<B>> + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: AppService,
 {
     let settings = router.settings();
     let header_timeout = settings.handshake_timeout;
@@ -142,7 +137,7 @@ enum Opened<I> {
 /// async fn (which would keep a second copy of its arguments), the handshake's state boxed and
 /// freed once answered (docs/benchmarks.md, "Idle memory").
 #[allow(clippy::manual_async_fn)] // the block is the point: see above
-fn serve_direct<I, A, S, B>(
+fn serve_direct<I, A, S>(
     io: Counted<I>,
     peer: A,
     service: WithinTimeout<S>,
@@ -154,12 +149,7 @@ fn serve_direct<I, A, S, B>(
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     A: std::fmt::Debug + Send + Sync + 'static,
-    S: Service<http::Request<Incoming>, Response = http::Response<B>> + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: AppService,
 {
     async move {
         match Box::pin(open(io, &peer, router, ip, header_timeout, &mut shutdown)).await {
@@ -248,7 +238,7 @@ async fn linger<I: AsyncRead + AsyncWrite + Unpin>(io: &mut I) -> io::Result<()>
 
 /// Serves one connection over hyper, upgrades included, until it ends or, at shutdown, its
 /// request in flight is answered.
-async fn serve_http<I, A, S, B>(
+async fn serve_http<I, A, S>(
     io: I,
     peer: A,
     service: WithinTimeout<S>,
@@ -257,12 +247,7 @@ async fn serve_http<I, A, S, B>(
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     A: std::fmt::Debug,
-    S: Service<http::Request<Incoming>, Response = http::Response<B>> + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: AppService,
 {
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
@@ -283,6 +268,31 @@ async fn serve_http<I, A, S, B>(
     if let Err(err) = result {
         tracing::debug!(error = %err, ?peer, "HTTP connection error");
     }
+}
+
+/// What the accept loop serves HTTP requests with: a hyper service, answering with a body hyper
+/// can send, that may move between threads.
+pub(crate) trait AppService:
+    Service<
+        http::Request<Incoming>,
+        Response = http::Response<Self::Body>,
+        Future: Send + 'static,
+        Error: Into<BoxError>,
+    > + Send
+    + 'static
+{
+    /// The body of its responses.
+    type Body: Body<Data: Send, Error: Into<BoxError>> + Send + 'static;
+}
+
+impl<S, B> AppService for S
+where
+    S: Service<http::Request<Incoming>, Response = http::Response<B>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body<Data: Send, Error: Into<BoxError>> + Send + 'static,
+{
+    type Body = B;
 }
 
 /// A service whose every request is answered within `timeout` of its head: a client sending
