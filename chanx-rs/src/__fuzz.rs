@@ -195,7 +195,7 @@ pub fn first_request(router: &crate::Router, chunks: &[&[u8]]) -> FirstRequest {
     use crate::server::upgrade::{Head, read_head, take};
     use futures_util::FutureExt;
     let mut reader = Chunks { chunks, at: (0, 0) };
-    let Some(Ok((head, _))) = read_head(&mut reader).now_or_never() else {
+    let Some(Ok(head)) = read_head(&mut reader).now_or_never() else {
         unreachable!("reading from memory neither waits nor fails")
     };
     match take(router, head, None) {

@@ -123,9 +123,8 @@ where
 enum Opened<I> {
     /// An accepted handshake, answered: the router's connection over the socket, boxed.
     WebSocket(Pin<Box<dyn Future<Output = ()> + Send>>),
-    /// Not a handshake taken here: hyper's, starting with the bytes already read, with the
-    /// time it has to read each request head.
-    Http { head: Vec<u8>, io: Counted<I>, header_timeout: Duration },
+    /// Not a handshake taken here: hyper's, starting with the bytes already read.
+    Http { head: Vec<u8>, io: Counted<I> },
     /// Refused and answered, timed out, failed, or cut short by shutdown.
     Done,
 }
@@ -158,7 +157,7 @@ where
                 drop((shutdown, service));
                 connection.await;
             }
-            Opened::Http { head, io, header_timeout } => {
+            Opened::Http { head, io } => {
                 Box::pin(serve_http(Prefixed::new(head, io), peer, service, header_timeout, shutdown)).await;
             }
             Opened::Done => {}
@@ -182,11 +181,13 @@ where
 {
     let deadline = tokio::time::Instant::now() + header_timeout;
     let head = tokio::select! {
+        // Biased: a head completed in the same poll as shutdown is served.
+        biased;
         head = tokio::time::timeout_at(deadline, upgrade::read_head(&mut io)) => head,
         // No request is complete: the connection closes unanswered, the server is going away.
         () = shutdown::triggered(shutdown) => return Opened::Done,
     };
-    let (head, complete) = match head {
+    let head = match head {
         Ok(Ok(head)) => head,
         Ok(Err(err)) => {
             tracing::debug!(error = %err, ?peer, "reading the request head failed");
@@ -198,16 +199,18 @@ where
         }
     };
     let (answer, rest) = match upgrade::take(&router, head, ip) {
-        Head::Http(head) => {
-            // A head still unfinished at the limit has only what is left of the timeout, so that
-            // a client trickling it cannot get the timeout twice.
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let header_timeout = if complete { header_timeout } else { left };
-            return Opened::Http { head, io, header_timeout };
-        }
+        // hyper's header timeout starts again here and applies to every request of the
+        // connection, so it stays whole: a head trickled in past `MAX_HEAD` can take up to twice
+        // the handshake timeout before hyper drops it.
+        Head::Http(head) => return Opened::Http { head, io },
         Head::WebSocket { answer, rest } => (answer, rest),
     };
-    match tokio::time::timeout_at(deadline, io.write_all(&upgrade::answer_bytes(&answer))).await {
+    // Flushed: a buffered or TLS `Listener` stream must not hold the 101 back.
+    let answered = async {
+        io.write_all(&upgrade::answer_bytes(&answer)).await?;
+        io.flush().await
+    };
+    match tokio::time::timeout_at(deadline, answered).await {
         Ok(Ok(())) => match answer {
             Ok(upgrade) => return Opened::WebSocket(upgrade.connection(Box::new(io), rest)),
             // Refused: the socket is closed after its answer, lingering (what the client sent

@@ -43,20 +43,16 @@ pub(crate) enum Head {
 /// Reads from `io` up to the end of the first request head, [`MAX_HEAD`] bytes, or the end of
 /// the stream, whichever comes first. Only the bytes each read adds are searched for the end of
 /// the head, so a client sending its head a byte at a time costs time linear in its length.
-/// Whether the head is complete comes with it.
-pub(crate) async fn read_head<I: AsyncRead + Unpin>(io: &mut I) -> io::Result<(Vec<u8>, bool)> {
+pub(crate) async fn read_head<I: AsyncRead + Unpin>(io: &mut I) -> io::Result<Vec<u8>> {
     let mut head = Vec::with_capacity(1024);
     while head.len() < MAX_HEAD {
         let searched = head.len();
         let room = (MAX_HEAD - head.len()) as u64;
-        if (&mut *io).take(room).read_buf(&mut head).await? == 0 {
+        if (&mut *io).take(room).read_buf(&mut head).await? == 0 || head_end(&head, searched).is_some() {
             break;
         }
-        if head_end(&head, searched).is_some() {
-            return Ok((head, true));
-        }
     }
-    Ok((head, false))
+    Ok(head)
 }
 
 /// Where the head in `bytes` ends (just after its empty line, `\n\n` or `\n\r\n`), looking only
@@ -244,9 +240,9 @@ mod tests {
             use tokio::io::AsyncWriteExt;
             let _ = client.write_all(&line).await;
         });
-        let (head, complete) = read_head(&mut server).await.expect("read");
+        let head = read_head(&mut server).await.expect("read");
         // Stopped at the limit, never more: the rest is hyper's to refuse.
-        assert_eq!((head.len(), complete), (MAX_HEAD, false));
+        assert_eq!(head.len(), MAX_HEAD);
         drop(server);
         writer.await.expect("writer");
     }
