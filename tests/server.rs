@@ -169,16 +169,9 @@ async fn chanx_serve_and_axum_read_a_handshake_s_target_alike() {
 #[tokio::test]
 async fn pipelined_plain_requests_are_all_answered_by_chanx_serve() {
     let addr = spawn_server(router()).await;
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let one = "GET /nowhere HTTP/1.1\r\nHost: x\r\n\r\n";
     let last = "GET /ws/room/1/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-    stream.write_all(format!("{one}{one}{last}").as_bytes()).await.expect("write");
-    let mut answers = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answers))
-        .await
-        .expect("in time")
-        .expect("read");
-    let answers = String::from_utf8_lossy(&answers);
+    let answers = exchange(addr, &format!("{one}{one}{last}")).await;
     // Each answer's status line (a body runs into the next answer's head).
     let statuses: Vec<&str> = answers.split("HTTP/1.1 ").skip(1).map(|a| a.lines().next().unwrap_or("")).collect();
     assert_eq!(statuses, ["404 Not Found", "404 Not Found", "426 Upgrade Required"], "{answers}");
@@ -248,15 +241,8 @@ async fn a_foreign_origin_is_refused_with_403() {
     assert_eq!(metrics.snapshot().handshakes_refused_origin, 2);
 
     // The refusal is a whole answer: its status, a `Date`, its text, then the end of the stream.
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let request = format!("GET /ws/room/1/ HTTP/1.1\r\n{HANDSHAKE_HEADERS}Origin: http://evil.example\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.expect("write");
-    let mut answer = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut answer))
-        .await
-        .expect("in time")
-        .expect("read");
-    let answer = String::from_utf8_lossy(&answer);
+    let answer = exchange(addr, &request).await;
     assert!(answer.starts_with("HTTP/1.1 403 Forbidden\r\n") && answer.contains("\r\ndate: "), "{answer}");
     assert!(answer.ends_with("\r\n\r\nOrigin not allowed"), "{answer}");
 
@@ -513,16 +499,20 @@ async fn first_text_frame(stream: &mut tokio::net::TcpStream) -> String {
     }
 }
 
-async fn http_get(addr: std::net::SocketAddr, path: &str) -> (String, String) {
+/// Everything the server sends in answer to `request` until it closes the connection.
+async fn exchange(addr: std::net::SocketAddr, request: &str) -> String {
     let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.expect("write");
     let mut response = Vec::new();
     tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut response))
         .await
         .expect("in time")
         .expect("read");
-    let response = String::from_utf8_lossy(&response).into_owned();
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> (String, String) {
+    let response = exchange(addr, &format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")).await;
     let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
     (head.to_owned(), body.to_owned())
 }
