@@ -276,9 +276,40 @@ def handshake():
         write("handshake", name, chr(cut) + text)
 
 
+def frame_paths():
+    """Frames that look as if they could be decoded from their text, and the ways they cannot."""
+    probe = {"name": "n", "count": 1, "tags": ["t"], "kind": "alpha", "child": None}
+    texts = {
+        "plain": json.dumps({"action": "probe", "payload": probe}),
+        "spaced": json.dumps({"action": "probe", "payload": probe}, indent=2),
+        "camel-nested": json.dumps({"action": "probe", "payload": dict(probe, child=dict(probe, userName=1))}),
+        "repeated-top": '{"action":"probe","payload":{},"payload":' + json.dumps(probe) + "}",
+        "repeated-action": '{"action":"x","action":"probe","payload":' + json.dumps(probe) + "}",
+        "repeated-nested": '{"action":"probe","payload":{"name":"a","name":"b","count":1,"tags":[],"kind":"beta"}}',
+        "escaped-action": '{"action":"pr\u006fbe","payload":' + json.dumps(probe) + "}",
+        "escaped-key": '{"action":"probe","p\u0061yload":' + json.dumps(probe) + "}",
+        "number-out-of-range": '{"action":"probe","x":1e400,"payload":' + json.dumps(probe) + "}",
+        "big-integer": '{"action":"probe","payload":' + json.dumps(dict(probe, count=10**30)) + "}",
+        "lone-surrogate": '{"action":"probe","x":"\ud800","payload":' + json.dumps(probe) + "}",
+        "control-char": '{"action":"probe","x":"\u0001","payload":' + json.dumps(probe) + "}",
+        "envelope-null": '{"action":"probe","topic":null,"payload":' + json.dumps(probe) + "}",
+        "nine-keys": json.dumps(dict({f"k{i}": i for i in range(8)}, action="probe", payload=probe)),
+        "trailing": json.dumps({"action": "probe", "payload": probe}) + " x",
+        "deep-1mib": fill("[", MIB - 1, '{"action":"probe","payload":'),
+        "deep-127": '{"action":"probe","x":' + "[" * 126 + "]" * 126 + ',"payload":' + json.dumps(probe) + "}",
+        "long-string-1mib": fill("a", MIB - 1, '{"action":"probe","x":"', '"}'),
+        "many-camel-keys-1mib": fill('"aB":0,', MIB - 1, '{"action":"probe","payload":{', '"end":0}}'),
+        "many-plain-keys-1mib": fill('"a_b":0,', MIB - 1, '{"action":"probe","payload":{', '"end":0}}'),
+    }
+    for name, text in texts.items():
+        # As for `frame`: the first byte chooses whether keys are decamelized.
+        for selector in "01":
+            write("frame_paths", f"{name}-{selector}", (selector + text).encode()[:MIB])
+
+
 if __name__ == "__main__":
     shutil.rmtree(ROOT, ignore_errors=True)
-    for make in (camelize, frame, redis_message, redis_core_message, jwt, cookie, route, handshake):
+    for make in (camelize, frame, frame_paths, redis_message, redis_core_message, jwt, cookie, route, handshake):
         make()
     for folder in sorted(ROOT.iterdir()):
         files = list(folder.iterdir())

@@ -27,8 +27,35 @@ pub fn parse_frame(text: &str, camelize: bool) -> Result<ParsedFrame, Vec<Valida
         topic: inbound.envelope.topic,
         reference: inbound.envelope.reference,
         seq: inbound.envelope.seq,
-        body: inbound.body,
+        body: inbound.body.into_object(),
     })
+}
+
+/// Parses a frame both ways the server may (kept as text when it can be, else as a `Value`)
+/// and panics where they disagree: on the envelope, on the object, and on the message a
+/// handler taking [`Probe`] would get or the error it would send. `true` when the frame was
+/// kept as text.
+pub fn check_frame_paths(text: &str, camelize: bool) -> bool {
+    use crate::envelope::{self, BodyRepr};
+    let general = envelope::parse_object(text, camelize);
+    let inbound = match envelope::parse_text(text, camelize) {
+        Ok(inbound) => inbound,
+        Err(errors) => {
+            assert_eq!(Err(errors), general.map(|_| ()), "both ways refuse the frame alike");
+            return false;
+        }
+    };
+    let BodyRepr::Text { action, .. } = &inbound.body.0 else { return false };
+    let (envelope, object) = general.expect("a frame kept as text parses the general way");
+    assert_eq!(envelope, envelope::Envelope::default(), "a frame kept as text has no envelope");
+    assert_eq!(Some(*action), object.get("action").and_then(Value::as_str), "the action");
+    let from_text: Map<String, Value> = serde_json::from_str(text).expect("the text is an object");
+    assert_eq!(from_text, object, "the object is the text's");
+    let object = Value::Object(object);
+    let fast = crate::dispatch::decode_body::<Probe>(inbound.body, "probe");
+    let general = crate::validation::decode_value::<Probe>(&object, "probe");
+    assert_eq!(fast, general, "the message or the error");
+    true
 }
 
 /// Serializes an outgoing frame as a consumer does (camelized when asked, `ref` echoed).
@@ -39,13 +66,13 @@ pub fn render_frame(frame: Value, camelize: bool, reply_ref: Option<&str>) -> St
 
 /// The message type [`map_validation_error`] decodes into: a string, an integer, a list, an
 /// enum, an optional nested copy of itself, so that every error mapping is reachable.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, PartialEq)]
 #[allow(dead_code)]
 struct Probe {
     payload: ProbePayload,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, PartialEq)]
 #[allow(dead_code)]
 struct ProbePayload {
     name: String,
@@ -56,7 +83,7 @@ struct ProbePayload {
     child: Option<Box<ProbePayload>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, PartialEq)]
 #[serde(rename_all = "snake_case")]
 enum ProbeKind {
     Alpha,

@@ -91,6 +91,11 @@ fn decamelized(key: &str) -> Option<String> {
     (converted != key).then_some(converted)
 }
 
+/// Whether decamelizing keeps `key` as it is.
+pub(crate) fn key_stays(key: &str) -> bool {
+    decamelized(key).is_none()
+}
+
 fn is_separator(b: u8) -> bool {
     b == b'_' || b == b'-'
 }

@@ -54,7 +54,7 @@ const RATE_LIMITED_FRAME: &str = r#"{"action":"error","payload":{"detail":"Rate 
 type Task<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
 /// A client frame being handled; it ends with the frames the loop writes for it.
-type Handler<'a> = Pin<Box<dyn Future<Output = Answer> + Send + 'a>>;
+type Handler<'a> = dispatch::Handling<'a>;
 
 /// The WebSocket protocol configuration derived from the settings.
 pub(crate) fn ws_config(settings: &Settings) -> WebSocketConfig {
@@ -439,7 +439,7 @@ impl<'s> Socket<'s> {
         // Most handlers finish in their first poll: polled here, they never enter the set
         // (which would allocate a task node for them and poll them through its queue).
         if let Some(mut handler) = session.started.take() {
-            match handler.as_mut().poll(cx) {
+            match Pin::new(&mut handler).poll(cx) {
                 Poll::Ready(answer) => {
                     if let Flow::End(reason) = self.on_answer(answer) {
                         return Flow::End(reason);
@@ -617,20 +617,19 @@ impl<'a> Session<'a> {
             WsMessage::Text(text) => match envelope::parse_text(&text, self.conn.camelize) {
                 Ok(inbound) => {
                     if let Some(log) = &self.conn.frame_log {
-                        log.received(&text, Some(&inbound.body));
+                        log.received(&text, inbound.body.action());
                     }
                     let envelope = inbound.envelope;
                     // Frames for a topic (or, on a standalone topic route, every frame) go to it.
                     match envelope.topic.or_else(|| self.conn.topics.default_topic()) {
                         Some(topic) => {
-                            let handler =
-                                topic::handle_frame(self.ctx.clone(), topic, envelope.reference, inbound.body);
-                            self.start(Box::pin(handler));
+                            let body = inbound.body.into_object();
+                            let handler = topic::handle_frame(self.ctx.clone(), topic, envelope.reference, body);
+                            self.start(dispatch::Handling::Boxed(Box::pin(handler)));
                         }
                         None => {
                             let ctx = self.ctx.replying_to(envelope.reference);
-                            let handler = dispatch::handle_message(self.consumer, ctx, inbound.body, self.completion);
-                            self.start(Box::pin(handler));
+                            self.start(dispatch::handle_message(self.consumer, ctx, inbound.body, self.completion));
                         }
                     }
                 }
@@ -803,6 +802,7 @@ mod tests {
     use super::*;
     use crate::close_code;
     use crate::dispatch::{HandlerFuture, Outcome, Reply};
+    use crate::envelope::Body;
     use crate::layer::inbox;
     use crate::{Layer, RateLimit, Scope};
 
@@ -814,7 +814,7 @@ mod tests {
             &["ping"]
         }
 
-        fn route_message<'a>(&'a self, _: Context, _: &str, _: Value) -> Option<HandlerFuture<'a>> {
+        fn route_message<'a>(&'a self, _: Context, _: &str, _: Body<'_>) -> Option<HandlerFuture<'a>> {
             Some(Box::pin(async { Outcome::Reply(None) }))
         }
 
@@ -833,7 +833,7 @@ mod tests {
             &["ping"]
         }
 
-        fn route_message<'a>(&'a self, ctx: Context, _: &str, _: Value) -> Option<HandlerFuture<'a>> {
+        fn route_message<'a>(&'a self, ctx: Context, _: &str, _: Body<'_>) -> Option<HandlerFuture<'a>> {
             Some(Box::pin(async move {
                 ctx.send_json(json!({"action": "before"})).expect("queued");
                 Outcome::Reply(Some(Reply(envelope::Frame::Static(PONG))))
@@ -853,7 +853,7 @@ mod tests {
             &["ping"]
         }
 
-        fn route_message<'a>(&'a self, _: Context, _: &str, _: Value) -> Option<HandlerFuture<'a>> {
+        fn route_message<'a>(&'a self, _: Context, _: &str, _: Body<'_>) -> Option<HandlerFuture<'a>> {
             let wait = Duration::from_secs(self.0);
             Some(Box::pin(async move {
                 tokio::time::sleep(wait).await;
@@ -874,7 +874,7 @@ mod tests {
             &["ping"]
         }
 
-        fn route_message<'a>(&'a self, _: Context, _: &str, _: Value) -> Option<HandlerFuture<'a>> {
+        fn route_message<'a>(&'a self, _: Context, _: &str, _: Body<'_>) -> Option<HandlerFuture<'a>> {
             Some(Box::pin(async {
                 tokio::task::yield_now().await;
                 Outcome::Reply(Some(Reply(envelope::Frame::Static(PONG))))
@@ -1038,7 +1038,7 @@ mod tests {
             &[]
         }
 
-        fn route_message<'a>(&'a self, _: Context, _: &str, _: Value) -> Option<HandlerFuture<'a>> {
+        fn route_message<'a>(&'a self, _: Context, _: &str, _: Body<'_>) -> Option<HandlerFuture<'a>> {
             None
         }
 

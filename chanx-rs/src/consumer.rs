@@ -30,6 +30,7 @@ use crate::close::EndReason;
 use crate::connection::{Io, Socket, ws_config};
 use crate::context::Connection;
 use crate::dispatch::HandlerFuture;
+use crate::envelope::Body;
 use crate::layer::{ChannelReceiver, LayerError};
 use crate::messages::{Authentication, AuthenticationPayload};
 use crate::metrics::OpenConnection;
@@ -57,7 +58,8 @@ pub trait Handlers: Send + Sync + Sized + 'static {
     fn info() -> ConsumerInfo;
 
     /// Starts the `#[ws_handler]` for `action`, or `None` when there is none.
-    fn dispatch_message<'a>(&'a self, ctx: Context, action: &str, body: Value) -> Option<HandlerFuture<'a>>;
+    /// The message is decoded before the handler starts: `body` borrows the frame.
+    fn dispatch_message<'a>(&'a self, ctx: Context, action: &str, body: Body<'_>) -> Option<HandlerFuture<'a>>;
 
     /// Starts the `#[event_handler]` for `action`, or `None` when there is none.
     /// The event is borrowed from the layer message, which every member of a group shares.

@@ -13,6 +13,7 @@ use serde_json::Value;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::consumer::Handlers;
+use crate::envelope::{Body, BodyRepr};
 use crate::messages::ErrorMessage;
 use crate::validation::{self, ValidationError};
 use crate::{Context, Message, envelope};
@@ -77,9 +78,22 @@ impl<T: IntoOutcome, E: Display> IntoOutcome for Result<T, E> {
     }
 }
 
-/// Decodes a message object into `M`; errors are located under the action.
-pub fn decode<M: Message>(body: Value) -> Result<M, Outcome> {
-    decode_event(&body)
+/// Decodes a client's message object into `M`; errors are located under the action.
+pub fn decode<M: Message>(body: Body<'_>) -> Result<M, Outcome> {
+    decode_body(body, M::ACTION).map_err(Outcome::Invalid)
+}
+
+/// [`decode`] into any type; errors are located under `prefix`.
+pub(crate) fn decode_body<T: serde::de::DeserializeOwned>(body: Body<'_>, prefix: &str) -> Result<T, ValidationError> {
+    match body.0 {
+        BodyRepr::Text { text, .. } => match serde_json::from_str::<T>(text) {
+            Ok(message) => Ok(message),
+            // Invalid input is decoded again from the parsed object, which locates the error
+            // as for any other frame (the text is valid JSON: it was walked when it was kept).
+            Err(_) => validation::decode_value(&serde_json::from_str::<Value>(text).unwrap_or_default(), prefix),
+        },
+        BodyRepr::Object(map) => validation::decode_value(&Value::Object(map), prefix),
+    }
 }
 
 /// [`decode`] from a borrow: an event's data is shared by every connection a group send
@@ -132,7 +146,7 @@ pub trait HandlesEvent<E> {}
 /// functions below are compiled once rather than once per consumer.
 pub(crate) trait Dispatch: Send + Sync {
     fn message_actions(&self) -> &'static [&'static str];
-    fn route_message<'a>(&'a self, ctx: Context, action: &str, body: Value) -> Option<HandlerFuture<'a>>;
+    fn route_message<'a>(&'a self, ctx: Context, action: &str, body: Body<'_>) -> Option<HandlerFuture<'a>>;
     fn route_event<'a>(&'a self, ctx: Context, action: &str, body: &'a Value) -> Option<HandlerFuture<'a>>;
 }
 
@@ -141,7 +155,7 @@ impl<C: Handlers> Dispatch for C {
         C::MESSAGE_ACTIONS
     }
 
-    fn route_message<'a>(&'a self, ctx: Context, action: &str, body: Value) -> Option<HandlerFuture<'a>> {
+    fn route_message<'a>(&'a self, ctx: Context, action: &str, body: Body<'_>) -> Option<HandlerFuture<'a>> {
         self.dispatch_message(ctx, action, body)
     }
 
@@ -207,58 +221,117 @@ impl Answer {
 }
 
 /// Handles one decoded client frame: route by action, run, answer, complete. Error frames go
-/// through `ctx` (they are rare); the reply and the completion frame are returned.
-pub(crate) async fn handle_message(
-    consumer: &dyn Dispatch,
+/// through `ctx` (they are rare); the reply and the completion frame are the [`Handling`]'s
+/// output. Routing and decoding happen now, so the frame's text is not kept.
+pub(crate) fn handle_message<'a>(
+    consumer: &'a dyn Dispatch,
     ctx: Context,
-    body: serde_json::Map<String, Value>,
+    body: Body<'_>,
     completion: bool,
-) -> Answer {
+) -> Handling<'a> {
     let known = consumer.message_actions();
     if known.is_empty() {
         tracing::error!("No message handlers registered on this consumer");
         let _ = ctx.send(&ErrorMessage::detail("Failed to process message"));
-        return Answer::default();
+        return Handling::Done(Answer::default());
     }
     // The action as one of the consumer's own (`&'static`), so it is not copied per frame.
-    let action: std::borrow::Cow<'static, str> = match body.get("action") {
-        Some(Value::String(action)) => match known.iter().find(|known| *known == action) {
-            Some(known) => (*known).into(),
-            None => action.clone().into(),
+    let action: std::borrow::Cow<'static, str> = match &body.0 {
+        BodyRepr::Text { action, .. } => known_or_owned(action, known),
+        BodyRepr::Object(map) => match map.get("action") {
+            Some(Value::String(action)) => known_or_owned(action, known),
+            None | Some(Value::Null) => {
+                send_invalid(
+                    &ctx,
+                    &[ValidationError::new(
+                        "union_tag_not_found",
+                        vec![],
+                        "Unable to extract tag using discriminator 'action'",
+                    )],
+                );
+                return Handling::Done(complete(&ctx, None, completion));
+            }
+            // A non-string tag is quoted as JSON, as pydantic does; cut short like any quote.
+            Some(other) => other.to_string().into(),
         },
-        None | Some(Value::Null) => {
-            send_invalid(
-                &ctx,
-                &[ValidationError::new(
-                    "union_tag_not_found",
-                    vec![],
-                    "Unable to extract tag using discriminator 'action'",
-                )],
-            );
-            return complete(&ctx, None, completion);
-        }
-        // A non-string tag is quoted as JSON, as pydantic does; cut short like any quote.
-        Some(other) => other.to_string().into(),
     };
-    let dispatched = consumer.route_message(ctx.clone(), &action, Value::Object(body));
-    let Some(future) = dispatched else {
-        send_invalid(&ctx, &[unknown_action(&action, known)]);
-        return complete(&ctx, None, completion);
-    };
-    let reply = match run_caught(future).await {
-        Outcome::Reply(Some(Reply(frame))) => Some(ctx.render(frame)),
-        Outcome::Reply(None) => None,
-        Outcome::Invalid(error) => {
-            send_invalid(&ctx, &[error]);
-            None
+    // Routing decodes the message: user code (a `Deserialize`) that may panic.
+    let routed = std::panic::catch_unwind(AssertUnwindSafe(|| consumer.route_message(ctx.clone(), &action, body)));
+    let future = match routed {
+        Ok(Some(future)) => future,
+        Ok(None) => {
+            send_invalid(&ctx, &[unknown_action(&action, known)]);
+            return Handling::Done(complete(&ctx, None, completion));
         }
-        Outcome::Failed(reason) => {
-            tracing::error!(%action, %reason, "Handler error for action '{action}'");
-            let _ = ctx.send(&ErrorMessage::detail(format!("Failed to process message for {action}")));
-            None
-        }
+        Err(panic) => boxed(std::future::ready(Outcome::Failed(panic_text(panic.as_ref())))),
     };
-    complete(&ctx, reply, completion)
+    Handling::Running(Running { future, ctx, action, completion })
+}
+
+fn known_or_owned(action: &str, known: &[&'static str]) -> std::borrow::Cow<'static, str> {
+    match known.iter().find(|known| **known == action) {
+        Some(known) => (*known).into(),
+        None => action.to_owned().into(),
+    }
+}
+
+/// A client frame being handled: its output is the frames left to write. Not boxed, so that a
+/// handler finishing in its first poll (most do) costs one allocation, its own future's.
+pub(crate) enum Handling<'a> {
+    /// Answered without a handler (no such action, no handlers).
+    Done(Answer),
+    /// A handler is running.
+    Running(Running<'a>),
+    /// A frame handled elsewhere: a topic's.
+    Boxed(Pin<Box<dyn Future<Output = Answer> + Send + 'a>>),
+}
+
+pub(crate) struct Running<'a> {
+    future: HandlerFuture<'a>,
+    ctx: Context,
+    action: std::borrow::Cow<'static, str>,
+    completion: bool,
+}
+
+impl Future for Handling<'_> {
+    type Output = Answer;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Answer> {
+        use std::task::Poll;
+        match &mut *self {
+            Handling::Done(answer) => Poll::Ready(std::mem::take(answer)),
+            Handling::Boxed(future) => future.as_mut().poll(cx),
+            Handling::Running(running) => {
+                let outcome = match std::panic::catch_unwind(AssertUnwindSafe(|| running.future.as_mut().poll(cx))) {
+                    Ok(Poll::Pending) => return Poll::Pending,
+                    Ok(Poll::Ready(outcome)) => outcome,
+                    Err(panic) => Outcome::Failed(panic_text(panic.as_ref())),
+                };
+                Poll::Ready(running.finish(outcome))
+            }
+        }
+    }
+}
+
+impl Running<'_> {
+    /// The handler's outcome as frames: its reply, or an error frame sent through `ctx`.
+    fn finish(&self, outcome: Outcome) -> Answer {
+        let (ctx, action) = (&self.ctx, &self.action);
+        let reply = match outcome {
+            Outcome::Reply(Some(Reply(frame))) => Some(ctx.render(frame)),
+            Outcome::Reply(None) => None,
+            Outcome::Invalid(error) => {
+                send_invalid(ctx, &[error]);
+                None
+            }
+            Outcome::Failed(reason) => {
+                tracing::error!(%action, %reason, "Handler error for action '{action}'");
+                let _ = ctx.send(&ErrorMessage::detail(format!("Failed to process message for {action}")));
+                None
+            }
+        };
+        complete(ctx, reply, self.completion)
+    }
 }
 
 fn complete(ctx: &Context, reply: Option<Utf8Bytes>, completion: bool) -> Answer {
@@ -292,9 +365,15 @@ pub(crate) async fn handle_event(consumer: &dyn Dispatch, ctx: Context, event_da
             return;
         }
     };
-    let Some(future) = consumer.route_event(ctx.clone(), &action, event_data) else {
-        tracing::error!(%action, "Channel event validation failed: no event handler for this action");
-        return;
+    // Routing decodes the event: user code (a `Deserialize`) that may panic.
+    let routed = std::panic::catch_unwind(AssertUnwindSafe(|| consumer.route_event(ctx.clone(), &action, event_data)));
+    let future = match routed {
+        Ok(Some(future)) => future,
+        Ok(None) => {
+            tracing::error!(%action, "Channel event validation failed: no event handler for this action");
+            return;
+        }
+        Err(panic) => boxed(std::future::ready(Outcome::Failed(panic_text(panic.as_ref())))),
     };
     match run_caught(future).await {
         Outcome::Reply(Some(Reply(frame))) => {

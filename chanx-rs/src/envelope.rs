@@ -24,13 +24,58 @@ pub(crate) struct Envelope {
 /// A client frame split into its envelope and its message object (envelope keys removed,
 /// keys decamelized when the consumer camelizes).
 #[derive(Debug)]
-pub(crate) struct Inbound {
+pub(crate) struct Inbound<'t> {
     pub(crate) envelope: Envelope,
-    pub(crate) body: Map<String, Value>,
+    pub(crate) body: Body<'t>,
+}
+
+/// A client's message object, as a handler's input is decoded from it.
+///
+/// Most frames are `{"action": ..., "payload": ...}` with nothing to take out or rename: those
+/// stay the frame's text, and the handler's message is decoded straight from it, with no
+/// `Value` tree (a map, a string per key) built first and dropped after.
+#[derive(Debug)]
+pub struct Body<'t>(pub(crate) BodyRepr<'t>);
+
+#[derive(Debug)]
+pub(crate) enum BodyRepr<'t> {
+    /// The frame's text, known to parse to what [`BodyRepr::Object`] would hold: an object with
+    /// no envelope key, no key that decamelizing changes (when the consumer camelizes) and no
+    /// key twice, whose `action` is the unescaped string `action`.
+    Text { text: &'t str, action: &'t str },
+    /// The parsed object, envelope keys taken out and keys converted.
+    Object(Map<String, Value>),
+}
+
+impl<'t> Body<'t> {
+    /// The frame's `action`, when it is a string.
+    pub(crate) fn action(&self) -> Option<&str> {
+        match &self.0 {
+            BodyRepr::Text { action, .. } => Some(action),
+            BodyRepr::Object(map) => map.get("action").and_then(Value::as_str),
+        }
+    }
+
+    /// The message object as a map, parsed now if it was kept as text.
+    pub(crate) fn into_object(self) -> Map<String, Value> {
+        match self.0 {
+            // The text was checked to be an object when it was kept.
+            BodyRepr::Text { text, .. } => serde_json::from_str(text).unwrap_or_default(),
+            BodyRepr::Object(map) => map,
+        }
+    }
 }
 
 /// Parses a text frame. An `Err` is the payload of the error frame to send (no completion follows).
-pub(crate) fn parse_text(text: &str, camelize: bool) -> Result<Inbound, Vec<ValidationError>> {
+pub(crate) fn parse_text(text: &str, camelize: bool) -> Result<Inbound<'_>, Vec<ValidationError>> {
+    if let Some(action) = plain_action(text, camelize) {
+        return Ok(Inbound { envelope: Envelope::default(), body: Body(BodyRepr::Text { text, action }) });
+    }
+    parse_object(text, camelize).map(|(envelope, body)| Inbound { envelope, body: Body(BodyRepr::Object(body)) })
+}
+
+/// Parses a text frame into its envelope and its object, the general way.
+pub(crate) fn parse_object(text: &str, camelize: bool) -> Result<(Envelope, Map<String, Value>), Vec<ValidationError>> {
     let value: Value = serde_json::from_str(text)
         .map_err(|e| vec![ValidationError::new("json_invalid", vec![], format!("Invalid JSON: {e}"))])?;
     let Value::Object(mut body) = value else {
@@ -47,7 +92,7 @@ pub(crate) fn parse_text(text: &str, camelize: bool) -> Result<Inbound, Vec<Vali
         if camelize {
             body = decamelized(body);
         }
-        return Ok(Inbound { envelope: Envelope::default(), body });
+        return Ok((Envelope::default(), body));
     }
     if let Some(Err(e)) = body.remove("version").map(|v| check_int(&v, "version", false)) {
         errors.push(e);
@@ -70,7 +115,154 @@ pub(crate) fn parse_text(text: &str, camelize: bool) -> Result<Inbound, Vec<Vali
     if camelize {
         body = decamelized(body);
     }
-    Ok(Inbound { envelope: Envelope { topic, reference, seq }, body })
+    Ok((Envelope { topic, reference, seq }, body))
+}
+
+/// The frame's action when the frame can be decoded from its text as it is (see
+/// [`BodyRepr::Text`]); `None` sends it the general way. One pass over the text, allocating
+/// nothing; any doubt (an escaped action, a repeated key, an envelope key) answers `None`.
+fn plain_action(text: &str, camelize: bool) -> Option<&str> {
+    use serde::de::DeserializeSeed as _;
+    let mut de = serde_json::Deserializer::from_str(text);
+    let action = PlainFrame { camelize }.deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    action
+}
+
+/// Reads a frame's top-level object for [`plain_action`]: its action, and an error for anything
+/// that needs the general way.
+struct PlainFrame {
+    camelize: bool,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for PlainFrame {
+    type Value = Option<&'de str>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for PlainFrame {
+    type Value = Option<&'de str>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a frame")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        use serde::de::Error as _;
+        let mut action = None;
+        // A repeated key keeps its last value in a `Value` but is an error to a derived
+        // `Deserialize`: it takes the general path. Frames have few keys, so those seen are
+        // searched, not hashed, and a frame with more than a handful takes the general path too.
+        let mut seen: [&str; 8] = [""; 8];
+        let mut count = 0;
+        // `&str` keys and action: an escaped one (not borrowable from the text) is an error here.
+        while let Some(key) = map.next_key::<&'de str>()? {
+            match key {
+                "action" if action.is_none() => {
+                    action = Some(map.next_value::<&'de str>()?);
+                    continue;
+                }
+                "action" | "version" | "topic" | "ref" | "seq" => return Err(A::Error::custom("envelope key")),
+                _ if self.camelize && !camelize::key_stays(key) => return Err(A::Error::custom("renamed key")),
+                _ if count == seen.len() || seen[..count].contains(&key) => {
+                    return Err(A::Error::custom("repeated key"));
+                }
+                _ => {}
+            }
+            seen[count] = key;
+            count += 1;
+            map.next_value_seed(Walk { camelize: self.camelize })?;
+        }
+        Ok(action)
+    }
+}
+
+/// Walks a value of a frame as parsing it into a `Value` would (so it fails on the same input:
+/// `IgnoredAny` would let a number out of range through), and, for a camelizing consumer, at
+/// the first key that decamelizing would change. serde_json's depth limit bounds the recursion.
+#[derive(Clone, Copy)]
+struct Walk {
+    camelize: bool,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Walk {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Walk {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(self)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_key_seed(WalkKey { camelize: self.camelize })?.is_some() {
+            map.next_value_seed(self)?;
+        }
+        Ok(())
+    }
+}
+
+/// A key of a nested object: any, or for a camelizing consumer one that decamelizing keeps.
+struct WalkKey {
+    camelize: bool,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for WalkKey {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for WalkKey {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a key")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<(), E> {
+        if !self.camelize || camelize::key_stays(key) { Ok(()) } else { Err(E::custom("renamed key")) }
+    }
 }
 
 fn decamelized(body: Map<String, Value>) -> Map<String, Value> {
@@ -281,11 +473,11 @@ impl serde_json::ser::Formatter for ValueFloats {
 fn direct_frame<M: serde::Serialize>(action: &str, message: &M) -> Option<String> {
     // `{"action":"<action>"`, then the message's own serialization after it, in one buffer: its
     // opening brace becomes the comma between the action and its fields.
-    let mut head = String::with_capacity(action.len() + 16);
+    // One allocation for a small message: room for its fields and `"payload":null`.
+    let mut head = String::with_capacity(action.len() + 96);
     head.push_str(r#"{"action":"#);
     push_json_str(&mut head, action);
     let mut out = head.into_bytes();
-    out.reserve(64);
     let start = out.len();
     message.serialize(&mut serde_json::Serializer::with_formatter(&mut out, ValueFloats)).ok()?;
     let fields = &out[start..];
@@ -391,7 +583,85 @@ mod tests {
         let inbound = inbound.expect("valid frame");
         assert_eq!(inbound.envelope.reference.as_deref(), Some("7"));
         assert_eq!(inbound.envelope.seq, Some(3));
-        assert_eq!(Value::Object(inbound.body), json!({"action": "ping"}));
+        assert_eq!(Value::Object(inbound.body.into_object()), json!({"action": "ping"}));
+    }
+
+    /// A handler's input with a nested type, a number, a list and an enum.
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct Probe {
+        payload: ProbePayload,
+    }
+
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct ProbePayload {
+        name: String,
+        count: i32,
+        #[serde(default)]
+        tags: Vec<String>,
+        #[serde(default)]
+        child: Option<Box<ProbePayload>>,
+    }
+
+    /// Whether the frame was kept as text; where it was, that both ways agree on everything.
+    fn kept_as_text(text: &str, camelize: bool) -> bool {
+        let Ok(inbound) = parse_text(text, camelize) else { return false };
+        let BodyRepr::Text { action, .. } = inbound.body.0 else { return false };
+        let (envelope, object) = parse_object(text, camelize).expect("it parses the general way too");
+        assert_eq!(envelope, Envelope::default());
+        assert_eq!(object.get("action").and_then(Value::as_str), Some(action));
+        assert_eq!(serde_json::from_str::<Map<String, Value>>(text).ok(), Some(object.clone()));
+        let fast = crate::dispatch::decode_body::<Probe>(inbound.body, "probe");
+        assert_eq!(fast, crate::validation::decode_value::<Probe>(&Value::Object(object), "probe"), "{text}");
+        true
+    }
+
+    #[test]
+    fn plain_frames_are_decoded_from_their_text_and_the_rest_the_general_way() {
+        let probe = r#"{"name":"n","count":1,"tags":["t"]}"#;
+        let frame = |extra: &str| format!(r#"{{"action":"probe",{extra}"payload":{probe}}}"#);
+        for camelize in [false, true] {
+            assert!(kept_as_text(&frame(""), camelize));
+            assert!(kept_as_text(&frame(r#""x":[1,{"a_b":null}],"#), camelize));
+            assert!(kept_as_text(
+                "{\"action\" : \"probe\" ,\n \"payload\": {\"name\":\"n\",\"count\":\"x\"}}",
+                camelize
+            ));
+            // Invalid input keeps its located error.
+            assert!(kept_as_text(r#"{"action":"probe","payload":{"name":"n","count":1e3}}"#, camelize));
+            assert!(kept_as_text(r#"{"action":"probe","payload":{"name":"n","name":"m","count":1}}"#, camelize));
+            assert!(kept_as_text(
+                r#"{"action":"probe","payload":{"name":"n","count":100000000000000000000000}}"#,
+                camelize
+            ));
+            for general in [
+                r#"{"action":"pr\u006fbe","payload":{}}"#.to_owned(),
+                frame(r#""p\u0061yload":1,"#),
+                frame(r#""payload":1,"#),
+                r#"{"action":"x","action":"probe"}"#.to_owned(),
+                frame(r#""topic":null,"#),
+                frame(r#""ref":"7","#),
+                frame(r#""k1":1,"k2":1,"k3":1,"k4":1,"k5":1,"k6":1,"k7":1,"k8":1,"#),
+                r#"{"payload":1}"#.to_owned(),
+                r#"{"action":null}"#.to_owned(),
+                r#"{"action":1}"#.to_owned(),
+                // Walked as a `Value` is parsed: these fail there, so they must not pass here.
+                frame(r#""x":1e400,"#),
+                frame(r#""x":"\ud800","#),
+                frame(&format!(r#""x":{}{},"#, "[".repeat(130), "]".repeat(130))),
+                format!("{} x", frame("")),
+                "[1]".to_owned(),
+            ] {
+                assert!(!kept_as_text(&general, camelize), "{general}");
+            }
+        }
+        let camel = frame(r#""x":[{"userName":1}],"#);
+        assert!(kept_as_text(&camel, false));
+        assert!(!kept_as_text(&camel, true), "a key that decamelizing renames");
+        let camel_top = frame(r#""userName":1,"#);
+        assert!(!kept_as_text(&camel_top, true));
+        // What the general way then gives: the converted key.
+        let object = parse_text(&camel, true).ok().map(|inbound| inbound.body.into_object());
+        assert_eq!(object.map(Value::Object).map(|o| o["x"][0].clone()), Some(json!({"user_name": 1})));
     }
 
     #[test]

@@ -70,11 +70,10 @@ impl FrameLog {
     }
 
     /// A client frame, whose parsed body is `body` (`None` when it was not a JSON object).
-    pub(crate) fn received(&self, text: &str, body: Option<&serde_json::Map<String, serde_json::Value>>) {
+    pub(crate) fn received(&self, text: &str, action: Option<&str>) {
         if !self.enabled() {
             return;
         }
-        let action = body.and_then(|body| body.get("action")).and_then(serde_json::Value::as_str);
         self.emit(Direction::Received, action, text);
     }
 

@@ -80,6 +80,7 @@ pub mod __private {
         HandlerFuture, HandlesEvent, IntoOutcome, Outcome, assert_message, boxed, decode, decode_event, passthrough,
         str_eq,
     };
+    pub use crate::envelope::Body;
     pub use crate::topic::{TopicType, same_shape, topic_info};
     pub use serde_json::Value;
 }

@@ -79,17 +79,15 @@ impl ::chanx::__private::Handlers for ChatConsumer {
         &'a self,
         ctx: ::chanx::Context,
         action: &str,
-        body: ::chanx::__private::Value,
+        body: ::chanx::__private::Body<'_>,
     ) -> ::core::option::Option<::chanx::__private::HandlerFuture<'a>> {
         if action == <Ping as ::chanx::Message>::ACTION {
-            return ::core::option::Option::Some(::chanx::__private::boxed(async move {
-                match ::chanx::__private::decode::<Ping>(body) {
-                    ::core::result::Result::Ok(message) => {
-                        ::chanx::__private::IntoOutcome::into_outcome(self.ping(message).await)
-                    }
-                    ::core::result::Result::Err(invalid) => invalid,
-                }
-            }));
+            return ::core::option::Option::Some(match ::chanx::__private::decode::<Ping>(body) {
+                ::core::result::Result::Ok(message) => ::chanx::__private::boxed(async move {
+                    ::chanx::__private::IntoOutcome::into_outcome(self.ping(message).await)
+                }),
+                ::core::result::Result::Err(invalid) => ::chanx::__private::boxed(::core::future::ready(invalid)),
+            });
         }
         ::core::option::Option::None
     }
@@ -101,14 +99,12 @@ impl ::chanx::__private::Handlers for ChatConsumer {
         body: &'a ::chanx::__private::Value,
     ) -> ::core::option::Option<::chanx::__private::HandlerFuture<'a>> {
         if action == <JobDone as ::chanx::Message>::ACTION {
-            return ::core::option::Option::Some(::chanx::__private::boxed(async move {
-                match ::chanx::__private::decode_event::<JobDone>(body) {
-                    ::core::result::Result::Ok(message) => {
-                        ::chanx::__private::IntoOutcome::into_outcome(self.job_done(&ctx, message).await)
-                    }
-                    ::core::result::Result::Err(invalid) => invalid,
-                }
-            }));
+            return ::core::option::Option::Some(match ::chanx::__private::decode_event::<JobDone>(body) {
+                ::core::result::Result::Ok(message) => ::chanx::__private::boxed(async move {
+                    ::chanx::__private::IntoOutcome::into_outcome(self.job_done(&ctx, message).await)
+                }),
+                ::core::result::Result::Err(invalid) => ::chanx::__private::boxed(::core::future::ready(invalid)),
+            });
         }
         ::core::option::Option::None
     }
@@ -168,17 +164,15 @@ impl ::chanx::__private::Handlers for RoomTopic {
         &'a self,
         ctx: ::chanx::Context,
         action: &str,
-        body: ::chanx::__private::Value,
+        body: ::chanx::__private::Body<'_>,
     ) -> ::core::option::Option<::chanx::__private::HandlerFuture<'a>> {
         if action == <Ping as ::chanx::Message>::ACTION {
-            return ::core::option::Option::Some(::chanx::__private::boxed(async move {
-                match ::chanx::__private::decode::<Ping>(body) {
-                    ::core::result::Result::Ok(message) => {
-                        ::chanx::__private::IntoOutcome::into_outcome(self.ping(&ctx, message).await)
-                    }
-                    ::core::result::Result::Err(invalid) => invalid,
-                }
-            }));
+            return ::core::option::Option::Some(match ::chanx::__private::decode::<Ping>(body) {
+                ::core::result::Result::Ok(message) => ::chanx::__private::boxed(async move {
+                    ::chanx::__private::IntoOutcome::into_outcome(self.ping(&ctx, message).await)
+                }),
+                ::core::result::Result::Err(invalid) => ::chanx::__private::boxed(::core::future::ready(invalid)),
+            });
         }
         ::core::option::Option::None
     }

@@ -65,7 +65,7 @@ pub(crate) fn consumer(c: &Consumer) -> TokenStream {
                 &'a self,
                 ctx: ::chanx::Context,
                 action: &str,
-                body: ::chanx::__private::Value,
+                body: ::chanx::__private::Body<'_>,
             ) -> ::core::option::Option<::chanx::__private::HandlerFuture<'a>> {
                 #(#ws_arms)*
                 ::core::option::Option::None
@@ -216,12 +216,13 @@ fn dispatch_arm(h: &Handler, decode: TokenStream) -> TokenStream {
         if h.takes_context { quote!(self.#method(&ctx, message).await) } else { quote!(self.#method(message).await) };
     quote! {
         if action == #action {
-            return ::core::option::Option::Some(::chanx::__private::boxed(async move {
-                match ::chanx::__private::#decode::<#ty>(body) {
-                    ::core::result::Result::Ok(message) => ::chanx::__private::IntoOutcome::into_outcome(#call),
-                    ::core::result::Result::Err(invalid) => invalid,
-                }
-            }));
+            // Decoded before the future starts: a client frame's body borrows its text.
+            return ::core::option::Option::Some(match ::chanx::__private::#decode::<#ty>(body) {
+                ::core::result::Result::Ok(message) => ::chanx::__private::boxed(async move {
+                    ::chanx::__private::IntoOutcome::into_outcome(#call)
+                }),
+                ::core::result::Result::Err(invalid) => ::chanx::__private::boxed(::core::future::ready(invalid)),
+            });
         }
     }
 }

@@ -29,7 +29,7 @@ impl<T: Topic, A: Authenticator> Handlers for Standalone<T, A> {
         super::topic_info::<T>()
     }
 
-    fn dispatch_message<'a>(&'a self, _: Context, _: &str, _: serde_json::Value) -> Option<HandlerFuture<'a>> {
+    fn dispatch_message<'a>(&'a self, _: Context, _: &str, _: crate::envelope::Body<'_>) -> Option<HandlerFuture<'a>> {
         None
     }
 

@@ -175,7 +175,10 @@ pub(crate) async fn handle_frame(
             Some(sub) if sub.presence.is_some() && action == Some("presence") => {
                 super::presence::send_state(&reply, &sub.group, sub.presence).await;
             }
-            Some(sub) => return dispatch::handle_message(&*sub.handler, reply, body, sub.completion).await,
+            Some(sub) => {
+                let body = crate::envelope::Body(crate::envelope::BodyRepr::Object(body));
+                return dispatch::handle_message(&*sub.handler, reply, body, sub.completion).await;
+            }
         },
     }
     dispatch::Answer::default()
