@@ -23,7 +23,7 @@ pub struct ParsedFrame {
 
 /// Parses a text frame as a consumer does; the error is the payload of the error frame sent.
 pub fn parse_frame(text: &str, camelize: bool) -> Result<ParsedFrame, Vec<ValidationError>> {
-    crate::envelope::parse_text(text, camelize).map(|inbound| ParsedFrame {
+    crate::envelope::parse_text(text, camelize, true).map(|inbound| ParsedFrame {
         topic: inbound.envelope.topic,
         reference: inbound.envelope.reference,
         seq: inbound.envelope.seq,
@@ -38,7 +38,7 @@ pub fn parse_frame(text: &str, camelize: bool) -> Result<ParsedFrame, Vec<Valida
 pub fn check_frame_paths(text: &str, camelize: bool) -> bool {
     use crate::envelope::{self, BodyRepr};
     let general = envelope::parse_object(text, camelize);
-    let inbound = match envelope::parse_text(text, camelize) {
+    let inbound = match envelope::parse_text(text, camelize, true) {
         Ok(inbound) => inbound,
         Err(errors) => {
             assert_eq!(Err(errors), general.map(|_| ()), "both ways refuse the frame alike");

@@ -614,32 +614,34 @@ impl<'a> Session<'a> {
             return Flow::Continue;
         }
         match frame {
-            WsMessage::Text(text) => match envelope::parse_text(&text, self.conn.camelize) {
-                Ok(inbound) => {
-                    if let Some(log) = &self.conn.frame_log {
-                        log.received(&text, inbound.body.action());
+            WsMessage::Text(text) => {
+                match envelope::parse_text(&text, self.conn.camelize, !self.conn.topics.has_default_topic()) {
+                    Ok(inbound) => {
+                        if let Some(log) = &self.conn.frame_log {
+                            log.received(&text, inbound.body.action());
+                        }
+                        let envelope = inbound.envelope;
+                        // Frames for a topic (or, on a standalone topic route, every frame) go to it.
+                        match envelope.topic.or_else(|| self.conn.topics.default_topic()) {
+                            Some(topic) => {
+                                let body = inbound.body.into_object();
+                                let handler = topic::handle_frame(self.ctx.clone(), topic, envelope.reference, body);
+                                self.start(dispatch::Handling::Boxed(Box::pin(handler)));
+                            }
+                            None => {
+                                let ctx = self.ctx.replying_to(envelope.reference);
+                                self.start(dispatch::handle_message(self.consumer, ctx, inbound.body, self.completion));
+                            }
+                        }
                     }
-                    let envelope = inbound.envelope;
-                    // Frames for a topic (or, on a standalone topic route, every frame) go to it.
-                    match envelope.topic.or_else(|| self.conn.topics.default_topic()) {
-                        Some(topic) => {
-                            let body = inbound.body.into_object();
-                            let handler = topic::handle_frame(self.ctx.clone(), topic, envelope.reference, body);
-                            self.start(dispatch::Handling::Boxed(Box::pin(handler)));
+                    Err(errors) => {
+                        if let Some(log) = &self.conn.frame_log {
+                            log.received(&text, None);
                         }
-                        None => {
-                            let ctx = self.ctx.replying_to(envelope.reference);
-                            self.start(dispatch::handle_message(self.consumer, ctx, inbound.body, self.completion));
-                        }
+                        dispatch::send_invalid(self.ctx, &errors)
                     }
                 }
-                Err(errors) => {
-                    if let Some(log) = &self.conn.frame_log {
-                        log.received(&text, None);
-                    }
-                    dispatch::send_invalid(self.ctx, &errors)
-                }
-            },
+            }
             _ => dispatch::send_invalid(
                 self.ctx,
                 &[ValidationError::new("json_invalid", vec![], "Invalid JSON: binary frames are not supported")],

@@ -67,8 +67,9 @@ impl<'t> Body<'t> {
 }
 
 /// Parses a text frame. An `Err` is the payload of the error frame to send (no completion follows).
-pub(crate) fn parse_text(text: &str, camelize: bool) -> Result<Inbound<'_>, Vec<ValidationError>> {
-    if let Some(action) = plain_action(text, camelize) {
+/// `as_text`: a plain frame may be kept as its text (not when a topic will read it as a map).
+pub(crate) fn parse_text(text: &str, camelize: bool, as_text: bool) -> Result<Inbound<'_>, Vec<ValidationError>> {
+    if let Some(action) = as_text.then(|| plain_action(text, camelize)).flatten() {
         return Ok(Inbound { envelope: Envelope::default(), body: Body(BodyRepr::Text { text, action }) });
     }
     parse_object(text, camelize).map(|(envelope, body)| Inbound { envelope, body: Body(BodyRepr::Object(body)) })
@@ -574,12 +575,12 @@ mod tests {
     use serde_json::json;
 
     fn error_of(text: &str) -> Value {
-        serde_json::to_value(parse_text(text, false).expect_err("invalid")).unwrap_or_default()
+        serde_json::to_value(parse_text(text, false, true).expect_err("invalid")).unwrap_or_default()
     }
 
     #[test]
     fn envelope_keys_are_stripped_and_read() {
-        let inbound = parse_text(r#"{"action":"ping","ref":"7","version":1,"seq":3}"#, false).ok();
+        let inbound = parse_text(r#"{"action":"ping","ref":"7","version":1,"seq":3}"#, false, true).ok();
         let inbound = inbound.expect("valid frame");
         assert_eq!(inbound.envelope.reference.as_deref(), Some("7"));
         assert_eq!(inbound.envelope.seq, Some(3));
@@ -604,7 +605,7 @@ mod tests {
 
     /// Whether the frame was kept as text; where it was, that both ways agree on everything.
     fn kept_as_text(text: &str, camelize: bool) -> bool {
-        let Ok(inbound) = parse_text(text, camelize) else { return false };
+        let Ok(inbound) = parse_text(text, camelize, true) else { return false };
         let BodyRepr::Text { action, .. } = inbound.body.0 else { return false };
         let (envelope, object) = parse_object(text, camelize).expect("it parses the general way too");
         assert_eq!(envelope, Envelope::default());
@@ -660,7 +661,7 @@ mod tests {
         let camel_top = frame(r#""userName":1,"#);
         assert!(!kept_as_text(&camel_top, true));
         // What the general way then gives: the converted key.
-        let object = parse_text(&camel, true).ok().map(|inbound| inbound.body.into_object());
+        let object = parse_text(&camel, true, true).ok().map(|inbound| inbound.body.into_object());
         assert_eq!(object.map(Value::Object).map(|o| o["x"][0].clone()), Some(json!({"user_name": 1})));
     }
 

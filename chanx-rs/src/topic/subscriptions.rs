@@ -96,6 +96,11 @@ impl Subscriptions {
         self.default_topic.get().cloned()
     }
 
+    /// Whether every frame goes to a topic (a standalone topic route), which reads it as a map.
+    pub(crate) fn has_default_topic(&self) -> bool {
+        self.default_topic.get().is_some()
+    }
+
     fn get(&self, topic: &str) -> Option<Arc<Subscription>> {
         self.state().active.get(topic).cloned()
     }
