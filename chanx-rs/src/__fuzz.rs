@@ -33,7 +33,7 @@ pub fn parse_frame(text: &str, camelize: bool) -> Result<ParsedFrame, Vec<Valida
 
 /// Parses a frame both ways the server may (kept as text when it can be, else as a `Value`)
 /// and panics where they disagree: on the envelope, on the object, and on the message a
-/// handler taking [`Probe`] would get or the error it would send. `true` when the frame was
+/// handler taking a probe message would get or the error it would send. `true` when the frame was
 /// kept as text.
 pub fn check_frame_paths(text: &str, camelize: bool) -> bool {
     use crate::envelope::{self, BodyRepr};
