@@ -355,6 +355,55 @@ async fn handler_errors_and_panics_answer_with_detail_and_the_socket_survives() 
     neighbour.disconnect().await;
 }
 
+/// A message whose decoding is user code that panics on the payload `"panic"`.
+#[derive(Message, Serialize, Deserialize, JsonSchema, Debug)]
+#[message(action = "fragile")]
+struct Fragile {
+    #[allow(dead_code)]
+    payload: Brittle,
+}
+
+#[derive(Serialize, JsonSchema, Debug)]
+#[schemars(with = "String")]
+struct Brittle;
+
+impl<'de> Deserialize<'de> for Brittle {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match String::deserialize(deserializer)?.as_str() {
+            "panic" => panic!("Deserialize panicked on purpose"),
+            _ => Ok(Brittle),
+        }
+    }
+}
+
+struct FragileConsumer;
+
+#[chanx::consumer]
+impl Consumer for FragileConsumer {
+    #[ws_handler]
+    async fn fragile(&self, _msg: Fragile) -> Pong {
+        Pong {}
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_message_whose_decoding_panics_is_answered_like_a_panicking_handler() {
+    let router = Router::new().route("/ws/fragile/", |_: &Scope| FragileConsumer);
+    let mut comm = WebsocketCommunicator::connect(&router, "/ws/fragile/").await;
+    let failed = json!({"action": "error", "payload": {"detail": "Failed to process message for fragile"}});
+    // A plain frame is decoded from its text; one with `ref` from its parsed map: both panic.
+    comm.send_json(&json!({"action": "fragile", "payload": "panic"})).await;
+    assert_eq!(comm.receive_all_messages(COMPLETE, WAIT).await, [failed.clone()]);
+    comm.send_json(&json!({"action": "fragile", "payload": "panic", "ref": "2"})).await;
+    assert_eq!(
+        comm.receive_all_messages(COMPLETE, WAIT).await,
+        [json!({"action": "error", "payload": failed["payload"], "version": 1, "ref": "2"})]
+    );
+    comm.send_json(&json!({"action": "fragile", "payload": "fine"})).await;
+    assert_eq!(comm.receive_all_messages(COMPLETE, WAIT).await, [json!({"action": "pong", "payload": null})]);
+    comm.disconnect().await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn replies_to_a_frame_with_ref_echo_version_and_ref() {
     let app = app();
