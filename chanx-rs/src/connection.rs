@@ -15,7 +15,7 @@ use std::task::{self, Poll, ready};
 use std::time::Duration;
 
 use futures_util::future::OptionFuture;
-use futures_util::stream::{FuturesUnordered, SplitSink, SplitStream};
+use futures_util::stream::FuturesUnordered;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, watch};
@@ -74,8 +74,6 @@ enum Flow {
     /// Stop serving: the connection ends for this reason.
     End(EndReason),
 }
-
-type Sink = SplitSink<WebSocket, WsMessage>;
 
 /// The frames waiting to be written, in order. Handlers' `ctx.send`s and other tasks' go through
 /// the bounded `queue`; the frames the loop makes itself (group frames taken from the inbox,
@@ -136,10 +134,14 @@ impl Outbox {
 #[derive(Debug, PartialEq)]
 struct Full;
 
-/// The sending half and the batch being written through it. The batch is polled in place by
-/// the loop, so a write costs neither a boxed future nor a fresh `Vec`.
+/// The socket and the batch being written to it. The batch is polled in place by the loop, so
+/// a write costs neither a boxed future nor a fresh `Vec`. The socket is not split into halves
+/// (each poll of a half takes a lock): the one task that owns it polls its writes and its
+/// reads side by side ([`poll_io`](Self::poll_io)), so a write blocked on a client that
+/// stopped reading does not stop the loop from reading, running handlers and noticing the
+/// outbound queue fill up.
 struct Writer {
-    sink: Sink,
+    ws: WebSocket,
     /// Frames of the current batch not yet handed to the sink; flushed once they all are.
     batch: VecDeque<WsMessage>,
     /// Frames and payload bytes of the current batch, counted once it is flushed.
@@ -153,8 +155,8 @@ struct Writer {
 }
 
 impl Writer {
-    fn new(sink: Sink) -> Self {
-        Writer { sink, batch: VecDeque::new(), size: (0, 0), busy: false, ping_due: false, frame_log: None }
+    fn new(ws: WebSocket) -> Self {
+        Writer { ws, batch: VecDeque::new(), size: (0, 0), busy: false, ping_due: false, frame_log: None }
     }
 
     /// Starts a batch: a ping when `ping`, then `first` and more queued frames, up to
@@ -180,26 +182,45 @@ impl Writer {
         }
     }
 
-    /// Hands the batch to the sink, then flushes once. Ready when it is written, or failed.
+    /// Hands the batch to the socket, then flushes once. Ready when it is written, or failed.
     fn poll_write(&mut self, cx: &mut task::Context<'_>, metrics: &Metrics) -> Poll<Result<(), WsError>> {
         while !self.batch.is_empty() {
-            ready!(self.sink.poll_ready_unpin(cx))?;
+            ready!(self.ws.poll_ready_unpin(cx))?;
             if let Some(frame) = self.batch.pop_front() {
-                self.sink.start_send_unpin(frame)?;
+                self.ws.start_send_unpin(frame)?;
             }
         }
-        ready!(self.sink.poll_flush_unpin(cx))?;
+        ready!(self.ws.poll_flush_unpin(cx))?;
         self.busy = false;
         metrics.sent(self.size.0, self.size.1);
         Poll::Ready(Ok(()))
     }
+
+    /// The end of the batch in flight (when `self.busy`), else the next client frame (when
+    /// `reading`): one poll of the socket for both, which a `select!` could not borrow twice.
+    fn poll_io(&mut self, cx: &mut task::Context<'_>, metrics: &Metrics, reading: bool) -> Poll<SocketIo> {
+        if self.busy
+            && let Poll::Ready(written) = self.poll_write(cx, metrics)
+        {
+            return Poll::Ready(SocketIo::Written(written));
+        }
+        if reading {
+            return self.ws.poll_next_unpin(cx).map(SocketIo::Read);
+        }
+        Poll::Pending
+    }
+}
+
+/// What [`Writer::poll_io`] found.
+enum SocketIo {
+    /// The batch in flight was written, or failed.
+    Written(Result<(), WsError>),
+    /// A client frame, the end of the stream or a read error.
+    Read(Option<Result<WsMessage, WsError>>),
 }
 
 pub(crate) struct Socket<'s> {
-    // Split so that a write blocked on a client that stopped reading does not stop the loop from
-    // reading, running handlers and noticing the outbound queue fill up.
     writer: Writer,
-    stream: SplitStream<WebSocket>,
     outbox: Outbox,
     conn: Arc<Connection>,
     settings: &'s Settings,
@@ -218,10 +239,9 @@ impl<'s> Socket<'s> {
         settings: &'s Settings,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
-        let (sink, stream) = ws.split();
         let outbox = Outbox::new(outbound, settings.outbound_capacity);
-        let writer = Writer { frame_log: conn.frame_log.clone(), ..Writer::new(sink) };
-        Socket { writer, stream, outbox, conn, settings, shutdown, end: None, broken: false }
+        let writer = Writer { frame_log: conn.frame_log.clone(), ..Writer::new(ws) };
+        Socket { writer, outbox, conn, settings, shutdown, end: None, broken: false }
     }
 
     /// Closes a socket before any consumer code ran.
@@ -333,6 +353,7 @@ impl<'s> Socket<'s> {
         tokio::pin!(idle, close_requested, shutdown, overflowed, close_asked);
         // The select only routes: each branch is one step, which says whether to go on.
         while self.end.is_none() {
+            let reading = session.reading();
             let flow = tokio::select! {
                 biased;
                 reason = &mut close_requested => Flow::End(reason),
@@ -343,9 +364,6 @@ impl<'s> Socket<'s> {
                 (code, reason) = &mut close_asked, if session.event.is_some() => {
                     session.on_close_during_event(code, &reason)
                 }
-                written = poll_fn(|cx| self.writer.poll_write(cx, &metrics)), if self.writer.busy => {
-                    self.on_written(written)
-                }
                 Some(frame) = poll_fn(|cx| self.outbox.poll_next(cx)), if !self.writer.busy => self.on_outbound(frame),
                 Some(answer) = session.handlers.next(), if !session.handlers.is_empty() => self.on_answer(answer),
                 Some(()) = OptionFuture::from(session.event.as_mut()), if session.event.is_some() => {
@@ -355,7 +373,14 @@ impl<'s> Socket<'s> {
                 message = poll_fn(|cx| inbox_gate.poll(cx, |cx| inbox.poll_recv(cx))), if session.event.is_none() => {
                     session.on_inbox(message, inbox, &mut self.outbox)
                 }
-                frame = self.stream.next(), if session.reading() => session.on_frame(frame, Instant::now()),
+                // The end of a write, then a client frame. A write is also finished by every
+                // `advance`, so its place after the inbox delays nothing.
+                io = poll_fn(|cx| self.writer.poll_io(cx, &metrics, reading)), if self.writer.busy || reading => {
+                    match io {
+                        SocketIo::Written(written) => self.on_written(written),
+                        SocketIo::Read(frame) => session.on_frame(frame, Instant::now()),
+                    }
+                }
                 Some(_) = poll_fn(|cx| match heartbeat.as_mut() {
                     Some(interval) => heartbeat_gate.poll(cx, |cx| interval.poll_tick(cx)).map(Some),
                     None => Poll::Ready(None),
@@ -524,15 +549,15 @@ impl<'s> Socket<'s> {
                 if !self.writable() {
                     return;
                 }
-                if self.writer.sink.send(WsMessage::Close(Some(close_frame((code, text))))).await.is_ok() {
+                if self.writer.ws.send(WsMessage::Close(Some(close_frame((code, text))))).await.is_ok() {
                     // Wait for the client's close frame, discarding anything else.
-                    while let Some(Ok(_)) = self.stream.next().await {}
+                    while let Some(Ok(_)) = self.writer.ws.next().await {}
                 }
             })
             .await;
         } else if reason == EndReason::ClientClosed {
             // tungstenite has queued its answer to the client's close frame: flush it.
-            let _ = tokio::time::timeout(deadline, self.writer.sink.close()).await;
+            let _ = tokio::time::timeout(deadline, SinkExt::close(&mut self.writer.ws)).await;
         }
     }
 }
@@ -965,7 +990,7 @@ mod tests {
         let (mut socket, ctx, mut client) = socket(&settings).await;
         client.send(WsMessage::text("x".repeat(17))).await.expect("sent");
         let mut session = Session::new(&Fake, &ctx, socket.conn.clone(), &settings, false, 4);
-        let flow = session.on_frame(socket.stream.next().await, Instant::now());
+        let flow = session.on_frame(socket.writer.ws.next().await, Instant::now());
         assert_eq!(flow, Flow::End(EndReason::TooBig));
         let Flow::End(reason) = flow else { unreachable!() };
         socket.end(reason);
@@ -1312,7 +1337,7 @@ mod tests {
         let (mut socket, ctx, mut client) = socket(&settings).await;
         client.send(WsMessage::text(r#"{"action":"ping"}"#)).await.expect("sent");
         let mut session = Session::new(&Yielder, &ctx, socket.conn.clone(), &settings, false, 4);
-        let frame = socket.stream.next().await;
+        let frame = socket.writer.ws.next().await;
         assert_eq!(session.on_frame(frame, Instant::now()), Flow::Continue);
         let metrics = socket.conn.metrics.clone();
         let (_sender, mut inbox) = inbox("specific.test!1", 8);
@@ -1336,7 +1361,7 @@ mod tests {
         let (mut socket, ctx, mut client) = socket(&settings).await;
         client.send(WsMessage::text(r#"{"action":"ping"}"#)).await.expect("sent");
         let mut session = Session::new(&Pinger, &ctx, socket.conn.clone(), &settings, false, 4);
-        let frame = socket.stream.next().await;
+        let frame = socket.writer.ws.next().await;
         assert_eq!(session.on_frame(frame, Instant::now()), Flow::Continue);
         let metrics = socket.conn.metrics.clone();
         let (_sender, mut inbox) = inbox("specific.test!1", 8);
