@@ -393,7 +393,7 @@ async fn a_message_whose_decoding_panics_is_answered_like_a_panicking_handler() 
     let failed = json!({"action": "error", "payload": {"detail": "Failed to process message for fragile"}});
     // A plain frame is decoded from its text; one with `ref` from its parsed map: both panic.
     comm.send_json(&json!({"action": "fragile", "payload": "panic"})).await;
-    assert_eq!(comm.receive_all_messages(COMPLETE, WAIT).await, [failed.clone()]);
+    assert_eq!(comm.receive_all_messages(COMPLETE, WAIT).await, std::slice::from_ref(&failed));
     comm.send_json(&json!({"action": "fragile", "payload": "panic", "ref": "2"})).await;
     assert_eq!(
         comm.receive_all_messages(COMPLETE, WAIT).await,
