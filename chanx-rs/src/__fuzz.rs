@@ -81,6 +81,9 @@ struct ProbePayload {
     kind: ProbeKind,
     #[serde(default)]
     child: Option<Box<ProbePayload>>,
+    /// Read exactly from text, but from a `Value` only within 64 bits.
+    #[serde(default)]
+    wide: Option<i128>,
 }
 
 #[derive(Debug, Deserialize, PartialEq)]

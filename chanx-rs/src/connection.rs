@@ -365,16 +365,24 @@ impl<'s> Socket<'s> {
                     session.on_close_during_event(code, &reason)
                 }
                 Some(frame) = poll_fn(|cx| self.outbox.poll_next(cx)), if !self.writer.busy => self.on_outbound(frame),
-                Some(answer) = session.handlers.next(), if !session.handlers.is_empty() => self.on_answer(answer),
+                Some(answer) = session.handlers.next(), if !session.handlers.is_empty() => {
+                    match poll_fn(|cx| Poll::Ready(self.reap_write(cx, &metrics))).await {
+                        Flow::Continue => self.on_answer(answer),
+                        end => end,
+                    }
+                }
                 Some(()) = OptionFuture::from(session.event.as_mut()), if session.event.is_some() => {
                     session.event = None;
                     Flow::Continue
                 }
                 message = poll_fn(|cx| inbox_gate.poll(cx, |cx| inbox.poll_recv(cx))), if session.event.is_none() => {
-                    session.on_inbox(message, inbox, &mut self.outbox)
+                    match poll_fn(|cx| Poll::Ready(self.reap_write(cx, &metrics))).await {
+                        Flow::Continue => session.on_inbox(message, inbox, &mut self.outbox),
+                        end => end,
+                    }
                 }
-                // The end of a write, then a client frame. A write is also finished by every
-                // `advance`, so its place after the inbox delays nothing.
+                // The end of a write, then a client frame. After the inbox's branch, so that
+                // reading cannot starve it; the steps that push reap a finished write first.
                 io = poll_fn(|cx| self.writer.poll_io(cx, &metrics, reading)), if self.writer.busy || reading => {
                     match io {
                         SocketIo::Written(written) => self.on_written(written),
@@ -456,6 +464,9 @@ impl<'s> Socket<'s> {
         cx: &mut task::Context<'_>,
         metrics: &Metrics,
     ) -> Flow {
+        if let Flow::End(reason) = self.reap_write(cx, metrics) {
+            return Flow::End(reason);
+        }
         while let Poll::Ready(Some(answer)) = session.handlers.poll_next_unpin(cx) {
             if let Flow::End(reason) = self.on_answer(answer) {
                 return Flow::End(reason);
@@ -476,6 +487,19 @@ impl<'s> Socket<'s> {
                 Poll::Pending => session.handlers.push(handler),
             }
         }
+        self.write_ready(cx, metrics)
+    }
+
+    /// Notices a write that has ended, without waiting for one that has not, and starts the next
+    /// batch, so that the frames written leave room in the outbox before a step pushes more:
+    /// the `select!` notices the end of a write in its socket branch, which comes after the
+    /// branches that push.
+    fn reap_write(&mut self, cx: &mut task::Context<'_>, metrics: &Metrics) -> Flow {
+        if self.writer.busy { self.write_ready(cx, metrics) } else { Flow::Continue }
+    }
+
+    /// Writes what is waiting until a write has to wait or nothing is left.
+    fn write_ready(&mut self, cx: &mut task::Context<'_>, metrics: &Metrics) -> Flow {
         loop {
             if self.writer.busy {
                 match self.writer.poll_write(cx, metrics) {
@@ -1400,6 +1424,49 @@ mod tests {
         let first = receiver.recv().await;
         assert_eq!(session.on_inbox(first, &mut receiver, &mut queued), Flow::End(EndReason::SlowClient));
         assert_eq!(conn.metrics.snapshot().frames_dropped_queue_full, 1);
+    }
+
+    /// A write that ends in the wake-up in which a group message arrives frees its room first:
+    /// a client that has caught up is not closed as slow because of frames it already read.
+    #[tokio::test(start_paused = true)]
+    async fn a_write_that_ends_makes_room_before_the_inbox_is_taken() {
+        let settings: &'static Settings = Box::leak(Box::new(Settings::default().outbound_capacity(8)));
+        let (mut socket, ctx, mut client) = socket(settings).await;
+        let (sender, mut receiver) = inbox("specific.test!1", 64);
+        // 40 KiB each: the in-memory pipe holds 64 KiB.
+        let big = |n: usize| {
+            let message = json!({"action": "n", "payload": {"n": n, "fill": "x".repeat(40 * 1024)}});
+            LayerMessage::new(LayerBody::GroupMessage { message, exclude_current: false, from_channel: None })
+        };
+        let server = tokio::spawn(async move {
+            socket.serve(&Fake, &ctx, &mut receiver, false, 4).await;
+            socket.end
+        });
+        // The first fits in the pipe, the second fills it: its write waits for the client.
+        for n in 1..=2 {
+            sender.try_deliver(big(n)).expect("delivered");
+            tokio::task::yield_now().await;
+        }
+        // Eight wait behind it: the outbox is full.
+        for n in 3..=10 {
+            sender.try_deliver(big(n)).expect("delivered");
+        }
+        tokio::task::yield_now().await;
+        // The client reads the first frame (and the pipe empties) as one more arrives.
+        let first = client.next().await;
+        assert!(matches!(&first, Some(Ok(WsMessage::Text(t))) if t.as_str().contains(r#""n":1,"#)), "{first:?}");
+        sender.try_deliver(big(11)).expect("delivered");
+        for n in 2..=11 {
+            let frame = client.next().await;
+            let expected = format!(r#""n":{n},"#);
+            assert!(
+                matches!(&frame, Some(Ok(WsMessage::Text(t))) if t.as_str().contains(&expected)),
+                "frame {n}: {:?}",
+                frame.map(|frame| frame.map(|frame| frame.len()))
+            );
+        }
+        assert!(!server.is_finished(), "still open");
+        server.abort();
     }
 
     /// A client that never stops sending still gets its heartbeat, a group message that arrives
