@@ -142,7 +142,7 @@ struct Full;
 /// outbound queue fill up.
 struct Writer {
     ws: WebSocket,
-    /// Frames of the current batch not yet handed to the sink; flushed once they all are.
+    /// Frames of the current batch not yet handed to the socket; flushed once they all are.
     batch: VecDeque<WsMessage>,
     /// Frames and payload bytes of the current batch, counted once it is flushed.
     size: (usize, usize),
