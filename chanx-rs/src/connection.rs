@@ -4,8 +4,10 @@
 //!
 //! [`Socket::serve`] is a small state machine: its `select!` only routes each event to a named
 //! step ([`Session::on_frame`], [`Session::on_inbox`], [`Session::on_idle`],
-//! [`Socket::on_written`], ...), and each step says what comes next as a [`Flow`]. How the
-//! connection then ends (close frame, counter) is decided in [`crate::close`].
+//! [`Socket::on_written`], ...), and each step says what comes next as a [`Flow`]. Most
+//! wake-ups are a client frame or a group message on a connection with nothing else going on:
+//! [`Socket::poll_hot`] takes those through the same steps without a turn of the `select!`. How
+//! the connection then ends (close frame, counter) is decided in [`crate::close`].
 
 use std::collections::VecDeque;
 use std::future::{Future, poll_fn};
@@ -340,27 +342,47 @@ impl<'s> Socket<'s> {
         // Made once, not on every turn of the loop: each would cost a lock.
         let conn = self.conn.clone();
         let metrics = conn.metrics.clone();
+        // Every source but the socket is polled on every turn, but most turns were woken by
+        // something else: their polls are skipped until they wake the task. Their gates share
+        // the outbox's word, so a turn checks them all in one cache line.
+        let gate = || self.outbox.queue_gate.another();
+        let (mut inbox_gate, mut heartbeat_gate, mut idle_gate) = (gate(), gate(), gate());
+        let (mut end_gate, shutdown_gate) = (gate(), gate());
+        // What the hot path leaves to the `select!`: every source but the socket, the inbox, the
+        // outbound queue and the work in flight (the close asked through the layer only matters
+        // during an event, when the path is not taken).
+        let cold = end_gate.bit()
+            | shutdown_gate.bit()
+            | if heartbeat.is_some() { heartbeat_gate.bit() } else { 0 }
+            | if session.idle_timeout.is_some() { idle_gate.bit() } else { 0 };
         let close_requested = conn.close_requested();
         let mut shutdown = self.shutdown.clone();
-        let shutdown = shutdown::triggered(&mut shutdown);
+        let shutdown = shutdown::triggered(&mut shutdown, shutdown_gate);
         let overflow = inbox.overflow();
         let overflowed = overflow.occurred();
         let close_request = inbox.close_request();
         let close_asked = close_request.requested();
-        // The inbox and the timers are polled on every turn, but most turns were woken by
-        // something else: their polls are skipped until they wake the task.
-        let (mut inbox_gate, mut heartbeat_gate, mut idle_gate) = (PollGate::new(), PollGate::new(), PollGate::new());
         tokio::pin!(idle, close_requested, shutdown, overflowed, close_asked);
         // The select only routes: each branch is one step, which says whether to go on.
         while self.end.is_none() {
+            if session.is_quiet() {
+                let hot = poll_fn(|cx| self.poll_hot(cx, &mut session, inbox, &mut inbox_gate, &metrics, cold)).await;
+                if let Flow::End(reason) = hot {
+                    self.end(reason);
+                    break;
+                }
+            }
             let reading = session.reading();
             let flow = tokio::select! {
                 biased;
-                reason = &mut close_requested => Flow::End(reason),
+                // A close asked by a handler, or the layer dropped a message for us: the
+                // client's view has a hole, so it must reconnect and re-sync rather than go on
+                // without knowing. One gate for both: they are rare.
+                reason = poll_fn(|cx| end_gate.poll(cx, |cx| match close_requested.as_mut().poll(cx) {
+                    Poll::Ready(reason) => Poll::Ready(reason),
+                    Poll::Pending => overflowed.as_mut().poll(cx).map(|()| EndReason::InboxOverflow),
+                })) => Flow::End(reason),
                 () = &mut shutdown => Flow::End(EndReason::Shutdown),
-                // The layer dropped a message for us: the client's view has a hole, so it must
-                // reconnect and re-sync rather than go on without knowing.
-                () = &mut overflowed => Flow::End(EndReason::InboxOverflow),
                 (code, reason) = &mut close_asked, if session.event.is_some() => {
                     session.on_close_during_event(code, &reason)
                 }
@@ -442,6 +464,54 @@ impl<'s> Socket<'s> {
         // Boxed: only a connection ending with work in flight needs its state.
         if tokio::time::timeout(timeout, Box::pin(self.drive(drain))).await.is_err() {
             tracing::warn!(?timeout, "handlers still running after the drain timeout were cancelled");
+        }
+    }
+
+    /// The hot path: while no work is in flight and none of the `cold` sources woke the task,
+    /// client frames and layer messages are handled here, each with its [`advance`](Self::advance),
+    /// without a turn of the `select!` (which polls, or checks the gate of, every source). Most
+    /// wake-ups are one of these two, so a round trip costs one poll of the socket that reads
+    /// the frame and one that finds nothing, instead of two turns of the whole loop. `Ready`
+    /// when the `select!` has to take over (or the connection ends), `Pending` when nothing is
+    /// ready.
+    fn poll_hot(
+        &mut self,
+        cx: &mut task::Context<'_>,
+        session: &mut Session<'_>,
+        inbox: &mut ChannelReceiver,
+        inbox_gate: &mut PollGate,
+        metrics: &Metrics,
+        cold: u32,
+    ) -> Poll<Flow> {
+        loop {
+            if self.outbox.queue_gate.any_open(cold) || !session.is_quiet() {
+                return Poll::Ready(Flow::Continue);
+            }
+            // In the `select!`'s order: what handlers sent, then the inbox, so that reading
+            // cannot starve it, then the socket.
+            let flow = if !self.writer.busy
+                && let Poll::Ready(Some(frame)) = self.outbox.poll_next(cx)
+            {
+                self.on_outbound(frame)
+            } else if let Poll::Ready(message) = inbox_gate.poll(cx, |cx| inbox.poll_recv(cx)) {
+                match self.reap_write(cx, metrics) {
+                    Flow::Continue => session.on_inbox(message, inbox, &mut self.outbox),
+                    end => end,
+                }
+            } else {
+                match ready!(self.writer.poll_io(cx, metrics, session.reading())) {
+                    SocketIo::Written(written) => self.on_written(written),
+                    SocketIo::Read(frame) => session.on_frame(frame, Instant::now()),
+                }
+            };
+            match flow {
+                Flow::Continue => {
+                    if let Flow::End(reason) = self.advance(session, inbox, cx, metrics) {
+                        return Poll::Ready(Flow::End(reason));
+                    }
+                }
+                end => return Poll::Ready(end),
+            }
         }
     }
 
@@ -629,6 +699,11 @@ impl<'a> Session<'a> {
             idle_timeout: settings.idle_timeout,
             last_seen: Instant::now(),
         }
+    }
+
+    /// Whether no client frame and no channel event is being handled.
+    fn is_quiet(&self) -> bool {
+        self.handlers.is_empty() && self.started.is_none() && self.event.is_none()
     }
 
     /// Whether client frames are read: reading pauses while `max_in_flight` handlers run.
@@ -1397,6 +1472,47 @@ mod tests {
             let frame = client.next().await;
             assert!(matches!(&frame, Some(Ok(WsMessage::Text(t))) if t.as_str() == expected), "{frame:?}");
         }
+    }
+
+    /// On a quiet connection a client frame and a group message are each handled in the poll
+    /// that finds them, written, and the poll ends `Pending` once nothing is left, with no turn
+    /// of the `select!`; a cold source that wakes the task hands the loop back to it.
+    #[tokio::test]
+    async fn the_hot_path_answers_frames_and_group_messages_and_yields_to_a_cold_source() {
+        let settings = Settings::default();
+        let (mut socket, ctx, mut client) = socket(&settings).await;
+        let mut session = Session::new(&Pinger, &ctx, socket.conn.clone(), &settings, false, 4);
+        let metrics = socket.conn.metrics.clone();
+        let (sender, mut inbox) = inbox("specific.test!1", 8);
+        let (mut inbox_gate, mut timer_gate) = (socket.outbox.queue_gate.another(), socket.outbox.queue_gate.another());
+        let cold = timer_gate.bit();
+        let (timer, mut timer_fired) = mpsc::unbounded_channel::<()>();
+        macro_rules! hot {
+            () => {
+                poll_fn(|cx| {
+                    Poll::Ready(socket.poll_hot(cx, &mut session, &mut inbox, &mut inbox_gate, &metrics, cold))
+                })
+                .await
+            };
+        }
+        // A cold source never polled may be ready: the select goes first.
+        assert_eq!(hot!(), Poll::Ready(Flow::Continue));
+        // As the select's poll would, the cold source registers and closes its gate.
+        let polled = poll_fn(|cx| Poll::Ready(timer_gate.poll(cx, |cx| timer_fired.poll_recv(cx)))).await;
+        assert!(polled.is_pending());
+        assert_eq!(hot!(), Poll::Pending, "nothing to do");
+
+        client.send(WsMessage::text(r#"{"action":"ping"}"#)).await.expect("sent");
+        sender.try_deliver(group_message(7)).expect("delivered");
+        assert_eq!(hot!(), Poll::Pending, "all handled in one poll");
+        assert_eq!(metrics.snapshot().frames_sent, 3, "the group frame, then the handler's two");
+        for expected in [r#""payload":7"#, r#"{"action":"before"}"#, PONG] {
+            let frame = client.next().await;
+            assert!(matches!(&frame, Some(Ok(WsMessage::Text(t))) if t.as_str().contains(expected)), "{frame:?}");
+        }
+
+        timer.send(()).expect("open");
+        assert_eq!(hot!(), Poll::Ready(Flow::Continue), "the select's turn");
     }
 
     /// Frames the loop makes itself wait behind those queued before them, and count against

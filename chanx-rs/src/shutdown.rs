@@ -44,11 +44,14 @@ impl Shutdown {
     }
 }
 
-/// Resolves once shutdown was triggered; never when the router is gone without one. Gated
-/// (see [`gated`](crate::signal::gated)): a connection polls it on every turn of its loop, and a
-/// waiting `watch` future takes a lock on each poll.
-pub(crate) fn triggered(receiver: &mut watch::Receiver<bool>) -> impl std::future::Future<Output = ()> + Send + '_ {
-    crate::signal::gated(async move {
+/// Resolves once shutdown was triggered; never when the router is gone without one. Polled
+/// through `gate` (see [`PollGate`](crate::signal::PollGate)): a connection polls it on every
+/// turn of its loop, and a waiting `watch` future takes a lock on each poll.
+pub(crate) fn triggered(
+    receiver: &mut watch::Receiver<bool>,
+    gate: crate::signal::PollGate,
+) -> impl std::future::Future<Output = ()> + Send + '_ {
+    gate.gate(async move {
         if receiver.wait_for(|down| *down).await.is_err() {
             std::future::pending::<()>().await;
         }

@@ -4,13 +4,15 @@
 //! overflow, a close asked through the layer) in a `select!` that is polled on every frame. A
 //! `tokio::sync::Notify` future takes a lock on each poll while it waits; a `Signal` costs one
 //! atomic load and an [`AtomicWaker`] registration, so waiting for rare events stays cheap.
-//! [`gated`] does the same for any future, such as the shutdown `watch`, which many connections
-//! wait for at once: it is polled again only once it has woken its task; [`PollGate`] does it
-//! for a poll function, such as an inbox's `poll_recv`.
+//! [`PollGate`] goes further for any poll function (an inbox's `poll_recv`, a timer) or future
+//! ([`PollGate::gate`], such as the shutdown `watch`): it is polled again only once it has woken
+//! its task. The gates of one task can share one word ([`PollGate::another`]), a bit each, so
+//! that checking all of them on a turn of its loop reads one cache line, not one per source:
+//! with hundreds of connections, each turn finds the others' state cold.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Wake, Waker};
 
@@ -58,14 +60,7 @@ impl Signal {
     }
 }
 
-/// `future`, polled only when it woke its task (or the task's waker changed): a future that is
-/// pending says so by arranging a wake-up, so polls without one are skipped. For futures that
-/// are polled far more often than they make progress, in a loop's `select!`.
-pub(crate) fn gated<F: Future>(future: F) -> Gated<F> {
-    Gated { inner: Box::pin(future), gate: PollGate::new() }
-}
-
-/// See [`gated`].
+/// A future polled through a gate: see [`PollGate::gate`].
 pub(crate) struct Gated<F> {
     inner: Pin<Box<F>>,
     gate: PollGate,
@@ -87,43 +82,92 @@ impl<F: Future> Future for Gated<F> {
 /// loop polls on every turn although most turns were woken by something else (an mpsc
 /// `poll_recv` looks at its queue and registers a waker each time).
 pub(crate) struct PollGate {
-    gate: Arc<Gate>,
+    word: Arc<Word>,
+    /// This gate's bit of the word: set while it is open.
+    bit: u32,
     /// The waker the gated poll sees: it opens the gate, then wakes the task.
     waker: Waker,
     /// The task's waker at the last poll.
     task: Option<Waker>,
 }
 
-struct Gate {
-    woken: AtomicBool,
+/// The open gates of one task, a bit each, and the task to wake when one opens.
+struct Word {
+    open: AtomicU32,
+    /// The bits handed out so far.
+    taken: AtomicU32,
     task: Mutex<Option<Waker>>,
 }
 
-impl Wake for Gate {
+/// What a gated poll registers: it opens its gate, then wakes the task.
+struct Opener {
+    word: Arc<Word>,
+    bit: u32,
+}
+
+impl Wake for Opener {
     fn wake(self: Arc<Self>) {
         self.wake_by_ref();
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        self.woken.store(true, Ordering::Release);
-        if let Some(task) = self.task.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
+        self.word.open.fetch_or(self.bit, Ordering::Release);
+        if let Some(task) = self.word.task.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
             task.wake_by_ref();
         }
     }
 }
 
 impl PollGate {
+    /// A gate with a word of its own.
     pub(crate) fn new() -> Self {
-        let gate = Arc::new(Gate { woken: AtomicBool::new(false), task: Mutex::new(None) });
-        PollGate { waker: Waker::from(gate.clone()), gate, task: None }
+        let word = Arc::new(Word { open: AtomicU32::new(0), taken: AtomicU32::new(0), task: Mutex::new(None) });
+        Self::in_word(word)
+    }
+
+    /// Another gate in this one's word, for a source the same task polls.
+    ///
+    /// # Panics
+    ///
+    /// When the word has no bit left (32 gates).
+    pub(crate) fn another(&self) -> Self {
+        Self::in_word(self.word.clone())
+    }
+
+    fn in_word(word: Arc<Word>) -> Self {
+        let index = word.taken.fetch_add(1, Ordering::Relaxed);
+        assert!(index < u32::BITS, "a gate word holds {} gates", u32::BITS);
+        let bit = 1 << index;
+        // Open until its first poll: a source never polled may be ready.
+        word.open.fetch_or(bit, Ordering::Release);
+        let waker = Waker::from(Arc::new(Opener { word: word.clone(), bit }));
+        PollGate { word, bit, waker, task: None }
+    }
+
+    /// This gate's bit in its word, for [`any_open`](Self::any_open).
+    pub(crate) fn bit(&self) -> u32 {
+        self.bit
+    }
+
+    /// Whether any gate of this word among `bits` is open: a source behind it may be ready.
+    #[inline(always)]
+    pub(crate) fn any_open(&self, bits: u32) -> bool {
+        self.word.open.load(Ordering::Acquire) & bits != 0
+    }
+
+    /// `future`, polled only when it woke its task (or the task's waker changed): a future that
+    /// is pending says so by arranging a wake-up, so polls without one are skipped. For futures
+    /// that are polled far more often than they make progress, in a loop's `select!`.
+    pub(crate) fn gate<F: Future>(self, future: F) -> Gated<F> {
+        Gated { inner: Box::pin(future), gate: self }
     }
 
     /// Runs `poll` with the gate's waker, unless the gate is closed: then `Pending` at once.
-    /// That check is inlined: the connection loop makes it for five sources on every turn, and
+    /// That check is inlined: the connection loop makes it for its sources on every turn, and
     /// most find the gate closed.
     #[inline(always)]
     pub(crate) fn poll<T>(&mut self, cx: &mut Context<'_>, poll: impl FnOnce(&mut Context<'_>) -> Poll<T>) -> Poll<T> {
-        let closed = !self.gate.woken.load(Ordering::Acquire);
+        let closed = self.word.open.load(Ordering::Acquire) & self.bit == 0;
         if closed && self.task.as_ref().is_some_and(|task| task.will_wake(cx.waker())) {
             return Poll::Pending;
         }
@@ -135,18 +179,22 @@ impl PollGate {
         let same_task = self.task.as_ref().is_some_and(|task| task.will_wake(cx.waker()));
         if same_task {
             // Woken since (or a concurrent wake between the caller's load and here).
-            if !self.gate.woken.swap(false, Ordering::AcqRel) {
+            if self.word.open.fetch_and(!self.bit, Ordering::AcqRel) & self.bit == 0 {
                 return Poll::Pending;
             }
         } else {
-            *self.gate.task.lock().unwrap_or_else(PoisonError::into_inner) = Some(cx.waker().clone());
+            let mut task = self.word.task.lock().unwrap_or_else(PoisonError::into_inner);
+            if !task.as_ref().is_some_and(|task| task.will_wake(cx.waker())) {
+                *task = Some(cx.waker().clone());
+            }
+            drop(task);
             self.task = Some(cx.waker().clone());
-            self.gate.woken.store(false, Ordering::Release);
+            self.word.open.fetch_and(!self.bit, Ordering::AcqRel);
         }
         let polled = poll(&mut Context::from_waker(&self.waker));
         if polled.is_ready() {
             // Nothing was registered: there may be more, so the next poll goes through.
-            self.gate.woken.store(true, Ordering::Release);
+            self.word.open.fetch_or(self.bit, Ordering::Release);
         }
         polled
     }
@@ -161,7 +209,7 @@ mod tests {
         let (tx, mut rx) = tokio::sync::watch::channel(false);
         let waiter = tokio::spawn(async move {
             let mut polls = 0;
-            let changed = gated(async move { rx.wait_for(|v| *v).await.map(|_| ()) });
+            let changed = PollGate::new().gate(async move { rx.wait_for(|v| *v).await.map(|_| ()) });
             tokio::pin!(changed);
             let mut tick = tokio::time::interval(std::time::Duration::from_millis(1));
             loop {
@@ -217,6 +265,47 @@ mod tests {
         assert!(poll(&mut gate, &mut cx).is_ready());
         assert!(poll(&mut gate, &mut cx).is_pending());
         assert_eq!(polls, 3, "the second poll was skipped, the one after a message was not");
+    }
+
+    #[test]
+    fn gates_that_share_a_word_open_one_at_a_time() {
+        let woken = Arc::new(Counter::default());
+        let waker = Waker::from(woken.clone());
+        let mut cx = Context::from_waker(&waker);
+        let (first_tx, mut first_rx) = tokio::sync::mpsc::unbounded_channel::<u8>();
+        let (second_tx, mut second_rx) = tokio::sync::mpsc::unbounded_channel::<u8>();
+        let mut first = PollGate::new();
+        let mut second = first.another();
+        let (mut first_polls, mut second_polls) = (0, 0);
+        let mut poll_both = |first: &mut PollGate, second: &mut PollGate, cx: &mut Context<'_>| {
+            let a = first.poll(cx, |cx| {
+                first_polls += 1;
+                first_rx.poll_recv(cx)
+            });
+            let b = second.poll(cx, |cx| {
+                second_polls += 1;
+                second_rx.poll_recv(cx)
+            });
+            (a, b)
+        };
+        assert_eq!(poll_both(&mut first, &mut second, &mut cx), (Poll::Pending, Poll::Pending));
+        second_tx.send(2).expect("open");
+        assert_eq!(woken.0.load(Ordering::Relaxed), 1, "the task is woken through the shared word");
+        assert_eq!(poll_both(&mut first, &mut second, &mut cx), (Poll::Pending, Poll::Ready(Some(2))));
+        first_tx.send(1).expect("open");
+        assert_eq!(poll_both(&mut first, &mut second, &mut cx), (Poll::Ready(Some(1)), Poll::Pending));
+        assert_eq!(poll_both(&mut first, &mut second, &mut cx), (Poll::Pending, Poll::Pending));
+        assert_eq!((first_polls, second_polls), (3, 3), "each gate is skipped while its own bit is clear");
+    }
+
+    /// A task waker that counts its wake-ups.
+    #[derive(Default)]
+    struct Counter(std::sync::atomic::AtomicUsize);
+
+    impl Wake for Counter {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     #[tokio::test]

@@ -23,6 +23,7 @@ use super::upgrade::{self, Head, Prefixed};
 use crate::Router;
 use crate::metrics::OpenTcp;
 use crate::shutdown;
+use crate::signal::PollGate;
 
 /// A future that resolves when the server should shut down.
 pub(crate) type Signal = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -185,7 +186,7 @@ where
         biased;
         head = tokio::time::timeout_at(deadline, upgrade::read_head(&mut io)) => head,
         // No request is complete: the connection closes unanswered, the server is going away.
-        () = shutdown::triggered(shutdown) => return Opened::Done,
+        () = shutdown::triggered(shutdown, PollGate::new()) => return Opened::Done,
     };
     let head = match head {
         Ok(Ok(head)) => head,
@@ -262,7 +263,7 @@ async fn serve_http<I, A, S>(
         // Biased: a request already read is answered even when shutdown came meanwhile.
         biased;
         result = connection.as_mut() => result,
-        () = shutdown::triggered(&mut shutdown) => {
+        () = shutdown::triggered(&mut shutdown, PollGate::new()) => {
             // Finish the request in flight, if any, then close; an idle connection closes now.
             connection.as_mut().graceful_shutdown();
             connection.await
