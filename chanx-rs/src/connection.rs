@@ -342,9 +342,9 @@ impl<'s> Socket<'s> {
         // Made once, not on every turn of the loop: each would cost a lock.
         let conn = self.conn.clone();
         let metrics = conn.metrics.clone();
-        // Every source but the socket is polled on every turn, but most turns were woken by
-        // something else: their polls are skipped until they wake the task. Their gates share
-        // the outbox's word, so a turn checks them all in one cache line.
+        // The `select!` polls every source on every turn, but most turns were woken by something
+        // else: the polls of all but the socket are skipped until they wake the task. Their
+        // gates share the outbox's word, so a turn checks them all in one cache line.
         let gate = || self.outbox.queue_gate.another();
         let (mut inbox_gate, mut heartbeat_gate, mut idle_gate) = (gate(), gate(), gate());
         let (mut end_gate, shutdown_gate) = (gate(), gate());
@@ -377,7 +377,8 @@ impl<'s> Socket<'s> {
                 biased;
                 // A close asked by a handler, or the layer dropped a message for us: the
                 // client's view has a hole, so it must reconnect and re-sync rather than go on
-                // without knowing. One gate for both: they are rare.
+                // without knowing (and is told so, even during a shutdown). One gate for both:
+                // they are rare.
                 reason = poll_fn(|cx| end_gate.poll(cx, |cx| match close_requested.as_mut().poll(cx) {
                     Poll::Ready(reason) => Poll::Ready(reason),
                     Poll::Pending => overflowed.as_mut().poll(cx).map(|()| EndReason::InboxOverflow),
@@ -1046,13 +1047,21 @@ mod tests {
 
     /// A socket over an in-memory pipe, and the client at its other end.
     async fn socket(settings: &Settings) -> (Socket<'_>, Context, WebSocketStream<DuplexStream>) {
+        let (socket, ctx, client, _) = socket_with_shutdown(settings).await;
+        (socket, ctx, client)
+    }
+
+    /// [`socket`], and the switch that shuts the server down.
+    async fn socket_with_shutdown(
+        settings: &Settings,
+    ) -> (Socket<'_>, Context, WebSocketStream<DuplexStream>, watch::Sender<bool>) {
         let (client, server) = tokio::io::duplex(64 * 1024);
         let server: Box<dyn Io> = Box::new(server);
         let ws = WebSocketStream::from_raw_socket(server, Role::Server, Some(ws_config(settings))).await;
         let client = WebSocketStream::from_raw_socket(client, Role::Client, None).await;
         let (ctx, conn, queued) = connection(settings.outbound_capacity);
-        let (_, shutdown) = watch::channel(false);
-        (Socket::new(ws, queued.queue, conn, settings, shutdown), ctx, client)
+        let (shut_down, shutdown) = watch::channel(false);
+        (Socket::new(ws, queued.queue, conn, settings, shutdown), ctx, client, shut_down)
     }
 
     #[tokio::test]
@@ -1513,6 +1522,46 @@ mod tests {
 
         timer.send(()).expect("open");
         assert_eq!(hot!(), Poll::Ready(Flow::Continue), "the select's turn");
+    }
+
+    /// A connection that sleeps on its hot path (nothing in flight, every other gate closed:
+    /// the second round trip leaves it there) is woken by shutdown, a handler's close and an
+    /// inbox overflow alike, and ends for it. No timer runs that would wake it anyway.
+    #[tokio::test(start_paused = true)]
+    async fn a_quiet_connection_still_ends_for_shutdown_a_close_or_an_overflow() {
+        let settings = Settings::default().heartbeat_interval(None).idle_timeout(None);
+        let settings: &'static Settings = Box::leak(Box::new(settings));
+        for cause in [EndReason::Shutdown, EndReason::SlowClient, EndReason::InboxOverflow] {
+            let (mut socket, ctx, mut client, shut_down) = socket_with_shutdown(settings).await;
+            let (sender, mut receiver) = inbox("specific.test!1", 1);
+            let closer = ctx.clone();
+            let server = tokio::spawn(async move {
+                socket.serve(&Pinger, &ctx, &mut receiver, false, 4).await;
+                socket.end
+            });
+            for _ in 0..2 {
+                client.send(WsMessage::text(r#"{"action":"ping"}"#)).await.expect("sent");
+                for _ in 0..2 {
+                    assert!(matches!(client.next().await, Some(Ok(WsMessage::Text(_)))));
+                }
+                tokio::task::yield_now().await;
+            }
+            match cause {
+                EndReason::Shutdown => {
+                    let _ = shut_down.send(true);
+                }
+                EndReason::InboxOverflow => {
+                    // The task runs only after both: the second finds the inbox full.
+                    let _ = sender.try_deliver(event());
+                    let _ = sender.try_deliver(event());
+                }
+                _ => {
+                    closer.connection().request_close(EndReason::SlowClient);
+                }
+            }
+            let ended = tokio::time::timeout(Duration::from_secs(5), server).await;
+            assert_eq!(ended.expect("woken").expect("served"), Some(cause));
+        }
     }
 
     /// Frames the loop makes itself wait behind those queued before them, and count against

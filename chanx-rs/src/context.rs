@@ -186,8 +186,8 @@ impl Connection {
         self.close.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
-    /// Resolves once a close was requested, with its reason. Polled on every turn of the
-    /// connection loop, so waiting costs an atomic load, not a lock (see [`Signal`]).
+    /// Resolves once a close was requested, with its reason. Waited for beside everything else
+    /// the connection does, so waiting costs an atomic load, not a lock (see [`Signal`]).
     pub(crate) async fn close_requested(&self) -> EndReason {
         loop {
             self.close_signal.raised().await;

@@ -45,8 +45,8 @@ impl Shutdown {
 }
 
 /// Resolves once shutdown was triggered; never when the router is gone without one. Polled
-/// through `gate` (see [`PollGate`](crate::signal::PollGate)): a connection polls it on every
-/// turn of its loop, and a waiting `watch` future takes a lock on each poll.
+/// through `gate` (see [`PollGate`](crate::signal::PollGate)): a connection's `select!` polls
+/// it on every turn, and a waiting `watch` future takes a lock on each poll.
 pub(crate) fn triggered(
     receiver: &mut watch::Receiver<bool>,
     gate: crate::signal::PollGate,

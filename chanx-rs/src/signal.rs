@@ -1,9 +1,9 @@
 //! [`Signal`]: a one-shot flag one task waits for beside its other work.
 //!
 //! The connection loop waits for several rare events (a close asked by a handler, an inbox
-//! overflow, a close asked through the layer) in a `select!` that is polled on every frame. A
-//! `tokio::sync::Notify` future takes a lock on each poll while it waits; a `Signal` costs one
-//! atomic load and an [`AtomicWaker`] registration, so waiting for rare events stays cheap.
+//! overflow, a close asked through the layer) beside its frames. A `tokio::sync::Notify`
+//! future takes a lock on each poll while it waits; a `Signal` costs one atomic load and an
+//! [`AtomicWaker`] registration, so waiting for rare events stays cheap.
 //! [`PollGate`] goes further for any poll function (an inbox's `poll_recv`, a timer) or future
 //! ([`PollGate::gate`], such as the shutdown `watch`): it is polled again only once it has woken
 //! its task. The gates of one task can share one word ([`PollGate::another`]), a bit each, so
@@ -174,23 +174,20 @@ impl PollGate {
         self.poll_open(cx, poll)
     }
 
+    /// The gate is open, or the task is new: the bit is cleared before the poll, so a wake
+    /// during it opens the gate again.
     #[inline(never)]
     fn poll_open<T>(&mut self, cx: &mut Context<'_>, poll: impl FnOnce(&mut Context<'_>) -> Poll<T>) -> Poll<T> {
-        let same_task = self.task.as_ref().is_some_and(|task| task.will_wake(cx.waker()));
-        if same_task {
-            // Woken since (or a concurrent wake between the caller's load and here).
-            if self.word.open.fetch_and(!self.bit, Ordering::AcqRel) & self.bit == 0 {
-                return Poll::Pending;
-            }
-        } else {
+        if !self.task.as_ref().is_some_and(|task| task.will_wake(cx.waker())) {
+            // Set before the bit is cleared: a wake after the clear finds the new task.
             let mut task = self.word.task.lock().unwrap_or_else(PoisonError::into_inner);
             if !task.as_ref().is_some_and(|task| task.will_wake(cx.waker())) {
                 *task = Some(cx.waker().clone());
             }
             drop(task);
             self.task = Some(cx.waker().clone());
-            self.word.open.fetch_and(!self.bit, Ordering::AcqRel);
         }
+        self.word.open.fetch_and(!self.bit, Ordering::AcqRel);
         let polled = poll(&mut Context::from_waker(&self.waker));
         if polled.is_ready() {
             // Nothing was registered: there may be more, so the next poll goes through.
