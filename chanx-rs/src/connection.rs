@@ -407,10 +407,7 @@ impl<'s> Socket<'s> {
                 // The end of a write, then a client frame. After the inbox's branch, so that
                 // reading cannot starve it; the steps that push reap a finished write first.
                 io = poll_fn(|cx| self.writer.poll_io(cx, &metrics, reading)), if self.writer.busy || reading => {
-                    match io {
-                        SocketIo::Written(written) => self.on_written(written),
-                        SocketIo::Read(frame) => session.on_frame(frame, Instant::now()),
-                    }
+                    self.on_io(&mut session, io)
                 }
                 Some(_) = poll_fn(|cx| match heartbeat.as_mut() {
                     Some(interval) => heartbeat_gate.poll(cx, |cx| interval.poll_tick(cx)).map(Some),
@@ -500,10 +497,8 @@ impl<'s> Socket<'s> {
                     end => end,
                 }
             } else {
-                match ready!(self.writer.poll_io(cx, metrics, session.reading())) {
-                    SocketIo::Written(written) => self.on_written(written),
-                    SocketIo::Read(frame) => session.on_frame(frame, Instant::now()),
-                }
+                let io = ready!(self.writer.poll_io(cx, metrics, session.reading()));
+                self.on_io(session, io)
             };
             match flow {
                 Flow::Continue => {
@@ -513,6 +508,14 @@ impl<'s> Socket<'s> {
                 }
                 end => return Poll::Ready(end),
             }
+        }
+    }
+
+    /// The socket's side: the end of the batch in flight, or a client frame read now.
+    fn on_io(&mut self, session: &mut Session<'_>, io: SocketIo) -> Flow {
+        match io {
+            SocketIo::Written(written) => self.on_written(written),
+            SocketIo::Read(frame) => session.on_frame(frame, Instant::now()),
         }
     }
 
