@@ -61,9 +61,20 @@ fn names(state: &Value) -> Vec<String> {
     members.iter().map(|m| m["entry"].as_str().unwrap_or_default().to_owned()).collect()
 }
 
-/// The members a `presence` request lists now, by name.
+/// The members a `presence` request lists now, by name. A join or leave from another process
+/// may still be on its way through Redis when the request is sent (its member is already in the
+/// list then): such frames before the answer are skipped.
 async fn ask(comm: &mut WebsocketCommunicator, topic: &str) -> Vec<String> {
-    let mut names: Vec<String> = comm.presence::<String>(topic).await.into_iter().map(|m| m.entry).collect();
+    comm.send_json(&json!({"version": 1, "topic": topic, "ref": "ask", "action": "presence"})).await;
+    let state = loop {
+        let frame = comm.receive_json().await;
+        match frame["action"].as_str() {
+            Some("presence_join" | "presence_leave" | "group_complete" | "event_complete") => continue,
+            _ => break frame,
+        }
+    };
+    assert_eq!((&state["action"], &state["ref"]), (&json!("presence_state"), &json!("ask")), "{state}");
+    let mut names = names(&state);
     names.sort();
     names
 }
